@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Installs what Tessera needs to build, run and test on Debian 12, as root.
+# Idempotent: packages already present are left alone. Valkey 8 comes from
+# bookworm-backports, whose mirror is taken from the machine's own apt
+# sources so that no host name is written down here.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	if command -v sudo >/dev/null 2>&1; then
+		exec sudo -E bash "$0" "$@"
+	fi
+	echo "install-deps: must run as root (apt-get)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+pkgs=(
+	build-essential meson ninja-build pkg-config
+	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
+	libprotobuf-dev libhiredis-dev libsodium-dev check
+	ca-certificates procps iproute2
+)
+
+# The mirror serving the main bookworm suite also serves bookworm-backports.
+debian_mirror() {
+	local uri
+	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+		uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+		[ -n "$uri" ] && { echo "$uri"; return 0; }
+	fi
+	uri=$(grep -hE '^deb[[:space:]]+[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
+		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+		awk '{ print $2; exit }')
+	[ -n "$uri" ] && { echo "$uri"; return 0; }
+	return 1
+}
+
+enable_backports() {
+	local list=/etc/apt/sources.list.d/tessera-backports.sources mirror
+	if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 0
+	fi
+	mirror=$(debian_mirror) || {
+		echo "install-deps: cannot find the Debian mirror in apt sources" >&2
+		return 1
+	}
+	cat >"$list" <<SRC
+Types: deb
+URIs: $mirror
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+	rm -f /var/lib/tessera-apt-updated
+}
+
+missing=()
+need_valkey=0
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		missing+=("$p")
+done
+command -v valkey-server >/dev/null 2>&1 || need_valkey=1
+
+if [ "${#missing[@]}" -eq 0 ] && [ "$need_valkey" -eq 0 ]; then
+	exit 0
+fi
+
+enable_backports
+apt-get update -q
+if [ "${#missing[@]}" -gt 0 ]; then
+	apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+if [ "$need_valkey" -eq 1 ]; then
+	apt-get install -y -q --no-install-recommends -t bookworm-backports valkey-server
+	# The package starts a system-wide instance; Tessera runs its own.
+	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+		systemctl disable --now valkey-server >/dev/null 2>&1 || true
+	fi
+fi
