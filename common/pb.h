@@ -1,0 +1,14 @@
+/* pb: serializing protobuf-c messages into malloc'd buffers. */
+#ifndef TSR_PB_H
+#define TSR_PB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "error.h"
+
+/* *out is malloc'd; the caller frees it. */
+int pb_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len, struct tsr_err *err);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * rpc_client: gRPC calls made from the loop thread, unary and
+ * server-streaming, each with a deadline; the only client-side code that
+ * builds grpc_op arrays. Every started call ends with exactly one
+ * completion callback (done or on_end), after which its handle is freed:
+ * clear any pointer you kept to it there.
+ */
+#ifndef TSR_RPC_CLIENT_H
+#define TSR_RPC_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "rpc_loop.h"
+
+struct rpc_channel;
+struct rpc_client_call;
+
+#define RPC_CLIENT_METADATA_MAX 4
+
+struct rpc_client_opts {
+	int64_t timeout_ms;		/* <= 0: no deadline (streams only) */
+	size_t max_message;		/* received messages; 0: default */
+	const char *md_keys[RPC_CLIENT_METADATA_MAX];	/* NULL-terminated */
+	const char *md_values[RPC_CLIENT_METADATA_MAX];
+};
+
+/* resp is valid only during the callback; NULL unless code is OK. */
+typedef void (*rpc_unary_done_fn)(void *arg, grpc_status_code code, const char *details,
+				  const uint8_t *resp, size_t len);
+
+struct rpc_stream_cbs {
+	void (*on_headers)(void *arg);	/* optional: the server has answered */
+	void (*on_message)(void *arg, const uint8_t *msg, size_t len);
+	void (*on_end)(void *arg, grpc_status_code code, const char *details);
+};
+
+int rpc_channel_new(const char *target, size_t max_message, struct rpc_channel **out,
+		    struct tsr_err *err);
+void rpc_channel_free(struct rpc_channel *ch);
+const char *rpc_channel_target(const struct rpc_channel *ch);
+grpc_connectivity_state rpc_channel_state(struct rpc_channel *ch, int try_to_connect);
+
+/* call_out (optional) receives a handle for rpc_client_cancel(). */
+int rpc_client_unary(struct rpc_loop *loop, struct rpc_channel *ch, const char *method,
+		     const uint8_t *req, size_t len, const struct rpc_client_opts *opts,
+		     rpc_unary_done_fn done, void *arg, struct rpc_client_call **call_out,
+		     struct tsr_err *err);
+int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char *method,
+		      const uint8_t *req, size_t len, const struct rpc_client_opts *opts,
+		      const struct rpc_stream_cbs *cbs, void *arg,
+		      struct rpc_client_call **call_out, struct tsr_err *err);
+/* Thread-safe; the call still ends through its callback. */
+void rpc_client_cancel(struct rpc_client_call *call);
+
+#endif

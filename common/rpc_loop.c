@@ -1,0 +1,141 @@
+/*
+ * rpc_loop: one completion queue driven by grpc_completion_queue_next().
+ * Wakes at least every tick interval so that timers and stop requests are
+ * seen without any other thread touching the queue.
+ */
+#include "rpc_loop.h"
+
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "clock.h"
+
+#define RPC_LOOP_WAKE_MS 100
+
+struct rpc_loop {
+	grpc_completion_queue *cq;
+	volatile sig_atomic_t stop;
+	atomic_long in_flight;	/* send batches may start on other threads */
+	rpc_tick_fn tick;
+	void *tick_arg;
+	int tick_interval_ms;
+	int64_t next_tick_ms;
+};
+
+gpr_timespec rpc_deadline_in(int64_t ms)
+{
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+			    gpr_time_from_millis(ms, GPR_TIMESPAN));
+}
+
+int rpc_loop_new(struct rpc_loop **out, struct tsr_err *err)
+{
+	struct rpc_loop *loop;
+
+	loop = calloc(1, sizeof(*loop));
+	if (loop == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	loop->cq = grpc_completion_queue_create_for_next(NULL);
+	if (loop->cq == NULL) {
+		free(loop);
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot create completion queue");
+	}
+	*out = loop;
+	return 0;
+}
+
+grpc_completion_queue *rpc_loop_cq(struct rpc_loop *loop)
+{
+	return loop->cq;
+}
+
+void rpc_loop_set_tick(struct rpc_loop *loop, rpc_tick_fn fn, void *arg, int interval_ms)
+{
+	loop->tick = fn;
+	loop->tick_arg = arg;
+	loop->tick_interval_ms = interval_ms;
+	loop->next_tick_ms = clock_mono_ms() + interval_ms;
+}
+
+void rpc_loop_op_started(struct rpc_loop *loop)
+{
+	loop->in_flight++;
+}
+
+void rpc_loop_stop(struct rpc_loop *loop)
+{
+	loop->stop = 1;
+}
+
+bool rpc_loop_stopping(struct rpc_loop *loop)
+{
+	return loop->stop != 0;
+}
+
+/* One wait on the queue; returns false once the queue is shut down. */
+static bool rpc_loop_step(struct rpc_loop *loop, int wait_ms)
+{
+	grpc_event ev;
+	int64_t now;
+
+	ev = grpc_completion_queue_next(loop->cq, rpc_deadline_in(wait_ms), NULL);
+	switch (ev.type) {
+	case GRPC_OP_COMPLETE: {
+		struct rpc_tag *tag = ev.tag;
+
+		loop->in_flight--;
+		tag->done(tag, ev.success != 0);
+		break;
+	}
+	case GRPC_QUEUE_SHUTDOWN:
+		return false;
+	case GRPC_QUEUE_TIMEOUT:
+		break;
+	}
+	if (loop->tick != NULL) {
+		now = clock_mono_ms();
+		if (now >= loop->next_tick_ms) {
+			loop->next_tick_ms = now + loop->tick_interval_ms;
+			loop->tick(loop->tick_arg);
+		}
+	}
+	return true;
+}
+
+void rpc_loop_run(struct rpc_loop *loop, const volatile bool *done)
+{
+	while (!loop->stop && (done == NULL || !*done))
+		if (!rpc_loop_step(loop, RPC_LOOP_WAKE_MS))
+			break;
+}
+
+void rpc_loop_drain(struct rpc_loop *loop, int timeout_ms)
+{
+	int64_t until = clock_mono_ms() + timeout_ms;
+
+	while (loop->in_flight > 0 && clock_mono_ms() < until)
+		if (!rpc_loop_step(loop, RPC_LOOP_WAKE_MS))
+			break;
+}
+
+void rpc_loop_free(struct rpc_loop *loop)
+{
+	grpc_event ev;
+
+	if (loop == NULL)
+		return;
+	grpc_completion_queue_shutdown(loop->cq);
+	do {
+		ev = grpc_completion_queue_next(loop->cq,
+						gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		if (ev.type == GRPC_OP_COMPLETE) {
+			struct rpc_tag *tag = ev.tag;
+
+			loop->in_flight--;
+			tag->done(tag, false);
+		}
+	} while (ev.type != GRPC_QUEUE_SHUTDOWN);
+	grpc_completion_queue_destroy(loop->cq);
+	free(loop);
+}

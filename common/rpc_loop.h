@@ -1,0 +1,45 @@
+/*
+ * rpc_loop: the completion queue a daemon (or the CLI) runs on, and the
+ * tags that travel through it. Every operation put on the queue carries a
+ * struct rpc_tag whose done() is called on the loop thread when it
+ * completes; the loop counts operations in flight so that a shutdown can
+ * wait for all of them.
+ */
+#ifndef TSR_RPC_LOOP_H
+#define TSR_RPC_LOOP_H
+
+#include <stdbool.h>
+#include <grpc/grpc.h>
+
+#include "error.h"
+
+struct rpc_tag {
+	void (*done)(struct rpc_tag *tag, bool ok);
+};
+
+struct rpc_loop;
+
+typedef void (*rpc_tick_fn)(void *arg);
+
+int rpc_loop_new(struct rpc_loop **out, struct tsr_err *err);
+/* Shuts the queue down, drains it and frees the loop. */
+void rpc_loop_free(struct rpc_loop *loop);
+grpc_completion_queue *rpc_loop_cq(struct rpc_loop *loop);
+
+/* fn runs on the loop thread about every interval_ms (timers, health). */
+void rpc_loop_set_tick(struct rpc_loop *loop, rpc_tick_fn fn, void *arg, int interval_ms);
+
+/* Before and after each grpc_call_start_batch() of the loop's queue. */
+void rpc_loop_op_started(struct rpc_loop *loop);
+
+/* Runs until *done becomes true (set by a handler) or rpc_loop_stop(). */
+void rpc_loop_run(struct rpc_loop *loop, const volatile bool *done);
+/* Async-signal-safe: asks rpc_loop_run to return at its next wake-up. */
+void rpc_loop_stop(struct rpc_loop *loop);
+bool rpc_loop_stopping(struct rpc_loop *loop);
+/* Runs until no operation is in flight, or timeout_ms passes. */
+void rpc_loop_drain(struct rpc_loop *loop, int timeout_ms);
+
+gpr_timespec rpc_deadline_in(int64_t ms);
+
+#endif

@@ -1,0 +1,572 @@
+/*
+ * rpc_server: registered methods, one outstanding request per method,
+ * per-call state with a send queue (gRPC allows one send batch in flight
+ * per call), and UNIMPLEMENTED for every method nobody registered, so that
+ * unknown calls fail at once instead of waiting for their deadline.
+ */
+#include "rpc_server.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+
+#include "log.h"
+
+struct rpc_slot {			/* one pending grpc_server_request_*call */
+	struct rpc_tag tag;
+	struct rpc_server *srv;
+	int method;			/* index into srv->methods; -1: unregistered */
+	grpc_call *call;
+	gpr_timespec deadline;
+	grpc_metadata_array md;
+	grpc_byte_buffer *payload;
+	grpc_call_details details;	/* unregistered calls only */
+};
+
+struct rpc_method {
+	char *path;
+	void *handle;
+	rpc_handler_fn fn;
+	void *ctx;
+	struct rpc_slot slot;
+};
+
+struct rpc_server {
+	struct rpc_loop *loop;
+	grpc_server *server;
+	char *listen;
+	struct rpc_method methods[RPC_METHODS_MAX];
+	int nmethods;
+	struct rpc_slot unknown;
+	struct rpc_tag shutdown_tag;
+	bool shut;
+};
+
+struct rpc_send {
+	struct rpc_send *next;
+	grpc_byte_buffer *bb;
+};
+
+struct rpc_call {
+	struct rpc_loop *loop;
+	grpc_call *call;
+	grpc_metadata_array md;
+	gpr_timespec deadline;
+
+	pthread_mutex_t mu;		/* guards everything below */
+	int refs;
+	bool headers_wanted, headers_sent, sending, finished, status_sent;
+	atomic_bool cancelled;
+	grpc_status_code status;
+	grpc_slice status_msg;
+	struct rpc_send *head, *tail;
+	size_t queued;
+	grpc_byte_buffer *in_flight;
+	struct rpc_tag send_tag;
+
+	struct rpc_tag close_tag;
+	int close_cancelled;
+	void (*on_cancel)(void *arg);
+	void *cancel_arg;
+};
+
+static void rpc_slot_request(struct rpc_slot *slot);
+
+static void rpc_call_unref(struct rpc_call *c)
+{
+	struct rpc_send *s;
+	int refs;
+
+	pthread_mutex_lock(&c->mu);
+	refs = --c->refs;
+	pthread_mutex_unlock(&c->mu);
+	if (refs > 0)
+		return;
+	while ((s = c->head) != NULL) {
+		c->head = s->next;
+		grpc_byte_buffer_destroy(s->bb);
+		free(s);
+	}
+	if (c->in_flight != NULL)
+		grpc_byte_buffer_destroy(c->in_flight);
+	grpc_slice_unref(c->status_msg);
+	grpc_metadata_array_destroy(&c->md);
+	grpc_call_unref(c->call);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static void rpc_call_drop_queue(struct rpc_call *c)
+{
+	struct rpc_send *s;
+
+	while ((s = c->head) != NULL) {
+		c->head = s->next;
+		grpc_byte_buffer_destroy(s->bb);
+		free(s);
+	}
+	c->tail = NULL;
+	c->queued = 0;
+}
+
+/* Starts the next send batch if none is in flight. Called with mu held. */
+static void rpc_call_pump(struct rpc_call *c)
+{
+	grpc_op ops[3];
+	size_t n = 0;
+	grpc_call_error rc;
+
+	if (c->sending || c->status_sent)
+		return;
+	memset(ops, 0, sizeof(ops));
+	if (!c->headers_sent && (c->head != NULL || c->finished || c->headers_wanted)) {
+		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		n++;
+		c->headers_sent = true;
+	}
+	if (c->head != NULL) {
+		struct rpc_send *s = c->head;
+
+		c->head = s->next;
+		if (c->head == NULL)
+			c->tail = NULL;
+		c->queued--;
+		c->in_flight = s->bb;
+		free(s);
+		ops[n].op = GRPC_OP_SEND_MESSAGE;
+		ops[n].data.send_message.send_message = c->in_flight;
+		n++;
+	} else if (c->finished) {
+		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+		ops[n].data.send_status_from_server.status = c->status;
+		ops[n].data.send_status_from_server.status_details = &c->status_msg;
+		n++;
+		c->status_sent = true;
+	}
+	if (n == 0)
+		return;
+	c->sending = true;
+	c->refs++;
+	rpc_loop_op_started(c->loop);
+	rc = grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL);
+	if (rc != GRPC_CALL_OK) {
+		/* Cannot happen with one batch in flight; never leave the call hanging. */
+		log_error("grpc_call_start_batch (send): error %d", (int)rc);
+		abort();
+	}
+}
+
+static void rpc_call_send_done(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c = (struct rpc_call *)((char *)tag - offsetof(struct rpc_call, send_tag));
+
+	pthread_mutex_lock(&c->mu);
+	c->sending = false;
+	if (c->in_flight != NULL) {
+		grpc_byte_buffer_destroy(c->in_flight);
+		c->in_flight = NULL;
+	}
+	if (!ok) {
+		atomic_store(&c->cancelled, true);
+		rpc_call_drop_queue(c);
+	}
+	rpc_call_pump(c);
+	pthread_mutex_unlock(&c->mu);
+	rpc_call_unref(c);
+}
+
+static void rpc_call_close_done(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_call *c = (struct rpc_call *)((char *)tag - offsetof(struct rpc_call, close_tag));
+	void (*fn)(void *) = NULL;
+	void *arg = NULL;
+
+	pthread_mutex_lock(&c->mu);
+	if (!ok || c->close_cancelled) {
+		atomic_store(&c->cancelled, true);
+		rpc_call_drop_queue(c);
+		fn = c->on_cancel;
+		arg = c->cancel_arg;
+		c->on_cancel = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (fn != NULL)
+		fn(arg);
+	rpc_call_unref(c);
+}
+
+int rpc_call_send(struct rpc_call *c, const uint8_t *msg, size_t len)
+{
+	struct rpc_send *s;
+	grpc_slice slice;
+	int rc = -1;
+
+	s = malloc(sizeof(*s));
+	if (s == NULL)
+		return -1;
+	slice = grpc_slice_from_copied_buffer((const char *)msg, len);
+	s->bb = grpc_raw_byte_buffer_create(&slice, 1);
+	grpc_slice_unref(slice);
+	s->next = NULL;
+	pthread_mutex_lock(&c->mu);
+	if (atomic_load(&c->cancelled) || c->finished || c->queued >= RPC_SEND_QUEUE_MAX)
+		goto out;
+	if (c->tail != NULL)
+		c->tail->next = s;
+	else
+		c->head = s;
+	c->tail = s;
+	c->queued++;
+	s = NULL;
+	rpc_call_pump(c);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&c->mu);
+	if (s != NULL) {
+		grpc_byte_buffer_destroy(s->bb);
+		free(s);
+	}
+	return rc;
+}
+
+void rpc_call_send_headers(struct rpc_call *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->headers_wanted = true;
+	rpc_call_pump(c);
+	pthread_mutex_unlock(&c->mu);
+}
+
+void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
+{
+	pthread_mutex_lock(&c->mu);
+	if (!c->finished) {
+		c->finished = true;
+		c->status = code;
+		c->status_msg = grpc_slice_from_copied_string(msg != NULL ? msg : "");
+		rpc_call_pump(c);
+	}
+	pthread_mutex_unlock(&c->mu);
+	rpc_call_unref(c);
+}
+
+void rpc_call_reply(struct rpc_call *c, const uint8_t *msg, size_t len)
+{
+	if (rpc_call_send(c, msg, len) != 0) {
+		rpc_call_finish(c, GRPC_STATUS_CANCELLED, "call no longer active");
+		return;
+	}
+	rpc_call_finish(c, GRPC_STATUS_OK, NULL);
+}
+
+void rpc_call_fail(struct rpc_call *c, const struct tsr_err *err)
+{
+	grpc_status_code code = err->code;
+
+	if (code == GRPC_STATUS_OK)
+		code = GRPC_STATUS_INTERNAL;
+	rpc_call_finish(c, code, err->msg);
+}
+
+size_t rpc_call_queued(struct rpc_call *c)
+{
+	size_t n;
+
+	pthread_mutex_lock(&c->mu);
+	n = c->queued;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+bool rpc_call_cancelled(struct rpc_call *c)
+{
+	return atomic_load(&c->cancelled);
+}
+
+void rpc_call_on_cancel(struct rpc_call *c, void (*fn)(void *arg), void *arg)
+{
+	bool now;
+
+	pthread_mutex_lock(&c->mu);
+	now = atomic_load(&c->cancelled);
+	if (!now) {
+		c->on_cancel = fn;
+		c->cancel_arg = arg;
+	}
+	pthread_mutex_unlock(&c->mu);
+	if (now && fn != NULL)
+		fn(arg);
+}
+
+int64_t rpc_call_remaining_ms(struct rpc_call *c)
+{
+	gpr_timespec dl, now;
+
+	if (gpr_time_cmp(c->deadline, gpr_inf_future(c->deadline.clock_type)) == 0)
+		return -1;
+	dl = gpr_convert_clock_type(c->deadline, GPR_CLOCK_MONOTONIC);
+	now = gpr_now(GPR_CLOCK_MONOTONIC);
+	if (gpr_time_cmp(dl, now) <= 0)
+		return 0;
+	return gpr_time_to_millis(gpr_time_sub(dl, now));
+}
+
+int rpc_call_metadata(struct rpc_call *c, const char *key, char *buf, size_t buflen)
+{
+	size_t klen = strlen(key);
+
+	for (size_t i = 0; i < c->md.count; i++) {
+		const grpc_metadata *m = &c->md.metadata[i];
+		size_t vlen = GRPC_SLICE_LENGTH(m->value);
+
+		if (GRPC_SLICE_LENGTH(m->key) != klen ||
+		    memcmp(GRPC_SLICE_START_PTR(m->key), key, klen) != 0)
+			continue;
+		if (vlen + 1 > buflen)
+			return -1;
+		memcpy(buf, GRPC_SLICE_START_PTR(m->value), vlen);
+		buf[vlen] = '\0';
+		return 0;
+	}
+	return -1;
+}
+
+/* Takes over the slot's call and metadata; the slot is free again after. */
+static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
+{
+	struct rpc_call *c;
+
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->loop = slot->srv->loop;
+	c->call = slot->call;
+	c->md = slot->md;
+	c->deadline = slot->deadline;
+	c->status_msg = grpc_empty_slice();
+	c->send_tag.done = rpc_call_send_done;
+	c->close_tag.done = rpc_call_close_done;
+	pthread_mutex_init(&c->mu, NULL);
+	c->refs = 2;			/* the handler's and RECV_CLOSE_ON_SERVER's */
+	slot->call = NULL;
+	grpc_metadata_array_init(&slot->md);
+	return c;
+}
+
+static void rpc_call_watch_close(struct rpc_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+	op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+	rpc_loop_op_started(c->loop);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
+		log_error("grpc_call_start_batch (close) failed");
+		abort();
+	}
+}
+
+/* Copies a byte buffer into one slice; the caller unrefs it. */
+static grpc_slice rpc_payload_slice(grpc_byte_buffer *bb)
+{
+	grpc_byte_buffer_reader reader;
+	grpc_slice s;
+
+	if (bb == NULL || !grpc_byte_buffer_reader_init(&reader, bb))
+		return grpc_empty_slice();
+	s = grpc_byte_buffer_reader_readall(&reader);
+	grpc_byte_buffer_reader_destroy(&reader);
+	return s;
+}
+
+static void rpc_slot_done(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_slot *slot = (struct rpc_slot *)tag;
+	struct rpc_server *srv = slot->srv;
+	struct rpc_call *c;
+	grpc_byte_buffer *payload;
+	grpc_slice body;
+
+	if (!ok || srv->shut) {
+		if (slot->call != NULL) {
+			grpc_call_unref(slot->call);
+			slot->call = NULL;
+		}
+		grpc_metadata_array_destroy(&slot->md);
+		if (slot->payload != NULL)
+			grpc_byte_buffer_destroy(slot->payload);
+		slot->payload = NULL;
+		if (slot->method < 0)
+			grpc_call_details_destroy(&slot->details);
+		return;
+	}
+	payload = slot->payload;
+	slot->payload = NULL;
+	c = rpc_call_new(slot);
+	if (slot->method < 0) {
+		grpc_call_details_destroy(&slot->details);
+	}
+	rpc_slot_request(slot);
+	if (c == NULL) {
+		log_error("out of memory accepting a call");
+		if (payload != NULL)
+			grpc_byte_buffer_destroy(payload);
+		return;
+	}
+	rpc_call_watch_close(c);
+	if (slot->method < 0) {
+		rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+		return;
+	}
+	if (payload == NULL) {
+		/* The client closed without sending its one request message. */
+		rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+		return;
+	}
+	body = rpc_payload_slice(payload);
+	grpc_byte_buffer_destroy(payload);
+	srv->methods[slot->method].fn(srv->methods[slot->method].ctx, c,
+				      GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
+	grpc_slice_unref(body);
+}
+
+static void rpc_slot_request(struct rpc_slot *slot)
+{
+	struct rpc_server *srv = slot->srv;
+	grpc_completion_queue *cq = rpc_loop_cq(srv->loop);
+	grpc_call_error rc;
+
+	grpc_metadata_array_init(&slot->md);
+	slot->call = NULL;
+	slot->payload = NULL;
+	rpc_loop_op_started(srv->loop);
+	if (slot->method < 0) {
+		grpc_call_details_init(&slot->details);
+		rc = grpc_server_request_call(srv->server, &slot->call, &slot->details,
+					      &slot->md, cq, cq, &slot->tag);
+	} else {
+		rc = grpc_server_request_registered_call(srv->server,
+							 srv->methods[slot->method].handle,
+							 &slot->call, &slot->deadline, &slot->md,
+							 &slot->payload, cq, cq, &slot->tag);
+	}
+	if (rc != GRPC_CALL_OK) {
+		log_error("cannot request calls: error %d", (int)rc);
+		abort();
+	}
+}
+
+int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
+		   struct rpc_server **out, struct tsr_err *err)
+{
+	struct rpc_server *srv;
+	grpc_arg args[3];
+	grpc_channel_args chargs;
+	int max = opts->max_message ? (int)opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
+
+	srv = calloc(1, sizeof(*srv));
+	if (srv == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	srv->loop = loop;
+	srv->listen = strdup(opts->listen);
+	/* Clients ping every 20 s (rpc_client.c); admit pings down to 10 s. */
+	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+		.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = max };
+	args[1] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+		.key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+		.value.integer = 10000 };
+	args[2] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+		.key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, .value.integer = 1 };
+	chargs.num_args = 3;
+	chargs.args = args;
+	srv->server = grpc_server_create(&chargs, NULL);
+	if (srv->listen == NULL || srv->server == NULL) {
+		rpc_server_free(srv);
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot create server");
+	}
+	grpc_server_register_completion_queue(srv->server, rpc_loop_cq(loop), NULL);
+	*out = srv;
+	return 0;
+}
+
+int rpc_server_add_method(struct rpc_server *srv, const char *path,
+			  rpc_handler_fn fn, void *ctx, struct tsr_err *err)
+{
+	struct rpc_method *m;
+
+	if (srv->nmethods == RPC_METHODS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "too many methods");
+	m = &srv->methods[srv->nmethods];
+	m->path = strdup(path);
+	if (m->path == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	m->handle = grpc_server_register_method(srv->server, m->path, NULL,
+						GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+	if (m->handle == NULL) {
+		free(m->path);
+		m->path = NULL;
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot register %s", path);
+	}
+	m->fn = fn;
+	m->ctx = ctx;
+	m->slot.tag.done = rpc_slot_done;
+	m->slot.srv = srv;
+	m->slot.method = srv->nmethods;
+	srv->nmethods++;
+	return 0;
+}
+
+int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err)
+{
+	grpc_server_credentials *creds;
+	int bound;
+
+	creds = grpc_insecure_server_credentials_create();
+	bound = grpc_server_add_http2_port(srv->server, srv->listen, creds);
+	grpc_server_credentials_release(creds);
+	if (bound == 0)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "cannot listen on %s", srv->listen);
+	grpc_server_start(srv->server);
+	for (int i = 0; i < srv->nmethods; i++)
+		rpc_slot_request(&srv->methods[i].slot);
+	srv->unknown.tag.done = rpc_slot_done;
+	srv->unknown.srv = srv;
+	srv->unknown.method = -1;
+	rpc_slot_request(&srv->unknown);
+	if (port != NULL)
+		*port = bound;
+	return 0;
+}
+
+static void rpc_server_shutdown_done(struct rpc_tag *tag, bool ok)
+{
+	(void)tag;
+	(void)ok;
+}
+
+void rpc_server_shutdown(struct rpc_server *srv)
+{
+	if (srv->shut)
+		return;
+	srv->shut = true;
+	srv->shutdown_tag.done = rpc_server_shutdown_done;
+	rpc_loop_op_started(srv->loop);
+	grpc_server_shutdown_and_notify(srv->server, rpc_loop_cq(srv->loop), &srv->shutdown_tag);
+	grpc_server_cancel_all_calls(srv->server);
+}
+
+void rpc_server_free(struct rpc_server *srv)
+{
+	if (srv == NULL)
+		return;
+	if (srv->server != NULL)
+		grpc_server_destroy(srv->server);
+	for (int i = 0; i < srv->nmethods; i++)
+		free(srv->methods[i].path);
+	free(srv->listen);
+	free(srv);
+}

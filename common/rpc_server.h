@@ -1,0 +1,69 @@
+/*
+ * rpc_server: serving gRPC methods on gRPC C core, the only server-side
+ * code that builds grpc_op arrays. A handler is called on the loop thread
+ * with the request bytes; it answers at once or later, from any thread,
+ * through the struct rpc_call it was given.
+ *
+ * Ownership: a handler holds one reference to its call, which it gives up
+ * with exactly one rpc_call_finish() or rpc_call_reply(); it must not
+ * touch the call afterwards.
+ */
+#ifndef TSR_RPC_SERVER_H
+#define TSR_RPC_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "rpc_loop.h"
+
+#define RPC_METHODS_MAX 32
+#define RPC_SEND_QUEUE_MAX 1024
+#define RPC_DEFAULT_MAX_MESSAGE (4 * 1024 * 1024)
+
+struct rpc_server;
+struct rpc_call;
+
+/* req is valid only during the call. */
+typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
+			       const uint8_t *req, size_t len);
+
+struct rpc_server_opts {
+	const char *listen;		/* "host:port" */
+	size_t max_message;		/* received messages; 0: default */
+};
+
+int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
+		   struct rpc_server **out, struct tsr_err *err);
+/* path is "/package.Service/Method"; before rpc_server_start(). */
+int rpc_server_add_method(struct rpc_server *srv, const char *path,
+			  rpc_handler_fn fn, void *ctx, struct tsr_err *err);
+/* Binds and starts; *port gets the bound port (useful with port 0). */
+int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err);
+/* Stops accepting and cancels every call; run the loop's drain next. */
+void rpc_server_shutdown(struct rpc_server *srv);
+/* After the shutdown has drained. */
+void rpc_server_free(struct rpc_server *srv);
+
+/* Queues one message on a stream; thread-safe. -1 when the call is gone
+ * (cancelled, finished) or RPC_SEND_QUEUE_MAX messages wait already. */
+int rpc_call_send(struct rpc_call *call, const uint8_t *msg, size_t len);
+/* Sends the initial metadata now rather than with the first message. */
+void rpc_call_send_headers(struct rpc_call *call);
+/* Ends the call with a status after every queued message; thread-safe. */
+void rpc_call_finish(struct rpc_call *call, grpc_status_code code, const char *msg);
+/* A unary success: one message, then OK. */
+void rpc_call_reply(struct rpc_call *call, const uint8_t *msg, size_t len);
+void rpc_call_fail(struct rpc_call *call, const struct tsr_err *err);
+
+size_t rpc_call_queued(struct rpc_call *call);
+bool rpc_call_cancelled(struct rpc_call *call);
+/* fn runs once on the loop thread if the client goes away first. */
+void rpc_call_on_cancel(struct rpc_call *call, void (*fn)(void *arg), void *arg);
+/* Milliseconds the caller still allows; -1 when it set no deadline. */
+int64_t rpc_call_remaining_ms(struct rpc_call *call);
+/* Copies a request metadata value (NUL-terminated); -1 if absent/too long. */
+int rpc_call_metadata(struct rpc_call *call, const char *key, char *buf, size_t buflen);
+
+#endif
