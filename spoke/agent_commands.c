@@ -1,0 +1,252 @@
+/*
+ * agent_commands: what the spoke does for each agent command. State only
+ * ever changes through store_agent_create/transition, so every change is
+ * checked against the lifecycle table and leaves its event behind.
+ */
+#include "agent_commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "ids.h"
+#include "lifecycle.h"
+#include "log.h"
+#include "pb.h"
+#include "spoke.h"
+#include "tessera/v1/hub.pb-c.h"
+
+#define AGENT_PAGE_TOKEN_MAX 256
+
+static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out,
+			      size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__Agent *a = NULL;
+	int rc;
+
+	if (store_agent_get(sp->store, agent_id, &a, err) != 0)
+		return -1;
+	rc = pb_pack(&a->base, out, outlen, err);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	return rc;
+}
+
+/* An agent id of this spoke; anything else is refused before any lookup. */
+static int agent_check_id(struct spoke *sp, const char *agent_id, struct tsr_err *err)
+{
+	char spoke_id[TSR_NAME_MAX + 1];
+
+	if (!ids_valid_agent_id(agent_id))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed agent id");
+	if (ids_agent_spoke(agent_id, spoke_id, sizeof(spoke_id)) != 0 ||
+	    strcmp(spoke_id, sp->cfg.id) != 0)
+		return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not on spoke %s",
+				   agent_id, sp->cfg.id);
+	return 0;
+}
+
+/* SPAWNING -> FAILED after the process could not be started. */
+static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char *why)
+{
+	struct store_update upd = { 0 };
+	char pos[STORE_POSITION_MAX];
+	struct tsr_err err;
+
+	upd.has_completed_at_ms = true;
+	upd.completed_at_ms = clock_wall_ms();
+	upd.has_error = true;
+	upd.error = why;
+	if (store_agent_transition(sp->store, agent_id, TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED,
+				   &upd, pos, sizeof(pos), &err) != 0)
+		log_error("agent %s: cannot record failed spawn: %s", agent_id, err.msg);
+}
+
+static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentRequest *req,
+				const struct agent_type **type, struct tsr_err *err)
+{
+	if (!ids_valid_name(req->type))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed agent type");
+	*type = agent_types_find(&sp->cfg.types, req->type);
+	if (*type == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s has no agent type \"%s\"", sp->cfg.id, req->type);
+	if (strlen(req->task) > STORE_TASK_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "task longer than %d bytes", STORE_TASK_MAX);
+	if (req->request_id[0] != '\0' && !ids_valid_name(req->request_id))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed request id");
+	if (supervisor_count(sp->sv) >= (size_t)sp->cfg.max_agents)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "spoke %s runs its maximum of %d agents", sp->cfg.id,
+				   sp->cfg.max_agents);
+	return 0;
+}
+
+int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
+		    uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__SpawnAgentRequest *req;
+	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
+	const struct agent_type *type = NULL;
+	struct store_update upd = { 0 };
+	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	char pos[STORE_POSITION_MAX];
+	struct tsr_err serr;
+	pid_t pid;
+	int64_t started;
+	int rc = -1;
+
+	req = tessera__v1__spawn_agent_request__unpack(NULL, len, payload);
+	if (req == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
+	if (agent_validate_spawn(sp, req, &type, err) != 0)
+		goto out;
+	if (ids_new_agent_id(sp->cfg.id, id, sizeof(id)) != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make an agent id");
+		goto out;
+	}
+	a.id = id;
+	a.spoke_id = sp->cfg.id;
+	a.type = req->type;
+	a.task = req->task;
+	a.request_id = req->request_id;
+	a.created_at_ms = clock_wall_ms();
+	if (store_agent_create(sp->store, &a, existing, sizeof(existing), err) != 0)
+		goto out;
+	if (existing[0] != '\0') {
+		rc = agent_pack_current(sp, existing, out, outlen, err);
+		goto out;
+	}
+	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &pid, &started,
+			     &serr) != 0) {
+		log_warn("agent %s: spawn failed: %s", id, serr.msg);
+		agent_fail_spawn(sp, id, serr.msg);
+		rc = agent_pack_current(sp, id, out, outlen, err);
+		goto out;
+	}
+	upd.has_pid = true;
+	upd.pid = (int32_t)pid;
+	upd.has_started_at_ms = true;
+	upd.started_at_ms = started;
+	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
+				   &upd, pos, sizeof(pos), err) != 0) {
+		/* Not acknowledged: no process may run for a command that failed. */
+		log_error("agent %s: cannot record RUNNING: %s", id, err->msg);
+		supervisor_kill(sp->sv, id, 0, &serr);
+		goto out;
+	}
+	log_info("agent %s (%s) running as pid %d", id, type->name, (int)pid);
+	rc = agent_pack_current(sp, id, out, outlen, err);
+out:
+	tessera__v1__spawn_agent_request__free_unpacked(req, NULL);
+	return rc;
+}
+
+int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
+		     uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__GetAgentRequest *req;
+	int rc = -1;
+
+	req = tessera__v1__get_agent_request__unpack(NULL, len, payload);
+	if (req == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed status request");
+	if (agent_check_id(sp, req->agent_id, err) == 0)
+		rc = agent_pack_current(sp, req->agent_id, out, outlen, err);
+	tessera__v1__get_agent_request__free_unpacked(req, NULL);
+	return rc;
+}
+
+/* Records KILLED for an agent that has no process under this spoke. */
+static int agent_kill_unsupervised(struct spoke *sp, const char *agent_id, struct tsr_err *err)
+{
+	struct store_update upd = { 0 };
+	char pos[STORE_POSITION_MAX];
+
+	upd.has_completed_at_ms = true;
+	upd.completed_at_ms = clock_wall_ms();
+	upd.has_error = true;
+	upd.error = "killed on request; no process was running under this spoke";
+	upd.has_kill_requested = true;
+	upd.kill_requested = true;
+	return store_agent_transition(sp->store, agent_id,
+				      TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED, &upd, pos,
+				      sizeof(pos), err);
+}
+
+int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
+		   uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__KillAgentRequest *req;
+	Tessera__V1__Agent *a = NULL;
+	struct tsr_err serr;
+	int rc = -1;
+
+	req = tessera__v1__kill_agent_request__unpack(NULL, len, payload);
+	if (req == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed kill request");
+	if (agent_check_id(sp, req->agent_id, err) != 0 ||
+	    store_agent_get(sp->store, req->agent_id, &a, err) != 0)
+		goto out;
+	if (lifecycle_terminal(a->state)) {
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "agent %s is already %s",
+			    a->id, lifecycle_state_name(a->state));
+		goto out;
+	}
+	if (!a->kill_requested) {
+		/* Durable first: the exit that follows must be recorded as KILLED. */
+		if (store_agent_mark_kill(sp->store, a->id, err) != 0)
+			goto out;
+		if (supervisor_kill(sp->sv, a->id, sp->cfg.kill_grace_ms, &serr) != 0) {
+			if (serr.code != GRPC_STATUS_NOT_FOUND) {
+				*err = serr;
+				goto out;
+			}
+			if (agent_kill_unsupervised(sp, a->id, err) != 0)
+				goto out;
+		}
+		log_info("agent %s: kill requested", a->id);
+	}
+	rc = agent_pack_current(sp, a->id, out, outlen, err);
+out:
+	if (a != NULL)
+		tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__kill_agent_request__free_unpacked(req, NULL);
+	return rc;
+}
+
+int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
+		   uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__ListAgentsRequest *req;
+	Tessera__V1__ListAgentsResponse *resp = NULL;
+	int rc = -1;
+
+	req = tessera__v1__list_agents_request__unpack(NULL, len, payload);
+	if (req == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed list request");
+	if (req->state != TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED &&
+	    lifecycle_state_name(req->state) == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown state filter %d",
+			    (int)req->state);
+		goto out;
+	}
+	if (req->type[0] != '\0' && !ids_valid_name(req->type)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed type filter");
+		goto out;
+	}
+	if (req->page_size > STORE_PAGE_MAX || strlen(req->page_token) > AGENT_PAGE_TOKEN_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "page size above %d or page token too long", STORE_PAGE_MAX);
+		goto out;
+	}
+	if (store_agent_list(sp->store, req->state, req->type, req->page_size, req->page_token,
+			     &resp, err) != 0)
+		goto out;
+	rc = pb_pack(&resp->base, out, outlen, err);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+out:
+	tessera__v1__list_agents_request__free_unpacked(req, NULL);
+	return rc;
+}

@@ -1,0 +1,27 @@
+/*
+ * agent_commands: the handlers of agent.spawn, agent.status, agent.kill
+ * and agent.list. Each takes the command's payload bytes (untrusted in
+ * shape even though signed), validates every field, and returns the
+ * reply payload packed in a malloc'd buffer, or -1 with err set.
+ * Loop thread only.
+ */
+#ifndef TSR_AGENT_COMMANDS_H
+#define TSR_AGENT_COMMANDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+struct spoke;
+
+int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
+		    uint8_t **out, size_t *outlen, struct tsr_err *err);
+int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
+		     uint8_t **out, size_t *outlen, struct tsr_err *err);
+int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
+		   uint8_t **out, size_t *outlen, struct tsr_err *err);
+int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
+		   uint8_t **out, size_t *outlen, struct tsr_err *err);
+
+#endif

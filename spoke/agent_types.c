@@ -1,0 +1,95 @@
+/* agent_types: parsing and lookup of the configured agent types. */
+#include "agent_types.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int agent_types_check_path(const char *path, struct tsr_err *err)
+{
+	struct stat sb;
+
+	if (path[0] != '/' || strnlen(path, PATH_MAX) == PATH_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent executable must be an absolute path: %s", path);
+	if (stat(path, &sb) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent executable %s: %s",
+				   path, strerror(errno));
+	if (!S_ISREG(sb.st_mode) || access(path, X_OK) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent executable %s: not an executable file", path);
+	return 0;
+}
+
+int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
+{
+	struct agent_type *ty;
+	enum agent_task_delivery delivery;
+	size_t size = 0, len;
+	char *p;
+
+	if (argc < 4 || strcmp(argv[0], "agent") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "want: agent NAME stdin|env PATH [ARG...]");
+	if (argc - 3 > AGENT_ARGV_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent %s: more than %d arguments", argv[1], AGENT_ARGV_MAX - 1);
+	if (!ids_valid_name(argv[1]))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent type name");
+	if (agent_types_find(t, argv[1]) != NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent %s defined twice",
+				   argv[1]);
+	if (strcmp(argv[2], "stdin") == 0)
+		delivery = AGENT_TASK_STDIN;
+	else if (strcmp(argv[2], "env") == 0)
+		delivery = AGENT_TASK_ENV;
+	else
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent %s: task delivery must be stdin or env", argv[1]);
+	if (agent_types_check_path(argv[3], err) != 0)
+		return -1;
+	if (t->n == AGENT_TYPES_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "more than %d agent types", AGENT_TYPES_MAX);
+
+	for (int i = 3; i < argc; i++)
+		size += strnlen(argv[i], CONFIG_LINE_MAX) + 1;
+	if (size > CONFIG_LINE_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent %s: longer than a config line", argv[1]);
+	ty = &t->types[t->n];
+	memset(ty, 0, sizeof(*ty));
+	ty->words = malloc(size);
+	if (ty->words == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	p = ty->words;
+	for (int i = 3; i < argc; i++) {
+		len = strlen(argv[i]) + 1;
+		memcpy(p, argv[i], len);
+		ty->argv[i - 3] = p;
+		p += len;
+	}
+	ty->argv[argc - 3] = NULL;
+	memcpy(ty->name, argv[1], strlen(argv[1]) + 1);
+	ty->delivery = delivery;
+	t->n++;
+	return 0;
+}
+
+const struct agent_type *agent_types_find(const struct agent_types *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->types[i].name, name) == 0)
+			return &t->types[i];
+	return NULL;
+}
+
+void agent_types_free(struct agent_types *t)
+{
+	for (size_t i = 0; i < t->n; i++)
+		free(t->types[i].words);
+	t->n = 0;
+}

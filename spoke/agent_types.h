@@ -1,0 +1,47 @@
+/*
+ * agent_types: the kinds of agent a spoke's operator allows, from config
+ * lines "agent NAME stdin|env PATH [ARG...]". The network only ever names
+ * a type; the executable and its fixed arguments come from here.
+ */
+#ifndef TSR_AGENT_TYPES_H
+#define TSR_AGENT_TYPES_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "error.h"
+#include "ids.h"
+
+#define AGENT_TYPES_MAX 64
+#define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3)	/* PATH and ARGs of one line */
+
+enum agent_task_delivery {
+	AGENT_TASK_STDIN,	/* the task is the child's stdin */
+	AGENT_TASK_ENV,		/* the task is $TESSERA_TASK; stdin is /dev/null */
+};
+
+struct agent_type {
+	char name[TSR_NAME_MAX + 1];
+	enum agent_task_delivery delivery;
+	char *words;				/* owned: PATH and ARGs, NUL-separated */
+	char *argv[AGENT_ARGV_MAX + 1];		/* into words; argv[0] = PATH; NULL-ended */
+};
+
+struct agent_types {
+	size_t n;
+	struct agent_type types[AGENT_TYPES_MAX];
+};
+
+/*
+ * Adds the type of one config line split by config_split, argv[0] being
+ * "agent" (a config_line_fn's arguments with t for arg). PATH must be
+ * absolute and name an executable regular file; names are unique.
+ * INVALID_ARGUMENT otherwise, RESOURCE_EXHAUSTED past AGENT_TYPES_MAX.
+ */
+int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
+/* The type called name, or NULL. */
+const struct agent_type *agent_types_find(const struct agent_types *t, const char *name);
+/* Frees what agent_types_add allocated and empties t (zeroed, or filled by it). */
+void agent_types_free(struct agent_types *t);
+
+#endif

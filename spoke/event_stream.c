@@ -1,0 +1,252 @@
+/*
+ * event_stream: one thread per hub stream. The thread owns its store
+ * connection and the call's handler reference; it ends the call with
+ * UNAVAILABLE when Valkey goes away or the spoke stops (the hub retries
+ * from its cursor), and with CANCELLED when the hub hangs up.
+ */
+#include "event_stream.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "envelope.h"
+#include "log.h"
+#include "spoke.h"
+#include "tessera/v1/spoke.pb-c.h"
+
+#define EVENT_STREAM_BLOCK_MS 1000	/* how often a reader looks at its flags */
+#define EVENT_STREAM_BATCH 100
+#define EVENT_STREAM_QUEUE_HIGH 256	/* pause reading while this many wait */
+#define EVENT_STREAM_POSITION_TEXT 40
+
+struct event_stream {
+	struct event_streams *owner;
+	struct rpc_call *call;		/* the handler's reference, ended by the thread */
+	char position[STORE_POSITION_MAX];
+	bool from_start;
+	pthread_t thread;
+	atomic_bool done;		/* the thread has finished */
+	bool used;
+};
+
+struct event_streams {
+	struct spoke *sp;
+	pthread_mutex_t mu;		/* guards slots */
+	struct event_stream slots[EVENT_STREAMS_MAX];
+	atomic_bool stopping;
+};
+
+int event_streams_new(struct spoke *sp, struct event_streams **out, struct tsr_err *err)
+{
+	struct event_streams *es = calloc(1, sizeof(*es));
+
+	if (es == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	es->sp = sp;
+	pthread_mutex_init(&es->mu, NULL);
+	*out = es;
+	return 0;
+}
+
+/* Joins finished threads so their slots can be used again. */
+static void event_streams_reap(struct event_streams *es, bool all)
+{
+	for (int i = 0; i < EVENT_STREAMS_MAX; i++) {
+		struct event_stream *s = &es->slots[i];
+		bool used;
+
+		pthread_mutex_lock(&es->mu);
+		used = s->used && (all || atomic_load(&s->done));
+		pthread_mutex_unlock(&es->mu);
+		if (!used)
+			continue;
+		pthread_join(s->thread, NULL);
+		pthread_mutex_lock(&es->mu);
+		s->used = false;
+		pthread_mutex_unlock(&es->mu);
+	}
+}
+
+void event_streams_free(struct event_streams *es)
+{
+	if (es == NULL)
+		return;
+	atomic_store(&es->stopping, true);
+	event_streams_reap(es, true);
+	pthread_mutex_destroy(&es->mu);
+	free(es);
+}
+
+/* A stream position as Valkey writes it: "<ms>-<seq>", both decimal. */
+static bool event_position_valid(const char *p)
+{
+	size_t len = strnlen(p, EVENT_STREAM_POSITION_TEXT + 1), dash;
+
+	if (len == 0 || len > EVENT_STREAM_POSITION_TEXT)
+		return false;
+	dash = strspn(p, "0123456789");
+	if (dash == 0 || p[dash] != '-' || p[dash + 1] == '\0')
+		return false;
+	return strspn(p + dash + 1, "0123456789") == len - dash - 1;
+}
+
+static int event_stream_send(struct event_stream *s, const Tessera__V1__Event *ev,
+			     struct tsr_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (envelope_event_seal(&s->owner->sp->key, ev, &buf, &len, err) != 0)
+		return -1;
+	rc = rpc_call_send(s->call, buf, len);
+	free(buf);
+	if (rc != 0)
+		return tsr_err_set(err, GRPC_STATUS_CANCELLED, "stream closed");
+	return 0;
+}
+
+static bool event_stream_should_stop(struct event_stream *s)
+{
+	return atomic_load(&s->owner->stopping) || rpc_call_cancelled(s->call);
+}
+
+static void *event_stream_main(void *arg)
+{
+	struct event_stream *s = arg;
+	struct spoke *sp = s->owner->sp;
+	struct store *st = NULL;
+	Tessera__V1__Event **events = NULL;
+	size_t n = 0;
+	struct tsr_err err;
+
+	tsr_err_clear(&err);
+	if (store_open(sp->cfg.valkey, sp->cfg.id, &st, &err) != 0)
+		goto out;
+	if (s->position[0] == '\0') {
+		if (s->from_start)
+			snprintf(s->position, sizeof(s->position), "0-0");
+		else if (store_events_last(st, s->position, sizeof(s->position), &err) != 0)
+			goto out;
+	}
+	/* The hub counts the stream as subscribed from here on. */
+	rpc_call_send_headers(s->call);
+	while (!event_stream_should_stop(s)) {
+		if (rpc_call_queued(s->call) >= EVENT_STREAM_QUEUE_HIGH) {
+			usleep(20 * 1000);
+			continue;
+		}
+		if (store_events_read(st, s->position, EVENT_STREAM_BLOCK_MS, EVENT_STREAM_BATCH,
+				      &events, &n, &err) != 0)
+			goto out;
+		for (size_t i = 0; i < n; i++) {
+			if (event_stream_send(s, events[i], &err) != 0)
+				break;
+			snprintf(s->position, sizeof(s->position), "%s", events[i]->position);
+		}
+		store_events_free(events, n);
+		events = NULL;
+		if (err.code != GRPC_STATUS_OK)
+			goto out;
+	}
+	if (atomic_load(&s->owner->stopping))
+		tsr_err_set(&err, GRPC_STATUS_UNAVAILABLE, "spoke is shutting down");
+out:
+	if (st != NULL)
+		store_close(st);
+	if (err.code == GRPC_STATUS_OK)
+		tsr_err_set(&err, GRPC_STATUS_CANCELLED, "stream ended");
+	rpc_call_finish(s->call, err.code, err.msg);
+	atomic_store(&s->done, true);
+	return NULL;
+}
+
+static struct event_stream *event_streams_slot(struct event_streams *es)
+{
+	struct event_stream *found = NULL;
+
+	event_streams_reap(es, false);
+	pthread_mutex_lock(&es->mu);
+	for (int i = 0; i < EVENT_STREAMS_MAX && found == NULL; i++) {
+		if (!es->slots[i].used) {
+			found = &es->slots[i];
+			memset(found, 0, sizeof(*found));
+			found->used = true;
+			found->owner = es;
+		}
+	}
+	pthread_mutex_unlock(&es->mu);
+	return found;
+}
+
+static int event_stream_parse(struct spoke *sp, const uint8_t *req, size_t len,
+			      Tessera__V1__StreamEventsRequest **out, struct tsr_err *err)
+{
+	Tessera__V1__Command *cmd = NULL;
+	int rc = -1;
+
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, clock_wall_ms(),
+				  &cmd, err) != 0)
+		return -1;
+	if (strcmp(cmd->type, "events.stream") != 0) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "StreamEvents takes an events.stream command");
+		goto out;
+	}
+	*out = tessera__v1__stream_events_request__unpack(NULL, cmd->payload.len,
+							    cmd->payload.data);
+	if (*out == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed stream request");
+		goto out;
+	}
+	if ((*out)->cursor[0] != '\0' && !event_position_valid((*out)->cursor)) {
+		tessera__v1__stream_events_request__free_unpacked(*out, NULL);
+		*out = NULL;
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed cursor");
+		goto out;
+	}
+	rc = 0;
+out:
+	tessera__v1__command__free_unpacked(cmd, NULL);
+	return rc;
+}
+
+void event_stream_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	struct event_streams *es = ctx;
+	Tessera__V1__StreamEventsRequest *sreq = NULL;
+	struct event_stream *s;
+	struct tsr_err err;
+
+	tsr_err_clear(&err);
+	if (event_stream_parse(es->sp, req, len, &sreq, &err) != 0) {
+		log_warn("refused an event stream: %s", err.msg);
+		rpc_call_fail(call, &err);
+		return;
+	}
+	s = event_streams_slot(es);
+	if (s == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "more than %d event streams",
+			    EVENT_STREAMS_MAX);
+		goto fail;
+	}
+	s->call = call;
+	s->from_start = sreq->from_start;
+	snprintf(s->position, sizeof(s->position), "%s", sreq->cursor);
+	if (pthread_create(&s->thread, NULL, event_stream_main, s) != 0) {
+		pthread_mutex_lock(&es->mu);
+		s->used = false;
+		pthread_mutex_unlock(&es->mu);
+		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a stream thread");
+		goto fail;
+	}
+	tessera__v1__stream_events_request__free_unpacked(sreq, NULL);
+	return;
+fail:
+	tessera__v1__stream_events_request__free_unpacked(sreq, NULL);
+	rpc_call_fail(call, &err);
+}

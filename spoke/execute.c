@@ -1,0 +1,78 @@
+/*
+ * execute: the command router. A refused envelope is a gRPC error (the
+ * caller is not trusted with an answer); a failed command is a signed
+ * reply carrying the status, so the hub can prove which spoke said no.
+ */
+#include "execute.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent_commands.h"
+#include "clock.h"
+#include "envelope.h"
+#include "log.h"
+#include "spoke.h"
+
+typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len,
+			  uint8_t **out, size_t *outlen, struct tsr_err *err);
+
+static const struct {
+	const char *type;
+	command_fn fn;
+} execute_routes[] = {
+	{ "agent.spawn", agent_cmd_spawn },
+	{ "agent.status", agent_cmd_status },
+	{ "agent.kill", agent_cmd_kill },
+	{ "agent.list", agent_cmd_list },
+};
+
+static command_fn execute_route(const char *type)
+{
+	for (size_t i = 0; i < sizeof(execute_routes) / sizeof(execute_routes[0]); i++)
+		if (strcmp(execute_routes[i].type, type) == 0)
+			return execute_routes[i].fn;
+	return NULL;
+}
+
+void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	struct spoke *sp = ctx;
+	Tessera__V1__Command *cmd = NULL;
+	Tessera__V1__Reply reply = TESSERA__V1__REPLY__INIT;
+	struct tsr_err err;
+	uint8_t *payload = NULL, *sealed = NULL;
+	size_t payload_len = 0, sealed_len = 0;
+	command_fn fn;
+
+	tsr_err_clear(&err);
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, clock_wall_ms(),
+				  &cmd, &err) != 0) {
+		log_warn("refused a command: %s", err.msg);
+		rpc_call_fail(call, &err);
+		return;
+	}
+	fn = execute_route(cmd->type);
+	if (fn == NULL)
+		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED, "unknown command type \"%.64s\"",
+			    cmd->type);
+	else
+		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
+
+	reply.command_id = cmd->command_id;
+	reply.spoke_id = sp->cfg.id;
+	reply.status = err.code;
+	reply.message = err.msg;
+	reply.payload.data = payload;
+	reply.payload.len = payload_len;
+	reply.issued_at_ms = clock_wall_ms();
+	if (err.code != GRPC_STATUS_OK)
+		log_info("%s %s: %s", cmd->type, cmd->command_id, err.msg);
+	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)
+		rpc_call_fail(call, &err);
+	else
+		rpc_call_reply(call, sealed, sealed_len);
+	free(sealed);
+	free(payload);
+	tessera__v1__command__free_unpacked(cmd, NULL);
+}

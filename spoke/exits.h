@@ -1,0 +1,39 @@
+/*
+ * exits: agent exits waiting to be recorded. The supervisor's reaper
+ * thread adds them; the loop thread records them in Valkey, so that every
+ * state write happens on one thread, after the spawn that wrote RUNNING,
+ * and an exit seen while Valkey is down waits here until it is back.
+ */
+#ifndef TSR_EXITS_H
+#define TSR_EXITS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ids.h"
+
+struct exit_record {
+	struct exit_record *next;
+	char agent_id[TSR_AGENT_ID_MAX + 1];
+	bool signaled;			/* then status is the signal number */
+	int status;
+	bool kill_requested;
+	int64_t completed_at_ms;
+};
+
+struct exits {
+	pthread_mutex_t mu;
+	struct exit_record *head, *tail;	/* owned */
+};
+
+void exits_init(struct exits *ex);
+void exits_free(struct exits *ex);
+/* Thread-safe; -1 only when out of memory. */
+int exits_push(struct exits *ex, const struct exit_record *rec);
+/* Takes the whole queue (owned by the caller, oldest first). */
+struct exit_record *exits_take(struct exits *ex);
+/* Puts records that could not be recorded back in front, in order. */
+void exits_requeue(struct exits *ex, struct exit_record *list);
+
+#endif

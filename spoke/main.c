@@ -1,0 +1,182 @@
+/*
+ * tessera-spoke: runs agents on this machine for trusted hubs. Owns the
+ * start-up order (config, key, Valkey, supervisor, recovery, then the
+ * gRPC server) and the orderly shutdown on SIGINT/SIGTERM. Agents keep
+ * running across a spoke stop; the next start settles their records.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "event_stream.h"
+#include "execute.h"
+#include "log.h"
+#include "outcomes.h"
+#include "recovery.h"
+#include "rpc_server.h"
+#include "spoke.h"
+
+#define SPOKE_VALKEY_WAIT_MS 30000	/* at start-up, for Valkey to come up */
+#define SPOKE_TICK_MS 20
+#define SPOKE_DRAIN_MS 5000
+
+static struct rpc_loop *spoke_loop;
+
+static void spoke_on_signal(int sig)
+{
+	(void)sig;
+	if (spoke_loop != NULL)
+		rpc_loop_stop(spoke_loop);
+}
+
+static void spoke_usage(FILE *f)
+{
+	fprintf(f, "usage: tessera-spoke --config FILE [--log-level debug|info|warn|error]\n");
+}
+
+static void spoke_tick(void *arg)
+{
+	outcomes_record(arg);
+}
+
+/* Reaper thread: queue the exit for the loop thread to record. */
+static void spoke_on_exit(void *arg, const struct supervisor_exit *ex)
+{
+	struct spoke *sp = arg;
+	struct exit_record rec = { 0 };
+
+	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", ex->agent_id);
+	rec.signaled = ex->signaled;
+	rec.status = ex->status;
+	rec.kill_requested = ex->kill_requested;
+	rec.completed_at_ms = ex->completed_at_ms;
+	if (exits_push(&sp->exits, &rec) != 0)
+		log_error("agent %s: out of memory queueing its exit", ex->agent_id);
+}
+
+static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
+{
+	int64_t until = clock_mono_ms() + SPOKE_VALKEY_WAIT_MS;
+
+	while (store_open(sp->cfg.valkey, sp->cfg.id, &sp->store, err) != 0) {
+		if (err->code != GRPC_STATUS_UNAVAILABLE || clock_mono_ms() >= until)
+			return -1;
+		log_warn("waiting for Valkey at %s: %s", sp->cfg.valkey, err->msg);
+		sleep(1);
+	}
+	return 0;
+}
+
+static int spoke_serve(struct spoke *sp, struct tsr_err *err)
+{
+	struct rpc_server_opts opts = { .listen = sp->cfg.listen };
+	struct rpc_server *srv = NULL;
+	struct sigaction sa;
+	int port, rc = -1;
+
+	if (rpc_loop_new(&spoke_loop, err) != 0)
+		return -1;
+	if (rpc_server_new(spoke_loop, &opts, &srv, err) != 0 ||
+	    rpc_server_add_method(srv, EXECUTE_METHOD, execute_handle, sp, err) != 0 ||
+	    rpc_server_add_method(srv, EVENT_STREAM_METHOD, event_stream_handle, sp->streams,
+				  err) != 0 ||
+	    rpc_server_start(srv, &port, err) != 0)
+		goto out;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = spoke_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	rpc_loop_set_tick(spoke_loop, spoke_tick, sp, SPOKE_TICK_MS);
+	log_info("spoke %s listening on %s (port %d), Valkey %s", sp->cfg.id, sp->cfg.listen,
+		 port, sp->cfg.valkey);
+	rpc_loop_run(spoke_loop, NULL);
+	log_info("shutting down");
+	rc = 0;
+out:
+	atomic_store(&sp->stopping, true);
+	if (srv != NULL)
+		rpc_server_shutdown(srv);
+	event_streams_free(sp->streams);
+	sp->streams = NULL;
+	rpc_loop_drain(spoke_loop, SPOKE_DRAIN_MS);
+	outcomes_record(sp);
+	rpc_server_free(srv);
+	rpc_loop_free(spoke_loop);
+	spoke_loop = NULL;
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "log-level", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct spoke sp;
+	const char *config = NULL;
+	enum log_level level = LOG_LEVEL_INFO;
+	struct tsr_err err;
+	int c, rc = 1;
+
+	memset(&sp, 0, sizeof(sp));
+	tsr_err_clear(&err);
+	while ((c = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'l':
+			if (log_level_parse(optarg, &level) != 0) {
+				spoke_usage(stderr);
+				return 2;
+			}
+			break;
+		case 'h':
+			spoke_usage(stdout);
+			return 0;
+		default:
+			spoke_usage(stderr);
+			return 2;
+		}
+	}
+	if (config == NULL || optind != argc) {
+		spoke_usage(stderr);
+		return 2;
+	}
+	log_init("tessera-spoke", level);
+	signal(SIGPIPE, SIG_IGN);
+	exits_init(&sp.exits);
+	if (sign_init(&err) != 0 || spoke_config_load(config, &sp.cfg, &err) != 0)
+		goto out_exits;
+	if (sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0)
+		goto out_config;
+	grpc_init();
+	if (spoke_open_store(&sp, &err) != 0 ||
+	    supervisor_start(sp.cfg.max_agents, spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
+	    recovery_run(&sp, &err) != 0 ||
+	    event_streams_new(&sp, &sp.streams, &err) != 0 ||
+	    spoke_serve(&sp, &err) != 0)
+		goto out;
+	rc = 0;
+out:
+	event_streams_free(sp.streams);
+	if (sp.sv != NULL)
+		supervisor_stop(sp.sv);
+	if (sp.store != NULL)
+		store_close(sp.store);
+	grpc_shutdown();
+	sign_key_wipe(&sp.key);
+out_config:
+	spoke_config_free(&sp.cfg);
+out_exits:
+	exits_free(&sp.exits);
+	if (rc != 0)
+		log_error("%s", err.msg);
+	return rc;
+}

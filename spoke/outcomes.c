@@ -1,0 +1,68 @@
+/* outcomes: recording queued exits with their final state and metadata. */
+#include "outcomes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "lifecycle.h"
+#include "log.h"
+#include "spoke.h"
+
+/* 0 when recorded or moot; -1 when it must be tried again later. */
+static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
+{
+	struct store_update upd = { 0 };
+	Tessera__V1__AgentState to;
+	char why[128], pos[STORE_POSITION_MAX];
+	struct tsr_err err;
+
+	upd.has_completed_at_ms = true;
+	upd.completed_at_ms = r->completed_at_ms;
+	if (r->signaled) {
+		upd.has_signal = true;
+		upd.signal = r->status;
+		snprintf(why, sizeof(why), "ended by signal %d", r->status);
+	} else {
+		upd.has_exit_code = true;
+		upd.exit_code = r->status;
+		snprintf(why, sizeof(why), "exited with code %d", r->status);
+	}
+	if (r->kill_requested) {
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED;
+		upd.has_error = true;
+		upd.error = "killed on request";
+	} else if (!r->signaled && r->status == 0) {
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_COMPLETED;
+	} else {
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED;
+		upd.has_error = true;
+		upd.error = why;
+	}
+	if (store_agent_transition(sp->store, r->agent_id, to, &upd, pos, sizeof(pos), &err) == 0) {
+		log_info("agent %s %s (%s)", r->agent_id, lifecycle_state_name(to), why);
+		return 0;
+	}
+	if (err.code == GRPC_STATUS_UNAVAILABLE)
+		return -1;
+	/* Already terminal (a kill recorded first) or gone: nothing to add. */
+	log_info("agent %s: exit not recorded: %s", r->agent_id, err.msg);
+	return 0;
+}
+
+void outcomes_record(struct spoke *sp)
+{
+	struct exit_record *list = exits_take(&sp->exits), *r, *retry = NULL, **tail = &retry;
+
+	while ((r = list) != NULL) {
+		list = r->next;
+		r->next = NULL;
+		if (retry == NULL && outcomes_record_one(sp, r) == 0) {
+			free(r);
+			continue;
+		}
+		/* Keep order: once one waits for Valkey, the rest wait behind it. */
+		*tail = r;
+		tail = &r->next;
+	}
+	exits_requeue(&sp->exits, retry);
+}

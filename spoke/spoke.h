@@ -1,0 +1,30 @@
+/*
+ * spoke: the daemon's shared context, owned by main.c. The loop thread
+ * owns `store` and everything else here; other threads (the supervisor's
+ * reaper, event streams) touch only what the comments allow.
+ */
+#ifndef TSR_SPOKE_H
+#define TSR_SPOKE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "exits.h"
+#include "sign.h"
+#include "spoke_config.h"
+#include "store.h"
+#include "supervisor.h"
+
+struct event_streams;
+
+struct spoke {
+	struct spoke_config cfg;	/* read-only once loaded */
+	struct sign_key key;		/* read-only once loaded */
+	struct store *store;		/* loop thread only */
+	struct supervisor *sv;
+	struct exits exits;		/* reaper thread in, loop thread out */
+	struct event_streams *streams;
+	atomic_bool stopping;
+};
+
+#endif

@@ -1,0 +1,97 @@
+/* spoke_config: parsing and checking the spoke's configuration file. */
+#include "spoke_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+#define SPOKE_MAX_AGENTS_LIMIT 4096
+#define SPOKE_GRACE_MAX_MS (10 * 60 * 1000)
+
+static int spoke_config_copy(char *dst, size_t dstlen, const char *src, const char *what,
+			     struct tsr_err *err)
+{
+	if (snprintf(dst, dstlen, "%s", src) >= (int)dstlen)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s too long", what);
+	return 0;
+}
+
+static int spoke_config_int(const char *s, int min, int max, int *out, const char *what,
+			    struct tsr_err *err)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < min || v > max)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s must be a number from %d to %d", what, min, max);
+	*out = (int)v;
+	return 0;
+}
+
+static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *err)
+{
+	struct spoke_config *cfg = arg;
+	struct sign_pubkey pub;
+
+	if (strcmp(argv[0], "agent") == 0)
+		return agent_types_add(&cfg->types, argc, argv, err);
+	if (argc != 2)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "\"%s\" takes exactly one value", argv[0]);
+	if (strcmp(argv[0], "id") == 0) {
+		if (!ids_valid_name(argv[1]))
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "id must be 1-%d of [A-Za-z0-9_-]", TSR_NAME_MAX);
+		return spoke_config_copy(cfg->id, sizeof(cfg->id), argv[1], "id", err);
+	}
+	if (strcmp(argv[0], "listen") == 0)
+		return spoke_config_copy(cfg->listen, sizeof(cfg->listen), argv[1], "listen", err);
+	if (strcmp(argv[0], "valkey") == 0)
+		return spoke_config_copy(cfg->valkey, sizeof(cfg->valkey), argv[1], "valkey", err);
+	if (strcmp(argv[0], "key") == 0)
+		return spoke_config_copy(cfg->key_path, sizeof(cfg->key_path), argv[1], "key", err);
+	if (strcmp(argv[0], "trust-hub") == 0) {
+		if (sign_pubkey_parse(argv[1], &pub, err) != 0)
+			return -1;
+		return sign_keyring_add(&cfg->trusted, &pub, err);
+	}
+	if (strcmp(argv[0], "max-agents") == 0)
+		return spoke_config_int(argv[1], 1, SPOKE_MAX_AGENTS_LIMIT, &cfg->max_agents,
+					"max-agents", err);
+	if (strcmp(argv[0], "kill-grace-ms") == 0)
+		return spoke_config_int(argv[1], 0, SPOKE_GRACE_MAX_MS, &cfg->kill_grace_ms,
+					"kill-grace-ms", err);
+	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%s\"", argv[0]);
+}
+
+int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_agents = 64;
+	cfg->kill_grace_ms = 5000;
+	if (config_parse_file(path, spoke_config_line, cfg, err) != 0)
+		goto fail;
+	if (cfg->id[0] == '\0' || cfg->listen[0] == '\0' || cfg->valkey[0] == '\0' ||
+	    cfg->key_path[0] == '\0') {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "%s: id, listen, valkey and key are required", path);
+		goto fail;
+	}
+	if (cfg->trusted.n == 0) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "%s: no trust-hub key: this spoke would obey nobody", path);
+		goto fail;
+	}
+	return 0;
+fail:
+	spoke_config_free(cfg);
+	return -1;
+}
+
+void spoke_config_free(struct spoke_config *cfg)
+{
+	agent_types_free(&cfg->types);
+}

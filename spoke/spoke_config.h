@@ -1,0 +1,40 @@
+/*
+ * spoke_config: the spoke's configuration file. Agent types come only
+ * from here: the network can name a type, never a program.
+ *
+ *   id spoke-1
+ *   listen 127.0.0.1:7001
+ *   valkey 127.0.0.1:6379          (or unix:/path/valkey.sock)
+ *   key /etc/tessera/spoke.key
+ *   trust-hub ed25519:BASE64        (one line per trusted hub key)
+ *   max-agents 64
+ *   kill-grace-ms 5000
+ *   agent NAME stdin|env /abs/path [ARG...]
+ */
+#ifndef TSR_SPOKE_CONFIG_H
+#define TSR_SPOKE_CONFIG_H
+
+#include "agent_types.h"
+#include "error.h"
+#include "ids.h"
+#include "sign.h"
+#include "store.h"
+
+#define SPOKE_LISTEN_MAX 256
+#define SPOKE_PATH_MAX 4096
+
+struct spoke_config {
+	char id[TSR_NAME_MAX + 1];
+	char listen[SPOKE_LISTEN_MAX];
+	char valkey[STORE_ADDR_MAX];
+	char key_path[SPOKE_PATH_MAX];
+	struct sign_keyring trusted;
+	struct agent_types types;
+	int max_agents;
+	int kill_grace_ms;
+};
+
+int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err);
+void spoke_config_free(struct spoke_config *cfg);
+
+#endif

@@ -1,0 +1,130 @@
+/*
+ * store: one spoke's agents and events in its Valkey, over hiredis.
+ *
+ * Layout, every key in one hash slot through the {spoke} tag:
+ *   tessera:{S}:agent:<id>  hash, one per agent
+ *   tessera:{S}:agents      sorted set of agent ids, score = created ms
+ *   tessera:{S}:requests    hash, request id -> agent id
+ *   tessera:{S}:events      stream of events, capped near STORE_EVENTS_KEPT
+ * and the PUBLISH channel tessera:{S}:events, which carries the stream id
+ * of each new entry as a wake-up only: the stream is the record. A reader
+ * whose position has been trimmed off resumes at the oldest entry kept.
+ *
+ * Every write is one call of a server-side script (store_script.c), so a
+ * state never changes without its event nor an event appear without its
+ * state change. The script is loaded on every (re)connect and reloaded on
+ * NOSCRIPT. A connection found broken is reopened once at the start of a
+ * call; a call whose connection breaks midway is not resent (its outcome
+ * is unknown) and fails UNAVAILABLE, as does any call while Valkey is down.
+ *
+ * A struct store is one connection: use it from one thread at a time.
+ * Messages handed out are malloc'd whole (the message and each string and
+ * array), so that tessera__v1__*__free_unpacked(m, NULL) frees them.
+ */
+#ifndef TSR_STORE_H
+#define TSR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "tessera/v1/agent.pb-c.h"
+#include "tessera/v1/hub.pb-c.h"
+
+#define STORE_ADDR_MAX 256
+#define STORE_TIMEOUT_MS 2000		/* connect, and each command */
+#define STORE_TASK_MAX 65536		/* bytes of an agent's task */
+#define STORE_ERROR_MAX 1024		/* bytes of an agent's error text */
+#define STORE_EVENTS_KEPT 1000000	/* approximate stream length cap */
+#define STORE_PAGE_DEFAULT 50
+#define STORE_PAGE_MAX 500
+#define STORE_LIST_SCAN_MAX 2000	/* index entries one list call examines */
+#define STORE_READ_MAX 1000		/* events one read returns */
+#define STORE_BLOCK_MAX_MS 60000	/* longest XREAD BLOCK */
+#define STORE_POSITION_MAX 48		/* "<ms>-<seq>" plus NUL, with room */
+
+struct store;
+
+/* Metadata a transition also writes; each field counts only if its has_ is set. */
+struct store_update {
+	bool has_started_at_ms;
+	int64_t started_at_ms;
+	bool has_completed_at_ms;
+	int64_t completed_at_ms;
+	bool has_pid;
+	int32_t pid;
+	bool has_exit_code;		/* exit_code and signal exclude each other */
+	int32_t exit_code;
+	bool has_signal;
+	int32_t signal;
+	bool has_error;
+	const char *error;		/* borrowed; at most STORE_ERROR_MAX bytes */
+	bool has_kill_requested;
+	bool kill_requested;
+};
+
+/* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */
+typedef int (*store_agent_fn)(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err);
+
+/* addr is "host:port", "[v6]:port" or "unix:/path". Fails UNAVAILABLE if Valkey is down. */
+int store_open(const char *addr, const char *spoke_id, struct store **out, struct tsr_err *err);
+void store_close(struct store *st);
+int store_ping(struct store *st, struct tsr_err *err);
+
+/*
+ * Records a new agent in state SPAWNING with its "agent.spawning" event,
+ * using a's id (of this spoke), type, task, request_id and created_at_ms
+ * (0: now). If a->request_id already names an agent, nothing is written
+ * and that agent's id goes to existing_id (TSR_AGENT_ID_MAX + 1 bytes);
+ * otherwise existing_id[0] is '\0'. ALREADY_EXISTS if the id is taken.
+ */
+int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
+		       size_t existing_len, struct tsr_err *err);
+/*
+ * Moves agent_id to state to if lifecycle allows it from the current state,
+ * writing upd (may be NULL) and the "agent.<to>" event; position receives
+ * the event's stream id (STORE_POSITION_MAX). NOT_FOUND, or
+ * FAILED_PRECONDITION naming both states, with nothing changed.
+ */
+int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
+			   const struct store_update *upd, char *position, size_t poslen,
+			   struct tsr_err *err);
+/* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
+int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
+/* *out is malloc'd: free with tessera__v1__agent__free_unpacked(*out, NULL). */
+int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,
+		    struct tsr_err *err);
+/*
+ * One page of agents, newest first. state_filter UNSPECIFIED and
+ * type_filter "" match any. page_size 0 means STORE_PAGE_DEFAULT, more than
+ * STORE_PAGE_MAX is cut to it. page_token is "" or a previous
+ * next_page_token (INVALID_ARGUMENT otherwise). At most STORE_LIST_SCAN_MAX
+ * agents are examined per call, so a filtered page may hold fewer agents
+ * than asked, even none, and still have a next_page_token; the listing is
+ * over when next_page_token is "". *out is malloc'd: free with
+ * tessera__v1__list_agents_response__free_unpacked(*out, NULL).
+ */
+int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
+		     const char *type_filter, uint32_t page_size, const char *page_token,
+		     Tessera__V1__ListAgentsResponse **out, struct tsr_err *err);
+/*
+ * Calls fn for every agent not in a terminal state, newest first, for
+ * recovery at start-up; stops at fn's first error. fn may use st.
+ */
+int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
+			     struct tsr_err *err);
+
+/* The stream id of the newest event, or "0-0" if there is none. */
+int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err);
+/*
+ * Up to max_count (1..STORE_READ_MAX) events after position after,
+ * waiting up to block_ms (0..STORE_BLOCK_MAX_MS; 0: no wait) for the first.
+ * *events is a malloc'd array of *n malloc'd events (n may be 0): free it
+ * with store_events_free. Blocks the connection: give a reader its own store.
+ */
+int store_events_read(struct store *st, const char *after, int block_ms, size_t max_count,
+		      Tessera__V1__Event ***events, size_t *n, struct tsr_err *err);
+void store_events_free(Tessera__V1__Event **events, size_t n);
+
+#endif

@@ -1,0 +1,895 @@
+/*
+ * test_store: the store against a real valkey-server that this program
+ * starts on a unix socket in a fresh directory and kills by pid at the end,
+ * pass or fail (and which dies with us, through PR_SET_PDEATHSIG, should
+ * we be killed). A second connection, raw hiredis, looks behind the store.
+ */
+#include <check.h>
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "ids.h"
+#include "store.h"
+
+#define SPAWNING TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING
+#define RUNNING TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING
+#define COMPLETED TESSERA__V1__AGENT_STATE__AGENT_STATE_COMPLETED
+#define FAILED TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED
+#define KILLED TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED
+#define UNSPECIFIED TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED
+
+#define SPOKE "s1"
+#define EVENTS_KEY "tessera:{s1}:events"
+#define VALKEY_START_MS 5000
+
+struct valkey {
+	pid_t pid;
+	char dir[64];
+	char sock[128];
+	char addr[160];
+};
+
+static const char *valkey_bin;
+static struct valkey server;		/* the suite's, started by main */
+
+/* Per test (checked fixture). */
+static struct store *st;
+static redisContext *raw;
+
+static void valkey_spawn(struct valkey *v)
+{
+	char log[200];
+
+	snprintf(log, sizeof(log), "%s/valkey.log", v->dir);
+	v->pid = fork();
+	if (v->pid < 0) {
+		perror("fork");
+		exit(1);
+	}
+	if (v->pid == 0) {
+		freopen(log, "a", stdout);
+		dup2(fileno(stdout), 2);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(valkey_bin, "valkey-server", "--port", "0", "--save", "",
+		      "--appendonly", "no", "--unixsocket", v->sock, "--unixsocketperm", "700",
+		      "--dir", v->dir, "--daemonize", "no", (char *)NULL);
+		_exit(127);
+	}
+}
+
+/* Returns once the server answers PING; exits the program if it never does. */
+static void valkey_wait(struct valkey *v)
+{
+	int64_t deadline = clock_mono_ms() + VALKEY_START_MS;
+	struct timeval tv = { .tv_sec = 1 };
+
+	while (clock_mono_ms() < deadline) {
+		redisContext *c = redisConnectUnixWithTimeout(v->sock, tv);
+		redisReply *r = NULL;
+		bool up = false;
+
+		if (c != NULL && c->err == 0)
+			r = redisCommand(c, "PING");
+		up = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+		if (r != NULL)
+			freeReplyObject(r);
+		if (c != NULL)
+			redisFree(c);
+		if (up)
+			return;
+		usleep(20000);
+	}
+	fprintf(stderr, "valkey-server did not answer within %d ms\n", VALKEY_START_MS);
+	kill(v->pid, SIGKILL);
+	exit(1);
+}
+
+static void valkey_start(struct valkey *v)
+{
+	snprintf(v->dir, sizeof(v->dir), "/tmp/tsr-store-XXXXXX");
+	if (mkdtemp(v->dir) == NULL) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	snprintf(v->sock, sizeof(v->sock), "%s/valkey.sock", v->dir);
+	snprintf(v->addr, sizeof(v->addr), "unix:%s", v->sock);
+	valkey_spawn(v);
+	valkey_wait(v);
+}
+
+static void valkey_kill(struct valkey *v)
+{
+	if (v->pid <= 0)
+		return;
+	kill(v->pid, SIGKILL);
+	waitpid(v->pid, NULL, 0);
+	v->pid = 0;
+}
+
+static void valkey_cleanup(struct valkey *v)
+{
+	char path[200];
+
+	valkey_kill(v);
+	snprintf(path, sizeof(path), "%s/valkey.log", v->dir);
+	unlink(path);
+	unlink(v->sock);
+	rmdir(v->dir);
+}
+
+static redisReply *rawcmd(const char *fmt, ...)
+{
+	redisReply *r;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(raw, fmt, ap);
+	va_end(ap);
+	ck_assert_ptr_nonnull(r);
+	return r;
+}
+
+static long long xlen(void)
+{
+	redisReply *r = rawcmd("XLEN %s", EVENTS_KEY);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
+static void setup(void)
+{
+	struct tsr_err err;
+	redisReply *r;
+
+	raw = redisConnectUnix(server.sock);
+	ck_assert(raw != NULL && raw->err == 0);
+	r = rawcmd("FLUSHALL");
+	freeReplyObject(r);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+}
+
+static void teardown(void)
+{
+	store_close(st);
+	st = NULL;
+	redisFree(raw);
+	raw = NULL;
+}
+
+/* A fresh agent record of spoke s1 for store_agent_create; id into idbuf. */
+static Tessera__V1__Agent agent_new(char *idbuf, const char *type, const char *request_id,
+				    int64_t created)
+{
+	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
+
+	ck_assert_int_eq(ids_new_agent_id(SPOKE, idbuf, TSR_AGENT_ID_MAX + 1), 0);
+	a.id = idbuf;
+	a.type = (char *)type;
+	a.task = "do the thing";
+	a.request_id = (char *)request_id;
+	a.created_at_ms = created;
+	return a;
+}
+
+static void create_ok(Tessera__V1__Agent *a)
+{
+	char existing[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err err;
+
+	ck_assert_msg(store_agent_create(st, a, existing, sizeof(existing), &err) == 0, "%s",
+		      err.msg);
+	ck_assert_str_eq(existing, "");
+}
+
+static void transition_ok(const char *id, Tessera__V1__AgentState to,
+			  const struct store_update *u, char *pos)
+{
+	char scratch[STORE_POSITION_MAX];
+	struct tsr_err err;
+
+	ck_assert_msg(store_agent_transition(st, id, to, u, pos != NULL ? pos : scratch,
+					     STORE_POSITION_MAX, &err) == 0,
+		      "%s", err.msg);
+}
+
+/* The value of field in a stream entry's field list, or NULL. */
+static const char *entry_field(const redisReply *fields, const char *name)
+{
+	for (size_t i = 0; i + 1 < fields->elements; i += 2)
+		if (strcmp(fields->element[i]->str, name) == 0)
+			return fields->element[i + 1]->str;
+	return NULL;
+}
+
+START_TEST(test_create_get)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "req-1", 1700000000000);
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	a.task = "line one\nline two \"quoted\"";
+	create_ok(&a);
+	ck_assert_int_eq(store_agent_get(st, id, &got, &err), 0);
+	ck_assert_str_eq(got->id, id);
+	ck_assert_str_eq(got->spoke_id, SPOKE);
+	ck_assert_str_eq(got->type, "echo");
+	ck_assert_str_eq(got->task, a.task);
+	ck_assert_int_eq(got->state, SPAWNING);
+	ck_assert_int_eq(got->created_at_ms, 1700000000000);
+	ck_assert_int_eq(got->started_at_ms, 0);
+	ck_assert_int_eq(got->completed_at_ms, 0);
+	ck_assert_int_eq(got->end_case, TESSERA__V1__AGENT__END__NOT_SET);
+	ck_assert_str_eq(got->error, "");
+	ck_assert_int_eq(got->pid, 0);
+	ck_assert_str_eq(got->request_id, "req-1");
+	ck_assert(!got->kill_requested);
+	/* Every string is the caller's to free or replace. */
+	free(got->error);
+	got->error = strdup("replaced");
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	/* Creation is an event too. */
+	ck_assert_int_eq(xlen(), 1);
+	r = rawcmd("XRANGE %s - +", EVENTS_KEY);
+	ck_assert_uint_eq(r->elements, 1);
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "type"), "agent.spawning");
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "old"), "unspecified");
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "new"), "spawning");
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "agent"), id);
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_create_idempotent)
+{
+	char id1[TSR_AGENT_ID_MAX + 1], id2[TSR_AGENT_ID_MAX + 1];
+	char existing[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id1, "echo", "req-7", 0);
+	Tessera__V1__Agent b = agent_new(id2, "echo", "req-7", 0);
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+
+	create_ok(&a);
+	ck_assert_int_eq(store_agent_create(st, &b, existing, sizeof(existing), &err), 0);
+	ck_assert_str_eq(existing, id1);
+	ck_assert_int_eq(store_agent_get(st, id2, &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(xlen(), 1);
+
+	/* Same id without a request id: refused, not overwritten. */
+	a.request_id = "";
+	ck_assert_int_eq(store_agent_create(st, &a, existing, sizeof(existing), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_ALREADY_EXISTS);
+
+	/* Creation time 0 means now. */
+	ck_assert_int_eq(store_agent_get(st, id1, &got, &err), 0);
+	ck_assert_int_gt(got->created_at_ms, 1700000000000);
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	/* Another spoke's id, a bad type, a bad request id. */
+	b.id = "s2.0123456789abcdef01234567";
+	b.request_id = "";
+	ck_assert_int_eq(store_agent_create(st, &b, existing, sizeof(existing), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	b.id = id2;
+	b.type = "no spaces";
+	ck_assert_int_eq(store_agent_create(st, &b, existing, sizeof(existing), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	b.type = "echo";
+	b.request_id = "bad/id";
+	ck_assert_int_eq(store_agent_create(st, &b, existing, sizeof(existing), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(xlen(), 1);
+}
+END_TEST
+
+START_TEST(test_transition_event)
+{
+	char id[TSR_AGENT_ID_MAX + 1], pos[STORE_POSITION_MAX];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 1700000000000);
+	struct store_update u = { 0 };
+	Tessera__V1__Agent *got = NULL;
+	struct timeval tv = { .tv_sec = 2 };
+	redisContext *sub;
+	redisReply *r;
+	void *msg = NULL;
+	int64_t before = clock_wall_ms();
+	long long n0;
+
+	create_ok(&a);
+	sub = redisConnectUnix(server.sock);
+	ck_assert(sub != NULL && sub->err == 0);
+	redisSetTimeout(sub, tv);
+	r = redisCommand(sub, "SUBSCRIBE %s", EVENTS_KEY);
+	ck_assert_ptr_nonnull(r);
+	freeReplyObject(r);
+
+	n0 = xlen();
+	u.has_pid = true;
+	u.pid = 4242;
+	u.has_started_at_ms = true;
+	u.started_at_ms = 1700000000100;
+	transition_ok(id, RUNNING, &u, pos);
+	ck_assert_int_eq(xlen(), n0 + 1);
+
+	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
+	ck_assert_int_eq(got->state, RUNNING);
+	ck_assert_int_eq(got->pid, 4242);
+	ck_assert_int_eq(got->started_at_ms, 1700000000100);
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	r = rawcmd("XRANGE %s %s %s", EVENTS_KEY, pos, pos);
+	ck_assert_uint_eq(r->elements, 1);
+	{
+		const redisReply *f = r->element[0]->element[1];
+
+		ck_assert_str_eq(entry_field(f, "type"), "agent.running");
+		ck_assert_str_eq(entry_field(f, "agent"), id);
+		ck_assert_str_eq(entry_field(f, "spoke"), SPOKE);
+		ck_assert_str_eq(entry_field(f, "old"), "spawning");
+		ck_assert_str_eq(entry_field(f, "new"), "running");
+		ck_assert_int_ge(atoll(entry_field(f, "time")), before);
+		ck_assert_str_eq(entry_field(f, "started_at_ms"), "1700000000100");
+		ck_assert_str_eq(entry_field(f, "completed_at_ms"), "0");
+		ck_assert_ptr_null(entry_field(f, "exit_code"));
+		ck_assert_ptr_null(entry_field(f, "signal"));
+	}
+	freeReplyObject(r);
+
+	/* The PUBLISH carries the new entry's id. */
+	ck_assert_int_eq(redisGetReply(sub, &msg), REDIS_OK);
+	r = msg;
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, 3);
+	ck_assert_str_eq(r->element[0]->str, "message");
+	ck_assert_str_eq(r->element[1]->str, EVENTS_KEY);
+	ck_assert_str_eq(r->element[2]->str, pos);
+	freeReplyObject(r);
+	redisFree(sub);
+
+	/* An exit code, then the record holds it and the event repeats the start. */
+	memset(&u, 0, sizeof(u));
+	u.has_exit_code = true;
+	u.exit_code = 3;
+	u.has_completed_at_ms = true;
+	u.completed_at_ms = 1700000000200;
+	u.has_error = true;
+	u.error = "exited with 3";
+	transition_ok(id, FAILED, &u, pos);
+	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
+	ck_assert_int_eq(got->state, FAILED);
+	ck_assert_int_eq(got->end_case, TESSERA__V1__AGENT__END_EXIT_CODE);
+	ck_assert_int_eq(got->exit_code, 3);
+	ck_assert_str_eq(got->error, "exited with 3");
+	ck_assert_int_eq(got->completed_at_ms, 1700000000200);
+	tessera__v1__agent__free_unpacked(got, NULL);
+	r = rawcmd("XRANGE %s %s %s", EVENTS_KEY, pos, pos);
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "exit_code"), "3");
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "started_at_ms"), "1700000000100");
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "error"), "exited with 3");
+	freeReplyObject(r);
+}
+END_TEST
+
+START_TEST(test_signal_and_mark_kill)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0);
+	struct store_update u = { 0 };
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+	long long n0;
+
+	create_ok(&a);
+	transition_ok(id, RUNNING, NULL, NULL);
+	n0 = xlen();
+	ck_assert_int_eq(store_agent_mark_kill(st, id, &err), 0);
+	ck_assert_int_eq(xlen(), n0);	/* no state change, no event */
+	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
+	ck_assert(got->kill_requested);
+	ck_assert_int_eq(got->state, RUNNING);
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	u.has_signal = true;
+	u.signal = 15;
+	transition_ok(id, KILLED, &u, NULL);
+	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
+	ck_assert_int_eq(got->end_case, TESSERA__V1__AGENT__END_SIGNAL);
+	ck_assert_int_eq(got->signal, 15);
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	/* Too late once terminal. */
+	ck_assert_int_eq(store_agent_mark_kill(st, id, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+
+	/* exit code and signal together make no sense. */
+	u.has_exit_code = true;
+	ck_assert_int_eq(store_agent_transition(st, id, FAILED, &u, (char[STORE_POSITION_MAX]){ 0 },
+						STORE_POSITION_MAX, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* Field/value pairs of the agent's hash, as one string, to compare before and after. */
+static char *hash_dump(const char *id)
+{
+	redisReply *r = rawcmd("HGETALL tessera:{s1}:agent:%s", id);
+	size_t len = 0, off = 0;
+	char *s;
+
+	for (size_t i = 0; i < r->elements; i++)
+		len += r->element[i]->len + 1;
+	s = malloc(len + 1);
+	ck_assert_ptr_nonnull(s);
+	for (size_t i = 0; i < r->elements; i++) {
+		memcpy(s + off, r->element[i]->str, r->element[i]->len);
+		off += r->element[i]->len;
+		s[off++] = '\n';
+	}
+	s[off] = '\0';
+	freeReplyObject(r);
+	return s;
+}
+
+static void refuse(const char *id, Tessera__V1__AgentState to, const char *from_name,
+		   const char *to_name)
+{
+	char pos[STORE_POSITION_MAX] = "untouched";
+	struct store_update u = { .has_pid = true, .pid = 99, .has_error = true, .error = "x" };
+	long long n0 = xlen();
+	char *before = hash_dump(id), *after;
+	struct tsr_err err;
+
+	ck_assert_int_eq(store_agent_transition(st, id, to, &u, pos, sizeof(pos), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.msg, from_name) != NULL && strstr(err.msg, to_name) != NULL,
+		      "%s", err.msg);
+	ck_assert_str_eq(pos, "untouched");
+	ck_assert_int_eq(xlen(), n0);
+	after = hash_dump(id);
+	ck_assert_str_eq(before, after);
+	free(before);
+	free(after);
+}
+
+START_TEST(test_illegal_transition)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0);
+
+	create_ok(&a);
+	refuse(id, COMPLETED, "spawning", "completed");
+	refuse(id, SPAWNING, "spawning", "spawning");
+	transition_ok(id, RUNNING, NULL, NULL);
+	refuse(id, RUNNING, "running", "running");
+	transition_ok(id, COMPLETED, NULL, NULL);
+	refuse(id, RUNNING, "completed", "running");
+	refuse(id, KILLED, "completed", "killed");
+	refuse(id, FAILED, "completed", "failed");
+}
+END_TEST
+
+START_TEST(test_not_found)
+{
+	const char *ghost = "s1.0123456789abcdef01234567";
+	char pos[STORE_POSITION_MAX];
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+
+	ck_assert_int_eq(store_agent_get(st, ghost, &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(store_agent_transition(st, ghost, RUNNING, NULL, pos, sizeof(pos), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(store_agent_mark_kill(st, ghost, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(xlen(), 0);
+	/* Malformed ids never reach Valkey. */
+	ck_assert_int_eq(store_agent_get(st, "s1.xyz", &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_agent_transition(st, "../etc", RUNNING, NULL, pos, sizeof(pos), &err),
+			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_agent_transition(st, ghost, UNSPECIFIED, NULL, pos, sizeof(pos),
+						&err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* Walks every page; ids in listing order into out (at most max), count returned. */
+static size_t list_all(Tessera__V1__AgentState state, const char *type, uint32_t size,
+		       char (*out)[TSR_AGENT_ID_MAX + 1], size_t max, size_t *pages)
+{
+	char token[TSR_AGENT_ID_MAX + 1] = "";
+	Tessera__V1__ListAgentsResponse *resp;
+	struct tsr_err err;
+	size_t n = 0;
+
+	*pages = 0;
+	for (;;) {
+		ck_assert_msg(store_agent_list(st, state, type, size, token, &resp, &err) == 0,
+			      "%s", err.msg);
+		(*pages)++;
+		ck_assert_uint_le(resp->n_agents, size == 0 ? STORE_PAGE_DEFAULT : size);
+		for (size_t i = 0; i < resp->n_agents; i++) {
+			ck_assert_uint_lt(n, max);
+			snprintf(out[n++], TSR_AGENT_ID_MAX + 1, "%s", resp->agents[i]->id);
+		}
+		snprintf(token, sizeof(token), "%s", resp->next_page_token);
+		tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+		if (token[0] == '\0')
+			return n;
+		ck_assert_uint_lt(*pages, 100);
+	}
+}
+
+/* Whether agent i sorts before agent j in a listing. */
+static bool newer(char (*ids)[TSR_AGENT_ID_MAX + 1], const int64_t *created, int i, int j)
+{
+	return created[i] > created[j] || (created[i] == created[j] && strcmp(ids[i], ids[j]) > 0);
+}
+
+static int nonterminal_collect(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
+{
+	size_t *count = arg;
+
+	ck_assert(a->state == SPAWNING || a->state == RUNNING);
+	(*count)++;
+	return 0;
+}
+
+START_TEST(test_list)
+{
+	enum { N = 7 };
+	/* Two pairs share a creation time: ties must page without loss or repeat. */
+	static const int64_t created[N] = { 1000, 2000, 2000, 3000, 4000, 4000, 5000 };
+	char ids[N][TSR_AGENT_ID_MAX + 1], got[N][TSR_AGENT_ID_MAX + 1];
+	char late[TSR_AGENT_ID_MAX + 1], token[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__Agent a;
+	struct tsr_err err;
+	size_t n, pages, count = 0;
+	int order[N];
+
+	for (int i = 0; i < N; i++) {
+		a = agent_new(ids[i], i % 2 == 0 ? "even" : "odd", "", created[i]);
+		create_ok(&a);
+	}
+	transition_ok(ids[1], RUNNING, NULL, NULL);
+	transition_ok(ids[4], RUNNING, NULL, NULL);
+	transition_ok(ids[4], COMPLETED, NULL, NULL);
+
+	/* Newest first: by creation time, ties in reverse id order, as the index sorts. */
+	for (int i = 0; i < N; i++)
+		order[i] = i;
+	for (int i = 1; i < N; i++)
+		for (int j = i; j > 0 && newer(ids, created, order[j], order[j - 1]); j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (uint32_t size = 1; size <= 8; size++) {
+		n = list_all(UNSPECIFIED, "", size, got, N, &pages);
+		ck_assert_uint_eq(n, N);
+		ck_assert_uint_eq(pages, (N + size - 1) / size);
+		for (int i = 0; i < N; i++)
+			ck_assert_str_eq(got[i], ids[order[i]]);
+	}
+
+	n = list_all(RUNNING, "", 2, got, N, &pages);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(got[0], ids[1]);
+	n = list_all(UNSPECIFIED, "odd", 0, got, N, &pages);
+	ck_assert_uint_eq(n, 3);
+	n = list_all(SPAWNING, "even", 0, got, N, &pages);
+	ck_assert_uint_eq(n, 3);	/* 0, 2, 6; 4 completed */
+	n = list_all(COMPLETED, "odd", 0, got, N, &pages);
+	ck_assert_uint_eq(n, 0);
+
+	/* An agent created between pages appears in neither: the cursor holds its place. */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "", &resp, &err), 0);
+	snprintf(token, sizeof(token), "%s", resp->next_page_token);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	a = agent_new(late, "even", "", 9000);
+	create_ok(&a);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 10, token, &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, N - 3);
+	for (size_t i = 0; i < resp->n_agents; i++)
+		ck_assert_str_eq(resp->agents[i]->id, ids[order[i + 3]]);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+
+	/* Tokens that were never handed out. */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "garbage", &resp, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "s1.0123456789abcdef01234567",
+					  &resp, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_agent_list(st, (Tessera__V1__AgentState)42, "", 3, "", &resp, &err),
+			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+	ck_assert_int_eq(store_agents_nonterminal(st, nonterminal_collect, &count, &err), 0);
+	ck_assert_uint_eq(count, N + 1 - 1);	/* all but ids[4], plus late */
+}
+END_TEST
+
+START_TEST(test_list_bounded)
+{
+	enum { N = STORE_LIST_SCAN_MAX + 50 };
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__Agent a;
+	struct tsr_err err;
+	char token[TSR_AGENT_ID_MAX + 1];
+
+	for (int i = 0; i < N; i++) {
+		a = agent_new(id, "many", "", 1000 + i);
+		create_ok(&a);
+	}
+	/* Nothing matches: the first call gives up after its budget, with a token. */
+	ck_assert_int_eq(store_agent_list(st, RUNNING, "", 10, "", &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 0);
+	ck_assert_str_ne(resp->next_page_token, "");
+	snprintf(token, sizeof(token), "%s", resp->next_page_token);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	ck_assert_int_eq(store_agent_list(st, RUNNING, "", 10, token, &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 0);
+	ck_assert_str_eq(resp->next_page_token, "");
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	/* Page sizes are capped. */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 100000, "", &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, STORE_PAGE_MAX);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+}
+END_TEST
+
+struct blocked_read {
+	const char *after;
+	Tessera__V1__Event **events;
+	size_t n;
+	int rc;
+	int64_t took_ms;
+};
+
+static void *blocked_reader(void *p)
+{
+	struct blocked_read *b = p;
+	struct store *rd;
+	struct tsr_err err;
+	int64_t t0;
+
+	if (store_open(server.addr, SPOKE, &rd, &err) != 0) {
+		b->rc = -1;
+		return NULL;
+	}
+	t0 = clock_mono_ms();
+	b->rc = store_events_read(rd, b->after, 5000, 10, &b->events, &b->n, &err);
+	b->took_ms = clock_mono_ms() - t0;
+	store_close(rd);
+	return NULL;
+}
+
+START_TEST(test_events)
+{
+	char id[TSR_AGENT_ID_MAX + 1], last[STORE_POSITION_MAX], p1[STORE_POSITION_MAX];
+	char p2[STORE_POSITION_MAX];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0);
+	struct store_update u = { .has_exit_code = true, .exit_code = 0 };
+	struct blocked_read b = { 0 };
+	Tessera__V1__Event **ev;
+	struct tsr_err err;
+	redisReply *r;
+	pthread_t th;
+	int64_t t0;
+	size_t n;
+
+	ck_assert_int_eq(store_events_last(st, last, sizeof(last), &err), 0);
+	ck_assert_str_eq(last, "0-0");
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+
+	create_ok(&a);
+	transition_ok(id, RUNNING, NULL, p1);
+	transition_ok(id, COMPLETED, &u, p2);
+	ck_assert_int_eq(store_events_last(st, last, sizeof(last), &err), 0);
+	ck_assert_str_eq(last, p2);
+
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(ev[0]->type, "agent.spawning");
+	ck_assert_int_eq(ev[0]->old_state, UNSPECIFIED);
+	ck_assert_int_eq(ev[0]->new_state, SPAWNING);
+	ck_assert_str_eq(ev[1]->position, p1);
+	ck_assert_str_eq(ev[1]->type, "agent.running");
+	ck_assert_str_eq(ev[1]->agent_id, id);
+	ck_assert_str_eq(ev[1]->spoke_id, SPOKE);
+	ck_assert_int_eq(ev[1]->old_state, SPAWNING);
+	ck_assert_int_eq(ev[1]->new_state, RUNNING);
+	ck_assert_int_gt(ev[1]->time_ms, 0);
+	ck_assert_str_eq(ev[2]->position, p2);
+	ck_assert_int_eq(ev[2]->new_state, COMPLETED);
+	ck_assert_int_eq(ev[2]->end_case, TESSERA__V1__EVENT__END_EXIT_CODE);
+	ck_assert_int_eq(ev[2]->exit_code, 0);
+	store_events_free(ev, n);
+
+	/* After a cursor, and bounded by count. */
+	ck_assert_int_eq(store_events_read(st, p1, 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(ev[0]->position, p2);
+	store_events_free(ev, n);
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, 2, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 2);
+	store_events_free(ev, n);
+
+	/* Blocking: nothing new means waiting out block_ms, then no events. */
+	t0 = clock_mono_ms();
+	ck_assert_int_eq(store_events_read(st, p2, 150, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_int_ge(clock_mono_ms() - t0, 140);
+
+	/* A reader blocked on its own connection wakes on the next write. */
+	b.after = p2;
+	ck_assert_int_eq(pthread_create(&th, NULL, blocked_reader, &b), 0);
+	usleep(100000);
+	a = agent_new(id, "echo", "", 0);
+	create_ok(&a);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(b.rc, 0);
+	ck_assert_uint_eq(b.n, 1);
+	ck_assert_str_eq(b.events[0]->agent_id, id);
+	ck_assert_int_lt(b.took_ms, 4000);
+	store_events_free(b.events, b.n);
+
+	/* Bad arguments. */
+	ck_assert_int_eq(store_events_read(st, "$", 0, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_events_read(st, "0-0", -1, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, 0, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+
+	/* A foreign entry is damage to report, not to crash on. */
+	ck_assert_int_eq(store_events_last(st, last, sizeof(last), &err), 0);
+	r = rawcmd("XADD %s * type agent.running agent nonsense", EVENTS_KEY);
+	freeReplyObject(r);
+	ck_assert_int_eq(store_events_read(st, last, 0, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_ptr_null(ev);
+	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+START_TEST(test_script_flush)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0);
+	Tessera__V1__Agent *got = NULL;
+	redisReply *r;
+
+	create_ok(&a);
+	r = rawcmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	transition_ok(id, RUNNING, NULL, NULL);
+	r = rawcmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	a = agent_new(id, "echo", "", 0);
+	create_ok(&a);
+	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
+	ck_assert_int_eq(got->state, SPAWNING);
+	tessera__v1__agent__free_unpacked(got, NULL);
+}
+END_TEST
+
+START_TEST(test_valkey_restart)
+{
+	struct valkey own = { 0 };
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a;
+	struct store *s2;
+	struct tsr_err err;
+	int64_t t0;
+
+	valkey_start(&own);
+	ck_assert_int_eq(store_open(own.addr, SPOKE, &s2, &err), 0);
+	ck_assert_int_eq(store_ping(s2, &err), 0);
+
+	/* Down: every call fails fast with UNAVAILABLE. */
+	valkey_kill(&own);
+	t0 = clock_mono_ms();
+	ck_assert_int_eq(store_ping(s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(store_ping(s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_lt(clock_mono_ms() - t0, 1000);
+
+	/* Back (with an empty script cache): the next call reconnects and reloads. */
+	unlink(own.sock);
+	valkey_spawn(&own);
+	valkey_wait(&own);
+	a = agent_new(id, "echo", "", 0);
+	{
+		struct store *keep = st;
+
+		st = s2;
+		create_ok(&a);
+		transition_ok(id, RUNNING, NULL, NULL);
+		st = keep;
+	}
+	store_close(s2);
+	valkey_cleanup(&own);
+}
+END_TEST
+
+START_TEST(test_open_errors)
+{
+	struct store *s2 = NULL;
+	struct tsr_err err;
+
+	ck_assert_int_eq(store_open("unix:/nonexistent/valkey.sock", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(store_open("unix:relative.sock", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_open("localhost", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_open("localhost:99999", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_open(server.addr, "bad spoke", &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_ptr_null(s2);
+	ck_assert_int_eq(store_ping(st, &err), 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("store");
+	TCase *tc = tcase_create("valkey");
+	SRunner *sr;
+	int failed;
+
+	valkey_bin = getenv("VALKEY_SERVER");
+	if (valkey_bin == NULL || access(valkey_bin, X_OK) != 0) {
+		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
+		return 77;
+	}
+	valkey_start(&server);
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_create_get);
+	tcase_add_test(tc, test_create_idempotent);
+	tcase_add_test(tc, test_transition_event);
+	tcase_add_test(tc, test_signal_and_mark_kill);
+	tcase_add_test(tc, test_illegal_transition);
+	tcase_add_test(tc, test_not_found);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_list_bounded);
+	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_script_flush);
+	tcase_add_test(tc, test_valkey_restart);
+	tcase_add_test(tc, test_open_errors);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	valkey_cleanup(&server);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

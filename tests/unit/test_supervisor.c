@@ -1,0 +1,528 @@
+/*
+ * test_supervisor: real children through the supervisor (exit codes,
+ * signals, kills with and without grace, task delivery, what the child
+ * inherits, the cap) and the parsing of agent type lines.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent_types.h"
+#include "clock.h"
+#include "ids.h"
+#include "supervisor.h"
+
+#define EXITS_MAX 16
+#define WAIT_MS 5000
+#define SPAWNED_MAX 16
+
+struct exit_rec {
+	char agent_id[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+};
+
+/* Filled by on_exit on the reaper thread. */
+static pthread_mutex_t exits_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t exits_cv = PTHREAD_COND_INITIALIZER;
+static struct exit_rec exits[EXITS_MAX];
+static size_t nexits;
+
+/* Per test (checked fixture). */
+static struct supervisor *sv;
+static struct agent_types types;
+static char dir[64];
+static pid_t spawned[SPAWNED_MAX];	/* groups to SIGKILL in teardown, in case */
+static size_t nspawned;
+
+static void on_exit_cb(void *arg, const struct supervisor_exit *ex)
+{
+	pthread_mutex_lock(&exits_mu);
+	if (nexits < EXITS_MAX) {
+		snprintf(exits[nexits].agent_id, sizeof(exits[nexits].agent_id), "%s",
+			 ex->agent_id);
+		exits[nexits].ex = *ex;
+		exits[nexits].ex.agent_id = exits[nexits].agent_id;
+		nexits++;
+	}
+	pthread_cond_broadcast(&exits_cv);
+	pthread_mutex_unlock(&exits_mu);
+}
+
+/* The exit of agent_id, waiting up to WAIT_MS; fails the test without one. */
+static struct supervisor_exit wait_exit(const char *agent_id)
+{
+	struct timespec ts;
+	struct supervisor_exit ex = { 0 };
+	bool found = false;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += WAIT_MS / 1000;
+	pthread_mutex_lock(&exits_mu);
+	while (!found) {
+		for (size_t i = 0; i < nexits && !found; i++) {
+			if (strcmp(exits[i].agent_id, agent_id) == 0) {
+				ex = exits[i].ex;
+				found = true;
+			}
+		}
+		if (!found && pthread_cond_timedwait(&exits_cv, &exits_mu, &ts) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&exits_mu);
+	ck_assert_msg(found, "no exit reported for %s", agent_id);
+	return ex;
+}
+
+static size_t exits_count(void)
+{
+	size_t n;
+
+	pthread_mutex_lock(&exits_mu);
+	n = nexits;
+	pthread_mutex_unlock(&exits_mu);
+	return n;
+}
+
+static void start(size_t max)
+{
+	struct tsr_err err;
+
+	ck_assert_msg(supervisor_start(max, on_exit_cb, NULL, &sv, &err) == 0, "%s", err.msg);
+}
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/tsr-sv-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	nexits = 0;
+	nspawned = 0;
+	memset(&types, 0, sizeof(types));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	for (size_t i = 0; i < nspawned; i++)
+		kill(-spawned[i], SIGKILL);
+	supervisor_stop(sv);
+	sv = NULL;
+	agent_types_free(&types);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Adds a type from words (NULL-ended, "agent" first) and returns it. */
+static const struct agent_type *type_add(const char **words)
+{
+	char *argv[CONFIG_WORDS_MAX];
+	struct tsr_err err;
+	int argc = 0;
+
+	while (words[argc] != NULL) {
+		argv[argc] = (char *)words[argc];
+		argc++;
+	}
+	ck_assert_msg(agent_types_add(&types, argc, argv, &err) == 0, "%s", err.msg);
+	return agent_types_find(&types, words[1]);
+}
+
+static pid_t spawn_ok(const struct agent_type *t, const char *task, size_t len, char *id)
+{
+	struct tsr_err err;
+	int64_t started = 0;
+	pid_t pid = 0;
+
+	ck_assert_int_eq(ids_new_agent_id("s1", id, TSR_AGENT_ID_MAX + 1), 0);
+	ck_assert_msg(supervisor_spawn(sv, id, t, task, len, &pid, &started, &err) == 0, "%s",
+		      err.msg);
+	ck_assert_int_gt(pid, 0);
+	ck_assert_int_gt(started, 0);
+	if (nspawned < SPAWNED_MAX)
+		spawned[nspawned++] = pid;
+	return pid;
+}
+
+static void assert_group_gone(pid_t pgid)
+{
+	ck_assert_int_eq(kill(-pgid, 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+}
+
+static void path_in_dir(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", dir, name);
+}
+
+/* The whole of a small file into buf (NUL-ended); returns its length. */
+static size_t slurp(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "re");
+	size_t n;
+
+	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
+	n = fread(buf, 1, len - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return n;
+}
+
+static void wait_file(const char *path)
+{
+	int64_t deadline = clock_mono_ms() + WAIT_MS;
+
+	while (access(path, F_OK) != 0) {
+		ck_assert_msg(clock_mono_ms() < deadline, "%s never appeared", path);
+		usleep(5000);
+	}
+}
+
+START_TEST(test_exit_codes)
+{
+	const char *t_true[] = { "agent", "t", "stdin", "/bin/true", NULL };
+	const char *t_false[] = { "agent", "f", "env", "/bin/false", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+	int64_t before = clock_wall_ms();
+	pid_t pa, pb;
+
+	start(4);
+	pa = spawn_ok(type_add(t_true), "", 0, a);
+	pb = spawn_ok(type_add(t_false), "x", 1, b);
+	ex = wait_exit(a);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 0);
+	ck_assert(!ex.kill_requested);
+	ck_assert_int_eq(ex.pid, pa);
+	ck_assert_int_ge(ex.completed_at_ms, before);
+	assert_group_gone(pa);
+	ex = wait_exit(b);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 1);
+	ck_assert_int_eq(ex.pid, pb);
+	assert_group_gone(pb);
+	ck_assert_uint_eq(supervisor_count(sv), 0);
+}
+END_TEST
+
+START_TEST(test_kill_sleep)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	int64_t t0;
+	pid_t pid;
+
+	start(4);
+	pid = spawn_ok(type_add(t_sleep), "", 0, a);
+	/* Its own session and group. */
+	ck_assert_int_eq(getsid(pid), pid);
+	ck_assert_int_eq(getpgid(pid), pid);
+	usleep(50000);
+	ck_assert_uint_eq(exits_count(), 0);
+	t0 = clock_mono_ms();
+	ck_assert_int_eq(supervisor_kill(sv, a, 5000, &err), 0);
+	ex = wait_exit(a);
+	ck_assert(ex.signaled);
+	ck_assert_int_eq(ex.status, SIGTERM);
+	ck_assert(ex.kill_requested);
+	ck_assert_int_lt(clock_mono_ms() - t0, 2000);
+	assert_group_gone(pid);
+	/* Gone means gone. */
+	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_kill_ignores_term)
+{
+	const char *t_stubborn[] = { "agent", "stubborn", "stdin", "/bin/sh", "-c",
+				     "trap '' TERM; : > \"$1\"; sleep 60; :", "sh", NULL, NULL };
+	char a[TSR_AGENT_ID_MAX + 1], ready[128];
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	int64_t t0;
+	pid_t pid;
+
+	path_in_dir(ready, sizeof(ready), "ready");
+	t_stubborn[7] = ready;
+	start(4);
+	pid = spawn_ok(type_add(t_stubborn), "", 0, a);
+	wait_file(ready);	/* the trap is set */
+	t0 = clock_mono_ms();
+	ck_assert_int_eq(supervisor_kill(sv, a, 300, &err), 0);
+	ex = wait_exit(a);
+	ck_assert_int_ge(clock_mono_ms() - t0, 290);
+	ck_assert(ex.signaled);
+	ck_assert_int_eq(ex.status, SIGKILL);
+	ck_assert(ex.kill_requested);
+	/* sh's child sleep was in the group too, and ignored TERM as well. */
+	assert_group_gone(pid);
+
+	/* A second kill brings a distant SIGKILL closer. */
+	unlink(ready);
+	pid = spawn_ok(agent_types_find(&types, "stubborn"), "", 0, a);
+	wait_file(ready);
+	t0 = clock_mono_ms();
+	ck_assert_int_eq(supervisor_kill(sv, a, 60000, &err), 0);
+	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
+	ex = wait_exit(a);
+	ck_assert_int_lt(clock_mono_ms() - t0, 3000);
+	ck_assert(ex.signaled);
+	ck_assert_int_eq(ex.status, SIGKILL);
+	assert_group_gone(pid);
+}
+END_TEST
+
+START_TEST(test_leader_exit_kills_group)
+{
+	/* The leader leaves a child behind and exits 0: the child must not survive. */
+	const char *t_bg[] = { "agent", "bg", "stdin", "/bin/sh", "-c", "sleep 60 & exit 0", NULL };
+	char a[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+	pid_t pid;
+
+	start(4);
+	pid = spawn_ok(type_add(t_bg), "", 0, a);
+	ex = wait_exit(a);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 0);
+	ck_assert(!ex.kill_requested);
+	assert_group_gone(pid);
+}
+END_TEST
+
+START_TEST(test_task_stdin)
+{
+	const char *t_cat[] = { "agent", "cat", "stdin", "/bin/sh", "-c", "cat > \"$1\"", "sh",
+				NULL, NULL };
+	static const char task[] = "line one\nbinary \0 byte\n";
+	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[256];
+	struct supervisor_exit ex;
+
+	path_in_dir(out, sizeof(out), "out");
+	t_cat[7] = out;
+	start(4);
+	spawn_ok(type_add(t_cat), task, sizeof(task) - 1, a);
+	ex = wait_exit(a);
+	ck_assert_int_eq(ex.status, 0);
+	ck_assert_uint_eq(slurp(out, buf, sizeof(buf)), sizeof(task) - 1);
+	ck_assert_mem_eq(buf, task, sizeof(task) - 1);
+}
+END_TEST
+
+START_TEST(test_task_env_and_environment)
+{
+	const char *t_env[] = { "agent", "env", "env", "/bin/sh", "-c", "env > \"$1\"", "sh",
+				NULL, NULL };
+	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[4096], want[256];
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	pid_t pid;
+
+	path_in_dir(out, sizeof(out), "out");
+	t_env[7] = out;
+	setenv("TSR_TEST_SECRET", "leak", 1);
+	start(4);
+	spawn_ok(type_add(t_env), "fix the bug in main.c", 21, a);
+	ex = wait_exit(a);
+	ck_assert_int_eq(ex.status, 0);
+	slurp(out, buf, sizeof(buf));
+	ck_assert_ptr_nonnull(strstr(buf, "TESSERA_TASK=fix the bug in main.c\n"));
+	snprintf(want, sizeof(want), "TESSERA_AGENT_ID=%s\n", a);
+	ck_assert_ptr_nonnull(strstr(buf, want));
+	ck_assert_ptr_nonnull(strstr(buf, "PATH=/usr/local/bin:/usr/bin:/bin\n"));
+	ck_assert_ptr_null(strstr(buf, "TSR_TEST_SECRET"));
+
+	/* The environment cannot carry a NUL. */
+	ck_assert_int_eq(ids_new_agent_id("s1", a, sizeof(a)), 0);
+	ck_assert_int_eq(supervisor_spawn(sv, a, agent_types_find(&types, "env"), "a\0b", 3, &pid,
+					  &(int64_t){ 0 }, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(test_child_inherits_nothing)
+{
+	const char *t_probe[] = { "agent", "probe", "stdin", "/bin/sh", "-c",
+				  "ls /proc/self/fd > \"$1\"; grep -E '^Sig(Blk|Ign)' /proc/self/status >> \"$1\"",
+				  "sh", NULL, NULL };
+	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[1024];
+	struct supervisor_exit ex;
+	sigset_t set;
+	char *p;
+	int leak;
+
+	path_in_dir(out, sizeof(out), "out");
+	t_probe[7] = out;
+	/* An fd without O_CLOEXEC, an ignored and a blocked signal. */
+	leak = open("/dev/null", O_RDONLY);
+	ck_assert_int_ge(leak, 3);
+	signal(SIGUSR1, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	start(4);
+	spawn_ok(type_add(t_probe), "", 0, a);
+	ex = wait_exit(a);
+	ck_assert_int_eq(ex.status, 0);
+	slurp(out, buf, sizeof(buf));
+	/* ls sees 0, 1, 2 and the fd it reads the directory with. */
+	ck_assert_msg(strncmp(buf, "0\n1\n2\n3\nSigBlk:\t", 15) == 0, "%s", buf);
+	p = strchr(buf + 15, '\n');
+	ck_assert_ptr_nonnull(p);
+	ck_assert_uint_eq(strtoull(buf + 15, NULL, 16), 0);
+	ck_assert_int_eq(strncmp(p + 1, "SigIgn:\t", 8), 0);
+	/*
+	 * glibc's posix_spawn leaves its own two signals (32, 33, which it
+	 * keeps out of every sigset_t) ignored; glibc programs set them up
+	 * again at start. Every other signal must be at its default.
+	 */
+	ck_assert_uint_eq(strtoull(p + 9, NULL, 16) & ~(3ULL << 31), 0);
+	close(leak);
+}
+END_TEST
+
+START_TEST(test_cap_and_errors)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	const struct agent_type *t;
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], c[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err err;
+	int64_t started;
+	pid_t pid;
+
+	start(2);
+	t = type_add(t_sleep);
+	spawn_ok(t, "", 0, a);
+	spawn_ok(t, "", 0, b);
+	ck_assert_uint_eq(supervisor_count(sv), 2);
+	ck_assert_int_eq(ids_new_agent_id("s1", c, sizeof(c)), 0);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &pid, &started, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	ck_assert_int_eq(supervisor_spawn(sv, a, t, "", 0, &pid, &started, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_ALREADY_EXISTS);
+
+	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
+	wait_exit(a);
+	spawn_ok(t, "", 0, c);	/* room again */
+	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
+	ck_assert_int_eq(supervisor_kill(sv, c, 0, &err), 0);
+	wait_exit(b);
+	wait_exit(c);
+
+	ck_assert_int_eq(supervisor_kill(sv, "s1.0123456789abcdef01234567", 0, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(supervisor_kill(sv, b, -1, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &pid, &started, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &pid, &started,
+					  &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(test_start_errors)
+{
+	struct tsr_err err;
+
+	ck_assert_int_eq(supervisor_start(0, on_exit_cb, NULL, &sv, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_start(SUPERVISOR_AGENTS_MAX + 1, on_exit_cb, NULL, &sv, &err),
+			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_ptr_null(sv);
+}
+END_TEST
+
+static int add_line(const char *line, struct tsr_err *err)
+{
+	char buf[CONFIG_LINE_MAX], *argv[CONFIG_WORDS_MAX];
+	int argc;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	argc = config_split(buf, argv, CONFIG_WORDS_MAX);
+	ck_assert_int_gt(argc, 0);
+	return agent_types_add(&types, argc, argv, err);
+}
+
+START_TEST(test_agent_types)
+{
+	static const char *const bad[] = {
+		"agent codex stdin bin/true",		/* relative */
+		"agent co.dex stdin /bin/true",		/* bad name */
+		"agent codex pipe /bin/true",		/* unknown delivery */
+		"agent codex stdin /etc/passwd",	/* not executable */
+		"agent codex stdin /bin",		/* a directory */
+		"agent codex stdin /nonexistent/x",	/* missing */
+		"agent codex stdin",			/* no path */
+		"agnet codex stdin /bin/true",		/* not an agent line */
+		"agent ok stdin /bin/true",		/* defined twice */
+	};
+	const struct agent_type *t;
+	struct tsr_err err;
+	char line[64];
+
+	ck_assert_int_eq(add_line("agent ok stdin /bin/true", &err), 0);
+	ck_assert_int_eq(add_line("agent echo-2 env /bin/echo hello  world", &err), 0);
+	t = agent_types_find(&types, "echo-2");
+	ck_assert_ptr_nonnull(t);
+	ck_assert_int_eq(t->delivery, AGENT_TASK_ENV);
+	ck_assert_str_eq(t->argv[0], "/bin/echo");
+	ck_assert_str_eq(t->argv[1], "hello");
+	ck_assert_str_eq(t->argv[2], "world");
+	ck_assert_ptr_null(t->argv[3]);
+	ck_assert_int_eq(agent_types_find(&types, "ok")->delivery, AGENT_TASK_STDIN);
+	ck_assert_ptr_null(agent_types_find(&types, "missing"));
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(add_line(bad[i], &err) == -1, "accepted: %s", bad[i]);
+		ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	}
+	ck_assert_uint_eq(types.n, 2);
+
+	/* Bounded count. */
+	for (size_t i = types.n; i < AGENT_TYPES_MAX; i++) {
+		snprintf(line, sizeof(line), "agent t%zu stdin /bin/true", i);
+		ck_assert_int_eq(add_line(line, &err), 0);
+	}
+	ck_assert_int_eq(add_line("agent one-more stdin /bin/true", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("supervisor");
+	TCase *tc = tcase_create("processes");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 15);
+	tcase_add_test(tc, test_exit_codes);
+	tcase_add_test(tc, test_kill_sleep);
+	tcase_add_test(tc, test_kill_ignores_term);
+	tcase_add_test(tc, test_leader_exit_kills_group);
+	tcase_add_test(tc, test_task_stdin);
+	tcase_add_test(tc, test_task_env_and_environment);
+	tcase_add_test(tc, test_child_inherits_nothing);
+	tcase_add_test(tc, test_cap_and_errors);
+	tcase_add_test(tc, test_start_errors);
+	tcase_add_test(tc, test_agent_types);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
