@@ -1,0 +1,422 @@
+/*
+ * store_conn: a store's connection to Valkey, from store_open to
+ * store_close. Owns parsing the address, the spoke's key names, connecting
+ * with timeouts and its recovery (reconnect, script load and NOSCRIPT
+ * reload), building commands' argument lists, sending them, and mapping
+ * error replies to statuses.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hiredis/hiredis.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/un.h>
+
+#include "ids.h"
+#include "lifecycle.h"
+#include "store_internal.h"
+#include "store_script.h"
+
+static void store_args_mem(struct store_args *a, const char *p, size_t len)
+{
+	if (a->argc == STORE_ARGS_MAX) {
+		a->overflow = true;
+		return;
+	}
+	a->argv[a->argc] = p;
+	a->len[a->argc] = len;
+	a->argc++;
+}
+
+void store_args_str(struct store_args *a, const char *s)
+{
+	store_args_mem(a, s, strlen(s));
+}
+
+void store_args_int(struct store_args *a, long long v)
+{
+	char *buf;
+	int n;
+
+	if (a->argc == STORE_ARGS_MAX) {
+		a->overflow = true;
+		return;
+	}
+	buf = a->nums[a->argc];
+	n = snprintf(buf, STORE_NUM_LEN, "%lld", v);
+	store_args_mem(a, buf, (size_t)n);
+}
+
+int store_args_list(struct store_args *a)
+{
+	store_args_int(a, 0);
+	return a->argc - 1;
+}
+
+void store_args_list_end(struct store_args *a, int slot)
+{
+	int n;
+
+	if (a->overflow)
+		return;
+	n = snprintf(a->nums[slot], STORE_NUM_LEN, "%d", a->argc - slot - 1);
+	a->len[slot] = (size_t)n;
+}
+
+void store_args_state(struct store_args *a, Tessera__V1__AgentState s)
+{
+	store_args_str(a, lifecycle_state_name(s));
+}
+
+void store_args_eval(struct store_args *a, const struct store *st, const char *op,
+	       const char *agent_key)
+{
+	store_args_str(a, "EVALSHA");
+	/* Loaded at store_open; the text never changes, so neither does its SHA. */
+	store_args_mem(a, st->sha, STORE_SHA_LEN);
+	store_args_int(a, agent_key != NULL ? 4 : 3);
+	store_args_str(a, st->k_index);
+	store_args_str(a, st->k_requests);
+	store_args_str(a, st->k_events);
+	if (agent_key != NULL)
+		store_args_str(a, agent_key);
+	store_args_str(a, op);
+	store_args_str(a, st->k_events);
+	store_args_int(a, STORE_EVENTS_KEPT);
+}
+
+static struct timeval store_tv(int ms)
+{
+	struct timeval tv = { .tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000 };
+
+	return tv;
+}
+
+static void store_drop(struct store *st)
+{
+	if (st->ctx != NULL)
+		redisFree(st->ctx);
+	st->ctx = NULL;
+}
+
+/*
+ * The status for an error reply: those a restarting, failing over or busy
+ * Valkey gives are worth retrying (UNAVAILABLE); the rest are bugs or
+ * damage (INTERNAL).
+ */
+static int store_reply_error(const redisReply *r, const char *what, struct tsr_err *err)
+{
+	static const char *const transient[] = { "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
+						 "READONLY", "CLUSTERDOWN" };
+	grpc_status_code code = GRPC_STATUS_INTERNAL;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
+		n = strlen(transient[i]);
+		if (strncmp(r->str, transient[i], n) == 0 && (r->str[n] == ' ' || r->str[n] == '\0'))
+			code = GRPC_STATUS_UNAVAILABLE;
+	}
+	if (strncmp(r->str, "OOM ", 4) == 0)
+		code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+	return tsr_err_set(err, code, "valkey %s: %.200s", what, r->str);
+}
+
+/* Sends one command on the current connection; a reply of any type is 0. */
+static int store_exec(struct store *st, struct store_args *a, int timeout_ms,
+		      redisReply **out, struct tsr_err *err)
+{
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (a->overflow) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+		goto out;
+	}
+	if (timeout_ms != STORE_TIMEOUT_MS &&
+	    redisSetTimeout(st->ctx, store_tv(timeout_ms)) != REDIS_OK) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: cannot set timeout",
+			    st->addr);
+		store_drop(st);
+		goto out;
+	}
+	r = redisCommandArgv(st->ctx, a->argc, a->argv, a->len);
+	if (r == NULL) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
+			    st->ctx->errstr[0] != '\0' ? st->ctx->errstr : "connection lost");
+		store_drop(st);
+		goto out;
+	}
+	if (timeout_ms != STORE_TIMEOUT_MS &&
+	    redisSetTimeout(st->ctx, store_tv(STORE_TIMEOUT_MS)) != REDIS_OK) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: cannot set timeout",
+			    st->addr);
+		store_drop(st);
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+static int store_load_script(struct store *st, struct tsr_err *err)
+{
+	struct store_args a = { 0 };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	store_args_str(&a, "SCRIPT");
+	store_args_str(&a, "LOAD");
+	store_args_str(&a, store_script);
+	if (store_exec(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR) {
+		store_reply_error(r, "SCRIPT LOAD", err);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA_LEN) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SCRIPT LOAD: unexpected reply");
+		goto out;
+	}
+	memcpy(st->sha, r->str, STORE_SHA_LEN + 1);
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+static int store_connect(struct store *st, struct tsr_err *err)
+{
+	struct timeval tv = store_tv(STORE_TIMEOUT_MS);
+	int rc = -1;
+
+	store_drop(st);
+	if (st->unix_socket)
+		st->ctx = redisConnectUnixWithTimeout(st->host, tv);
+	else
+		st->ctx = redisConnectWithTimeout(st->host, st->port, tv);
+	if (st->ctx == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
+		goto out;
+	}
+	if (st->ctx->err != 0) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
+			    st->ctx->errstr);
+		goto out;
+	}
+	/* hiredis 0.14 opens its socket without O_CLOEXEC. */
+	if (redisSetTimeout(st->ctx, tv) != REDIS_OK ||
+	    fcntl(st->ctx->fd, F_SETFD, FD_CLOEXEC) != 0) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: socket setup: %s",
+			    st->addr, strerror(errno));
+		goto out;
+	}
+	/* Every connection may be to a Valkey restarted with an empty script cache. */
+	if (store_load_script(st, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		store_drop(st);
+	return rc;
+}
+
+/*
+ * Anything readable on an idle connection is EOF, a reset, or bytes no
+ * request asked for: in each case the connection is useless. Checking
+ * before sending lets a call survive a Valkey restart without resending
+ * a command that may already have been applied.
+ */
+static bool store_conn_usable(const struct store *st)
+{
+	struct pollfd p = { .fd = st->ctx->fd, .events = POLLIN | POLLRDHUP };
+
+	return st->ctx->err == 0 && poll(&p, 1, 0) == 0;
+}
+
+static int store_call(struct store *st, struct store_args *a, int timeout_ms,
+		      redisReply **out, struct tsr_err *err)
+{
+	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
+		return -1;
+	return store_exec(st, a, timeout_ms, out, err);
+}
+
+int store_command(struct store *st, struct store_args *a, int timeout_ms,
+		  redisReply **out, struct tsr_err *err)
+{
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (store_call(st, a, timeout_ms, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR) {
+		store_reply_error(r, a->argv[0], err);
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+int store_eval(struct store *st, struct store_args *a, redisReply **out,
+	       struct tsr_err *err)
+{
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (store_call(st, a, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+		freeReplyObject(r);
+		r = NULL;
+		if (store_load_script(st, err) != 0 ||
+		    store_call(st, a, STORE_TIMEOUT_MS, &r, err) != 0)
+			goto out;
+	}
+	if (r->type == REDIS_REPLY_ERROR) {
+		store_reply_error(r, "script", err);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey script: unexpected reply");
+		goto out;
+	}
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+static int store_parse_addr(struct store *st, const char *addr, struct tsr_err *err)
+{
+	struct sockaddr_un sun;
+	const char *colon, *host;
+	size_t len, hlen;
+	char *end;
+	long port;
+
+	len = strnlen(addr, STORE_ADDR_MAX);
+	if (len == 0 || len == STORE_ADDR_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey address: empty or longer than %d", STORE_ADDR_MAX - 1);
+	memcpy(st->addr, addr, len + 1);
+	if (strncmp(addr, "unix:", 5) == 0) {
+		if (addr[5] != '/' || len - 5 >= sizeof(sun.sun_path))
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "valkey address %s: want unix:/absolute/path", addr);
+		st->unix_socket = true;
+		memcpy(st->host, addr + 5, len - 4);
+		return 0;
+	}
+	colon = strrchr(addr, ':');
+	if (colon == NULL || colon[1] == '\0')
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey address %s: want host:port", addr);
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || colon[1] < '0' || colon[1] > '9' || port < 1 ||
+	    port > 65535)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey address %s: bad port", addr);
+	host = addr;
+	hlen = (size_t)(colon - addr);
+	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
+		host++;
+		hlen -= 2;
+	}
+	if (hlen == 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey address %s: no host", addr);
+	memcpy(st->host, host, hlen);
+	st->host[hlen] = '\0';
+	st->port = (int)port;
+	return 0;
+}
+
+int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *err)
+{
+	int n = snprintf(buf, STORE_KEY_MAX, "%s%s", prefix, name);
+
+	if (n < 0 || n >= STORE_KEY_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: key too long");
+	return 0;
+}
+
+int store_open(const char *addr, const char *spoke_id, struct store **out, struct tsr_err *err)
+{
+	char prefix[STORE_KEY_MAX];
+	struct store *st;
+	int rc = -1;
+
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+	if (!ids_valid_name(spoke_id)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid spoke id");
+		goto out;
+	}
+	snprintf(st->spoke, sizeof(st->spoke), "%s", spoke_id);
+	if (store_parse_addr(st, addr, err) != 0)
+		goto out;
+	/* The braces make every key of one spoke hash to one cluster slot. */
+	snprintf(prefix, sizeof(prefix), "tessera:{%s}:", spoke_id);
+	if (store_key(st->agent_prefix, prefix, "agent:", err) != 0 ||
+	    store_key(st->k_index, prefix, "agents", err) != 0 ||
+	    store_key(st->k_requests, prefix, "requests", err) != 0 ||
+	    store_key(st->k_events, prefix, "events", err) != 0)
+		goto out;
+	if (store_connect(st, err) != 0)
+		goto out;
+	*out = st;
+	st = NULL;
+	rc = 0;
+out:
+	store_close(st);
+	return rc;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	store_drop(st);
+	free(st);
+}
+
+int store_ping(struct store *st, struct tsr_err *err)
+{
+	struct store_args a = { 0 };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	store_args_str(&a, "PING");
+	if (store_command(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey PING: unexpected reply");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}

@@ -1,0 +1,264 @@
+/*
+ * store_events: the event stream. Owns finding its newest position,
+ * reading entries after a position (waiting for them if asked), decoding
+ * each entry into a Tessera__V1__Event, and freeing what a read returned.
+ */
+#include "store.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "lifecycle.h"
+#include "store_internal.h"
+
+/* "<ms>-<seq>", both decimal, as Valkey writes stream ids. */
+static bool position_valid(const char *p)
+{
+	size_t a, b;
+
+	a = strspn(p, "0123456789");
+	if (a == 0 || a > 20 || p[a] != '-')
+		return false;
+	b = strspn(p + a + 1, "0123456789");
+	return b > 0 && b <= 20 && p[a + 1 + b] == '\0';
+}
+
+int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err)
+{
+	struct store_args args = { 0 };
+	redisReply *r = NULL, *e;
+	const char *id = "0-0";
+	int rc = -1;
+
+	store_args_str(&args, "XREVRANGE");
+	store_args_str(&args, st->k_events);
+	store_args_str(&args, "+");
+	store_args_str(&args, "-");
+	store_args_str(&args, "COUNT");
+	store_args_str(&args, "1");
+	if (store_command(st, &args, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements > 1) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREVRANGE: unexpected reply");
+		goto out;
+	}
+	if (r->elements == 1) {
+		e = r->element[0];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    !position_valid(e->element[0]->str)) {
+			tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREVRANGE: malformed entry");
+			goto out;
+		}
+		id = e->element[0]->str;
+	}
+	if (strlen(id) >= len) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
+		goto out;
+	}
+	memcpy(position, id, strlen(id) + 1);
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+static int event_field(Tessera__V1__Event *ev, int f, const redisReply *v,
+		       struct tsr_err *err)
+{
+	const char *name = store_event_fields[f];
+	int64_t n;
+
+	switch (f) {
+	case EF_TYPE:
+		return store_field_text(v, STORE_EVENT_TYPE_MAX, &ev->type, name, err);
+	case EF_AGENT:
+		return store_field_text(v, TSR_AGENT_ID_MAX, &ev->agent_id, name, err);
+	case EF_SPOKE:
+		return store_field_text(v, TSR_NAME_MAX, &ev->spoke_id, name, err);
+	case EF_ERROR:
+		return store_field_text(v, STORE_ERROR_MAX, &ev->error, name, err);
+	case EF_OLD:
+		return store_field_state(v, &ev->old_state, name, err);
+	case EF_NEW:
+		return store_field_state(v, &ev->new_state, name, err);
+	case EF_TIME:
+		return store_field_int(v, 0, INT64_MAX, &ev->time_ms, name, err);
+	case EF_STARTED:
+		return store_field_int(v, 0, INT64_MAX, &ev->started_at_ms, name, err);
+	case EF_COMPLETED:
+		return store_field_int(v, 0, INT64_MAX, &ev->completed_at_ms, name, err);
+	case EF_EXIT:
+	case EF_SIGNAL:
+		if (ev->end_case != TESSERA__V1__EVENT__END__NOT_SET)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+					   "valkey: event has both exit_code and signal");
+		if (store_field_int(v, INT32_MIN, INT32_MAX, &n, name, err) != 0)
+			return -1;
+		if (f == EF_EXIT) {
+			ev->end_case = TESSERA__V1__EVENT__END_EXIT_CODE;
+			ev->exit_code = (int32_t)n;
+		} else {
+			ev->end_case = TESSERA__V1__EVENT__END_SIGNAL;
+			ev->signal = (int32_t)n;
+		}
+		return 0;
+	}
+	return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: no event field %d", f);
+}
+
+static int event_own_strings(Tessera__V1__Event *ev, struct tsr_err *err)
+{
+	char **fields[] = { &ev->position, &ev->type, &ev->agent_id, &ev->spoke_id,
+			    &ev->error };
+
+	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
+}
+
+/* Builds an event from one stream entry, [id, [field, value, ...]]. */
+static int event_decode(const struct store *st, const redisReply *e, Tessera__V1__Event **out,
+			struct tsr_err *err)
+{
+	const unsigned required = 1u << EF_TYPE | 1u << EF_AGENT | 1u << EF_SPOKE |
+				  1u << EF_OLD | 1u << EF_NEW | 1u << EF_TIME;
+	char want_type[STORE_EVENT_TYPE_MAX];
+	Tessera__V1__Event *ev;
+	const redisReply *fv;
+	const char *id = "?";
+	unsigned seen = 0;
+	int rc = -1, f;
+
+	ev = malloc(sizeof(*ev));
+	if (ev == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+	tessera__v1__event__init(ev);
+	if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+	    e->element[0]->type != REDIS_REPLY_STRING || !position_valid(e->element[0]->str)) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed stream entry");
+		goto out;
+	}
+	id = e->element[0]->str;
+	fv = e->element[1];
+	if (store_pairs_check(fv, "stream entry", err) != 0 ||
+	    store_field_text(e->element[0], STORE_POSITION_MAX - 1, &ev->position, "id", err) != 0)
+		goto out;
+	for (size_t i = 0; i < fv->elements; i += 2) {
+		f = store_field_index(store_event_fields, EF_COUNT, fv->element[i]->str);
+		if (f < 0)
+			continue;
+		if (seen & (1u << f)) {
+			tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: field %s twice",
+				    store_event_fields[f]);
+			goto out;
+		}
+		seen |= 1u << f;
+		if (event_field(ev, f, fv->element[i + 1], err) != 0)
+			goto out;
+	}
+	if ((seen & required) != required) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event lacks fields");
+		goto out;
+	}
+	snprintf(want_type, sizeof(want_type), "agent.%s", lifecycle_state_name(ev->new_state));
+	if (strcmp(ev->type, want_type) != 0 || !ids_valid_agent_id(ev->agent_id) ||
+	    strcmp(ev->spoke_id, st->spoke) != 0 ||
+	    ev->new_state == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event fields disagree");
+		goto out;
+	}
+	if (event_own_strings(ev, err) != 0)
+		goto out;
+	*out = ev;
+	ev = NULL;
+	rc = 0;
+out:
+	if (rc != 0) {
+		char inner[TSR_ERR_MSG_MAX];
+
+		snprintf(inner, sizeof(inner), "%s", err->msg);
+		tsr_err_set(err, err->code, "event %.*s: %s", STORE_POSITION_MAX, id, inner);
+	}
+	if (ev != NULL)
+		tessera__v1__event__free_unpacked(ev, NULL);
+	return rc;
+}
+
+void store_events_free(Tessera__V1__Event **events, size_t n)
+{
+	if (events == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		tessera__v1__event__free_unpacked(events[i], NULL);
+	free(events);
+}
+
+int store_events_read(struct store *st, const char *after, int block_ms, size_t max_count,
+		      Tessera__V1__Event ***events, size_t *n, struct tsr_err *err)
+{
+	struct store_args args = { 0 };
+	Tessera__V1__Event **evs = NULL;
+	redisReply *r = NULL, *s, *entries;
+	size_t count = 0;
+	int rc = -1;
+
+	*events = NULL;
+	*n = 0;
+	if (!position_valid(after)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid stream position");
+		goto out;
+	}
+	if (block_ms < 0 || block_ms > STORE_BLOCK_MAX_MS || max_count == 0 ||
+	    max_count > STORE_READ_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "event read: block 0..%d ms, count 1..%d", STORE_BLOCK_MAX_MS,
+			    STORE_READ_MAX);
+		goto out;
+	}
+	store_args_str(&args, "XREAD");
+	store_args_str(&args, "COUNT");
+	store_args_int(&args, (long long)max_count);
+	/* BLOCK 0 would mean forever: no BLOCK at all is the non-waiting read. */
+	if (block_ms > 0) {
+		store_args_str(&args, "BLOCK");
+		store_args_int(&args, block_ms);
+	}
+	store_args_str(&args, "STREAMS");
+	store_args_str(&args, st->k_events);
+	store_args_str(&args, after);
+	if (store_command(st, &args, block_ms + STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {	/* nothing came within block_ms */
+		rc = 0;
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
+	    r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
+	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
+	    r->element[0]->element[1]->elements > max_count) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
+		goto out;
+	}
+	s = r->element[0];
+	entries = s->element[1];
+	evs = calloc(entries->elements > 0 ? entries->elements : 1, sizeof(*evs));
+	if (evs == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+		goto out;
+	}
+	for (; count < entries->elements; count++)
+		if (event_decode(st, entries->element[count], &evs[count], err) != 0)
+			goto out;
+	*events = evs;
+	*n = count;
+	evs = NULL;
+	rc = 0;
+out:
+	store_events_free(evs, count);
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
