@@ -104,7 +104,8 @@ out:
 
 int sign_key_save(const struct sign_key *key, const char *path, struct tsr_err *err)
 {
-	char text[SIGN_FILE_MAX], b64[SIGN_FILE_MAX], pubtext[SIGN_PUBKEY_TEXT_MAX + 16];
+	char text[SIGN_FILE_MAX], b64[SIGN_FILE_MAX];
+	char pub[SIGN_PUBKEY_TEXT_MAX + 16], pubtext[SIGN_PUBKEY_TEXT_MAX + 16];
 	char pubpath[4096];
 	int rc = -1;
 
@@ -113,11 +114,11 @@ int sign_key_save(const struct sign_key *key, const char *path, struct tsr_err *
 			  sodium_base64_VARIANT_ORIGINAL);
 	if (snprintf(text, sizeof(text), "%s %s\n", SIGN_SECRET_TAG, b64) >= (int)sizeof(text) ||
 	    snprintf(pubpath, sizeof(pubpath), "%s.pub", path) >= (int)sizeof(pubpath) ||
-	    sign_pubkey_format(&key->pub, pubtext, sizeof(pubtext) - 1) != 0) {
+	    sign_pubkey_format(&key->pub, pub, sizeof(pub)) != 0 ||
+	    snprintf(pubtext, sizeof(pubtext), "%s\n", pub) >= (int)sizeof(pubtext)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "key path too long");
 		goto out;
 	}
-	strcat(pubtext, "\n");
 	if (sign_write_file(path, 0600, text, err) != 0)
 		goto out;
 	if (sign_write_file(pubpath, 0644, pubtext, err) != 0) {

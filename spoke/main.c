@@ -152,19 +152,19 @@ int main(int argc, char **argv)
 	log_init("tessera-spoke", level);
 	signal(SIGPIPE, SIG_IGN);
 	exits_init(&sp.exits);
-	if (sign_init(&err) != 0 || spoke_config_load(config, &sp.cfg, &err) != 0)
-		goto out_exits;
-	if (sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0)
-		goto out_config;
 	grpc_init();
-	if (spoke_open_store(&sp, &err) != 0 ||
-	    supervisor_start(sp.cfg.max_agents, spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
+	if (sign_init(&err) != 0 || spoke_config_load(config, &sp.cfg, &err) != 0 ||
+	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
+	    spoke_open_store(&sp, &err) != 0 ||
+	    supervisor_start((size_t)sp.cfg.max_agents, spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
 	    recovery_run(&sp, &err) != 0 ||
 	    event_streams_new(&sp, &sp.streams, &err) != 0 ||
 	    spoke_serve(&sp, &err) != 0)
 		goto out;
 	rc = 0;
 out:
+	if (rc != 0)
+		log_error("%s", err.msg);
 	event_streams_free(sp.streams);
 	if (sp.sv != NULL)
 		supervisor_stop(sp.sv);
@@ -172,11 +172,7 @@ out:
 		store_close(sp.store);
 	grpc_shutdown();
 	sign_key_wipe(&sp.key);
-out_config:
 	spoke_config_free(&sp.cfg);
-out_exits:
 	exits_free(&sp.exits);
-	if (rc != 0)
-		log_error("%s", err.msg);
 	return rc;
 }
