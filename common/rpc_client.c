@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 
 #include "log.h"
+#include "rpc_metadata.h"
 
 /* Must stay above the servers' minimum ping interval (rpc_server.c). */
 #define RPC_KEEPALIVE_TIME_MS 20000
@@ -20,6 +21,10 @@
 struct rpc_channel {
 	grpc_channel *channel;
 	char *target;
+};
+
+struct rpc_headers {
+	const grpc_metadata_array *md;
 };
 
 struct rpc_client_call {
@@ -222,8 +227,10 @@ static void rpc_client_start_done(struct rpc_tag *tag, bool ok)
 
 	c->pending--;
 	if (ok) {
+		struct rpc_headers h = { .md = &c->init_md };
+
 		if (c->cbs.on_headers != NULL)
-			c->cbs.on_headers(c->arg);
+			c->cbs.on_headers(c->arg, &h);
 		rpc_client_recv_next(c);
 		return;
 	}
@@ -344,6 +351,11 @@ int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char 
 		*call_out = c;
 	rpc_client_batch(c, ops, 4, &c->start_tag);
 	return rpc_client_batch(c, &st, 1, &c->status_tag);
+}
+
+int rpc_headers_get(const struct rpc_headers *h, const char *key, char *buf, size_t buflen)
+{
+	return rpc_metadata_get(h->md, key, buf, buflen);
 }
 
 void rpc_client_cancel(struct rpc_client_call *c)

@@ -16,12 +16,12 @@
 
 struct rpc_channel;
 struct rpc_client_call;
+struct rpc_headers;			/* a server's initial metadata */
 
 #define RPC_CLIENT_METADATA_MAX 4
 
 struct rpc_client_opts {
 	int64_t timeout_ms;		/* <= 0: no deadline (streams only) */
-	size_t max_message;		/* received messages; 0: default */
 	const char *md_keys[RPC_CLIENT_METADATA_MAX];	/* NULL-terminated */
 	const char *md_values[RPC_CLIENT_METADATA_MAX];
 };
@@ -31,7 +31,9 @@ typedef void (*rpc_unary_done_fn)(void *arg, grpc_status_code code, const char *
 				  const uint8_t *resp, size_t len);
 
 struct rpc_stream_cbs {
-	void (*on_headers)(void *arg);	/* optional: the server has answered */
+	/* Optional: the server's headers. A call the server refuses at once
+	 * gets empty ones too: look for a header it sends on success. */
+	void (*on_headers)(void *arg, const struct rpc_headers *h);
 	void (*on_message)(void *arg, const uint8_t *msg, size_t len);
 	void (*on_end)(void *arg, grpc_status_code code, const char *details);
 };
@@ -51,6 +53,8 @@ int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char 
 		      const uint8_t *req, size_t len, const struct rpc_client_opts *opts,
 		      const struct rpc_stream_cbs *cbs, void *arg,
 		      struct rpc_client_call **call_out, struct tsr_err *err);
+/* Copies header key's value (NUL-terminated); -1 if absent or too long. */
+int rpc_headers_get(const struct rpc_headers *h, const char *key, char *buf, size_t buflen);
 /* Thread-safe; the call still ends through its callback. */
 void rpc_client_cancel(struct rpc_client_call *call);
 

@@ -1,8 +1,9 @@
 /*
  * rpc_server: registered methods, one outstanding request per method,
  * per-call state with a send queue (gRPC allows one send batch in flight
- * per call), and UNIMPLEMENTED for every method nobody registered, so that
- * unknown calls fail at once instead of waiting for their deadline.
+ * per call), one receive at a time on bidirectional streams, and
+ * UNIMPLEMENTED for every method nobody registered, so that unknown calls
+ * fail at once instead of waiting for their deadline.
  */
 #include "rpc_server.h"
 
@@ -14,6 +15,7 @@
 #include <grpc/grpc_security.h>
 
 #include "log.h"
+#include "rpc_metadata.h"
 
 struct rpc_slot {			/* one pending grpc_server_request_*call */
 	struct rpc_tag tag;
@@ -31,6 +33,8 @@ struct rpc_method {
 	void *handle;
 	rpc_handler_fn fn;
 	void *ctx;
+	bool bidi;
+	size_t max_messages;		/* bidi only */
 	struct rpc_slot slot;
 };
 
@@ -40,6 +44,8 @@ struct rpc_server {
 	char *listen;
 	struct rpc_method methods[RPC_METHODS_MAX];
 	int nmethods;
+	char *services[RPC_METHODS_MAX];	/* "package.Service", each once */
+	size_t nservices;
 	struct rpc_slot unknown;
 	struct rpc_tag shutdown_tag;
 	bool shut;
@@ -59,6 +65,8 @@ struct rpc_call {
 	pthread_mutex_t mu;		/* guards everything below */
 	int refs;
 	bool headers_wanted, headers_sent, sending, finished, status_sent;
+	grpc_metadata header;		/* set by rpc_call_send_headers */
+	size_t nheaders;
 	atomic_bool cancelled;
 	grpc_status_code status;
 	grpc_slice status_msg;
@@ -71,9 +79,17 @@ struct rpc_call {
 	int close_cancelled;
 	void (*on_cancel)(void *arg);
 	void *cancel_arg;
+
+	/* Bidirectional streams: touched on the loop thread only. */
+	rpc_handler_fn fn;
+	void *ctx;
+	size_t recv_left;		/* messages the client may still send */
+	grpc_byte_buffer *recv_bb;
+	struct rpc_tag recv_tag;
 };
 
 static void rpc_slot_request(struct rpc_slot *slot);
+static void rpc_call_recv_done(struct rpc_tag *tag, bool ok);
 
 static void rpc_call_unref(struct rpc_call *c)
 {
@@ -92,8 +108,14 @@ static void rpc_call_unref(struct rpc_call *c)
 	}
 	if (c->in_flight != NULL)
 		grpc_byte_buffer_destroy(c->in_flight);
+	if (c->recv_bb != NULL)
+		grpc_byte_buffer_destroy(c->recv_bb);
 	grpc_slice_unref(c->status_msg);
 	grpc_metadata_array_destroy(&c->md);
+	if (c->nheaders > 0) {
+		grpc_slice_unref(c->header.key);
+		grpc_slice_unref(c->header.value);
+	}
 	grpc_call_unref(c->call);
 	pthread_mutex_destroy(&c->mu);
 	free(c);
@@ -124,6 +146,8 @@ static void rpc_call_pump(struct rpc_call *c)
 	memset(ops, 0, sizeof(ops));
 	if (!c->headers_sent && (c->head != NULL || c->finished || c->headers_wanted)) {
 		ops[n].op = GRPC_OP_SEND_INITIAL_METADATA;
+		ops[n].data.send_initial_metadata.count = c->nheaders;
+		ops[n].data.send_initial_metadata.metadata = &c->header;
 		n++;
 		c->headers_sent = true;
 	}
@@ -232,17 +256,26 @@ out:
 	return rc;
 }
 
-void rpc_call_send_headers(struct rpc_call *c)
+void rpc_call_send_headers(struct rpc_call *c, const char *key, const char *value)
 {
 	pthread_mutex_lock(&c->mu);
+	if (!c->headers_sent && !c->headers_wanted && key != NULL) {
+		c->header.key = grpc_slice_from_copied_string(key);
+		c->header.value = grpc_slice_from_copied_string(value);
+		c->nheaders = 1;
+	}
 	c->headers_wanted = true;
 	rpc_call_pump(c);
 	pthread_mutex_unlock(&c->mu);
 }
 
-void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
+/* Sets the final status, sent after every queued message; the first wins. */
+static void rpc_call_end(struct rpc_call *c, grpc_status_code code, const char *msg)
 {
 	pthread_mutex_lock(&c->mu);
+	/* The handler is done with the call: its cancel callback's argument
+	 * may be freed from here on. */
+	c->on_cancel = NULL;
 	if (!c->finished) {
 		c->finished = true;
 		c->status = code;
@@ -250,6 +283,11 @@ void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
 		rpc_call_pump(c);
 	}
 	pthread_mutex_unlock(&c->mu);
+}
+
+void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
+{
+	rpc_call_end(c, code, msg);
 	rpc_call_unref(c);
 }
 
@@ -291,13 +329,13 @@ void rpc_call_on_cancel(struct rpc_call *c, void (*fn)(void *arg), void *arg)
 	bool now;
 
 	pthread_mutex_lock(&c->mu);
-	now = atomic_load(&c->cancelled);
+	now = fn != NULL && atomic_load(&c->cancelled);
 	if (!now) {
 		c->on_cancel = fn;
 		c->cancel_arg = arg;
 	}
 	pthread_mutex_unlock(&c->mu);
-	if (now && fn != NULL)
+	if (now)
 		fn(arg);
 }
 
@@ -316,22 +354,7 @@ int64_t rpc_call_remaining_ms(struct rpc_call *c)
 
 int rpc_call_metadata(struct rpc_call *c, const char *key, char *buf, size_t buflen)
 {
-	size_t klen = strlen(key);
-
-	for (size_t i = 0; i < c->md.count; i++) {
-		const grpc_metadata *m = &c->md.metadata[i];
-		size_t vlen = GRPC_SLICE_LENGTH(m->value);
-
-		if (GRPC_SLICE_LENGTH(m->key) != klen ||
-		    memcmp(GRPC_SLICE_START_PTR(m->key), key, klen) != 0)
-			continue;
-		if (vlen + 1 > buflen)
-			return -1;
-		memcpy(buf, GRPC_SLICE_START_PTR(m->value), vlen);
-		buf[vlen] = '\0';
-		return 0;
-	}
-	return -1;
+	return rpc_metadata_get(&c->md, key, buf, buflen);
 }
 
 /* Takes over the slot's call and metadata; the slot is free again after. */
@@ -349,6 +372,7 @@ static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
 	c->status_msg = grpc_empty_slice();
 	c->send_tag.done = rpc_call_send_done;
 	c->close_tag.done = rpc_call_close_done;
+	c->recv_tag.done = rpc_call_recv_done;
 	pthread_mutex_init(&c->mu, NULL);
 	c->refs = 2;			/* the handler's and RECV_CLOSE_ON_SERVER's */
 	slot->call = NULL;
@@ -383,10 +407,75 @@ static grpc_slice rpc_payload_slice(grpc_byte_buffer *bb)
 	return s;
 }
 
+/* Reads the next client message of a bidirectional stream. */
+static void rpc_call_recv_next(struct rpc_call *c)
+{
+	grpc_op op;
+
+	memset(&op, 0, sizeof(op));
+	op.op = GRPC_OP_RECV_MESSAGE;
+	op.data.recv_message.recv_message = &c->recv_bb;
+	pthread_mutex_lock(&c->mu);
+	c->refs++;
+	pthread_mutex_unlock(&c->mu);
+	rpc_loop_op_started(c->loop);
+	if (grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK) {
+		log_error("grpc_call_start_batch (receive) failed");
+		abort();
+	}
+}
+
+static bool rpc_call_finished(struct rpc_call *c)
+{
+	bool finished;
+
+	pthread_mutex_lock(&c->mu);
+	finished = c->finished;
+	pthread_mutex_unlock(&c->mu);
+	return finished;
+}
+
+/*
+ * One client message of a bidirectional stream, or its end. A finished
+ * call is one whose handler has let go of it (the server only ends a call
+ * itself right before the handler's last run), so what comes after is
+ * dropped.
+ */
+static void rpc_call_recv_done(struct rpc_tag *tag, bool ok)
+{
+	/* NULL tells the handler the stream ended: an empty message is not. */
+	static const uint8_t empty[1];
+	struct rpc_call *c = (struct rpc_call *)((char *)tag - offsetof(struct rpc_call, recv_tag));
+	grpc_byte_buffer *bb = c->recv_bb;
+	grpc_slice body;
+
+	c->recv_bb = NULL;
+	if (rpc_call_finished(c)) {
+		/* Nobody left to hand it to. */
+	} else if (!ok || bb == NULL) {
+		c->fn(c->ctx, c, NULL, 0);
+	} else if (c->recv_left == 0) {
+		rpc_call_end(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many messages on this stream");
+		c->fn(c->ctx, c, NULL, 0);
+	} else {
+		c->recv_left--;
+		body = rpc_payload_slice(bb);
+		c->fn(c->ctx, c, GRPC_SLICE_LENGTH(body) > 0 ? GRPC_SLICE_START_PTR(body) : empty,
+		      GRPC_SLICE_LENGTH(body));
+		grpc_slice_unref(body);
+		if (!rpc_call_finished(c))
+			rpc_call_recv_next(c);
+	}
+	if (bb != NULL)
+		grpc_byte_buffer_destroy(bb);
+	rpc_call_unref(c);
+}
+
 static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 {
 	struct rpc_slot *slot = (struct rpc_slot *)tag;
 	struct rpc_server *srv = slot->srv;
+	struct rpc_method *m;
 	struct rpc_call *c;
 	grpc_byte_buffer *payload;
 	grpc_slice body;
@@ -422,6 +511,15 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 		rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 		return;
 	}
+	m = &srv->methods[slot->method];
+	if (m->bidi) {
+		/* The call keeps its own copy: it may outlive the server. */
+		c->fn = m->fn;
+		c->ctx = m->ctx;
+		c->recv_left = m->max_messages;
+		rpc_call_recv_next(c);
+		return;
+	}
 	if (payload == NULL) {
 		/* The client closed without sending its one request message. */
 		rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
@@ -429,8 +527,7 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 	}
 	body = rpc_payload_slice(payload);
 	grpc_byte_buffer_destroy(payload);
-	srv->methods[slot->method].fn(srv->methods[slot->method].ctx, c,
-				      GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
+	m->fn(m->ctx, c, GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
 	grpc_slice_unref(body);
 }
 
@@ -449,10 +546,13 @@ static void rpc_slot_request(struct rpc_slot *slot)
 		rc = grpc_server_request_call(srv->server, &slot->call, &slot->details,
 					      &slot->md, cq, cq, &slot->tag);
 	} else {
-		rc = grpc_server_request_registered_call(srv->server,
-							 srv->methods[slot->method].handle,
+		struct rpc_method *m = &srv->methods[slot->method];
+
+		/* Registered with GRPC_SRM_PAYLOAD_NONE: no payload to read. */
+		rc = grpc_server_request_registered_call(srv->server, m->handle,
 							 &slot->call, &slot->deadline, &slot->md,
-							 &slot->payload, cq, cq, &slot->tag);
+							 m->bidi ? NULL : &slot->payload,
+							 cq, cq, &slot->tag);
 	}
 	if (rc != GRPC_CALL_OK) {
 		log_error("cannot request calls: error %d", (int)rc);
@@ -464,7 +564,7 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 		   struct rpc_server **out, struct tsr_err *err)
 {
 	struct rpc_server *srv;
-	grpc_arg args[3];
+	grpc_arg args[4];
 	grpc_channel_args chargs;
 	int max = opts->max_message ? (int)opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
 
@@ -481,7 +581,10 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 		.value.integer = 10000 };
 	args[2] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
 		.key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, .value.integer = 1 };
-	chargs.num_args = 3;
+	/* A second daemon on the same port must fail, not share it. */
+	args[3] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+		.key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0 };
+	chargs.num_args = 4;
 	chargs.args = args;
 	srv->server = grpc_server_create(&chargs, NULL);
 	if (srv->listen == NULL || srv->server == NULL) {
@@ -493,31 +596,86 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 	return 0;
 }
 
-int rpc_server_add_method(struct rpc_server *srv, const char *path,
-			  rpc_handler_fn fn, void *ctx, struct tsr_err *err)
+/* The "package.Service" of "/package.Service/Method", malloc'd. */
+static int rpc_path_service(const char *path, char **out, struct tsr_err *err)
 {
-	struct rpc_method *m;
+	const char *slash;
 
-	if (srv->nmethods == RPC_METHODS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "too many methods");
+	if (path[0] != '/' || (slash = strchr(path + 1, '/')) == NULL || slash == path + 1 ||
+	    slash[1] == '\0' || strchr(slash + 1, '/') != NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "bad method path %s", path);
+	*out = strndup(path + 1, (size_t)(slash - path - 1));
+	if (*out == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	return 0;
+}
+
+static int rpc_server_add(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
+			  void *ctx, bool bidi, size_t max_messages, struct tsr_err *err)
+{
+	/* A bidi method reads its messages itself, so gRPC must not. */
+	grpc_server_register_method_payload_handling payload =
+		bidi ? GRPC_SRM_PAYLOAD_NONE : GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER;
+	struct rpc_method *m;
+	char *service = NULL;
+	bool known = false;
+	int rc = -1;
+
+	if (srv->nmethods == RPC_METHODS_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "too many methods");
+		goto out;
+	}
+	if (rpc_path_service(path, &service, err) != 0)
+		goto out;
 	m = &srv->methods[srv->nmethods];
 	m->path = strdup(path);
-	if (m->path == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	m->handle = grpc_server_register_method(srv->server, m->path, NULL,
-						GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+	if (m->path == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	m->handle = grpc_server_register_method(srv->server, m->path, NULL, payload, 0);
 	if (m->handle == NULL) {
 		free(m->path);
 		m->path = NULL;
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot register %s", path);
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot register %s", path);
+		goto out;
 	}
 	m->fn = fn;
 	m->ctx = ctx;
+	m->bidi = bidi;
+	m->max_messages = max_messages;
 	m->slot.tag.done = rpc_slot_done;
 	m->slot.srv = srv;
 	m->slot.method = srv->nmethods;
 	srv->nmethods++;
-	return 0;
+	for (size_t i = 0; i < srv->nservices && !known; i++)
+		known = strcmp(srv->services[i], service) == 0;
+	if (!known) {
+		/* At most one service per method: services[] cannot overflow. */
+		srv->services[srv->nservices++] = service;
+		service = NULL;
+	}
+	rc = 0;
+out:
+	free(service);
+	return rc;
+}
+
+int rpc_server_add_method(struct rpc_server *srv, const char *path,
+			  rpc_handler_fn fn, void *ctx, struct tsr_err *err)
+{
+	return rpc_server_add(srv, path, fn, ctx, false, 0, err);
+}
+
+int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
+			void *ctx, size_t max_messages, struct tsr_err *err)
+{
+	return rpc_server_add(srv, path, fn, ctx, true, max_messages, err);
+}
+
+const char *rpc_server_service(const struct rpc_server *srv, size_t i)
+{
+	return i < srv->nservices ? srv->services[i] : NULL;
 }
 
 int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err)
@@ -567,6 +725,8 @@ void rpc_server_free(struct rpc_server *srv)
 		grpc_server_destroy(srv->server);
 	for (int i = 0; i < srv->nmethods; i++)
 		free(srv->methods[i].path);
+	for (size_t i = 0; i < srv->nservices; i++)
+		free(srv->services[i]);
 	free(srv->listen);
 	free(srv);
 }

@@ -4,6 +4,9 @@
  * with the request bytes; it answers at once or later, from any thread,
  * through the struct rpc_call it was given.
  *
+ * Unary and server-streaming methods get their one request message;
+ * bidirectional ones get each client message in turn (rpc_server_add_bidi).
+ *
  * Ownership: a handler holds one reference to its call, which it gives up
  * with exactly one rpc_call_finish() or rpc_call_reply(); it must not
  * touch the call afterwards.
@@ -25,7 +28,8 @@
 struct rpc_server;
 struct rpc_call;
 
-/* req is valid only during the call. */
+/* req is valid only during the call; NULL only for a bidirectional
+ * stream's end (rpc_server_add_bidi). */
 typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
 			       const uint8_t *req, size_t len);
 
@@ -39,6 +43,20 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 /* path is "/package.Service/Method"; before rpc_server_start(). */
 int rpc_server_add_method(struct rpc_server *srv, const char *path,
 			  rpc_handler_fn fn, void *ctx, struct tsr_err *err);
+/*
+ * A bidirectional stream. fn runs on the loop thread with each client
+ * message in turn (the next one is read once fn has returned), then once
+ * with req NULL when the client has half-closed or gone away, or has sent
+ * more than max_messages: the server then ends the call itself with
+ * RESOURCE_EXHAUSTED, after the replies already queued. The handler's
+ * reference is the one it gives up with rpc_call_finish(), from any of
+ * these runs or later; once it has, fn is not run again for that call.
+ */
+int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
+			void *ctx, size_t max_messages, struct tsr_err *err);
+/* The services of the methods added so far ("package.Service"), each
+ * once, in the order of their first method; NULL past the last. */
+const char *rpc_server_service(const struct rpc_server *srv, size_t i);
 /* Binds and starts; *port gets the bound port (useful with port 0). */
 int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err);
 /* Stops accepting and cancels every call; run the loop's drain next. */
@@ -49,8 +67,12 @@ void rpc_server_free(struct rpc_server *srv);
 /* Queues one message on a stream; thread-safe. -1 when the call is gone
  * (cancelled, finished) or RPC_SEND_QUEUE_MAX messages wait already. */
 int rpc_call_send(struct rpc_call *call, const uint8_t *msg, size_t len);
-/* Sends the initial metadata now rather than with the first message. */
-void rpc_call_send_headers(struct rpc_call *call);
+/*
+ * Sends the initial metadata now rather than with the first message, with
+ * one key: value header (key NULL for none), copied. A client can tell
+ * these headers from the empty ones gRPC reports for a refused call.
+ */
+void rpc_call_send_headers(struct rpc_call *call, const char *key, const char *value);
 /* Ends the call with a status after every queued message; thread-safe. */
 void rpc_call_finish(struct rpc_call *call, grpc_status_code code, const char *msg);
 /* A unary success: one message, then OK. */
@@ -59,7 +81,8 @@ void rpc_call_fail(struct rpc_call *call, const struct tsr_err *err);
 
 size_t rpc_call_queued(struct rpc_call *call);
 bool rpc_call_cancelled(struct rpc_call *call);
-/* fn runs once on the loop thread if the client goes away first. */
+/* fn runs once on the loop thread if the client goes away first (at once
+ * if it has gone already); fn NULL takes back the one set before. */
 void rpc_call_on_cancel(struct rpc_call *call, void (*fn)(void *arg), void *arg);
 /* Milliseconds the caller still allows; -1 when it set no deadline. */
 int64_t rpc_call_remaining_ms(struct rpc_call *call);
