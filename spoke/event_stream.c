@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "envelope.h"
 #include "log.h"
+#include "rpc_metadata.h"
 #include "spoke.h"
 #include "tessera/v1/spoke.pb-c.h"
 
@@ -133,8 +134,8 @@ static void *event_stream_main(void *arg)
 		else if (store_events_last(st, s->position, sizeof(s->position), &err) != 0)
 			goto out;
 	}
-	/* The hub counts the stream as subscribed from here on. */
-	rpc_call_send_headers(s->call);
+	/* The hub counts the stream as subscribed from here on, at this position. */
+	rpc_call_send_headers(s->call, RPC_HEADER_STREAM_POSITION, s->position);
 	while (!event_stream_should_stop(s)) {
 		if (rpc_call_queued(s->call) >= EVENT_STREAM_QUEUE_HIGH) {
 			usleep(20 * 1000);

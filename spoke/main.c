@@ -4,7 +4,6 @@
  * gRPC server) and the orderly shutdown on SIGINT/SIGTERM. Agents keep
  * running across a spoke stop; the next start settles their records.
  */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,15 +13,20 @@
 #include "clock.h"
 #include "event_stream.h"
 #include "execute.h"
+#include "health.h"
+#include "daemon_args.h"
 #include "log.h"
 #include "outcomes.h"
 #include "recovery.h"
+#include "reflection.h"
 #include "rpc_server.h"
 #include "spoke.h"
 
 #define SPOKE_VALKEY_WAIT_MS 30000	/* at start-up, for Valkey to come up */
 #define SPOKE_TICK_MS 20
 #define SPOKE_DRAIN_MS 5000
+#define SPOKE_HEALTH_MS 1000		/* how often Valkey is checked for health */
+#define SPOKE_SERVICE "tessera.v1.Spoke"
 
 static struct rpc_loop *spoke_loop;
 
@@ -33,14 +37,27 @@ static void spoke_on_signal(int sig)
 		rpc_loop_stop(spoke_loop);
 }
 
-static void spoke_usage(FILE *f)
+/* The spoke serves only while it can reach its Valkey. */
+static void spoke_health(struct spoke *sp, enum health_status status)
 {
-	fprintf(f, "usage: tessera-spoke --config FILE [--log-level debug|info|warn|error]\n");
+	struct tsr_err err;
+
+	if (health_set(sp->health, "", status, &err) != 0 ||
+	    health_set(sp->health, SPOKE_SERVICE, status, &err) != 0)
+		log_error("health: %s", err.msg);
 }
 
 static void spoke_tick(void *arg)
 {
-	outcomes_record(arg);
+	struct spoke *sp = arg;
+	struct tsr_err err;
+	int64_t now = clock_mono_ms();
+
+	outcomes_record(sp);
+	if (now < sp->next_health_ms)
+		return;
+	sp->next_health_ms = now + SPOKE_HEALTH_MS;
+	spoke_health(sp, store_ping(sp->store, &err) == 0 ? HEALTH_SERVING : HEALTH_NOT_SERVING);
 }
 
 /* Reaper thread: queue the exit for the loop thread to record. */
@@ -76,21 +93,26 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	struct rpc_server_opts opts = { .listen = sp->cfg.listen };
 	struct rpc_server *srv = NULL;
 	struct sigaction sa;
+	bool started = false;
 	int port, rc = -1;
 
 	if (rpc_loop_new(&spoke_loop, err) != 0)
 		return -1;
-	if (rpc_server_new(spoke_loop, &opts, &srv, err) != 0 ||
+	if (health_new(&sp->health, err) != 0 ||
+	    rpc_server_new(spoke_loop, &opts, &srv, err) != 0 ||
 	    rpc_server_add_method(srv, EXECUTE_METHOD, execute_handle, sp, err) != 0 ||
 	    rpc_server_add_method(srv, EVENT_STREAM_METHOD, event_stream_handle, sp->streams,
 				  err) != 0 ||
+	    health_register(sp->health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
 	    rpc_server_start(srv, &port, err) != 0)
 		goto out;
+	started = true;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = spoke_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	rpc_loop_set_tick(spoke_loop, spoke_tick, sp, SPOKE_TICK_MS);
+	spoke_tick(sp);
 	log_info("spoke %s listening on %s (port %d), Valkey %s", sp->cfg.id, sp->cfg.listen,
 		 port, sp->cfg.valkey);
 	rpc_loop_run(spoke_loop, NULL);
@@ -98,12 +120,17 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	rc = 0;
 out:
 	atomic_store(&sp->stopping, true);
-	if (srv != NULL)
+	if (started) {
+		/* Health watchers hear it before their calls are cancelled. */
+		spoke_health(sp, HEALTH_NOT_SERVING);
 		rpc_server_shutdown(srv);
+	}
 	event_streams_free(sp->streams);
 	sp->streams = NULL;
 	rpc_loop_drain(spoke_loop, SPOKE_DRAIN_MS);
 	outcomes_record(sp);
+	health_free(sp->health);
+	sp->health = NULL;
 	rpc_server_free(srv);
 	rpc_loop_free(spoke_loop);
 	spoke_loop = NULL;
@@ -112,48 +139,22 @@ out:
 
 int main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct spoke sp;
-	const char *config = NULL;
-	enum log_level level = LOG_LEVEL_INFO;
+	struct daemon_args args;
 	struct tsr_err err;
-	int c, rc = 1;
+	int rc;
 
 	memset(&sp, 0, sizeof(sp));
 	tsr_err_clear(&err);
-	while ((c = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'l':
-			if (log_level_parse(optarg, &level) != 0) {
-				spoke_usage(stderr);
-				return 2;
-			}
-			break;
-		case 'h':
-			spoke_usage(stdout);
-			return 0;
-		default:
-			spoke_usage(stderr);
-			return 2;
-		}
-	}
-	if (config == NULL || optind != argc) {
-		spoke_usage(stderr);
-		return 2;
-	}
-	log_init("tessera-spoke", level);
+	rc = daemon_args_parse("tessera-spoke", argc, argv, &args);
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	log_init("tessera-spoke", args.level);
 	signal(SIGPIPE, SIG_IGN);
 	exits_init(&sp.exits);
 	grpc_init();
-	if (sign_init(&err) != 0 || spoke_config_load(config, &sp.cfg, &err) != 0 ||
+	if (sign_init(&err) != 0 || spoke_config_load(args.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 ||
 	    supervisor_start((size_t)sp.cfg.max_agents, spoke_on_exit, &sp, &sp.sv, &err) != 0 ||

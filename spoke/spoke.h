@@ -16,6 +16,7 @@
 #include "supervisor.h"
 
 struct event_streams;
+struct health;
 
 struct spoke {
 	struct spoke_config cfg;	/* read-only once loaded */
@@ -24,6 +25,8 @@ struct spoke {
 	struct supervisor *sv;
 	struct exits exits;		/* reaper thread in, loop thread out */
 	struct event_streams *streams;
+	struct health *health;		/* loop thread only */
+	int64_t next_health_ms;		/* monotonic: next Valkey check */
 	atomic_bool stopping;
 };
 
