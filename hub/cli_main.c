@@ -1,0 +1,146 @@
+/*
+ * cli_main: the tessera command's entry point: global flags, the command
+ * table, usage lines, and the error line every command ends with.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grpc/grpc.h>
+
+#include "cli.h"
+#include "cli_rpc.h"
+
+static const struct {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const char *usage;
+} cli_commands[] = {
+	{ "spawn", cli_spawn, "spawn TYPE [TASK|-] [--spoke ID] [--request-id ID]" },
+	{ "get", cli_get, "get AGENT_ID" },
+	{ "kill", cli_kill, "kill AGENT_ID [--no-wait]" },
+	{ "list", cli_list, "list [--spoke ID] [--state STATE] [--type TYPE]" },
+	{ "watch", cli_watch,
+	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
+	{ "spokes", cli_spokes, "spokes" },
+	{ "keygen", cli_keygen, "keygen PATH" },
+};
+
+#define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
+
+static void cli_usage_all(FILE *f)
+{
+	fprintf(f, "usage: tessera [--hub ADDR] [--json] [--timeout SECONDS] COMMAND ...\n");
+	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
+		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
+	fprintf(f, "ADDR defaults to $TESSERA_HUB, else %s; SECONDS to %d.\n", CLI_HUB_DEFAULT,
+		CLI_TIMEOUT_DEFAULT_S);
+}
+
+int cli_usage(const char *command)
+{
+	for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
+		if (strcmp(cli_commands[i].name, command) == 0) {
+			fprintf(stderr, "usage: tessera [global flags] %s\n",
+				cli_commands[i].usage);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	cli_usage_all(stderr);
+	return CLI_EXIT_USAGE;
+}
+
+int cli_fail(const struct tsr_err *err)
+{
+	fprintf(stderr, "tessera: %s: %s\n", cli_status_name(err->code), err->msg);
+	return CLI_EXIT_FAIL;
+}
+
+/* Applies one global flag; -1 if its value is not acceptable. */
+static int cli_global(struct cli *c, int opt, const char *arg)
+{
+	char *end;
+	long v;
+
+	switch (opt) {
+	case CLI_OPT_HUB:
+		if (arg[0] == '\0')
+			return -1;
+		c->hub = arg;
+		return 0;
+	case CLI_OPT_JSON:
+		c->json = true;
+		return 0;
+	case CLI_OPT_TIMEOUT:
+		v = strtol(arg, &end, 10);
+		if (arg[0] < '0' || arg[0] > '9' || *end != '\0' || v < 1 ||
+		    v > CLI_TIMEOUT_MAX_S) {
+			fprintf(stderr, "tessera: --timeout takes whole seconds from 1 to %d\n",
+				CLI_TIMEOUT_MAX_S);
+			return -1;
+		}
+		c->timeout_ms = (int64_t)v * 1000;
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts)
+{
+	int opt;
+
+	for (;;) {
+		opt = getopt_long(argc, argv, ":", longopts, NULL);
+		if (opt == ':' || opt == '?') {
+			if (opt == ':')
+				fprintf(stderr, "tessera: %s needs a value\n", argv[optind - 1]);
+			else
+				fprintf(stderr, "tessera: unknown option %s\n", argv[optind - 1]);
+			return '?';
+		}
+		if (opt < CLI_OPT_HUB || opt >= CLI_OPT_FIRST_FREE)
+			return opt;
+		if (cli_global(c, opt, optarg) != 0)
+			return '?';
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option globals[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+	struct cli c = { .timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000 };
+	const char *env = getenv("TESSERA_HUB");
+	int opt, rc = CLI_EXIT_USAGE;
+
+	c.hub = env != NULL && env[0] != '\0' ? env : CLI_HUB_DEFAULT;
+	/* "+": global flags stop at the command, whose own flags follow it. */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
+		if (opt == 'h') {
+			cli_usage_all(stdout);
+			return CLI_EXIT_OK;
+		}
+		if (opt == ':' || opt == '?' || cli_global(&c, opt, optarg) != 0) {
+			cli_usage_all(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		cli_usage_all(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
+		int cmd = optind;
+
+		if (strcmp(cli_commands[i].name, argv[cmd]) != 0)
+			continue;
+		grpc_init();
+		optind = 0;		/* glibc: restart getopt for the command */
+		rc = cli_commands[i].fn(&c, argc - cmd, argv + cmd);
+		grpc_shutdown_blocking();
+		return rc;
+	}
+	fprintf(stderr, "tessera: unknown command \"%s\"\n", argv[optind]);
+	cli_usage_all(stderr);
+	return rc;
+}

@@ -1,0 +1,123 @@
+/* cli_spokes: tessera spokes, the hub's view of its spokes as a table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_json.h"
+#include "cli_print.h"
+#include "cli_rpc.h"
+#include "tessera/v1/hub.pb-c.h"
+
+static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_err *err)
+{
+	struct json j;
+	int rc;
+
+	json_init(&j);
+	json_object_begin(&j);
+	json_key(&j, "spokes");
+	json_array_begin(&j);
+	for (size_t i = 0; i < r->n_spokes; i++) {
+		const Tessera__V1__SpokeInfo *s = r->spokes[i];
+
+		json_object_begin(&j);
+		json_key(&j, "id");
+		json_string(&j, s->id);
+		json_key(&j, "address");
+		json_string(&j, s->address);
+		json_key(&j, "state");
+		json_string(&j, s->state);
+		json_key(&j, "sinceMs");
+		json_int(&j, s->since_ms);
+		json_key(&j, "labels");
+		json_object_begin(&j);
+		for (size_t k = 0; k < s->n_labels; k++) {
+			json_key(&j, s->labels[k]->key);
+			json_string(&j, s->labels[k]->value);
+		}
+		json_object_end(&j);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_object_end(&j);
+	rc = json_flush(&j, stdout, err);
+	if (rc == 0)
+		putchar('\n');
+	json_free(&j);
+	return rc;
+}
+
+static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
+{
+	char since[CLI_TIME_MAX];
+	int w[3] = { 2, 7, 5 };
+
+	for (size_t i = 0; i < r->n_spokes; i++) {
+		const Tessera__V1__SpokeInfo *s = r->spokes[i];
+		int l[3] = { (int)strlen(s->id), (int)strlen(s->address), (int)strlen(s->state) };
+
+		for (int k = 0; k < 3; k++)
+			if (l[k] > w[k])
+				w[k] = l[k];
+	}
+	printf("%-*s  %-*s  %-*s  %-24s  %s\n", w[0], "ID", w[1], "ADDRESS", w[2], "STATE",
+	       "SINCE", "LABELS");
+	for (size_t i = 0; i < r->n_spokes; i++) {
+		const Tessera__V1__SpokeInfo *s = r->spokes[i];
+
+		cli_time_iso(s->since_ms, since, sizeof(since));
+		printf("%-*s  %-*s  %-*s  %-24s  ", w[0], s->id, w[1], s->address, w[2], s->state,
+		       since);
+		for (size_t k = 0; k < s->n_labels; k++) {
+			printf("%s", k > 0 ? "," : "");
+			cli_put_safe(stdout, s->labels[k]->key, 64);
+			putchar('=');
+			cli_put_safe(stdout, s->labels[k]->value, 64);
+		}
+		if (s->n_labels == 0)
+			putchar('-');
+		putchar('\n');
+	}
+}
+
+int cli_spokes(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+	Tessera__V1__ListSpokesRequest req = TESSERA__V1__LIST_SPOKES_REQUEST__INIT;
+	Tessera__V1__ListSpokesResponse *r = NULL;
+	struct cli_hub h = { 0 };
+	struct tsr_err err;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc = CLI_EXIT_FAIL;
+
+	if (cli_getopt(c, argc, argv, opts) != -1 || optind != argc)
+		return cli_usage("spokes");
+	if (cli_hub_open(c, &h, &err) != 0 ||
+	    cli_hub_call(&h, "/tessera.v1.Hub/ListSpokes", &req.base, &buf, &len, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	r = tessera__v1__list_spokes_response__unpack(NULL, len, buf);
+	if (r == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_INTERNAL, "the hub answered a malformed spoke list");
+		rc = cli_fail(&err);
+		goto out;
+	}
+	if (c->json) {
+		if (cli_spokes_json(r, &err) != 0) {
+			rc = cli_fail(&err);
+			goto out;
+		}
+	} else {
+		cli_spokes_table(r);
+	}
+	rc = CLI_EXIT_OK;
+out:
+	if (r != NULL)
+		tessera__v1__list_spokes_response__free_unpacked(r, NULL);
+	free(buf);
+	cli_hub_close(&h);
+	return rc;
+}

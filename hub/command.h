@@ -1,0 +1,23 @@
+/*
+ * command: turning a request message into a signed federation command for
+ * one spoke, with a fresh random command id (which the spoke echoes in its
+ * signed reply, binding the reply to this command).
+ */
+#ifndef TSR_HUB_COMMAND_H
+#define TSR_HUB_COMMAND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "error.h"
+#include "sign.h"
+
+#define COMMAND_ID_LEN 16		/* hex digits */
+
+/* id receives the command id (COMMAND_ID_LEN + 1); *out is malloc'd. */
+int command_seal(const struct sign_key *key, const char *spoke_id, const char *type,
+		 const ProtobufCMessage *payload, char *id, size_t idlen,
+		 uint8_t **out, size_t *outlen, struct tsr_err *err);
+
+#endif

@@ -1,0 +1,183 @@
+/* hub_config: parsing and validating tessera-hub's configuration lines. */
+#include "hub_config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* Printable ASCII without blanks: what a config word can hold anyway. */
+static bool hub_config_word_ok(const char *s, size_t max)
+{
+	size_t len = strnlen(s, max + 1);
+
+	if (len == 0 || len > max)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+static int hub_config_listen(struct hub_config *cfg, int argc, char **argv,
+			     struct tsr_err *err)
+{
+	if (argc != 2 || !hub_config_word_ok(argv[1], HUB_ADDRESS_MAX))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"listen HOST:PORT\" (at most %d characters)",
+				   HUB_ADDRESS_MAX);
+	if (cfg->seen_listen)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "listen given twice");
+	memcpy(cfg->listen, argv[1], strlen(argv[1]) + 1);
+	cfg->seen_listen = true;
+	return 0;
+}
+
+static int hub_config_key(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
+{
+	if (argc != 2 || strlen(argv[1]) >= sizeof(cfg->key_path))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"key PATH\" (the hub's secret key file)");
+	if (cfg->seen_key)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "key given twice");
+	memcpy(cfg->key_path, argv[1], strlen(argv[1]) + 1);
+	cfg->seen_key = true;
+	return 0;
+}
+
+static int hub_config_timeout(struct hub_config *cfg, int argc, char **argv,
+			      struct tsr_err *err)
+{
+	char *end;
+	long long v;
+
+	if (argc != 2)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"relay-timeout-ms MILLISECONDS\"");
+	v = strtoll(argv[1], &end, 10);
+	if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' ||
+	    v < HUB_RELAY_TIMEOUT_MIN_MS || v > HUB_RELAY_TIMEOUT_MAX_MS)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "relay-timeout-ms must be a number from %d to %d",
+				   HUB_RELAY_TIMEOUT_MIN_MS, HUB_RELAY_TIMEOUT_MAX_MS);
+	if (cfg->seen_timeout)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "relay-timeout-ms given twice");
+	cfg->relay_timeout_ms = v;
+	cfg->seen_timeout = true;
+	return 0;
+}
+
+/* "key=value" into sc's next label. */
+static int hub_config_label(struct hub_spoke_conf *sc, char *word, struct tsr_err *err)
+{
+	char *eq = strchr(word, '=');
+
+	if (sc->nlabels == HUB_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s: more than %d labels", sc->id, HUB_LABELS_MAX);
+	if (eq == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s: label \"%.64s\" is not key=value", sc->id, word);
+	*eq = '\0';
+	if (!ids_valid_name(word))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s: label key must be 1-%d characters of [A-Za-z0-9_-]",
+				   sc->id, TSR_NAME_MAX);
+	if (!hub_config_word_ok(eq + 1, HUB_LABEL_VALUE_MAX))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s: label %s needs a value of 1-%d printable characters",
+				   sc->id, word, HUB_LABEL_VALUE_MAX);
+	for (size_t i = 0; i < sc->nlabels; i++)
+		if (strcmp(sc->labels[i].key, word) == 0)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "spoke %s: label %s given twice", sc->id, word);
+	memcpy(sc->labels[sc->nlabels].key, word, strlen(word) + 1);
+	memcpy(sc->labels[sc->nlabels].value, eq + 1, strlen(eq + 1) + 1);
+	sc->nlabels++;
+	return 0;
+}
+
+static int hub_config_spoke(struct hub_config *cfg, int argc, char **argv,
+			    struct tsr_err *err)
+{
+	struct hub_spoke_conf *sc, *grown;
+	char why[TSR_ERR_MSG_MAX];
+
+	if (argc < 4)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"spoke ID ADDRESS ed25519:KEY [label=value ...]\"");
+	if (!ids_valid_name(argv[1]))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke id \"%.64s\" must be 1-%d characters of [A-Za-z0-9_-]",
+				   argv[1], TSR_NAME_MAX);
+	if (!hub_config_word_ok(argv[2], HUB_ADDRESS_MAX))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "spoke %s: address must be 1-%d printable characters",
+				   argv[1], HUB_ADDRESS_MAX);
+	for (size_t i = 0; i < cfg->nspokes; i++)
+		if (strcmp(cfg->spokes[i].id, argv[1]) == 0)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "spoke %s given twice", argv[1]);
+	if (cfg->nspokes == HUB_SPOKES_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "more than %d spokes",
+				   HUB_SPOKES_MAX);
+	grown = realloc(cfg->spokes, (cfg->nspokes + 1) * sizeof(*grown));
+	if (grown == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	cfg->spokes = grown;
+	sc = &cfg->spokes[cfg->nspokes];
+	memset(sc, 0, sizeof(*sc));
+	memcpy(sc->id, argv[1], strlen(argv[1]) + 1);
+	memcpy(sc->address, argv[2], strlen(argv[2]) + 1);
+	if (sign_pubkey_parse(argv[3], &sc->pub, err) != 0) {
+		/* err->msg cannot be both source and destination of the format. */
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "spoke %s: %s", sc->id, why);
+	}
+	for (int i = 4; i < argc; i++)
+		if (hub_config_label(sc, argv[i], err) != 0)
+			return -1;
+	cfg->nspokes++;
+	return 0;
+}
+
+static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err)
+{
+	struct hub_config *cfg = arg;
+
+	if (strcmp(argv[0], "listen") == 0)
+		return hub_config_listen(cfg, argc, argv, err);
+	if (strcmp(argv[0], "key") == 0)
+		return hub_config_key(cfg, argc, argv, err);
+	if (strcmp(argv[0], "spoke") == 0)
+		return hub_config_spoke(cfg, argc, argv, err);
+	if (strcmp(argv[0], "relay-timeout-ms") == 0)
+		return hub_config_timeout(cfg, argc, argv, err);
+	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%.64s\"",
+			   argv[0]);
+}
+
+int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	memcpy(cfg->listen, HUB_LISTEN_DEFAULT, sizeof(HUB_LISTEN_DEFAULT));
+	cfg->relay_timeout_ms = HUB_RELAY_TIMEOUT_DEFAULT_MS;
+	if (config_parse_file(path, hub_config_line, cfg, err) != 0)
+		return -1;
+	if (!cfg->seen_key)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no \"key PATH\" line", path);
+	if (cfg->nspokes == 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no \"spoke ID ADDRESS KEY\" line", path);
+	return 0;
+}
+
+void hub_config_free(struct hub_config *cfg)
+{
+	free(cfg->spokes);
+	cfg->spokes = NULL;
+	cfg->nspokes = 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * hub_config: the tessera-hub configuration file, in the shared line
+ * format (common/config.h):
+ *
+ *	listen 127.0.0.1:7000
+ *	key /etc/tessera/hub.key
+ *	spoke ID ADDRESS ed25519:PUBKEY [label=value ...]
+ *	relay-timeout-ms 10000
+ *
+ * Every line is validated here; errors name file and line.
+ */
+#ifndef TSR_HUB_CONFIG_H
+#define TSR_HUB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+#include "ids.h"
+#include "hub_limits.h"
+#include "sign.h"
+
+#define HUB_CONFIG_PATH_MAX 4096
+#define HUB_LISTEN_DEFAULT "127.0.0.1:7000"
+
+struct hub_label {
+	char key[TSR_NAME_MAX + 1];
+	char value[HUB_LABEL_VALUE_MAX + 1];
+};
+
+struct hub_spoke_conf {
+	char id[TSR_NAME_MAX + 1];
+	char address[HUB_ADDRESS_MAX + 1];
+	struct sign_pubkey pub;
+	struct hub_label labels[HUB_LABELS_MAX];
+	size_t nlabels;
+};
+
+struct hub_config {
+	char listen[HUB_ADDRESS_MAX + 1];
+	char key_path[HUB_CONFIG_PATH_MAX];
+	int64_t relay_timeout_ms;
+	struct hub_spoke_conf *spokes;	/* owned; nspokes of them, in file order */
+	size_t nspokes;
+	bool seen_listen, seen_key, seen_timeout;
+};
+
+/* Fills cfg (which the caller frees with hub_config_free, even on error). */
+int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *err);
+void hub_config_free(struct hub_config *cfg);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * hub_limits: the hub's bounds on sizes, counts and timeouts. The CLI
+ * shares them, so that it refuses early what the hub would refuse anyway.
+ */
+#ifndef TSR_HUB_HUB_LIMITS_H
+#define TSR_HUB_HUB_LIMITS_H
+
+#define TSR_TASK_MAX (64 * 1024)	/* bytes of an agent's task */
+
+#define HUB_SPOKES_MAX 256
+#define HUB_LABELS_MAX 16		/* per spoke */
+#define HUB_LABEL_VALUE_MAX 64
+#define HUB_ADDRESS_MAX 255
+
+#define HUB_PAGE_SIZE_DEFAULT 100
+#define HUB_PAGE_SIZE_MAX 500
+#define HUB_SPOKE_TOKEN_MAX 512		/* a spoke's own page token, carried opaquely */
+
+#define HUB_RELAY_TIMEOUT_DEFAULT_MS 10000
+#define HUB_RELAY_TIMEOUT_MIN_MS 100
+#define HUB_RELAY_TIMEOUT_MAX_MS 600000
+
+#define HUB_RELAYS_MAX 4096		/* spoke commands in flight */
+#define HUB_WATCHERS_MAX 512
+#define HUB_REQUEST_MAX (256 * 1024)	/* a user's request message */
+
+#endif

@@ -1,0 +1,163 @@
+/*
+ * tessera-hub: serves tessera.v1.Hub, relaying every request as a signed
+ * command to the spoke it concerns, plus gRPC health and reflection. One
+ * thread runs the completion queue and everything else; SIGINT/SIGTERM
+ * stop it, after which every user call and spoke call is cancelled and
+ * drained before memory is freed.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <grpc/grpc.h>
+
+#include "api.h"
+#include "health.h"
+#include "hub.h"
+#include "hub_config.h"
+#include "hub_limits.h"
+#include "daemon_args.h"
+#include "log.h"
+#include "reflection.h"
+#include "relay.h"
+#include "rpc_loop.h"
+#include "rpc_server.h"
+#include "sign.h"
+#include "spokes.h"
+#include "watch.h"
+
+#define MAIN_SERVICE "tessera.v1.Hub"
+#define MAIN_TICK_MS 100
+#define MAIN_DRAIN_MS 5000
+
+static struct rpc_loop *main_loop;	/* for the signal handler */
+
+static void main_signal(int sig)
+{
+	(void)sig;
+	rpc_loop_stop(main_loop);
+}
+
+static void main_tick(void *arg)
+{
+	struct hub *h = arg;
+
+	if (h->stopping)
+		return;
+	spokes_poll(h->spokes, true);
+	watches_tick(h->watches);
+}
+
+/* "host:0" is logged with the port the kernel chose. */
+static void main_log_listening(const char *listen, int port)
+{
+	size_t len = strlen(listen);
+
+	if (len >= 2 && strcmp(listen + len - 2, ":0") == 0)
+		log_info("listening on %.*s:%d", (int)(len - 2), listen, port);
+	else
+		log_info("listening on %s", listen);
+}
+
+static int main_signals(struct tsr_err *err)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_signal;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot install signal handlers");
+	sa.sa_handler = SIG_IGN;
+	if (sigaction(SIGPIPE, &sa, NULL) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot ignore SIGPIPE");
+	return 0;
+}
+
+/* The whole server and the Hub service report one health status. */
+static int main_health(struct health *health, enum health_status status, struct tsr_err *err)
+{
+	if (health_set(health, "", status, err) != 0 ||
+	    health_set(health, MAIN_SERVICE, status, err) != 0)
+		return -1;
+	return 0;
+}
+
+/* Serves until a signal, then shuts down and drains. */
+static int main_serve(const struct hub_config *cfg, const struct sign_key *key,
+		      struct tsr_err *err)
+{
+	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
+	struct rpc_server_opts sopts = { .listen = cfg->listen, .max_message = HUB_REQUEST_MAX };
+	struct rpc_server *srv = NULL;
+	struct health *health = NULL;
+	struct tsr_err ignored;
+	bool started = false;
+	int port, rc = -1;
+
+	if (rpc_loop_new(&h.loop, err) != 0)
+		goto out;
+	main_loop = h.loop;
+	if (spokes_new(cfg, &h.spokes, err) != 0 || relays_new(h.loop, key, &h.relays, err) != 0 ||
+	    watches_new(&h, &h.watches, err) != 0 || health_new(&health, err) != 0)
+		goto out;
+	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0 || api_register(&h, srv, err) != 0 ||
+	    health_register(health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
+	    main_signals(err) != 0 || rpc_server_start(srv, &port, err) != 0)
+		goto out;
+	started = true;
+	if (main_health(health, HEALTH_SERVING, err) != 0)
+		goto out;
+	main_log_listening(cfg->listen, port);
+	rpc_loop_set_tick(h.loop, main_tick, &h, MAIN_TICK_MS);
+	rpc_loop_run(h.loop, NULL);
+	log_info("shutting down");
+	rc = 0;
+out:
+	h.stopping = true;
+	if (started) {
+		/* Health watchers hear it before their calls are cancelled. */
+		main_health(health, HEALTH_NOT_SERVING, &ignored);
+		rpc_server_shutdown(srv);
+		relays_cancel_all(h.relays);
+		watches_shutdown(h.watches);
+		rpc_loop_drain(h.loop, MAIN_DRAIN_MS);
+	}
+	health_free(health);
+	rpc_server_free(srv);
+	/* Late completions still reach the watches and relays: free them after. */
+	rpc_loop_free(h.loop);
+	watches_free(h.watches);
+	relays_free(h.relays);
+	spokes_free(h.spokes);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct hub_config cfg;
+	struct sign_key key;
+	struct tsr_err err;
+	struct daemon_args args;
+	int rc;
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&key, 0, sizeof(key));
+	rc = daemon_args_parse("tessera-hub", argc, argv, &args);
+	if (rc >= 0)
+		return rc;
+	rc = 1;
+	log_init("tessera-hub", args.level);
+	grpc_init();
+	if (sign_init(&err) != 0 || hub_config_load(args.config, &cfg, &err) != 0 ||
+	    sign_key_load(cfg.key_path, &key, &err) != 0 || main_serve(&cfg, &key, &err) != 0) {
+		log_error("%s", err.msg);
+		goto out;
+	}
+	rc = 0;
+out:
+	sign_key_wipe(&key);
+	hub_config_free(&cfg);
+	grpc_shutdown_blocking();
+	return rc;
+}

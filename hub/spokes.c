@@ -1,0 +1,167 @@
+/* spokes: channels to the configured spokes, their health and placement. */
+#include "spokes.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "clock.h"
+#include "log.h"
+#include "sign.h"
+
+/* A spoke's signed reply holds at most SIGN_MESSAGE_MAX bytes plus framing. */
+#define SPOKES_MAX_MESSAGE (SIGN_MESSAGE_MAX + 64 * 1024)
+
+int spokes_new(const struct hub_config *cfg, struct spokes **out, struct tsr_err *err)
+{
+	struct spokes *s;
+	int64_t now = clock_wall_ms();
+	int rc = -1;
+
+	s = calloc(1, sizeof(*s));
+	if (s == NULL || (s->v = calloc(cfg->nspokes, sizeof(*s->v))) == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < cfg->nspokes; i++) {
+		struct spoke *sp = &s->v[i];
+
+		sp->index = i;
+		sp->conf = &cfg->spokes[i];
+		sp->health = SPOKE_CONNECTING;
+		sp->since_ms = now;
+		if (rpc_channel_new(sp->conf->address, SPOKES_MAX_MESSAGE, &sp->ch, err) != 0)
+			goto out;
+		s->n++;
+	}
+	*out = s;
+	s = NULL;
+	rc = 0;
+out:
+	spokes_free(s);
+	return rc;
+}
+
+void spokes_free(struct spokes *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->n; i++)
+		rpc_channel_free(s->v[i].ch);
+	free(s->v);
+	free(s);
+}
+
+struct spoke *spokes_find(struct spokes *s, const char *id)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (strcmp(s->v[i].conf->id, id) == 0)
+			return &s->v[i];
+	return NULL;
+}
+
+const char *spokes_health_name(enum spoke_health h)
+{
+	switch (h) {
+	case SPOKE_CONNECTED:
+		return "connected";
+	case SPOKE_UNREACHABLE:
+		return "unreachable";
+	case SPOKE_CONNECTING:
+		break;
+	}
+	return "connecting";
+}
+
+static enum spoke_health spokes_health_of(grpc_connectivity_state st)
+{
+	switch (st) {
+	case GRPC_CHANNEL_READY:
+		return SPOKE_CONNECTED;
+	case GRPC_CHANNEL_TRANSIENT_FAILURE:
+	case GRPC_CHANNEL_SHUTDOWN:
+		return SPOKE_UNREACHABLE;
+	case GRPC_CHANNEL_IDLE:
+	case GRPC_CHANNEL_CONNECTING:
+		break;
+	}
+	return SPOKE_CONNECTING;
+}
+
+void spokes_poll(struct spokes *s, bool try_connect)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		struct spoke *sp = &s->v[i];
+		enum spoke_health h;
+
+		h = spokes_health_of(rpc_channel_state(sp->ch, try_connect));
+		if (h == sp->health)
+			continue;
+		log_info("spoke %s (%s) is %s", sp->conf->id, sp->conf->address,
+			 spokes_health_name(h));
+		sp->health = h;
+		sp->since_ms = clock_wall_ms();
+	}
+}
+
+/* Rendezvous hashing: the spoke with the highest hash of (spoke, id). */
+static struct spoke *spokes_by_request(struct spokes *s, const char *request_id)
+{
+	struct spoke *best = NULL;
+	uint64_t best_score = 0;
+
+	for (size_t i = 0; i < s->n; i++) {
+		crypto_generichash_state st;
+		uint8_t h[8];
+		uint64_t score = 0;
+
+		crypto_generichash_init(&st, NULL, 0, sizeof(h));
+		crypto_generichash_update(&st, (const uint8_t *)s->v[i].conf->id,
+					  strlen(s->v[i].conf->id) + 1);
+		crypto_generichash_update(&st, (const uint8_t *)request_id, strlen(request_id));
+		crypto_generichash_final(&st, h, sizeof(h));
+		for (size_t k = 0; k < sizeof(h); k++)
+			score = score << 8 | h[k];
+		if (best == NULL || score > best_score) {
+			best = &s->v[i];
+			best_score = score;
+		}
+	}
+	return best;
+}
+
+/* The next spoke in round-robin order whose channel is in one of the states. */
+static struct spoke *spokes_next(struct spokes *s, grpc_connectivity_state a,
+				 grpc_connectivity_state b)
+{
+	for (size_t k = 0; k < s->n; k++) {
+		struct spoke *sp = &s->v[(s->next + k) % s->n];
+		grpc_connectivity_state st = rpc_channel_state(sp->ch, 0);
+
+		if (st == a || st == b) {
+			s->next = (sp->index + 1) % s->n;
+			return sp;
+		}
+	}
+	return NULL;
+}
+
+int spokes_place(struct spokes *s, const char *request_id, struct spoke **out,
+		 struct tsr_err *err)
+{
+	struct spoke *sp;
+
+	if (request_id[0] != '\0') {
+		*out = spokes_by_request(s, request_id);
+		return 0;
+	}
+	sp = spokes_next(s, GRPC_CHANNEL_READY, GRPC_CHANNEL_IDLE);
+	/* A spoke still connecting gets the call queued until it is up. */
+	if (sp == NULL)
+		sp = spokes_next(s, GRPC_CHANNEL_CONNECTING, GRPC_CHANNEL_CONNECTING);
+	if (sp == NULL)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "no spoke is reachable to place the agent on");
+	*out = sp;
+	return 0;
+}

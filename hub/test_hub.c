@@ -1,0 +1,491 @@
+/*
+ * test_hub: unit tests for the hub's pure parts: watch cursors and stream
+ * positions, page tokens, the configuration file, and the CLI's JSON
+ * escaping.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "b64url.h"
+#include "cli_json.h"
+#include "cursor.h"
+#include "hub_config.h"
+#include "page_token.h"
+
+/* base64url of text, for handcrafted tokens; the caller frees it. */
+static char *wrap(const char *text)
+{
+	struct tsr_err err;
+	char *out = NULL;
+
+	ck_assert_int_eq(b64url_encode((const uint8_t *)text, strlen(text), &out, &err), 0);
+	return out;
+}
+
+static int decode_text(const char *text, size_t *n)
+{
+	struct cursor_entry e[4];
+	struct tsr_err err;
+	char *tok = wrap(text);
+	int rc = cursor_decode(tok, e, 4, n, &err);
+
+	if (rc != 0)
+		ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	free(tok);
+	return rc;
+}
+
+START_TEST(test_stream_pos)
+{
+	struct stream_pos a, b;
+	char text[STREAM_POS_TEXT_MAX + 1];
+	struct tsr_err err;
+
+	ck_assert_int_eq(stream_pos_parse("1700000000000-0", &a, &err), 0);
+	ck_assert_uint_eq(a.ms, 1700000000000ULL);
+	ck_assert_uint_eq(a.seq, 0);
+	ck_assert_int_eq(stream_pos_parse("18446744073709551615-18446744073709551615", &b, &err),
+			 0);
+	stream_pos_format(&b, text, sizeof(text));
+	ck_assert_str_eq(text, "18446744073709551615-18446744073709551615");
+	ck_assert_int_lt(stream_pos_cmp(&a, &b), 0);
+	ck_assert_int_eq(stream_pos_parse("1700000000000-1", &b, &err), 0);
+	ck_assert_int_lt(stream_pos_cmp(&a, &b), 0);
+	ck_assert_int_eq(stream_pos_cmp(&b, &b), 0);
+	ck_assert_int_eq(stream_pos_parse("0-0", &a, &err), 0);
+
+	ck_assert_int_ne(stream_pos_parse("", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("12", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("-1", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("1-", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("01-1", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("1-01", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("+1-1", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("1-1-1", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("1 -1", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("18446744073709551616-0", &a, &err), 0);
+	ck_assert_int_ne(stream_pos_parse("99999999999999999999-0", &a, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+START_TEST(test_cursor_round_trip)
+{
+	struct cursor_entry in[3], out[CURSOR_ENTRIES_MAX];
+	struct tsr_err err;
+	char *tok = NULL;
+	size_t n = 99;
+
+	memset(in, 0, sizeof(in));
+	strcpy(in[0].spoke, "alpha");
+	in[0].pos = (struct stream_pos){ 1700000000000ULL, 3 };
+	strcpy(in[1].spoke, "beta_2-x");
+	in[1].pos = (struct stream_pos){ 0, 0 };
+	strcpy(in[2].spoke, "g");
+	in[2].pos = (struct stream_pos){ UINT64_MAX, UINT64_MAX };
+	ck_assert_int_eq(cursor_encode(in, 3, &tok, &err), 0);
+	/* Opaque but URL- and shell-safe: no padding, no '+' or '/'. */
+	ck_assert_ptr_null(strpbrk(tok, "+/=; "));
+	ck_assert_int_eq(cursor_decode(tok, out, CURSOR_ENTRIES_MAX, &n, &err), 0);
+	ck_assert_uint_eq(n, 3);
+	for (size_t i = 0; i < 3; i++) {
+		ck_assert_str_eq(out[i].spoke, in[i].spoke);
+		ck_assert_int_eq(stream_pos_cmp(&out[i].pos, &in[i].pos), 0);
+	}
+	free(tok);
+
+	ck_assert_int_eq(cursor_encode(in, 0, &tok, &err), 0);
+	ck_assert_str_eq(tok, "");
+	ck_assert_int_eq(cursor_decode(tok, out, CURSOR_ENTRIES_MAX, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	free(tok);
+}
+END_TEST
+
+START_TEST(test_cursor_rejects)
+{
+	struct cursor_entry e[4];
+	struct tsr_err err;
+	size_t n;
+	char nul[] = { 'a', '=', '1', '-', '1', '\0', 'x' };
+	char *tok;
+
+	ck_assert_int_eq(decode_text("a=1-1;b=2-2", &n), 0);
+	ck_assert_uint_eq(n, 2);
+	ck_assert_int_ne(decode_text("a=1-1;", &n), 0);
+	ck_assert_int_ne(decode_text(";a=1-1", &n), 0);
+	ck_assert_int_ne(decode_text("a=1-1;;b=2-2", &n), 0);
+	ck_assert_int_ne(decode_text("a", &n), 0);
+	ck_assert_int_ne(decode_text("a=", &n), 0);
+	ck_assert_int_ne(decode_text("=1-1", &n), 0);
+	ck_assert_int_ne(decode_text("a=1", &n), 0);
+	ck_assert_int_ne(decode_text("a=1-1=2", &n), 0);
+	ck_assert_int_ne(decode_text("a b=1-1", &n), 0);
+	ck_assert_int_ne(decode_text("a.b=1-1", &n), 0);
+	ck_assert_int_ne(decode_text("a=1-1;a=2-2", &n), 0);
+	ck_assert_int_ne(decode_text("a=1-1;b=1-1;c=1-1;d=1-1;e=1-1", &n), 0);
+	/* A spoke id one character too long. */
+	ck_assert_int_ne(decode_text("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1-1", &n), 0);
+
+	/* Not base64url at all, padded, or with non-canonical trailing bits. */
+	ck_assert_int_ne(cursor_decode("!!!", e, 4, &n, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_ne(cursor_decode("YT0xLTE=", e, 4, &n, &err), 0);
+	ck_assert_int_ne(cursor_decode("YT0xLTF", e, 4, &n, &err), 0);
+	ck_assert_int_ne(cursor_decode("YT0xLTE/", e, 4, &n, &err), 0);
+	ck_assert_int_eq(cursor_decode("YT0xLTE", e, 4, &n, &err), 0);	/* "a=1-1" */
+
+	ck_assert_int_eq(b64url_encode((const uint8_t *)nul, sizeof(nul), &tok, &err), 0);
+	ck_assert_int_ne(cursor_decode(tok, e, 4, &n, &err), 0);
+	free(tok);
+}
+END_TEST
+
+START_TEST(test_cursor_too_long)
+{
+	struct cursor_entry e[4];
+	struct tsr_err err;
+	size_t n, len = CURSOR_TEXT_MAX * 2;
+	char *tok = malloc(len + 1);
+
+	memset(tok, 'A', len);
+	tok[len] = '\0';
+	ck_assert_int_ne(cursor_decode(tok, e, 4, &n, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	free(tok);
+}
+END_TEST
+
+START_TEST(test_page_token)
+{
+	struct page_token in, out;
+	struct tsr_err err;
+	char *tok = NULL, *bad;
+
+	memset(&in, 0, sizeof(in));
+	in.index = 17;
+	strcpy(in.spoke, "spoke-b");
+	strcpy(in.token, "c3Bva2UgdG9rZW4:42|x");
+	ck_assert_int_eq(page_token_encode(&in, &tok, &err), 0);
+	ck_assert_int_eq(page_token_decode(tok, &out, &err), 0);
+	ck_assert_uint_eq(out.index, 17);
+	ck_assert_str_eq(out.spoke, "spoke-b");
+	ck_assert_str_eq(out.token, in.token);
+	free(tok);
+
+	in.index = 0;
+	in.token[0] = '\0';
+	ck_assert_int_eq(page_token_encode(&in, &tok, &err), 0);
+	ck_assert_int_eq(page_token_decode(tok, &out, &err), 0);
+	ck_assert_uint_eq(out.index, 0);
+	ck_assert_str_eq(out.token, "");
+	free(tok);
+
+	static const char *const rejects[] = {
+		"", "0", "0:a", ":a:", "x:a:", "01:a:", "256:a:", "1000:a:", "-1:a:",
+		"0::", "0:a b:", "0:a.b:", "0:a:tok en", "0:a:tab\there",
+	};
+	for (size_t i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++) {
+		bad = wrap(rejects[i]);
+		ck_assert_msg(page_token_decode(bad, &out, &err) != 0, "accepted \"%s\"",
+			      rejects[i]);
+		ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+		free(bad);
+	}
+	ck_assert_int_ne(page_token_decode("not base64!", &out, &err), 0);
+	ck_assert(page_token_spoke_token_ok(""));
+	ck_assert(!page_token_spoke_token_ok("a\x7f"));
+}
+END_TEST
+
+/* Writes text to a fresh temporary file; path receives its name. */
+static void write_config(char *path, size_t len, const char *text)
+{
+	int fd;
+
+	snprintf(path, len, "/tmp/tessera-hub-test-XXXXXX");
+	fd = mkstemp(path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* Copies fmt into out with every "@K" replaced by pub. */
+static void subst(const char *fmt, const char *pub, char *out, size_t outlen)
+{
+	size_t len = 0, plen = strlen(pub);
+
+	for (const char *p = fmt; *p != '\0'; p++) {
+		if (p[0] == '@' && p[1] == 'K') {
+			ck_assert_uint_lt(len + plen, outlen);
+			memcpy(out + len, pub, plen);
+			len += plen;
+			p++;
+		} else {
+			ck_assert_uint_lt(len + 1, outlen);
+			out[len++] = *p;
+		}
+	}
+	out[len] = '\0';
+}
+
+/* Loads a config made of fmt (with @K for a public key); 0 or -1 with err. */
+static int load(const char *fmt, struct hub_config *cfg, struct tsr_err *err, char *path,
+		size_t pathlen)
+{
+	char pub[SIGN_PUBKEY_TEXT_MAX + 16], text[4096];
+	struct sign_key key;
+	int rc;
+
+	ck_assert_int_eq(sign_keygen(&key, err), 0);
+	ck_assert_int_eq(sign_pubkey_format(&key.pub, pub, sizeof(pub)), 0);
+	subst(fmt, pub, text, sizeof(text));
+	write_config(path, pathlen, text);
+	rc = hub_config_load(path, cfg, err);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(test_config_ok)
+{
+	struct hub_config cfg;
+	struct tsr_err err;
+	char path[64];
+
+	ck_assert_int_eq(load("# hub\n"
+			      "listen 0.0.0.0:7100\n"
+			      "key /etc/tessera/hub.key\n"
+			      "\n"
+			      "spoke a 127.0.0.1:7001 @K zone=eu-1 gpu=yes\n"
+			      "  spoke b_2 unix:/run/b.sock @K\n"
+			      "relay-timeout-ms 2500\n", &cfg, &err, path, sizeof(path)), 0);
+	ck_assert_str_eq(cfg.listen, "0.0.0.0:7100");
+	ck_assert_str_eq(cfg.key_path, "/etc/tessera/hub.key");
+	ck_assert_int_eq(cfg.relay_timeout_ms, 2500);
+	ck_assert_uint_eq(cfg.nspokes, 2);
+	ck_assert_str_eq(cfg.spokes[0].id, "a");
+	ck_assert_str_eq(cfg.spokes[0].address, "127.0.0.1:7001");
+	ck_assert_uint_eq(cfg.spokes[0].nlabels, 2);
+	ck_assert_str_eq(cfg.spokes[0].labels[0].key, "zone");
+	ck_assert_str_eq(cfg.spokes[0].labels[0].value, "eu-1");
+	ck_assert_str_eq(cfg.spokes[0].labels[1].key, "gpu");
+	ck_assert_str_eq(cfg.spokes[1].id, "b_2");
+	ck_assert_uint_eq(cfg.spokes[1].nlabels, 0);
+	ck_assert_uint_eq(strlen(cfg.spokes[1].pub.id), SIGN_KEY_ID_LEN);
+	hub_config_free(&cfg);
+
+	ck_assert_int_eq(load("key k\nspoke a h:1 @K\n", &cfg, &err, path, sizeof(path)), 0);
+	ck_assert_str_eq(cfg.listen, HUB_LISTEN_DEFAULT);
+	ck_assert_int_eq(cfg.relay_timeout_ms, HUB_RELAY_TIMEOUT_DEFAULT_MS);
+	hub_config_free(&cfg);
+}
+END_TEST
+
+/* The config must fail with a message naming line and containing what. */
+static void config_fails(const char *fmt, int line, const char *what)
+{
+	struct hub_config cfg;
+	struct tsr_err err;
+	char path[64], where[96];
+
+	ck_assert_msg(load(fmt, &cfg, &err, path, sizeof(path)) != 0, "accepted: %s", fmt);
+	hub_config_free(&cfg);
+	if (line > 0) {
+		snprintf(where, sizeof(where), "%s:%d: ", path, line);
+		ck_assert_msg(strncmp(err.msg, where, strlen(where)) == 0,
+			      "\"%s\" does not start with \"%s\"", err.msg, where);
+	}
+	ck_assert_msg(strstr(err.msg, what) != NULL, "\"%s\" lacks \"%s\"", err.msg, what);
+}
+
+START_TEST(test_config_rejects)
+{
+	config_fails("key k\nspoke a.b h:1 @K\n", 2, "spoke id");
+	config_fails("key k\nspoke a h:1\n", 2, "expected");
+	config_fails("key k\nspoke a h:1 ed25519:AAAA\n", 2, "spoke a: public key");
+	config_fails("key k\nspoke a h:1 rsa:@K\n", 2, "spoke a: public key");
+	config_fails("key k\nspoke a h:1 @K\nspoke a h:2 @K\n", 3, "spoke a given twice");
+	config_fails("key k\nspoke a h:1 @K zone\n", 2, "not key=value");
+	config_fails("key k\nspoke a h:1 @K zone=\n", 2, "label zone needs a value");
+	config_fails("key k\nspoke a h:1 @K z.x=1\n", 2, "label key");
+	config_fails("key k\nspoke a h:1 @K z=1 z=2\n", 2, "label z given twice");
+	config_fails("key k\nspoke a h:1 @K\nrelay-timeout-ms 10\n", 3, "relay-timeout-ms");
+	config_fails("key k\nspoke a h:1 @K\nrelay-timeout-ms 5s\n", 3, "relay-timeout-ms");
+	config_fails("key k\nspoke a h:1 @K\nrelay-timeout-ms -1000\n", 3, "relay-timeout-ms");
+	config_fails("key k\nspoke a h:1 @K\nlisten\n", 3, "listen");
+	config_fails("key k\nlisten a:1\nlisten b:2\n", 3, "listen given twice");
+	config_fails("key k\nkey j\n", 2, "key given twice");
+	config_fails("key k\nspokes a h:1 @K\n", 2, "unknown keyword");
+	config_fails("spoke a h:1 @K\n", 0, "no \"key PATH\" line");
+	config_fails("key k\n", 0, "no \"spoke");
+}
+END_TEST
+
+START_TEST(test_config_spoke_limits)
+{
+	char pub[SIGN_PUBKEY_TEXT_MAX + 16], path[64], line[512];
+	struct hub_config cfg;
+	struct sign_key key;
+	struct tsr_err err;
+	size_t cap = 80 * (HUB_SPOKES_MAX + 2), len = 0;
+	char *text = malloc(cap);
+
+	ck_assert_int_eq(sign_keygen(&key, &err), 0);
+	ck_assert_int_eq(sign_pubkey_format(&key.pub, pub, sizeof(pub)), 0);
+	len += (size_t)snprintf(text + len, cap - len, "key k\n");
+	for (int i = 0; i <= HUB_SPOKES_MAX; i++) {
+		snprintf(line, sizeof(line), "spoke s%d h:%d %s\n", i, i, pub);
+		ck_assert_uint_lt(len + strlen(line), cap);
+		memcpy(text + len, line, strlen(line) + 1);
+		len += strlen(line);
+	}
+	write_config(path, sizeof(path), text);
+	ck_assert_int_ne(hub_config_load(path, &cfg, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, "more than 256 spokes"));
+	hub_config_free(&cfg);
+	unlink(path);
+	free(text);
+}
+END_TEST
+
+/* Runs build on a fresh writer and returns what it wrote (malloc'd). */
+static char *json_of(void (*build)(struct json *j, const void *arg), const void *arg)
+{
+	struct tsr_err err;
+	struct json j;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	json_init(&j);
+	build(&j, arg);
+	ck_assert_int_eq(json_flush(&j, f, &err), 0);
+	json_free(&j);
+	fclose(f);
+	return buf;
+}
+
+static void build_string(struct json *j, const void *arg)
+{
+	json_string(j, arg);
+}
+
+static void build_doc(struct json *j, const void *arg)
+{
+	(void)arg;
+	json_object_begin(j);
+	json_key(j, "a");
+	json_int(j, -5);
+	json_key(j, "list");
+	json_array_begin(j);
+	json_bool(j, true);
+	json_bool(j, false);
+	json_object_begin(j);
+	json_object_end(j);
+	json_array_begin(j);
+	json_array_end(j);
+	json_array_end(j);
+	json_key(j, "big");
+	json_int(j, INT64_MAX);
+	json_object_end(j);
+}
+
+static void expect_json(const char *in, const char *want)
+{
+	char *got = json_of(build_string, in);
+
+	ck_assert_msg(strcmp(got, want) == 0, "escaped %s as %s, not %s", in, got, want);
+	free(got);
+}
+
+START_TEST(test_json_escaping)
+{
+	char *doc;
+
+	expect_json("plain", "\"plain\"");
+	expect_json("", "\"\"");
+	expect_json("q\"b\\s/", "\"q\\\"b\\\\s/\"");
+	expect_json("a\nb\tc\rd", "\"a\\nb\\tc\\rd\"");
+	expect_json("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
+	expect_json("caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80",
+		    "\"caf\xc3\xa9 \xe2\x86\x92 \xf0\x9f\x98\x80\"");
+	/* Invalid UTF-8: stray continuation, truncated, overlong, surrogate, too big. */
+	expect_json("a\x80z", "\"a\\ufffdz\"");
+	expect_json("a\xc3", "\"a\\ufffd\"");
+	expect_json("\xc0\xaf", "\"\\ufffd\\ufffd\"");
+	expect_json("\xe0\x80\xaf", "\"\\ufffd\\ufffd\\ufffd\"");
+	expect_json("\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"");
+	expect_json("\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"");
+	expect_json("\xff", "\"\\ufffd\"");
+
+	doc = json_of(build_doc, NULL);
+	ck_assert_str_eq(doc, "{\"a\":-5,\"list\":[true,false,{},[]],\"big\":9223372036854775807}");
+	free(doc);
+}
+END_TEST
+
+START_TEST(test_json_limits)
+{
+	struct tsr_err err;
+	struct json j;
+
+	json_init(&j);
+	for (int i = 0; i < JSON_DEPTH_MAX + 1; i++)
+		json_array_begin(&j);
+	ck_assert_int_ne(json_flush(&j, stdout, &err), 0);
+	json_free(&j);
+
+	json_init(&j);
+	json_object_end(&j);
+	ck_assert_int_ne(json_flush(&j, stdout, &err), 0);
+	json_free(&j);
+}
+END_TEST
+
+static Suite *hub_suite(void)
+{
+	Suite *s = suite_create("hub");
+	TCase *tc;
+
+	tc = tcase_create("cursor");
+	tcase_add_test(tc, test_stream_pos);
+	tcase_add_test(tc, test_cursor_round_trip);
+	tcase_add_test(tc, test_cursor_rejects);
+	tcase_add_test(tc, test_cursor_too_long);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("page_token");
+	tcase_add_test(tc, test_page_token);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("config");
+	tcase_add_test(tc, test_config_ok);
+	tcase_add_test(tc, test_config_rejects);
+	tcase_add_test(tc, test_config_spoke_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("json");
+	tcase_add_test(tc, test_json_escaping);
+	tcase_add_test(tc, test_json_limits);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr;
+	int failed;
+
+	if (sodium_init() < 0)
+		return 1;
+	sr = srunner_create(hub_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

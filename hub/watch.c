@@ -1,0 +1,511 @@
+/*
+ * watch: watchers and their spoke streams. Everything runs on the loop
+ * thread. A watcher is freed once it is ending and none of its streams
+ * has a call in flight; the user's call is finished at that moment.
+ *
+ * Positions: each configured spoke has a place in the watcher's cursor.
+ * It comes from the caller's cursor, or is "0-0" (from the start), or,
+ * for a watch "from now", the hub's clock when the watch began: the spoke
+ * is first asked for events after now, and should its stream fail before
+ * any event arrived, it is resumed after that time rather than after a
+ * new "now", which would lose whatever happened in between. That floor
+ * assumes the hub's and the spoke's clocks agree (the envelopes' time
+ * window assumes as much).
+ */
+#include "watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "command.h"
+#include "cursor.h"
+#include "envelope.h"
+#include "hub_limits.h"
+#include "log.h"
+#include "pb.h"
+#include "rpc_client.h"
+#include "rpc_metadata.h"
+#include "tessera/v1/hub.pb-c.h"
+
+#define WATCH_METHOD "/tessera.v1.Spoke/StreamEvents"
+#define WATCH_BACKOFF_MIN_MS 200
+#define WATCH_BACKOFF_MAX_MS 5000
+
+struct watch_pos {			/* one configured spoke's place in a watch */
+	struct stream_pos pos;
+	bool have;			/* pos belongs in the cursor */
+	bool exact;			/* a real stream id: later events must pass it */
+};
+
+struct watcher;
+
+struct watch_stream {			/* one watched spoke's StreamEvents */
+	struct watcher *w;
+	struct spoke *sp;
+	struct rpc_client_call *call;	/* NULL between attempts */
+	bool now;			/* not yet subscribed: the first ask is "from now" */
+	bool settled;			/* answered with headers, or failed, at least once */
+	bool broken;			/* sent a bad event; being cancelled */
+	bool delivered;			/* this attempt brought an event */
+	bool failing;			/* in an outage, logged once */
+	int64_t started_ms;		/* monotonic, this attempt */
+	int64_t retry_ms;		/* monotonic time of the next attempt; 0: none */
+	int64_t backoff_ms;
+};
+
+struct watcher {
+	struct watcher *prev, *next;
+	struct watches *ws;
+	struct rpc_call *call;		/* the user's: finished when the watcher is freed */
+	char agent_id[TSR_AGENT_ID_MAX + 1];	/* "": every agent */
+	struct watch_pos *pos;		/* owned: one per configured spoke */
+	struct watch_stream *streams;	/* owned: one per watched spoke */
+	size_t nstreams;
+	size_t live;			/* streams with a call in flight */
+	bool headers_sent;
+	bool ending;
+	grpc_status_code end_code;
+	char end_msg[TSR_ERR_MSG_MAX];
+};
+
+struct watches {
+	struct hub *hub;
+	struct watcher *head;		/* owned */
+	size_t n;
+};
+
+int watches_new(struct hub *h, struct watches **out, struct tsr_err *err)
+{
+	struct watches *ws;
+
+	ws = calloc(1, sizeof(*ws));
+	if (ws == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	ws->hub = h;
+	*out = ws;
+	return 0;
+}
+
+void watches_free(struct watches *ws)
+{
+	if (ws == NULL)
+		return;
+	if (ws->n > 0)
+		log_warn("%zu watches still open at exit", ws->n);
+	free(ws);
+}
+
+static void watch_free(struct watcher *w)
+{
+	free(w->pos);
+	free(w->streams);
+	free(w);
+}
+
+/* Finishes the user's call and frees w once it is ending and quiet. */
+static void watch_maybe_finish(struct watcher *w)
+{
+	struct watches *ws = w->ws;
+
+	if (!w->ending || w->live > 0)
+		return;
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		ws->head = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	ws->n--;
+	log_debug("watch ended: %s", w->end_msg);
+	hub_call_finish(w->call, w->end_code, w->end_msg);
+	watch_free(w);
+}
+
+/* Starts ending w: its streams are cancelled; w may be freed on return. */
+static void watch_end(struct watcher *w, grpc_status_code code, const char *msg)
+{
+	if (w->ending)
+		return;
+	w->ending = true;
+	w->end_code = code;
+	snprintf(w->end_msg, sizeof(w->end_msg), "%s", msg);
+	for (size_t i = 0; i < w->nstreams; i++) {
+		w->streams[i].retry_ms = 0;
+		if (w->streams[i].call != NULL)
+			rpc_client_cancel(w->streams[i].call);
+	}
+	watch_maybe_finish(w);
+}
+
+
+static void watch_retry_later(struct watch_stream *s, grpc_status_code code,
+			      const char *details)
+{
+	int64_t now = clock_mono_ms();
+
+	/* An attempt that worked (for a while) starts the backoff afresh. */
+	if (s->delivered || now - s->started_ms >= WATCH_BACKOFF_MAX_MS) {
+		s->backoff_ms = WATCH_BACKOFF_MIN_MS;
+		s->failing = false;
+	}
+	if (!s->failing)
+		log_warn("watch: events of spoke %s stopped (%d: %s); resuming in %lld ms",
+			 s->sp->conf->id, (int)code, details, (long long)s->backoff_ms);
+	else
+		log_debug("watch: spoke %s stream failed again (%d: %s)", s->sp->conf->id,
+			  (int)code, details);
+	s->failing = true;
+	s->retry_ms = now + s->backoff_ms;
+	s->backoff_ms = s->backoff_ms * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS
+								 : s->backoff_ms * 2;
+}
+
+/* Drops a stream that sent something untrustworthy; it resumes later. */
+static void watch_stream_break(struct watch_stream *s, const char *why)
+{
+	log_error("watch: %s; reconnecting to spoke %s", why, s->sp->conf->id);
+	s->broken = true;
+	rpc_client_cancel(s->call);
+}
+
+/* *out: the malloc'd cursor holding every position w knows. */
+static int watch_cursor(const struct watcher *w, char **out, struct tsr_err *err)
+{
+	const struct spokes *spokes = w->ws->hub->spokes;
+	struct cursor_entry *e;
+	size_t n = 0;
+	int rc;
+
+	e = calloc(spokes->n, sizeof(*e));
+	if (e == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	for (size_t i = 0; i < spokes->n; i++) {
+		if (!w->pos[i].have)
+			continue;
+		memcpy(e[n].spoke, spokes->v[i].conf->id, strlen(spokes->v[i].conf->id) + 1);
+		e[n].pos = w->pos[i].pos;
+		n++;
+	}
+	rc = cursor_encode(e, n, out, err);
+	free(e);
+	return rc;
+}
+
+/*
+ * The watch is subscribed once every spoke stream has answered or failed.
+ * Its headers carry the cursor of that moment, so a client that loses the
+ * stream before any event still resumes without a gap.
+ */
+static void watch_maybe_headers(struct watcher *w)
+{
+	char *cursor = NULL;
+	struct tsr_err err;
+
+	if (w->headers_sent || w->ending)
+		return;
+	for (size_t i = 0; i < w->nstreams; i++)
+		if (!w->streams[i].settled)
+			return;
+	if (watch_cursor(w, &cursor, &err) != 0) {
+		watch_end(w, err.code, err.msg);
+		return;
+	}
+	w->headers_sent = true;
+	rpc_call_send_headers(w->call, RPC_HEADER_WATCH_CURSOR,
+			      strlen(cursor) <= RPC_HEADER_VALUE_MAX ? cursor : "");
+	free(cursor);
+}
+
+/* Queues ev with the cursor after it on the user's call. */
+static int watch_deliver(struct watcher *w, Tessera__V1__Event *ev, struct tsr_err *err)
+{
+	Tessera__V1__WatchEventsResponse resp = TESSERA__V1__WATCH_EVENTS_RESPONSE__INIT;
+	char *cursor = NULL;
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (watch_cursor(w, &cursor, err) != 0)
+		goto out;
+	resp.event = ev;
+	resp.cursor = cursor;
+	if (pb_pack(&resp.base, &buf, &len, err) != 0)
+		goto out;
+	if (rpc_call_send(w->call, buf, len) != 0) {
+		if (rpc_call_cancelled(w->call))
+			tsr_err_set(err, GRPC_STATUS_CANCELLED, "watcher went away");
+		else
+			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				    "watcher too slow; resume from your cursor");
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	free(cursor);
+	return rc;
+}
+
+/*
+ * The spoke has fixed where its stream starts and says so in a header; a
+ * stream asked "from now" takes that exact position. A refusal brings
+ * empty headers: its end settles it instead.
+ */
+static void watch_on_headers(void *arg, const struct rpc_headers *h)
+{
+	struct watch_stream *s = arg;
+	struct watch_pos *p = &s->w->pos[s->sp->index];
+	char text[STREAM_POS_TEXT_MAX + 1];
+	struct stream_pos pos;
+	struct tsr_err err;
+
+	if (rpc_headers_get(h, RPC_HEADER_STREAM_POSITION, text, sizeof(text)) != 0)
+		return;
+	if (stream_pos_parse(text, &pos, &err) != 0) {
+		watch_stream_break(s, err.msg);
+		return;
+	}
+	if (!p->exact)
+		*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
+	s->settled = true;
+	watch_maybe_headers(s->w);
+}
+
+static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
+{
+	struct watch_stream *s = arg;
+	struct watcher *w = s->w;
+	struct watch_pos *p = &w->pos[s->sp->index];
+	Tessera__V1__Event *ev = NULL;
+	struct stream_pos pos;
+	struct tsr_err err;
+
+	if (w->ending || s->broken)
+		return;
+	if (envelope_event_open(msg, len, &s->sp->conf->pub, s->sp->conf->id, &ev, &err) != 0) {
+		watch_stream_break(s, err.msg);
+		goto out;
+	}
+	if (stream_pos_parse(ev->position, &pos, &err) != 0) {
+		watch_stream_break(s, err.msg);
+		goto out;
+	}
+	if (p->exact && stream_pos_cmp(&pos, &p->pos) <= 0) {
+		log_debug("watch: spoke %s repeated position %s; dropped", s->sp->conf->id,
+			  ev->position);
+		goto out;
+	}
+	p->pos = pos;
+	p->have = true;
+	p->exact = true;
+	s->delivered = true;
+	if (s->failing) {
+		log_info("watch: events of spoke %s flow again", s->sp->conf->id);
+		s->failing = false;
+	}
+	if (w->agent_id[0] != '\0' && strcmp(ev->agent_id, w->agent_id) != 0)
+		goto out;
+	if (watch_deliver(w, ev, &err) != 0)
+		watch_end(w, err.code, err.msg);
+out:
+	if (ev != NULL)
+		tessera__v1__event__free_unpacked(ev, NULL);
+}
+
+static void watch_on_end(void *arg, grpc_status_code code, const char *details)
+{
+	struct watch_stream *s = arg;
+	struct watcher *w = s->w;
+
+	s->call = NULL;
+	w->live--;
+	if (w->ending) {
+		watch_maybe_finish(w);
+		return;
+	}
+	s->settled = true;
+	watch_retry_later(s, code, details);
+	watch_maybe_headers(w);
+}
+
+/* Seals "events.stream" for s's spoke from its position and calls it. */
+static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
+{
+	static const struct rpc_stream_cbs cbs = {
+		.on_headers = watch_on_headers,
+		.on_message = watch_on_message,
+		.on_end = watch_on_end,
+	};
+	Tessera__V1__StreamEventsRequest req = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
+	const struct watch_pos *p = &s->w->pos[s->sp->index];
+	struct hub *h = s->w->ws->hub;
+	struct rpc_client_opts opts;
+	char pos[STREAM_POS_TEXT_MAX + 1], id[COMMAND_ID_LEN + 1];
+	uint8_t *cmd = NULL;
+	size_t cmd_len;
+	int rc = -1;
+
+	if (!s->now && p->pos.ms == 0 && p->pos.seq == 0) {
+		req.from_start = true;
+	} else if (!s->now) {
+		stream_pos_format(&p->pos, pos, sizeof(pos));
+		req.cursor = pos;
+	}
+	if (command_seal(h->key, s->sp->conf->id, "events.stream", &req.base, id, sizeof(id),
+			 &cmd, &cmd_len, err) != 0)
+		goto out;
+	memset(&opts, 0, sizeof(opts));
+	if (rpc_client_stream(h->loop, s->sp->ch, WATCH_METHOD, cmd, cmd_len, &opts, &cbs, s,
+			      &s->call, err) != 0)
+		goto out;
+	s->w->live++;
+	rc = 0;
+out:
+	free(cmd);
+	return rc;
+}
+
+/* One attempt; a failure to even start is retried like a failed stream. */
+static void watch_stream_start(struct watch_stream *s)
+{
+	struct tsr_err err;
+
+	s->retry_ms = 0;
+	s->broken = false;
+	s->delivered = false;
+	s->started_ms = clock_mono_ms();
+	if (watch_stream_call(s, &err) != 0) {
+		s->settled = true;
+		watch_retry_later(s, err.code, err.msg);
+		watch_maybe_headers(s->w);
+	}
+	s->now = false;
+}
+
+static void watch_on_cancel(void *arg)
+{
+	watch_end(arg, GRPC_STATUS_CANCELLED, "cancelled");
+}
+
+/* Places every spoke from the caller's cursor (ents), then sets up streams. */
+static void watch_setup(struct watcher *w, const struct cursor_entry *ents, size_t nents,
+			bool from_start, struct spoke *only)
+{
+	struct spokes *spokes = w->ws->hub->spokes;
+	struct stream_pos floor = { .ms = (uint64_t)clock_wall_ms(), .seq = 0 };
+
+	for (size_t i = 0; i < nents; i++) {
+		struct spoke *sp = spokes_find(spokes, ents[i].spoke);
+
+		/* A spoke no longer configured has nothing to resume. */
+		if (sp == NULL)
+			continue;
+		w->pos[sp->index] = (struct watch_pos){ .pos = ents[i].pos, .have = true,
+							.exact = true };
+	}
+	for (size_t i = 0; i < spokes->n; i++) {
+		struct spoke *sp = &spokes->v[i];
+		struct watch_stream *s;
+
+		if (only != NULL && sp != only)
+			continue;
+		s = &w->streams[w->nstreams++];
+		s->w = w;
+		s->sp = sp;
+		s->backoff_ms = WATCH_BACKOFF_MIN_MS;
+		if (w->pos[i].have)
+			continue;
+		if (from_start) {
+			w->pos[i] = (struct watch_pos){ .have = true, .exact = true };
+		} else {
+			w->pos[i] = (struct watch_pos){ .pos = floor, .have = true };
+			s->now = true;
+		}
+	}
+}
+
+int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor,
+		bool from_start, struct spoke *only, const char *agent_id,
+		struct tsr_err *err)
+{
+	size_t nspokes = ws->hub->spokes->n, nents = 0;
+	struct cursor_entry *ents = NULL;
+	struct watcher *w = NULL;
+	int rc = -1;
+
+	if (ws->n >= HUB_WATCHERS_MAX) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "%d watches already open",
+			    HUB_WATCHERS_MAX);
+		goto out;
+	}
+	if (cursor[0] != '\0') {
+		ents = calloc(CURSOR_ENTRIES_MAX, sizeof(*ents));
+		if (ents == NULL) {
+			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+			goto out;
+		}
+		if (cursor_decode(cursor, ents, CURSOR_ENTRIES_MAX, &nents, err) != 0)
+			goto out;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL || (w->pos = calloc(nspokes, sizeof(*w->pos))) == NULL ||
+	    (w->streams = calloc(nspokes, sizeof(*w->streams))) == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto out;
+	}
+	if (snprintf(w->agent_id, sizeof(w->agent_id), "%s", agent_id) >=
+	    (int)sizeof(w->agent_id)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent_id is too long");
+		goto out;
+	}
+	w->ws = ws;
+	w->call = call;
+	watch_setup(w, ents, nents, from_start, only);
+	w->next = ws->head;
+	if (ws->head != NULL)
+		ws->head->prev = w;
+	ws->head = w;
+	ws->n++;
+	for (size_t i = 0; i < w->nstreams; i++)
+		watch_stream_start(&w->streams[i]);
+	/* w owns call now; a cancel that already happened ends it right here. */
+	rpc_call_on_cancel(call, watch_on_cancel, w);
+	w = NULL;
+	rc = 0;
+out:
+	free(ents);
+	if (w != NULL)
+		watch_free(w);
+	return rc;
+}
+
+void watches_tick(struct watches *ws)
+{
+	int64_t now = clock_mono_ms();
+
+	if (ws->hub->stopping)
+		return;
+	for (struct watcher *w = ws->head; w != NULL; w = w->next) {
+		if (w->ending)
+			continue;
+		for (size_t i = 0; i < w->nstreams; i++) {
+			struct watch_stream *s = &w->streams[i];
+
+			if (s->call == NULL && s->retry_ms != 0 && now >= s->retry_ms)
+				watch_stream_start(s);
+		}
+	}
+}
+
+void watches_shutdown(struct watches *ws)
+{
+	struct watcher *w, *next;
+
+	for (w = ws->head; w != NULL; w = next) {
+		next = w->next;
+		watch_end(w, GRPC_STATUS_UNAVAILABLE,
+			  "hub is shutting down; resume from your cursor");
+	}
+}
