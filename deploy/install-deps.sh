@@ -19,7 +19,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libprotobuf-dev libhiredis-dev libsodium-dev check
-	ca-certificates procps iproute2
+	ca-certificates procps iproute2 python3 jq
 )
 
 # The mirror serving the main bookworm suite also serves bookworm-backports.
@@ -61,7 +61,7 @@ for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 		missing+=("$p")
 done
-command -v valkey-server >/dev/null 2>&1 || need_valkey=1
+{ command -v valkey-server && command -v valkey-cli; } >/dev/null 2>&1 || need_valkey=1
 
 if [ "${#missing[@]}" -eq 0 ] && [ "$need_valkey" -eq 0 ]; then
 	exit 0
@@ -73,7 +73,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 if [ "$need_valkey" -eq 1 ]; then
-	apt-get install -y -q --no-install-recommends -t bookworm-backports valkey-server
+	apt-get install -y -q --no-install-recommends -t bookworm-backports valkey-server valkey-tools
 	# The package starts a system-wide instance; Tessera runs its own.
 	if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
 		systemctl disable --now valkey-server >/dev/null 2>&1 || true

@@ -1,0 +1,202 @@
+# Shared by the integration tests: starts real Valkey servers, spokes and
+# hubs on free loopback ports inside a private work folder, and stops every
+# process it started, by PID, when the test exits (pass, fail or signal).
+# Results are TAP, which meson counts.
+
+set -u
+
+: "${TESSERA_BUILD:?set TESSERA_BUILD to the meson build folder}"
+TESSERA_CLI=$TESSERA_BUILD/hub/tessera
+TESSERA_HUB=$TESSERA_BUILD/hub/tessera-hub
+TESSERA_SPOKE=$TESSERA_BUILD/spoke/tessera-spoke
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tessera-it.XXXXXX")
+PIDS=()		# every process started, in start order
+NAMES=()	# what each is, for the clean-exit checks
+TAP_N=0
+TAP_FAILED=0
+
+# stop_pid PID: SIGTERM, then SIGKILL after 5 s; returns the exit status.
+stop_pid() {
+	local pid=$1 i rc=0
+	kill -TERM "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return $?; }
+	for i in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || rc=$?
+	return "$rc"
+}
+
+# track PID NAME: remember a started process; NAME "-" skips its exit check.
+track() {
+	PIDS+=("$1")
+	NAMES+=("$2")
+}
+
+stop_all() {
+	local i rc
+	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+		[ -n "${PIDS[$i]}" ] || continue
+		rc=0
+		stop_pid "${PIDS[$i]}" || rc=$?
+		if [ "${1:-}" = check ] && [ "${NAMES[$i]}" != - ]; then
+			# 0: stopped cleanly (sanitizer builds exit non-zero on a leak).
+			check "${NAMES[$i]} exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
+		fi
+		PIDS[$i]=
+	done
+}
+
+cleanup() {
+	stop_all
+	if [ "$TAP_FAILED" -ne 0 ] || [ -n "${TESSERA_KEEP:-}" ]; then
+		echo "# logs kept in $WORK"
+		for f in "$WORK"/*.log; do
+			[ -f "$f" ] || continue
+			echo "# --- $f (last 30 lines)"
+			tail -n 30 "$f" | sed 's/^/# /'
+		done
+	else
+		rm -rf "$WORK"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ok() {
+	TAP_N=$((TAP_N + 1))
+	echo "ok $TAP_N - $*"
+}
+
+not_ok() {
+	TAP_N=$((TAP_N + 1))
+	TAP_FAILED=$((TAP_FAILED + 1))
+	echo "not ok $TAP_N - $*"
+}
+
+# check DESCRIPTION COMMAND...: one TAP line from a command's exit status.
+check() {
+	local desc=$1
+	shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+
+finish() {
+	stop_all check
+	echo "1..$TAP_N"
+	[ "$TAP_FAILED" -eq 0 ]
+}
+
+bail() {
+	echo "Bail out! $*"
+	exit 1
+}
+
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_for SECONDS COMMAND...: polls every 0.1 s until the command succeeds.
+wait_for() {
+	local tries=$(($1 * 10))
+	shift
+	while [ "$tries" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		tries=$((tries - 1))
+	done
+	return 1
+}
+
+# start_valkey NAME: a Valkey with append-only persistence on a unix socket.
+start_valkey() {
+	local name=$1 dir=$WORK/$1
+	mkdir -p "$dir"
+	valkey-server --port 0 --unixsocket "$dir/valkey.sock" --unixsocketperm 700 \
+		--dir "$dir" --appendonly yes --appendfsync always --save "" \
+		--daemonize no --logfile "$WORK/$name.log" &
+	track $! "valkey $name"
+	wait_for 10 valkey-cli -s "$dir/valkey.sock" ping || bail "valkey $name did not start"
+}
+
+valkey() {
+	local name=$1
+	shift
+	valkey-cli -s "$WORK/$name/valkey.sock" "$@"
+}
+
+keygen() {
+	"$TESSERA_CLI" keygen "$WORK/$1.key" >/dev/null || bail "keygen $1 failed"
+}
+
+pubkey() {
+	cat "$WORK/$1.key.pub"
+}
+
+# start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it.
+# Sets SPOKE_PORT_<ID with - as _>.
+start_spoke() {
+	local id=$1 vk=$2 port conf=$WORK/$1.conf hub
+	shift 2
+	port=$(free_port)
+	keygen "$id"
+	{
+		echo "id $id"
+		echo "listen 127.0.0.1:$port"
+		echo "valkey unix:$WORK/$vk/valkey.sock"
+		echo "key $WORK/$id.key"
+		for hub in "$@"; do echo "trust-hub $(pubkey "$hub")"; done
+		echo "max-agents 16"
+		echo "kill-grace-ms 2000"
+		echo "agent true stdin /bin/true"
+		echo "agent false stdin /bin/false"
+		echo "agent sleep stdin /bin/sleep 60"
+		echo "agent cat stdin /bin/cat"
+	} >"$conf"
+	"$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
+	track $! "spoke $id"
+	eval "SPOKE_PORT_${id//-/_}=$port"
+	wait_for 15 grep -q "listening on" "$WORK/$id.log" || bail "spoke $id did not start"
+}
+
+# start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR.
+start_hub() {
+	local name=$1 key=$2 port conf=$WORK/$1.conf s p
+	shift 2
+	port=$(free_port)
+	{
+		echo "listen 127.0.0.1:$port"
+		echo "key $WORK/$key.key"
+		for s in "$@"; do
+			p=SPOKE_PORT_${s//-/_}
+			echo "spoke $s 127.0.0.1:${!p} $(pubkey "$s")"
+		done
+	} >"$conf"
+	"$TESSERA_HUB" --config "$conf" >"$WORK/$name.log" 2>&1 &
+	track $! "hub $name"
+	HUB_ADDR=127.0.0.1:$port
+	wait_for 15 grep -q "listening on" "$WORK/$name.log" || bail "hub $name did not start"
+}
+
+cli() {
+	"$TESSERA_CLI" --hub "$HUB_ADDR" "$@"
+}
+
+# agent_field ID JQ_FILTER: one field of `tessera get --json`.
+agent_field() {
+	cli --json get "$1" | jq -r "$2"
+}
+
+agent_terminal() {
+	case "$(agent_state "$1")" in
+	completed | failed | killed) return 0 ;;
+	esac
+	return 1
+}
+
+# The agent's state as a lowercase name (completed, killed, ...).
+agent_state() {
+	agent_field "$1" .state | sed 's/^AGENT_STATE_//' | tr 'A-Z' 'a-z'
+}

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# The walking skeleton end to end: CLI -> hub -> signed command -> spoke ->
+# Valkey -> real process -> events back to the CLI, with real daemons.
+. "$(dirname "$0")/lib.sh"
+
+start_valkey vk1
+keygen hub
+keygen rogue
+start_spoke spoke-1 vk1 hub
+start_hub hub hub spoke-1
+
+spawn_id() {
+	cli --json spawn "$@" | jq -r .id
+}
+
+# /bin/true reaches COMPLETED with both times set.
+id=$(spawn_id true) || bail "spawn failed"
+check "spawn returns an agent id of spoke-1" [ "${id%%.*}" = spoke-1 ]
+check "true agent reaches a terminal state" wait_for 10 agent_terminal "$id"
+check "true agent is COMPLETED" [ "$(agent_state "$id")" = completed ]
+check "COMPLETED agent has startedAt and completedAt" \
+	[ "$(agent_field "$id" '(.startedAtMs|tonumber) > 0 and (.completedAtMs|tonumber) >= (.startedAtMs|tonumber)')" = true ]
+check "COMPLETED agent has exit code 0" [ "$(agent_field "$id" .exitCode)" = 0 ]
+
+# The record in Valkey is what get reports, field by field.
+stored=$(valkey vk1 -3 --json hgetall "tessera:{spoke-1}:agent:$id")
+reported=$(cli --json get "$id")
+same_record() {
+	jq -en --argjson h "$stored" --argjson g "$reported" '
+	($g.state | ascii_downcase | sub("^agent_state_"; "")) as $state
+	| $h.id == $g.id and $h.spoke_id == $g.spokeId and $h.type == $g.type
+	and $h.task == ($g.task // "") and $h.state == $state
+	and ($h.created_at_ms | tonumber) == ($g.createdAtMs | tonumber)
+	and ($h.started_at_ms | tonumber) == ($g.startedAtMs | tonumber)
+	and ($h.completed_at_ms | tonumber) == ($g.completedAtMs | tonumber)
+	and ($h.exit_code | tonumber) == $g.exitCode
+	and ($h.pid | tonumber) == ($g.pid | tonumber)' >/dev/null
+}
+check "Valkey hash matches get for every field" same_record
+
+# /bin/false reaches FAILED with its exit code.
+id=$(spawn_id false)
+check "false agent reaches a terminal state" wait_for 10 agent_terminal "$id"
+check "false agent is FAILED" [ "$(agent_state "$id")" = failed ]
+check "FAILED agent records exit code 1" [ "$(agent_field "$id" .exitCode)" = 1 ]
+check "FAILED agent has an error text" [ -n "$(agent_field "$id" '.error // empty')" ]
+
+# A sleeping agent is killed, and nothing of it survives.
+id=$(spawn_id sleep)
+check "sleep agent is RUNNING" [ "$(agent_state "$id")" = running ]
+pid=$(agent_field "$id" .pid)
+killed_id=$id
+check "sleep agent has a live process" kill -0 "$pid"
+quiet() { "$@" >/dev/null; }
+check "kill exits 0" quiet cli kill "$id"
+check "sleep agent is KILLED once kill returns" [ "$(agent_state "$id")" = killed ]
+check "the KILLED agent records the signal" [ "$(agent_field "$id" .signal)" = 15 ]
+check "no process of the killed agent is left" \
+	sh -c "! kill -0 $pid 2>/dev/null && ! pgrep -g $pid >/dev/null"
+err=$(cli kill "$id" 2>&1)
+rc=$?
+check "killing a KILLED agent again exits non-zero" [ "$rc" -ne 0 ]
+check "killing a KILLED agent again names FAILED_PRECONDITION" grep -q FAILED_PRECONDITION <<<"$err"
+
+# watch: the events of one agent, in order, from the start of the stream.
+id=$(spawn_id true)
+wait_for 10 agent_terminal "$id"
+types=$(timeout 20 "$TESSERA_CLI" --hub "$HUB_ADDR" --json watch --from-start --agent "$id" --count 3 2>/dev/null | jq -r .event.type | paste -sd' ')
+check "watch --from-start shows spawning, running, completed in order" \
+	[ "$types" = "agent.spawning agent.running agent.completed" ]
+
+# watch live: subscribe first, then spawn.
+timeout 20 "$TESSERA_CLI" --hub "$HUB_ADDR" --json watch --count 3 >"$WORK/watch.out" 2>"$WORK/watch.err" &
+wpid=$!
+track "$wpid" -
+if wait_for 10 grep -q '^watching' "$WORK/watch.err"; then
+	id=$(spawn_id true)
+	wait "$wpid"
+	types=$(jq -r 'select(.event.agentId == "'"$id"'") | .event.type' "$WORK/watch.out" | paste -sd' ')
+	check "live watch shows agent.running then agent.completed" \
+		[ "$types" = "agent.spawning agent.running agent.completed" ]
+	check "every watched event carries a resume cursor" \
+		[ "$(jq -r '.cursor | length > 0' "$WORK/watch.out" | sort -u)" = true ]
+else
+	not_ok "live watch subscribed"
+fi
+
+# Unknown agent: NOT_FOUND and a non-zero exit.
+err=$(cli get spoke-1.000000000000000000000000 2>&1)
+rc=$?
+check "get of an unknown agent exits non-zero" [ "$rc" -ne 0 ]
+check "get of an unknown agent names NOT_FOUND" grep -q NOT_FOUND <<<"$err"
+err=$(cli get not-an-id 2>&1)
+check "get of a malformed id names INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<<"$err"
+
+# A hub whose key the spoke does not trust is refused, and nothing is created.
+before=$(valkey vk1 zcard "tessera:{spoke-1}:agents")
+main_hub=$HUB_ADDR
+start_hub rogue-hub rogue spoke-1
+err=$(cli spawn true 2>&1)
+rc=$?
+check "spawn through an untrusted hub fails" [ "$rc" -ne 0 ]
+check "the spoke answers PERMISSION_DENIED" grep -q PERMISSION_DENIED <<<"$err"
+check "nothing was created in Valkey" [ "$(valkey vk1 zcard "tessera:{spoke-1}:agents")" = "$before" ]
+HUB_ADDR=$main_hub
+
+# list shows every agent spawned above, and filters by state.
+check "list --json shows every agent" [ "$(cli --json list | jq '.agents | length')" = "$before" ]
+check "list --state killed shows the one killed agent" \
+	[ "$(cli --json list --state killed | jq -r '.agents[].id')" = "$killed_id" ]
+
+finish
