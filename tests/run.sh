@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
+bash deploy/install-go-tools.sh
 
 build() {
 	local dir=$1

@@ -83,6 +83,11 @@ check() {
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
 
+# quiet COMMAND...: runs it with its standard output thrown away.
+quiet() {
+	"$@" >/dev/null
+}
+
 finish() {
 	stop_all check
 	echo "1..$TAP_N"
@@ -110,7 +115,8 @@ wait_for() {
 	return 1
 }
 
-# start_valkey NAME: a Valkey with append-only persistence on a unix socket.
+# start_valkey NAME: a Valkey with append-only persistence on a unix socket;
+# started again after stop_valkey, it finds its data in the same folder.
 start_valkey() {
 	local name=$1 dir=$WORK/$1
 	mkdir -p "$dir"
@@ -119,6 +125,17 @@ start_valkey() {
 		--daemonize no --logfile "$WORK/$name.log" &
 	track $! "valkey $name"
 	wait_for 10 valkey-cli -s "$dir/valkey.sock" ping || bail "valkey $name did not start"
+}
+
+# stop_valkey NAME: stops it by PID (SIGTERM: it fsyncs its append-only file).
+stop_valkey() {
+	local i
+	for i in "${!NAMES[@]}"; do
+		if [ "${NAMES[$i]}" = "valkey $1" ] && [ -n "${PIDS[$i]}" ]; then
+			stop_pid "${PIDS[$i]}" || true
+			PIDS[$i]=
+		fi
+	done
 }
 
 valkey() {

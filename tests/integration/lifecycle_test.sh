@@ -51,7 +51,6 @@ check "sleep agent is RUNNING" [ "$(agent_state "$id")" = running ]
 pid=$(agent_field "$id" .pid)
 killed_id=$id
 check "sleep agent has a live process" kill -0 "$pid"
-quiet() { "$@" >/dev/null; }
 check "kill exits 0" quiet cli kill "$id"
 check "sleep agent is KILLED once kill returns" [ "$(agent_state "$id")" = killed ]
 check "the KILLED agent records the signal" [ "$(agent_field "$id" .signal)" = 15 ]
