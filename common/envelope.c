@@ -67,6 +67,9 @@ int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyr
 	Tessera__V1__Command *cmd = NULL;
 	int rc = -1;
 
+	if (len > ENVELOPE_COMMAND_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "signed command above %d bytes", ENVELOPE_COMMAND_MAX);
 	sc = tessera__v1__signed_command__unpack(NULL, len, buf);
 	if (sc == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed signed command");
@@ -92,16 +95,22 @@ int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyr
 		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "command meant for another spoke");
 		goto out;
 	}
+	/* Ordered so that no sum overflows: issued_at is bounded above first. */
 	if (cmd->issued_at_ms > now_ms + ENVELOPE_SKEW_MS ||
 	    cmd->expires_at_ms < now_ms - ENVELOPE_SKEW_MS ||
 	    cmd->expires_at_ms < cmd->issued_at_ms ||
-	    cmd->expires_at_ms - cmd->issued_at_ms > 10 * ENVELOPE_TTL_MS) {
+	    cmd->expires_at_ms > cmd->issued_at_ms + ENVELOPE_WINDOW_MAX_MS) {
 		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED,
 			    "command outside its validity window");
 		goto out;
 	}
 	if (cmd->nonce.len != ENVELOPE_NONCE_BYTES || !ids_valid_name(cmd->command_id)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "command lacks a nonce or an id");
+		goto out;
+	}
+	if (strnlen(cmd->type, ENVELOPE_TYPE_MAX + 1) > ENVELOPE_TYPE_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "command type above %d bytes",
+			    ENVELOPE_TYPE_MAX);
 		goto out;
 	}
 	*out = cmd;
@@ -112,6 +121,17 @@ out:
 		tessera__v1__command__free_unpacked(cmd, NULL);
 	tessera__v1__signed_command__free_unpacked(sc, NULL);
 	return rc;
+}
+
+int64_t envelope_command_replay_ms(const Tessera__V1__Command *cmd, int64_t now_ms)
+{
+	/* Open accepts the command while now <= expires_at + skew. */
+	int64_t ms = cmd->expires_at_ms - now_ms + ENVELOPE_SKEW_MS + 1;
+	int64_t max = ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS;
+
+	if (ms < 1)
+		return 1;
+	return ms > max ? max : ms;
 }
 
 int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply,

@@ -23,6 +23,9 @@
 #define ENVELOPE_TTL_MS 30000		/* a command's lifetime */
 #define ENVELOPE_SKEW_MS 30000		/* clock difference tolerated */
 #define ENVELOPE_NONCE_BYTES 16
+#define ENVELOPE_WINDOW_MAX_MS (10 * ENVELOPE_TTL_MS)	/* longest issued..expires */
+#define ENVELOPE_COMMAND_MAX (256 * 1024)	/* bytes of a signed command */
+#define ENVELOPE_TYPE_MAX 64
 
 struct envelope_command_args {
 	const char *type;
@@ -36,10 +39,21 @@ struct envelope_command_args {
 
 int envelope_command_seal(const struct sign_key *key, const struct envelope_command_args *a,
 			  uint8_t **out, size_t *outlen, struct tsr_err *err);
-/* PERMISSION_DENIED for any failure of trust, INVALID_ARGUMENT for bad bytes. */
+/*
+ * PERMISSION_DENIED for any failure of trust, INVALID_ARGUMENT for bad
+ * bytes, RESOURCE_EXHAUSTED for more than ENVELOPE_COMMAND_MAX of them.
+ * The nonce is not checked against earlier commands: the caller records
+ * it for envelope_command_replay_ms() and refuses one seen before.
+ */
 int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyring *trusted,
 			  const char *self_id, int64_t now_ms, Tessera__V1__Command **out,
 			  struct tsr_err *err);
+/*
+ * How long an opened command's nonce must be remembered: until the
+ * command would fail the time window anyway. At least 1 ms, at most
+ * ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS.
+ */
+int64_t envelope_command_replay_ms(const Tessera__V1__Command *cmd, int64_t now_ms);
 
 int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply,
 			uint8_t **out, size_t *outlen, struct tsr_err *err);

@@ -12,6 +12,7 @@
 #include <grpc/grpc_security.h>
 
 #include "log.h"
+#include "pem.h"
 #include "rpc_metadata.h"
 
 /* Must stay above the servers' minimum ping interval (rpc_server.c). */
@@ -47,17 +48,60 @@ struct rpc_client_call {
 	void *arg;
 };
 
-int rpc_channel_new(const char *target, size_t max_message, struct rpc_channel **out,
-		    struct tsr_err *err)
+/* Plaintext, or TLS verifying the server against the CA, with a client
+ * certificate when one is given. */
+static int rpc_channel_creds(const struct rpc_channel_tls *tls,
+			     grpc_channel_credentials **out, struct tsr_err *err)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	char *ca = NULL, *cert = NULL, *key = NULL;
+	size_t ca_len = 0, cert_len = 0, key_len = 0;
+	int rc = -1;
+
+	if (tls == NULL) {
+		*out = grpc_insecure_credentials_create();
+		return 0;
+	}
+	if ((tls->cert == NULL) != (tls->key == NULL)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "a TLS client certificate needs its key, and a key its certificate");
+		goto out;
+	}
+	if (pem_read(tls->ca, "TLS CA", &ca, &ca_len, err) != 0 ||
+	    (tls->cert != NULL &&
+	     (pem_read(tls->cert, "TLS certificate", &cert, &cert_len, err) != 0 ||
+	      pem_read(tls->key, "TLS key", &key, &key_len, err) != 0)))
+		goto out;
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	/* gRPC copies the PEM text: ours can be wiped right after. */
+	*out = grpc_ssl_credentials_create(ca, cert != NULL ? &pair : NULL, NULL, NULL);
+	if (*out == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot create TLS credentials");
+		goto out;
+	}
+	rc = 0;
+out:
+	pem_free(ca, ca_len);
+	pem_free(cert, cert_len);
+	pem_free(key, key_len);
+	return rc;
+}
+
+int rpc_channel_new(const char *target, size_t max_message, const struct rpc_channel_tls *tls,
+		    struct rpc_channel **out, struct tsr_err *err)
 {
 	struct rpc_channel *ch;
 	grpc_channel_credentials *creds;
-	grpc_arg args[5];
+	grpc_arg args[6];
 	grpc_channel_args chargs;
 
+	if (rpc_channel_creds(tls, &creds, err) != 0)
+		return -1;
 	ch = calloc(1, sizeof(*ch));
 	if (ch == NULL || (ch->target = strdup(target)) == NULL) {
 		free(ch);
+		grpc_channel_credentials_release(creds);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS,
@@ -72,8 +116,14 @@ int rpc_channel_new(const char *target, size_t max_message, struct rpc_channel *
 		.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
 		.value.integer = max_message ? (int)max_message : 4 * 1024 * 1024 };
 	chargs.num_args = 5;
+	if (tls != NULL && tls->name != NULL) {
+		/* gRPC does not modify the string it is given here. */
+		args[5] = (grpc_arg){ .type = GRPC_ARG_STRING,
+			.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+			.value.string = (char *)tls->name };
+		chargs.num_args = 6;
+	}
 	chargs.args = args;
-	creds = grpc_insecure_credentials_create();
 	ch->channel = grpc_channel_create(target, creds, &chargs);
 	grpc_channel_credentials_release(creds);
 	if (ch->channel == NULL) {

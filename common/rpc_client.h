@@ -1,7 +1,7 @@
 /*
  * rpc_client: gRPC calls made from the loop thread, unary and
  * server-streaming, each with a deadline; the only client-side code that
- * builds grpc_op arrays. Every started call ends with exactly one
+ * builds grpc_op arrays or channel credentials. Every started call ends with exactly one
  * completion callback (done or on_end), after which its handle is freed:
  * clear any pointer you kept to it there.
  */
@@ -38,8 +38,16 @@ struct rpc_stream_cbs {
 	void (*on_end)(void *arg, grpc_status_code code, const char *details);
 };
 
-int rpc_channel_new(const char *target, size_t max_message, struct rpc_channel **out,
-		    struct tsr_err *err);
+/* How a channel reaches its server: PEM files, read at rpc_channel_new(). */
+struct rpc_channel_tls {
+	const char *ca;			/* verifies the server; required */
+	const char *cert, *key;		/* optional client certificate (mutual TLS) */
+	const char *name;		/* optional: expect this name, not the target's host */
+};
+
+/* tls NULL: plaintext. */
+int rpc_channel_new(const char *target, size_t max_message, const struct rpc_channel_tls *tls,
+		    struct rpc_channel **out, struct tsr_err *err);
 void rpc_channel_free(struct rpc_channel *ch);
 const char *rpc_channel_target(const struct rpc_channel *ch);
 grpc_connectivity_state rpc_channel_state(struct rpc_channel *ch, int try_to_connect);

@@ -3,7 +3,9 @@
  * per-call state with a send queue (gRPC allows one send batch in flight
  * per call), one receive at a time on bidirectional streams, and
  * UNIMPLEMENTED for every method nobody registered, so that unknown calls
- * fail at once instead of waiting for their deadline.
+ * fail at once instead of waiting for their deadline. Also the only place
+ * that makes server credentials (plaintext, TLS or mutual TLS), and where
+ * a service's gate refuses calls before their request is parsed.
  */
 #include "rpc_server.h"
 
@@ -15,6 +17,7 @@
 #include <grpc/grpc_security.h>
 
 #include "log.h"
+#include "pem.h"
 #include "rpc_metadata.h"
 
 struct rpc_slot {			/* one pending grpc_server_request_*call */
@@ -34,6 +37,7 @@ struct rpc_method {
 	rpc_handler_fn fn;
 	void *ctx;
 	bool bidi;
+	bool gated;			/* set by rpc_server_start */
 	size_t max_messages;		/* bidi only */
 	struct rpc_slot slot;
 };
@@ -42,6 +46,10 @@ struct rpc_server {
 	struct rpc_loop *loop;
 	grpc_server *server;
 	char *listen;
+	char *tls_cert, *tls_key, *tls_client_ca;	/* NULL: not given */
+	char *gate_service;
+	rpc_gate_fn gate;
+	void *gate_ctx;
 	struct rpc_method methods[RPC_METHODS_MAX];
 	int nmethods;
 	char *services[RPC_METHODS_MAX];	/* "package.Service", each once */
@@ -479,6 +487,7 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 	struct rpc_call *c;
 	grpc_byte_buffer *payload;
 	grpc_slice body;
+	struct tsr_err err;
 
 	if (!ok || srv->shut) {
 		if (slot->call != NULL) {
@@ -512,6 +521,12 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 		return;
 	}
 	m = &srv->methods[slot->method];
+	if (m->gated && srv->gate(srv->gate_ctx, c, &err) != 0) {
+		if (payload != NULL)
+			grpc_byte_buffer_destroy(payload);
+		rpc_call_fail(c, &err);
+		return;
+	}
 	if (m->bidi) {
 		/* The call keeps its own copy: it may outlive the server. */
 		c->fn = m->fn;
@@ -573,6 +588,18 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	srv->loop = loop;
 	srv->listen = strdup(opts->listen);
+	if ((opts->tls_cert != NULL && (srv->tls_cert = strdup(opts->tls_cert)) == NULL) ||
+	    (opts->tls_key != NULL && (srv->tls_key = strdup(opts->tls_key)) == NULL) ||
+	    (opts->tls_client_ca != NULL &&
+	     (srv->tls_client_ca = strdup(opts->tls_client_ca)) == NULL)) {
+		rpc_server_free(srv);
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	if (srv->tls_cert != NULL && srv->tls_key == NULL) {
+		rpc_server_free(srv);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "a TLS certificate needs its key");
+	}
 	/* Clients ping every 20 s (rpc_client.c); admit pings down to 10 s. */
 	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
 		.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = max };
@@ -678,19 +705,83 @@ const char *rpc_server_service(const struct rpc_server *srv, size_t i)
 	return i < srv->nservices ? srv->services[i] : NULL;
 }
 
+int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn,
+			void *ctx, struct tsr_err *err)
+{
+	if (srv->gate != NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "one gate per server");
+	srv->gate_service = strdup(service);
+	if (srv->gate_service == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	srv->gate = fn;
+	srv->gate_ctx = ctx;
+	return 0;
+}
+
+/* Whether path is "/<service>/<method>". */
+static bool rpc_path_in(const char *path, const char *service)
+{
+	size_t n = strlen(service);
+
+	return path[0] == '/' && strncmp(path + 1, service, n) == 0 && path[n + 1] == '/';
+}
+
+/* Plaintext, TLS, or TLS requiring a client certificate signed by the CA. */
+static int rpc_server_creds(struct rpc_server *srv, grpc_server_credentials **out,
+			    struct tsr_err *err)
+{
+	grpc_ssl_pem_key_cert_pair pair;
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	size_t cert_len = 0, key_len = 0, ca_len = 0;
+	int rc = -1;
+
+	if (srv->tls_cert == NULL) {
+		*out = grpc_insecure_server_credentials_create();
+		return 0;
+	}
+	if (pem_read(srv->tls_cert, "TLS certificate", &cert, &cert_len, err) != 0 ||
+	    pem_read(srv->tls_key, "TLS key", &key, &key_len, err) != 0 ||
+	    (srv->tls_client_ca != NULL &&
+	     pem_read(srv->tls_client_ca, "TLS client CA", &ca, &ca_len, err) != 0))
+		goto out;
+	pair.private_key = key;
+	pair.cert_chain = cert;
+	/* gRPC copies the PEM text: ours can be wiped right after. */
+	*out = grpc_ssl_server_credentials_create_ex(
+		ca, &pair, 1,
+		ca != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+			   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+	if (*out == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot create TLS credentials");
+		goto out;
+	}
+	rc = 0;
+out:
+	pem_free(cert, cert_len);
+	pem_free(key, key_len);
+	pem_free(ca, ca_len);
+	return rc;
+}
+
 int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err)
 {
 	grpc_server_credentials *creds;
 	int bound;
 
-	creds = grpc_insecure_server_credentials_create();
+	if (rpc_server_creds(srv, &creds, err) != 0)
+		return -1;
 	bound = grpc_server_add_http2_port(srv->server, srv->listen, creds);
 	grpc_server_credentials_release(creds);
 	if (bound == 0)
-		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "cannot listen on %s", srv->listen);
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "cannot listen on %s (or the TLS certificate and key "
+				   "do not load)", srv->listen);
 	grpc_server_start(srv->server);
-	for (int i = 0; i < srv->nmethods; i++)
+	for (int i = 0; i < srv->nmethods; i++) {
+		srv->methods[i].gated = srv->gate != NULL &&
+					rpc_path_in(srv->methods[i].path, srv->gate_service);
 		rpc_slot_request(&srv->methods[i].slot);
+	}
 	srv->unknown.tag.done = rpc_slot_done;
 	srv->unknown.srv = srv;
 	srv->unknown.method = -1;
@@ -728,5 +819,9 @@ void rpc_server_free(struct rpc_server *srv)
 	for (size_t i = 0; i < srv->nservices; i++)
 		free(srv->services[i]);
 	free(srv->listen);
+	free(srv->tls_cert);
+	free(srv->tls_key);
+	free(srv->tls_client_ca);
+	free(srv->gate_service);
 	free(srv);
 }

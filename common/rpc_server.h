@@ -36,7 +36,17 @@ typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
 struct rpc_server_opts {
 	const char *listen;		/* "host:port" */
 	size_t max_message;		/* received messages; 0: default */
+	/* PEM files. tls_cert NULL: plaintext; tls_client_ca given: clients
+	 * must present a certificate it signed (mutual TLS). */
+	const char *tls_cert, *tls_key, *tls_client_ca;
 };
+
+/*
+ * A gate runs on the loop thread for every call of the service it guards,
+ * before the request is read or any handler runs: -1 with err set ends
+ * the call with err's status, and the handler never sees it.
+ */
+typedef int (*rpc_gate_fn)(void *ctx, struct rpc_call *call, struct tsr_err *err);
 
 int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 		   struct rpc_server **out, struct tsr_err *err);
@@ -54,10 +64,15 @@ int rpc_server_add_method(struct rpc_server *srv, const char *path,
  */
 int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
 			void *ctx, size_t max_messages, struct tsr_err *err);
+/* Guards every method of service ("package.Service"), added before or
+ * after; before rpc_server_start(). One gate per server. */
+int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn,
+			void *ctx, struct tsr_err *err);
 /* The services of the methods added so far ("package.Service"), each
  * once, in the order of their first method; NULL past the last. */
 const char *rpc_server_service(const struct rpc_server *srv, size_t i);
-/* Binds and starts; *port gets the bound port (useful with port 0). */
+/* Reads the TLS files, binds and starts; *port gets the bound port
+ * (useful with port 0). */
 int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err);
 /* Stops accepting and cancels every call; run the loop's drain next. */
 void rpc_server_shutdown(struct rpc_server *srv);

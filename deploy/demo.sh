@@ -81,6 +81,8 @@ max-agents 32
 kill-grace-ms 3000
 agent sample stdin $root/deploy/agents/sample-agent.sh
 agent sleep stdin /bin/sleep 3600
+# Loopback only: a real deployment gives tls-cert and tls-key instead.
+plaintext yes
 CONF
 	"$root/build/spoke/tessera-spoke" --config "$state/$id.conf" >"$state/$id.log" 2>&1 &
 	pids+=($!)
@@ -88,6 +90,8 @@ CONF
 	echo "demo: $id on 127.0.0.1:$p"
 done
 
+# The demo user's bearer token: line 1 the token, line 2 the hub's config line.
+(umask 077 && "$cli" token-new demo >"$state/token")
 {
 	echo "listen 127.0.0.1:$hub_port"
 	echo "key $state/hub.key"
@@ -96,12 +100,18 @@ done
 		n=$((n + 1))
 		echo "spoke spoke-$n 127.0.0.1:$p $(cat "$state/spoke-$n.key.pub") zone=demo"
 	done
+	# Loopback only: TLS is spoke-tls-ca and tls-cert/tls-key (README).
+	echo "spoke-plaintext yes"
+	echo "plaintext yes"
+	sed -n 2p "$state/token"
 } >"$state/hub.conf"
 "$root/build/hub/tessera-hub" --config "$state/hub.conf" >"$state/hub.log" 2>&1 &
 pids+=($!)
 wait_log "$state/hub.log" hub
 echo "demo: hub on 127.0.0.1:$hub_port"
 export TESSERA_HUB=127.0.0.1:$hub_port
+TESSERA_TOKEN=$(sed -n 1p "$state/token")
+export TESSERA_TOKEN
 
 echo
 "$cli" spokes
@@ -120,6 +130,7 @@ cat <<MSG
 
 Tessera is running. In another terminal:
   export TESSERA_HUB=127.0.0.1:$hub_port
+  export TESSERA_TOKEN_FILE=$state/token
   $cli spawn sleep            # then: $cli kill <id>
   $cli list
   $cli watch                  # follows every spoke's events

@@ -20,6 +20,7 @@ pkgs=(
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libprotobuf-dev libhiredis-dev libsodium-dev check
 	ca-certificates procps iproute2 python3 jq
+	clang libclang-rt-14-dev
 )
 
 # The mirror serving the main bookworm suite also serves bookworm-backports.

@@ -6,6 +6,8 @@
 #include <sodium.h>
 
 #define B64URL_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
+#define B64URL_ALPHABET \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 int b64url_encode(const uint8_t *bin, size_t len, char **out, struct tsr_err *err)
 {
@@ -29,6 +31,10 @@ int b64url_decode(const char *text, const char *what, char *out, size_t max, siz
 	/* Every 4 characters carry 3 bytes; refuse early what cannot fit. */
 	if (tlen > (max / 3) * 4 + 4)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is too long", what);
+	/* libsodium 1.0.18 decodes some bytes above 0x7f as if they were
+	 * letters: only the alphabet itself is canonical. */
+	if (strspn(text, B64URL_ALPHABET) != tlen)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is not valid", what);
 	if (sodium_base642bin((unsigned char *)out, max, text, tlen, NULL, &binlen, &end,
 			      B64URL_VARIANT) != 0 || end != text + tlen)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is not valid", what);

@@ -1,6 +1,9 @@
 /*
  * cli: the tessera command line client of the Hub API. The global flags
- * (--hub, --json, --timeout) are accepted before or after the command;
+ * (--hub, --json, --timeout, and --token, --token-file, --tls-ca,
+ * --tls-cert, --tls-key, each also from the environment) are accepted
+ * before or after the command. The CLI speaks TLS when it has a CA to
+ * verify the hub with, plaintext otherwise;
  * each command parses its own arguments and returns the process's exit
  * status: CLI_EXIT_OK, CLI_EXIT_FAIL (a gRPC error, printed as
  * "tessera: NAME: details"), or CLI_EXIT_USAGE.
@@ -11,6 +14,7 @@
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "error.h"
 
@@ -22,19 +26,30 @@
 #define CLI_TIMEOUT_DEFAULT_S 10
 #define CLI_TIMEOUT_MAX_S 86400
 
-struct cli {
-	const char *hub;		/* borrowed from argv or the environment */
+struct cli {				/* strings borrowed from argv or the environment */
+	const char *hub;
 	bool json;
 	int64_t timeout_ms;		/* per call */
+	const char *token, *token_file;	/* NULL: none; token wins */
+	const char *tls_ca;		/* NULL: plaintext */
+	const char *tls_cert, *tls_key;	/* client certificate (mutual TLS) */
 };
 
 /* Long-option codes of the global flags, past any character. */
-enum { CLI_OPT_HUB = 256, CLI_OPT_JSON, CLI_OPT_TIMEOUT, CLI_OPT_FIRST_FREE };
+enum {
+	CLI_OPT_HUB = 256, CLI_OPT_JSON, CLI_OPT_TIMEOUT, CLI_OPT_TOKEN, CLI_OPT_TOKEN_FILE,
+	CLI_OPT_TLS_CA, CLI_OPT_TLS_CERT, CLI_OPT_TLS_KEY, CLI_OPT_FIRST_FREE
+};
 
 #define CLI_GLOBAL_OPTIONS \
 	{ "hub", required_argument, NULL, CLI_OPT_HUB }, \
 	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
-	{ "timeout", required_argument, NULL, CLI_OPT_TIMEOUT }
+	{ "timeout", required_argument, NULL, CLI_OPT_TIMEOUT }, \
+	{ "token", required_argument, NULL, CLI_OPT_TOKEN }, \
+	{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE }, \
+	{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA }, \
+	{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT }, \
+	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY }
 
 /*
  * Runs getopt_long over argv (argv[0] is the command) with longopts,
@@ -55,5 +70,12 @@ int cli_list(struct cli *c, int argc, char **argv);
 int cli_watch(struct cli *c, int argc, char **argv);
 int cli_spokes(struct cli *c, int argc, char **argv);
 int cli_keygen(struct cli *c, int argc, char **argv);
+int cli_token_hash(struct cli *c, int argc, char **argv);
+int cli_token_new(struct cli *c, int argc, char **argv);
+/* One line of f (its newline dropped) into buf; INVALID_ARGUMENT if empty
+ * or longer than buflen - 2 (room for the newline). buf may hold a secret:
+ * the caller wipes it. */
+int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen,
+		    struct tsr_err *err);
 
 #endif

@@ -23,17 +23,32 @@ static const struct {
 	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
 	{ "spokes", cli_spokes, "spokes" },
 	{ "keygen", cli_keygen, "keygen PATH" },
+	{ "token-new", cli_token_new, "token-new NAME" },
+	{ "token-hash", cli_token_hash, "token-hash < TOKEN" },
 };
 
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
 
 static void cli_usage_all(FILE *f)
 {
-	fprintf(f, "usage: tessera [--hub ADDR] [--json] [--timeout SECONDS] COMMAND ...\n");
+	fprintf(f, "usage: tessera [--hub ADDR] [--json] [--timeout SECONDS]\n"
+		   "               [--token TOKEN | --token-file PATH]\n"
+		   "               [--tls-ca PATH [--tls-cert PATH --tls-key PATH]] COMMAND ...\n");
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
 		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
-	fprintf(f, "ADDR defaults to $TESSERA_HUB, else %s; SECONDS to %d.\n", CLI_HUB_DEFAULT,
-		CLI_TIMEOUT_DEFAULT_S);
+	fprintf(f, "ADDR defaults to $TESSERA_HUB, else %s; SECONDS to %d.\n"
+		   "The other flags default to $TESSERA_TOKEN, $TESSERA_TOKEN_FILE,\n"
+		   "$TESSERA_TLS_CA, $TESSERA_TLS_CERT and $TESSERA_TLS_KEY. With a CA\n"
+		   "the hub is reached over TLS, without one in plaintext.\n",
+		CLI_HUB_DEFAULT, CLI_TIMEOUT_DEFAULT_S);
+}
+
+/* An environment variable's value, NULL when unset or empty. */
+static const char *cli_env(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
 int cli_usage(const char *command)
@@ -80,6 +95,25 @@ static int cli_global(struct cli *c, int opt, const char *arg)
 		}
 		c->timeout_ms = (int64_t)v * 1000;
 		return 0;
+	case CLI_OPT_TOKEN:
+	case CLI_OPT_TOKEN_FILE:
+	case CLI_OPT_TLS_CA:
+	case CLI_OPT_TLS_CERT:
+	case CLI_OPT_TLS_KEY:
+		if (arg[0] == '\0')
+			return -1;
+		/* A flag overrides whichever token the environment gave. */
+		if (opt == CLI_OPT_TOKEN || opt == CLI_OPT_TOKEN_FILE) {
+			c->token = opt == CLI_OPT_TOKEN ? arg : NULL;
+			c->token_file = opt == CLI_OPT_TOKEN_FILE ? arg : NULL;
+		} else if (opt == CLI_OPT_TLS_CA) {
+			c->tls_ca = arg;
+		} else if (opt == CLI_OPT_TLS_CERT) {
+			c->tls_cert = arg;
+		} else {
+			c->tls_key = arg;
+		}
+		return 0;
 	default:
 		return -1;
 	}
@@ -108,11 +142,19 @@ int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longop
 int main(int argc, char **argv)
 {
 	static const struct option globals[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
-	struct cli c = { .timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000 };
-	const char *env = getenv("TESSERA_HUB");
+	struct cli c = {
+		.timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000,
+		.hub = cli_env("TESSERA_HUB"),
+		.token = cli_env("TESSERA_TOKEN"),
+		.token_file = cli_env("TESSERA_TOKEN_FILE"),
+		.tls_ca = cli_env("TESSERA_TLS_CA"),
+		.tls_cert = cli_env("TESSERA_TLS_CERT"),
+		.tls_key = cli_env("TESSERA_TLS_KEY"),
+	};
 	int opt, rc = CLI_EXIT_USAGE;
 
-	c.hub = env != NULL && env[0] != '\0' ? env : CLI_HUB_DEFAULT;
+	if (c.hub == NULL)
+		c.hub = CLI_HUB_DEFAULT;
 	/* "+": global flags stop at the command, whose own flags follow it. */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {

@@ -145,6 +145,7 @@ static int cli_watch_attempt(struct cli_watch *w, Tessera__V1__WatchEventsReques
 	int rc = -1;
 
 	memset(&opts, 0, sizeof(opts));
+	cli_hub_metadata(&w->h, &opts);
 	w->ended = false;
 	req->cursor = w->cursor != NULL ? w->cursor : req->cursor;
 	if (pb_pack(&req->base, &buf, &len, err) != 0 ||

@@ -143,9 +143,129 @@ static int hub_config_spoke(struct hub_config *cfg, int argc, char **argv,
 	return 0;
 }
 
+static bool hub_config_spoke_tls_keyword(const char *keyword)
+{
+	return strcmp(keyword, "spoke-tls-ca") == 0 || strcmp(keyword, "spoke-tls-cert") == 0 ||
+	       strcmp(keyword, "spoke-tls-key") == 0 || strcmp(keyword, "spoke-tls-name") == 0 ||
+	       strcmp(keyword, "spoke-plaintext") == 0;
+}
+
+/* One line that hub_config_spoke_tls_keyword() accepted. */
+static int hub_config_spoke_tls(struct hub_spoke_tls *st, int argc, char **argv,
+				struct tsr_err *err)
+{
+	char *dst;
+	size_t max = TLS_CONF_PATH_MAX;
+
+	if (argc != 2)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "\"%s\" takes exactly one value", argv[0]);
+	if (strcmp(argv[0], "spoke-plaintext") == 0) {
+		if (strcmp(argv[1], "yes") != 0)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "expected \"spoke-plaintext yes\"; for TLS give "
+					   "spoke-tls-ca");
+		st->plaintext = true;
+		return 0;
+	}
+	if (strcmp(argv[0], "spoke-tls-ca") == 0) {
+		dst = st->ca;
+	} else if (strcmp(argv[0], "spoke-tls-cert") == 0) {
+		dst = st->cert;
+	} else if (strcmp(argv[0], "spoke-tls-key") == 0) {
+		dst = st->key;
+	} else {
+		dst = st->name;
+		max = sizeof(st->name);
+		if (!hub_config_word_ok(argv[1], max - 1))
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "spoke-tls-name must be 1-%zu printable characters",
+					   max - 1);
+	}
+	if (dst[0] != '\0')
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s given twice", argv[0]);
+	if (snprintf(dst, max, "%s", argv[1]) >= (int)max) {
+		dst[0] = '\0';
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: path too long",
+				   argv[0]);
+	}
+	return 0;
+}
+
+static int hub_config_spoke_tls_check(const struct hub_spoke_tls *st, const char *path,
+				      struct tsr_err *err)
+{
+	bool any = st->ca[0] != '\0' || st->cert[0] != '\0' || st->key[0] != '\0' ||
+		   st->name[0] != '\0';
+
+	if (st->plaintext && any)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: \"spoke-plaintext yes\" contradicts the spoke-tls-* lines",
+				   path);
+	if (!st->plaintext && st->ca[0] == '\0')
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no TLS to spokes configured: add \"spoke-tls-ca PATH\", "
+				   "or \"spoke-plaintext yes\" to reach them without TLS", path);
+	if ((st->cert[0] == '\0') != (st->key[0] == '\0'))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: spoke-tls-cert and spoke-tls-key go together", path);
+	return 0;
+}
+
+static int hub_config_token(struct hub_config *cfg, int argc, char **argv,
+			    struct tsr_err *err)
+{
+	struct hub_token *t;
+	char why[TSR_ERR_MSG_MAX];
+
+	if (argc != 3)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"token NAME %sHEX\"", TOKEN_HASH_PREFIX);
+	if (!ids_valid_name(argv[1]))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "token name must be 1-%d characters of [A-Za-z0-9_-]",
+				   TSR_NAME_MAX);
+	for (size_t i = 0; i < cfg->ntokens; i++)
+		if (strcmp(cfg->tokens[i].name, argv[1]) == 0)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "token %s given twice", argv[1]);
+	if (cfg->ntokens == HUB_TOKENS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "more than %d tokens",
+				   HUB_TOKENS_MAX);
+	t = &cfg->tokens[cfg->ntokens];
+	if (token_hash_parse(argv[2], &t->hash, err) != 0) {
+		snprintf(why, sizeof(why), "%s", err->msg);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "token %s: %s", argv[1],
+				   why);
+	}
+	memcpy(t->name, argv[1], strlen(argv[1]) + 1);
+	cfg->ntokens++;
+	return 0;
+}
+
+static int hub_config_auth(struct hub_config *cfg, int argc, char **argv,
+			   struct tsr_err *err)
+{
+	/* Tokens are the default: only their absence needs saying. */
+	if (argc != 2 || strcmp(argv[1], "none") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "expected \"auth none\"; tokens need only \"token\" lines");
+	cfg->auth_none = true;
+	return 0;
+}
+
 static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err)
 {
 	struct hub_config *cfg = arg;
+
+	if (tls_conf_keyword(argv[0]))
+		return tls_conf_line(&cfg->tls, argc, argv, err);
+	if (hub_config_spoke_tls_keyword(argv[0]))
+		return hub_config_spoke_tls(&cfg->spoke_tls, argc, argv, err);
+	if (strcmp(argv[0], "token") == 0)
+		return hub_config_token(cfg, argc, argv, err);
+	if (strcmp(argv[0], "auth") == 0)
+		return hub_config_auth(cfg, argc, argv, err);
 
 	if (strcmp(argv[0], "listen") == 0)
 		return hub_config_listen(cfg, argc, argv, err);
@@ -172,6 +292,16 @@ int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *er
 	if (cfg->nspokes == 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "%s: no \"spoke ID ADDRESS KEY\" line", path);
+	if (tls_conf_check(&cfg->tls, path, err) != 0 ||
+	    hub_config_spoke_tls_check(&cfg->spoke_tls, path, err) != 0)
+		return -1;
+	if (cfg->auth_none && cfg->ntokens > 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: \"auth none\" contradicts the token lines", path);
+	if (!cfg->auth_none && cfg->ntokens == 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no \"token NAME HASH\" line (see tessera token-new), "
+				   "or \"auth none\" to serve the API without tokens", path);
 	return 0;
 }
 

@@ -3,7 +3,8 @@
  * command to the spoke it concerns, plus gRPC health and reflection. One
  * thread runs the completion queue and everything else; SIGINT/SIGTERM
  * stop it, after which every user call and spoke call is cancelled and
- * drained before memory is freed.
+ * drained before memory is freed. SIGHUP re-reads the bearer tokens (and
+ * nothing else, so no call is disturbed) on that same thread.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <grpc/grpc.h>
 
 #include "api.h"
+#include "auth.h"
 #include "health.h"
 #include "hub.h"
 #include "hub_config.h"
@@ -31,6 +33,13 @@
 #define MAIN_DRAIN_MS 5000
 
 static struct rpc_loop *main_loop;	/* for the signal handler */
+static volatile sig_atomic_t main_reload;	/* SIGHUP seen; the tick reloads */
+
+struct main_ctx {			/* what the tick works on */
+	struct hub *h;
+	struct auth *auth;
+	const char *config_path;
+};
 
 static void main_signal(int sig)
 {
@@ -38,25 +47,70 @@ static void main_signal(int sig)
 	rpc_loop_stop(main_loop);
 }
 
+static void main_on_hup(int sig)
+{
+	(void)sig;
+	main_reload = 1;
+}
+
+/* The whole file is checked again, but only the tokens are taken: a bad
+ * file, or one that no longer loads, leaves the old tokens in force. */
+static void main_reload_tokens(struct main_ctx *m)
+{
+	struct hub_config *fresh;
+	struct tsr_err err;
+
+	/* A whole configuration is tens of KiB: the heap, not the loop's stack. */
+	fresh = malloc(sizeof(*fresh));
+	if (fresh == NULL) {
+		log_error("SIGHUP: out of memory; keeping the tokens");
+		return;
+	}
+	if (hub_config_load(m->config_path, fresh, &err) != 0) {
+		log_error("SIGHUP: keeping the tokens: %s", err.msg);
+	} else {
+		auth_set(m->auth, fresh);
+		if (fresh->auth_none)
+			log_warn("SIGHUP: %s says \"auth none\": the API is open",
+				 m->config_path);
+		else
+			log_info("SIGHUP: %zu tokens from %s; other settings need a restart",
+				 fresh->ntokens, m->config_path);
+	}
+	hub_config_free(fresh);
+	free(fresh);
+}
+
 static void main_tick(void *arg)
 {
-	struct hub *h = arg;
+	struct main_ctx *m = arg;
 
-	if (h->stopping)
+	if (m->h->stopping)
 		return;
-	spokes_poll(h->spokes, true);
-	watches_tick(h->watches);
+	if (main_reload) {
+		main_reload = 0;
+		main_reload_tokens(m);
+	}
+	spokes_poll(m->h->spokes, true);
+	watches_tick(m->h->watches);
 }
 
 /* "host:0" is logged with the port the kernel chose. */
-static void main_log_listening(const char *listen, int port)
+static void main_log_listening(const struct hub_config *cfg, int port)
 {
+	const char *listen = cfg->listen;
+	const char *mode = cfg->tls.plaintext ? "plaintext"
+			   : cfg->tls.client_ca[0] != '\0' ? "mutual TLS" : "TLS";
+	const char *auth = cfg->auth_none ? "no tokens" : "bearer tokens";
 	size_t len = strlen(listen);
 
 	if (len >= 2 && strcmp(listen + len - 2, ":0") == 0)
-		log_info("listening on %.*s:%d", (int)(len - 2), listen, port);
+		log_info("listening on %.*s:%d (%s, %s)", (int)(len - 2), listen, port, mode,
+			 auth);
 	else
-		log_info("listening on %s", listen);
+		log_info("listening on %s (%s, %s)", listen, mode, auth);
+	if (cfg->auth_none)
+		log_warn("\"auth none\": anyone who reaches %s may use the API", listen);
 }
 
 static int main_signals(struct tsr_err *err)
@@ -68,6 +122,9 @@ static int main_signals(struct tsr_err *err)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot install signal handlers");
+	sa.sa_handler = main_on_hup;
+	if (sigaction(SIGHUP, &sa, NULL) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot install the SIGHUP handler");
 	sa.sa_handler = SIG_IGN;
 	if (sigaction(SIGPIPE, &sa, NULL) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot ignore SIGPIPE");
@@ -84,17 +141,26 @@ static int main_health(struct health *health, enum health_status status, struct 
 }
 
 /* Serves until a signal, then shuts down and drains. */
-static int main_serve(const struct hub_config *cfg, const struct sign_key *key,
-		      struct tsr_err *err)
+static int main_serve(const struct hub_config *cfg, const char *config_path,
+		      const struct sign_key *key, struct tsr_err *err)
 {
 	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
-	struct rpc_server_opts sopts = { .listen = cfg->listen, .max_message = HUB_REQUEST_MAX };
+	struct rpc_server_opts sopts = {
+		.listen = cfg->listen,
+		.max_message = HUB_REQUEST_MAX,
+		.tls_cert = cfg->tls.plaintext ? NULL : cfg->tls.cert,
+		.tls_key = cfg->tls.plaintext ? NULL : cfg->tls.key,
+		.tls_client_ca = cfg->tls.client_ca[0] != '\0' ? cfg->tls.client_ca : NULL,
+	};
+	struct auth auth;
+	struct main_ctx m = { .h = &h, .auth = &auth, .config_path = config_path };
 	struct rpc_server *srv = NULL;
 	struct health *health = NULL;
 	struct tsr_err ignored;
 	bool started = false;
 	int port, rc = -1;
 
+	auth_set(&auth, cfg);
 	if (rpc_loop_new(&h.loop, err) != 0)
 		goto out;
 	main_loop = h.loop;
@@ -102,14 +168,15 @@ static int main_serve(const struct hub_config *cfg, const struct sign_key *key,
 	    watches_new(&h, &h.watches, err) != 0 || health_new(&health, err) != 0)
 		goto out;
 	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0 || api_register(&h, srv, err) != 0 ||
+	    rpc_server_set_gate(srv, MAIN_SERVICE, auth_gate, &auth, err) != 0 ||
 	    health_register(health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
 	    main_signals(err) != 0 || rpc_server_start(srv, &port, err) != 0)
 		goto out;
 	started = true;
 	if (main_health(health, HEALTH_SERVING, err) != 0)
 		goto out;
-	main_log_listening(cfg->listen, port);
-	rpc_loop_set_tick(h.loop, main_tick, &h, MAIN_TICK_MS);
+	main_log_listening(cfg, port);
+	rpc_loop_set_tick(h.loop, main_tick, &m, MAIN_TICK_MS);
 	rpc_loop_run(h.loop, NULL);
 	log_info("shutting down");
 	rc = 0;
@@ -150,7 +217,8 @@ int main(int argc, char **argv)
 	log_init("tessera-hub", args.level);
 	grpc_init();
 	if (sign_init(&err) != 0 || hub_config_load(args.config, &cfg, &err) != 0 ||
-	    sign_key_load(cfg.key_path, &key, &err) != 0 || main_serve(&cfg, &key, &err) != 0) {
+	    sign_key_load(cfg.key_path, &key, &err) != 0 ||
+	    main_serve(&cfg, args.config, &key, &err) != 0) {
 		log_error("%s", err.msg);
 		goto out;
 	}

@@ -1,4 +1,5 @@
-/* spokes: channels to the configured spokes, their health and placement. */
+/* spokes: channels to the configured spokes (TLS or, if the config says
+ * so, plaintext), their health and placement. */
 #include "spokes.h"
 
 #include <stdlib.h>
@@ -15,6 +16,13 @@
 int spokes_new(const struct hub_config *cfg, struct spokes **out, struct tsr_err *err)
 {
 	struct spokes *s;
+	const struct hub_spoke_tls *st = &cfg->spoke_tls;
+	const struct rpc_channel_tls tls = {
+		.ca = st->ca,
+		.cert = st->cert[0] != '\0' ? st->cert : NULL,
+		.key = st->key[0] != '\0' ? st->key : NULL,
+		.name = st->name[0] != '\0' ? st->name : NULL,
+	};
 	int64_t now = clock_wall_ms();
 	int rc = -1;
 
@@ -30,7 +38,8 @@ int spokes_new(const struct hub_config *cfg, struct spokes **out, struct tsr_err
 		sp->conf = &cfg->spokes[i];
 		sp->health = SPOKE_CONNECTING;
 		sp->since_ms = now;
-		if (rpc_channel_new(sp->conf->address, SPOKES_MAX_MESSAGE, &sp->ch, err) != 0)
+		if (rpc_channel_new(sp->conf->address, SPOKES_MAX_MESSAGE,
+				    st->plaintext ? NULL : &tls, &sp->ch, err) != 0)
 			goto out;
 		s->n++;
 	}

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "auth.h"
 #include "b64url.h"
 #include "cli_json.h"
 #include "cursor.h"
@@ -234,6 +235,13 @@ static void subst(const char *fmt, const char *pub, char *out, size_t outlen)
 	out[len] = '\0';
 }
 
+/* The lines that make a config explicit about plaintext and no tokens. */
+#define PLAIN "plaintext yes\nspoke-plaintext yes\nauth none\n"
+/* A token line: the hash of "0123456789abcdef". */
+#define TOKEN_LINE(name) "token " name \
+	" blake2b256:" TOKEN_HEX "\n"
+#define TOKEN_HEX "c783baf5fb1427e7d924c9fe93ee161169324bb139d9cd8d8b9602c412ec6cda"
+
 /* Loads a config made of fmt (with @K for a public key); 0 or -1 with err. */
 static int load(const char *fmt, struct hub_config *cfg, struct tsr_err *err, char *path,
 		size_t pathlen)
@@ -263,7 +271,10 @@ START_TEST(test_config_ok)
 			      "\n"
 			      "spoke a 127.0.0.1:7001 @K zone=eu-1 gpu=yes\n"
 			      "  spoke b_2 unix:/run/b.sock @K\n"
-			      "relay-timeout-ms 2500\n", &cfg, &err, path, sizeof(path)), 0);
+			      "relay-timeout-ms 2500\n"
+			      "plaintext yes\n"
+			      "spoke-plaintext yes\n"
+			      "auth none\n", &cfg, &err, path, sizeof(path)), 0);
 	ck_assert_str_eq(cfg.listen, "0.0.0.0:7100");
 	ck_assert_str_eq(cfg.key_path, "/etc/tessera/hub.key");
 	ck_assert_int_eq(cfg.relay_timeout_ms, 2500);
@@ -279,7 +290,11 @@ START_TEST(test_config_ok)
 	ck_assert_uint_eq(strlen(cfg.spokes[1].pub.id), SIGN_KEY_ID_LEN);
 	hub_config_free(&cfg);
 
-	ck_assert_int_eq(load("key k\nspoke a h:1 @K\n", &cfg, &err, path, sizeof(path)), 0);
+	ck_assert(cfg.tls.plaintext && cfg.spoke_tls.plaintext && cfg.auth_none);
+	hub_config_free(&cfg);
+
+	ck_assert_int_eq(load("key k\nspoke a h:1 @K\n" PLAIN, &cfg, &err, path, sizeof(path)),
+			 0);
 	ck_assert_str_eq(cfg.listen, HUB_LISTEN_DEFAULT);
 	ck_assert_int_eq(cfg.relay_timeout_ms, HUB_RELAY_TIMEOUT_DEFAULT_MS);
 	hub_config_free(&cfg);
@@ -323,6 +338,119 @@ START_TEST(test_config_rejects)
 	config_fails("key k\nspokes a h:1 @K\n", 2, "unknown keyword");
 	config_fails("spoke a h:1 @K\n", 0, "no \"key PATH\" line");
 	config_fails("key k\n", 0, "no \"spoke");
+}
+END_TEST
+
+START_TEST(test_config_tls)
+{
+	struct hub_config cfg;
+	struct tsr_err err;
+	char path[64];
+
+	ck_assert_int_eq(load("key k\nspoke a h:1 @K\n"
+			      "tls-cert /c.pem\ntls-key /k.pem\ntls-client-ca /ca.pem\n"
+			      "spoke-tls-ca /sca.pem\nspoke-tls-cert /sc.pem\n"
+			      "spoke-tls-key /sk.pem\nspoke-tls-name spoke.test\n"
+			      TOKEN_LINE("alice") TOKEN_LINE("bob"),
+			      &cfg, &err, path, sizeof(path)), 0);
+	ck_assert(!cfg.tls.plaintext && !cfg.spoke_tls.plaintext && !cfg.auth_none);
+	ck_assert_str_eq(cfg.tls.cert, "/c.pem");
+	ck_assert_str_eq(cfg.tls.key, "/k.pem");
+	ck_assert_str_eq(cfg.tls.client_ca, "/ca.pem");
+	ck_assert_str_eq(cfg.spoke_tls.ca, "/sca.pem");
+	ck_assert_str_eq(cfg.spoke_tls.cert, "/sc.pem");
+	ck_assert_str_eq(cfg.spoke_tls.key, "/sk.pem");
+	ck_assert_str_eq(cfg.spoke_tls.name, "spoke.test");
+	ck_assert_uint_eq(cfg.ntokens, 2);
+	ck_assert_str_eq(cfg.tokens[1].name, "bob");
+	hub_config_free(&cfg);
+
+	/* Silence is not consent: each hop and the API must say how. */
+	config_fails("key k\nspoke a h:1 @K\nspoke-plaintext yes\nauth none\n", 0,
+		     "no TLS configured");
+	config_fails("key k\nspoke a h:1 @K\nplaintext yes\nauth none\n", 0,
+		     "no TLS to spokes configured");
+	config_fails("key k\nspoke a h:1 @K\nplaintext yes\nspoke-plaintext yes\n", 0,
+		     "no \"token NAME HASH\" line");
+	config_fails("key k\nspoke a h:1 @K\n" PLAIN "tls-cert /c\ntls-key /k\n", 0,
+		     "contradicts");
+	config_fails("key k\nspoke a h:1 @K\n" PLAIN "spoke-tls-ca /ca\n", 0, "contradicts");
+	config_fails("key k\nspoke a h:1 @K\n" PLAIN TOKEN_LINE("a"), 0, "contradicts");
+	config_fails("key k\nspoke a h:1 @K\nspoke-plaintext yes\nauth none\ntls-cert /c\n", 0,
+		     "both tls-cert and tls-key");
+	config_fails("key k\nspoke a h:1 @K\nplaintext yes\nauth none\n"
+		     "spoke-tls-ca /ca\nspoke-tls-cert /c\n", 0, "go together");
+	config_fails("key k\nplaintext no\n", 2, "plaintext yes");
+	config_fails("key k\nspoke-plaintext 1\n", 2, "spoke-plaintext yes");
+	config_fails("key k\ntls-cert /a\ntls-cert /b\n", 3, "tls-cert given twice");
+	config_fails("key k\ntls-key\n", 2, "exactly one value");
+	config_fails("key k\nauth basic\n", 2, "auth none");
+	config_fails("key k\ntoken a sha256:00\n", 2, "token a: a token hash");
+	config_fails("key k\ntoken a blake2b256:" TOKEN_HEX "00\n", 2, "token hash");
+	config_fails("key k\ntoken a.b blake2b256:" TOKEN_HEX "\n", 2, "token name");
+	config_fails("key k\n" TOKEN_LINE("a") TOKEN_LINE("a"), 3, "token a given twice");
+}
+END_TEST
+
+START_TEST(test_token)
+{
+	struct token_hash h, set[3], parsed;
+	char text[TOKEN_HASH_TEXT_MAX], fresh[TOKEN_NEW_TEXT_MAX];
+	struct tsr_err err;
+
+	ck_assert_int_eq(token_hash("0123456789abcdef", 16, &h, &err), 0);
+	token_hash_format(&h, text);
+	ck_assert_str_eq(text, "blake2b256:" TOKEN_HEX);
+	ck_assert_int_eq(token_hash_parse(text, &parsed, &err), 0);
+	ck_assert_mem_eq(parsed.h, h.h, sizeof(h.h));
+	ck_assert_int_ne(token_hash("short", 5, &h, &err), 0);
+	ck_assert_int_ne(token_hash("0123456789 abcdef", 17, &h, &err), 0);
+	ck_assert_int_ne(token_hash_parse("blake2b256:xyz", &parsed, &err), 0);
+	ck_assert_int_ne(token_hash_parse(TOKEN_HEX, &parsed, &err), 0);
+
+	/* A match anywhere in the set counts; no match is no match. */
+	ck_assert_int_eq(token_hash("first-token-0001", 16, &set[0], &err), 0);
+	ck_assert_int_eq(token_hash("0123456789abcdef", 16, &set[1], &err), 0);
+	ck_assert_int_eq(token_hash("third-token-0003", 16, &set[2], &err), 0);
+	ck_assert_int_eq(token_hash("0123456789abcdef", 16, &h, &err), 0);
+	ck_assert(token_match(set, 3, &h));
+	ck_assert(!token_match(set, 1, &h));
+	ck_assert(!token_match(set, 0, &h));
+
+	token_new(fresh);
+	ck_assert_uint_eq(strlen(fresh), 2 * TOKEN_NEW_BYTES);
+	ck_assert_int_eq(token_hash(fresh, strlen(fresh), &h, &err), 0);
+}
+END_TEST
+
+START_TEST(test_auth_check)
+{
+	struct hub_config cfg;
+	struct auth a;
+	struct tsr_err err;
+	char path[64];
+
+	ck_assert_int_eq(load("key k\nspoke a h:1 @K\nplaintext yes\nspoke-plaintext yes\n"
+			      TOKEN_LINE("alice"), &cfg, &err, path, sizeof(path)), 0);
+	auth_set(&a, &cfg);
+	hub_config_free(&cfg);
+	ck_assert_int_eq(auth_check(&a, "Bearer 0123456789abcdef", &err), 0);
+	ck_assert_int_eq(auth_check(&a, "bearer 0123456789abcdef", &err), 0);
+	ck_assert_int_ne(auth_check(&a, NULL, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAUTHENTICATED);
+	ck_assert_int_ne(auth_check(&a, "Bearer 0123456789abcdeF", &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAUTHENTICATED);
+	/* The message never repeats what the caller sent. */
+	ck_assert_ptr_null(strstr(err.msg, "0123456789"));
+	ck_assert_int_ne(auth_check(&a, "Basic 0123456789abcdef", &err), 0);
+	ck_assert_int_ne(auth_check(&a, "0123456789abcdef", &err), 0);
+	ck_assert_int_ne(auth_check(&a, "Bearer ", &err), 0);
+
+	ck_assert_int_eq(load("key k\nspoke a h:1 @K\n" PLAIN, &cfg, &err, path, sizeof(path)),
+			 0);
+	auth_set(&a, &cfg);
+	hub_config_free(&cfg);
+	ck_assert_int_eq(auth_check(&a, NULL, &err), 0);
 }
 END_TEST
 
@@ -467,6 +595,12 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_config_ok);
 	tcase_add_test(tc, test_config_rejects);
 	tcase_add_test(tc, test_config_spoke_limits);
+	tcase_add_test(tc, test_config_tls);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("auth");
+	tcase_add_test(tc, test_token);
+	tcase_add_test(tc, test_auth_check);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("json");

@@ -71,7 +71,7 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentR
 	if (*type == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "spoke %s has no agent type \"%s\"", sp->cfg.id, req->type);
-	if (strlen(req->task) > STORE_TASK_MAX)
+	if (strnlen(req->task, STORE_TASK_MAX + 1) > STORE_TASK_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "task longer than %d bytes", STORE_TASK_MAX);
 	if (req->request_id[0] != '\0' && !ids_valid_name(req->request_id))
@@ -236,7 +236,8 @@ int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed type filter");
 		goto out;
 	}
-	if (req->page_size > STORE_PAGE_MAX || strlen(req->page_token) > AGENT_PAGE_TOKEN_MAX) {
+	if (req->page_size > STORE_PAGE_MAX ||
+	    strnlen(req->page_token, AGENT_PAGE_TOKEN_MAX + 1) > AGENT_PAGE_TOKEN_MAX) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 			    "page size above %d or page token too long", STORE_PAGE_MAX);
 		goto out;

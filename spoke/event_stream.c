@@ -188,11 +188,15 @@ static int event_stream_parse(struct spoke *sp, const uint8_t *req, size_t len,
 			      Tessera__V1__StreamEventsRequest **out, struct tsr_err *err)
 {
 	Tessera__V1__Command *cmd = NULL;
+	int64_t now = clock_wall_ms();
 	int rc = -1;
 
-	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, clock_wall_ms(),
-				  &cmd, err) != 0)
+	/* Loop thread: the only reader of cfg.trusted, and sp->store's owner. */
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, err) != 0)
 		return -1;
+	if (store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len,
+			      envelope_command_replay_ms(cmd, now), err) != 0)
+		goto out;
 	if (strcmp(cmd->type, "events.stream") != 0) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 			    "StreamEvents takes an events.stream command");

@@ -1,7 +1,10 @@
 /*
  * execute: the command router. A refused envelope is a gRPC error (the
- * caller is not trusted with an answer); a failed command is a signed
- * reply carrying the status, so the hub can prove which spoke said no.
+ * caller is not trusted with an answer), and so is a replayed one: the
+ * nonce is recorded in Valkey before the payload is looked at, and a
+ * command whose nonce cannot be recorded is refused. A failed command is
+ * a signed reply carrying the status, so the hub can prove which spoke
+ * said no.
  */
 #include "execute.h"
 
@@ -43,14 +46,16 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	struct tsr_err err;
 	uint8_t *payload = NULL, *sealed = NULL;
 	size_t payload_len = 0, sealed_len = 0;
+	int64_t now = clock_wall_ms();
 	command_fn fn;
 
 	tsr_err_clear(&err);
-	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, clock_wall_ms(),
-				  &cmd, &err) != 0) {
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0 ||
+	    store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len,
+			      envelope_command_replay_ms(cmd, now), &err) != 0) {
 		log_warn("refused a command: %s", err.msg);
 		rpc_call_fail(call, &err);
-		return;
+		goto out;
 	}
 	fn = execute_route(cmd->type);
 	if (fn == NULL)
@@ -72,7 +77,9 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 		rpc_call_fail(call, &err);
 	else
 		rpc_call_reply(call, sealed, sealed_len);
+out:
 	free(sealed);
 	free(payload);
-	tessera__v1__command__free_unpacked(cmd, NULL);
+	if (cmd != NULL)
+		tessera__v1__command__free_unpacked(cmd, NULL);
 }

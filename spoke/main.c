@@ -1,7 +1,8 @@
 /*
  * tessera-spoke: runs agents on this machine for trusted hubs. Owns the
  * start-up order (config, key, Valkey, supervisor, recovery, then the
- * gRPC server) and the orderly shutdown on SIGINT/SIGTERM. Agents keep
+ * gRPC server), the orderly shutdown on SIGINT/SIGTERM, and re-reading
+ * the trusted hub keys on SIGHUP. Agents keep
  * running across a spoke stop; the next start settles their records.
  */
 #include <signal.h>
@@ -29,12 +30,33 @@
 #define SPOKE_SERVICE "tessera.v1.Spoke"
 
 static struct rpc_loop *spoke_loop;
+static volatile sig_atomic_t spoke_reload;	/* SIGHUP seen; the tick reloads */
 
 static void spoke_on_signal(int sig)
 {
 	(void)sig;
 	if (spoke_loop != NULL)
 		rpc_loop_stop(spoke_loop);
+}
+
+static void spoke_on_hup(int sig)
+{
+	(void)sig;
+	spoke_reload = 1;
+}
+
+/* A revoked hub key is refused from the next command on, without a restart. */
+static void spoke_reload_trust(struct spoke *sp)
+{
+	struct tsr_err err;
+
+	tsr_err_clear(&err);
+	if (spoke_config_reload_trust(sp->config_path, &sp->cfg.trusted, &err) != 0) {
+		log_error("SIGHUP: keeping the trusted hub keys: %s", err.msg);
+		return;
+	}
+	log_info("SIGHUP: %zu trusted hub keys from %s; other settings need a restart",
+		 sp->cfg.trusted.n, sp->config_path);
 }
 
 /* The spoke serves only while it can reach its Valkey. */
@@ -53,6 +75,10 @@ static void spoke_tick(void *arg)
 	struct tsr_err err;
 	int64_t now = clock_mono_ms();
 
+	if (spoke_reload) {
+		spoke_reload = 0;
+		spoke_reload_trust(sp);
+	}
 	outcomes_record(sp);
 	if (now < sp->next_health_ms)
 		return;
@@ -90,7 +116,13 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 
 static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 {
-	struct rpc_server_opts opts = { .listen = sp->cfg.listen };
+	const struct tls_conf *tls = &sp->cfg.tls;
+	struct rpc_server_opts opts = {
+		.listen = sp->cfg.listen,
+		.tls_cert = tls->plaintext ? NULL : tls->cert,
+		.tls_key = tls->plaintext ? NULL : tls->key,
+		.tls_client_ca = tls->client_ca[0] != '\0' ? tls->client_ca : NULL,
+	};
 	struct rpc_server *srv = NULL;
 	struct sigaction sa;
 	bool started = false;
@@ -111,10 +143,13 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	sa.sa_handler = spoke_on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sa.sa_handler = spoke_on_hup;
+	sigaction(SIGHUP, &sa, NULL);
 	rpc_loop_set_tick(spoke_loop, spoke_tick, sp, SPOKE_TICK_MS);
 	spoke_tick(sp);
-	log_info("spoke %s listening on %s (port %d), Valkey %s", sp->cfg.id, sp->cfg.listen,
-		 port, sp->cfg.valkey);
+	log_info("spoke %s listening on %s (port %d, %s), Valkey %s", sp->cfg.id, sp->cfg.listen,
+		 port, tls->plaintext ? "plaintext" : opts.tls_client_ca != NULL ? "mutual TLS" : "TLS",
+		 sp->cfg.valkey);
 	rpc_loop_run(spoke_loop, NULL);
 	log_info("shutting down");
 	rc = 0;
@@ -153,6 +188,7 @@ int main(int argc, char **argv)
 	log_init("tessera-spoke", args.level);
 	signal(SIGPIPE, SIG_IGN);
 	exits_init(&sp.exits);
+	sp.config_path = args.config;
 	grpc_init();
 	if (sign_init(&err) != 0 || spoke_config_load(args.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||

@@ -19,7 +19,10 @@ struct event_streams;
 struct health;
 
 struct spoke {
-	struct spoke_config cfg;	/* read-only once loaded */
+	const char *config_path;	/* read again on SIGHUP */
+	struct spoke_config cfg;	/* read-only once loaded, but for trusted:
+					 * replaced on SIGHUP by the loop thread,
+					 * its only reader */
 	struct sign_key key;		/* read-only once loaded */
 	struct store *store;		/* loop thread only */
 	struct supervisor *sv;

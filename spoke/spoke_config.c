@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "tls_conf.h"
 
 #define SPOKE_MAX_AGENTS_LIMIT 4096
 #define SPOKE_GRACE_MAX_MS (10 * 60 * 1000)
@@ -38,6 +39,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 
 	if (strcmp(argv[0], "agent") == 0)
 		return agent_types_add(&cfg->types, argc, argv, err);
+	if (tls_conf_keyword(argv[0]))
+		return tls_conf_line(&cfg->tls, argc, argv, err);
 	if (argc != 2)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "\"%s\" takes exactly one value", argv[0]);
@@ -85,6 +88,8 @@ int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err
 			    "%s: no trust-hub key: this spoke would obey nobody", path);
 		goto fail;
 	}
+	if (tls_conf_check(&cfg->tls, path, err) != 0)
+		goto fail;
 	return 0;
 fail:
 	spoke_config_free(cfg);
@@ -94,4 +99,23 @@ fail:
 void spoke_config_free(struct spoke_config *cfg)
 {
 	agent_types_free(&cfg->types);
+}
+
+int spoke_config_reload_trust(const char *path, struct sign_keyring *trusted,
+			      struct tsr_err *err)
+{
+	/* Heap: a whole configuration is too big for the loop thread's stack. */
+	struct spoke_config *fresh = malloc(sizeof(*fresh));
+	int rc = -1;
+
+	if (fresh == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	if (spoke_config_load(path, fresh, err) != 0)
+		goto out;
+	*trusted = fresh->trusted;
+	spoke_config_free(fresh);
+	rc = 0;
+out:
+	free(fresh);
+	return rc;
 }

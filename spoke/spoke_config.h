@@ -10,6 +10,8 @@
  *   max-agents 64
  *   kill-grace-ms 5000
  *   agent NAME stdin|env /abs/path [ARG...]
+ *   tls-cert PATH / tls-key PATH / tls-client-ca PATH, or plaintext yes
+ *                                   (common/tls_conf.h)
  */
 #ifndef TSR_SPOKE_CONFIG_H
 #define TSR_SPOKE_CONFIG_H
@@ -19,6 +21,7 @@
 #include "ids.h"
 #include "sign.h"
 #include "store.h"
+#include "tls_conf.h"
 
 #define SPOKE_LISTEN_MAX 256
 #define SPOKE_PATH_MAX 4096
@@ -32,9 +35,17 @@ struct spoke_config {
 	struct agent_types types;
 	int max_agents;
 	int kill_grace_ms;
+	struct tls_conf tls;
 };
 
 int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err);
 void spoke_config_free(struct spoke_config *cfg);
+/*
+ * Reads path again, checked in full as at start-up, and on success
+ * replaces *trusted with its trust-hub keys; any failure leaves *trusted
+ * as it was. Only the trusted keys change: the rest needs a restart.
+ */
+int spoke_config_reload_trust(const char *path, struct sign_keyring *trusted,
+			      struct tsr_err *err);
 
 #endif

@@ -6,6 +6,7 @@
  *   tessera:{S}:agents      sorted set of agent ids, score = created ms
  *   tessera:{S}:requests    hash, request id -> agent id
  *   tessera:{S}:events      stream of events, capped near STORE_EVENTS_KEPT
+ *   tessera:{S}:nonce:<hex> a seen command nonce, expiring with its window
  * and the PUBLISH channel tessera:{S}:events, which carries the stream id
  * of each new entry as a wake-up only: the stream is the record. A reader
  * whose position has been trimmed off resumes at the oldest entry kept.
@@ -43,6 +44,8 @@
 #define STORE_READ_MAX 1000		/* events one read returns */
 #define STORE_BLOCK_MAX_MS 60000	/* longest XREAD BLOCK */
 #define STORE_POSITION_MAX 48		/* "<ms>-<seq>" plus NUL, with room */
+#define STORE_NONCE_MAX 32		/* bytes of a command nonce */
+#define STORE_NONCE_TTL_MAX_MS (60 * 60 * 1000)	/* longest a nonce is kept */
 
 struct store;
 
@@ -114,6 +117,15 @@ int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
  */
 int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
 			     struct tsr_err *err);
+
+/*
+ * Records a command nonce for ttl_ms (1..STORE_NONCE_TTL_MAX_MS), in one
+ * atomic step. PERMISSION_DENIED "replayed command" if it is already
+ * recorded; UNAVAILABLE if Valkey cannot be reached, so that a caller
+ * refuses any command whose nonce could not be recorded.
+ */
+int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_t ttl_ms,
+		      struct tsr_err *err);
 
 /* The stream id of the newest event, or "0-0" if there is none. */
 int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err);

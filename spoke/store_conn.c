@@ -381,7 +381,8 @@ int store_open(const char *addr, const char *spoke_id, struct store **out, struc
 	if (store_key(st->agent_prefix, prefix, "agent:", err) != 0 ||
 	    store_key(st->k_index, prefix, "agents", err) != 0 ||
 	    store_key(st->k_requests, prefix, "requests", err) != 0 ||
-	    store_key(st->k_events, prefix, "events", err) != 0)
+	    store_key(st->k_events, prefix, "events", err) != 0 ||
+	    store_key(st->nonce_prefix, prefix, "nonce:", err) != 0)
 		goto out;
 	if (store_connect(st, err) != 0)
 		goto out;

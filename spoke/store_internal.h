@@ -35,6 +35,7 @@ struct store {
 	char k_index[STORE_KEY_MAX];
 	char k_requests[STORE_KEY_MAX];
 	char k_events[STORE_KEY_MAX];	/* also the PUBLISH channel */
+	char nonce_prefix[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
 };
 

@@ -152,6 +152,78 @@ pubkey() {
 	cat "$WORK/$1.key.pub"
 }
 
+# TLS and tokens are opt-in, through variables read when a daemon starts:
+#   SPOKE_TLS, HUB_TLS	"" (plaintext yes), tls, or mtls (client certificates
+#			required): how that spoke or the hub serves
+#   HUB_SPOKE_TLS		"" (spoke-plaintext yes), tls, or mtls (the hub shows
+#			its client certificate): how the hub reaches spokes
+#   HUB_TOKENS		"" (auth none), or token names: each gets a token
+#			(token NAME prints it) and a "token" line
+# TLS needs make_certs first. Every certificate names localhost and
+# 127.0.0.1, so no server name override is needed.
+TLS_DIR=$WORK/tls
+
+# make_cert NAME SUBJECT_ALT_NAME EXTENDED_KEY_USAGE [CA]: an EC key and a
+# certificate signed by CA (default ca), as $TLS_DIR/NAME.{key,pem}.
+make_cert() {
+	local name=$1 san=$2 eku=$3 ca=${4:-ca}
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-subj "/CN=$name" -keyout "$TLS_DIR/$name.key" -out "$TLS_DIR/$name.csr" \
+		2>/dev/null || return 1
+	printf 'subjectAltName=%s\nextendedKeyUsage=%s\n' "$san" "$eku" >"$TLS_DIR/$name.ext"
+	openssl x509 -req -in "$TLS_DIR/$name.csr" -CA "$TLS_DIR/$ca.pem" \
+		-CAkey "$TLS_DIR/$ca.key" -CAcreateserial -days 2 -extfile "$TLS_DIR/$name.ext" \
+		-out "$TLS_DIR/$name.pem" 2>/dev/null
+}
+
+# make_ca NAME: a self-signed CA, as $TLS_DIR/NAME.{key,pem}.
+make_ca() {
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-days 2 -subj "/CN=tessera test $1" -keyout "$TLS_DIR/$1.key" \
+		-out "$TLS_DIR/$1.pem" -addext basicConstraints=critical,CA:TRUE \
+		-addext keyUsage=critical,keyCertSign,cRLSign 2>/dev/null
+}
+
+# make_certs: the test CA; server.* (every daemon's), client.* (the hub's and
+# the CLI's client certificate); and rogue-client.*, signed by another CA.
+make_certs() {
+	mkdir -p "$TLS_DIR"
+	make_ca ca && make_ca rogue-ca &&
+		make_cert server "DNS:localhost,IP:127.0.0.1" serverAuth &&
+		make_cert client "DNS:tessera-client" clientAuth &&
+		make_cert rogue-client "DNS:tessera-client" clientAuth rogue-ca ||
+		bail "openssl could not make the test certificates"
+}
+
+# tls_lines MODE: a daemon's serving lines for "", tls or mtls.
+tls_lines() {
+	case "$1" in
+	"") echo "plaintext yes" ;;
+	tls | mtls)
+		echo "tls-cert $TLS_DIR/server.pem"
+		echo "tls-key $TLS_DIR/server.key"
+		[ "$1" = tls ] || echo "tls-client-ca $TLS_DIR/ca.pem"
+		;;
+	*) bail "unknown TLS mode $1" ;;
+	esac
+}
+
+# token NAME: the token of that name, made on first use (mode 0600).
+token() {
+	local f=$WORK/token-$1
+	if [ ! -f "$f" ]; then
+		(umask 077 && "$TESSERA_CLI" token-new "$1" >"$f.new") || bail "token-new $1 failed"
+		mv "$f.new" "$f"
+	fi
+	sed -n 1p "$f"
+}
+
+# token_line NAME: its "token NAME HASH" config line.
+token_line() {
+	token "$1" >/dev/null
+	sed -n 2p "$WORK/token-$1"
+}
+
 # start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it.
 # Sets SPOKE_PORT_<ID with - as _>.
 start_spoke() {
@@ -171,6 +243,7 @@ start_spoke() {
 		echo "agent false stdin /bin/false"
 		echo "agent sleep stdin /bin/sleep 60"
 		echo "agent cat stdin /bin/cat"
+		tls_lines "${SPOKE_TLS:-}"
 	} >"$conf"
 	"$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
 	track $! "spoke $id"
@@ -178,9 +251,9 @@ start_spoke() {
 	wait_for 15 grep -q "listening on" "$WORK/$id.log" || bail "spoke $id did not start"
 }
 
-# start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR.
+# start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR and HUB_PID.
 start_hub() {
-	local name=$1 key=$2 port conf=$WORK/$1.conf s p
+	local name=$1 key=$2 port conf=$WORK/$1.conf s p t
 	shift 2
 	port=$(free_port)
 	{
@@ -190,9 +263,24 @@ start_hub() {
 			p=SPOKE_PORT_${s//-/_}
 			echo "spoke $s 127.0.0.1:${!p} $(pubkey "$s")"
 		done
+		tls_lines "${HUB_TLS:-}"
+		case "${HUB_SPOKE_TLS:-}" in
+		"") echo "spoke-plaintext yes" ;;
+		tls | mtls)
+			echo "spoke-tls-ca $TLS_DIR/ca.pem"
+			if [ "$HUB_SPOKE_TLS" = mtls ]; then
+				echo "spoke-tls-cert $TLS_DIR/client.pem"
+				echo "spoke-tls-key $TLS_DIR/client.key"
+			fi
+			;;
+		*) bail "unknown HUB_SPOKE_TLS $HUB_SPOKE_TLS" ;;
+		esac
+		[ -n "${HUB_TOKENS:-}" ] || echo "auth none"
+		for t in ${HUB_TOKENS:-}; do token_line "$t"; done
 	} >"$conf"
 	"$TESSERA_HUB" --config "$conf" >"$WORK/$name.log" 2>&1 &
-	track $! "hub $name"
+	HUB_PID=$!
+	track "$HUB_PID" "hub $name"
 	HUB_ADDR=127.0.0.1:$port
 	wait_for 15 grep -q "listening on" "$WORK/$name.log" || bail "hub $name did not start"
 }

@@ -4,10 +4,12 @@
  * bidirectional streams of rpc_server under them, driven over real gRPC
  * against an rpc_server on a loopback port whose loop runs in a thread.
  * Unary and server-streaming calls go through rpc_client; the reflection
- * streams through a small synchronous client below.
+ * streams through a small synchronous client below. A gate guards
+ * tessera.v1.Hub, as the hub's token check does.
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,8 @@ static struct rpc_loop *cli_loop;
 static struct rpc_channel *channel;
 static volatile bool progress;
 
+static atomic_int get_agent_calls;	/* how often the handler ran */
+
 static void get_agent(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	Tessera__V1__Agent agent = TESSERA__V1__AGENT__INIT;
@@ -64,10 +68,21 @@ static void get_agent(void *ctx, struct rpc_call *call, const uint8_t *req, size
 	size_t n;
 	struct tsr_err err;
 
+	atomic_fetch_add(&get_agent_calls, 1);
 	agent.id = "spoke-1.00";
 	ck_assert_int_eq(pb_pack(&agent.base, &buf, &n, &err), 0);
 	rpc_call_reply(call, buf, n);
 	free(buf);
+}
+
+/* Refuses the calls that carry "x-gate: closed". */
+static int gate(void *ctx, struct rpc_call *call, struct tsr_err *err)
+{
+	char v[16];
+
+	if (rpc_call_metadata(call, "x-gate", v, sizeof(v)) == 0 && strcmp(v, "closed") == 0)
+		return tsr_err_set(err, GRPC_STATUS_UNAUTHENTICATED, "gate closed");
+	return 0;
 }
 
 static void server_tick(void *arg)
@@ -102,6 +117,8 @@ static void setup(void)
 	ck_assert_int_eq(health_new(&health, &err), 0);
 	ck_assert_int_eq(health_register(health, srv, &err), 0);
 	ck_assert_int_eq(reflection_register(srv, &err), 0);
+	/* After its method was added: the gate covers it all the same. */
+	ck_assert_int_eq(rpc_server_set_gate(srv, "tessera.v1.Hub", gate, NULL, &err), 0);
 	ck_assert_int_eq(rpc_server_start(srv, &port, &err), 0);
 	ck_assert_int_gt(port, 0);
 	/* Still the loop thread: the loop has not started. */
@@ -112,7 +129,7 @@ static void setup(void)
 
 	snprintf(target, sizeof(target), "127.0.0.1:%d", port);
 	ck_assert_int_eq(rpc_loop_new(&cli_loop, &err), 0);
-	ck_assert_int_eq(rpc_channel_new(target, 0, &channel, &err), 0);
+	ck_assert_int_eq(rpc_channel_new(target, 0, NULL, &channel, &err), 0);
 }
 
 /* The server first: its shutdown ends the streams a test left open, and
@@ -189,15 +206,26 @@ static bool unary_ended(void *arg)
 	return ((struct unary *)arg)->done;
 }
 
-static void unary(const char *method, const uint8_t *req, size_t len, struct unary *u)
+/* A unary call with "x-gate: gate_value" unless gate_value is NULL. */
+static void unary_gate(const char *method, const uint8_t *req, size_t len,
+		       const char *gate_value, struct unary *u)
 {
 	struct rpc_client_opts opts = { .timeout_ms = CALL_MS };
 	struct tsr_err err;
 
+	if (gate_value != NULL) {
+		opts.md_keys[0] = "x-gate";
+		opts.md_values[0] = gate_value;
+	}
 	memset(u, 0, sizeof(*u));
 	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, method, req, len, &opts, unary_done,
 					  u, NULL, &err), 0);
 	client_run(unary_ended, u);
+}
+
+static void unary(const char *method, const uint8_t *req, size_t len, struct unary *u)
+{
+	unary_gate(method, req, len, NULL, u);
 }
 
 /* The status Check answers for service, or its error code as a negative. */
@@ -529,6 +557,37 @@ START_TEST(test_unary_unchanged)
 }
 END_TEST
 
+START_TEST(test_gate)
+{
+	Tessera__V1__GetAgentRequest rq = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	Grpc__Health__V1__HealthCheckRequest hrq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	uint8_t *buf, *hbuf;
+	size_t len, hlen;
+	struct unary u;
+	struct tsr_err err;
+	int before = atomic_load(&get_agent_calls);
+
+	rq.agent_id = "spoke-1.00";
+	ck_assert_int_eq(pb_pack(&rq.base, &buf, &len, &err), 0);
+	unary_gate(GET_AGENT, buf, len, "closed", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_UNAUTHENTICATED);
+	ck_assert_str_eq(u.details, "gate closed");
+	/* Refused first: not even bytes that do not parse reach the handler. */
+	unary_gate(GET_AGENT, (const uint8_t *)"\xff\xff", 2, "closed", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_UNAUTHENTICATED);
+	ck_assert_int_eq(atomic_load(&get_agent_calls), before);
+	unary_gate(GET_AGENT, buf, len, "open", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	ck_assert_int_eq(atomic_load(&get_agent_calls), before + 1);
+	/* Other services are not behind the gate. */
+	ck_assert_int_eq(pb_pack(&hrq.base, &hbuf, &hlen, &err), 0);
+	unary_gate(HEALTH_CHECK_METHOD, hbuf, hlen, "closed", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	free(hbuf);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_server_services)
 {
 	struct rpc_loop *loop;
@@ -849,6 +908,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_unary_unchanged);
+	tcase_add_test(tc, test_gate);
 	tcase_add_test(tc, test_server_services);
 	tcase_add_test(tc, test_health_check);
 	tcase_add_test(tc, test_health_malformed);

@@ -173,6 +173,41 @@ START_TEST(test_command_open)
 }
 END_TEST
 
+/* The bounds on a command's size and type, and on how long its nonce is kept. */
+START_TEST(test_command_bounds)
+{
+	static uint8_t big[ENVELOPE_COMMAND_MAX + 1];
+	char type[ENVELOPE_TYPE_MAX + 2];
+	struct envelope_command_args a = {
+		.type = type, .payload = (const uint8_t *)"", .payload_len = 0,
+		.audience = "spoke-1", .command_id = "c0ffee", .now_ms = NOW,
+		.ttl_ms = ENVELOPE_TTL_MS,
+	};
+	Tessera__V1__Command *cmd = NULL;
+	struct tsr_err err;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(open_status(big, sizeof(big), NOW), GRPC_STATUS_RESOURCE_EXHAUSTED);
+	memset(type, 't', sizeof(type) - 1);
+	type[sizeof(type) - 1] = '\0';
+	ck_assert_int_eq(envelope_command_seal(&hub, &a, &buf, &len, &err), 0);
+	ck_assert_int_eq(open_status(buf, len, NOW), GRPC_STATUS_INVALID_ARGUMENT);
+	free(buf);
+
+	seal(&hub, "spoke-1", NOW, &buf, &len);
+	ck_assert_int_eq(envelope_command_open(buf, len, &trusted, "spoke-1", NOW, &cmd, &err), 0);
+	/* Kept until the command would fail its window: expiry plus skew. */
+	ck_assert_int_eq(envelope_command_replay_ms(cmd, NOW),
+			 ENVELOPE_TTL_MS + ENVELOPE_SKEW_MS + 1);
+	ck_assert_int_eq(envelope_command_replay_ms(cmd, NOW + 10 * ENVELOPE_TTL_MS), 1);
+	ck_assert_int_eq(envelope_command_replay_ms(cmd, NOW - 100 * ENVELOPE_TTL_MS),
+			 ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS);
+	tessera__v1__command__free_unpacked(cmd, NULL);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_reply_and_event)
 {
 	Tessera__V1__Reply reply = TESSERA__V1__REPLY__INIT, *got = NULL;
@@ -226,6 +261,7 @@ int main(void)
 	tcase_add_test(tc, test_pubkey_text);
 	tcase_add_test(tc, test_key_files);
 	tcase_add_test(tc, test_command_open);
+	tcase_add_test(tc, test_command_bounds);
 	tcase_add_test(tc, test_reply_and_event);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

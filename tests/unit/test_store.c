@@ -856,6 +856,32 @@ START_TEST(test_open_errors)
 }
 END_TEST
 
+/* A nonce is claimed once, lives for its lifetime, and is refused after. */
+START_TEST(test_nonce)
+{
+	const uint8_t nonce[4] = { 0x00, 0x1f, 0xa0, 0xff };
+	struct tsr_err err;
+	redisReply *r;
+
+	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), 60000, &err), 0);
+	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), 60000, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_str_eq(err.msg, "replayed command");
+	r = rawcmd("PTTL tessera:{s1}:nonce:001fa0ff");
+	ck_assert_int_gt(r->integer, 0);
+	ck_assert_int_le(r->integer, 60000);
+	freeReplyObject(r);
+	ck_assert_int_eq(store_nonce_claim(st, nonce + 1, 3, 60000, &err), 0);
+	ck_assert_int_eq(store_nonce_claim(st, nonce, 0, 60000, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), 0, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), STORE_NONCE_TTL_MAX_MS + 1,
+					   &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("store");
@@ -884,6 +910,7 @@ int main(void)
 	tcase_add_test(tc, test_script_flush);
 	tcase_add_test(tc, test_valkey_restart);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_nonce);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,57 @@
+/*
+ * store_nonce: the command nonces a spoke has seen. Each is a key of its
+ * own that Valkey expires once the command could no longer be accepted,
+ * so the record survives a spoke restart and costs nothing afterwards.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "store_internal.h"
+
+#define STORE_NONCE_HEX_MAX (2 * STORE_NONCE_MAX)
+
+int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_t ttl_ms,
+		      struct tsr_err *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct store_args a = { 0 };
+	char name[STORE_NONCE_HEX_MAX + 1], key[STORE_KEY_MAX];
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (len == 0 || len > STORE_NONCE_MAX || ttl_ms < 1 || ttl_ms > STORE_NONCE_TTL_MAX_MS)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "nonce of %zu bytes or lifetime of %lld ms out of bounds",
+				   len, (long long)ttl_ms);
+	for (size_t i = 0; i < len; i++) {
+		name[2 * i] = hex[nonce[i] >> 4];
+		name[2 * i + 1] = hex[nonce[i] & 0xf];
+	}
+	name[2 * len] = '\0';
+	if (store_key(key, st->nonce_prefix, name, err) != 0)
+		return -1;
+	/* One atomic step: of two copies of a command, exactly one sets it. */
+	store_args_str(&a, "SET");
+	store_args_str(&a, key);
+	store_args_str(&a, "1");
+	store_args_str(&a, "NX");
+	store_args_str(&a, "PX");
+	store_args_int(&a, ttl_ms);
+	if (store_command(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_NIL) {
+		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "replayed command");
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SET NX: unexpected reply");
+		goto out;
+	}
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
