@@ -3,8 +3,9 @@
  * command to the spoke it concerns, plus gRPC health and reflection. One
  * thread runs the completion queue and everything else; SIGINT/SIGTERM
  * stop it, after which every user call and spoke call is cancelled and
- * drained before memory is freed. SIGHUP re-reads the bearer tokens (and
- * nothing else, so no call is disturbed) on that same thread.
+ * drained before memory is freed. SIGHUP re-reads the bearer tokens and the
+ * spokes' public keys (nothing else, so no call is disturbed) on that
+ * same thread.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -38,6 +39,7 @@ static volatile sig_atomic_t main_reload;	/* SIGHUP seen; the tick reloads */
 struct main_ctx {			/* what the tick works on */
 	struct hub *h;
 	struct auth *auth;
+	struct hub_config *cfg;		/* the running one; spokes borrow from it */
 	const char *config_path;
 };
 
@@ -53,9 +55,31 @@ static void main_on_hup(int sig)
 	main_reload = 1;
 }
 
-/* The whole file is checked again, but only the tokens are taken: a bad
- * file, or one that no longer loads, leaves the old tokens in force. */
-static void main_reload_tokens(struct main_ctx *m)
+/*
+ * A spoke's key can be replaced (or a compromised one revoked) without a
+ * restart: the key of every spoke still configured under the same id is
+ * taken from the fresh file. Relays and watches read it on this thread.
+ */
+static void main_reload_spoke_keys(struct hub_config *cfg, const struct hub_config *fresh)
+{
+	for (size_t i = 0; i < cfg->nspokes; i++) {
+		struct hub_spoke_conf *sc = &cfg->spokes[i];
+
+		for (size_t j = 0; j < fresh->nspokes; j++) {
+			if (strcmp(fresh->spokes[j].id, sc->id) != 0 ||
+			    strcmp(fresh->spokes[j].pub.id, sc->pub.id) == 0)
+				continue;
+			log_info("SIGHUP: spoke %s now verified with key %s (was %s)", sc->id,
+				 fresh->spokes[j].pub.id, sc->pub.id);
+			sc->pub = fresh->spokes[j].pub;
+		}
+	}
+}
+
+/* The whole file is checked again, but only the tokens and the spokes'
+ * keys are taken: a bad file, or one that no longer loads, leaves the old
+ * ones in force. */
+static void main_reload_config(struct main_ctx *m)
 {
 	struct hub_config *fresh;
 	struct tsr_err err;
@@ -63,13 +87,14 @@ static void main_reload_tokens(struct main_ctx *m)
 	/* A whole configuration is tens of KiB: the heap, not the loop's stack. */
 	fresh = malloc(sizeof(*fresh));
 	if (fresh == NULL) {
-		log_error("SIGHUP: out of memory; keeping the tokens");
+		log_error("SIGHUP: out of memory; keeping the tokens and spoke keys");
 		return;
 	}
 	if (hub_config_load(m->config_path, fresh, &err) != 0) {
-		log_error("SIGHUP: keeping the tokens: %s", err.msg);
+		log_error("SIGHUP: keeping the tokens and spoke keys: %s", err.msg);
 	} else {
 		auth_set(m->auth, fresh);
+		main_reload_spoke_keys(m->cfg, fresh);
 		if (fresh->auth_none)
 			log_warn("SIGHUP: %s says \"auth none\": the API is open",
 				 m->config_path);
@@ -89,7 +114,7 @@ static void main_tick(void *arg)
 		return;
 	if (main_reload) {
 		main_reload = 0;
-		main_reload_tokens(m);
+		main_reload_config(m);
 	}
 	spokes_poll(m->h->spokes, true);
 	watches_tick(m->h->watches);
@@ -141,7 +166,7 @@ static int main_health(struct health *health, enum health_status status, struct 
 }
 
 /* Serves until a signal, then shuts down and drains. */
-static int main_serve(const struct hub_config *cfg, const char *config_path,
+static int main_serve(struct hub_config *cfg, const char *config_path,
 		      const struct sign_key *key, struct tsr_err *err)
 {
 	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
@@ -153,7 +178,7 @@ static int main_serve(const struct hub_config *cfg, const char *config_path,
 		.tls_client_ca = cfg->tls.client_ca[0] != '\0' ? cfg->tls.client_ca : NULL,
 	};
 	struct auth auth;
-	struct main_ctx m = { .h = &h, .auth = &auth, .config_path = config_path };
+	struct main_ctx m = { .h = &h, .auth = &auth, .cfg = cfg, .config_path = config_path };
 	struct rpc_server *srv = NULL;
 	struct health *health = NULL;
 	struct tsr_err ignored;

@@ -103,6 +103,24 @@ check "the spoke answers PERMISSION_DENIED" grep -q PERMISSION_DENIED <<<"$err"
 check "nothing was created in Valkey" [ "$(valkey vk1 zcard "tessera:{spoke-1}:agents")" = "$before" ]
 HUB_ADDR=$main_hub
 
+# A hub holding a wrong key for its spoke refuses the spoke's replies; once
+# its config has the right key, SIGHUP makes it trust them, no restart.
+keygen stale
+start_hub keyswap hub spoke-1
+sed -i "s|$(pubkey spoke-1)|$(pubkey stale)|" "$WORK/keyswap.conf"
+kill -HUP "$HUB_PID"
+wait_for 5 grep -q "spoke spoke-1 now verified with key" "$WORK/keyswap.log"
+err=$(cli spawn true 2>&1)
+check "a reply signed with a key the hub does not hold is refused" \
+	grep -q "does not verify" <<<"$err"
+sed -i "s|$(pubkey stale)|$(pubkey spoke-1)|" "$WORK/keyswap.conf"
+kill -HUP "$HUB_PID"
+check "after SIGHUP with the right key, spawns through that hub work" \
+	wait_for 5 quiet cli spawn true
+HUB_ADDR=$main_hub
+# The spoke did carry out the refused spawn: the hub only could not prove it.
+before=$((before + 2))
+
 # list shows every agent spawned above, and filters by state.
 check "list --json shows every agent" [ "$(cli --json list | jq '.agents | length')" = "$before" ]
 check "list --state killed shows the one killed agent" \
