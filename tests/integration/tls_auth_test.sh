@@ -73,6 +73,20 @@ check "grpcurl with the token calls ListSpokes" \
 		'$HUB_ADDR' tessera.v1.Hub/ListSpokes | grep -q spoke-1"
 err=$(timeout 10 "$TESSERA_CLI" --hub "$HUB_ADDR" --tls-ca "$CA" watch --count 1 2>&1)
 check "WatchEvents without a token: UNAUTHENTICATED" grep -q UNAUTHENTICATED <<<"$err"
+agents_before=$(valkey vk1 zcard "tessera:{spoke-1}:agents")
+for method in SpawnAgent GetAgent KillAgent ListAgents ListSpokes WatchEvents; do
+	case $method in
+	SpawnAgent) body='{"type": "true"}' ;;
+	GetAgent | KillAgent | WatchEvents) body="{\"agentId\": \"$id\"}" ;;
+	*) body='{}' ;;
+	esac
+	err=$(grpcurl -cacert "$CA" -max-time 10 -d "$body" "$HUB_ADDR" "tessera.v1.Hub/$method" 2>&1)
+	check "grpcurl $method without a token: Unauthenticated" \
+		grep -q "Code: Unauthenticated" <<<"$err"
+done
+check "no call without a token created anything" \
+	[ "$(valkey vk1 zcard "tessera:{spoke-1}:agents")" = "$agents_before" ]
+check "the agent a tokenless KillAgent named is still COMPLETED" completed
 
 # Health and reflection stay open; TLS is still required.
 check "health over TLS without a token: SERVING" \
