@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "ids.h"
 #include "hub_limits.h"
 #include "list.h"
 #include "pb.h"
+#include "placement.h"
 #include "relay.h"
 #include "watch.h"
 #include "tessera/v1/hub.pb-c.h"
@@ -105,6 +107,41 @@ out:
 	free(op);
 }
 
+/*
+ * The spoke a spawn goes to: the one it names (which must carry the
+ * labels), or placement's choice.
+ */
+static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *r,
+			   struct spoke **out, struct tsr_err *err)
+{
+	struct placement_label labels[HUB_LABELS_MAX];
+	struct placement p = { .request_id = r->request_id, .labels = labels };
+	char text[TSR_ERR_MSG_MAX / 2];
+
+	if (r->n_spoke_labels > HUB_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "at most %d spoke labels", HUB_LABELS_MAX);
+	for (size_t i = 0; i < r->n_spoke_labels; i++) {
+		labels[i].key = r->spoke_labels[i]->key;
+		labels[i].value = r->spoke_labels[i]->value;
+	}
+	p.nlabels = r->n_spoke_labels;
+	if (placement_check_labels(labels, p.nlabels, err) != 0 ||
+	    hub_spoke_arg(h, r->spoke_id, out, err) != 0)
+		return -1;
+	if (*out != NULL && !placement_matches(*out, labels, p.nlabels)) {
+		placement_labels_text(labels, p.nlabels, text, sizeof(text));
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   "spoke %s does not match labels %s", (*out)->conf->id, text);
+	}
+	if (*out != NULL)
+		return 0;
+	/* Fresh health, without kicking channels: the tick does that. */
+	spokes_poll(h->spokes, false);
+	p.now_ms = clock_mono_ms();
+	return placement_choose(h->spokes, &p, out, err);
+}
+
 static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct hub *h = ctx;
@@ -134,9 +171,7 @@ static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size
 			    TSR_NAME_MAX);
 		goto out;
 	}
-	if (hub_spoke_arg(h, r->spoke_id, &sp, &err) != 0)
-		goto out;
-	if (sp == NULL && spokes_place(h->spokes, r->request_id, &sp, &err) != 0)
+	if (api_spawn_spoke(h, r, &sp, &err) != 0)
 		goto out;
 	out.type = r->type;
 	out.task = r->task;
@@ -208,6 +243,7 @@ static int api_spokes_pack(struct hub *h, uint8_t **buf, size_t *len, struct tsr
 	Tessera__V1__SpokeInfo *infos = NULL, **infop = NULL;
 	Tessera__V1__SpokeInfo__LabelsEntry *labels = NULL, **labelp = NULL;
 	size_t nlabels = 0, k = 0;
+	int64_t now = clock_mono_ms();
 	int rc = -1;
 
 	for (size_t i = 0; i < h->spokes->n; i++)
@@ -229,6 +265,10 @@ static int api_spokes_pack(struct hub *h, uint8_t **buf, size_t *len, struct tsr
 		info->address = (char *)sp->conf->address;
 		info->state = (char *)spokes_health_name(sp->health);
 		info->since_ms = sp->since_ms;
+		if (placement_load_known(sp, now)) {
+			info->running_agents = sp->running;
+			info->max_agents = sp->max;
+		}
 		info->labels = &labelp[k];
 		info->n_labels = sp->conf->nlabels;
 		for (size_t j = 0; j < sp->conf->nlabels; j++, k++) {

@@ -1,7 +1,8 @@
 /*
  * cli: the tessera command line client of the Hub API. The global flags
  * (--hub, --json, --timeout, and --token, --token-file, --tls-ca,
- * --tls-cert, --tls-key, each also from the environment) are accepted
+ * --tls-cert, --tls-key, each also from the environment or the config
+ * file) are accepted
  * before or after the command. The CLI speaks TLS when it has a CA to
  * verify the hub with, plaintext otherwise;
  * each command parses its own arguments and returns the process's exit
@@ -26,7 +27,7 @@
 #define CLI_TIMEOUT_DEFAULT_S 10
 #define CLI_TIMEOUT_MAX_S 86400
 
-struct cli {				/* strings borrowed from argv or the environment */
+struct cli {	/* strings borrowed from argv, the environment or the config file */
 	const char *hub;
 	bool json;
 	int64_t timeout_ms;		/* per call */

@@ -1,7 +1,7 @@
 /*
  * cli_agents: tessera spawn, get, kill and list: one Hub call each, except
- * kill, which then follows the agent to its end, and list, which follows
- * page tokens (a bounded number of them).
+ * kill (and spawn --wait), which then follow the agent to its end, and
+ * list, which follows page tokens (a bounded number of them).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 #include "hub_limits.h"
 #include "tessera/v1/hub.pb-c.h"
 
-#define CLI_KILL_POLL_MS 100
+#define CLI_WAIT_POLL_MS 100
 #define CLI_LIST_PAGES_MAX 100
 #define CLI_ROWS_MAX (CLI_LIST_PAGES_MAX * HUB_PAGE_SIZE_MAX)
 
@@ -88,28 +88,118 @@ out:
 	return rc;
 }
 
+static void cli_sleep_ms(int64_t ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+/* Polls GetAgent until *a is terminal; DEADLINE_EXCEEDED when time runs out. */
+static int cli_wait_end(struct cli_hub *h, Tessera__V1__Agent **a, struct tsr_err *err)
+{
+	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	int64_t total = h->timeout_ms, until = clock_mono_ms() + total, left;
+	char state[CLI_STATE_MAX];
+	Tessera__V1__Agent *next;
+
+	req.agent_id = (*a)->id;
+	while (!cli_state_terminal((*a)->state)) {
+		left = until - clock_mono_ms();
+		if (left <= CLI_WAIT_POLL_MS) {
+			cli_state_short((*a)->state, state, sizeof(state));
+			return tsr_err_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
+					   "agent %s is still %s after %lld s", (*a)->id, state,
+					   (long long)(total / 1000));
+		}
+		cli_sleep_ms(CLI_WAIT_POLL_MS);
+		h->timeout_ms = left - CLI_WAIT_POLL_MS;
+		if (cli_agent_call(h, "/tessera.v1.Hub/GetAgent", &req.base, &next, err) != 0)
+			return -1;
+		tessera__v1__agent__free_unpacked(*a, NULL);
+		*a = next;
+		req.agent_id = (*a)->id;
+	}
+	return 0;
+}
+
+/*
+ * "--label k=v" into the next of the n entries (at most HUB_LABELS_MAX);
+ * the hub checks the rest. arg is cut at the '=' in place.
+ */
+static int cli_spawn_label(char *arg, Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *labels,
+			   Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry **labelp, size_t *n)
+{
+	char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg || *n == HUB_LABELS_MAX) {
+		fprintf(stderr, "tessera: --label takes KEY=VALUE, at most %d times\n",
+			HUB_LABELS_MAX);
+		return -1;
+	}
+	*eq = '\0';
+	tessera__v1__spawn_agent_request__spoke_labels_entry__init(&labels[*n]);
+	labels[*n].key = arg;
+	labels[*n].value = eq + 1;
+	labelp[*n] = &labels[*n];
+	(*n)++;
+	return 0;
+}
+
+/* After --wait: 0 if a ended COMPLETED, else -1 with why on stderr. */
+static int cli_spawn_outcome(const Tessera__V1__Agent *a)
+{
+	char state[CLI_STATE_MAX], why[TSR_ERR_MSG_MAX];
+
+	if (a->state == TESSERA__V1__AGENT_STATE__AGENT_STATE_COMPLETED)
+		return 0;
+	cli_state_short(a->state, state, sizeof(state));
+	if (a->error[0] != '\0')
+		snprintf(why, sizeof(why), "%.200s", a->error);
+	else if (a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE)
+		snprintf(why, sizeof(why), "exit code %d", (int)a->exit_code);
+	else if (a->end_case == TESSERA__V1__AGENT__END_SIGNAL)
+		snprintf(why, sizeof(why), "signal %d", (int)a->signal);
+	else
+		snprintf(why, sizeof(why), "no exit recorded");
+	fprintf(stderr, "tessera: agent %s ended %s: ", a->id, state);
+	cli_put_safe(stderr, why, sizeof(why));
+	fputc('\n', stderr);
+	return -1;
+}
+
 int cli_spawn(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_GLOBAL_OPTIONS,
 		{ "spoke", required_argument, NULL, 's' },
 		{ "request-id", required_argument, NULL, 'r' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry labels[HUB_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *labelp[HUB_LABELS_MAX];
 	Tessera__V1__Agent *a = NULL;
 	struct cli_hub h = { 0 };
-	struct tsr_err err;
+	struct tsr_err err, shown;
 	char *stdin_task = NULL;
 	const char *task = "";
-	int opt, nargs, rc = CLI_EXIT_FAIL;
+	bool wait = false;
+	int opt, nargs, rc = CLI_EXIT_FAIL, waited = 0;
 
+	req.spoke_labels = labelp;
 	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
 		if (opt == 's')
 			req.spoke_id = optarg;
 		else if (opt == 'r')
 			req.request_id = optarg;
-		else
+		else if (opt == 'w')
+			wait = true;
+		else if (opt != 'l' ||
+			 cli_spawn_label(optarg, labels, labelp, &req.n_spoke_labels) != 0)
 			return cli_usage("spawn");
 	}
 	nargs = argc - optind;
@@ -132,12 +222,21 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 	}
 	req.task = (char *)task;
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/SpawnAgent", &req.base, &a, &err) != 0 ||
-	    cli_agent_show(c, a, true, &err) != 0) {
+	    cli_agent_call(&h, "/tessera.v1.Hub/SpawnAgent", &req.base, &a, &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	rc = CLI_EXIT_OK;
+	if (wait)
+		waited = cli_wait_end(&h, &a, &err);
+	/* The last state seen is shown even when waiting for the end failed. */
+	if (cli_agent_show(c, a, true, &shown) != 0) {
+		rc = cli_fail(&shown);
+		goto out;
+	}
+	if (waited != 0)
+		rc = cli_fail(&err);
+	else
+		rc = wait && cli_spawn_outcome(a) != 0 ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out:
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
@@ -190,42 +289,6 @@ out:
 	return rc;
 }
 
-static void cli_sleep_ms(int64_t ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
-}
-
-/* Polls GetAgent until *a is terminal; DEADLINE_EXCEEDED when time runs out. */
-static int cli_kill_wait(struct cli_hub *h, Tessera__V1__Agent **a, struct tsr_err *err)
-{
-	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
-	int64_t until = clock_mono_ms() + h->timeout_ms, left;
-	char state[CLI_STATE_MAX];
-	Tessera__V1__Agent *next;
-
-	req.agent_id = (*a)->id;
-	while (!cli_state_terminal((*a)->state)) {
-		left = until - clock_mono_ms();
-		if (left <= CLI_KILL_POLL_MS) {
-			cli_state_short((*a)->state, state, sizeof(state));
-			return tsr_err_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
-					   "agent %s is still %s after %lld s", (*a)->id, state,
-					   (long long)(h->timeout_ms / 1000));
-		}
-		cli_sleep_ms(CLI_KILL_POLL_MS);
-		h->timeout_ms = left - CLI_KILL_POLL_MS;
-		if (cli_agent_call(h, "/tessera.v1.Hub/GetAgent", &req.base, &next, err) != 0)
-			return -1;
-		tessera__v1__agent__free_unpacked(*a, NULL);
-		*a = next;
-		req.agent_id = (*a)->id;
-	}
-	return 0;
-}
-
 int cli_kill(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,7 +313,7 @@ int cli_kill(struct cli *c, int argc, char **argv)
 		goto out;
 	}
 	if (!no_wait)
-		waited = cli_kill_wait(&h, &a, &err);
+		waited = cli_wait_end(&h, &a, &err);
 	/* The last state seen is shown even when waiting for the end failed. */
 	if (cli_agent_show(c, a, false, &shown) != 0) {
 		rc = cli_fail(&shown);

@@ -1,6 +1,7 @@
 /*
- * cli_main: the tessera command's entry point: global flags, the command
- * table, usage lines, and the error line every command ends with.
+ * cli_main: the tessera command's entry point: global flags (over the
+ * environment, over the config file), the command table, usage lines, and
+ * the error line every command ends with.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <grpc/grpc.h>
 
 #include "cli.h"
+#include "cli_config.h"
 #include "cli_rpc.h"
 
 static const struct {
@@ -15,7 +17,8 @@ static const struct {
 	int (*fn)(struct cli *c, int argc, char **argv);
 	const char *usage;
 } cli_commands[] = {
-	{ "spawn", cli_spawn, "spawn TYPE [TASK|-] [--spoke ID] [--request-id ID]" },
+	{ "spawn", cli_spawn,
+	  "spawn TYPE [TASK|-] [--spoke ID] [--request-id ID] [--label K=V]... [--wait]" },
 	{ "get", cli_get, "get AGENT_ID" },
 	{ "kill", cli_kill, "kill AGENT_ID [--no-wait]" },
 	{ "list", cli_list, "list [--spoke ID] [--state STATE] [--type TYPE]" },
@@ -36,10 +39,13 @@ static void cli_usage_all(FILE *f)
 		   "               [--tls-ca PATH [--tls-cert PATH --tls-key PATH]] COMMAND ...\n");
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
 		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
-	fprintf(f, "ADDR defaults to $TESSERA_HUB, else %s; SECONDS to %d.\n"
-		   "The other flags default to $TESSERA_TOKEN, $TESSERA_TOKEN_FILE,\n"
-		   "$TESSERA_TLS_CA, $TESSERA_TLS_CERT and $TESSERA_TLS_KEY. With a CA\n"
-		   "the hub is reached over TLS, without one in plaintext.\n",
+	fprintf(f, "--hub, --token* and --tls-* default to the environment ($TESSERA_HUB,\n"
+		   "$TESSERA_TOKEN, $TESSERA_TOKEN_FILE, $TESSERA_TLS_CA, $TESSERA_TLS_CERT,\n"
+		   "$TESSERA_TLS_KEY), then to the file $TESSERA_CONFIG or\n"
+		   "~/.config/tessera/cli.conf (lines \"hub ADDR\", \"token-file PATH\",\n"
+		   "\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\"); ADDR then to %s,\n"
+		   "SECONDS to %d. With a CA the hub is reached over TLS, without one in\n"
+		   "plaintext.\n",
 		CLI_HUB_DEFAULT, CLI_TIMEOUT_DEFAULT_S);
 }
 
@@ -151,38 +157,51 @@ int main(int argc, char **argv)
 		.tls_cert = cli_env("TESSERA_TLS_CERT"),
 		.tls_key = cli_env("TESSERA_TLS_KEY"),
 	};
-	int opt, rc = CLI_EXIT_USAGE;
+	struct cli_config cf = { 0 };
+	char path[CLI_CONFIG_PATH_MAX];
+	struct tsr_err err;
+	bool must_exist;
+	int opt, cmd, rc = CLI_EXIT_USAGE;
 
-	if (c.hub == NULL)
-		c.hub = CLI_HUB_DEFAULT;
 	/* "+": global flags stop at the command, whose own flags follow it. */
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
 		if (opt == 'h') {
 			cli_usage_all(stdout);
-			return CLI_EXIT_OK;
+			rc = CLI_EXIT_OK;
+			goto out;
 		}
 		if (opt == ':' || opt == '?' || cli_global(&c, opt, optarg) != 0) {
 			cli_usage_all(stderr);
-			return CLI_EXIT_USAGE;
+			goto out;
 		}
 	}
-	if (optind >= argc) {
+	cmd = optind;
+	if (cmd >= argc) {
 		cli_usage_all(stderr);
-		return CLI_EXIT_USAGE;
+		goto out;
 	}
+	/* The file only fills what flags and the environment left unset. */
+	if (cli_config_path(path, sizeof(path), &must_exist, &err) != 0 ||
+	    (path[0] != '\0' && cli_config_load(&cf, path, must_exist, &err) != 0)) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	cli_config_apply(&cf, &c);
+	if (c.hub == NULL)
+		c.hub = CLI_HUB_DEFAULT;
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++) {
-		int cmd = optind;
-
 		if (strcmp(cli_commands[i].name, argv[cmd]) != 0)
 			continue;
 		grpc_init();
 		optind = 0;		/* glibc: restart getopt for the command */
 		rc = cli_commands[i].fn(&c, argc - cmd, argv + cmd);
 		grpc_shutdown_blocking();
-		return rc;
+		goto out;
 	}
-	fprintf(stderr, "tessera: unknown command \"%s\"\n", argv[optind]);
+	fprintf(stderr, "tessera: unknown command \"%s\"\n", argv[cmd]);
 	cli_usage_all(stderr);
+out:
+	cli_config_free(&cf);
 	return rc;
 }

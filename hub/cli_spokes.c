@@ -1,4 +1,7 @@
-/* cli_spokes: tessera spokes, the hub's view of its spokes as a table. */
+/*
+ * cli_spokes: tessera spokes, the hub's view of its spokes as a table,
+ * with each spoke's load as "running/max" ("-" while the hub knows none).
+ */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,10 @@ static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_
 		json_string(&j, s->state);
 		json_key(&j, "sinceMs");
 		json_int(&j, s->since_ms);
+		json_key(&j, "runningAgents");
+		json_int(&j, s->running_agents);
+		json_key(&j, "maxAgents");
+		json_int(&j, s->max_agents);
 		json_key(&j, "labels");
 		json_object_begin(&j);
 		for (size_t k = 0; k < s->n_labels; k++) {
@@ -48,27 +55,42 @@ static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_
 	return rc;
 }
 
+/* "running/max", or "-" when the hub knows no load (max 0). */
+static void cli_spokes_load(const Tessera__V1__SpokeInfo *s, char *buf, size_t len)
+{
+	if (s->max_agents > 0)
+		snprintf(buf, len, "%d/%d", (int)s->running_agents, (int)s->max_agents);
+	else
+		snprintf(buf, len, "-");
+}
+
 static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 {
-	char since[CLI_TIME_MAX];
-	int w[3] = { 2, 7, 5 };
+	char since[CLI_TIME_MAX], load[32];
+	int w[4] = { 2, 7, 5, 7 };
 
 	for (size_t i = 0; i < r->n_spokes; i++) {
 		const Tessera__V1__SpokeInfo *s = r->spokes[i];
-		int l[3] = { (int)strlen(s->id), (int)strlen(s->address), (int)strlen(s->state) };
+		int l[4];
 
-		for (int k = 0; k < 3; k++)
+		cli_spokes_load(s, load, sizeof(load));
+		l[0] = (int)strlen(s->id);
+		l[1] = (int)strlen(s->address);
+		l[2] = (int)strlen(s->state);
+		l[3] = (int)strlen(load);
+		for (int k = 0; k < 4; k++)
 			if (l[k] > w[k])
 				w[k] = l[k];
 	}
-	printf("%-*s  %-*s  %-*s  %-24s  %s\n", w[0], "ID", w[1], "ADDRESS", w[2], "STATE",
-	       "SINCE", "LABELS");
+	printf("%-*s  %-*s  %-*s  %-*s  %-24s  %s\n", w[0], "ID", w[1], "ADDRESS", w[2], "STATE",
+	       w[3], "RUNNING", "SINCE", "LABELS");
 	for (size_t i = 0; i < r->n_spokes; i++) {
 		const Tessera__V1__SpokeInfo *s = r->spokes[i];
 
 		cli_time_iso(s->since_ms, since, sizeof(since));
-		printf("%-*s  %-*s  %-*s  %-24s  ", w[0], s->id, w[1], s->address, w[2], s->state,
-		       since);
+		cli_spokes_load(s, load, sizeof(load));
+		printf("%-*s  %-*s  %-*s  %-*s  %-24s  ", w[0], s->id, w[1], s->address, w[2],
+		       s->state, w[3], load, since);
 		for (size_t k = 0; k < s->n_labels; k++) {
 			printf("%s", k > 0 ? "," : "");
 			cli_put_safe(stdout, s->labels[k]->key, 64);

@@ -1,6 +1,7 @@
 /*
  * tessera-hub: serves tessera.v1.Hub, relaying every request as a signed
- * command to the spoke it concerns, plus gRPC health and reflection. One
+ * command to the spoke it concerns, plus gRPC health and reflection (the
+ * hub serves while at least one spoke is connected). One
  * thread runs the completion queue and everything else; SIGINT/SIGTERM
  * stop it, after which every user call and spoke call is cancelled and
  * drained before memory is freed. SIGHUP re-reads the bearer tokens and the
@@ -19,6 +20,7 @@
 #include "hub.h"
 #include "hub_config.h"
 #include "hub_limits.h"
+#include "load.h"
 #include "daemon_args.h"
 #include "log.h"
 #include "reflection.h"
@@ -41,6 +43,8 @@ struct main_ctx {			/* what the tick works on */
 	struct auth *auth;
 	struct hub_config *cfg;		/* the running one; spokes borrow from it */
 	const char *config_path;
+	struct health *health;
+	bool serving;			/* what health last said */
 };
 
 static void main_signal(int sig)
@@ -106,6 +110,35 @@ static void main_reload_config(struct main_ctx *m)
 	free(fresh);
 }
 
+/* The whole server and the Hub service report one health status. */
+static int main_health(struct health *health, enum health_status status, struct tsr_err *err)
+{
+	if (health_set(health, "", status, err) != 0 ||
+	    health_set(health, MAIN_SERVICE, status, err) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A hub with no connected spoke can carry out nothing, so it says so:
+ * load balancers and probes then send users to a hub that can.
+ */
+static void main_tick_health(struct main_ctx *m)
+{
+	bool serving = spokes_any_connected(m->h->spokes);
+	struct tsr_err err;
+
+	if (serving == m->serving)
+		return;
+	if (main_health(m->health, serving ? HEALTH_SERVING : HEALTH_NOT_SERVING, &err) != 0) {
+		log_error("cannot set the health status: %s", err.msg);
+		return;
+	}
+	log_info("%s: %s", serving ? "SERVING" : "NOT_SERVING",
+		 serving ? "a spoke is connected" : "no spoke is connected");
+	m->serving = serving;
+}
+
 static void main_tick(void *arg)
 {
 	struct main_ctx *m = arg;
@@ -117,6 +150,8 @@ static void main_tick(void *arg)
 		main_reload_config(m);
 	}
 	spokes_poll(m->h->spokes, true);
+	main_tick_health(m);
+	load_tick(m->h);
 	watches_tick(m->h->watches);
 }
 
@@ -156,15 +191,6 @@ static int main_signals(struct tsr_err *err)
 	return 0;
 }
 
-/* The whole server and the Hub service report one health status. */
-static int main_health(struct health *health, enum health_status status, struct tsr_err *err)
-{
-	if (health_set(health, "", status, err) != 0 ||
-	    health_set(health, MAIN_SERVICE, status, err) != 0)
-		return -1;
-	return 0;
-}
-
 /* Serves until a signal, then shuts down and drains. */
 static int main_serve(struct hub_config *cfg, const char *config_path,
 		      const struct sign_key *key, struct tsr_err *err)
@@ -198,7 +224,9 @@ static int main_serve(struct hub_config *cfg, const char *config_path,
 	    main_signals(err) != 0 || rpc_server_start(srv, &port, err) != 0)
 		goto out;
 	started = true;
-	if (main_health(health, HEALTH_SERVING, err) != 0)
+	/* SERVING once the tick sees a spoke connected. */
+	m.health = health;
+	if (main_health(health, HEALTH_NOT_SERVING, err) != 0)
 		goto out;
 	main_log_listening(cfg, port);
 	rpc_loop_set_tick(h.loop, main_tick, &m, MAIN_TICK_MS);

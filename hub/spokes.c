@@ -1,10 +1,9 @@
 /* spokes: channels to the configured spokes (TLS or, if the config says
- * so, plaintext), their health and placement. */
+ * so, plaintext) and their health. */
 #include "spokes.h"
 
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "clock.h"
 #include "log.h"
@@ -110,67 +109,16 @@ void spokes_poll(struct spokes *s, bool try_connect)
 			 spokes_health_name(h));
 		sp->health = h;
 		sp->since_ms = clock_wall_ms();
+		/* Its figures say nothing about a spoke we cannot reach. */
+		if (h == SPOKE_UNREACHABLE)
+			sp->load_known = false;
 	}
 }
 
-/* Rendezvous hashing: the spoke with the highest hash of (spoke, id). */
-static struct spoke *spokes_by_request(struct spokes *s, const char *request_id)
+bool spokes_any_connected(const struct spokes *s)
 {
-	struct spoke *best = NULL;
-	uint64_t best_score = 0;
-
-	for (size_t i = 0; i < s->n; i++) {
-		crypto_generichash_state st;
-		uint8_t h[8];
-		uint64_t score = 0;
-
-		crypto_generichash_init(&st, NULL, 0, sizeof(h));
-		crypto_generichash_update(&st, (const uint8_t *)s->v[i].conf->id,
-					  strlen(s->v[i].conf->id) + 1);
-		crypto_generichash_update(&st, (const uint8_t *)request_id, strlen(request_id));
-		crypto_generichash_final(&st, h, sizeof(h));
-		for (size_t k = 0; k < sizeof(h); k++)
-			score = score << 8 | h[k];
-		if (best == NULL || score > best_score) {
-			best = &s->v[i];
-			best_score = score;
-		}
-	}
-	return best;
-}
-
-/* The next spoke in round-robin order whose channel is in one of the states. */
-static struct spoke *spokes_next(struct spokes *s, grpc_connectivity_state a,
-				 grpc_connectivity_state b)
-{
-	for (size_t k = 0; k < s->n; k++) {
-		struct spoke *sp = &s->v[(s->next + k) % s->n];
-		grpc_connectivity_state st = rpc_channel_state(sp->ch, 0);
-
-		if (st == a || st == b) {
-			s->next = (sp->index + 1) % s->n;
-			return sp;
-		}
-	}
-	return NULL;
-}
-
-int spokes_place(struct spokes *s, const char *request_id, struct spoke **out,
-		 struct tsr_err *err)
-{
-	struct spoke *sp;
-
-	if (request_id[0] != '\0') {
-		*out = spokes_by_request(s, request_id);
-		return 0;
-	}
-	sp = spokes_next(s, GRPC_CHANNEL_READY, GRPC_CHANNEL_IDLE);
-	/* A spoke still connecting gets the call queued until it is up. */
-	if (sp == NULL)
-		sp = spokes_next(s, GRPC_CHANNEL_CONNECTING, GRPC_CHANNEL_CONNECTING);
-	if (sp == NULL)
-		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-				   "no spoke is reachable to place the agent on");
-	*out = sp;
-	return 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (s->v[i].health == SPOKE_CONNECTED)
+			return true;
+	return false;
 }

@@ -2,7 +2,9 @@
  * spokes: the registry of configured spokes, one gRPC channel each, with
  * the health ListSpokes reports (from the channel's connectivity state,
  * polled on the loop tick, which also asks idle channels to connect so a
- * dead spoke is noticed before anyone needs it), and spawn placement.
+ * dead spoke is noticed before anyone needs it), and each spoke's load
+ * as its last answer to the hub's poll (hub/load.c) left it. Placement
+ * (hub/placement.c) chooses among them.
  */
 #ifndef TSR_HUB_SPOKES_H
 #define TSR_HUB_SPOKES_H
@@ -23,6 +25,12 @@ struct spoke {
 	struct rpc_channel *ch;			/* owned */
 	enum spoke_health health;
 	int64_t since_ms;			/* wall clock of the last health change */
+	bool load_known;			/* running and max hold figures */
+	int32_t running;			/* agents, plus spawns placed since */
+	int32_t max;				/* its max-agents, >= 1 when known */
+	int64_t load_at_ms;			/* monotonic: when the figures came */
+	int64_t load_next_ms;			/* monotonic: when to poll next */
+	bool load_polling;			/* a spoke.info is in flight */
 };
 
 struct spokes {
@@ -39,13 +47,7 @@ struct spoke *spokes_find(struct spokes *s, const char *id);
 void spokes_poll(struct spokes *s, bool try_connect);
 /* "connecting", "connected", "unreachable" */
 const char *spokes_health_name(enum spoke_health h);
-/*
- * Chooses a spoke for a spawn that named none. With a request id the
- * choice is a fixed function of that id over the configured spokes, so a
- * retried spawn reaches the spoke that deduplicates it; otherwise round
- * robin over spokes whose channel is usable. UNAVAILABLE if none is.
- */
-int spokes_place(struct spokes *s, const char *request_id, struct spoke **out,
-		 struct tsr_err *err);
+/* Whether any spoke's channel is connected (the hub's own health). */
+bool spokes_any_connected(const struct spokes *s);
 
 #endif

@@ -1,7 +1,7 @@
 /*
  * test_hub: unit tests for the hub's pure parts: watch cursors and stream
- * positions, page tokens, the configuration file, and the CLI's JSON
- * escaping.
+ * positions, page tokens, the configuration file, spawn placement, and
+ * the CLI's JSON escaping and config file.
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,10 +12,12 @@
 
 #include "auth.h"
 #include "b64url.h"
+#include "cli_config.h"
 #include "cli_json.h"
 #include "cursor.h"
 #include "hub_config.h"
 #include "page_token.h"
+#include "placement.h"
 
 /* base64url of text, for handcrafted tokens; the caller frees it. */
 static char *wrap(const char *text)
@@ -575,6 +577,268 @@ START_TEST(test_json_limits)
 }
 END_TEST
 
+/* A registry of n spokes with the given labels ("k=v" or ""), all connected. */
+struct fleet {
+	struct hub_spoke_conf conf[4];
+	struct spoke v[4];
+	struct spokes s;
+};
+
+static void fleet_init(struct fleet *f, size_t n, const char *const *labels)
+{
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < n; i++) {
+		const char *eq = strchr(labels[i], '=');
+
+		snprintf(f->conf[i].id, sizeof(f->conf[i].id), "spoke-%zu", i);
+		if (eq != NULL) {
+			snprintf(f->conf[i].labels[0].key, sizeof(f->conf[i].labels[0].key), "%.*s",
+				 (int)(eq - labels[i]), labels[i]);
+			snprintf(f->conf[i].labels[0].value, sizeof(f->conf[i].labels[0].value),
+				 "%s", eq + 1);
+			f->conf[i].nlabels = 1;
+		}
+		f->v[i].index = i;
+		f->v[i].conf = &f->conf[i];
+		f->v[i].health = SPOKE_CONNECTED;
+	}
+	f->s.v = f->v;
+	f->s.n = n;
+}
+
+static void fleet_load(struct fleet *f, size_t i, int32_t running, int32_t max)
+{
+	f->v[i].load_known = true;
+	f->v[i].running = running;
+	f->v[i].max = max;
+	f->v[i].load_at_ms = 1000;
+}
+
+/* The index placement chooses, or -1 with err.code in *code. */
+static int fleet_place(struct fleet *f, const char *request_id,
+		       const struct placement_label *labels, size_t n, int *code)
+{
+	struct placement p = { .request_id = request_id, .labels = labels, .nlabels = n,
+			       .now_ms = 2000 };
+	struct spoke *sp;
+	struct tsr_err err;
+
+	if (placement_choose(&f->s, &p, &sp, &err) != 0) {
+		*code = err.code;
+		return -1;
+	}
+	return (int)sp->index;
+}
+
+START_TEST(test_placement_least_loaded)
+{
+	static const char *const none[] = { "", "", "" };
+	struct fleet f;
+	int code;
+
+	fleet_init(&f, 3, none);
+	fleet_load(&f, 0, 3, 8);
+	fleet_load(&f, 1, 1, 8);
+	fleet_load(&f, 2, 1, 8);
+	/* Ties go round robin, and each placement counts until the next poll. */
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 1);
+	ck_assert_int_eq(f.v[1].running, 2);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 2);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 1);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 2);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 0);
+
+	/* Unknown or stale load sorts after every known one, even a busy one. */
+	fleet_init(&f, 3, none);
+	fleet_load(&f, 1, 7, 8);
+	fleet_load(&f, 2, 0, 8);
+	f.v[2].load_at_ms = 2000 - PLACEMENT_LOAD_STALE_MS - 1;
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 1);
+	/* Now at its max; the two unknown ones take turns. */
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 2);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 0);
+
+	/* A spoke at its max is skipped; when every one is: RESOURCE_EXHAUSTED. */
+	fleet_init(&f, 2, none);
+	fleet_load(&f, 0, 8, 8);
+	fleet_load(&f, 1, 3, 4);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 1);
+	ck_assert_int_eq(f.v[1].running, 4);
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+
+	/* Connected before connecting, whatever the load; never unreachable. */
+	fleet_init(&f, 3, none);
+	fleet_load(&f, 0, 0, 8);
+	fleet_load(&f, 1, 6, 8);
+	fleet_load(&f, 2, 0, 8);
+	f.v[0].health = SPOKE_CONNECTING;
+	f.v[2].health = SPOKE_UNREACHABLE;
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 1);
+	f.v[1].health = SPOKE_UNREACHABLE;
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 0);
+	f.v[0].health = SPOKE_UNREACHABLE;
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_UNAVAILABLE);
+}
+END_TEST
+
+START_TEST(test_placement_labels)
+{
+	static const char *const zones[] = { "zone=us", "zone=eu", "zone=eu", "" };
+	const struct placement_label eu = { "zone", "eu" }, ap = { "zone", "ap" };
+	struct fleet f;
+	int code, first;
+
+	fleet_init(&f, 4, zones);
+	for (int i = 0; i < 6; i++) {
+		int got = fleet_place(&f, "", &eu, 1, &code);
+
+		ck_assert(got == 1 || got == 2);
+	}
+	ck_assert_int_eq(fleet_place(&f, "", &ap, 1, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_FAILED_PRECONDITION);
+	f.v[1].health = SPOKE_UNREACHABLE;
+	f.v[2].health = SPOKE_UNREACHABLE;
+	ck_assert_int_eq(fleet_place(&f, "", &eu, 1, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_UNAVAILABLE);
+
+	/* A request id picks the same matching spoke every time, whatever its health. */
+	first = fleet_place(&f, "deploy-42", &eu, 1, &code);
+	ck_assert(first == 1 || first == 2);
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(fleet_place(&f, "deploy-42", &eu, 1, &code), first);
+	ck_assert_int_eq(fleet_place(&f, "deploy-42", &ap, 1, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_int_ge(fleet_place(&f, "deploy-42", NULL, 0, &code), 0);
+}
+END_TEST
+
+START_TEST(test_placement_check_labels)
+{
+	struct placement_label l[HUB_LABELS_MAX + 1];
+	char keys[HUB_LABELS_MAX + 1][8], long_value[HUB_LABEL_VALUE_MAX + 2];
+	struct tsr_err err;
+
+	for (size_t i = 0; i <= HUB_LABELS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
+		l[i].key = keys[i];
+		l[i].value = "v";
+	}
+	ck_assert_int_eq(placement_check_labels(l, HUB_LABELS_MAX, &err), 0);
+	ck_assert_int_ne(placement_check_labels(l, HUB_LABELS_MAX + 1, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	memset(long_value, 'x', sizeof(long_value) - 1);
+	long_value[sizeof(long_value) - 1] = '\0';
+	l[1].value = long_value;
+	ck_assert_int_ne(placement_check_labels(l, 2, &err), 0);
+	long_value[HUB_LABEL_VALUE_MAX] = '\0';
+	ck_assert_int_eq(placement_check_labels(l, 2, &err), 0);
+	l[1].value = "";
+	ck_assert_int_ne(placement_check_labels(l, 2, &err), 0);
+	l[1].value = "a b";
+	ck_assert_int_ne(placement_check_labels(l, 2, &err), 0);
+	l[1].value = "v";
+	l[1].key = "k0";
+	ck_assert_int_ne(placement_check_labels(l, 2, &err), 0);
+	l[1].key = "bad key";
+	ck_assert_int_ne(placement_check_labels(l, 2, &err), 0);
+}
+END_TEST
+
+/* Loads text as a CLI config file; the error, if any, in err. */
+static int cli_config_text(const char *text, struct cli_config *cf, struct tsr_err *err)
+{
+	char path[64];
+	int rc;
+
+	write_config(path, sizeof(path), text);
+	rc = cli_config_load(cf, path, true, err);
+	unlink(path);
+	return rc;
+}
+
+START_TEST(test_cli_config_lines)
+{
+	struct cli_config cf = { 0 };
+	struct tsr_err err;
+
+	ck_assert_int_eq(cli_config_text("# defaults\nhub 10.0.0.1:7000\n"
+					 "token-file /t\ntls-ca /ca\ntls-cert /c\ntls-key /k\n",
+					 &cf, &err), 0);
+	ck_assert_str_eq(cf.hub, "10.0.0.1:7000");
+	ck_assert_str_eq(cf.token_file, "/t");
+	ck_assert_str_eq(cf.tls_ca, "/ca");
+	ck_assert_str_eq(cf.tls_cert, "/c");
+	ck_assert_str_eq(cf.tls_key, "/k");
+	cli_config_free(&cf);
+
+	/* Each error names the file and the line. */
+	ck_assert_int_ne(cli_config_text("hub a:1\n\ntoken x\n", &cf, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, ":3: unknown keyword \"token\""));
+	cli_config_free(&cf);
+	ck_assert_int_ne(cli_config_text("tls-ca /a /b\n", &cf, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, ":1: tls-ca takes one value"));
+	cli_config_free(&cf);
+	ck_assert_int_ne(cli_config_text("hub a:1\nhub b:2\n", &cf, &err), 0);
+	ck_assert_ptr_nonnull(strstr(err.msg, ":2: hub given twice"));
+	cli_config_free(&cf);
+
+	/* The default file may be absent; a named one may not. */
+	ck_assert_int_eq(cli_config_load(&cf, "/nonexistent/cli.conf", false, &err), 0);
+	ck_assert_ptr_null(cf.hub);
+	ck_assert_int_ne(cli_config_load(&cf, "/nonexistent/cli.conf", true, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
+START_TEST(test_cli_config_precedence)
+{
+	struct cli_config cf = { 0 };
+	struct cli c = { 0 };
+	struct tsr_err err;
+
+	ck_assert_int_eq(cli_config_text("hub file:1\ntoken-file /file-token\n"
+					 "tls-ca /file-ca\ntls-key /file-key\n", &cf, &err), 0);
+	/* What the environment (or a flag) gave stays; the file fills the rest. */
+	c.hub = "env:1";
+	c.tls_ca = "/env-ca";
+	cli_config_apply(&cf, &c);
+	ck_assert_str_eq(c.hub, "env:1");
+	ck_assert_str_eq(c.tls_ca, "/env-ca");
+	ck_assert_str_eq(c.token_file, "/file-token");
+	ck_assert_str_eq(c.tls_key, "/file-key");
+	ck_assert_ptr_null(c.tls_cert);
+
+	/* A token from the environment also beats the file's token-file. */
+	memset(&c, 0, sizeof(c));
+	c.token = "secret";
+	cli_config_apply(&cf, &c);
+	ck_assert_ptr_null(c.token_file);
+	ck_assert_str_eq(c.hub, "file:1");
+	cli_config_free(&cf);
+}
+END_TEST
+
+START_TEST(test_cli_config_path)
+{
+	struct tsr_err err;
+	char path[CLI_CONFIG_PATH_MAX];
+	bool must_exist;
+
+	ck_assert_int_eq(setenv("HOME", "/home/u", 1), 0);
+	ck_assert_int_eq(unsetenv("TESSERA_CONFIG"), 0);
+	ck_assert_int_eq(cli_config_path(path, sizeof(path), &must_exist, &err), 0);
+	ck_assert_str_eq(path, "/home/u/.config/tessera/cli.conf");
+	ck_assert(!must_exist);
+	ck_assert_int_eq(setenv("TESSERA_CONFIG", "/etc/tessera/cli.conf", 1), 0);
+	ck_assert_int_eq(cli_config_path(path, sizeof(path), &must_exist, &err), 0);
+	ck_assert_str_eq(path, "/etc/tessera/cli.conf");
+	ck_assert(must_exist);
+	ck_assert_int_ne(cli_config_path(path, 8, &must_exist, &err), 0);
+}
+END_TEST
+
 static Suite *hub_suite(void)
 {
 	Suite *s = suite_create("hub");
@@ -596,6 +860,18 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_config_rejects);
 	tcase_add_test(tc, test_config_spoke_limits);
 	tcase_add_test(tc, test_config_tls);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("cli_config");
+	tcase_add_test(tc, test_cli_config_lines);
+	tcase_add_test(tc, test_cli_config_precedence);
+	tcase_add_test(tc, test_cli_config_path);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("placement");
+	tcase_add_test(tc, test_placement_least_loaded);
+	tcase_add_test(tc, test_placement_labels);
+	tcase_add_test(tc, test_placement_check_labels);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("auth");

@@ -194,18 +194,20 @@ static int watch_cursor(const struct watcher *w, char **out, struct tsr_err *err
 }
 
 /*
- * The watch is subscribed once every spoke stream has answered or failed.
- * Its headers carry the cursor of that moment, so a client that loses the
- * stream before any event still resumes without a gap.
+ * The watch's headers carry its cursor of that moment, so a client that
+ * loses the stream before any event still resumes without a gap. They go
+ * out once every spoke stream has answered or failed, or (force) right
+ * before the first event, whichever comes first: gRPC sends headers only
+ * once, ahead of any message.
  */
-static void watch_maybe_headers(struct watcher *w)
+static void watch_headers(struct watcher *w, bool force)
 {
 	char *cursor = NULL;
 	struct tsr_err err;
 
 	if (w->headers_sent || w->ending)
 		return;
-	for (size_t i = 0; i < w->nstreams; i++)
+	for (size_t i = 0; i < w->nstreams && !force; i++)
 		if (!w->streams[i].settled)
 			return;
 	if (watch_cursor(w, &cursor, &err) != 0) {
@@ -270,7 +272,7 @@ static void watch_on_headers(void *arg, const struct rpc_headers *h)
 	if (!p->exact)
 		*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
 	s->settled = true;
-	watch_maybe_headers(s->w);
+	watch_headers(s->w, false);
 }
 
 static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
@@ -297,6 +299,8 @@ static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
 			  ev->position);
 		goto out;
 	}
+	/* The cursor in the headers must not already count this event. */
+	watch_headers(w, true);
 	p->pos = pos;
 	p->have = true;
 	p->exact = true;
@@ -327,7 +331,7 @@ static void watch_on_end(void *arg, grpc_status_code code, const char *details)
 	}
 	s->settled = true;
 	watch_retry_later(s, code, details);
-	watch_maybe_headers(w);
+	watch_headers(w, false);
 }
 
 /* Seals "events.stream" for s's spoke from its position and calls it. */
@@ -379,7 +383,7 @@ static void watch_stream_start(struct watch_stream *s)
 	if (watch_stream_call(s, &err) != 0) {
 		s->settled = true;
 		watch_retry_later(s, err.code, err.msg);
-		watch_maybe_headers(s->w);
+		watch_headers(s->w, false);
 	}
 	s->now = false;
 }

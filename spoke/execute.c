@@ -16,6 +16,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "spoke.h"
+#include "spoke_info.h"
 
 typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len,
 			  uint8_t **out, size_t *outlen, struct tsr_err *err);
@@ -28,6 +29,7 @@ static const struct {
 	{ "agent.status", agent_cmd_status },
 	{ "agent.kill", agent_cmd_kill },
 	{ "agent.list", agent_cmd_list },
+	{ "spoke.info", spoke_cmd_info },
 };
 
 static command_fn execute_route(const char *type)

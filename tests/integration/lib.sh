@@ -13,6 +13,7 @@ TESSERA_SPOKE=$TESSERA_BUILD/spoke/tessera-spoke
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tessera-it.XXXXXX")
 PIDS=()		# every process started, in start order
 NAMES=()	# what each is, for the clean-exit checks
+NETNS_MADE=()	# network namespaces made by make_netns, deleted on exit
 TAP_N=0
 TAP_FAILED=0
 
@@ -50,7 +51,11 @@ stop_all() {
 }
 
 cleanup() {
+	local ns
 	stop_all
+	for ns in "${NETNS_MADE[@]}"; do
+		ip netns delete "$ns" 2>/dev/null
+	done
 	if [ "$TAP_FAILED" -ne 0 ] || [ -n "${TESSERA_KEEP:-}" ]; then
 		echo "# logs kept in $WORK"
 		for f in "$WORK"/*.log; do
@@ -136,6 +141,45 @@ stop_valkey() {
 			PIDS[$i]=
 		fi
 	done
+}
+
+# kill_hard PID: SIGKILL, as a crash; the process is no longer tracked.
+kill_hard() {
+	local i
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	for i in "${!PIDS[@]}"; do
+		[ "${PIDS[$i]}" != "$1" ] || PIDS[$i]=
+	done
+}
+
+# started COUNT LOG: the daemon writing LOG has said "listening on" COUNT times.
+started() {
+	[ "$(grep -c "listening on" "$2")" -ge "$1" ]
+}
+
+# restart_daemon PROGRAM NAME WHAT: runs PROGRAM again with $WORK/NAME.conf,
+# on the same port, appending to its log; sets RESTARTED_PID.
+restart_daemon() {
+	local n
+	n=$(($(grep -c "listening on" "$WORK/$2.log") + 1))
+	"$1" --config "$WORK/$2.conf" >>"$WORK/$2.log" 2>&1 &
+	RESTARTED_PID=$!
+	track "$RESTARTED_PID" "$3 $2"
+	wait_for 15 started "$n" "$WORK/$2.log" || bail "$3 $2 did not start again"
+}
+
+# restart_spoke ID: a spoke started by start_spoke, again, with its config;
+# sets SPOKE_PID_<ID>.
+restart_spoke() {
+	restart_daemon "$TESSERA_SPOKE" "$1" spoke
+	eval "SPOKE_PID_${1//-/_}=$RESTARTED_PID"
+}
+
+# restart_hub NAME: a hub started by start_hub, again; sets HUB_PID.
+restart_hub() {
+	restart_daemon "$TESSERA_HUB" "$1" hub
+	HUB_PID=$RESTARTED_PID
 }
 
 valkey() {
@@ -224,20 +268,32 @@ token_line() {
 	sed -n 2p "$WORK/token-$1"
 }
 
-# start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it.
-# Sets SPOKE_PORT_<ID with - as _>.
+# make_netns NAME: a network namespace of the test's own, with loopback
+# up; deleted when the test exits.
+make_netns() {
+	ip netns add "$1" || bail "cannot make network namespace $1"
+	NETNS_MADE+=("$1")
+	ip -n "$1" link set lo up || bail "no loopback in $1"
+}
+
+# A daemon runs in network namespace NETNS when set; a spoke listens on
+# SPOKE_HOST (default 127.0.0.1), which is where its hub will reach it.
+
+# start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it
+# (max-agents SPOKE_MAX_AGENTS, default 16).
+# Sets SPOKE_PORT_<ID with - as _> and SPOKE_PID_<ID with - as _>.
 start_spoke() {
-	local id=$1 vk=$2 port conf=$WORK/$1.conf hub
+	local id=$1 vk=$2 port conf=$WORK/$1.conf hub host=${SPOKE_HOST:-127.0.0.1}
 	shift 2
 	port=$(free_port)
 	keygen "$id"
 	{
 		echo "id $id"
-		echo "listen 127.0.0.1:$port"
+		echo "listen $host:$port"
 		echo "valkey unix:$WORK/$vk/valkey.sock"
 		echo "key $WORK/$id.key"
 		for hub in "$@"; do echo "trust-hub $(pubkey "$hub")"; done
-		echo "max-agents 16"
+		echo "max-agents ${SPOKE_MAX_AGENTS:-16}"
 		echo "kill-grace-ms 2000"
 		echo "agent true stdin /bin/true"
 		echo "agent false stdin /bin/false"
@@ -245,15 +301,16 @@ start_spoke() {
 		echo "agent cat stdin /bin/cat"
 		tls_lines "${SPOKE_TLS:-}"
 	} >"$conf"
-	"$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
+	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
 	track $! "spoke $id"
-	eval "SPOKE_PORT_${id//-/_}=$port"
+	eval "SPOKE_PORT_${id//-/_}=$port SPOKE_PID_${id//-/_}=$! SPOKE_HOST_${id//-/_}=$host"
 	wait_for 15 grep -q "listening on" "$WORK/$id.log" || bail "spoke $id did not start"
 }
 
-# start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR and HUB_PID.
+# start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR and HUB_PID. A spoke's
+# labels come from SPOKE_LABELS_<ID with - as _>, e.g. "zone=eu gpu=no".
 start_hub() {
-	local name=$1 key=$2 port conf=$WORK/$1.conf s p t
+	local name=$1 key=$2 port conf=$WORK/$1.conf s p h l t
 	shift 2
 	port=$(free_port)
 	{
@@ -261,7 +318,9 @@ start_hub() {
 		echo "key $WORK/$key.key"
 		for s in "$@"; do
 			p=SPOKE_PORT_${s//-/_}
-			echo "spoke $s 127.0.0.1:${!p} $(pubkey "$s")"
+			l=SPOKE_LABELS_${s//-/_}
+			h=SPOKE_HOST_${s//-/_}
+			echo "spoke $s ${!h:-127.0.0.1}:${!p} $(pubkey "$s") ${!l:-}"
 		done
 		tls_lines "${HUB_TLS:-}"
 		case "${HUB_SPOKE_TLS:-}" in
@@ -278,7 +337,7 @@ start_hub() {
 		[ -n "${HUB_TOKENS:-}" ] || echo "auth none"
 		for t in ${HUB_TOKENS:-}; do token_line "$t"; done
 	} >"$conf"
-	"$TESSERA_HUB" --config "$conf" >"$WORK/$name.log" 2>&1 &
+	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_HUB" --config "$conf" >"$WORK/$name.log" 2>&1 &
 	HUB_PID=$!
 	track "$HUB_PID" "hub $name"
 	HUB_ADDR=127.0.0.1:$port

@@ -115,6 +115,11 @@ check "a reply signed with a key the hub does not hold is refused" \
 	grep -q "does not verify" <<<"$err"
 sed -i "s|$(pubkey stale)|$(pubkey spoke-1)|" "$WORK/keyswap.conf"
 kill -HUP "$HUB_PID"
+# Only once the hub has taken the key: a spawn before would be a third agent.
+reloaded_twice() {
+	[ "$(grep -c "spoke spoke-1 now verified with key" "$WORK/keyswap.log")" -ge 2 ]
+}
+wait_for 5 reloaded_twice
 check "after SIGHUP with the right key, spawns through that hub work" \
 	wait_for 5 quiet cli spawn true
 HUB_ADDR=$main_hub

@@ -1,0 +1,19 @@
+/*
+ * load: the hub's view of how loaded each spoke is. From the loop tick,
+ * every connected spoke is asked "spoke.info" every LOAD_POLL_MS, with at
+ * most one such command in flight per spoke; the answer (a signed
+ * SpokeStatus, verified like any reply) is kept in struct spoke for
+ * placement and ListSpokes. A spoke that does not answer, or answers
+ * nonsense, has no known load until it answers again. Loop thread only.
+ */
+#ifndef TSR_HUB_LOAD_H
+#define TSR_HUB_LOAD_H
+
+#include "hub.h"
+
+#define LOAD_POLL_MS 2000
+#define LOAD_TIMEOUT_MS 2000		/* or the relay timeout, if shorter */
+
+void load_tick(struct hub *h);
+
+#endif

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Many spokes: three, each with its own Valkey. Placement by name, by
+# labels and by load; a spoke at its max-agents is skipped; a stopped
+# spoke is shown unreachable while spawns go on elsewhere; the hub stops
+# serving (gRPC health) once no spoke is left.
+. "$(dirname "$0")/lib.sh"
+
+for tool in jq grpc-health-probe; do
+	command -v "$tool" >/dev/null || bail "$tool is not installed"
+done
+
+start_valkey vk1
+start_valkey vk2
+start_valkey vk3
+keygen hub
+SPOKE_MAX_AGENTS=4 start_spoke spoke-1 vk1 hub
+start_spoke spoke-2 vk2 hub
+start_spoke spoke-3 vk3 hub
+SPOKE_LABELS_spoke_1="zone=eu" SPOKE_LABELS_spoke_2="zone=eu gpu=yes" \
+	SPOKE_LABELS_spoke_3="zone=us" start_hub hub hub spoke-1 spoke-2 spoke-3
+
+# stop_tracked NAME: stops a process start_* tracked under NAME, by its PID,
+# and checks that it exits cleanly.
+stop_tracked() {
+	local i rc
+	for i in "${!NAMES[@]}"; do
+		if [ "${NAMES[$i]}" = "$1" ] && [ -n "${PIDS[$i]}" ]; then
+			rc=0
+			stop_pid "${PIDS[$i]}" || rc=$?
+			PIDS[$i]=
+			check "$1 exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
+		fi
+	done
+}
+
+spawn_id() {
+	cli --json spawn "$@" | jq -r .id
+}
+
+# loads: "running/max" of every spoke, in configuration order ("-" if unknown).
+loads() {
+	cli --json spokes | jq -r '.spokes[] |
+		if .maxAgents > 0 then "\(.runningAgents)/\(.maxAgents)" else "-" end' | paste -sd' '
+}
+
+loads_are() {
+	[ "$(loads)" = "$1" ]
+}
+
+spoke_state() {
+	cli --json spokes | jq -r --arg s "$1" '.spokes[] | select(.id == $s) | .state'
+}
+
+hub_serving() {
+	grpc-health-probe -addr "$HUB_ADDR" -connect-timeout 3s "$@" >/dev/null 2>&1
+}
+
+check "hub is SERVING once its spokes are connected" wait_for 15 hub_serving
+check "hub's tessera.v1.Hub is SERVING" hub_serving -service tessera.v1.Hub
+check "ListSpokes shows every spoke's load within a poll" \
+	wait_for 15 loads_are "0/4 0/16 0/16"
+check "tessera spokes has a RUNNING column of running/max" \
+	sh -c "'$TESSERA_CLI' --hub '$HUB_ADDR' spokes | grep -Eq '^spoke-1 .* 0/4 '"
+
+# By name, and --wait for the end.
+id=$(spawn_id true --spoke spoke-3)
+check "spawn --spoke spoke-3 runs there" [ "${id%%.*}" = spoke-3 ]
+out=$(cli --json spawn true --spoke spoke-2 --wait)
+check "spawn --wait exits 0 for an agent that completes" [ $? -eq 0 ]
+check "spawn --wait prints the agent COMPLETED" \
+	[ "$(jq -r .state <<<"$out")" = AGENT_STATE_COMPLETED ]
+err=$(cli spawn false --spoke spoke-2 --wait 2>&1 >/dev/null)
+check "spawn --wait exits 1 for an agent that fails" [ $? -eq 1 ]
+check "spawn --wait says why in one line" \
+	[ "$(grep -c "ended failed" <<<"$err")" -eq 1 ]
+
+# By labels: only matching spokes ever get the agents.
+where=""
+for i in 1 2 3 4 5 6; do
+	id=$(spawn_id true --label zone=eu)
+	where="$where ${id%%.*}"
+done
+only_eu() {
+	[ -z "$(tr ' ' '\n' <<<"$where" | grep -v -e '^$' -e '^spoke-1$' -e '^spoke-2$')" ]
+}
+both_eu() {
+	grep -q spoke-1 <<<"$where" && grep -q spoke-2 <<<"$where"
+}
+check "zone=eu agents land on spoke-1 and spoke-2 only" only_eu
+check "zone=eu agents use both matching spokes" both_eu
+where=""
+for i in 1 2 3; do
+	id=$(spawn_id true --label zone=eu --label gpu=yes)
+	where="$where ${id%%.*}"
+done
+check "zone=eu gpu=yes agents all land on spoke-2" [ "$where" = " spoke-2 spoke-2 spoke-2" ]
+err=$(cli spawn true --label zone=ap 2>&1)
+check "labels no spoke carries: FAILED_PRECONDITION" \
+	grep -q "FAILED_PRECONDITION: no spoke matches labels zone=ap" <<<"$err"
+err=$(cli spawn true --spoke spoke-3 --label zone=eu 2>&1)
+check "a named spoke without the labels: FAILED_PRECONDITION" \
+	grep -q FAILED_PRECONDITION <<<"$err"
+err=$(cli spawn true --label "bad key=x" 2>&1)
+check "a malformed label key: INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<<"$err"
+many=()
+for i in $(seq 0 16); do many+=(--label "k$i=v"); done
+err=$(cli spawn true "${many[@]}" 2>&1)
+check "more than 16 labels are refused" [ $? -ne 0 ]
+
+# Least-loaded: with three sleepers on spoke-2 and on spoke-3, new agents
+# go to the emptiest spoke, spoke-1.
+sleepers=()
+for s in spoke-2 spoke-3; do
+	for i in 1 2 3; do sleepers+=("$(spawn_id sleep --spoke "$s")"); done
+done
+check "ListSpokes counts the sleepers" wait_for 15 loads_are "0/4 3/16 3/16"
+where=""
+for i in 1 2 3; do
+	id=$(spawn_id sleep)
+	sleepers+=("$id")
+	where="$where ${id%%.*}"
+done
+check "three new agents all go to the emptiest spoke" \
+	[ "$where" = " spoke-1 spoke-1 spoke-1" ]
+check "ListSpokes counts match where the agents run" wait_for 15 loads_are "3/4 3/16 3/16"
+
+# A spoke at its max-agents is skipped.
+sleepers+=("$(spawn_id sleep --spoke spoke-1)")
+check "spoke-1 is at its max" wait_for 15 loads_are "4/4 3/16 3/16"
+where=""
+for i in 1 2; do
+	id=$(spawn_id sleep --label zone=eu)
+	sleepers+=("$id")
+	where="$where ${id%%.*}"
+done
+check "a spoke at max-agents is skipped" [ "$where" = " spoke-2 spoke-2" ]
+err=$(cli spawn sleep --spoke spoke-1 2>&1)
+check "spawn --spoke at its max: RESOURCE_EXHAUSTED" grep -q RESOURCE_EXHAUSTED <<<"$err"
+for id in "${sleepers[@]}"; do cli kill "$id" >/dev/null || not_ok "kill $id"; done
+check "every sleeper is gone" wait_for 15 loads_are "0/4 0/16 0/16"
+
+# One spoke stopped: shown unreachable; spawns go on elsewhere, and one
+# that names it fails at once.
+stop_tracked "spoke spoke-3"
+check "tessera spokes shows a stopped spoke unreachable" \
+	wait_for 15 sh -c "'$TESSERA_CLI' --hub '$HUB_ADDR' spokes | grep -Eq '^spoke-3 .* unreachable +- '"
+okays=0
+for i in 1 2 3 4 5 6; do
+	id=$(spawn_id true --timeout 5) && [ "${id%%.*}" != spoke-3 ] && okays=$((okays + 1))
+done
+check "spawns keep succeeding on the other spokes within their deadline" [ "$okays" -eq 6 ]
+t0=$(date +%s%N)
+err=$(cli --timeout 10 spawn true --spoke spoke-3 2>&1)
+t1=$(date +%s%N)
+check "spawn --spoke to the stopped spoke fails UNAVAILABLE" grep -q UNAVAILABLE <<<"$err"
+check "... within 3 s" [ $(((t1 - t0) / 1000000)) -lt 3000 ]
+check "hub is still SERVING with two spokes" hub_serving
+
+# Every spoke down: the hub says NOT_SERVING.
+stop_tracked "spoke spoke-1"
+stop_tracked "spoke spoke-2"
+check "hub is NOT_SERVING once every spoke is down" \
+	wait_for 15 sh -c "! grpc-health-probe -addr '$HUB_ADDR' >/dev/null 2>&1"
+check "hub's tessera.v1.Hub is NOT_SERVING too" \
+	sh -c "! grpc-health-probe -addr '$HUB_ADDR' -service tessera.v1.Hub >/dev/null 2>&1"
+err=$(cli spawn true 2>&1)
+check "a spawn with no spoke left: UNAVAILABLE" grep -q UNAVAILABLE <<<"$err"
+
+finish
