@@ -2,9 +2,12 @@
 #include "cli_print.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/ioctl.h>
 
 #define CLI_STATE_PREFIX "AGENT_STATE_"
 #define CLI_TASK_SHOWN 200		/* bytes of a task in human output */
@@ -70,6 +73,21 @@ void cli_time_iso(int64_t ms, char *buf, size_t len)
 	}
 	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
 		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+int cli_term_columns(void)
+{
+	struct winsize ws;
+	const char *env;
+	long v;
+
+	if (!isatty(STDOUT_FILENO))
+		return 0;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		return ws.ws_col;
+	env = getenv("COLUMNS");
+	v = env != NULL ? strtol(env, NULL, 10) : 0;
+	return v > 0 && v <= 10000 ? (int)v : 0;
 }
 
 void cli_put_safe(FILE *f, const char *s, size_t max)

@@ -31,6 +31,12 @@ int cli_state_parse(const char *text, Tessera__V1__AgentState *out, struct tsr_e
 bool cli_state_terminal(Tessera__V1__AgentState s);
 /* "2024-01-02T03:04:05.678Z", or "-" for 0 (CLI_TIME_MAX). */
 void cli_time_iso(int64_t ms, char *buf, size_t len);
+/*
+ * The terminal's width when stdout is one (its window size, else
+ * $COLUMNS), 0 when output goes elsewhere: tables fit a terminal and are
+ * never cut for a pipe.
+ */
+int cli_term_columns(void);
 /* Writes s with control characters escaped, cut after max bytes. */
 void cli_put_safe(FILE *f, const char *s, size_t max);
 

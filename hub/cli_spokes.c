@@ -10,7 +10,11 @@
 #include "cli_json.h"
 #include "cli_print.h"
 #include "cli_rpc.h"
+#include "hub_limits.h"
 #include "tessera/v1/hub.pb-c.h"
+
+/* Every label a spoke may have, "key=value," each cut at 64 + 64 bytes. */
+#define CLI_SPOKES_LABELS_MAX (HUB_LABELS_MAX * (2 * 64 + 2) + 1)
 
 static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_err *err)
 {
@@ -64,10 +68,29 @@ static void cli_spokes_load(const Tessera__V1__SpokeInfo *s, char *buf, size_t l
 		snprintf(buf, len, "-");
 }
 
+/* "k=v,k=v" ("-" for none), each key and value cut at 64 bytes. */
+static void cli_spokes_labels(const Tessera__V1__SpokeInfo *s, char *buf, size_t len)
+{
+	size_t off = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < s->n_labels && off < len; k++) {
+		n = snprintf(buf + off, len - off, "%s%.64s=%.64s", k > 0 ? "," : "",
+			     s->labels[k]->key, s->labels[k]->value);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	if (s->n_labels == 0)
+		snprintf(buf, len, "-");
+}
+
 static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 {
-	char since[CLI_TIME_MAX], load[32];
-	int w[4] = { 2, 7, 5, 7 };
+	char since[CLI_TIME_MAX], load[32], labels[CLI_SPOKES_LABELS_MAX];
+	int w[4] = { 2, 7, 5, 7 }, columns = cli_term_columns(), used;
+	size_t room;
 
 	for (size_t i = 0; i < r->n_spokes; i++) {
 		const Tessera__V1__SpokeInfo *s = r->spokes[i];
@@ -89,16 +112,13 @@ static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 
 		cli_time_iso(s->since_ms, since, sizeof(since));
 		cli_spokes_load(s, load, sizeof(load));
-		printf("%-*s  %-*s  %-*s  %-*s  %-24s  ", w[0], s->id, w[1], s->address, w[2],
-		       s->state, w[3], load, since);
-		for (size_t k = 0; k < s->n_labels; k++) {
-			printf("%s", k > 0 ? "," : "");
-			cli_put_safe(stdout, s->labels[k]->key, 64);
-			putchar('=');
-			cli_put_safe(stdout, s->labels[k]->value, 64);
-		}
-		if (s->n_labels == 0)
-			putchar('-');
+		used = printf("%-*s  %-*s  %-*s  %-*s  %-24s  ", w[0], s->id, w[1], s->address,
+			      w[2], s->state, w[3], load, since);
+		cli_spokes_labels(s, labels, sizeof(labels));
+		/* On a terminal the labels take what is left of the line
+		 * (cli_put_safe marks a cut with "..."). */
+		room = columns > used + 4 ? (size_t)(columns - used - 3) : 1;
+		cli_put_safe(stdout, labels, columns > 0 ? room : sizeof(labels));
 		putchar('\n');
 	}
 }
