@@ -171,9 +171,15 @@ static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size
 			    TSR_NAME_MAX);
 		goto out;
 	}
+	if (r->timeout_ms > TSR_AGENT_TIMEOUT_MAX_MS) {
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "timeout_ms must be at most %d (24 h)", TSR_AGENT_TIMEOUT_MAX_MS);
+		goto out;
+	}
 	if (api_spawn_spoke(h, r, &sp, &err) != 0)
 		goto out;
 	out.type = r->type;
+	out.timeout_ms = r->timeout_ms;
 	out.task = r->task;
 	out.spoke_id = (char *)sp->conf->id;
 	out.request_id = r->request_id;

@@ -67,6 +67,8 @@ int cli_usage(const char *command);
 int cli_spawn(struct cli *c, int argc, char **argv);
 int cli_get(struct cli *c, int argc, char **argv);
 int cli_kill(struct cli *c, int argc, char **argv);
+/* Prints an agent's output tail as it is, even with --json. */
+int cli_logs(struct cli *c, int argc, char **argv);
 int cli_list(struct cli *c, int argc, char **argv);
 int cli_watch(struct cli *c, int argc, char **argv);
 int cli_spokes(struct cli *c, int argc, char **argv);

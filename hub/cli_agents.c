@@ -169,6 +169,21 @@ static int cli_spawn_outcome(const Tessera__V1__Agent *a)
 	return -1;
 }
 
+/* --agent-timeout SECONDS: whole seconds, up to the hub's 24 h; -1 otherwise. */
+static int cli_agent_timeout(const char *s, uint32_t *ms)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < 1 ||
+	    v > TSR_AGENT_TIMEOUT_MAX_MS / 1000)
+		return -1;
+	*ms = (uint32_t)v * 1000;
+	return 0;
+}
+
 int cli_spawn(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -177,6 +192,7 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 		{ "request-id", required_argument, NULL, 'r' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "wait", no_argument, NULL, 'w' },
+		{ "agent-timeout", required_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
@@ -198,9 +214,13 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 			req.request_id = optarg;
 		else if (opt == 'w')
 			wait = true;
-		else if (opt != 'l' ||
-			 cli_spawn_label(optarg, labels, labelp, &req.n_spoke_labels) != 0)
+		else if (opt == 'a') {
+			if (cli_agent_timeout(optarg, &req.timeout_ms) != 0)
+				return cli_usage("spawn");
+		} else if (opt != 'l' ||
+			   cli_spawn_label(optarg, labels, labelp, &req.n_spoke_labels) != 0) {
 			return cli_usage("spawn");
+		}
 	}
 	nargs = argc - optind;
 	if (nargs < 1 || nargs > 2)
@@ -278,6 +298,39 @@ int cli_get(struct cli *c, int argc, char **argv)
 	if (cli_hub_open(c, &h, &err) != 0 ||
 	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, &a, &err) != 0 ||
 	    cli_agent_show(c, a, false, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	rc = CLI_EXIT_OK;
+out:
+	if (a != NULL)
+		tessera__v1__agent__free_unpacked(a, NULL);
+	cli_hub_close(&h);
+	return rc;
+}
+
+int cli_logs(struct cli *c, int argc, char **argv)
+{
+	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	Tessera__V1__Agent *a = NULL;
+	struct cli_hub h = { 0 };
+	struct tsr_err err;
+	const char *id;
+	size_t len;
+	int rc = CLI_EXIT_FAIL;
+
+	if (cli_agent_args(c, argc, argv, opts, NULL, &id) != 0)
+		return cli_usage("logs");
+	req.agent_id = (char *)id;
+	if (cli_hub_open(c, &h, &err) != 0 ||
+	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, &a, &err) != 0) {
+		rc = cli_fail(&err);
+		goto out;
+	}
+	len = strlen(a->output);
+	if (fwrite(a->output, 1, len, stdout) != len || fflush(stdout) != 0) {
+		tsr_err_set(&err, GRPC_STATUS_UNKNOWN, "writing the output: %s", strerror(errno));
 		rc = cli_fail(&err);
 		goto out;
 	}

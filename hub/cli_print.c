@@ -144,6 +144,8 @@ void cli_agent_json(struct json *j, const Tessera__V1__Agent *a)
 	json_string(j, a->request_id);
 	json_key(j, "killRequested");
 	json_bool(j, a->kill_requested);
+	json_key(j, "output");
+	json_string(j, a->output);
 	json_object_end(j);
 }
 
@@ -217,6 +219,8 @@ static void cli_agent_human(const Tessera__V1__Agent *a, bool id_line)
 		cli_kv("requestId:", a->request_id);
 	if (a->kill_requested)
 		cli_kv("killRequested:", "yes");
+	/* The tail itself may be long and raw: tessera logs prints it. */
+	printf("%-14s %zu bytes\n", "output:", strlen(a->output));
 	cli_kv("task:", a->task);
 }
 

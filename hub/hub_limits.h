@@ -6,6 +6,7 @@
 #define TSR_HUB_HUB_LIMITS_H
 
 #define TSR_TASK_MAX (64 * 1024)	/* bytes of an agent's task */
+#define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest agent timeout */
 
 #define HUB_SPOKES_MAX 256
 #define HUB_LABELS_MAX 16		/* per spoke */

@@ -62,6 +62,12 @@ static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char 
 		log_error("agent %s: cannot record failed spawn: %s", agent_id, err.msg);
 }
 
+/* The grace a kill or timeout of an agent of type gets; type may be NULL. */
+static int agent_grace_ms(const struct spoke *sp, const struct agent_type *type)
+{
+	return type != NULL && type->grace_ms >= 0 ? type->grace_ms : sp->cfg.kill_grace_ms;
+}
+
 static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentRequest *req,
 				const struct agent_type **type, struct tsr_err *err)
 {
@@ -71,6 +77,10 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentR
 	if (*type == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "spoke %s has no agent type \"%s\"", sp->cfg.id, req->type);
+	if (req->timeout_ms > (*type)->timeout_max_ms)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent type %s allows a timeout of at most %u ms", req->type,
+				   (unsigned)(*type)->timeout_max_ms);
 	if (strnlen(req->task, STORE_TASK_MAX + 1) > STORE_TASK_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "task longer than %d bytes", STORE_TASK_MAX);
@@ -90,6 +100,7 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
 	const struct agent_type *type = NULL;
 	struct store_update upd = { 0 };
+	struct supervisor_timeout limit;
 	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
 	char pos[STORE_POSITION_MAX];
 	struct tsr_err serr;
@@ -118,8 +129,10 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 		rc = agent_pack_current(sp, existing, out, outlen, err);
 		goto out;
 	}
-	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &pid, &started,
-			     &serr) != 0) {
+	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
+	limit.grace_ms = agent_grace_ms(sp, type);
+	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &pid,
+			     &started, &serr) != 0) {
 		log_warn("agent %s: spawn failed: %s", id, serr.msg);
 		agent_fail_spawn(sp, id, serr.msg);
 		rc = agent_pack_current(sp, id, out, outlen, err);
@@ -147,13 +160,32 @@ int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
 		     uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__GetAgentRequest *req;
+	Tessera__V1__Agent *a = NULL;
+	struct tsr_err serr;
+	char *tail;
+	size_t tail_len;
 	int rc = -1;
 
 	req = tessera__v1__get_agent_request__unpack(NULL, len, payload);
 	if (req == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed status request");
-	if (agent_check_id(sp, req->agent_id, err) == 0)
-		rc = agent_pack_current(sp, req->agent_id, out, outlen, err);
+	if (agent_check_id(sp, req->agent_id, err) != 0 ||
+	    store_agent_get(sp->store, req->agent_id, &a, err) != 0)
+		goto out;
+	/*
+	 * Only a terminal record holds the output; before that the
+	 * supervisor has the tail so far. An agent it no longer has has
+	 * ended, and its record gets the tail shortly.
+	 */
+	if (!lifecycle_terminal(a->state) &&
+	    supervisor_output(sp->sv, a->id, &tail, &tail_len, &serr) == 0) {
+		free(a->output);
+		a->output = tail;
+	}
+	rc = pb_pack(&a->base, out, outlen, err);
+out:
+	if (a != NULL)
+		tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__get_agent_request__free_unpacked(req, NULL);
 	return rc;
 }
@@ -198,7 +230,9 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 		/* Durable first: the exit that follows must be recorded as KILLED. */
 		if (store_agent_mark_kill(sp->store, a->id, err) != 0)
 			goto out;
-		if (supervisor_kill(sp->sv, a->id, sp->cfg.kill_grace_ms, &serr) != 0) {
+		if (supervisor_kill(sp->sv, a->id,
+				    agent_grace_ms(sp, agent_types_find(&sp->cfg.types, a->type)),
+				    &serr) != 0) {
 			if (serr.code != GRPC_STATUS_NOT_FOUND) {
 				*err = serr;
 				goto out;

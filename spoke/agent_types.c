@@ -75,8 +75,63 @@ int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err
 	ty->argv[argc - 3] = NULL;
 	memcpy(ty->name, argv[1], strlen(argv[1]) + 1);
 	ty->delivery = delivery;
+	ty->timeout_max_ms = AGENT_TIMEOUT_MAX_MS;
+	ty->grace_ms = -1;
 	t->n++;
 	return 0;
+}
+
+static int agent_types_ms(const char *s, long long min, long long max, long long *out,
+			  const char *what, struct tsr_err *err)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || errno != 0 || v < min || v > max)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s must be a number from %lld to %lld", what, min, max);
+	*out = v;
+	return 0;
+}
+
+int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
+{
+	struct agent_type *ty = NULL;
+	long long def, max;
+
+	if (argc >= 2)
+		for (size_t i = 0; i < t->n && ty == NULL; i++)
+			if (strcmp(t->types[i].name, argv[1]) == 0)
+				ty = &t->types[i];
+	if (strcmp(argv[0], "agent-timeout") == 0) {
+		if (argc != 4)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "want: agent-timeout NAME DEFAULT_MS MAX_MS");
+		if (ty == NULL)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "agent-timeout: no agent %s defined above", argv[1]);
+		if (agent_types_ms(argv[3], 1, AGENT_TIMEOUT_MAX_MS, &max, "MAX_MS", err) != 0 ||
+		    agent_types_ms(argv[2], 0, max, &def, "DEFAULT_MS", err) != 0)
+			return -1;
+		ty->timeout_default_ms = (uint32_t)def;
+		ty->timeout_max_ms = (uint32_t)max;
+		return 0;
+	}
+	if (strcmp(argv[0], "agent-grace") == 0) {
+		if (argc != 3)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "want: agent-grace NAME MS");
+		if (ty == NULL)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "agent-grace: no agent %s defined above", argv[1]);
+		if (agent_types_ms(argv[2], 0, AGENT_GRACE_MAX_MS, &def, "MS", err) != 0)
+			return -1;
+		ty->grace_ms = (int)def;
+		return 0;
+	}
+	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "not an agent limit: %s", argv[0]);
 }
 
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name)

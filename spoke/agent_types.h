@@ -1,12 +1,16 @@
 /*
  * agent_types: the kinds of agent a spoke's operator allows, from config
  * lines "agent NAME stdin|env PATH [ARG...]". The network only ever names
- * a type; the executable and its fixed arguments come from here.
+ * a type; the executable and its fixed arguments come from here, and so
+ * do its limits, from later lines "agent-timeout NAME DEFAULT_MS MAX_MS"
+ * (DEFAULT_MS 0: no timeout unless a spawn asks for one) and
+ * "agent-grace NAME MS" (SIGTERM-to-SIGKILL grace instead of the spoke's).
  */
 #ifndef TSR_AGENT_TYPES_H
 #define TSR_AGENT_TYPES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "error.h"
@@ -14,6 +18,8 @@
 
 #define AGENT_TYPES_MAX 64
 #define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3)	/* PATH and ARGs of one line */
+#define AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest timeout of any agent */
+#define AGENT_GRACE_MAX_MS (10 * 60 * 1000)		/* longest per-type grace */
 
 enum agent_task_delivery {
 	AGENT_TASK_STDIN,	/* the task is the child's stdin */
@@ -25,6 +31,9 @@ struct agent_type {
 	enum agent_task_delivery delivery;
 	char *words;				/* owned: PATH and ARGs, NUL-separated */
 	char *argv[AGENT_ARGV_MAX + 1];		/* into words; argv[0] = PATH; NULL-ended */
+	uint32_t timeout_default_ms;		/* for spawns asking none; 0: no timeout */
+	uint32_t timeout_max_ms;		/* most a spawn may ask for */
+	int grace_ms;				/* -1: the spoke's kill-grace-ms */
 };
 
 struct agent_types {
@@ -39,6 +48,13 @@ struct agent_types {
  * INVALID_ARGUMENT otherwise, RESOURCE_EXHAUSTED past AGENT_TYPES_MAX.
  */
 int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
+/*
+ * Applies an "agent-timeout" or "agent-grace" line (argv[0] the keyword)
+ * to its type, which an earlier "agent" line must have defined.
+ * Without one, a type has no default timeout, accepts up to
+ * AGENT_TIMEOUT_MAX_MS, and uses the spoke's grace. INVALID_ARGUMENT.
+ */
+int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
 /* The type called name, or NULL. */
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name);
 /* Frees what agent_types_add allocated and empties t (zeroed, or filled by it). */

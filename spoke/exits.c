@@ -9,12 +9,20 @@ void exits_init(struct exits *ex)
 	ex->head = ex->tail = NULL;
 }
 
+void exit_record_free(struct exit_record *r)
+{
+	if (r == NULL)
+		return;
+	free(r->output);
+	free(r);
+}
+
 static void exits_free_list(struct exit_record *r)
 {
 	while (r != NULL) {
 		struct exit_record *next = r->next;
 
-		free(r);
+		exit_record_free(r);
 		r = next;
 	}
 }

@@ -19,7 +19,10 @@ struct exit_record {
 	bool signaled;			/* then status is the signal number */
 	int status;
 	bool kill_requested;
+	bool timed_out;			/* then timeout_ms ended it */
+	uint32_t timeout_ms;
 	int64_t completed_at_ms;
+	char *output;			/* owned, NUL-ended output tail, or NULL */
 };
 
 struct exits {
@@ -29,10 +32,11 @@ struct exits {
 
 void exits_init(struct exits *ex);
 void exits_free(struct exits *ex);
-/* Thread-safe; -1 only when out of memory. */
+/* Thread-safe; -1 only when out of memory. Takes rec->output on success. */
 int exits_push(struct exits *ex, const struct exit_record *rec);
-/* Takes the whole queue (owned by the caller, oldest first). */
+/* Takes the whole queue (owned by the caller, oldest first; free with exit_record_free). */
 struct exit_record *exits_take(struct exits *ex);
+void exit_record_free(struct exit_record *r);
 /* Puts records that could not be recorded back in front, in order. */
 void exits_requeue(struct exits *ex, struct exit_record *list);
 

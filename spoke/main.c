@@ -96,9 +96,16 @@ static void spoke_on_exit(void *arg, const struct supervisor_exit *ex)
 	rec.signaled = ex->signaled;
 	rec.status = ex->status;
 	rec.kill_requested = ex->kill_requested;
+	rec.timed_out = ex->timed_out;
+	rec.timeout_ms = ex->timeout_ms;
 	rec.completed_at_ms = ex->completed_at_ms;
-	if (exits_push(&sp->exits, &rec) != 0)
+	/* A lost tail must not cost the exit: it is recorded without one. */
+	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
+		log_error("agent %s: out of memory copying its output", ex->agent_id);
+	if (exits_push(&sp->exits, &rec) != 0) {
 		log_error("agent %s: out of memory queueing its exit", ex->agent_id);
+		free(rec.output);
+	}
 }
 
 static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
@@ -193,7 +200,8 @@ int main(int argc, char **argv)
 	if (sign_init(&err) != 0 || spoke_config_load(args.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 ||
-	    supervisor_start((size_t)sp.cfg.max_agents, spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
+	    supervisor_start((size_t)sp.cfg.max_agents, (size_t)sp.cfg.output_tail_bytes,
+			     spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
 	    recovery_run(&sp, &err) != 0 ||
 	    event_streams_new(&sp, &sp.streams, &err) != 0 ||
 	    spoke_serve(&sp, &err) != 0)

@@ -18,6 +18,10 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 
 	upd.has_completed_at_ms = true;
 	upd.completed_at_ms = r->completed_at_ms;
+	if (r->output != NULL) {
+		upd.has_output = true;
+		upd.output = r->output;
+	}
 	if (r->signaled) {
 		upd.has_signal = true;
 		upd.signal = r->status;
@@ -27,7 +31,13 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 		upd.exit_code = r->status;
 		snprintf(why, sizeof(why), "exited with code %d", r->status);
 	}
-	if (r->kill_requested) {
+	/* The supervisor sets timed_out only if no kill came first: one state. */
+	if (r->timed_out) {
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED;
+		snprintf(why, sizeof(why), "timed out after %u ms", (unsigned)r->timeout_ms);
+		upd.has_error = true;
+		upd.error = why;
+	} else if (r->kill_requested) {
 		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED;
 		upd.has_error = true;
 		upd.error = "killed on request";
@@ -57,7 +67,7 @@ void outcomes_record(struct spoke *sp)
 		list = r->next;
 		r->next = NULL;
 		if (retry == NULL && outcomes_record_one(sp, r) == 0) {
-			free(r);
+			exit_record_free(r);
 			continue;
 		}
 		/* Keep order: once one waits for Valkey, the rest wait behind it. */

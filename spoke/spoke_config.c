@@ -39,6 +39,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 
 	if (strcmp(argv[0], "agent") == 0)
 		return agent_types_add(&cfg->types, argc, argv, err);
+	if (strcmp(argv[0], "agent-timeout") == 0 || strcmp(argv[0], "agent-grace") == 0)
+		return agent_types_limit(&cfg->types, argc, argv, err);
 	if (tls_conf_keyword(argv[0]))
 		return tls_conf_line(&cfg->tls, argc, argv, err);
 	if (argc != 2)
@@ -67,6 +69,9 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 	if (strcmp(argv[0], "kill-grace-ms") == 0)
 		return spoke_config_int(argv[1], 0, SPOKE_GRACE_MAX_MS, &cfg->kill_grace_ms,
 					"kill-grace-ms", err);
+	if (strcmp(argv[0], "output-tail-bytes") == 0)
+		return spoke_config_int(argv[1], 1, SUPERVISOR_TAIL_MAX, &cfg->output_tail_bytes,
+					"output-tail-bytes", err);
 	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%s\"", argv[0]);
 }
 
@@ -75,6 +80,7 @@ int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_agents = 64;
 	cfg->kill_grace_ms = 5000;
+	cfg->output_tail_bytes = SUPERVISOR_TAIL_DEFAULT;
 	if (config_parse_file(path, spoke_config_line, cfg, err) != 0)
 		goto fail;
 	if (cfg->id[0] == '\0' || cfg->listen[0] == '\0' || cfg->valkey[0] == '\0' ||

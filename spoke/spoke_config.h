@@ -9,7 +9,10 @@
  *   trust-hub ed25519:BASE64        (one line per trusted hub key)
  *   max-agents 64
  *   kill-grace-ms 5000
+ *   output-tail-bytes 65536         (output kept per agent, up to 1 MiB)
  *   agent NAME stdin|env /abs/path [ARG...]
+ *   agent-timeout NAME DEFAULT_MS MAX_MS  (after its agent line; agent_types.h)
+ *   agent-grace NAME MS
  *   tls-cert PATH / tls-key PATH / tls-client-ca PATH, or plaintext yes
  *                                   (common/tls_conf.h)
  */
@@ -21,6 +24,7 @@
 #include "ids.h"
 #include "sign.h"
 #include "store.h"
+#include "supervisor.h"
 #include "tls_conf.h"
 
 #define SPOKE_LISTEN_MAX 256
@@ -35,6 +39,7 @@ struct spoke_config {
 	struct agent_types types;
 	int max_agents;
 	int kill_grace_ms;
+	int output_tail_bytes;
 	struct tls_conf tls;
 };
 

@@ -37,6 +37,7 @@
 #define STORE_TIMEOUT_MS 2000		/* connect, and each command */
 #define STORE_TASK_MAX 65536		/* bytes of an agent's task */
 #define STORE_ERROR_MAX 1024		/* bytes of an agent's error text */
+#define STORE_OUTPUT_MAX 1048576	/* bytes of an agent's output tail */
 #define STORE_EVENTS_KEPT 1000000	/* approximate stream length cap */
 #define STORE_PAGE_DEFAULT 50
 #define STORE_PAGE_MAX 500
@@ -65,6 +66,8 @@ struct store_update {
 	const char *error;		/* borrowed; at most STORE_ERROR_MAX bytes */
 	bool has_kill_requested;
 	bool kill_requested;
+	bool has_output;
+	const char *output;		/* borrowed; at most STORE_OUTPUT_MAX bytes */
 };
 
 /* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */
@@ -105,7 +108,8 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
  * next_page_token (INVALID_ARGUMENT otherwise). At most STORE_LIST_SCAN_MAX
  * agents are examined per call, so a filtered page may hold fewer agents
  * than asked, even none, and still have a next_page_token; the listing is
- * over when next_page_token is "". *out is malloc'd: free with
+ * over when next_page_token is "". Agents in a page have no output: a
+ * page of full tails could outgrow a reply. *out is malloc'd: free with
  * tessera__v1__list_agents_response__free_unpacked(*out, NULL).
  */
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,

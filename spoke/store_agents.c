@@ -167,6 +167,10 @@ static int store_check_update(const struct store_update *u, struct tsr_err *err)
 	    (u->error == NULL || strnlen(u->error, STORE_ERROR_MAX + 1) > STORE_ERROR_MAX))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "error text missing or longer than %d bytes", STORE_ERROR_MAX);
+	if (u->has_output &&
+	    (u->output == NULL || strnlen(u->output, STORE_OUTPUT_MAX + 1) > STORE_OUTPUT_MAX))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "output missing or longer than %d bytes", STORE_OUTPUT_MAX);
 	return 0;
 }
 
@@ -200,6 +204,10 @@ static void args_update(struct store_args *a, const struct store_update *u)
 	if (u->has_kill_requested) {
 		store_args_str(a, store_agent_fields[AF_KILL]);
 		store_args_int(a, u->kill_requested ? 1 : 0);
+	}
+	if (u->has_output) {
+		store_args_str(a, store_agent_fields[AF_OUTPUT]);
+		store_args_str(a, u->output);
 	}
 }
 
@@ -345,6 +353,8 @@ static int agent_field(Tessera__V1__Agent *a, int f, const redisReply *v, struct
 		return store_field_text(v, STORE_TASK_MAX, &a->task, name, err);
 	case AF_ERROR:
 		return store_field_text(v, STORE_ERROR_MAX, &a->error, name, err);
+	case AF_OUTPUT:
+		return store_field_text(v, STORE_OUTPUT_MAX, &a->output, name, err);
 	case AF_REQUEST:
 		return store_field_text(v, TSR_NAME_MAX, &a->request_id, name, err);
 	case AF_STATE:
@@ -387,7 +397,7 @@ static int agent_field(Tessera__V1__Agent *a, int f, const redisReply *v, struct
 static int agent_own_strings(Tessera__V1__Agent *a, struct tsr_err *err)
 {
 	char **fields[] = { &a->id, &a->spoke_id, &a->type, &a->task, &a->error,
-			    &a->request_id };
+			    &a->request_id, &a->output };
 
 	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
 }

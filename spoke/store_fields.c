@@ -20,6 +20,7 @@ const char *const store_agent_fields[AF_COUNT] = {
 	[AF_STARTED] = "started_at_ms", [AF_COMPLETED] = "completed_at_ms",
 	[AF_EXIT] = "exit_code", [AF_SIGNAL] = "signal", [AF_ERROR] = "error",
 	[AF_PID] = "pid", [AF_REQUEST] = "request_id", [AF_KILL] = "kill_requested",
+	[AF_OUTPUT] = "output",
 };
 
 /*

@@ -56,7 +56,7 @@ struct store_args {
 enum {
 	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_STARTED,
 	AF_COMPLETED, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_PID, AF_REQUEST, AF_KILL,
-	AF_COUNT
+	AF_OUTPUT, AF_COUNT
 };
 
 /* Event stream fields: indexes into store_event_fields. */

@@ -51,6 +51,9 @@ err=$(hub_rpc GetAgent -d '{"agentId": "spoke-1.ffffffffffffffffffffffff"}' 2>&1
 check "an unknown agent is NotFound for grpcurl too" grep -q "Code: NotFound" <<<"$err"
 err=$(hub_rpc SpawnAgent -d '{"type": "no such type!"}' 2>&1)
 check "a malformed type is InvalidArgument" grep -q "Code: InvalidArgument" <<<"$err"
+err=$(hub_rpc SpawnAgent -d '{"type": "true", "timeoutMs": 86400001}' 2>&1)
+check "the hub refuses a timeout above 24 h as InvalidArgument" \
+	grep -q "Code: InvalidArgument" <<<"$err"
 events=$(grpcurl -plaintext -max-time 10 -d "{\"agentId\": \"$id\", \"fromStart\": true}" \
 	"$HUB_ADDR" tessera.v1.Hub/WatchEvents 2>/dev/null | jq -r '.event.type' | head -n 3 | paste -sd' ')
 check "WatchEvents streams the agent's events to grpcurl" \

@@ -298,7 +298,9 @@ start_spoke() {
 		echo "agent true stdin /bin/true"
 		echo "agent false stdin /bin/false"
 		echo "agent sleep stdin /bin/sleep 60"
+		echo "agent-timeout sleep 0 3600000"
 		echo "agent cat stdin /bin/cat"
+		echo "agent sh stdin /bin/sh"
 		tls_lines "${SPOKE_TLS:-}"
 	} >"$conf"
 	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &

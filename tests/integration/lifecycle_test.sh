@@ -131,4 +131,40 @@ check "list --json shows every agent" [ "$(cli --json list | jq '.agents | lengt
 check "list --state killed shows the one killed agent" \
 	[ "$(cli --json list --state killed | jq -r '.agents[].id')" = "$killed_id" ]
 
+# Output capture: the task through cat comes back as the agent's output.
+id=$(spawn_id cat "hello from cat")
+wait_for 10 agent_terminal "$id"
+check "cat agent's output is in get --json" [ "$(agent_field "$id" .output)" = "hello from cat" ]
+check "the output is in the agent's Valkey hash" \
+	[ "$(valkey vk1 hget "tessera:{spoke-1}:agent:$id" output)" = "hello from cat" ]
+check "logs prints the raw tail and exits 0" [ "$(cli logs "$id"; echo "rc=$?")" = "hello from catrc=0" ]
+
+# A running agent's tail so far, stdout and stderr, then kept when killed.
+id=$(spawn_id sh 'echo early; echo to-stderr >&2; exec sleep 60')
+early_out() {
+	[ "$(cli logs "$1")" = "$(printf 'early\nto-stderr')" ]
+}
+check "a running agent's logs show stdout and stderr so far" wait_for 10 early_out "$id"
+check "it is still RUNNING" [ "$(agent_state "$id")" = running ]
+quiet cli kill "$id"
+check "the KILLED agent keeps its output" early_out "$id"
+check "list pages carry no output tail" \
+	[ "$(cli --json list | jq '[.agents[].output // "" | length] | add')" = 0 ]
+
+# Timeouts: a sleep 60 agent given 1 s ends FAILED, nothing of it left.
+id=$(spawn_id sleep --agent-timeout 1)
+pid=$(agent_field "$id" .pid)
+check "a timed agent reaches a terminal state" wait_for 10 agent_terminal "$id"
+check "the timed-out agent is FAILED" [ "$(agent_state "$id")" = failed ]
+check "its error says it timed out" [ "$(agent_field "$id" .error)" = "timed out after 1000 ms" ]
+check "it ended by SIGTERM" [ "$(agent_field "$id" .signal)" = 15 ]
+check "no process of the timed-out agent is left" \
+	sh -c "! kill -0 $pid 2>/dev/null && ! pgrep -g $pid >/dev/null"
+err=$(cli spawn sleep --agent-timeout 7200 2>&1)
+rc=$?
+check "a timeout above the type's maximum is refused" [ "$rc" -ne 0 ]
+check "the refusal names INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<<"$err"
+err=$(cli spawn sleep --agent-timeout 86401 2>&1)
+check "the CLI refuses a timeout above 24 h" [ $? -ne 0 ]
+
 finish

@@ -1,7 +1,7 @@
 /*
  * test_supervisor: real children through the supervisor (exit codes,
  * signals, kills with and without grace, task delivery, what the child
- * inherits, the cap) and the parsing of agent type lines.
+ * inherits, the cap, the output tail) and the parsing of agent type lines.
  */
 #include <check.h>
 #include <errno.h>
@@ -22,10 +22,13 @@
 #define EXITS_MAX 16
 #define WAIT_MS 5000
 #define SPAWNED_MAX 16
+#define TAIL_TEST 100		/* output tail of these tests: small, to overflow it */
+#define OUTPUT_COPY_MAX 4096
 
 struct exit_rec {
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	struct supervisor_exit ex;
+	char output[OUTPUT_COPY_MAX];
+	struct supervisor_exit ex;	/* ex.output points at output above */
 };
 
 /* Filled by on_exit on the reaper thread. */
@@ -49,6 +52,9 @@ static void on_exit_cb(void *arg, const struct supervisor_exit *ex)
 			 ex->agent_id);
 		exits[nexits].ex = *ex;
 		exits[nexits].ex.agent_id = exits[nexits].agent_id;
+		snprintf(exits[nexits].output, sizeof(exits[nexits].output), "%s",
+			 ex->output != NULL ? ex->output : "");
+		exits[nexits].ex.output = exits[nexits].output;
 		nexits++;
 	}
 	pthread_cond_broadcast(&exits_cv);
@@ -94,7 +100,8 @@ static void start(size_t max)
 {
 	struct tsr_err err;
 
-	ck_assert_msg(supervisor_start(max, on_exit_cb, NULL, &sv, &err) == 0, "%s", err.msg);
+	ck_assert_msg(supervisor_start(max, TAIL_TEST, on_exit_cb, NULL, &sv, &err) == 0, "%s",
+		      err.msg);
 }
 
 static void setup(void)
@@ -134,20 +141,28 @@ static const struct agent_type *type_add(const char **words)
 	return agent_types_find(&types, words[1]);
 }
 
-static pid_t spawn_ok(const struct agent_type *t, const char *task, size_t len, char *id)
+static const struct supervisor_timeout no_timeout = { .ms = 0, .grace_ms = 0 };
+
+static pid_t spawn_limited(const struct agent_type *t, const char *task, size_t len,
+			   const struct supervisor_timeout *limit, char *id)
 {
 	struct tsr_err err;
 	int64_t started = 0;
 	pid_t pid = 0;
 
 	ck_assert_int_eq(ids_new_agent_id("s1", id, TSR_AGENT_ID_MAX + 1), 0);
-	ck_assert_msg(supervisor_spawn(sv, id, t, task, len, &pid, &started, &err) == 0, "%s",
-		      err.msg);
+	ck_assert_msg(supervisor_spawn(sv, id, t, task, len, limit, &pid, &started, &err) == 0,
+		      "%s", err.msg);
 	ck_assert_int_gt(pid, 0);
 	ck_assert_int_gt(started, 0);
 	if (nspawned < SPAWNED_MAX)
 		spawned[nspawned++] = pid;
 	return pid;
+}
+
+static pid_t spawn_ok(const struct agent_type *t, const char *task, size_t len, char *id)
+{
+	return spawn_limited(t, task, len, &no_timeout, id);
 }
 
 static void assert_group_gone(pid_t pgid)
@@ -344,8 +359,8 @@ START_TEST(test_task_env_and_environment)
 
 	/* The environment cannot carry a NUL. */
 	ck_assert_int_eq(ids_new_agent_id("s1", a, sizeof(a)), 0);
-	ck_assert_int_eq(supervisor_spawn(sv, a, agent_types_find(&types, "env"), "a\0b", 3, &pid,
-					  &(int64_t){ 0 }, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, a, agent_types_find(&types, "env"), "a\0b", 3,
+					  &no_timeout, &pid, &(int64_t){ 0 }, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -355,8 +370,10 @@ START_TEST(test_child_inherits_nothing)
 	const char *t_probe[] = { "agent", "probe", "stdin", "/bin/sh", "-c",
 				  "ls /proc/self/fd > \"$1\"; grep -E '^Sig(Blk|Ign)' /proc/self/status >> \"$1\"",
 				  "sh", NULL, NULL };
-	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[1024];
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], out[128], buf[1024];
 	struct supervisor_exit ex;
+	struct tsr_err err;
 	sigset_t set;
 	char *p;
 	int leak;
@@ -371,6 +388,8 @@ START_TEST(test_child_inherits_nothing)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	start(4);
+	/* Another agent's output pipe is open meanwhile: the probe must not see it. */
+	spawn_ok(type_add(t_sleep), "", 0, b);
 	spawn_ok(type_add(t_probe), "", 0, a);
 	ex = wait_exit(a);
 	ck_assert_int_eq(ex.status, 0);
@@ -388,6 +407,131 @@ START_TEST(test_child_inherits_nothing)
 	 */
 	ck_assert_uint_eq(strtoull(p + 9, NULL, 16) & ~(3ULL << 31), 0);
 	close(leak);
+	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
+	wait_exit(b);
+}
+END_TEST
+
+/* More than the tail on stdout, then stderr: the last TAIL_TEST bytes, in order. */
+START_TEST(test_output_tail)
+{
+	const char *t_chatty[] = { "agent", "chatty", "stdin", "/bin/sh", "-c",
+				   "i=0; while [ $i -lt 60 ]; do printf 'line %04d\\n' $i; "
+				   "i=$((i + 1)); done; echo to-stderr >&2; exit 3", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], all[1024];
+	struct supervisor_exit ex;
+	size_t n = 0;
+
+	for (int i = 0; i < 60; i++)
+		n += (size_t)snprintf(all + n, sizeof(all) - n, "line %04d\n", i);
+	n += (size_t)snprintf(all + n, sizeof(all) - n, "to-stderr\n");
+	start(2);
+	spawn_ok(type_add(t_chatty), "", 0, a);
+	ex = wait_exit(a);
+	ck_assert_int_eq(ex.status, 3);
+	ck_assert_uint_eq(ex.output_len, TAIL_TEST);
+	ck_assert_str_eq(ex.output, all + n - TAIL_TEST);
+}
+END_TEST
+
+/* A running agent's tail so far; a NUL byte comes out as '?'. */
+START_TEST(test_output_running)
+{
+	const char *t_early[] = { "agent", "early", "stdin", "/bin/sh", "-c",
+				  "printf 'early\\000out\\n'; exec sleep 60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], *tail = NULL;
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	int64_t until;
+	size_t len = 0;
+
+	start(2);
+	ck_assert_int_eq(supervisor_output(sv, "s1.0123456789abcdef01234567", &tail, &len, &err),
+			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	spawn_ok(type_add(t_early), "", 0, a);
+	until = clock_mono_ms() + WAIT_MS;
+	for (;;) {
+		ck_assert_int_eq(supervisor_output(sv, a, &tail, &len, &err), 0);
+		if (len == 10 || clock_mono_ms() > until)
+			break;
+		free(tail);
+		usleep(10000);
+	}
+	ck_assert_str_eq(tail, "early?out\n");
+	free(tail);
+	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
+	ex = wait_exit(a);
+	ck_assert(ex.kill_requested);
+	ck_assert_str_eq(ex.output, "early?out\n");
+}
+END_TEST
+
+/* A timeout ends an agent like a kill, with the grace it was given. */
+START_TEST(test_timeout)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	const char *t_stubborn[] = { "agent", "stubborn", "stdin", "/bin/sh", "-c",
+				     "trap '' TERM; : > \"$1\"; sleep 60; :", "sh", NULL, NULL };
+	char a[TSR_AGENT_ID_MAX + 1], ready[128];
+	struct supervisor_exit ex;
+	int64_t t0;
+	pid_t pid;
+
+	path_in_dir(ready, sizeof(ready), "ready");
+	t_stubborn[7] = ready;
+	start(4);
+	t0 = clock_mono_ms();
+	pid = spawn_limited(type_add(t_sleep), "", 0,
+			    &(struct supervisor_timeout){ .ms = 200, .grace_ms = 5000 }, a);
+	ex = wait_exit(a);
+	ck_assert_int_ge(clock_mono_ms() - t0, 190);
+	ck_assert(ex.timed_out);
+	ck_assert(!ex.kill_requested);
+	ck_assert_uint_eq(ex.timeout_ms, 200);
+	ck_assert(ex.signaled);
+	ck_assert_int_eq(ex.status, SIGTERM);
+	assert_group_gone(pid);
+
+	/* TERM ignored: SIGKILL once the grace is over. */
+	t0 = clock_mono_ms();
+	pid = spawn_limited(type_add(t_stubborn), "", 0,
+			    &(struct supervisor_timeout){ .ms = 300, .grace_ms = 300 }, a);
+	wait_file(ready);
+	ex = wait_exit(a);
+	ck_assert_int_ge(clock_mono_ms() - t0, 590);
+	ck_assert(ex.timed_out);
+	ck_assert(ex.signaled);
+	ck_assert_int_eq(ex.status, SIGKILL);
+	assert_group_gone(pid);
+}
+END_TEST
+
+/* A kill before the timeout stays a kill; an agent done in time did not time out. */
+START_TEST(test_timeout_after_kill_or_end)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	const char *t_true[] = { "agent", "ok", "stdin", "/bin/true", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+	struct tsr_err err;
+
+	start(4);
+	spawn_limited(type_add(t_sleep), "", 0,
+		      &(struct supervisor_timeout){ .ms = 300, .grace_ms = 0 }, a);
+	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
+	ex = wait_exit(a);
+	ck_assert(ex.kill_requested);
+	ck_assert(!ex.timed_out);
+	spawn_limited(type_add(t_true), "", 0,
+		      &(struct supervisor_timeout){ .ms = 5000, .grace_ms = 0 }, b);
+	ex = wait_exit(b);
+	ck_assert(!ex.timed_out);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 0);
+	/* Past the first agent's timeout: still one exit each. */
+	usleep(400000);
+	ck_assert_uint_eq(exits_count(), 2);
 }
 END_TEST
 
@@ -406,9 +550,9 @@ START_TEST(test_cap_and_errors)
 	spawn_ok(t, "", 0, b);
 	ck_assert_uint_eq(supervisor_count(sv), 2);
 	ck_assert_int_eq(ids_new_agent_id("s1", c, sizeof(c)), 0);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &pid, &started, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &no_timeout, &pid, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
-	ck_assert_int_eq(supervisor_spawn(sv, a, t, "", 0, &pid, &started, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, a, t, "", 0, &no_timeout, &pid, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_ALREADY_EXISTS);
 
 	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
@@ -423,10 +567,19 @@ START_TEST(test_cap_and_errors)
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_int_eq(supervisor_kill(sv, b, -1, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &pid, &started, &err), -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &pid, &started,
+	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &pid, &started,
 					  &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &no_timeout, &pid,
+					  &started, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
+					  &(struct supervisor_timeout){ AGENT_TIMEOUT_MAX_MS + 1, 0 },
+					  &pid, &started, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
+					  &(struct supervisor_timeout){ 1000, -1 }, &pid,
+					  &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -435,10 +588,15 @@ START_TEST(test_start_errors)
 {
 	struct tsr_err err;
 
-	ck_assert_int_eq(supervisor_start(0, on_exit_cb, NULL, &sv, &err), -1);
+	ck_assert_int_eq(supervisor_start(0, TAIL_TEST, on_exit_cb, NULL, &sv, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_start(SUPERVISOR_AGENTS_MAX + 1, on_exit_cb, NULL, &sv, &err),
+	ck_assert_int_eq(supervisor_start(1, 0, on_exit_cb, NULL, &sv, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_start(1, SUPERVISOR_TAIL_MAX + 1, on_exit_cb, NULL, &sv, &err),
 			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(supervisor_start(SUPERVISOR_AGENTS_MAX + 1, TAIL_TEST, on_exit_cb, NULL,
+					  &sv, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_ptr_null(sv);
 }
@@ -455,6 +613,17 @@ static int add_line(const char *line, struct tsr_err *err)
 	return agent_types_add(&types, argc, argv, err);
 }
 
+static int add_limit(const char *line, struct tsr_err *err)
+{
+	char buf[CONFIG_LINE_MAX], *argv[CONFIG_WORDS_MAX];
+	int argc;
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	argc = config_split(buf, argv, CONFIG_WORDS_MAX);
+	ck_assert_int_gt(argc, 0);
+	return agent_types_limit(&types, argc, argv, err);
+}
+
 START_TEST(test_agent_types)
 {
 	static const char *const bad[] = {
@@ -467,6 +636,17 @@ START_TEST(test_agent_types)
 		"agent codex stdin",			/* no path */
 		"agnet codex stdin /bin/true",		/* not an agent line */
 		"agent ok stdin /bin/true",		/* defined twice */
+	};
+	static const char *const bad_limits[] = {
+		"agent-timeout nosuch 0 1000",		/* no such type */
+		"agent-timeout ok 2000 1000",		/* default above max */
+		"agent-timeout ok 0 0",			/* max 0 */
+		"agent-timeout ok 0 86400001",		/* above 24 h */
+		"agent-timeout ok 0",			/* too few words */
+		"agent-timeout ok -1 1000",		/* negative */
+		"agent-grace ok 600001",		/* above the grace cap */
+		"agent-grace ok 1x",			/* not a number */
+		"agent-grace ok",			/* too few words */
 	};
 	const struct agent_type *t;
 	struct tsr_err err;
@@ -482,6 +662,18 @@ START_TEST(test_agent_types)
 	ck_assert_str_eq(t->argv[2], "world");
 	ck_assert_ptr_null(t->argv[3]);
 	ck_assert_int_eq(agent_types_find(&types, "ok")->delivery, AGENT_TASK_STDIN);
+	ck_assert_uint_eq(t->timeout_default_ms, 0);
+	ck_assert_uint_eq(t->timeout_max_ms, AGENT_TIMEOUT_MAX_MS);
+	ck_assert_int_eq(t->grace_ms, -1);
+	ck_assert_int_eq(add_limit("agent-timeout echo-2 1000 60000", &err), 0);
+	ck_assert_int_eq(add_limit("agent-grace echo-2 250", &err), 0);
+	ck_assert_uint_eq(t->timeout_default_ms, 1000);
+	ck_assert_uint_eq(t->timeout_max_ms, 60000);
+	ck_assert_int_eq(t->grace_ms, 250);
+	for (size_t i = 0; i < sizeof(bad_limits) / sizeof(bad_limits[0]); i++) {
+		ck_assert_msg(add_limit(bad_limits[i], &err) == -1, "accepted: %s", bad_limits[i]);
+		ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	}
 	ck_assert_ptr_null(agent_types_find(&types, "missing"));
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -516,6 +708,10 @@ int main(void)
 	tcase_add_test(tc, test_task_stdin);
 	tcase_add_test(tc, test_task_env_and_environment);
 	tcase_add_test(tc, test_child_inherits_nothing);
+	tcase_add_test(tc, test_output_tail);
+	tcase_add_test(tc, test_output_running);
+	tcase_add_test(tc, test_timeout);
+	tcase_add_test(tc, test_timeout_after_kill_or_end);
 	tcase_add_test(tc, test_cap_and_errors);
 	tcase_add_test(tc, test_start_errors);
 	tcase_add_test(tc, test_agent_types);
