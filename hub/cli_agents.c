@@ -282,63 +282,65 @@ static int cli_agent_args(struct cli *c, int argc, char **argv, const struct opt
 	return 0;
 }
 
-int cli_get(struct cli *c, int argc, char **argv)
+/*
+ * "COMMAND AGENT_ID": the agent as the hub reports it, in *a (free with
+ * tessera__v1__agent__free_unpacked). -1 with *rc the exit code to return.
+ */
+static int cli_fetch_agent(struct cli *c, int argc, char **argv, const char *cmd,
+			   Tessera__V1__Agent **a, int *rc)
 {
 	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
-	Tessera__V1__Agent *a = NULL;
 	struct cli_hub h = { 0 };
 	struct tsr_err err;
 	const char *id;
-	int rc = CLI_EXIT_FAIL;
+	int ret = -1;
 
-	if (cli_agent_args(c, argc, argv, opts, NULL, &id) != 0)
-		return cli_usage("get");
+	if (cli_agent_args(c, argc, argv, opts, NULL, &id) != 0) {
+		*rc = cli_usage(cmd);
+		return -1;
+	}
 	req.agent_id = (char *)id;
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, &a, &err) != 0 ||
-	    cli_agent_show(c, a, false, &err) != 0) {
-		rc = cli_fail(&err);
+	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, a, &err) != 0) {
+		*rc = cli_fail(&err);
 		goto out;
 	}
-	rc = CLI_EXIT_OK;
+	ret = 0;
 out:
-	if (a != NULL)
-		tessera__v1__agent__free_unpacked(a, NULL);
 	cli_hub_close(&h);
+	return ret;
+}
+
+int cli_get(struct cli *c, int argc, char **argv)
+{
+	Tessera__V1__Agent *a = NULL;
+	struct tsr_err err;
+	int rc;
+
+	if (cli_fetch_agent(c, argc, argv, "get", &a, &rc) != 0)
+		return rc;
+	rc = cli_agent_show(c, a, false, &err) == 0 ? CLI_EXIT_OK : cli_fail(&err);
+	tessera__v1__agent__free_unpacked(a, NULL);
 	return rc;
 }
 
 int cli_logs(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
-	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
 	Tessera__V1__Agent *a = NULL;
-	struct cli_hub h = { 0 };
 	struct tsr_err err;
-	const char *id;
 	size_t len;
-	int rc = CLI_EXIT_FAIL;
+	int rc;
 
-	if (cli_agent_args(c, argc, argv, opts, NULL, &id) != 0)
-		return cli_usage("logs");
-	req.agent_id = (char *)id;
-	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, &a, &err) != 0) {
-		rc = cli_fail(&err);
-		goto out;
-	}
+	if (cli_fetch_agent(c, argc, argv, "logs", &a, &rc) != 0)
+		return rc;
 	len = strlen(a->output);
+	rc = CLI_EXIT_OK;
 	if (fwrite(a->output, 1, len, stdout) != len || fflush(stdout) != 0) {
 		tsr_err_set(&err, GRPC_STATUS_UNKNOWN, "writing the output: %s", strerror(errno));
 		rc = cli_fail(&err);
-		goto out;
 	}
-	rc = CLI_EXIT_OK;
-out:
-	if (a != NULL)
-		tessera__v1__agent__free_unpacked(a, NULL);
-	cli_hub_close(&h);
+	tessera__v1__agent__free_unpacked(a, NULL);
 	return rc;
 }
 
