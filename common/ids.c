@@ -1,4 +1,4 @@
-/* ids: validation of network names and random agent ids (libsodium). */
+/* ids: validation of network names and labels, and random agent ids (libsodium). */
 #include "ids.h"
 
 #include <sodium.h>
@@ -60,6 +60,44 @@ int ids_agent_spoke(const char *agent_id, char *out, size_t outlen)
 		return -1;
 	memcpy(out, agent_id, n);
 	out[n] = '\0';
+	return 0;
+}
+
+bool ids_valid_label_value(const char *s)
+{
+	size_t len;
+
+	if (s == NULL)
+		return false;
+	len = strnlen(s, TSR_LABEL_VALUE_MAX + 1);
+	if (len == 0 || len > TSR_LABEL_VALUE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (s[i] < 0x21 || s[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int ids_check_labels(const struct tsr_label *labels, size_t n, const char *what,
+		     struct tsr_err *err)
+{
+	if (n > TSR_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d %ss",
+				   TSR_LABELS_MAX, what);
+	for (size_t i = 0; i < n; i++) {
+		if (!ids_valid_name(labels[i].key))
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "a %s key must be 1-%d characters of [A-Za-z0-9_-]",
+					   what, TSR_NAME_MAX);
+		if (!ids_valid_label_value(labels[i].value))
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "%s %s needs a value of 1-%d printable characters",
+					   what, labels[i].key, TSR_LABEL_VALUE_MAX);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(labels[j].key, labels[i].key) == 0)
+				return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+						   "%s %s given twice", what, labels[i].key);
+	}
 	return 0;
 }
 

@@ -147,6 +147,26 @@ static int cli_spawn_label(char *arg, Tessera__V1__SpawnAgentRequest__SpokeLabel
 	return 0;
 }
 
+/*
+ * "FLAG k=v" into labels[*n] (at most TSR_LABELS_MAX), cut at the '=' in
+ * place; the hub checks keys and values.
+ */
+static int cli_label_arg(char *arg, const char *flag, struct tsr_label *labels, size_t *n)
+{
+	char *eq = strchr(arg, '=');
+
+	if (eq == NULL || eq == arg || *n == TSR_LABELS_MAX) {
+		fprintf(stderr, "tessera: %s takes KEY=VALUE, at most %d times\n", flag,
+			TSR_LABELS_MAX);
+		return -1;
+	}
+	*eq = '\0';
+	labels[*n].key = arg;
+	labels[*n].value = eq + 1;
+	(*n)++;
+	return 0;
+}
+
 /* After --wait: 0 if a ended COMPLETED, else -1 with why on stderr. */
 static int cli_spawn_outcome(const Tessera__V1__Agent *a)
 {
@@ -193,11 +213,15 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ "agent-timeout", required_argument, NULL, 'a' },
+		{ "agent-label", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
 	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry labels[HUB_LABELS_MAX];
 	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *labelp[HUB_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__LabelsEntry own[TSR_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__LabelsEntry *ownp[TSR_LABELS_MAX];
+	struct tsr_label args[TSR_LABELS_MAX];
 	Tessera__V1__Agent *a = NULL;
 	struct cli_hub h = { 0 };
 	struct tsr_err err, shown;
@@ -217,6 +241,9 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 		else if (opt == 'a') {
 			if (cli_agent_timeout(optarg, &req.timeout_ms) != 0)
 				return cli_usage("spawn");
+		} else if (opt == 'L') {
+			if (cli_label_arg(optarg, "--agent-label", args, &req.n_labels) != 0)
+				return cli_usage("spawn");
 		} else if (opt != 'l' ||
 			   cli_spawn_label(optarg, labels, labelp, &req.n_spoke_labels) != 0) {
 			return cli_usage("spawn");
@@ -225,6 +252,13 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 	nargs = argc - optind;
 	if (nargs < 1 || nargs > 2)
 		return cli_usage("spawn");
+	for (size_t i = 0; i < req.n_labels; i++) {
+		tessera__v1__spawn_agent_request__labels_entry__init(&own[i]);
+		own[i].key = (char *)args[i].key;
+		own[i].value = (char *)args[i].value;
+		ownp[i] = &own[i];
+	}
+	req.labels = ownp;
 	req.type = argv[optind];
 	if (nargs == 2 && strcmp(argv[optind + 1], "-") != 0) {
 		task = argv[optind + 1];
@@ -508,7 +542,7 @@ static int cli_list_pages(const struct cli *c, struct cli_hub *h,
 		}
 	}
 	tsr_err_set(err, GRPC_STATUS_OUT_OF_RANGE,
-		    "more than %d pages; narrow the list with --spoke, --state or --type",
+		    "more than %d pages; narrow the list with --spoke, --state, --type or --label",
 		    CLI_LIST_PAGES_MAX);
 out:
 	if (resp != NULL)
@@ -524,9 +558,13 @@ int cli_list(struct cli *c, int argc, char **argv)
 		{ "spoke", required_argument, NULL, 's' },
 		{ "state", required_argument, NULL, 'S' },
 		{ "type", required_argument, NULL, 't' },
+		{ "label", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
+	Tessera__V1__ListAgentsRequest__LabelsEntry sel[TSR_LABELS_MAX];
+	Tessera__V1__ListAgentsRequest__LabelsEntry *selp[TSR_LABELS_MAX];
+	struct tsr_label args[TSR_LABELS_MAX];
 	struct cli_table t = { 0 };
 	struct cli_hub h = { 0 };
 	struct json j;
@@ -538,6 +576,9 @@ int cli_list(struct cli *c, int argc, char **argv)
 			req.spoke_id = optarg;
 		} else if (opt == 't') {
 			req.type = optarg;
+		} else if (opt == 'l') {
+			if (cli_label_arg(optarg, "--label", args, &req.n_labels) != 0)
+				return cli_usage("list");
 		} else if (opt == 'S') {
 			if (cli_state_parse(optarg, &req.state, &err) != 0) {
 				fprintf(stderr, "tessera: %s\n", err.msg);
@@ -549,6 +590,13 @@ int cli_list(struct cli *c, int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage("list");
+	for (size_t i = 0; i < req.n_labels; i++) {
+		tessera__v1__list_agents_request__labels_entry__init(&sel[i]);
+		sel[i].key = (char *)args[i].key;
+		sel[i].value = (char *)args[i].value;
+		selp[i] = &sel[i];
+	}
+	req.labels = selp;
 	req.page_size = HUB_PAGE_SIZE_MAX;
 	json_init(&j);
 	if (cli_hub_open(c, &h, &err) != 0) {

@@ -19,11 +19,11 @@ static const struct {
 } cli_commands[] = {
 	{ "spawn", cli_spawn,
 	  "spawn TYPE [TASK|-] [--spoke ID] [--request-id ID] [--label K=V]... [--wait]"
-	  " [--agent-timeout SECONDS]" },
+	  " [--agent-timeout SECONDS] [--agent-label K=V]..." },
 	{ "get", cli_get, "get AGENT_ID" },
 	{ "kill", cli_kill, "kill AGENT_ID [--no-wait]" },
 	{ "logs", cli_logs, "logs AGENT_ID" },
-	{ "list", cli_list, "list [--spoke ID] [--state STATE] [--type TYPE]" },
+	{ "list", cli_list, "list [--spoke ID] [--state STATE] [--type TYPE] [--label K=V]..." },
 	{ "watch", cli_watch,
 	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
 	{ "spokes", cli_spokes, "spokes" },

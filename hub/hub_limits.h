@@ -5,12 +5,14 @@
 #ifndef TSR_HUB_HUB_LIMITS_H
 #define TSR_HUB_HUB_LIMITS_H
 
+#include "ids.h"
+
 #define TSR_TASK_MAX (64 * 1024)	/* bytes of an agent's task */
 #define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest agent timeout */
 
 #define HUB_SPOKES_MAX 256
-#define HUB_LABELS_MAX 16		/* per spoke */
-#define HUB_LABEL_VALUE_MAX 64
+#define HUB_LABELS_MAX TSR_LABELS_MAX	/* per spoke, as per agent (common/ids.h) */
+#define HUB_LABEL_VALUE_MAX TSR_LABEL_VALUE_MAX
 #define HUB_ADDRESS_MAX 255
 
 #define HUB_PAGE_SIZE_DEFAULT 100

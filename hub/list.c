@@ -2,8 +2,9 @@
  * list: ListAgents across spokes. A list_op lives from the handler until
  * the answer: it asks one spoke at a time (through the relay), keeps each
  * spoke's unpacked page, and answers with all their agents and a token
- * for the next page. Pages stay under the default message size, so that
- * any gRPC client can receive them.
+ * for the next page. Filters (state, type, label selector) are checked
+ * here and passed to every spoke, which applies them. Pages stay under the
+ * default message size, so that any gRPC client can receive them.
  */
 #include "list.h"
 
@@ -28,6 +29,11 @@ struct list_op {
 	struct spoke *only;		/* the request's spoke, or NULL: every spoke */
 	Tessera__V1__AgentState state;
 	char type[TSR_NAME_MAX + 1];
+	struct {			/* the label selector, passed to every spoke */
+		char key[TSR_NAME_MAX + 1];
+		char value[TSR_LABEL_VALUE_MAX + 1];
+	} labels[TSR_LABELS_MAX];
+	size_t nlabels;
 	uint32_t want;			/* the page size */
 	size_t index;			/* the spoke to ask (next) */
 	char token[HUB_SPOKE_TOKEN_MAX + 1];	/* and its page token */
@@ -53,6 +59,8 @@ static void list_done(void *arg, const struct tsr_err *err, const uint8_t *paylo
 static int list_ask(struct list_op *op, struct tsr_err *err)
 {
 	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
+	Tessera__V1__ListAgentsRequest__LabelsEntry labels[TSR_LABELS_MAX];
+	Tessera__V1__ListAgentsRequest__LabelsEntry *labelp[TSR_LABELS_MAX];
 	struct spoke *sp = &op->hub->spokes->v[op->index];
 	int64_t timeout;
 
@@ -67,6 +75,14 @@ static int list_ask(struct list_op *op, struct tsr_err *err)
 	req.type = op->type;
 	req.page_size = op->want - (uint32_t)op->count;
 	req.page_token = op->token;
+	for (size_t i = 0; i < op->nlabels; i++) {
+		tessera__v1__list_agents_request__labels_entry__init(&labels[i]);
+		labels[i].key = op->labels[i].key;
+		labels[i].value = op->labels[i].value;
+		labelp[i] = &labels[i];
+	}
+	req.labels = labelp;
+	req.n_labels = op->nlabels;
 	return relay_start(op->hub->relays, sp, "agent.list", &req.base, timeout, list_done, op,
 			   &op->relay, err);
 }
@@ -208,6 +224,7 @@ static int list_setup(struct list_op *op, const Tessera__V1__ListAgentsRequest *
 		      struct tsr_err *err)
 {
 	struct spokes *spokes = op->hub->spokes;
+	struct tsr_label labels[TSR_LABELS_MAX];
 	struct page_token pt;
 
 	if (hub_spoke_arg(op->hub, r->spoke_id, &op->only, err) != 0)
@@ -223,6 +240,20 @@ static int list_setup(struct list_op *op, const Tessera__V1__ListAgentsRequest *
 	if (r->page_size > HUB_PAGE_SIZE_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "page_size must be at most %d", HUB_PAGE_SIZE_MAX);
+	if (r->n_labels > TSR_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "at most %d labels in a selector", TSR_LABELS_MAX);
+	for (size_t i = 0; i < r->n_labels; i++) {
+		labels[i].key = r->labels[i]->key;
+		labels[i].value = r->labels[i]->value;
+	}
+	if (ids_check_labels(labels, r->n_labels, "selector label", err) != 0)
+		return -1;
+	for (size_t i = 0; i < r->n_labels; i++) {
+		memcpy(op->labels[i].key, labels[i].key, strlen(labels[i].key) + 1);
+		memcpy(op->labels[i].value, labels[i].value, strlen(labels[i].value) + 1);
+	}
+	op->nlabels = r->n_labels;
 	op->state = r->state;
 	memcpy(op->type, r->type, strlen(r->type) + 1);
 	op->want = r->page_size != 0 ? r->page_size : HUB_PAGE_SIZE_DEFAULT;

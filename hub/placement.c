@@ -5,42 +5,21 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "hub_limits.h"
 #include "ids.h"
-
-static bool placement_value_ok(const char *s)
-{
-	size_t len = strnlen(s, HUB_LABEL_VALUE_MAX + 1);
-
-	if (len == 0 || len > HUB_LABEL_VALUE_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] < 0x21 || s[i] > 0x7e)
-			return false;
-	return true;
-}
 
 int placement_check_labels(const struct placement_label *labels, size_t n,
 			   struct tsr_err *err)
 {
-	if (n > HUB_LABELS_MAX)
+	struct tsr_label l[TSR_LABELS_MAX];
+
+	if (n > TSR_LABELS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "at most %d spoke labels", HUB_LABELS_MAX);
+				   "at most %d spoke labels", TSR_LABELS_MAX);
 	for (size_t i = 0; i < n; i++) {
-		if (!ids_valid_name(labels[i].key))
-			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-					   "a spoke label key must be 1-%d characters of "
-					   "[A-Za-z0-9_-]", TSR_NAME_MAX);
-		if (!placement_value_ok(labels[i].value))
-			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-					   "spoke label %s needs a value of 1-%d printable "
-					   "characters", labels[i].key, HUB_LABEL_VALUE_MAX);
-		for (size_t j = 0; j < i; j++)
-			if (strcmp(labels[j].key, labels[i].key) == 0)
-				return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-						   "spoke label %s given twice", labels[i].key);
+		l[i].key = labels[i].key;
+		l[i].value = labels[i].value;
 	}
-	return 0;
+	return ids_check_labels(l, n, "spoke label", err);
 }
 
 bool placement_matches(const struct spoke *sp, const struct placement_label *labels, size_t n)

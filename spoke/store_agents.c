@@ -2,7 +2,8 @@
  * store_agents: agent records. Owns creating them, moving them between
  * states and marking them for kill (each one script call, event included),
  * reading one, listing them page by page, the walk over non-terminal ones,
- * and decoding an agent hash into a Tessera__V1__Agent.
+ * building the secondary indexes for records older than them, and decoding
+ * an agent hash (labels included) into a Tessera__V1__Agent.
  */
 #include "store.h"
 
@@ -17,6 +18,8 @@
 #include "store_internal.h"
 
 #define STORE_SCAN_PAGES_MAX 100000	/* pages of one full walk of the index */
+#define STORE_REINDEX_BATCH 1000	/* agents one reindex step indexes */
+#define STORE_LABEL_FIELD_MAX (sizeof(STORE_LABEL_PREFIX) + TSR_NAME_MAX)
 
 static bool reply_is(const redisReply *r, const char *s)
 {
@@ -39,11 +42,22 @@ static int store_agent_key(const struct store *st, const char *agent_id, char *b
 	return store_key(buf, st->agent_prefix, agent_id, err);
 }
 
+/* The hash field names of n labels, "label:<key>", into fields; keys already checked. */
+static void store_label_fields(const struct tsr_label *labels, size_t n,
+			       char fields[][STORE_LABEL_FIELD_MAX])
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(fields[i], STORE_LABEL_FIELD_MAX, "%s%s", STORE_LABEL_PREFIX,
+			 labels[i].key);
+}
+
 int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
 		       size_t existing_len, struct tsr_err *err)
 {
 	const Tessera__V1__AgentState spawning = TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING;
 	char key[STORE_KEY_MAX], spoke[TSR_NAME_MAX + 1], etype[STORE_EVENT_TYPE_MAX];
+	char lfields[TSR_LABELS_MAX][STORE_LABEL_FIELD_MAX];
+	struct tsr_label labels[TSR_LABELS_MAX];
 	struct store_args args = { 0 };
 	redisReply *r = NULL;
 	const char *what, *prev;
@@ -79,6 +93,18 @@ int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *exis
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "negative creation time");
 		goto out;
 	}
+	if (a->n_labels > TSR_LABELS_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
+			    TSR_LABELS_MAX);
+		goto out;
+	}
+	for (size_t i = 0; i < a->n_labels; i++) {
+		labels[i].key = a->labels[i]->key;
+		labels[i].value = a->labels[i]->value;
+	}
+	if (ids_check_labels(labels, a->n_labels, "agent label", err) != 0)
+		goto out;
+	store_label_fields(labels, a->n_labels, lfields);
 	created = a->created_at_ms != 0 ? a->created_at_ms : clock_wall_ms();
 	snprintf(etype, sizeof(etype), "agent.%s", lifecycle_state_name(spawning));
 
@@ -86,6 +112,8 @@ int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *exis
 	store_args_str(&args, a->id);
 	store_args_int(&args, created);
 	store_args_str(&args, a->request_id);
+	store_args_str(&args, a->type);
+	store_args_state(&args, spawning);
 	slot = store_args_list(&args);
 	store_args_str(&args, store_agent_fields[AF_ID]);
 	store_args_str(&args, a->id);
@@ -111,6 +139,10 @@ int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *exis
 	store_args_str(&args, a->request_id);
 	store_args_str(&args, store_agent_fields[AF_KILL]);
 	store_args_int(&args, 0);
+	for (size_t i = 0; i < a->n_labels; i++) {
+		store_args_str(&args, lfields[i]);
+		store_args_str(&args, labels[i].value);
+	}
 	store_args_list_end(&args, slot);
 	slot = store_args_list(&args);
 	store_args_str(&args, store_event_fields[EF_TYPE]);
@@ -163,6 +195,11 @@ static int store_check_update(const struct store_update *u, struct tsr_err *err)
 	    (u->has_completed_at_ms && u->completed_at_ms < 0) || (u->has_pid && u->pid < 0))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "negative time or pid in update");
+	if ((u->has_process && (u->pid_start_ticks > INT64_MAX || u->boot_id == NULL ||
+				strnlen(u->boot_id, STORE_BOOT_ID_MAX + 1) > STORE_BOOT_ID_MAX)) ||
+	    (u->has_timeout_at_ms && u->timeout_at_ms < 0))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "bad process identity or timeout in update");
 	if (u->has_error &&
 	    (u->error == NULL || strnlen(u->error, STORE_ERROR_MAX + 1) > STORE_ERROR_MAX))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -188,6 +225,16 @@ static void args_update(struct store_args *a, const struct store_update *u)
 	if (u->has_pid) {
 		store_args_str(a, store_agent_fields[AF_PID]);
 		store_args_int(a, u->pid);
+	}
+	if (u->has_process) {
+		store_args_str(a, store_agent_fields[AF_PID_START]);
+		store_args_int(a, (long long)u->pid_start_ticks);
+		store_args_str(a, store_agent_fields[AF_BOOT]);
+		store_args_str(a, u->boot_id);
+	}
+	if (u->has_timeout_at_ms) {
+		store_args_str(a, store_agent_fields[AF_TIMEOUT_AT]);
+		store_args_int(a, u->timeout_at_ms);
 	}
 	if (u->has_exit_code) {
 		store_args_str(a, store_agent_fields[AF_EXIT]);
@@ -370,6 +417,15 @@ static int agent_field(Tessera__V1__Agent *a, int f, const redisReply *v, struct
 			return -1;
 		a->pid = (int32_t)n;
 		return 0;
+	case AF_PID_START:
+		if (store_field_int(v, 0, INT64_MAX, &n, name, err) != 0)
+			return -1;
+		a->pid_start_ticks = (uint64_t)n;
+		return 0;
+	case AF_BOOT:
+		return store_field_text(v, STORE_BOOT_ID_MAX, &a->boot_id, name, err);
+	case AF_TIMEOUT_AT:
+		return store_field_int(v, 0, INT64_MAX, &a->timeout_at_ms, name, err);
 	case AF_KILL:
 		if (store_field_int(v, 0, 1, &n, name, err) != 0)
 			return -1;
@@ -397,12 +453,56 @@ static int agent_field(Tessera__V1__Agent *a, int f, const redisReply *v, struct
 static int agent_own_strings(Tessera__V1__Agent *a, struct tsr_err *err)
 {
 	char **fields[] = { &a->id, &a->spoke_id, &a->type, &a->task, &a->error,
-			    &a->request_id, &a->output };
+			    &a->request_id, &a->output, &a->boot_id };
 
 	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
 }
 
-/* Builds an agent from the pairs of its hash; fields of no known name are skipped. */
+/* Adds the label field name = v to a, checked as the spawn was. */
+static int agent_label(Tessera__V1__Agent *a, const char *name, const redisReply *v,
+		       struct tsr_err *err)
+{
+	const char *key = name + strlen(STORE_LABEL_PREFIX);
+	Tessera__V1__Agent__LabelsEntry *e = NULL;
+	size_t i;
+
+	if (!ids_valid_name(key) || strlen(v->str) != v->len || !ids_valid_label_value(v->str))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed label field %.80s",
+				   name);
+	if (a->labels == NULL) {
+		a->labels = calloc(TSR_LABELS_MAX, sizeof(*a->labels));
+		if (a->labels == NULL)
+			goto oom;
+	}
+	if (a->n_labels == TSR_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: more than %d labels",
+				   TSR_LABELS_MAX);
+	e = malloc(sizeof(*e));
+	if (e == NULL)
+		goto oom;
+	tessera__v1__agent__labels_entry__init(e);
+	e->key = strdup(key);
+	e->value = strdup(v->str);
+	if (e->key == NULL || e->value == NULL) {
+		free(e->key);
+		free(e->value);
+		free(e);
+		goto oom;
+	}
+	/* Sorted by key, so that every reader shows them alike. */
+	for (i = a->n_labels; i > 0 && strcmp(a->labels[i - 1]->key, key) > 0; i--)
+		a->labels[i] = a->labels[i - 1];
+	a->labels[i] = e;
+	a->n_labels++;
+	return 0;
+oom:
+	return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+}
+
+/*
+ * Builds an agent from the pairs of its hash: the known fields, and labels;
+ * fields of no known name are skipped.
+ */
 static int agent_decode(const redisReply *h, const char *agent_id, Tessera__V1__Agent **out,
 			struct tsr_err *err)
 {
@@ -421,6 +521,12 @@ static int agent_decode(const redisReply *h, const char *agent_id, Tessera__V1__
 		goto out;
 	}
 	for (size_t i = 0; i < h->elements; i += 2) {
+		if (strncmp(h->element[i]->str, STORE_LABEL_PREFIX,
+			    strlen(STORE_LABEL_PREFIX)) == 0) {
+			if (agent_label(a, h->element[i]->str, h->element[i + 1], err) != 0)
+				goto out;
+			continue;
+		}
 		f = store_field_index(store_agent_fields, AF_COUNT, h->element[i]->str);
 		if (f < 0)
 			continue;
@@ -476,11 +582,73 @@ out:
 	return rc;
 }
 
-/* One page of the index, matching any of states (none: any state). */
+int store_indexes_ensure(struct store *st, struct tsr_err *err)
+{
+	char key[STORE_KEY_MAX];
+	struct store_args args;
+	redisReply *r = NULL;
+	const char *next;
+	long long from = 0;
+	int rc = -1;
+
+	if (st->indexes_ok)
+		return 0;
+	if (store_key(key, st->k_index, STORE_INDEX_VERSION_SUFFIX, err) != 0)
+		goto out;
+	memset(&args, 0, sizeof(args));
+	store_args_str(&args, "GET");
+	store_args_str(&args, key);
+	if (store_command(st, &args, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_STRING && strcmp(r->str, STORE_INDEX_VERSION) == 0) {
+		st->indexes_ok = true;
+		rc = 0;
+		goto out;
+	}
+	/* Records from before the indexes: index them all, a batch per step. */
+	for (int i = 0;; i++) {
+		if (i == STORE_SCAN_PAGES_MAX) {
+			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				    "more than %d batches of agents to index",
+				    STORE_SCAN_PAGES_MAX);
+			goto out;
+		}
+		freeReplyObject(r);
+		r = NULL;
+		memset(&args, 0, sizeof(args));
+		store_args_eval(&args, st, "reindex", NULL);
+		store_args_str(&args, st->agent_prefix);
+		store_args_int(&args, from);
+		store_args_int(&args, STORE_REINDEX_BATCH);
+		store_args_str(&args, STORE_INDEX_VERSION);
+		if (store_eval(st, &args, &r, err) != 0)
+			goto out;
+		next = reply_str(r, 1);
+		if (!reply_is(r->element[0], "ok") || next == NULL) {
+			tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				    "valkey script: malformed reindex reply");
+			goto out;
+		}
+		if (next[0] == '\0')
+			break;
+		from += STORE_REINDEX_BATCH;
+	}
+	st->indexes_ok = true;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * One page, matching any of states (none: any state), the type (""
+ * any) and every one of the labels.
+ */
 static int store_list_page(struct store *st, const Tessera__V1__AgentState *states,
-			   size_t nstates, const char *type_filter, uint32_t page_size,
-			   const char *page_token, Tessera__V1__ListAgentsResponse **out,
-			   struct tsr_err *err)
+			   size_t nstates, const char *type_filter, const struct tsr_label *labels,
+			   size_t nlabels, uint32_t page_size, const char *page_token,
+			   Tessera__V1__ListAgentsResponse **out, struct tsr_err *err)
 {
 	Tessera__V1__ListAgentsResponse *resp = NULL;
 	struct store_args args = { 0 };
@@ -492,6 +660,9 @@ static int store_list_page(struct store *st, const Tessera__V1__AgentState *stat
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid type filter");
 		goto out;
 	}
+	if (ids_check_labels(labels, nlabels, "selector label", err) != 0 ||
+	    store_indexes_ensure(st, err) != 0)
+		goto out;
 	if (page_token[0] != '\0' && !ids_valid_agent_id(page_token)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid page token");
 		goto out;
@@ -510,6 +681,12 @@ static int store_list_page(struct store *st, const Tessera__V1__AgentState *stat
 	slot = store_args_list(&args);
 	for (size_t i = 0; i < nstates; i++)
 		store_args_state(&args, states[i]);
+	store_args_list_end(&args, slot);
+	slot = store_args_list(&args);
+	for (size_t i = 0; i < nlabels; i++) {
+		store_args_str(&args, labels[i].key);
+		store_args_str(&args, labels[i].value);
+	}
 	store_args_list_end(&args, slot);
 	if (store_eval(st, &args, &r, err) != 0)
 		goto out;
@@ -567,7 +744,8 @@ out:
 }
 
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
-		     const char *type_filter, uint32_t page_size, const char *page_token,
+		     const char *type_filter, const struct tsr_label *labels, size_t nlabels,
+		     uint32_t page_size, const char *page_token,
 		     Tessera__V1__ListAgentsResponse **out, struct tsr_err *err)
 {
 	const char *name = lifecycle_state_name(state_filter);
@@ -576,31 +754,27 @@ int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid state filter %d",
 				   (int)state_filter);
 	if (state_filter == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
-		return store_list_page(st, NULL, 0, type_filter, page_size, page_token, out, err);
-	return store_list_page(st, &state_filter, 1, type_filter, page_size, page_token, out,
-			       err);
+		return store_list_page(st, NULL, 0, type_filter, labels, nlabels, page_size,
+				       page_token, out, err);
+	return store_list_page(st, &state_filter, 1, type_filter, labels, nlabels, page_size,
+			       page_token, out, err);
 }
 
-int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
-			     struct tsr_err *err)
+/* Calls fn for every agent in state s, newest first, walking its index. */
+static int store_agents_in_state(struct store *st, Tessera__V1__AgentState s, store_agent_fn fn,
+				 void *arg, struct tsr_err *err)
 {
-	Tessera__V1__AgentState states[LIFECYCLE_STATES_MAX];
 	Tessera__V1__ListAgentsResponse *page = NULL;
 	char token[TSR_AGENT_ID_MAX + 1] = "";
-	size_t nstates = 0;
 	int rc = -1;
 
-	for (int s = 1; lifecycle_state_name((Tessera__V1__AgentState)s) != NULL; s++)
-		if (!lifecycle_terminal((Tessera__V1__AgentState)s) &&
-		    nstates < LIFECYCLE_STATES_MAX)
-			states[nstates++] = (Tessera__V1__AgentState)s;
 	for (int i = 0;; i++) {
 		if (i == STORE_SCAN_PAGES_MAX) {
 			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
 				    "more than %d pages of agents", STORE_SCAN_PAGES_MAX);
 			goto out;
 		}
-		if (store_list_page(st, states, nstates, "", STORE_PAGE_MAX, token, &page,
+		if (store_list_page(st, &s, 1, "", NULL, 0, STORE_PAGE_MAX, token, &page,
 				    err) != 0)
 			goto out;
 		for (size_t k = 0; k < page->n_agents; k++)
@@ -617,4 +791,14 @@ out:
 	if (page != NULL)
 		tessera__v1__list_agents_response__free_unpacked(page, NULL);
 	return rc;
+}
+
+int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
+			     struct tsr_err *err)
+{
+	for (int s = 1; lifecycle_state_name((Tessera__V1__AgentState)s) != NULL; s++)
+		if (!lifecycle_terminal((Tessera__V1__AgentState)s) &&
+		    store_agents_in_state(st, (Tessera__V1__AgentState)s, fn, arg, err) != 0)
+			return -1;
+	return 0;
 }

@@ -19,7 +19,7 @@
 #include "tessera/v1/agent.pb-c.h"
 
 #define STORE_KEY_MAX 192
-#define STORE_ARGS_MAX 96
+#define STORE_ARGS_MAX 128
 #define STORE_NUM_LEN 24
 #define STORE_SHA_LEN 40
 #define STORE_EVENT_TYPE_MAX 32
@@ -35,8 +35,10 @@ struct store {
 	char k_index[STORE_KEY_MAX];
 	char k_requests[STORE_KEY_MAX];
 	char k_events[STORE_KEY_MAX];	/* also the PUBLISH channel */
+	long long events_kept;		/* the stream's length cap (store_events_keep) */
 	char nonce_prefix[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
+	bool indexes_ok;		/* the index version key was seen (store_indexes_ensure) */
 };
 
 /*
@@ -56,8 +58,17 @@ struct store_args {
 enum {
 	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_STARTED,
 	AF_COMPLETED, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_PID, AF_REQUEST, AF_KILL,
-	AF_OUTPUT, AF_COUNT
+	AF_OUTPUT, AF_PID_START, AF_BOOT, AF_TIMEOUT_AT, AF_COUNT
 };
+
+/*
+ * An agent label is the hash field STORE_LABEL_PREFIX<key>: no fixed field
+ * name holds a ':', so a label can never be taken for one, nor one for a label.
+ */
+#define STORE_LABEL_PREFIX "label:"
+/* Index keys: <k_index>:state:<state>, <k_index>:type:<type>, and this version key. */
+#define STORE_INDEX_VERSION_SUFFIX ":version"
+#define STORE_INDEX_VERSION "1"
 
 /* Event stream fields: indexes into store_event_fields. */
 enum {

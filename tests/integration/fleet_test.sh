@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Many spokes: three, each with its own Valkey. Placement by name, by
-# labels and by load; a spoke at its max-agents is skipped; a stopped
+# labels and by load; agents' own labels (kept, shown, listed by, bad ones
+# refused); a spoke at its max-agents is skipped; a stopped
 # spoke is shown unreachable while spawns go on elsewhere; the hub stops
 # serving (gRPC health) once no spoke is left.
 . "$(dirname "$0")/lib.sh"
@@ -106,6 +107,54 @@ many=()
 for i in $(seq 0 16); do many+=(--label "k$i=v"); done
 err=$(cli spawn true "${many[@]}" 2>&1)
 check "more than 16 labels are refused" [ $? -ne 0 ]
+
+# An agent's own labels: kept by its spoke, shown by get, and selected by
+# across every spoke (with --state and --type too).
+a1=$(spawn_id true --spoke spoke-1 --agent-label team=red --agent-label run=l1)
+a2=$(spawn_id true --spoke spoke-3 --agent-label run=l1 --agent-label team=red)
+a3=$(spawn_id sleep --spoke spoke-2 --agent-label team=blue --agent-label run=l1)
+labels_of() {
+	agent_field "$1" '.labels | to_entries | map("\(.key)=\(.value)") | join(",")'
+}
+check "get --json shows an agent's labels, sorted by key" \
+	[ "$(labels_of "$a2")" = "run=l1,team=red" ]
+check "get shows them on one line" \
+	sh -c "'$TESSERA_CLI' --hub '$HUB_ADDR' get '$a1' | grep -Eq '^labels: +run=l1,team=red\$'"
+ids_of() {
+	cli --json list "$@" | jq -r '.agents[].id' | sort | paste -sd' '
+}
+red=$(printf '%s\n' "$a1" "$a2" | sort | paste -sd' ')
+check "list --label selects across spokes" [ "$(ids_of --label run=l1 --label team=red)" = "$red" ]
+red_completed() {
+	[ "$(ids_of --label run=l1 --state completed --type true)" = "$red" ]
+}
+check "list --label with --state and --type" wait_for 15 red_completed
+check "list --label of a running agent" [ "$(ids_of --label run=l1 --state running)" = "$a3" ]
+check "list --label nobody carries lists nothing" [ -z "$(ids_of --label run=none)" ]
+cli kill "$a3" >/dev/null || not_ok "kill $a3"
+before=$(cli --json list | jq '.agents | length')
+for bad in "bad key=x" "k=" "k=two words" "k=$(printf 'x%.0s' $(seq 65))"; do
+	err=$(cli spawn true --agent-label "$bad" 2>&1)
+	rc=$?
+	check "agent label '${bad:0:12}': exit 1" [ "$rc" -eq 1 ]
+	check "... with INVALID_ARGUMENT naming the agent label" \
+		grep -q "INVALID_ARGUMENT: .*agent label" <<<"$err"
+done
+err=$(cli spawn true --agent-label k=1 --agent-label k=2 2>&1)
+check "an agent label given twice: INVALID_ARGUMENT" \
+	grep -q "INVALID_ARGUMENT: agent label k given twice" <<<"$err"
+many=()
+for i in $(seq 0 16); do many+=(--agent-label "k$i=v"); done
+cli spawn true "${many[@]}" >/dev/null 2>&1
+check "more than 16 agent labels: usage error (exit 2)" [ $? -eq 2 ]
+check "no refused spawn created an agent" \
+	[ "$(cli --json list | jq '.agents | length')" -eq "$before" ]
+err=$(cli list --label "k=two words" 2>&1)
+check "a malformed label selector: exit 1" [ $? -eq 1 ]
+check "... with INVALID_ARGUMENT naming the selector" \
+	grep -q "INVALID_ARGUMENT: selector label k needs a value" <<<"$err"
+cli list --label novalue >/dev/null 2>&1
+check "list --label without = is a usage error (exit 2)" [ $? -eq 2 ]
 
 # Least-loaded: with three sleepers on spoke-2 and on spoke-3, new agents
 # go to the emptiest spoke, spoke-1.

@@ -511,8 +511,12 @@ START_TEST(test_not_found)
 }
 END_TEST
 
-/* Walks every page; ids in listing order into out (at most max), count returned. */
-static size_t list_all(Tessera__V1__AgentState state, const char *type, uint32_t size,
+/*
+ * Walks every page of a listing selecting the nlabels labels; ids in
+ * listing order into out (at most max), count returned.
+ */
+static size_t list_sel(Tessera__V1__AgentState state, const char *type,
+		       const struct tsr_label *labels, size_t nlabels, uint32_t size,
 		       char (*out)[TSR_AGENT_ID_MAX + 1], size_t max, size_t *pages)
 {
 	char token[TSR_AGENT_ID_MAX + 1] = "";
@@ -522,7 +526,8 @@ static size_t list_all(Tessera__V1__AgentState state, const char *type, uint32_t
 
 	*pages = 0;
 	for (;;) {
-		ck_assert_msg(store_agent_list(st, state, type, size, token, &resp, &err) == 0,
+		ck_assert_msg(store_agent_list(st, state, type, labels, nlabels, size, token, &resp,
+					       &err) == 0,
 			      "%s", err.msg);
 		(*pages)++;
 		ck_assert_uint_le(resp->n_agents, size == 0 ? STORE_PAGE_DEFAULT : size);
@@ -534,8 +539,14 @@ static size_t list_all(Tessera__V1__AgentState state, const char *type, uint32_t
 		tessera__v1__list_agents_response__free_unpacked(resp, NULL);
 		if (token[0] == '\0')
 			return n;
-		ck_assert_uint_lt(*pages, 100);
+		ck_assert_uint_lt(*pages, 1000);
 	}
+}
+
+static size_t list_all(Tessera__V1__AgentState state, const char *type, uint32_t size,
+		       char (*out)[TSR_AGENT_ID_MAX + 1], size_t max, size_t *pages)
+{
+	return list_sel(state, type, NULL, 0, size, out, max, pages);
 }
 
 /* Whether agent i sorts before agent j in a listing. */
@@ -603,25 +614,26 @@ START_TEST(test_list)
 	ck_assert_uint_eq(n, 0);
 
 	/* An agent created between pages appears in neither: the cursor holds its place. */
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "", &resp, &err), 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "", &resp, &err), 0);
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
 	a = agent_new(late, "even", "", 9000);
 	create_ok(&a);
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 10, token, &resp, &err), 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 10, token, &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, N - 3);
 	for (size_t i = 0; i < resp->n_agents; i++)
 		ck_assert_str_eq(resp->agents[i]->id, ids[order[i + 3]]);
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
 
 	/* Tokens that were never handed out. */
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "garbage", &resp, &err), -1);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "garbage", &resp,
+					  &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 3, "s1.0123456789abcdef01234567",
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3,
+					  "s1.0123456789abcdef01234567", &resp, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_agent_list(st, (Tessera__V1__AgentState)42, "", NULL, 0, 3, "",
 					  &resp, &err), -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_agent_list(st, (Tessera__V1__AgentState)42, "", 3, "", &resp, &err),
-			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 
 	ck_assert_int_eq(store_agents_nonterminal(st, nonterminal_collect, &count, &err), 0);
@@ -632,7 +644,8 @@ END_TEST
 START_TEST(test_list_bounded)
 {
 	enum { N = STORE_LIST_SCAN_MAX + 50 };
-	char id[TSR_AGENT_ID_MAX + 1];
+	static const struct tsr_label nobody = { "zone", "nowhere" };
+	char id[TSR_AGENT_ID_MAX + 1], first[TSR_AGENT_ID_MAX + 1];
 	Tessera__V1__ListAgentsResponse *resp;
 	Tessera__V1__Agent a;
 	struct tsr_err err;
@@ -641,21 +654,355 @@ START_TEST(test_list_bounded)
 	for (int i = 0; i < N; i++) {
 		a = agent_new(id, "many", "", 1000 + i);
 		create_ok(&a);
+		if (i == 0)
+			snprintf(first, sizeof(first), "%s", id);
 	}
-	/* Nothing matches: the first call gives up after its budget, with a token. */
-	ck_assert_int_eq(store_agent_list(st, RUNNING, "", 10, "", &resp, &err), 0);
+	/*
+	 * No index for labels: the main one is walked, and the first call
+	 * gives up after its budget, with a token.
+	 */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, "", &resp, &err),
+			 0);
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_ne(resp->next_page_token, "");
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
-	ck_assert_int_eq(store_agent_list(st, RUNNING, "", 10, token, &resp, &err), 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, token, &resp,
+					  &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_eq(resp->next_page_token, "");
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	/* A state walks its own index: the one running agent, oldest of all, at once. */
+	transition_ok(first, RUNNING, NULL, NULL);
+	ck_assert_int_eq(store_agent_list(st, RUNNING, "", NULL, 0, 10, "", &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 1);
+	ck_assert_str_eq(resp->agents[0]->id, first);
+	ck_assert_str_eq(resp->next_page_token, "");
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
 	/* Page sizes are capped. */
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", 100000, "", &resp, &err), 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 100000, "", &resp, &err),
+			 0);
 	ck_assert_uint_eq(resp->n_agents, STORE_PAGE_MAX);
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+}
+END_TEST
+
+/* Labels of a, sorted as the store returns them, as "k=v,k=v". */
+static void labels_text(const Tessera__V1__Agent *a, char *buf, size_t len)
+{
+	size_t used = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < a->n_labels && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%s=%s", i > 0 ? "," : "",
+					 a->labels[i]->key, a->labels[i]->value);
+}
+
+/* Creates an agent with the labels given as "k", "v", ... (n pairs). */
+static void create_labelled(char *id, const char *type, int64_t created, size_t n,
+			    const char *const *kv)
+{
+	Tessera__V1__Agent__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, type, "", created);
+
+	ck_assert_uint_le(n, TSR_LABELS_MAX + 1);
+	for (size_t i = 0; i < n; i++) {
+		tessera__v1__agent__labels_entry__init(&e[i]);
+		e[i].key = (char *)kv[2 * i];
+		e[i].value = (char *)kv[2 * i + 1];
+		ep[i] = &e[i];
+	}
+	a.labels = ep;
+	a.n_labels = n;
+	create_ok(&a);
+}
+
+/* Creating one agent with these labels must fail INVALID_ARGUMENT, writing nothing. */
+static void labels_refused(size_t n, const char *const *kv)
+{
+	Tessera__V1__Agent__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
+	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "t", "", 0);
+	struct tsr_err err;
+	redisReply *r;
+
+	for (size_t i = 0; i < n; i++) {
+		tessera__v1__agent__labels_entry__init(&e[i]);
+		e[i].key = (char *)kv[2 * i];
+		e[i].value = (char *)kv[2 * i + 1];
+		ep[i] = &e[i];
+	}
+	a.labels = ep;
+	a.n_labels = n;
+	ck_assert_int_eq(store_agent_create(st, &a, existing, sizeof(existing), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	r = rawcmd("EXISTS tessera:{s1}:agent:%s", id);
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+}
+
+START_TEST(test_labels)
+{
+	static const char *const kv[] = { "zone", "eu-1", "gpu", "a=b,c", "Team_x", "~!" };
+	char id[TSR_AGENT_ID_MAX + 1], text[256], key[17][8], value[70];
+	const char *many[2 * (TSR_LABELS_MAX + 1)];
+	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	create_labelled(id, "t", 0, 3, kv);
+	ck_assert_int_eq(store_agent_get(st, id, &got, &err), 0);
+	labels_text(got, text, sizeof(text));
+	ck_assert_str_eq(text, "Team_x=~!,gpu=a=b,c,zone=eu-1");
+	tessera__v1__agent__free_unpacked(got, NULL);
+	r = rawcmd("HGET tessera:{s1}:agent:%s label:gpu", id);
+	ck_assert_str_eq(r->str, "a=b,c");
+	freeReplyObject(r);
+	/* List pages carry them too. */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 10, "", &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 1);
+	labels_text(resp->agents[0], text, sizeof(text));
+	ck_assert_str_eq(text, "Team_x=~!,gpu=a=b,c,zone=eu-1");
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	/* An agent without labels has none. */
+	create_labelled(id, "t", 0, 0, NULL);
+	ck_assert_int_eq(store_agent_get(st, id, &got, &err), 0);
+	ck_assert_uint_eq(got->n_labels, 0);
+	tessera__v1__agent__free_unpacked(got, NULL);
+
+	/* Exactly the limit is fine; beyond, or malformed, is refused with nothing written. */
+	for (int i = 0; i < TSR_LABELS_MAX + 1; i++) {
+		snprintf(key[i], sizeof(key[i]), "k%d", i);
+		many[2 * i] = key[i];
+		many[2 * i + 1] = "v";
+	}
+	create_labelled(id, "t", 0, TSR_LABELS_MAX, many);
+	labels_refused(TSR_LABELS_MAX + 1, many);
+	labels_refused(1, (const char *const[]){ "bad key", "v" });
+	labels_refused(1, (const char *const[]){ "", "v" });
+	labels_refused(1, (const char *const[]){ "k", "" });
+	labels_refused(1, (const char *const[]){ "k", "two words" });
+	labels_refused(1, (const char *const[]){ "k", "tab\there" });
+	labels_refused(2, (const char *const[]){ "k", "v", "k", "w" });
+	memset(value, 'x', sizeof(value));
+	value[TSR_LABEL_VALUE_MAX + 1] = '\0';
+	labels_refused(1, (const char *const[]){ "k", value });
+	value[TSR_LABEL_VALUE_MAX] = '\0';
+	create_labelled(id, "t", 0, 1, (const char *const[]){ "k", value });
+
+	/* A malformed selector is refused too. */
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "",
+					  &(struct tsr_label){ "k", "two words" }, 1, 10, "",
+					  &resp, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+enum { FN = 60 };
+
+struct fleet {
+	char ids[FN][TSR_AGENT_ID_MAX + 1];
+	int64_t created[FN];
+	Tessera__V1__AgentState state[FN];
+	const char *type[FN];
+	const char *zone[FN];
+	const char *gpu[FN];
+};
+
+/* FN agents of three types, in every state, with two labels in a pattern. */
+static void fleet_make(struct fleet *f)
+{
+	static const char *const types[] = { "alpha", "beta", "gamma" };
+	static const char *const zones[] = { "eu", "us", "ap", "eu" };
+
+	for (int i = 0; i < FN; i++) {
+		const char *kv[] = { "zone", zones[i % 4], "gpu", i % 5 == 0 ? "yes" : "no" };
+
+		f->created[i] = 1000 + (i / 3) * 10;	/* ties of three */
+		f->type[i] = types[i % 3];
+		f->zone[i] = zones[i % 4];
+		f->gpu[i] = kv[3];
+		create_labelled(f->ids[i], f->type[i], f->created[i], i % 7 == 6 ? 0 : 2, kv);
+		if (i % 7 == 6)
+			f->zone[i] = f->gpu[i] = NULL;
+		f->state[i] = SPAWNING;
+		if (i % 3 != 0) {
+			transition_ok(f->ids[i], RUNNING, NULL, NULL);
+			f->state[i] = RUNNING;
+		}
+		if (i % 3 != 0 && i % 4 == 1) {
+			transition_ok(f->ids[i], COMPLETED, NULL, NULL);
+			f->state[i] = COMPLETED;
+		}
+	}
+}
+
+/* The ids matching, newest first, as the listing must give them. */
+static size_t fleet_expect(const struct fleet *f, Tessera__V1__AgentState state,
+			   const char *type, const char *zone, const char *gpu,
+			   char (*out)[TSR_AGENT_ID_MAX + 1])
+{
+	int order[FN], n = 0;
+
+	for (int i = 0; i < FN; i++) {
+		if ((state != UNSPECIFIED && f->state[i] != state) ||
+		    (type[0] != '\0' && strcmp(f->type[i], type) != 0) ||
+		    (zone != NULL && (f->zone[i] == NULL || strcmp(f->zone[i], zone) != 0)) ||
+		    (gpu != NULL && (f->gpu[i] == NULL || strcmp(f->gpu[i], gpu) != 0)))
+			continue;
+		order[n++] = i;
+	}
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && newer((char (*)[TSR_AGENT_ID_MAX + 1])f->ids,
+					       f->created, order[j], order[j - 1]); j--) {
+			int t = order[j];
+
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++)
+		snprintf(out[i], TSR_AGENT_ID_MAX + 1, "%s", f->ids[order[i]]);
+	return (size_t)n;
+}
+
+static long long zcard(const char *key)
+{
+	redisReply *r = rawcmd("ZCARD %s", key);
+	long long n = r->integer;
+
+	freeReplyObject(r);
+	return n;
+}
+
+/* Every filter combination lists exactly what a scan of the records says, at every page size. */
+static void fleet_check(const struct fleet *f)
+{
+	static const Tessera__V1__AgentState states[] = { UNSPECIFIED, SPAWNING, RUNNING,
+							  COMPLETED, FAILED };
+	static const char *const types[] = { "", "alpha", "gamma", "none" };
+	static const char *const zones[] = { NULL, "eu", "ap" };
+	static const char *const gpus[] = { NULL, "yes" };
+	static const uint32_t sizes[] = { 1, 4, 0 };
+	char want[FN][TSR_AGENT_ID_MAX + 1], got[FN][TSR_AGENT_ID_MAX + 1];
+	struct tsr_label sel[2];
+	size_t nwant, ngot, nsel, pages;
+
+	for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++)
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++)
+	for (size_t g = 0; g < sizeof(gpus) / sizeof(gpus[0]); g++) {
+		nsel = 0;
+		if (zones[z] != NULL)
+			sel[nsel++] = (struct tsr_label){ "zone", zones[z] };
+		if (gpus[g] != NULL)
+			sel[nsel++] = (struct tsr_label){ "gpu", gpus[g] };
+		nwant = fleet_expect(f, states[s], types[t], zones[z], gpus[g], want);
+		for (size_t p = 0; p < sizeof(sizes) / sizeof(sizes[0]); p++) {
+			ngot = list_sel(states[s], types[t], sel, nsel, sizes[p], got, FN, &pages);
+			ck_assert_msg(ngot == nwant, "state %d type '%s' zone %s gpu %s size %u: "
+				      "%zu agents, expected %zu", states[s], types[t],
+				      zones[z] ? zones[z] : "-", gpus[g] ? gpus[g] : "-",
+				      sizes[p], ngot, nwant);
+			for (size_t i = 0; i < nwant; i++)
+				ck_assert_str_eq(got[i], want[i]);
+		}
+	}
+}
+
+START_TEST(test_list_indexes)
+{
+	static struct fleet f;
+	char want[FN][TSR_AGENT_ID_MAX + 1], token[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__ListAgentsResponse *resp;
+	struct tsr_err err;
+	size_t n, running = 0;
+
+	fleet_make(&f);
+	for (int i = 0; i < FN; i++)
+		running += f.state[i] == RUNNING;
+	/* Each agent is in its state's and its type's index, and nowhere else. */
+	ck_assert_int_eq(zcard("tessera:{s1}:agents"), FN);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:running"), (long long)running);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:spawning") +
+			 zcard("tessera:{s1}:agents:state:running") +
+			 zcard("tessera:{s1}:agents:state:completed"), FN);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:alpha"), FN / 3);
+	fleet_check(&f);
+
+	/*
+	 * Agents leave the index being walked between pages, the one the
+	 * token names among them: the rest of the listing is still there,
+	 * without a repeat.
+	 */
+	n = fleet_expect(&f, RUNNING, "", NULL, NULL, want);
+	ck_assert_uint_ge(n, 6);
+	ck_assert_int_eq(store_agent_list(st, RUNNING, "", NULL, 0, 3, "", &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 3);
+	snprintf(token, sizeof(token), "%s", resp->next_page_token);
+	ck_assert_str_eq(token, want[2]);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	transition_ok(want[1], FAILED, NULL, NULL);
+	transition_ok(want[2], COMPLETED, NULL, NULL);
+	ck_assert_int_eq(store_agent_list(st, RUNNING, "", NULL, 0, FN, token, &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, n - 3);
+	for (size_t i = 0; i < resp->n_agents; i++)
+		ck_assert_str_eq(resp->agents[i]->id, want[i + 3]);
+	ck_assert_str_eq(resp->next_page_token, "");
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+}
+END_TEST
+
+/* Deletes what an older spoke never wrote: the secondary indexes and their version. */
+static void indexes_drop(void)
+{
+	redisReply *r = rawcmd("KEYS tessera:{s1}:agents:*");
+
+	for (size_t i = 0; i < r->elements; i++)
+		freeReplyObject(rawcmd("DEL %s", r->element[i]->str));
+	freeReplyObject(r);
+}
+
+START_TEST(test_reindex)
+{
+	enum { N = 2500 };
+	char id[TSR_AGENT_ID_MAX + 1];
+	char (*got)[TSR_AGENT_ID_MAX + 1] = calloc(N, sizeof(*got));
+	Tessera__V1__Agent a;
+	struct tsr_err err;
+	size_t n, pages;
+	redisReply *r;
+
+	ck_assert_ptr_nonnull(got);
+	for (int i = 0; i < N; i++) {
+		a = agent_new(id, i % 2 == 0 ? "even" : "odd", "", 1000 + i);
+		create_ok(&a);
+		if (i % 100 == 7)
+			transition_ok(id, RUNNING, NULL, NULL);
+	}
+	/* A store that has already seen the indexes trusts them... */
+	ck_assert_int_eq(list_all(RUNNING, "", 0, got, N, &pages), N / 100);
+	indexes_drop();
+	ck_assert_int_eq(list_all(RUNNING, "", 0, got, N, &pages), 0);
+	/* ...a new one, as after an upgrade, finds no version and rebuilds them first. */
+	store_close(st);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+	n = list_all(RUNNING, "", 0, got, N, &pages);
+	ck_assert_uint_eq(n, N / 100);
+	ck_assert_uint_eq(pages, 1);
+	n = list_all(SPAWNING, "odd", STORE_PAGE_MAX, got, N, &pages);
+	ck_assert_uint_eq(n, N / 2 - N / 100);	/* the running ones are odd */
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:even"), N / 2);
+	r = rawcmd("GET tessera:{s1}:agents:version");
+	ck_assert_str_eq(r->str, "1");
+	freeReplyObject(r);
+	/* store_indexes_ensure on its own, as start-up may call it. */
+	indexes_drop();
+	store_close(st);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+	ck_assert_int_eq(store_indexes_ensure(st, &err), 0);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:running"), N / 100);
+	free(got);
 }
 END_TEST
 
@@ -703,6 +1050,7 @@ START_TEST(test_events)
 	ck_assert_str_eq(last, "0-0");
 	ck_assert_int_eq(store_events_read(st, "0-0", 0, 10, &ev, &n, &err), 0);
 	ck_assert_uint_eq(n, 0);
+	store_events_free(ev, n);
 
 	create_ok(&a);
 	transition_ok(id, RUNNING, NULL, p1);
@@ -772,6 +1120,90 @@ START_TEST(test_events)
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_ptr_null(ev);
 	ck_assert_uint_eq(n, 0);
+}
+END_TEST
+
+/*
+ * The stream keeps the newest events; a reader whose position is older
+ * than the newest one deleted is refused, while one exactly at it, "0-0",
+ * or any position in a stream that has lost nothing reads normally.
+ */
+START_TEST(test_events_retention)
+{
+	enum { KEPT = STORE_EVENTS_KEPT_MIN, MORE = 5 };
+	char id[TSR_AGENT_ID_MAX + 1], pos[KEPT + MORE][STORE_POSITION_MAX];
+	Tessera__V1__Agent a;
+	Tessera__V1__Event **ev;
+	struct tsr_err err;
+	size_t n;
+
+	ck_assert_int_eq(store_events_keep(st, STORE_EVENTS_KEPT_MIN - 1, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_events_keep(st, STORE_EVENTS_KEPT_MAX + 1LL, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_events_keep(st, KEPT, &err), 0);
+
+	/* No stream yet: nothing was lost. */
+	ck_assert_int_eq(store_events_read(st, "1-0", 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	store_events_free(ev, n);
+
+	for (int i = 0; i < KEPT; i++) {
+		a = agent_new(id, "echo", "", 0);
+		create_ok(&a);
+	}
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, STORE_READ_MAX, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, KEPT);
+	for (size_t i = 0; i < n; i++)
+		snprintf(pos[i], sizeof(pos[i]), "%s", ev[i]->position);
+	store_events_free(ev, n);
+	/* Full, nothing deleted: even a position before every entry is whole. */
+	ck_assert_int_eq(store_events_read(st, "1-0", 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 10);
+	ck_assert_str_eq(ev[0]->position, pos[0]);
+	store_events_free(ev, n);
+
+	for (int i = 0; i < MORE; i++) {
+		a = agent_new(id, "echo", "", 0);
+		create_ok(&a);
+	}
+	ck_assert_int_eq(xlen(), KEPT);
+	ck_assert_int_eq(store_events_read(st, pos[KEPT - 1], 0, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, MORE);
+	for (size_t i = 0; i < n; i++)
+		snprintf(pos[KEPT + i], sizeof(pos[KEPT + i]), "%s", ev[i]->position);
+	store_events_free(ev, n);
+
+	/* pos[MORE - 1] is the newest deleted: its reader has missed nothing. */
+	ck_assert_int_eq(store_events_read(st, pos[MORE - 1], 0, STORE_READ_MAX, &ev, &n, &err),
+			 0);
+	ck_assert_uint_eq(n, KEPT);
+	ck_assert_str_eq(ev[0]->position, pos[MORE]);
+	ck_assert_str_eq(ev[n - 1]->position, pos[KEPT + MORE - 1]);
+	store_events_free(ev, n);
+
+	/* One earlier, pos[MORE - 1] would be skipped: refused, with or without waiting. */
+	ck_assert_int_eq(store_events_read(st, pos[MORE - 2], 0, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_OUT_OF_RANGE);
+	ck_assert_ptr_null(ev);
+	ck_assert_uint_eq(n, 0);
+	ck_assert_msg(strstr(err.msg, pos[MORE - 2]) != NULL && strstr(err.msg, pos[MORE]) != NULL,
+		      "%s", err.msg);
+	ck_assert_int_eq(store_events_read(st, pos[0], 1000, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_OUT_OF_RANGE);
+	ck_assert_int_eq(store_events_read(st, "1-0", 0, 10, &ev, &n, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_OUT_OF_RANGE);
+
+	/* "0-0" is every event kept. */
+	ck_assert_int_eq(store_events_read(st, "0-0", 0, STORE_READ_MAX, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, KEPT);
+	ck_assert_str_eq(ev[0]->position, pos[MORE]);
+	store_events_free(ev, n);
+
+	/* Past the newest: nothing yet, and nothing missed. */
+	ck_assert_int_eq(store_events_read(st, pos[KEPT + MORE - 1], 100, 10, &ev, &n, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	store_events_free(ev, n);
 }
 END_TEST
 
@@ -906,7 +1338,11 @@ int main(void)
 	tcase_add_test(tc, test_not_found);
 	tcase_add_test(tc, test_list);
 	tcase_add_test(tc, test_list_bounded);
+	tcase_add_test(tc, test_labels);
+	tcase_add_test(tc, test_list_indexes);
+	tcase_add_test(tc, test_reindex);
 	tcase_add_test(tc, test_events);
+	tcase_add_test(tc, test_events_retention);
 	tcase_add_test(tc, test_script_flush);
 	tcase_add_test(tc, test_valkey_restart);
 	tcase_add_test(tc, test_open_errors);
