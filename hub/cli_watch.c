@@ -2,7 +2,9 @@
  * cli_watch: tessera watch. Follows WatchEvents until interrupted or N
  * events arrived, printing "watching" on stderr when the hub says the
  * watch is subscribed. A dropped stream is resumed from the last cursor
- * after a backoff, a bounded number of times in a row.
+ * after a backoff, a bounded number of times in a row. A cursor some spoke
+ * has trimmed past (OUT_OF_RANGE) is final: resuming it could only skip
+ * events, so the watch fails and says how to start over.
  */
 #include <errno.h>
 #include <signal.h>
@@ -183,7 +185,7 @@ static int cli_watch_run(struct cli_watch *w, Tessera__V1__WatchEventsRequest *r
 {
 	int64_t backoff = CLI_WATCH_BACKOFF_MIN_MS;
 	struct tsr_err err;
-	int retries = 0;
+	int retries = 0, rc;
 	long before;
 
 	for (;;) {
@@ -208,7 +210,11 @@ static int cli_watch_run(struct cli_watch *w, Tessera__V1__WatchEventsRequest *r
 		     w->code != GRPC_STATUS_RESOURCE_EXHAUSTED) ||
 		    retries == CLI_WATCH_RETRIES_MAX) {
 			tsr_err_set(&err, w->code, "%s", w->details);
-			return cli_fail(&err);
+			rc = cli_fail(&err);
+			if (w->code == GRPC_STATUS_OUT_OF_RANGE)
+				fputs("tessera: events were lost to retention: run tessera watch "
+				      "without --cursor, or with --from-start\n", stderr);
+			return rc;
 		}
 		fprintf(stderr, "tessera: %s: %s; reconnecting in %lld ms\n",
 			cli_status_name(w->code), w->details, (long long)backoff);

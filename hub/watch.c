@@ -318,6 +318,22 @@ out:
 		tessera__v1__event__free_unpacked(ev, NULL);
 }
 
+/*
+ * The spoke has trimmed events after this watcher's position: resuming
+ * would only meet the same answer, and skipping ahead would hide the gap.
+ */
+static void watch_out_of_range(struct watch_stream *s, const char *details)
+{
+	char pos[STREAM_POS_TEXT_MAX + 1], msg[TSR_ERR_MSG_MAX];
+
+	stream_pos_format(&s->w->pos[s->sp->index].pos, pos, sizeof(pos));
+	snprintf(msg, sizeof(msg),
+		 "spoke %s no longer has events after position %s (retention); resume "
+		 "without a cursor or from_start (spoke: %s)", s->sp->conf->id, pos, details);
+	log_info("watch: %s", msg);
+	watch_end(s->w, GRPC_STATUS_OUT_OF_RANGE, msg);
+}
+
 static void watch_on_end(void *arg, grpc_status_code code, const char *details)
 {
 	struct watch_stream *s = arg;
@@ -327,6 +343,10 @@ static void watch_on_end(void *arg, grpc_status_code code, const char *details)
 	w->live--;
 	if (w->ending) {
 		watch_maybe_finish(w);
+		return;
+	}
+	if (code == GRPC_STATUS_OUT_OF_RANGE) {
+		watch_out_of_range(s, details);
 		return;
 	}
 	s->settled = true;

@@ -6,7 +6,8 @@
  * fails is resumed, after a capped backoff, from the last position seen,
  * so the watcher misses nothing and gets nothing twice. A watch ends only
  * when its caller goes away, when it falls too far behind (its send queue
- * is bounded), or when the hub shuts down.
+ * is bounded), when a spoke no longer keeps the events after the watch's
+ * position there (OUT_OF_RANGE), or when the hub shuts down.
  */
 #ifndef TSR_HUB_WATCH_H
 #define TSR_HUB_WATCH_H

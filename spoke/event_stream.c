@@ -2,7 +2,10 @@
  * event_stream: one thread per hub stream. The thread owns its store
  * connection and the call's handler reference; it ends the call with
  * UNAVAILABLE when Valkey goes away or the spoke stops (the hub retries
- * from its cursor), and with CANCELLED when the hub hangs up.
+ * from its cursor), with CANCELLED when the hub hangs up, and with
+ * OUT_OF_RANGE when events after its position have been trimmed off, at
+ * the first read or later should the hub fall that far behind: resuming
+ * cannot help, so the hub gives up on that cursor.
  */
 #include "event_stream.h"
 
@@ -161,6 +164,8 @@ out:
 		store_close(st);
 	if (err.code == GRPC_STATUS_OK)
 		tsr_err_set(&err, GRPC_STATUS_CANCELLED, "stream ended");
+	if (err.code == GRPC_STATUS_OUT_OF_RANGE)
+		log_info("event stream ended: %s", err.msg);
 	rpc_call_finish(s->call, err.code, err.msg);
 	atomic_store(&s->done, true);
 	return NULL;

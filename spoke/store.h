@@ -2,21 +2,29 @@
  * store: one spoke's agents and events in its Valkey, over hiredis.
  *
  * Layout, every key in one hash slot through the {spoke} tag:
- *   tessera:{S}:agent:<id>  hash, one per agent
+ *   tessera:{S}:agent:<id>  hash, one per agent; label k is field "label:k"
  *   tessera:{S}:agents      sorted set of agent ids, score = created ms
+ *   tessera:{S}:agents:state:<state>  the same, only agents now in that state
+ *   tessera:{S}:agents:type:<type>    the same, only agents of that type
+ *   tessera:{S}:agents:version  "1" once the two above hold every agent
  *   tessera:{S}:requests    hash, request id -> agent id
- *   tessera:{S}:events      stream of events, capped near STORE_EVENTS_KEPT
+ *   tessera:{S}:events      stream of events, the newest store_events_keep()
  *   tessera:{S}:nonce:<hex> a seen command nonce, expiring with its window
  * and the PUBLISH channel tessera:{S}:events, which carries the stream id
- * of each new entry as a wake-up only: the stream is the record. A reader
- * whose position has been trimmed off resumes at the oldest entry kept.
+ * of each new entry as a wake-up only: the stream is the record. Trimming
+ * deletes the oldest entries (XDEL), so that Valkey records the newest id
+ * deleted: a reader whose position is older than that has missed events
+ * and is told so (OUT_OF_RANGE) rather than resumed with a silent gap.
  *
  * Every write is one call of a server-side script (store_script.c), so a
  * state never changes without its event nor an event appear without its
- * state change. The script is loaded on every (re)connect and reloaded on
- * NOSCRIPT. A connection found broken is reopened once at the start of a
- * call; a call whose connection breaks midway is not resent (its outcome
- * is unknown) and fails UNAVAILABLE, as does any call while Valkey is down.
+ * state change, and the state and type indexes always agree with the
+ * records. Data written before those indexes existed is indexed by
+ * store_indexes_ensure, which listing calls first. The script is loaded
+ * on every (re)connect and reloaded on NOSCRIPT. A connection found broken
+ * is reopened once at the start of a call; a call whose connection breaks
+ * midway is not resent (its outcome is unknown) and fails UNAVAILABLE, as
+ * does any call while Valkey is down.
  *
  * A struct store is one connection: use it from one thread at a time.
  * Messages handed out are malloc'd whole (the message and each string and
@@ -30,6 +38,7 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "ids.h"
 #include "tessera/v1/agent.pb-c.h"
 #include "tessera/v1/hub.pb-c.h"
 
@@ -38,7 +47,10 @@
 #define STORE_TASK_MAX 65536		/* bytes of an agent's task */
 #define STORE_ERROR_MAX 1024		/* bytes of an agent's error text */
 #define STORE_OUTPUT_MAX 1048576	/* bytes of an agent's output tail */
-#define STORE_EVENTS_KEPT 1000000	/* approximate stream length cap */
+#define STORE_BOOT_ID_MAX 64		/* bytes of a boot id */
+#define STORE_EVENTS_KEPT 1000000	/* default stream length cap */
+#define STORE_EVENTS_KEPT_MIN 100
+#define STORE_EVENTS_KEPT_MAX 100000000
 #define STORE_PAGE_DEFAULT 50
 #define STORE_PAGE_MAX 500
 #define STORE_LIST_SCAN_MAX 2000	/* index entries one list call examines */
@@ -58,6 +70,11 @@ struct store_update {
 	int64_t completed_at_ms;
 	bool has_pid;
 	int32_t pid;
+	bool has_process;		/* the process for good (agent.proto) */
+	uint64_t pid_start_ticks;
+	const char *boot_id;		/* borrowed; PROC_BOOT_ID_LEN characters */
+	bool has_timeout_at_ms;
+	int64_t timeout_at_ms;
 	bool has_exit_code;		/* exit_code and signal exclude each other */
 	int32_t exit_code;
 	bool has_signal;
@@ -80,9 +97,10 @@ int store_ping(struct store *st, struct tsr_err *err);
 
 /*
  * Records a new agent in state SPAWNING with its "agent.spawning" event,
- * using a's id (of this spoke), type, task, request_id and created_at_ms
- * (0: now). If a->request_id already names an agent, nothing is written
- * and that agent's id goes to existing_id (TSR_AGENT_ID_MAX + 1 bytes);
+ * using a's id (of this spoke), type, task, request_id, labels (checked
+ * with ids_check_labels: INVALID_ARGUMENT) and created_at_ms (0: now).
+ * If a->request_id already names an agent, nothing is written and that
+ * agent's id goes to existing_id (TSR_AGENT_ID_MAX + 1 bytes);
  * otherwise existing_id[0] is '\0'. ALREADY_EXISTS if the id is taken.
  */
 int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
@@ -103,21 +121,34 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
 		    struct tsr_err *err);
 /*
  * One page of agents, newest first. state_filter UNSPECIFIED and
- * type_filter "" match any. page_size 0 means STORE_PAGE_DEFAULT, more than
- * STORE_PAGE_MAX is cut to it. page_token is "" or a previous
- * next_page_token (INVALID_ARGUMENT otherwise). At most STORE_LIST_SCAN_MAX
- * agents are examined per call, so a filtered page may hold fewer agents
- * than asked, even none, and still have a next_page_token; the listing is
- * over when next_page_token is "". Agents in a page have no output: a
- * page of full tails could outgrow a reply. *out is malloc'd: free with
+ * type_filter "" match any; an agent matches the nlabels labels (a
+ * selector, checked like an agent's labels) if it has each key with that
+ * value. page_size 0 means STORE_PAGE_DEFAULT, more than STORE_PAGE_MAX is
+ * cut to it. page_token is "" or a previous next_page_token
+ * (INVALID_ARGUMENT otherwise); it stays good while agents change state.
+ * The walk goes over the smallest of the index of the state, the index of
+ * the type and the main index, and examines at most STORE_LIST_SCAN_MAX
+ * of its entries per call, so a filtered page may hold fewer agents than
+ * asked, even none, and still have a next_page_token; the listing is over
+ * when next_page_token is "". Agents in a page have no output: a page of
+ * full tails could outgrow a reply. *out is malloc'd: free with
  * tessera__v1__list_agents_response__free_unpacked(*out, NULL).
  */
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
-		     const char *type_filter, uint32_t page_size, const char *page_token,
+		     const char *type_filter, const struct tsr_label *labels, size_t nlabels,
+		     uint32_t page_size, const char *page_token,
 		     Tessera__V1__ListAgentsResponse **out, struct tsr_err *err);
 /*
- * Calls fn for every agent not in a terminal state, newest first, for
- * recovery at start-up; stops at fn's first error. fn may use st.
+ * Makes sure the state and type indexes hold every agent: if the version
+ * key is missing (data from an older spoke), indexes the main index in
+ * batches of bounded size, then sets it. Checked once per store; listing
+ * calls it, and start-up may call it to do the work before serving.
+ */
+int store_indexes_ensure(struct store *st, struct tsr_err *err);
+/*
+ * Calls fn for every agent not in a terminal state, one state after the
+ * other, newest first within each, for recovery at start-up; stops at fn's
+ * first error. fn may use st, and may move the agent to another state.
  */
 int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
 			     struct tsr_err *err);
@@ -131,11 +162,20 @@ int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
 int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_t ttl_ms,
 		      struct tsr_err *err);
 
+/*
+ * How many events the stream keeps (STORE_EVENTS_KEPT_MIN..MAX, else
+ * INVALID_ARGUMENT); STORE_EVENTS_KEPT until set. Each write then deletes
+ * the oldest entries beyond that, at most 1000 per write, so that a lower
+ * cap takes effect gradually instead of in one long script.
+ */
+int store_events_keep(struct store *st, long long kept, struct tsr_err *err);
 /* The stream id of the newest event, or "0-0" if there is none. */
 int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err);
 /*
  * Up to max_count (1..STORE_READ_MAX) events after position after,
  * waiting up to block_ms (0..STORE_BLOCK_MAX_MS; 0: no wait) for the first.
+ * after "0-0" means every event kept. OUT_OF_RANGE, naming after and the
+ * oldest position kept, if an event after after has been trimmed off.
  * *events is a malloc'd array of *n malloc'd events (n may be 0): free it
  * with store_events_free. Blocks the connection: give a reader its own store.
  */

@@ -87,7 +87,7 @@ void store_args_eval(struct store_args *a, const struct store *st, const char *o
 		store_args_str(a, agent_key);
 	store_args_str(a, op);
 	store_args_str(a, st->k_events);
-	store_args_int(a, STORE_EVENTS_KEPT);
+	store_args_int(a, st->events_kept);
 }
 
 static struct timeval store_tv(int ms)
@@ -223,6 +223,8 @@ static int store_connect(struct store *st, struct tsr_err *err)
 	/* Every connection may be to a Valkey restarted with an empty script cache. */
 	if (store_load_script(st, err) != 0)
 		goto out;
+	/* ...or restored from older data: check the list indexes again before a list. */
+	st->indexes_ok = false;
 	rc = 0;
 out:
 	if (rc != 0)
@@ -374,6 +376,7 @@ int store_open(const char *addr, const char *spoke_id, struct store **out, struc
 		goto out;
 	}
 	snprintf(st->spoke, sizeof(st->spoke), "%s", spoke_id);
+	st->events_kept = STORE_EVENTS_KEPT;
 	if (store_parse_addr(st, addr, err) != 0)
 		goto out;
 	/* The braces make every key of one spoke hash to one cluster slot. */

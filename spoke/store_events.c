@@ -1,7 +1,9 @@
 /*
- * store_events: the event stream. Owns finding its newest position,
- * reading entries after a position (waiting for them if asked), decoding
- * each entry into a Tessera__V1__Event, and freeing what a read returned.
+ * store_events: the event stream. Owns its length cap, finding its newest
+ * position, reading entries after a position (waiting for them if asked)
+ * and refusing a position whose successors have been trimmed off,
+ * decoding each entry into a Tessera__V1__Event, and freeing what a read
+ * returned.
  */
 #include "store.h"
 
@@ -24,6 +26,37 @@ static bool position_valid(const char *p)
 		return false;
 	b = strspn(p + a + 1, "0123456789");
 	return b > 0 && b <= 20 && p[a + 1 + b] == '\0';
+}
+
+/* The two numbers of a position_valid one; false if either overflows. */
+static bool position_numbers(const char *p, uint64_t v[2])
+{
+	for (int k = 0; k < 2; k++, p++) {	/* p++: past the dash */
+		v[k] = 0;
+		for (; *p >= '0' && *p <= '9'; p++) {
+			if (v[k] > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+				return false;
+			v[k] = v[k] * 10 + (uint64_t)(*p - '0');
+		}
+	}
+	return true;
+}
+
+static int position_cmp(const uint64_t a[2], const uint64_t b[2])
+{
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	return a[1] < b[1] ? -1 : a[1] > b[1];
+}
+
+int store_events_keep(struct store *st, long long kept, struct tsr_err *err)
+{
+	if (kept < STORE_EVENTS_KEPT_MIN || kept > STORE_EVENTS_KEPT_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "events kept must be %d to %d", STORE_EVENTS_KEPT_MIN,
+				   STORE_EVENTS_KEPT_MAX);
+	st->events_kept = kept;
+	return 0;
 }
 
 int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err)
@@ -196,13 +229,127 @@ void store_events_free(Tessera__V1__Event **events, size_t n)
 	free(events);
 }
 
+/*
+ * One step, so that the entries a read returns and the check that none
+ * before them is missing see the same stream: the newest id ever deleted,
+ * the oldest id kept, the length, then up to ARGV[2] entries after ARGV[1].
+ * No stream at all has lost nothing.
+ */
+static const char events_read_script[] =
+"if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', '0-0', 0, {}} end\n"
+"local info = redis.call('XINFO', 'STREAM', KEYS[1])\n"
+"local f = {}\n"
+"for i = 1, #info - 1, 2 do f[info[i]] = info[i + 1] end\n"
+"local r = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])\n"
+"return {f['max-deleted-entry-id'] or '', f['recorded-first-entry-id'] or '',\n"
+"        f['length'] or -1, r and r[1][2] or {}}\n";
+
+/*
+ * OUT_OF_RANGE if an entry after after has been deleted: the reader would
+ * miss it. Trimming deletes oldest first, so one comparison with the
+ * newest deleted id decides; "0-0" asks for whatever is kept.
+ */
+static int events_check_kept(const char *after, const redisReply *r, struct tsr_err *err)
+{
+	const redisReply *deleted = r->element[0], *first = r->element[1];
+	uint64_t a[2], d[2];
+
+	if (deleted->type != REDIS_REPLY_STRING || first->type != REDIS_REPLY_STRING ||
+	    r->element[2]->type != REDIS_REPLY_INTEGER)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: unexpected stream info");
+	if (deleted->str[0] == '\0')
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey XINFO STREAM has no max-deleted-entry-id: "
+				   "Valkey 8 is needed");
+	if (!position_valid(deleted->str) || !position_numbers(deleted->str, d) ||
+	    !position_numbers(after, a))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed stream info");
+	if ((a[0] == 0 && a[1] == 0) || position_cmp(a, d) >= 0)
+		return 0;
+	if (r->element[2]->integer <= 0)
+		return tsr_err_set(err, GRPC_STATUS_OUT_OF_RANGE,
+				   "events after position %s are no longer kept "
+				   "(retention); none is kept now", after);
+	return tsr_err_set(err, GRPC_STATUS_OUT_OF_RANGE,
+			   "events after position %s are no longer kept (retention); "
+			   "the oldest kept is %.*s", after, STORE_POSITION_MAX, first->str);
+}
+
+/* Reads without waiting; *entries points into *out, which the caller frees. */
+static int events_fetch(struct store *st, const char *after, size_t max_count,
+			redisReply **out, const redisReply **entries, struct tsr_err *err)
+{
+	struct store_args args = { 0 };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	store_args_str(&args, "EVAL_RO");
+	store_args_str(&args, events_read_script);
+	store_args_str(&args, "1");
+	store_args_str(&args, st->k_events);
+	store_args_str(&args, after);
+	store_args_int(&args, (long long)max_count);
+	if (store_command(st, &args, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+	    r->element[3]->type != REDIS_REPLY_ARRAY ||
+	    r->element[3]->elements > max_count) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: unexpected event read reply");
+		goto out;
+	}
+	if (events_check_kept(after, r, err) != 0)
+		goto out;
+	*entries = r->element[3];
+	*out = r;
+	r = NULL;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/*
+ * Waits up to block_ms for an entry after after; *woke says whether one
+ * came. What it brings is not used: events_fetch reads it again, checked.
+ */
+static int events_wait(struct store *st, const char *after, int block_ms, bool *woke,
+		       struct tsr_err *err)
+{
+	struct store_args args = { 0 };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	store_args_str(&args, "XREAD");
+	store_args_str(&args, "COUNT");
+	store_args_str(&args, "1");
+	store_args_str(&args, "BLOCK");
+	store_args_int(&args, block_ms);
+	store_args_str(&args, "STREAMS");
+	store_args_str(&args, st->k_events);
+	store_args_str(&args, after);
+	if (store_command(st, &args, block_ms + STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
+		goto out;
+	}
+	*woke = r->type == REDIS_REPLY_ARRAY;
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
 int store_events_read(struct store *st, const char *after, int block_ms, size_t max_count,
 		      Tessera__V1__Event ***events, size_t *n, struct tsr_err *err)
 {
-	struct store_args args = { 0 };
 	Tessera__V1__Event **evs = NULL;
-	redisReply *r = NULL, *s, *entries;
+	const redisReply *entries = NULL;
+	redisReply *r = NULL;
 	size_t count = 0;
+	bool woke = false;
 	int rc = -1;
 
 	*events = NULL;
@@ -218,32 +365,20 @@ int store_events_read(struct store *st, const char *after, int block_ms, size_t 
 			    STORE_READ_MAX);
 		goto out;
 	}
-	store_args_str(&args, "XREAD");
-	store_args_str(&args, "COUNT");
-	store_args_int(&args, (long long)max_count);
-	/* BLOCK 0 would mean forever: no BLOCK at all is the non-waiting read. */
-	if (block_ms > 0) {
-		store_args_str(&args, "BLOCK");
-		store_args_int(&args, block_ms);
-	}
-	store_args_str(&args, "STREAMS");
-	store_args_str(&args, st->k_events);
-	store_args_str(&args, after);
-	if (store_command(st, &args, block_ms + STORE_TIMEOUT_MS, &r, err) != 0)
+	if (events_fetch(st, after, max_count, &r, &entries, err) != 0)
 		goto out;
-	if (r->type == REDIS_REPLY_NIL) {	/* nothing came within block_ms */
-		rc = 0;
-		goto out;
+	if (entries->elements == 0 && block_ms > 0) {
+		freeReplyObject(r);
+		r = NULL;
+		if (events_wait(st, after, block_ms, &woke, err) != 0)
+			goto out;
+		if (!woke) {
+			rc = 0;
+			goto out;
+		}
+		if (events_fetch(st, after, max_count, &r, &entries, err) != 0)
+			goto out;
 	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 1 ||
-	    r->element[0]->type != REDIS_REPLY_ARRAY || r->element[0]->elements != 2 ||
-	    r->element[0]->element[1]->type != REDIS_REPLY_ARRAY ||
-	    r->element[0]->element[1]->elements > max_count) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
-		goto out;
-	}
-	s = r->element[0];
-	entries = s->element[1];
 	evs = calloc(entries->elements > 0 ? entries->elements : 1, sizeof(*evs));
 	if (evs == NULL) {
 		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
