@@ -6,13 +6,15 @@
 
 static void daemon_usage(const char *name, FILE *f)
 {
-	fprintf(f, "usage: %s --config FILE [--log-level debug|info|warn|error]\n", name);
+	fprintf(f, "usage: %s [--config FILE] [--set 'KEYWORD WORD...']... "
+		"[--log-level debug|info|warn|error]\n", name);
 }
 
 int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_args *out)
 {
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -20,11 +22,19 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 	int opt;
 
 	out->config = NULL;
+	out->nsets = 0;
 	out->level = LOG_LEVEL_INFO;
-	while ((opt = getopt_long(argc, argv, "c:l:h", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:s:l:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			out->config = optarg;
+			break;
+		case 's':
+			if (out->nsets == CONFIG_SETS_MAX) {
+				fprintf(stderr, "%s: more than %d --set\n", name, CONFIG_SETS_MAX);
+				return 2;
+			}
+			out->sets[out->nsets++] = optarg;
 			break;
 		case 'l':
 			if (log_level_parse(optarg, &out->level) != 0) {
@@ -40,7 +50,7 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 			return 2;
 		}
 	}
-	if (out->config == NULL || optind != argc) {
+	if (optind != argc) {
 		daemon_usage(name, stderr);
 		return 2;
 	}

@@ -1,14 +1,21 @@
 /*
  * daemon_args: the command line both daemons share,
- *   NAME --config FILE [--log-level debug|info|warn|error] [--help]
+ *   NAME [--config FILE] [--set LINE]... [--log-level debug|info|warn|error] [--help]
+ * Each --set is one configuration line, applied after the file and the
+ * daemon's environment variable (config.h), so a container needs no file.
  */
 #ifndef TSR_DAEMON_ARGS_H
 #define TSR_DAEMON_ARGS_H
 
+#include <stddef.h>
+
+#include "config.h"
 #include "log.h"
 
 struct daemon_args {
-	const char *config;		/* borrowed from argv */
+	const char *config;		/* borrowed from argv, or NULL */
+	char *sets[CONFIG_SETS_MAX];	/* borrowed from argv */
+	size_t nsets;
 	enum log_level level;
 };
 

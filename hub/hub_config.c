@@ -279,12 +279,15 @@ static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 			   argv[0]);
 }
 
-int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *err)
+int hub_config_load_sources(const struct config_sources *src, struct hub_config *cfg,
+			     struct tsr_err *err)
 {
+	const char *path = config_sources_name(src);
+
 	memset(cfg, 0, sizeof(*cfg));
 	memcpy(cfg->listen, HUB_LISTEN_DEFAULT, sizeof(HUB_LISTEN_DEFAULT));
 	cfg->relay_timeout_ms = HUB_RELAY_TIMEOUT_DEFAULT_MS;
-	if (config_parse_file(path, hub_config_line, cfg, err) != 0)
+	if (config_parse_sources(src, hub_config_line, cfg, err) != 0)
 		return -1;
 	if (!cfg->seen_key)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -303,6 +306,13 @@ int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *er
 				   "%s: no \"token NAME HASH\" line (see tessera token-new), "
 				   "or \"auth none\" to serve the API without tokens", path);
 	return 0;
+}
+
+int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *err)
+{
+	struct config_sources src = { .path = path };
+
+	return hub_config_load_sources(&src, cfg, err);
 }
 
 void hub_config_free(struct hub_config *cfg)

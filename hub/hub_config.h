@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "error.h"
 #include "ids.h"
 #include "hub_limits.h"
@@ -75,7 +76,13 @@ struct hub_config {
 	bool seen_listen, seen_key, seen_timeout;
 };
 
-/* Fills cfg (which the caller frees with hub_config_free, even on error). */
+/*
+ * Fills cfg (which the caller frees with hub_config_free, even on error)
+ * from src: the file, then $TESSERA_HUB_CONFIG, then --set lines.
+ */
+int hub_config_load_sources(const struct config_sources *src, struct hub_config *cfg,
+			    struct tsr_err *err);
+/* The same from one file only. */
 int hub_config_load(const char *path, struct hub_config *cfg, struct tsr_err *err);
 void hub_config_free(struct hub_config *cfg);
 

@@ -42,7 +42,7 @@ struct main_ctx {			/* what the tick works on */
 	struct hub *h;
 	struct auth *auth;
 	struct hub_config *cfg;		/* the running one; spokes borrow from it */
-	const char *config_path;
+	const struct config_sources *config;	/* read again on SIGHUP */
 	struct health *health;
 	bool serving;			/* what health last said */
 };
@@ -94,17 +94,17 @@ static void main_reload_config(struct main_ctx *m)
 		log_error("SIGHUP: out of memory; keeping the tokens and spoke keys");
 		return;
 	}
-	if (hub_config_load(m->config_path, fresh, &err) != 0) {
+	if (hub_config_load_sources(m->config, fresh, &err) != 0) {
 		log_error("SIGHUP: keeping the tokens and spoke keys: %s", err.msg);
 	} else {
 		auth_set(m->auth, fresh);
 		main_reload_spoke_keys(m->cfg, fresh);
 		if (fresh->auth_none)
 			log_warn("SIGHUP: %s says \"auth none\": the API is open",
-				 m->config_path);
+				 config_sources_name(m->config));
 		else
 			log_info("SIGHUP: %zu tokens from %s; other settings need a restart",
-				 fresh->ntokens, m->config_path);
+				 fresh->ntokens, config_sources_name(m->config));
 	}
 	hub_config_free(fresh);
 	free(fresh);
@@ -192,7 +192,7 @@ static int main_signals(struct tsr_err *err)
 }
 
 /* Serves until a signal, then shuts down and drains. */
-static int main_serve(struct hub_config *cfg, const char *config_path,
+static int main_serve(struct hub_config *cfg, const struct config_sources *config,
 		      const struct sign_key *key, struct tsr_err *err)
 {
 	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
@@ -204,7 +204,7 @@ static int main_serve(struct hub_config *cfg, const char *config_path,
 		.tls_client_ca = cfg->tls.client_ca[0] != '\0' ? cfg->tls.client_ca : NULL,
 	};
 	struct auth auth;
-	struct main_ctx m = { .h = &h, .auth = &auth, .cfg = cfg, .config_path = config_path };
+	struct main_ctx m = { .h = &h, .auth = &auth, .cfg = cfg, .config = config };
 	struct rpc_server *srv = NULL;
 	struct health *health = NULL;
 	struct tsr_err ignored;
@@ -259,6 +259,7 @@ int main(int argc, char **argv)
 	struct sign_key key;
 	struct tsr_err err;
 	struct daemon_args args;
+	struct config_sources src = { 0 };
 	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -269,9 +270,13 @@ int main(int argc, char **argv)
 	rc = 1;
 	log_init("tessera-hub", args.level);
 	grpc_init();
-	if (sign_init(&err) != 0 || hub_config_load(args.config, &cfg, &err) != 0 ||
+	src.path = args.config;
+	src.env_name = "TESSERA_HUB_CONFIG";
+	src.sets = args.sets;
+	src.nsets = args.nsets;
+	if (sign_init(&err) != 0 || hub_config_load_sources(&src, &cfg, &err) != 0 ||
 	    sign_key_load(cfg.key_path, &key, &err) != 0 ||
-	    main_serve(&cfg, args.config, &key, &err) != 0) {
+	    main_serve(&cfg, &src, &key, &err) != 0) {
 		log_error("%s", err.msg);
 		goto out;
 	}

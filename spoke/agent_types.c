@@ -3,10 +3,19 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+static struct agent_type *agent_types_get(struct agent_types *t, const char *name)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (strcmp(t->types[i].name, name) == 0)
+			return &t->types[i];
+	return NULL;
+}
 
 static int agent_types_check_path(const char *path, struct tsr_err *err)
 {
@@ -102,9 +111,7 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
 	long long def, max;
 
 	if (argc >= 2)
-		for (size_t i = 0; i < t->n && ty == NULL; i++)
-			if (strcmp(t->types[i].name, argv[1]) == 0)
-				ty = &t->types[i];
+		ty = agent_types_get(t, argv[1]);
 	if (strcmp(argv[0], "agent-timeout") == 0) {
 		if (argc != 4)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -134,17 +141,123 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
 	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "not an agent limit: %s", argv[0]);
 }
 
+/* [A-Za-z_][A-Za-z0-9_]*: what a shell, and so most agents, can read back. */
+static bool agent_types_env_name(const char *s, size_t len)
+{
+	if (len == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') ||
+			  (s[0] >= 'a' && s[0] <= 'z')))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+/* What the supervisor sets for every agent; a type overriding it would be ambiguous. */
+static bool agent_types_env_reserved(const char *s, size_t len)
+{
+	return (len == 4 && (memcmp(s, "PATH", 4) == 0 || memcmp(s, "HOME", 4) == 0)) ||
+	       (len >= 8 && memcmp(s, "TESSERA_", 8) == 0);
+}
+
+static int agent_types_env(struct agent_type *ty, const char *kv, struct tsr_err *err)
+{
+	const char *eq = strchr(kv, '=');
+	size_t klen, len;
+	char *s;
+
+	if (eq == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-env %s: want KEY=VALUE", ty->name);
+	klen = (size_t)(eq - kv);
+	if (!agent_types_env_name(kv, klen))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-env %s: variable name must be [A-Za-z_][A-Za-z0-9_]*",
+				   ty->name);
+	if (agent_types_env_reserved(kv, klen))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-env %s: %.*s is set by the spoke (PATH, HOME, TESSERA_*)",
+				   ty->name, (int)klen, kv);
+	for (size_t i = 0; i < ty->env_n; i++)
+		if (strncmp(ty->env[i], kv, klen + 1) == 0)
+			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+					   "agent-env %s: %.*s set twice", ty->name, (int)klen, kv);
+	if (ty->env_n == AGENT_ENV_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "agent-env %s: more than %d variables", ty->name, AGENT_ENV_MAX);
+	/* Room for all at once, so the NULL end never moves. */
+	if (ty->env == NULL) {
+		ty->env = calloc(AGENT_ENV_MAX + 1, sizeof(*ty->env));
+		if (ty->env == NULL)
+			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	len = strnlen(kv, CONFIG_LINE_MAX) + 1;
+	s = malloc(len);
+	if (s == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	memcpy(s, kv, len - 1);
+	s[len - 1] = '\0';
+	ty->env[ty->env_n++] = s;
+	return 0;
+}
+
+static int agent_types_dir(struct agent_type *ty, const char *dir, struct tsr_err *err)
+{
+	struct stat sb;
+
+	if (ty->workdir != NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent-dir %s set twice",
+				   ty->name);
+	if (dir[0] != '/' || strnlen(dir, PATH_MAX) == PATH_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-dir %s: must be an absolute path: %s", ty->name, dir);
+	if (stat(dir, &sb) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent-dir %s: %s: %s",
+				   ty->name, dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode) || access(dir, X_OK) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-dir %s: %s: not a searchable directory", ty->name, dir);
+	ty->workdir = strdup(dir);
+	if (ty->workdir == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	return 0;
+}
+
+int agent_types_launch(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
+{
+	struct agent_type *ty;
+	bool env = strcmp(argv[0], "agent-env") == 0;
+
+	if (!env && strcmp(argv[0], "agent-dir") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "not an agent launch setting: %s", argv[0]);
+	if (argc != 3)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+				   env ? "want: agent-env NAME KEY=VALUE"
+				       : "want: agent-dir NAME /abs/dir");
+	ty = agent_types_get(t, argv[1]);
+	if (ty == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no agent %s defined above", argv[0], argv[1]);
+	return env ? agent_types_env(ty, argv[2], err) : agent_types_dir(ty, argv[2], err);
+}
+
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name)
 {
-	for (size_t i = 0; i < t->n; i++)
-		if (strcmp(t->types[i].name, name) == 0)
-			return &t->types[i];
-	return NULL;
+	return agent_types_get((struct agent_types *)t, name);
 }
 
 void agent_types_free(struct agent_types *t)
 {
-	for (size_t i = 0; i < t->n; i++)
-		free(t->types[i].words);
+	for (size_t i = 0; i < t->n; i++) {
+		struct agent_type *ty = &t->types[i];
+
+		free(ty->words);
+		for (size_t j = 0; j < ty->env_n; j++)
+			free(ty->env[j]);
+		free(ty->env);
+		free(ty->workdir);
+	}
 	t->n = 0;
 }

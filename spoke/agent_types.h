@@ -4,7 +4,10 @@
  * a type; the executable and its fixed arguments come from here, and so
  * do its limits, from later lines "agent-timeout NAME DEFAULT_MS MAX_MS"
  * (DEFAULT_MS 0: no timeout unless a spawn asks for one) and
- * "agent-grace NAME MS" (SIGTERM-to-SIGKILL grace instead of the spoke's).
+ * "agent-grace NAME MS" (SIGTERM-to-SIGKILL grace instead of the spoke's),
+ * and how its process starts: "agent-env NAME KEY=VALUE" (repeatable;
+ * added to the environment the spoke gives every agent) and
+ * "agent-dir NAME /abs/dir" (its working directory).
  */
 #ifndef TSR_AGENT_TYPES_H
 #define TSR_AGENT_TYPES_H
@@ -20,6 +23,7 @@
 #define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3)	/* PATH and ARGs of one line */
 #define AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest timeout of any agent */
 #define AGENT_GRACE_MAX_MS (10 * 60 * 1000)		/* longest per-type grace */
+#define AGENT_ENV_MAX 32				/* agent-env lines per type */
 
 enum agent_task_delivery {
 	AGENT_TASK_STDIN,	/* the task is the child's stdin */
@@ -34,6 +38,9 @@ struct agent_type {
 	uint32_t timeout_default_ms;		/* for spawns asking none; 0: no timeout */
 	uint32_t timeout_max_ms;		/* most a spawn may ask for */
 	int grace_ms;				/* -1: the spoke's kill-grace-ms */
+	char **env;				/* owned: NULL, or env_n "KEY=VALUE" then NULL */
+	size_t env_n;				/* at most AGENT_ENV_MAX */
+	char *workdir;				/* owned: absolute; NULL: the spoke's own */
 };
 
 struct agent_types {
@@ -55,9 +62,22 @@ int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err
  * AGENT_TIMEOUT_MAX_MS, and uses the spoke's grace. INVALID_ARGUMENT.
  */
 int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
+/*
+ * Applies an "agent-env NAME KEY=VALUE" or "agent-dir NAME /abs/dir" line
+ * (argv[0] the keyword) to its type, defined by an earlier "agent" line.
+ * KEY is [A-Za-z_][A-Za-z0-9_]*, at most once per type, and neither PATH,
+ * HOME nor TESSERA_*: the spoke sets those itself. VALUE is one config
+ * word (possibly empty). The directory must be absolute and, at load
+ * time, an existing searchable directory; at most one per type.
+ * INVALID_ARGUMENT, or RESOURCE_EXHAUSTED past AGENT_ENV_MAX or memory.
+ */
+int agent_types_launch(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
 /* The type called name, or NULL. */
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name);
-/* Frees what agent_types_add allocated and empties t (zeroed, or filled by it). */
+/*
+ * Frees what agent_types_add and agent_types_launch allocated and empties
+ * t (zeroed, or filled by them).
+ */
 void agent_types_free(struct agent_types *t);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "tls_conf.h"
@@ -41,6 +42,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 		return agent_types_add(&cfg->types, argc, argv, err);
 	if (strcmp(argv[0], "agent-timeout") == 0 || strcmp(argv[0], "agent-grace") == 0)
 		return agent_types_limit(&cfg->types, argc, argv, err);
+	if (strcmp(argv[0], "agent-env") == 0 || strcmp(argv[0], "agent-dir") == 0)
+		return agent_types_launch(&cfg->types, argc, argv, err);
 	if (tls_conf_keyword(argv[0]))
 		return tls_conf_line(&cfg->tls, argc, argv, err);
 	if (argc != 2)
@@ -58,6 +61,12 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 		return spoke_config_copy(cfg->valkey, sizeof(cfg->valkey), argv[1], "valkey", err);
 	if (strcmp(argv[0], "key") == 0)
 		return spoke_config_copy(cfg->key_path, sizeof(cfg->key_path), argv[1], "key", err);
+	if (strcmp(argv[0], "state-dir") == 0)
+		return spoke_config_copy(cfg->state_dir, sizeof(cfg->state_dir), argv[1],
+					 "state-dir", err);
+	if (strcmp(argv[0], "shim") == 0)
+		return spoke_config_copy(cfg->shim_path, sizeof(cfg->shim_path), argv[1], "shim",
+					 err);
 	if (strcmp(argv[0], "trust-hub") == 0) {
 		if (sign_pubkey_parse(argv[1], &pub, err) != 0)
 			return -1;
@@ -72,16 +81,52 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 	if (strcmp(argv[0], "output-tail-bytes") == 0)
 		return spoke_config_int(argv[1], 1, SUPERVISOR_TAIL_MAX, &cfg->output_tail_bytes,
 					"output-tail-bytes", err);
+	if (strcmp(argv[0], "event-retention") == 0)
+		return spoke_config_int(argv[1], STORE_EVENTS_KEPT_MIN, STORE_EVENTS_KEPT_MAX,
+					&cfg->event_retention, "event-retention", err);
 	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%s\"", argv[0]);
 }
 
-int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err)
+/* The state directory and shim when the file names none. */
+static int spoke_config_defaults(struct spoke_config *cfg, struct tsr_err *err)
 {
+	char self[SPOKE_PATH_MAX], *slash;
+	ssize_t n;
+
+	if (cfg->state_dir[0] == '\0' &&
+	    snprintf(cfg->state_dir, sizeof(cfg->state_dir), "%s/%s", SPOKE_STATE_DIR_DEFAULT,
+		     cfg->id) >= (int)sizeof(cfg->state_dir))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "state-dir too long");
+	if (cfg->shim_path[0] != '\0')
+		return 0;
+	/* Installed, or built, next to tessera-spoke. */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "cannot find tessera-shim: name it with a \"shim\" line");
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (slash == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "cannot find tessera-shim: name it with a \"shim\" line");
+	*slash = '\0';
+	if (snprintf(cfg->shim_path, sizeof(cfg->shim_path), "%s/tessera-shim", self) >=
+	    (int)sizeof(cfg->shim_path))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim path too long");
+	return 0;
+}
+
+int spoke_config_load_sources(const struct config_sources *src, struct spoke_config *cfg,
+			       struct tsr_err *err)
+{
+	const char *path = config_sources_name(src);
+
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->max_agents = 64;
 	cfg->kill_grace_ms = 5000;
 	cfg->output_tail_bytes = SUPERVISOR_TAIL_DEFAULT;
-	if (config_parse_file(path, spoke_config_line, cfg, err) != 0)
+	cfg->event_retention = STORE_EVENTS_KEPT;
+	if (config_parse_sources(src, spoke_config_line, cfg, err) != 0)
 		goto fail;
 	if (cfg->id[0] == '\0' || cfg->listen[0] == '\0' || cfg->valkey[0] == '\0' ||
 	    cfg->key_path[0] == '\0') {
@@ -94,7 +139,7 @@ int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err
 			    "%s: no trust-hub key: this spoke would obey nobody", path);
 		goto fail;
 	}
-	if (tls_conf_check(&cfg->tls, path, err) != 0)
+	if (tls_conf_check(&cfg->tls, path, err) != 0 || spoke_config_defaults(cfg, err) != 0)
 		goto fail;
 	return 0;
 fail:
@@ -102,12 +147,19 @@ fail:
 	return -1;
 }
 
+int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err)
+{
+	struct config_sources src = { .path = path };
+
+	return spoke_config_load_sources(&src, cfg, err);
+}
+
 void spoke_config_free(struct spoke_config *cfg)
 {
 	agent_types_free(&cfg->types);
 }
 
-int spoke_config_reload_trust(const char *path, struct sign_keyring *trusted,
+int spoke_config_reload_trust(const struct config_sources *src, struct sign_keyring *trusted,
 			      struct tsr_err *err)
 {
 	/* Heap: a whole configuration is too big for the loop thread's stack. */
@@ -116,7 +168,7 @@ int spoke_config_reload_trust(const char *path, struct sign_keyring *trusted,
 
 	if (fresh == NULL)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	if (spoke_config_load(path, fresh, err) != 0)
+	if (spoke_config_load_sources(src, fresh, err) != 0)
 		goto out;
 	*trusted = fresh->trusted;
 	spoke_config_free(fresh);

@@ -6,13 +6,19 @@
  *   listen 127.0.0.1:7001
  *   valkey 127.0.0.1:6379          (or unix:/path/valkey.sock)
  *   key /etc/tessera/spoke.key
+ *   state-dir /var/lib/tessera/spoke-1  (agents' output and exit files:
+ *                                   agent_files.h; default /var/lib/tessera/ID)
+ *   shim /usr/local/bin/tessera-shim   (default: next to tessera-spoke)
  *   trust-hub ed25519:BASE64        (one line per trusted hub key)
  *   max-agents 64
  *   kill-grace-ms 5000
  *   output-tail-bytes 65536         (output kept per agent, up to 1 MiB)
+ *   event-retention 1000000         (events kept in the stream, 100 to 10^8)
  *   agent NAME stdin|env /abs/path [ARG...]
  *   agent-timeout NAME DEFAULT_MS MAX_MS  (after its agent line; agent_types.h)
  *   agent-grace NAME MS
+ *   agent-env NAME KEY=VALUE        (repeatable; not PATH, HOME, TESSERA_*)
+ *   agent-dir NAME /abs/dir         (its working directory; must exist)
  *   tls-cert PATH / tls-key PATH / tls-client-ca PATH, or plaintext yes
  *                                   (common/tls_conf.h)
  */
@@ -20,6 +26,7 @@
 #define TSR_SPOKE_CONFIG_H
 
 #include "agent_types.h"
+#include "config.h"
 #include "error.h"
 #include "ids.h"
 #include "sign.h"
@@ -29,28 +36,36 @@
 
 #define SPOKE_LISTEN_MAX 256
 #define SPOKE_PATH_MAX 4096
+#define SPOKE_STATE_DIR_DEFAULT "/var/lib/tessera"
 
 struct spoke_config {
 	char id[TSR_NAME_MAX + 1];
 	char listen[SPOKE_LISTEN_MAX];
 	char valkey[STORE_ADDR_MAX];
 	char key_path[SPOKE_PATH_MAX];
+	char state_dir[SPOKE_PATH_MAX];
+	char shim_path[SPOKE_PATH_MAX];
 	struct sign_keyring trusted;
 	struct agent_types types;
 	int max_agents;
 	int kill_grace_ms;
 	int output_tail_bytes;
+	int event_retention;		/* events the stream keeps (store_events_keep) */
 	struct tls_conf tls;
 };
 
+/* From src: the file, then $TESSERA_SPOKE_CONFIG, then --set lines (config.h). */
+int spoke_config_load_sources(const struct config_sources *src, struct spoke_config *cfg,
+			      struct tsr_err *err);
+/* The same from one file only. */
 int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err *err);
 void spoke_config_free(struct spoke_config *cfg);
 /*
- * Reads path again, checked in full as at start-up, and on success
+ * Reads src again, checked in full as at start-up, and on success
  * replaces *trusted with its trust-hub keys; any failure leaves *trusted
  * as it was. Only the trusted keys change: the rest needs a restart.
  */
-int spoke_config_reload_trust(const char *path, struct sign_keyring *trusted,
+int spoke_config_reload_trust(const struct config_sources *src, struct sign_keyring *trusted,
 			      struct tsr_err *err);
 
 #endif

@@ -139,6 +139,11 @@ check "the output is in the agent's Valkey hash" \
 	[ "$(valkey vk1 hget "tessera:{spoke-1}:agent:$id" output)" = "hello from cat" ]
 check "logs prints the raw tail and exits 0" [ "$(cli logs "$id"; echo "rc=$?")" = "hello from catrc=0" ]
 
+# A type's agent-env and agent-dir lines reach its process.
+id=$(spawn_id shenv 'echo "$TSR_GREETING $(pwd)"')
+wait_for 10 agent_terminal "$id"
+check "agent-env and agent-dir reach the agent" [ "$(agent_field "$id" .output)" = "hello $WORK" ]
+
 # A running agent's tail so far, stdout and stderr, then kept when killed.
 id=$(spawn_id sh 'echo early; echo to-stderr >&2; exec sleep 60')
 early_out() {
@@ -166,5 +171,20 @@ check "a timeout above the type's maximum is refused" [ "$rc" -ne 0 ]
 check "the refusal names INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<<"$err"
 err=$(cli spawn sleep --agent-timeout 86401 2>&1)
 check "the CLI refuses a timeout above 24 h" [ $? -ne 0 ]
+
+# A container's spoke needs no file: lines from $TESSERA_SPOKE_CONFIG, then --set.
+start_valkey vk2
+port=$(free_port)
+TESSERA_SPOKE_CONFIG=$(sed -e '/^id /d' -e '/^listen /d' -e '/^valkey /d' -e '/^state-dir /d' \
+	"$WORK/spoke-1.conf") "$TESSERA_SPOKE" --set "id envspoke" --set "listen 127.0.0.1:$port" \
+	--set "valkey unix:$WORK/vk2/valkey.sock" --set "state-dir $WORK/envspoke.state" \
+	--set "agent extra stdin /bin/true" >"$WORK/envspoke.log" 2>&1 &
+track $! "spoke envspoke"
+check "a spoke configured by environment and --set starts" \
+	wait_for 15 grep -q "listening on 127.0.0.1:$port" "$WORK/envspoke.log"
+err=$("$TESSERA_SPOKE" --set "max-agents none" 2>&1)
+check "a bad --set line is named in the error" grep -q -- "--set:1: max-agents" <<<"$err"
+err=$(env -u TESSERA_SPOKE_CONFIG "$TESSERA_SPOKE" 2>&1)
+check "no configuration at all is refused clearly" grep -q "no configuration" <<<"$err"
 
 finish
