@@ -23,8 +23,24 @@ state=$root/.tessera/demo
 cli=$root/build/hub/tessera
 pids=()
 
+# Agents run under their own shims and outlive a spoke (README: restart and
+# recovery): the demo ends them through the hub before stopping the daemons.
+stop_agents() {
+	local id n=0
+	[ -n "${TESSERA_TOKEN:-}" ] || return 0
+	for id in $("$cli" --json list --state running 2>/dev/null | jq -r '.agents[].id'); do
+		"$cli" kill --no-wait "$id" >/dev/null 2>&1 || true
+	done
+	while [ "$n" -lt 50 ] &&
+		[ "$("$cli" --json list --state running 2>/dev/null | jq '.agents | length')" != 0 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+}
+
 stop() {
 	local i
+	stop_agents
 	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
 		kill -TERM "${pids[$i]}" 2>/dev/null || true
 	done
@@ -76,6 +92,7 @@ id $id
 listen 127.0.0.1:$p
 valkey unix:$state/valkey/valkey.sock
 key $state/$id.key
+state-dir $state/$id.agents
 trust-hub $(cat "$state/hub.key.pub")
 max-agents 32
 kill-grace-ms 3000

@@ -22,6 +22,7 @@ struct api_op {				/* one relayed SpawnAgent, GetAgent or KillAgent */
 	struct rpc_call *call;		/* the handler's reference, given up in api_op_done */
 	struct spoke *sp;
 	struct relay *relay;		/* valid until api_op_done */
+	bool placed;			/* placement counted it in sp->running */
 };
 
 /* The Agent a spoke answered must parse and belong to that spoke. */
@@ -64,7 +65,7 @@ static void api_op_done(void *arg, const struct tsr_err *err, const uint8_t *pay
 			size_t len)
 {
 	struct api_op *op = arg;
-	struct tsr_err bad;
+	struct tsr_err bad = { .code = GRPC_STATUS_OK };
 
 	op->relay = NULL;
 	if (err != NULL)
@@ -73,11 +74,14 @@ static void api_op_done(void *arg, const struct tsr_err *err, const uint8_t *pay
 		hub_call_fail(op->call, &bad);
 	else
 		hub_call_reply(op->call, payload, len);
+	/* A spawn that failed runs nothing: it must not hold a place until the next load poll. */
+	if (op->placed && (err != NULL || bad.code != GRPC_STATUS_OK) && op->sp->running > 0)
+		op->sp->running--;
 	free(op);
 }
 
 /* Relays one command for call to sp; the call is answered in every case. */
-static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp,
+static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp, bool placed,
 		      const char *type, const ProtobufCMessage *payload)
 {
 	struct api_op *op = NULL;
@@ -94,6 +98,7 @@ static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp,
 	}
 	op->call = call;
 	op->sp = sp;
+	op->placed = placed;
 	if (relay_start(h->relays, sp, type, payload, timeout, api_op_done, op, &op->relay,
 			&err) != 0)
 		goto out;
@@ -112,7 +117,7 @@ out:
  * labels), or placement's choice.
  */
 static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *r,
-			   struct spoke **out, struct tsr_err *err)
+			   struct spoke **out, bool *placed, struct tsr_err *err)
 {
 	struct placement_label labels[HUB_LABELS_MAX];
 	struct placement p = { .request_id = r->request_id, .labels = labels };
@@ -139,15 +144,20 @@ static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *
 	/* Fresh health, without kicking channels: the tick does that. */
 	spokes_poll(h->spokes, false);
 	p.now_ms = clock_mono_ms();
-	return placement_choose(h->spokes, &p, out, err);
+	if (placement_choose(h->spokes, &p, out, err) != 0)
+		return -1;
+	*placed = placement_load_known(*out, p.now_ms);
+	return 0;
 }
 
 static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct hub *h = ctx;
 	Tessera__V1__SpawnAgentRequest *r, out = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	struct tsr_label labels[TSR_LABELS_MAX];
 	struct spoke *sp;
 	struct tsr_err err;
+	bool placed = false;
 	int rc = -1;
 
 	r = tessera__v1__spawn_agent_request__unpack(NULL, len, req);
@@ -176,14 +186,26 @@ static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size
 			    "timeout_ms must be at most %d (24 h)", TSR_AGENT_TIMEOUT_MAX_MS);
 		goto out;
 	}
-	if (api_spawn_spoke(h, r, &sp, &err) != 0)
+	if (r->n_labels > TSR_LABELS_MAX) {
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
+			    TSR_LABELS_MAX);
+		goto out;
+	}
+	for (size_t i = 0; i < r->n_labels; i++) {
+		labels[i].key = r->labels[i]->key;
+		labels[i].value = r->labels[i]->value;
+	}
+	if (ids_check_labels(labels, r->n_labels, "agent label", &err) != 0 ||
+	    api_spawn_spoke(h, r, &sp, &placed, &err) != 0)
 		goto out;
 	out.type = r->type;
 	out.timeout_ms = r->timeout_ms;
 	out.task = r->task;
 	out.spoke_id = (char *)sp->conf->id;
 	out.request_id = r->request_id;
-	api_relay(h, call, sp, "agent.spawn", &out.base);
+	out.labels = r->labels;
+	out.n_labels = r->n_labels;
+	api_relay(h, call, sp, placed, "agent.spawn", &out.base);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -208,7 +230,7 @@ static void api_get(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	if (hub_agent_spoke(h, r->agent_id, &sp, &err) != 0)
 		goto out;
 	out.agent_id = r->agent_id;
-	api_relay(h, call, sp, "agent.status", &out.base);
+	api_relay(h, call, sp, false, "agent.status", &out.base);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -233,7 +255,7 @@ static void api_kill(void *ctx, struct rpc_call *call, const uint8_t *req, size_
 	if (hub_agent_spoke(h, r->agent_id, &sp, &err) != 0)
 		goto out;
 	out.agent_id = r->agent_id;
-	api_relay(h, call, sp, "agent.kill", &out.base);
+	api_relay(h, call, sp, false, "agent.kill", &out.base);
 	rc = 0;
 out:
 	if (rc != 0)

@@ -9,6 +9,8 @@
 #include <unistd.h>
 #include <sys/ioctl.h>
 
+#include "ids.h"
+
 #define CLI_STATE_PREFIX "AGENT_STATE_"
 #define CLI_TASK_SHOWN 200		/* bytes of a task in human output */
 
@@ -112,6 +114,8 @@ void cli_put_safe(FILE *f, const char *s, size_t max)
 
 void cli_agent_json(struct json *j, const Tessera__V1__Agent *a)
 {
+	char ticks[24];
+
 	json_object_begin(j);
 	json_key(j, "id");
 	json_string(j, a->id);
@@ -140,10 +144,25 @@ void cli_agent_json(struct json *j, const Tessera__V1__Agent *a)
 	json_string(j, a->error);
 	json_key(j, "pid");
 	json_int(j, a->pid);
+	/* As proto3 JSON writes a uint64: a string, exact past 2^53. */
+	json_key(j, "pidStartTicks");
+	snprintf(ticks, sizeof(ticks), "%llu", (unsigned long long)a->pid_start_ticks);
+	json_string(j, ticks);
+	json_key(j, "bootId");
+	json_string(j, a->boot_id);
+	json_key(j, "timeoutAtMs");
+	json_int(j, a->timeout_at_ms);
 	json_key(j, "requestId");
 	json_string(j, a->request_id);
 	json_key(j, "killRequested");
 	json_bool(j, a->kill_requested);
+	json_key(j, "labels");
+	json_object_begin(j);
+	for (size_t k = 0; k < a->n_labels; k++) {
+		json_key(j, a->labels[k]->key);
+		json_string(j, a->labels[k]->value);
+	}
+	json_object_end(j);
 	json_key(j, "output");
 	json_string(j, a->output);
 	json_object_end(j);
@@ -190,6 +209,26 @@ static void cli_kv(const char *key, const char *value)
 	putchar('\n');
 }
 
+/* "labels: k=v,k=v", each key and value cut at 64 bytes and made safe. */
+static void cli_agent_labels(const Tessera__V1__Agent *a)
+{
+	char buf[TSR_LABELS_MAX * (TSR_NAME_MAX + TSR_LABEL_VALUE_MAX + 2) + 1];
+	size_t off = 0;
+	int n;
+
+	buf[0] = '\0';
+	for (size_t k = 0; k < a->n_labels && off < sizeof(buf); k++) {
+		n = snprintf(buf + off, sizeof(buf) - off, "%s%.64s=%.64s", k > 0 ? "," : "",
+			     a->labels[k]->key, a->labels[k]->value);
+		if (n < 0)
+			break;
+		off += (size_t)n;
+	}
+	printf("%-14s ", "labels:");
+	cli_put_safe(stdout, buf, sizeof(buf));
+	putchar('\n');
+}
+
 static void cli_agent_human(const Tessera__V1__Agent *a, bool id_line)
 {
 	char state[CLI_STATE_MAX], t[CLI_TIME_MAX];
@@ -219,6 +258,8 @@ static void cli_agent_human(const Tessera__V1__Agent *a, bool id_line)
 		cli_kv("requestId:", a->request_id);
 	if (a->kill_requested)
 		cli_kv("killRequested:", "yes");
+	if (a->n_labels > 0)
+		cli_agent_labels(a);
 	/* The tail itself may be long and raw: tessera logs prints it. */
 	printf("%-14s %zu bytes\n", "output:", strlen(a->output));
 	cli_kv("task:", a->task);

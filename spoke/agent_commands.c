@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "fault.h"
 #include "ids.h"
 #include "lifecycle.h"
 #include "log.h"
@@ -62,15 +63,18 @@ static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char 
 		log_error("agent %s: cannot record failed spawn: %s", agent_id, err.msg);
 }
 
-/* The grace a kill or timeout of an agent of type gets; type may be NULL. */
-static int agent_grace_ms(const struct spoke *sp, const struct agent_type *type)
+int agent_grace_ms(const struct spoke *sp, const char *type_name)
 {
+	const struct agent_type *type = agent_types_find(&sp->cfg.types, type_name);
+
 	return type != NULL && type->grace_ms >= 0 ? type->grace_ms : sp->cfg.kill_grace_ms;
 }
 
 static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentRequest *req,
 				const struct agent_type **type, struct tsr_err *err)
 {
+	struct tsr_label labels[TSR_LABELS_MAX];
+
 	if (!ids_valid_name(req->type))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed agent type");
 	*type = agent_types_find(&sp->cfg.types, req->type);
@@ -86,6 +90,15 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentR
 				   "task longer than %d bytes", STORE_TASK_MAX);
 	if (req->request_id[0] != '\0' && !ids_valid_name(req->request_id))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed request id");
+	if (req->n_labels > TSR_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
+				   TSR_LABELS_MAX);
+	for (size_t i = 0; i < req->n_labels; i++) {
+		labels[i].key = req->labels[i]->key;
+		labels[i].value = req->labels[i]->value;
+	}
+	if (ids_check_labels(labels, req->n_labels, "agent label", err) != 0)
+		return -1;
 	if (supervisor_count(sp->sv) >= (size_t)sp->cfg.max_agents)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
 				   "spoke %s runs its maximum of %d agents", sp->cfg.id,
@@ -98,13 +111,14 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 {
 	Tessera__V1__SpawnAgentRequest *req;
 	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
+	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
 	const struct agent_type *type = NULL;
 	struct store_update upd = { 0 };
 	struct supervisor_timeout limit;
 	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
 	char pos[STORE_POSITION_MAX];
+	struct supervisor_proc proc;
 	struct tsr_err serr;
-	pid_t pid;
 	int64_t started;
 	int rc = -1;
 
@@ -123,33 +137,57 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 	a.task = req->task;
 	a.request_id = req->request_id;
 	a.created_at_ms = clock_wall_ms();
+	/* agent_validate_spawn has bounded n_labels by TSR_LABELS_MAX. */
+	for (size_t i = 0; i < req->n_labels; i++) {
+		tessera__v1__agent__labels_entry__init(&labels[i]);
+		labels[i].key = req->labels[i]->key;
+		labels[i].value = req->labels[i]->value;
+		labelp[i] = &labels[i];
+	}
+	a.labels = labelp;
+	a.n_labels = req->n_labels;
+	fault_point("spawn-before-create");
 	if (store_agent_create(sp->store, &a, existing, sizeof(existing), err) != 0)
 		goto out;
 	if (existing[0] != '\0') {
 		rc = agent_pack_current(sp, existing, out, outlen, err);
 		goto out;
 	}
+	fault_point("spawn-after-create");
 	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
-	limit.grace_ms = agent_grace_ms(sp, type);
-	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &pid,
+	limit.grace_ms = agent_grace_ms(sp, type->name);
+	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &proc,
 			     &started, &serr) != 0) {
 		log_warn("agent %s: spawn failed: %s", id, serr.msg);
 		agent_fail_spawn(sp, id, serr.msg);
 		rc = agent_pack_current(sp, id, out, outlen, err);
 		goto out;
 	}
+	fault_point("spawn-after-start");
+	/* The process waits at its gate until Valkey has it, so a restart can find it. */
 	upd.has_pid = true;
-	upd.pid = (int32_t)pid;
+	upd.pid = (int32_t)proc.pid;
+	upd.has_process = true;
+	upd.pid_start_ticks = proc.start_ticks;
+	upd.boot_id = sp->boot_id;
 	upd.has_started_at_ms = true;
 	upd.started_at_ms = started;
+	upd.has_timeout_at_ms = limit.ms != 0;
+	upd.timeout_at_ms = started + limit.ms;
 	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
 				   &upd, pos, sizeof(pos), err) != 0) {
-		/* Not acknowledged: no process may run for a command that failed. */
+		/* Not acknowledged: no agent may run for a command that failed. */
 		log_error("agent %s: cannot record RUNNING: %s", id, err->msg);
-		supervisor_kill(sp->sv, id, 0, &serr);
+		if (supervisor_abort(sp->sv, id, &serr) != 0)
+			log_error("agent %s: %s", id, serr.msg);
 		goto out;
 	}
-	log_info("agent %s (%s) running as pid %d", id, type->name, (int)pid);
+	fault_point("spawn-after-running");
+	if (supervisor_release(sp->sv, id, &serr) != 0)
+		log_error("agent %s: %s", id, serr.msg);	/* its exit report follows */
+	else
+		log_info("agent %s (%s) running as pid %d", id, type->name, (int)proc.pid);
+	fault_point("spawn-after-release");
 	rc = agent_pack_current(sp, id, out, outlen, err);
 out:
 	tessera__v1__spawn_agent_request__free_unpacked(req, NULL);
@@ -207,12 +245,49 @@ static int agent_kill_unsupervised(struct spoke *sp, const char *agent_id, struc
 				      sizeof(pos), err);
 }
 
+/*
+ * The kill wins only over an agent still running when it comes: the
+ * supervisor claims it first (its exit, whenever it comes, is KILLED), the
+ * claim is made durable, and only then do signals go. An agent that has
+ * ended already, its exit not yet recorded, keeps its true end.
+ */
+static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct tsr_err *err)
+{
+	struct tsr_err serr;
+
+	if (supervisor_kill_claim(sp->sv, a->id, &serr) != 0) {
+		/* The supervisor keeps an agent until its exit is queued: no gap between. */
+		if (serr.code == GRPC_STATUS_FAILED_PRECONDITION ||
+		    (serr.code == GRPC_STATUS_NOT_FOUND && exits_pending(&sp->exits, a->id)))
+			return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+					   "agent %s has already ended; its end is being recorded",
+					   a->id);
+		if (serr.code != GRPC_STATUS_NOT_FOUND) {
+			*err = serr;
+			return -1;
+		}
+		return agent_kill_unsupervised(sp, a->id, err);
+	}
+	if (store_agent_mark_kill(sp->store, a->id, err) != 0) {
+		/* Not acknowledged: it must not end as KILLED for a kill that failed. */
+		supervisor_kill_unclaim(sp->sv, a->id);
+		return -1;
+	}
+	/* NOT_FOUND: it ended since the claim, and its exit says killed. */
+	if (supervisor_kill(sp->sv, a->id, agent_grace_ms(sp, a->type), &serr) != 0 &&
+	    serr.code != GRPC_STATUS_NOT_FOUND) {
+		*err = serr;
+		return -1;
+	}
+	log_info("agent %s: kill requested", a->id);
+	return 0;
+}
+
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 		   uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__KillAgentRequest *req;
 	Tessera__V1__Agent *a = NULL;
-	struct tsr_err serr;
 	int rc = -1;
 
 	req = tessera__v1__kill_agent_request__unpack(NULL, len, payload);
@@ -226,22 +301,8 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 			    a->id, lifecycle_state_name(a->state));
 		goto out;
 	}
-	if (!a->kill_requested) {
-		/* Durable first: the exit that follows must be recorded as KILLED. */
-		if (store_agent_mark_kill(sp->store, a->id, err) != 0)
-			goto out;
-		if (supervisor_kill(sp->sv, a->id,
-				    agent_grace_ms(sp, agent_types_find(&sp->cfg.types, a->type)),
-				    &serr) != 0) {
-			if (serr.code != GRPC_STATUS_NOT_FOUND) {
-				*err = serr;
-				goto out;
-			}
-			if (agent_kill_unsupervised(sp, a->id, err) != 0)
-				goto out;
-		}
-		log_info("agent %s: kill requested", a->id);
-	}
+	if (!a->kill_requested && agent_kill_now(sp, a, err) != 0)
+		goto out;
 	rc = agent_pack_current(sp, a->id, out, outlen, err);
 out:
 	if (a != NULL)
@@ -255,6 +316,7 @@ int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 {
 	Tessera__V1__ListAgentsRequest *req;
 	Tessera__V1__ListAgentsResponse *resp = NULL;
+	struct tsr_label labels[TSR_LABELS_MAX];
 	int rc = -1;
 
 	req = tessera__v1__list_agents_request__unpack(NULL, len, payload);
@@ -276,8 +338,18 @@ int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 			    "page size above %d or page token too long", STORE_PAGE_MAX);
 		goto out;
 	}
-	if (store_agent_list(sp->store, req->state, req->type, req->page_size, req->page_token,
-			     &resp, err) != 0)
+	if (req->n_labels > TSR_LABELS_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d labels in a selector",
+			    TSR_LABELS_MAX);
+		goto out;
+	}
+	for (size_t i = 0; i < req->n_labels; i++) {
+		labels[i].key = req->labels[i]->key;
+		labels[i].value = req->labels[i]->value;
+	}
+	if (ids_check_labels(labels, req->n_labels, "selector label", err) != 0 ||
+	    store_agent_list(sp->store, req->state, req->type, labels, req->n_labels,
+			     req->page_size, req->page_token, &resp, err) != 0)
 		goto out;
 	rc = pb_pack(&resp->base, out, outlen, err);
 	tessera__v1__list_agents_response__free_unpacked(resp, NULL);

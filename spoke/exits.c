@@ -1,7 +1,11 @@
 /* exits: a mutex-guarded FIFO of agent exits. */
 #include "exits.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
 
 void exits_init(struct exits *ex)
 {
@@ -77,4 +81,37 @@ void exits_requeue(struct exits *ex, struct exit_record *list)
 		ex->tail = last;
 	ex->head = list;
 	pthread_mutex_unlock(&ex->mu);
+}
+
+bool exits_pending(struct exits *ex, const char *agent_id)
+{
+	bool found = false;
+
+	pthread_mutex_lock(&ex->mu);
+	for (const struct exit_record *r = ex->head; r != NULL && !found; r = r->next)
+		found = strcmp(r->agent_id, agent_id) == 0;
+	pthread_mutex_unlock(&ex->mu);
+	return found;
+}
+
+void exits_on_supervisor_exit(void *arg, const struct supervisor_exit *ex)
+{
+	struct exits *q = arg;
+	struct exit_record rec = { 0 };
+
+	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", ex->agent_id);
+	rec.started = ex->started;
+	rec.signaled = ex->signaled;
+	rec.status = ex->status;
+	rec.kill_requested = ex->kill_requested;
+	rec.timed_out = ex->timed_out;
+	rec.timeout_ms = ex->timeout_ms;
+	rec.completed_at_ms = ex->completed_at_ms;
+	/* A lost tail must not cost the exit: it is recorded without one. */
+	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
+		log_error("agent %s: out of memory copying its output", ex->agent_id);
+	if (exits_push(q, &rec) != 0) {
+		log_error("agent %s: out of memory queueing its exit", ex->agent_id);
+		free(rec.output);
+	}
 }

@@ -12,17 +12,20 @@
 #include <stdint.h>
 
 #include "ids.h"
+#include "supervisor.h"
 
 struct exit_record {
 	struct exit_record *next;
 	char agent_id[TSR_AGENT_ID_MAX + 1];
+	bool started;			/* false: no agent code ran */
 	bool signaled;			/* then status is the signal number */
-	int status;
+	int status;			/* -1 with !signaled: unknown */
 	bool kill_requested;
 	bool timed_out;			/* then timeout_ms ended it */
 	uint32_t timeout_ms;
 	int64_t completed_at_ms;
 	char *output;			/* owned, NUL-ended output tail, or NULL */
+	char detail[160];		/* why, when not started or the status is unknown */
 };
 
 struct exits {
@@ -34,6 +37,13 @@ void exits_init(struct exits *ex);
 void exits_free(struct exits *ex);
 /* Thread-safe; -1 only when out of memory. Takes rec->output on success. */
 int exits_push(struct exits *ex, const struct exit_record *rec);
+/*
+ * A supervisor_exit_fn, arg the struct exits: queues the exit, with a copy
+ * of its output (an exit whose output cannot be copied goes without it).
+ */
+void exits_on_supervisor_exit(void *arg, const struct supervisor_exit *ex);
+/* Whether an exit of agent_id is queued. Thread-safe. */
+bool exits_pending(struct exits *ex, const char *agent_id);
 /* Takes the whole queue (owned by the caller, oldest first; free with exit_record_free). */
 struct exit_record *exits_take(struct exits *ex);
 void exit_record_free(struct exit_record *r);

@@ -14,10 +14,13 @@
 #include "clock.h"
 #include "event_stream.h"
 #include "execute.h"
+#include "fault.h"
 #include "health.h"
 #include "daemon_args.h"
 #include "log.h"
 #include "outcomes.h"
+#include "agent_files.h"
+#include "proc_identity.h"
 #include "recovery.h"
 #include "reflection.h"
 #include "rpc_server.h"
@@ -51,12 +54,12 @@ static void spoke_reload_trust(struct spoke *sp)
 	struct tsr_err err;
 
 	tsr_err_clear(&err);
-	if (spoke_config_reload_trust(sp->config_path, &sp->cfg.trusted, &err) != 0) {
+	if (spoke_config_reload_trust(&sp->config, &sp->cfg.trusted, &err) != 0) {
 		log_error("SIGHUP: keeping the trusted hub keys: %s", err.msg);
 		return;
 	}
 	log_info("SIGHUP: %zu trusted hub keys from %s; other settings need a restart",
-		 sp->cfg.trusted.n, sp->config_path);
+		 sp->cfg.trusted.n, config_sources_name(&sp->config));
 }
 
 /* The spoke serves only while it can reach its Valkey. */
@@ -86,26 +89,19 @@ static void spoke_tick(void *arg)
 	spoke_health(sp, store_ping(sp->store, &err) == 0 ? HEALTH_SERVING : HEALTH_NOT_SERVING);
 }
 
-/* Reaper thread: queue the exit for the loop thread to record. */
-static void spoke_on_exit(void *arg, const struct supervisor_exit *ex)
+static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 {
-	struct spoke *sp = arg;
-	struct exit_record rec = { 0 };
+	struct supervisor_config cfg = {
+		.max_agents = (size_t)sp->cfg.max_agents,
+		.tail_bytes = (size_t)sp->cfg.output_tail_bytes,
+		.state_dir = sp->cfg.state_dir,
+		.shim_path = sp->cfg.shim_path,
+	};
 
-	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", ex->agent_id);
-	rec.signaled = ex->signaled;
-	rec.status = ex->status;
-	rec.kill_requested = ex->kill_requested;
-	rec.timed_out = ex->timed_out;
-	rec.timeout_ms = ex->timeout_ms;
-	rec.completed_at_ms = ex->completed_at_ms;
-	/* A lost tail must not cost the exit: it is recorded without one. */
-	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
-		log_error("agent %s: out of memory copying its output", ex->agent_id);
-	if (exits_push(&sp->exits, &rec) != 0) {
-		log_error("agent %s: out of memory queueing its exit", ex->agent_id);
-		free(rec.output);
-	}
+	if (proc_boot_id(sp->boot_id, err) != 0 ||
+	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0)
+		return -1;
+	return supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, err);
 }
 
 static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
@@ -118,7 +114,7 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 		log_warn("waiting for Valkey at %s: %s", sp->cfg.valkey, err->msg);
 		sleep(1);
 	}
-	return 0;
+	return store_events_keep(sp->store, sp->cfg.event_retention, err);
 }
 
 static int spoke_serve(struct spoke *sp, struct tsr_err *err)
@@ -193,15 +189,18 @@ int main(int argc, char **argv)
 		return rc;
 	rc = 1;
 	log_init("tessera-spoke", args.level);
+	fault_init();
 	signal(SIGPIPE, SIG_IGN);
 	exits_init(&sp.exits);
-	sp.config_path = args.config;
+	sp.config.path = args.config;
+	sp.config.env_name = "TESSERA_SPOKE_CONFIG";
+	sp.config.sets = args.sets;
+	sp.config.nsets = args.nsets;
 	grpc_init();
-	if (sign_init(&err) != 0 || spoke_config_load(args.config, &sp.cfg, &err) != 0 ||
+	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 ||
-	    supervisor_start((size_t)sp.cfg.max_agents, (size_t)sp.cfg.output_tail_bytes,
-			     spoke_on_exit, &sp, &sp.sv, &err) != 0 ||
+	    spoke_start_supervisor(&sp, &err) != 0 ||
 	    recovery_run(&sp, &err) != 0 ||
 	    event_streams_new(&sp, &sp.streams, &err) != 0 ||
 	    spoke_serve(&sp, &err) != 0)

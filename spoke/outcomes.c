@@ -1,9 +1,13 @@
-/* outcomes: recording queued exits with their final state and metadata. */
+/*
+ * outcomes: recording queued exits with their final state and metadata,
+ * then removing the agent's files, whose content is in Valkey by then.
+ */
 #include "outcomes.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "agent_files.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "spoke.h"
@@ -13,7 +17,7 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 {
 	struct store_update upd = { 0 };
 	Tessera__V1__AgentState to;
-	char why[128], pos[STORE_POSITION_MAX];
+	char why[192], pos[STORE_POSITION_MAX];
 	struct tsr_err err;
 
 	upd.has_completed_at_ms = true;
@@ -26,13 +30,21 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 		upd.has_signal = true;
 		upd.signal = r->status;
 		snprintf(why, sizeof(why), "ended by signal %d", r->status);
-	} else {
+	} else if (r->status >= 0) {
 		upd.has_exit_code = true;
 		upd.exit_code = r->status;
 		snprintf(why, sizeof(why), "exited with code %d", r->status);
+	} else {
+		snprintf(why, sizeof(why), "%s", r->detail[0] != '\0' ? r->detail
+			 : r->started ? "its exit status was lost"
+				      : "the agent was not started");
 	}
 	/* The supervisor sets timed_out only if no kill came first: one state. */
-	if (r->timed_out) {
+	if (!r->started && !r->kill_requested) {
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED;
+		upd.has_error = true;
+		upd.error = why;
+	} else if (r->timed_out) {
 		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED;
 		snprintf(why, sizeof(why), "timed out after %u ms", (unsigned)r->timeout_ms);
 		upd.has_error = true;
@@ -50,12 +62,13 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 	}
 	if (store_agent_transition(sp->store, r->agent_id, to, &upd, pos, sizeof(pos), &err) == 0) {
 		log_info("agent %s %s (%s)", r->agent_id, lifecycle_state_name(to), why);
-		return 0;
-	}
-	if (err.code == GRPC_STATUS_UNAVAILABLE)
+	} else if (err.code == GRPC_STATUS_UNAVAILABLE) {
 		return -1;
-	/* Already terminal (a kill recorded first) or gone: nothing to add. */
-	log_info("agent %s: exit not recorded: %s", r->agent_id, err.msg);
+	} else {
+		/* Already terminal (a kill recorded first) or gone: nothing to add. */
+		log_info("agent %s: exit not recorded: %s", r->agent_id, err.msg);
+	}
+	agent_files_remove(sp->cfg.state_dir, r->agent_id);
 	return 0;
 }
 

@@ -1,25 +1,25 @@
-/*
- * recovery: this spoke supervises no process it did not start itself, so
- * an agent left non-terminal by an earlier run has lost its supervisor:
- * it is recorded FAILED with an error saying so.
- */
+/* recovery: adopting or ending, at start-up, the agents of an earlier spoke process. */
 #include "recovery.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "agent_commands.h"
+#include "agent_files.h"
 #include "clock.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "spoke.h"
 
-static int recovery_fail_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
+static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
+				  struct tsr_err *err)
 {
-	struct spoke *sp = arg;
 	struct store_update upd = { 0 };
-	char why[160], pos[STORE_POSITION_MAX];
+	char pos[STORE_POSITION_MAX];
+	const char *why = "the spoke stopped before starting the agent; no agent code ran";
 
-	snprintf(why, sizeof(why), "spoke restarted while the agent was %s; its process "
-		 "is no longer supervised", lifecycle_state_name(a->state));
 	upd.has_completed_at_ms = true;
 	upd.completed_at_ms = clock_wall_ms();
 	upd.has_error = true;
@@ -31,7 +31,95 @@ static int recovery_fail_one(void *arg, const Tessera__V1__Agent *a, struct tsr_
 	return 0;
 }
 
+/* Its process is gone: what its shim recorded, or unknown. Queued for outcomes. */
+static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const char *why,
+			  struct tsr_err *err)
+{
+	struct exit_record rec = { 0 };
+	struct agent_end end;
+	struct tsr_err ferr;
+	size_t len;
+	int rd;
+
+	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", a->id);
+	rec.kill_requested = a->kill_requested;
+	rec.completed_at_ms = clock_wall_ms();
+	rec.status = -1;
+	rec.started = true;
+	if (agent_files_exit_read(sp->cfg.state_dir, a->id, &end, &ferr) != 0)
+		log_warn("agent %s: %s", a->id, ferr.msg);
+	else if (end.found) {
+		rec.started = end.started;
+		rec.signaled = end.signaled;
+		rec.status = end.started ? end.status : -1;
+	}
+	if (!end.found || !end.started)
+		snprintf(rec.detail, sizeof(rec.detail), "%s", why);
+	if (agent_files_out_open(sp->cfg.state_dir, a->id, &rd, &ferr) == 0) {
+		if (agent_files_out_tail(rd, (size_t)sp->cfg.output_tail_bytes, &rec.output, &len,
+					 &ferr) != 0)
+			log_warn("agent %s: %s", a->id, ferr.msg);
+		close(rd);
+	}
+	if (exits_push(&sp->exits, &rec) != 0) {
+		free(rec.output);
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	log_warn("agent %s: its process ended while the spoke was down (%s)", a->id,
+		 end.found ? "its exit was recorded" : why);
+	return 0;
+}
+
+static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
+{
+	struct spoke *sp = arg;
+	struct supervisor_proc proc = { .pid = a->pid, .start_ticks = a->pid_start_ticks };
+	struct supervisor_timeout limit = { 0 };
+	int64_t now = clock_wall_ms(), left = 0;
+	struct tsr_err aerr;
+
+	if (a->state == TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING)
+		return recovery_fail_spawning(sp, a, err);
+	if (a->pid <= 0 || a->pid_start_ticks == 0)
+		return recovery_ended(sp, a, "no process was recorded for it", err);
+	if (strcmp(a->boot_id, sp->boot_id) != 0)
+		return recovery_ended(sp, a, "the machine restarted since it was started", err);
+	limit.grace_ms = agent_grace_ms(sp, a->type);
+	if (a->timeout_at_ms > 0) {
+		/* What it was spawned with, for the report; what is left, to enforce. */
+		int64_t total = a->timeout_at_ms - a->started_at_ms;
+
+		limit.ms = total > 0 && total <= AGENT_TIMEOUT_MAX_MS ? (uint32_t)total
+								       : AGENT_TIMEOUT_MAX_MS;
+		left = a->timeout_at_ms > now ? a->timeout_at_ms - now : 0;
+		if (left > limit.ms)
+			left = limit.ms;
+	}
+	if (supervisor_adopt(sp->sv, a->id, &proc, &limit, (uint32_t)left, a->kill_requested,
+			     &aerr) == 0) {
+		log_info("agent %s: adopted again, pid %d", a->id, (int)a->pid);
+		return 0;
+	}
+	if (aerr.code != GRPC_STATUS_NOT_FOUND)
+		return tsr_err_set(err, aerr.code, "agent %s: %s", a->id, aerr.msg);
+	log_info("agent %s: not adopted: %s", a->id, aerr.msg);
+	return recovery_ended(sp, a, "its process ended while the spoke was down; its exit "
+			      "status is unknown", err);
+}
+
+/* Files of agents not supervised now are leftovers: their records are final or gone. */
+static void recovery_sweep_one(void *arg, const char *agent_id)
+{
+	struct spoke *sp = arg;
+
+	/* Queued exits still need theirs: outcomes removes them once recorded. */
+	if (!supervisor_has(sp->sv, agent_id) && !exits_pending(&sp->exits, agent_id))
+		agent_files_remove(sp->cfg.state_dir, agent_id);
+}
+
 int recovery_run(struct spoke *sp, struct tsr_err *err)
 {
-	return store_agents_nonterminal(sp->store, recovery_fail_one, sp, err);
+	if (store_agents_nonterminal(sp->store, recovery_one, sp, err) != 0)
+		return -1;
+	return agent_files_each(sp->cfg.state_dir, recovery_sweep_one, sp, err);
 }

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "exits.h"
+#include "proc_identity.h"
 #include "sign.h"
 #include "spoke_config.h"
 #include "store.h"
@@ -19,11 +20,12 @@ struct event_streams;
 struct health;
 
 struct spoke {
-	const char *config_path;	/* read again on SIGHUP */
+	struct config_sources config;	/* read again on SIGHUP */
 	struct spoke_config cfg;	/* read-only once loaded, but for trusted:
 					 * replaced on SIGHUP by the loop thread,
 					 * its only reader */
 	struct sign_key key;		/* read-only once loaded */
+	char boot_id[PROC_BOOT_ID_LEN + 1];	/* this boot's: read-only once read */
 	struct store *store;		/* loop thread only */
 	struct supervisor *sv;
 	struct exits exits;		/* reaper thread in, loop thread out */

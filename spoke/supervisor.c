@@ -1,8 +1,9 @@
 /*
- * supervisor: spawning agent processes, killing their groups, and the
- * reaper thread that turns pidfd readiness and kill deadlines into exit
- * reports. One mutex guards the slot table; the reaper alone frees slots,
- * so a slot it polls stays valid while it polls without the lock.
+ * supervisor: spawning and adopting agent shims, killing their groups,
+ * and the reaper thread that turns pidfd readiness and kill deadlines
+ * into exit reports. One mutex guards the slot table; the reaper alone
+ * frees slots, so a slot it polls stays valid while it polls without the
+ * lock.
  */
 #include "supervisor.h"
 
@@ -23,36 +24,41 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent_files.h"
 #include "clock.h"
 #include "ids.h"
 #include "log.h"
+#include "proc_identity.h"
 
 #define SV_DRAIN_POLL_MS 10	/* re-check of a group that is still dying */
 #define SV_REAP_PER_PASS 256	/* orphans of one group reaped per pass */
-#define SV_ENV_MAX 5		/* PATH, HOME, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
+/* PATH, HOME, the type's, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
+#define SV_ENV_MAX (AGENT_ENV_MAX + 5)
 #define SV_HOME_MAX 4096
 #define SV_PATH "/usr/local/bin:/usr/bin:/bin"
-
-#define SV_READ_CHUNK 4096	/* bytes of output read at once */
-#define SV_READS_PER_PASS 16	/* reads of one agent's output per pass: others wait */
+#define SV_GATE_FD 3		/* where tessera-shim reads its go-ahead */
+#define SV_TRIM_EVERY_MS 1000	/* how often output files are trimmed */
 
 _Static_assert(AGENT_GRACE_MAX_MS <= SUPERVISOR_GRACE_MAX_MS, "a type's grace must be servable");
 
 enum sv_slot_state {
 	SV_FREE,
 	SV_SPAWNING,	/* reserved while posix_spawn runs; not yet polled */
-	SV_RUNNING,	/* leader alive or unreaped; pidfd polled */
-	SV_DRAINING,	/* leader reaped; waiting for the rest of its group */
+	SV_RUNNING,	/* shim alive or unreaped; pidfd polled */
+	SV_DRAINING,	/* shim ended; waiting for the rest of its group */
+	SV_REPORTING,	/* its exit goes to on_exit: still found until it has */
 };
 
 struct sv_child {
 	enum sv_slot_state state;
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	pid_t pid;			/* also the process group id */
+	pid_t pid;			/* the shim's, also the process group id */
 	int pidfd;			/* owned while SV_RUNNING */
-	int outfd;			/* owned while SV_RUNNING: read end of stdout+stderr */
-	char *tail;			/* owned ring of the output's last tail_max bytes */
-	size_t tail_start, tail_len;
+	int gatefd;			/* owned while held: write end of the shim's gate */
+	int outfd;			/* owned until freed: the output file, or -1 */
+	int64_t punched;		/* output freed up to here; -1: cannot */
+	bool released;			/* the gate opened: the agent was let run */
+	bool adopted;			/* started by an earlier spoke: not our child */
 	bool kill_requested;
 	int64_t kill_at_mono;		/* when to SIGKILL the group; 0: not due */
 	struct supervisor_timeout limit;
@@ -63,6 +69,7 @@ struct sv_child {
 };
 
 struct sv_done {
+	struct sv_child *slot;		/* SV_REPORTING until on_exit has returned */
 	char agent_id[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_exit ex;	/* ex.agent_id points at agent_id above */
 	char *output;			/* owned, ex.output points here */
@@ -76,9 +83,12 @@ struct supervisor {
 	size_t max;
 	size_t tail_max;		/* bytes of output kept per agent */
 	struct sv_child *slots;		/* owned, [max] */
-	struct pollfd *pfds;		/* owned, [2 * max + 1], reaper only: wakefd, pidfds, outfds */
-	size_t *pfd_slot;		/* owned, [2 * max + 1], reaper only: slot of pfds[k] */
+	struct pollfd *pfds;		/* owned, [max + 1], reaper only: wakefd, pidfds */
+	size_t *pfd_slot;		/* owned, [max + 1], reaper only: slot of pfds[k] */
 	struct sv_done *done;		/* owned, [max], reaper only: exits to report */
+	const char *state_dir;		/* borrowed */
+	const char *shim_path;		/* borrowed */
+	int64_t next_trim_mono;		/* reaper only */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -114,10 +124,8 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
 		if (c->state == SV_RUNNING) {
 			sv->pfds[n] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
 			sv->pfd_slot[n++] = i;
-			if (c->outfd >= 0) {
-				sv->pfds[n] = (struct pollfd){ .fd = c->outfd, .events = POLLIN };
-				sv->pfd_slot[n++] = i;
-			}
+			d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
+			wait = wait < 0 || d < wait ? d : wait;
 			if (c->kill_at_mono != 0) {
 				d = c->kill_at_mono > now ? c->kill_at_mono - now : 0;
 				wait = wait < 0 || d < wait ? d : wait;
@@ -134,104 +142,66 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
 	return n;
 }
 
-/* Appends n bytes to c's ring, dropping its oldest bytes past cap. */
-static void sv_tail_add(struct sv_child *c, size_t cap, const char *buf, size_t n)
+/*
+ * How the agent ended, once its shim has: the shim's record if it made
+ * one; else, after a kill or timeout, the SIGKILL that ended the group
+ * before the shim could record anything; else unknown.
+ */
+static void sv_read_end(struct supervisor *sv, struct sv_child *c, const siginfo_t *shim)
 {
-	size_t pos, first;
+	struct agent_end end;
+	struct tsr_err err;
 
-	if (n >= cap) {
-		memcpy(c->tail, buf + (n - cap), cap);
-		c->tail_start = 0;
-		c->tail_len = cap;
+	c->ex.started = c->released;
+	c->ex.signaled = false;
+	c->ex.status = -1;
+	if (!c->released)
+		return;
+	if (agent_files_exit_read(sv->state_dir, c->agent_id, &end, &err) != 0)
+		log_error("agent %s: %s", c->agent_id, err.msg);
+	if (end.found) {
+		c->ex.started = end.started;
+		c->ex.signaled = end.signaled;
+		c->ex.status = end.started ? end.status : -1;
 		return;
 	}
-	pos = (c->tail_start + c->tail_len) % cap;
-	first = n < cap - pos ? n : cap - pos;
-	memcpy(c->tail + pos, buf, first);
-	memcpy(c->tail, buf + first, n - first);
-	c->tail_len += n;
-	if (c->tail_len > cap) {
-		c->tail_start = (c->tail_start + c->tail_len - cap) % cap;
-		c->tail_len = cap;
+	if (c->kill_requested || c->timed_out) {
+		c->ex.signaled = true;
+		c->ex.status = SIGKILL;
+		return;
 	}
+	if (shim != NULL)
+		log_error("agent %s: its shim ended (%s %d) without recording the agent's exit",
+			  c->agent_id, shim->si_code == CLD_EXITED ? "exit" : "signal",
+			  shim->si_status);
+	else
+		log_error("agent %s: its shim ended without recording the agent's exit",
+			  c->agent_id);
 }
 
 /*
- * Reads what the agent's output pipe holds now, at most SV_READS_PER_PASS
- * chunks (poll brings the rest next pass). The pipe is non-blocking: an
- * agent that writes nothing never holds the reaper. At end of file or on
- * an error the pipe is closed and no longer polled.
+ * The shim has ended (its pidfd is readable). A shim of ours is still a
+ * zombie, which pins its pid as the group id; any member left pins it
+ * too. SIGKILL the group now, then reap.
  */
-static void sv_read_output(struct sv_child *c, size_t cap)
-{
-	char buf[SV_READ_CHUNK];
-	ssize_t n;
-
-	for (int i = 0; i < SV_READS_PER_PASS && c->outfd >= 0; i++) {
-		n = read(c->outfd, buf, sizeof(buf));
-		if (n > 0) {
-			sv_tail_add(c, cap, buf, (size_t)n);
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return;
-		if (n < 0)
-			log_warn("agent %s: output: %s", c->agent_id, strerror(errno));
-		close(c->outfd);
-		c->outfd = -1;
-	}
-}
-
-/*
- * A malloc'd, NUL-ended copy of c's tail, its length in *len. The tail
- * travels as a protobuf string, which C code ends at the first NUL, so a
- * NUL byte of the output becomes '?'. NULL when out of memory.
- */
-static char *sv_tail_copy(const struct sv_child *c, size_t cap, size_t *len)
-{
-	char *s = malloc(c->tail_len + 1);
-	size_t first;
-
-	if (s == NULL)
-		return NULL;
-	first = c->tail_len < cap - c->tail_start ? c->tail_len : cap - c->tail_start;
-	if (c->tail_len > 0) {
-		memcpy(s, c->tail + c->tail_start, first);
-		memcpy(s + first, c->tail, c->tail_len - first);
-	}
-	for (size_t i = 0; i < c->tail_len; i++)
-		if (s[i] == '\0')
-			s[i] = '?';
-	s[c->tail_len] = '\0';
-	*len = c->tail_len;
-	return s;
-}
-
-/*
- * The leader has exited (its pidfd is readable) and is still a zombie,
- * which pins its pid as the group id: SIGKILL the group now, then reap.
- */
-static void sv_leader_exited(struct sv_child *c, size_t cap, int64_t now)
+static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t now)
 {
 	siginfo_t si;
+	bool reaped = false;
 
 	if (kill(-c->pid, SIGKILL) != 0 && errno != ESRCH)
 		log_warn("agent %s: SIGKILL to group %d: %s", c->agent_id, (int)c->pid,
 			 strerror(errno));
-	memset(&si, 0, sizeof(si));
-	if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) != 0) {
-		/* Someone else reaped it (a wait(-1) elsewhere): the status is gone. */
-		log_error("agent %s: waitid: %s", c->agent_id, strerror(errno));
-		c->ex.signaled = false;
-		c->ex.status = -1;
-	} else if (si.si_pid == 0) {
-		return;		/* readable but not yet waitable: look again next pass */
-	} else {
-		c->ex.signaled = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
-		c->ex.status = si.si_status;
+	if (!c->adopted) {
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) != 0)
+			log_error("agent %s: waitid: %s", c->agent_id, strerror(errno));
+		else if (si.si_pid == 0)
+			return;		/* readable but not yet waitable: look again next pass */
+		else
+			reaped = true;
 	}
+	sv_read_end(sv, c, reaped ? &si : NULL);
 	c->ex.pid = c->pid;
 	c->ex.kill_requested = c->kill_requested;
 	c->ex.timed_out = c->timed_out;
@@ -239,15 +209,9 @@ static void sv_leader_exited(struct sv_child *c, size_t cap, int64_t now)
 	c->ex.completed_at_ms = clock_wall_ms();
 	close(c->pidfd);
 	c->pidfd = -1;
-	/*
-	 * What the leader wrote before exiting is in the pipe now. Any
-	 * writer left is in the group just SIGKILLed, or escaped it: the
-	 * drain does not wait for either.
-	 */
-	sv_read_output(c, cap);
-	if (c->outfd >= 0)
-		close(c->outfd);
-	c->outfd = -1;
+	if (c->gatefd >= 0)
+		close(c->gatefd);
+	c->gatefd = -1;
 	c->state = SV_DRAINING;
 	c->drain_until_mono = now + SUPERVISOR_DRAIN_MS;
 }
@@ -301,20 +265,24 @@ static void sv_time_out(struct sv_child *c, int64_t now)
 static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 {
 	size_t ndone = 0;
+	bool trim;
+	struct tsr_err err;
 
 	for (size_t k = 1; k < npfds; k++) {
 		struct sv_child *c = &sv->slots[sv->pfd_slot[k]];
 
 		if (sv->pfds[k].revents == 0 || c->state != SV_RUNNING)
 			continue;
-		if (sv->pfds[k].fd == c->outfd)
-			sv_read_output(c, sv->tail_max);
-		else if (sv->pfds[k].fd == c->pidfd)
-			sv_leader_exited(c, sv->tail_max, now);
+		sv_leader_exited(sv, c, now);
 	}
+	trim = now >= sv->next_trim_mono;
+	if (trim)
+		sv->next_trim_mono = now + SV_TRIM_EVERY_MS;
 	for (size_t i = 0; i < sv->max; i++) {
 		struct sv_child *c = &sv->slots[i];
 
+		if (c->state == SV_RUNNING && trim && c->outfd >= 0)
+			agent_files_out_trim(c->outfd, sv->tail_max, &c->punched, c->agent_id);
 		if (c->state == SV_RUNNING && c->timeout_at_mono != 0 && c->timeout_at_mono <= now)
 			sv_time_out(c, now);
 		if (c->state == SV_RUNNING && c->kill_at_mono != 0 && c->kill_at_mono <= now) {
@@ -328,19 +296,23 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 		memcpy(sv->done[ndone].agent_id, c->agent_id, sizeof(c->agent_id));
 		sv->done[ndone].ex = c->ex;
 		sv->done[ndone].ex.agent_id = sv->done[ndone].agent_id;
-		sv->done[ndone].output = sv_tail_copy(c, sv->tail_max,
-						      &sv->done[ndone].ex.output_len);
-		if (sv->done[ndone].output == NULL) {
-			log_error("agent %s: out of memory copying its output", c->agent_id);
-			sv->done[ndone].ex.output_len = 0;
-		}
+		sv->done[ndone].output = NULL;
+		sv->done[ndone].ex.output_len = 0;
+		if (c->outfd >= 0 &&
+		    agent_files_out_tail(c->outfd, sv->tail_max, &sv->done[ndone].output,
+					 &sv->done[ndone].ex.output_len, &err) != 0)
+			log_error("agent %s: %s", c->agent_id, err.msg);
 		sv->done[ndone].ex.output = sv->done[ndone].output;
+		sv->done[ndone].slot = c;
 		ndone++;
-		free(c->tail);
-		memset(c, 0, sizeof(*c));
-		c->state = SV_FREE;
-		c->pidfd = -1;
+		if (c->outfd >= 0)
+			close(c->outfd);
 		c->outfd = -1;
+		/*
+		 * Kept until on_exit has queued the exit: whoever finds no
+		 * slot for an agent can count on finding its exit queued.
+		 */
+		c->state = SV_REPORTING;
 	}
 	return ndone;
 }
@@ -382,44 +354,54 @@ static void *sv_reaper_main(void *p)
 			sv->on_exit(sv->arg, &sv->done[i].ex);
 			free(sv->done[i].output);
 			sv->done[i].output = NULL;
+			pthread_mutex_lock(&sv->mu);
+			memset(sv->done[i].slot, 0, sizeof(*sv->done[i].slot));
+			sv->done[i].slot->state = SV_FREE;
+			sv->done[i].slot->pidfd = sv->done[i].slot->gatefd = -1;
+			sv->done[i].slot->outfd = -1;
+			pthread_mutex_unlock(&sv->mu);
 		}
 	}
 	return NULL;
 }
 
-int supervisor_start(size_t max_agents, size_t tail_bytes, supervisor_exit_fn on_exit,
+int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit,
 		     void *arg, struct supervisor **out, struct tsr_err *err)
 {
 	struct supervisor *sv;
+	size_t max_agents = cfg->max_agents;
 	bool mutex = false;
 	int rc = -1, e;
 
 	if (max_agents == 0 || max_agents > SUPERVISOR_AGENTS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "agent cap must be 1..%d", SUPERVISOR_AGENTS_MAX);
-	if (tail_bytes == 0 || tail_bytes > SUPERVISOR_TAIL_MAX)
+	if (cfg->tail_bytes == 0 || cfg->tail_bytes > SUPERVISOR_TAIL_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "output tail must be 1..%d bytes", SUPERVISOR_TAIL_MAX);
+	if (access(cfg->shim_path, X_OK) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim %s: %s",
+				   cfg->shim_path, strerror(errno));
 	sv = calloc(1, sizeof(*sv));
 	if (sv == NULL)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	sv->wakefd = -1;
 	sv->max = max_agents;
-	sv->tail_max = tail_bytes;
+	sv->tail_max = cfg->tail_bytes;
+	sv->state_dir = cfg->state_dir;
+	sv->shim_path = cfg->shim_path;
 	sv->on_exit = on_exit;
 	sv->arg = arg;
 	sv->slots = calloc(max_agents, sizeof(*sv->slots));
-	sv->pfds = calloc(2 * max_agents + 1, sizeof(*sv->pfds));
-	sv->pfd_slot = calloc(2 * max_agents + 1, sizeof(*sv->pfd_slot));
+	sv->pfds = calloc(max_agents + 1, sizeof(*sv->pfds));
+	sv->pfd_slot = calloc(max_agents + 1, sizeof(*sv->pfd_slot));
 	sv->done = calloc(max_agents, sizeof(*sv->done));
 	if (sv->slots == NULL || sv->pfds == NULL || sv->pfd_slot == NULL || sv->done == NULL) {
 		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < max_agents; i++) {
-		sv->slots[i].pidfd = -1;
-		sv->slots[i].outfd = -1;
-	}
+	for (size_t i = 0; i < max_agents; i++)
+		sv->slots[i].pidfd = sv->slots[i].gatefd = sv->slots[i].outfd = -1;
 	sv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sv->wakefd < 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "eventfd: %s", strerror(errno));
@@ -468,12 +450,14 @@ void supervisor_stop(struct supervisor *sv)
 	pthread_mutex_unlock(&sv->mu);
 	sv_wake(sv);
 	pthread_join(sv->reaper, NULL);
+	/* Held shims see their gate close and end; running agents go on. */
 	for (size_t i = 0; i < sv->max; i++) {
 		if (sv->slots[i].pidfd >= 0)
 			close(sv->slots[i].pidfd);
+		if (sv->slots[i].gatefd >= 0)
+			close(sv->slots[i].gatefd);
 		if (sv->slots[i].outfd >= 0)
 			close(sv->slots[i].outfd);
-		free(sv->slots[i].tail);
 	}
 	pthread_mutex_destroy(&sv->mu);
 	close(sv->wakefd);
@@ -518,33 +502,40 @@ out:
 }
 
 /*
- * The agent's output pipe: the read end non-blocking, both ends O_CLOEXEC,
- * so no other agent inherits either. The write end is moved above 2 so
- * that placing stdin cannot overwrite it.
+ * The shim's gate: a pipe whose read end is moved above SV_GATE_FD, so
+ * that placing fds 0-3 in the child cannot overwrite it first. Both ends
+ * O_CLOEXEC: no other process inherits either.
  */
-static int sv_output_pipe(int *rd, int *wr, struct tsr_err *err)
+static int sv_gate_pipe(int *rd, int *wr, struct tsr_err *err)
 {
-	int p[2], w, rc = -1;
+	int p[2], r;
 
-	if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
+	if (pipe2(p, O_CLOEXEC) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "pipe: %s", strerror(errno));
-	w = fcntl(p[1], F_DUPFD_CLOEXEC, 3);
-	/* The agent's end blocks as usual when the tail is not read fast enough. */
-	if (w < 0 || fcntl(w, F_SETFL, 0) != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pipe: %s", strerror(errno));
-		goto out;
+	r = fcntl(p[0], F_DUPFD_CLOEXEC, SV_GATE_FD + 1);
+	close(p[0]);
+	if (r < 0) {
+		close(p[1]);
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "pipe: %s", strerror(errno));
 	}
-	*rd = p[0];
-	*wr = w;
-	p[0] = w = -1;
-	rc = 0;
-out:
-	close(p[1]);
-	if (p[0] >= 0)
-		close(p[0]);
-	if (w >= 0)
-		close(w);
-	return rc;
+	*rd = r;
+	*wr = p[1];
+	return 0;
+}
+
+/* Moves *fd above SV_GATE_FD (keeping O_CLOEXEC), for the same reason. */
+static int sv_fd_above_gate(int *fd, struct tsr_err *err)
+{
+	int f;
+
+	if (*fd > SV_GATE_FD)
+		return 0;
+	f = fcntl(*fd, F_DUPFD_CLOEXEC, SV_GATE_FD + 1);
+	if (f < 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "fcntl: %s", strerror(errno));
+	close(*fd);
+	*fd = f;
+	return 0;
 }
 
 /* Appends one malloc'd "name=value" to envp, keeping room for its NULL end. */
@@ -579,6 +570,14 @@ static int sv_env(const char *agent_id, const struct agent_type *type, const cha
 	if (home != NULL && strnlen(home, SV_HOME_MAX) < SV_HOME_MAX &&
 	    sv_env_add(envp, &n, "HOME", home, strlen(home), err) != 0)
 		return -1;
+	/* agent_types keeps PATH, HOME and TESSERA_* out of these: no duplicates. */
+	for (size_t i = 0; i < type->env_n; i++) {
+		if (n + 1 >= SV_ENV_MAX)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "agent environment too long");
+		envp[n] = strdup(type->env[i]);
+		if (envp[n++] == NULL)
+			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
 	if (sv_env_add(envp, &n, "TESSERA_AGENT_ID", agent_id, strlen(agent_id), err) != 0)
 		return -1;
 	if (type->delivery == AGENT_TASK_ENV &&
@@ -593,8 +592,9 @@ static void sv_env_free(char **envp)
 		free(envp[i]);
 }
 
-/* posix_spawn with the attributes and fds the header promises. */
-static int sv_posix_spawn(const struct agent_type *type, int task_fd, int out_fd, char **envp,
+/* posix_spawn of the shim with the attributes and fds the header promises. */
+static int sv_posix_spawn(const struct supervisor *sv, const struct agent_type *type,
+			  char *const argv[], int task_fd, int out_fd, int gate_fd, char **envp,
 			  pid_t *pid, struct tsr_err *err)
 {
 	posix_spawn_file_actions_t fa;
@@ -613,19 +613,23 @@ static int sv_posix_spawn(const struct agent_type *type, int task_fd, int out_fd
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	/*
-	 * stdin first: the memfd may itself sit at 1 or 2 if this process
-	 * closed them. The output pipe is kept above 2 by sv_output_pipe.
+	 * stdin first: the memfd may itself sit at 1 to 3 if this process
+	 * closed some of them. The output and the gate are above 3.
 	 */
 	e = task_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, task_fd, 0)
 			 : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	/* One pipe for both keeps their lines in the order the agent wrote them. */
+	/* One file for both keeps their lines in the order the agent wrote them. */
 	if (e == 0)
 		e = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
 	if (e == 0)
 		e = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (e == 0)
+		e = posix_spawn_file_actions_adddup2(&fa, gate_fd, SV_GATE_FD);
 	/* Libraries may leak fds without O_CLOEXEC: close them all regardless. */
 	if (e == 0)
-		e = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+		e = posix_spawn_file_actions_addclosefrom_np(&fa, SV_GATE_FD + 1);
+	if (e == 0 && type->workdir != NULL)
+		e = posix_spawn_file_actions_addchdir_np(&fa, type->workdir);
 	if (e == 0)
 		e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
 							    POSIX_SPAWN_SETSIGDEF);
@@ -637,9 +641,10 @@ static int sv_posix_spawn(const struct agent_type *type, int task_fd, int out_fd
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "posix_spawn setup: %s", strerror(e));
 		goto out;
 	}
-	e = posix_spawn(pid, type->argv[0], &fa, &attr, type->argv, envp);
+	e = posix_spawn(pid, sv->shim_path, &fa, &attr, argv, envp);
 	if (e != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spawn %s: %s", type->argv[0], strerror(e));
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spawn %s for %s: %s", sv->shim_path,
+			    type->argv[0], strerror(e));
 		goto out;
 	}
 	rc = 0;
@@ -682,15 +687,26 @@ out:
 	return rc;
 }
 
+/* Ends a shim that could not be watched, rather than leave it unreported. */
+static void sv_discard(pid_t pid)
+{
+	kill(-pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
-		     pid_t *pid, int64_t *started_at_ms, struct tsr_err *err)
+		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err)
 {
 	struct sv_child *c = NULL;
 	char *envp[SV_ENV_MAX] = { 0 };
-	char *tail = NULL;
-	int task_fd = -1, out_rd = -1, out_wr = -1, pidfd = -1, rc = -1;
+	char *argv[AGENT_ARGV_MAX + 3];
+	char exit_path[AGENT_FILES_PATH_MAX];
+	int task_fd = -1, out_wr = -1, out_rd = -1, gate_rd = -1, gate_wr = -1, pidfd = -1;
+	int rc = -1;
+	uint64_t ticks = 0;
 	pid_t child = -1;
+	size_t n = 0;
 
 	if (!ids_valid_agent_id(agent_id))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
@@ -705,27 +721,39 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "timeout above %d ms or grace outside 0..%d ms",
 				   AGENT_TIMEOUT_MAX_MS, SUPERVISOR_GRACE_MAX_MS);
+	if (agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, exit_path,
+			     sizeof(exit_path), err) != 0)
+		return -1;
 
 	if (sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;
-	tail = malloc(sv->tail_max);
-	if (tail == NULL) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	argv[n++] = (char *)sv->shim_path;
+	argv[n++] = exit_path;
+	for (size_t i = 0; type->argv[i] != NULL; i++)
+		argv[n++] = type->argv[i];
+	argv[n] = NULL;
+	/* A record left by an earlier agent of this id would be taken for this one's. */
+	if (unlink(exit_path) != 0 && errno != ENOENT) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", exit_path, strerror(errno));
 		goto out;
 	}
 	if (type->delivery == AGENT_TASK_STDIN && sv_task_memfd(task, task_len, &task_fd, err) != 0)
 		goto out;
-	if (sv_output_pipe(&out_rd, &out_wr, err) != 0 ||
+	if (agent_files_out_create(sv->state_dir, agent_id, &out_wr, &out_rd, err) != 0 ||
+	    sv_fd_above_gate(&out_wr, err) != 0 || sv_gate_pipe(&gate_rd, &gate_wr, err) != 0 ||
 	    sv_env(agent_id, type, task, task_len, envp, err) != 0 ||
-	    sv_posix_spawn(type, task_fd, out_wr, envp, &child, err) != 0)
+	    sv_posix_spawn(sv, type, argv, task_fd, out_wr, gate_rd, envp, &child, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
 	pidfd = (int)syscall(SYS_pidfd_open, child, 0);
 	if (pidfd < 0) {
-		/* Unwatchable: end it now rather than leave a process nobody reports. */
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pidfd_open: %s", strerror(errno));
-		kill(-child, SIGKILL);
-		waitpid(child, NULL, 0);
+		sv_discard(child);
+		goto out;
+	}
+	/* Held at its gate, the shim cannot have ended: it is there to be read. */
+	if (proc_start_ticks(child, &ticks, err) != 0) {
+		sv_discard(child);
 		goto out;
 	}
 	rc = 0;
@@ -734,30 +762,165 @@ out:
 	if (rc == 0) {
 		c->pid = child;
 		c->pidfd = pidfd;
+		c->gatefd = gate_wr;
 		c->outfd = out_rd;
-		c->tail = tail;
-		c->tail_start = c->tail_len = 0;
+		c->punched = 0;
 		c->limit = *limit;
-		c->timeout_at_mono = limit->ms != 0 ? clock_mono_ms() + limit->ms : 0;
 		c->state = SV_RUNNING;
-		*pid = child;
-		out_rd = -1;
-		tail = NULL;
+		proc->pid = child;
+		proc->start_ticks = ticks;
+		pidfd = gate_wr = out_rd = -1;
 	} else {
 		c->state = SV_FREE;
 	}
 	pthread_mutex_unlock(&sv->mu);
 	if (rc == 0)
 		sv_wake(sv);
+	else
+		agent_files_remove(sv->state_dir, agent_id);
+	if (pidfd >= 0)
+		close(pidfd);
 	if (task_fd >= 0)
 		close(task_fd);
-	/* Only the agent holds the write end now: its exit brings end of file. */
+	/* Only the shim holds the read end of its gate and the write end of the output now. */
+	if (gate_rd >= 0)
+		close(gate_rd);
+	if (gate_wr >= 0)
+		close(gate_wr);
 	if (out_wr >= 0)
 		close(out_wr);
 	if (out_rd >= 0)
 		close(out_rd);
-	free(tail);
 	sv_env_free(envp);
+	return rc;
+}
+
+/* The slot of a shim held at its gate, with mu held; NOT_FOUND otherwise. */
+static struct sv_child *sv_find_held(struct supervisor *sv, const char *agent_id,
+				     struct tsr_err *err)
+{
+	struct sv_child *c = sv_find(sv, agent_id);
+
+	if (c == NULL || c->state != SV_RUNNING || c->gatefd < 0) {
+		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not waiting to start",
+			    agent_id);
+		return NULL;
+	}
+	return c;
+}
+
+int supervisor_release(struct supervisor *sv, const char *agent_id, struct tsr_err *err)
+{
+	struct sv_child *c;
+	ssize_t n;
+	int rc = -1;
+
+	pthread_mutex_lock(&sv->mu);
+	c = sv_find_held(sv, agent_id, err);
+	if (c == NULL)
+		goto out;
+	do
+		n = write(c->gatefd, "g", 1);
+	while (n < 0 && errno == EINTR);
+	close(c->gatefd);
+	c->gatefd = -1;
+	/* EPIPE: the shim is gone, and its exit report says nothing started. */
+	if (n != 1) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "agent %s: gate: %s", agent_id,
+			    strerror(errno));
+		goto out;
+	}
+	c->released = true;
+	c->timeout_at_mono = c->limit.ms != 0 ? clock_mono_ms() + c->limit.ms : 0;
+	rc = 0;
+out:
+	pthread_mutex_unlock(&sv->mu);
+	sv_wake(sv);
+	return rc;
+}
+
+int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err *err)
+{
+	struct sv_child *c;
+	int rc = -1;
+
+	pthread_mutex_lock(&sv->mu);
+	c = sv_find_held(sv, agent_id, err);
+	if (c != NULL) {
+		close(c->gatefd);
+		c->gatefd = -1;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return rc;
+}
+
+int supervisor_adopt(struct supervisor *sv, const char *agent_id,
+		     const struct supervisor_proc *proc, const struct supervisor_timeout *limit,
+		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err)
+{
+	struct sv_child *c = NULL;
+	struct tsr_err oerr;
+	uint64_t ticks;
+	int pidfd = -1, out_rd = -1, rc = -1;
+	int64_t now;
+
+	if (limit->ms > AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms || limit->grace_ms < 0 ||
+	    limit->grace_ms > SUPERVISOR_GRACE_MAX_MS || proc->pid <= 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "bad process, timeout or grace to adopt");
+	if (sv_reserve(sv, agent_id, &c, err) != 0)
+		return -1;
+	pidfd = (int)syscall(SYS_pidfd_open, proc->pid, 0);
+	if (pidfd < 0) {
+		tsr_err_set(err, errno == ESRCH ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+			    "process %d: %s", (int)proc->pid, strerror(errno));
+		goto out;
+	}
+	/*
+	 * Read after the pidfd is open: if the start time still matches,
+	 * the pidfd refers to the recorded process, not to a later one.
+	 */
+	if (proc_start_ticks(proc->pid, &ticks, err) != 0)
+		goto out;
+	if (ticks != proc->start_ticks) {
+		tsr_err_set(err, GRPC_STATUS_NOT_FOUND,
+			    "pid %d now belongs to another process (started at tick %llu, not %llu)",
+			    (int)proc->pid, (unsigned long long)ticks,
+			    (unsigned long long)proc->start_ticks);
+		goto out;
+	}
+	if (agent_files_out_open(sv->state_dir, agent_id, &out_rd, &oerr) != 0)
+		log_warn("agent %s: output not recovered: %s", agent_id, oerr.msg);
+	rc = 0;
+out:
+	pthread_mutex_lock(&sv->mu);
+	if (rc == 0) {
+		now = clock_mono_ms();
+		c->pid = proc->pid;
+		c->pidfd = pidfd;
+		c->outfd = out_rd;
+		c->punched = 0;
+		c->released = c->adopted = true;
+		c->limit = *limit;
+		c->timeout_at_mono = limit->ms != 0 ? now + remaining_ms : 0;
+		c->state = SV_RUNNING;
+		if (kill_requested) {
+			c->kill_requested = true;
+			c->kill_at_mono = now + limit->grace_ms;
+			if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH)
+				log_warn("agent %s: SIGTERM to group %d: %s", agent_id,
+					 (int)c->pid, strerror(errno));
+		}
+		pidfd = -1;
+	} else {
+		c->state = SV_FREE;
+	}
+	pthread_mutex_unlock(&sv->mu);
+	if (rc == 0)
+		sv_wake(sv);
+	if (pidfd >= 0)
+		close(pidfd);
 	return rc;
 }
 
@@ -769,19 +932,32 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 
 	pthread_mutex_lock(&sv->mu);
 	c = sv_find(sv, agent_id);
-	if (c == NULL || c->state == SV_SPAWNING) {
+	/* Reporting: its tail goes with the exit, into its record. */
+	if (c == NULL || c->state == SV_SPAWNING || c->state == SV_REPORTING) {
 		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here", agent_id);
 		goto out;
 	}
-	*out = sv_tail_copy(c, sv->tail_max, len);
-	if (*out == NULL) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	if (c->outfd < 0) {
+		*out = strdup("");
+		*len = 0;
+		rc = *out != NULL ? 0 : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+						    "out of memory");
 		goto out;
 	}
-	rc = 0;
+	rc = agent_files_out_tail(c->outfd, sv->tail_max, out, len, err);
 out:
 	pthread_mutex_unlock(&sv->mu);
 	return rc;
+}
+
+bool supervisor_has(struct supervisor *sv, const char *agent_id)
+{
+	bool has;
+
+	pthread_mutex_lock(&sv->mu);
+	has = sv_find(sv, agent_id) != NULL;
+	pthread_mutex_unlock(&sv->mu);
+	return has;
 }
 
 size_t supervisor_count(struct supervisor *sv)
@@ -794,6 +970,36 @@ size_t supervisor_count(struct supervisor *sv)
 			n++;
 	pthread_mutex_unlock(&sv->mu);
 	return n;
+}
+
+int supervisor_kill_claim(struct supervisor *sv, const char *agent_id, struct tsr_err *err)
+{
+	struct sv_child *c;
+	int rc = -1;
+
+	pthread_mutex_lock(&sv->mu);
+	c = sv_find(sv, agent_id);
+	if (c == NULL || c->state == SV_SPAWNING)
+		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here", agent_id);
+	else if (c->state != SV_RUNNING)
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "agent %s has ended", agent_id);
+	else {
+		c->kill_requested = true;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&sv->mu);
+	return rc;
+}
+
+void supervisor_kill_unclaim(struct supervisor *sv, const char *agent_id)
+{
+	struct sv_child *c;
+
+	pthread_mutex_lock(&sv->mu);
+	c = sv_find(sv, agent_id);
+	if (c != NULL && c->state == SV_RUNNING && c->kill_at_mono == 0)
+		c->kill_requested = false;
+	pthread_mutex_unlock(&sv->mu);
 }
 
 int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
@@ -812,13 +1018,13 @@ int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
 		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here", agent_id);
 		goto out;
 	}
-	/* Draining: it has ended already and its report is on the way. */
-	if (c->state == SV_DRAINING) {
+	/* It has ended already and its report is on the way. */
+	if (c->state == SV_DRAINING || c->state == SV_REPORTING) {
 		rc = 0;
 		goto out;
 	}
 	c->kill_requested = true;
-	/* The leader is unreaped while SV_RUNNING, so -pid is still its group. */
+	/* The shim is alive or unreaped (or adopted, with its group alive): -pid is its group. */
 	if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "SIGTERM to group %d: %s", (int)c->pid,
 			    strerror(errno));

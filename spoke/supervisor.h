@@ -1,32 +1,35 @@
 /*
- * supervisor: agents as real child processes. Each is started with
+ * supervisor: agents as real processes that outlive the spoke. Each agent
+ * runs under its own tessera-shim (spoke/shim.c), started with
  * posix_spawn (never a shell, never fork: glibc's posix_spawn runs no
- * atfork handlers, which gRPC relies on) as the leader of its own session
- * and process group, with signal mask and dispositions reset, stdin the
- * task (a memfd) or /dev/null, stdout and stderr one pipe, no other fd, and
- * this environment only:
+ * atfork handlers, which gRPC relies on) as the leader of a new session
+ * and process group that the agent shares, with signal mask and
+ * dispositions reset, stdin the task (a memfd) or /dev/null, stdout and
+ * stderr the agent's output file (agent_files.h), fd 3 a gate, no other
+ * fd, the type's working directory, and this environment only:
  *   PATH=/usr/local/bin:/usr/bin:/bin  (fixed: the spoke's own is not an
  *                                       agent's business)
  *   HOME                               (the spoke's, if set: agents keep
  *                                       their configuration there)
- *   TESSERA_AGENT_ID, and TESSERA_TASK for types that take the task by env.
- * The working directory is the spoke's.
+ *   the type's agent-env lines, TESSERA_AGENT_ID, and TESSERA_TASK for
+ *   types that take the task by env.
+ * The shim runs nothing until supervisor_release opens its gate, so the
+ * caller records the process (pid and start time) before any agent code
+ * runs; a spoke that dies first closes the gate and the shim just ends.
+ * The shim records the agent's exit status in a file, which a restarted
+ * spoke reads even though the shim is no longer its child.
  *
- * One reaper thread waits on a pidfd per agent. When a leader exits, its
- * whole group is SIGKILLed while the leader is still unreaped (so the
- * group id cannot have been reused), and the exit is reported once the
- * group is empty or SUPERVISOR_DRAIN_MS have passed. To see the group's
- * other members die, supervisor_start makes this process a child
- * subreaper (PR_SET_CHILD_SUBREAPER): orphans of an agent become its
- * children and the reaper reaps those of agent groups. A descendant that
- * leaves its group (setsid) escapes the supervisor.
+ * One reaper thread waits on a pidfd per shim. When a shim ends, its
+ * whole group is SIGKILLed (the shim does so itself after recording the
+ * exit), and the exit is reported once the group is empty or
+ * SUPERVISOR_DRAIN_MS have passed. supervisor_start makes this process a
+ * child subreaper (PR_SET_CHILD_SUBREAPER): orphans of an agent become
+ * its children and the reaper reaps those of agent groups. A descendant
+ * that leaves its group (setsid) escapes the supervisor.
  *
- * The reaper also reads each agent's output pipe (non-blocking, polled
- * with the pidfds) into a ring that keeps the last tail_bytes of stdout
- * and stderr interleaved. The tail so far is there for the asking while
- * the agent runs, and goes with its exit report. The pipe is read once
- * more and closed when the leader exits; output written after that (by
- * a member that escaped the group) is not captured.
+ * The output file is the agent's own (it survives the spoke); the tail so
+ * far is there for the asking while the agent runs, and goes with its
+ * exit report. The reaper frees the disk blocks before the tail.
  *
  * An agent spawned with a timeout is ended when it runs out exactly as
  * supervisor_kill ends it, with the grace it was spawned with, and its
@@ -56,8 +59,9 @@ struct supervisor;
 struct supervisor_exit {
 	const char *agent_id;
 	pid_t pid;
+	bool started;			/* false: its gate closed, no agent code ran */
 	bool signaled;			/* status is a signal number, else an exit code */
-	int status;			/* -1 with !signaled: the status was lost */
+	int status;			/* -1 with !signaled: the status is unknown */
 	bool kill_requested;		/* supervisor_kill was called for it */
 	bool timed_out;			/* its timeout ended it, before any kill */
 	uint32_t timeout_ms;		/* the timeout it was spawned with; 0: none */
@@ -73,11 +77,20 @@ struct supervisor_exit {
  */
 typedef void (*supervisor_exit_fn)(void *arg, const struct supervisor_exit *ex);
 
-/*
- * max_agents (1..SUPERVISOR_AGENTS_MAX) caps agents supervised at once;
- * tail_bytes (1..SUPERVISOR_TAIL_MAX) is the output kept per agent.
- */
-int supervisor_start(size_t max_agents, size_t tail_bytes, supervisor_exit_fn on_exit,
+struct supervisor_config {
+	size_t max_agents;		/* 1..SUPERVISOR_AGENTS_MAX agents at once */
+	size_t tail_bytes;		/* 1..SUPERVISOR_TAIL_MAX bytes of output kept */
+	const char *state_dir;		/* borrowed for sv's life; agent_files_dir_prepare'd */
+	const char *shim_path;		/* borrowed for sv's life: tessera-shim */
+};
+
+/* One process for good: its pid and start time (proc_identity.h). */
+struct supervisor_proc {
+	pid_t pid;			/* the shim's, also the agent's process group */
+	uint64_t start_ticks;
+};
+
+int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit,
 		     void *arg, struct supervisor **out, struct tsr_err *err);
 /* What ends an agent that runs too long. */
 struct supervisor_timeout {
@@ -86,27 +99,57 @@ struct supervisor_timeout {
 };
 
 /*
- * Starts agent_id as a process of type, handing it task (task_len bytes;
- * for env delivery it may hold no NUL). *pid is also its process group.
- * RESOURCE_EXHAUSTED at the cap, ALREADY_EXISTS if agent_id is supervised.
+ * Starts agent_id's shim for type, handing it task (task_len bytes; for
+ * env delivery it may hold no NUL), held at its gate: record *proc, then
+ * supervisor_release, or supervisor_abort. RESOURCE_EXHAUSTED at the cap,
+ * ALREADY_EXISTS if agent_id is supervised.
  */
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
-		     pid_t *pid, int64_t *started_at_ms, struct tsr_err *err);
+		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err);
+/* Lets the agent run; its timeout counts from now. NOT_FOUND if not held. */
+int supervisor_release(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
+/* Ends a held shim with nothing started; its exit report says !started. */
+int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
+/*
+ * Supervises again an agent that an earlier spoke process started, if
+ * proc still names a live process (same pid and start time; the caller
+ * checks the boot). limit is the one it was spawned with; with a timeout,
+ * remaining_ms is what is left of it (0: due now). With kill_requested
+ * the kill goes on, with limit->grace_ms. NOT_FOUND if the process is gone
+ * or the pid now belongs to another process, which is then left alone.
+ */
+int supervisor_adopt(struct supervisor *sv, const char *agent_id,
+		     const struct supervisor_proc *proc, const struct supervisor_timeout *limit,
+		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err);
 /*
  * SIGTERM to the agent's process group now, SIGKILL after grace_ms
  * (0..SUPERVISOR_GRACE_MAX_MS) unless it has ended; the exit is reported
  * with kill_requested. Repeating a kill can only bring the SIGKILL closer.
- * NOT_FOUND if the agent is not supervised.
+ * NOT_FOUND if the agent is not supervised: then its exit, if it had a
+ * process, has been handed to on_exit already (an agent stays supervised
+ * until on_exit has returned).
  */
 int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
 		    struct tsr_err *err);
+/*
+ * Claims agent_id for a kill without signalling it yet: its exit, from
+ * now on, is reported kill_requested. Record the kill, then call
+ * supervisor_kill, or supervisor_kill_unclaim if it could not be recorded.
+ * FAILED_PRECONDITION if it has ended already (its exit is on its way to
+ * on_exit), NOT_FOUND if it is not supervised.
+ */
+int supervisor_kill_claim(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
+/* Undoes a claim that no signal has followed yet. */
+void supervisor_kill_unclaim(struct supervisor *sv, const char *agent_id);
 /*
  * A malloc'd copy of agent_id's output tail so far, NUL-ended as in
  * struct supervisor_exit, its length in *len. NOT_FOUND if not supervised.
  */
 int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, size_t *len,
 		      struct tsr_err *err);
+/* Whether agent_id is supervised now. */
+bool supervisor_has(struct supervisor *sv, const char *agent_id);
 /* Agents supervised now: running, or ended and not yet reported. */
 size_t supervisor_count(struct supervisor *sv);
 /* Joins the reaper and frees everything. Agents still running are left alone. */

@@ -292,6 +292,7 @@ start_spoke() {
 		echo "listen $host:$port"
 		echo "valkey unix:$WORK/$vk/valkey.sock"
 		echo "key $WORK/$id.key"
+		echo "state-dir $WORK/$id.state"
 		for hub in "$@"; do echo "trust-hub $(pubkey "$hub")"; done
 		echo "max-agents ${SPOKE_MAX_AGENTS:-16}"
 		echo "kill-grace-ms 2000"
@@ -301,6 +302,9 @@ start_spoke() {
 		echo "agent-timeout sleep 0 3600000"
 		echo "agent cat stdin /bin/cat"
 		echo "agent sh stdin /bin/sh"
+		echo "agent shenv stdin /bin/sh"
+		echo "agent-env shenv TSR_GREETING=hello"
+		echo "agent-dir shenv $WORK"
 		tls_lines "${SPOKE_TLS:-}"
 	} >"$conf"
 	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
@@ -365,4 +369,13 @@ agent_terminal() {
 # The agent's state as a lowercase name (completed, killed, ...).
 agent_state() {
 	agent_field "$1" .state | sed 's/^AGENT_STATE_//' | tr 'A-Z' 'a-z'
+}
+
+# agent_processes VALKEY_NAME SPOKE_ID: the agents in that spoke's Valkey
+# that still have a process (an agent and its shim carry TESSERA_AGENT_ID
+# in their environment). Other tests' agents on the machine do not count.
+agent_processes() {
+	comm -12 <(valkey "$1" zrange "tessera:{$2}:agents" 0 -1 | LC_ALL=C sort) \
+		<(grep -ahoz 'TESSERA_AGENT_ID=[^[:cntrl:]]*' /proc/[0-9]*/environ 2>/dev/null |
+			tr '\0' '\n' | sed 's/^TESSERA_AGENT_ID=//' | LC_ALL=C sort -u)
 }

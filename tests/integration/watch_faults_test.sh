@@ -131,7 +131,8 @@ stop_pid "$WATCH_PID"
 cursor=$(tail -n 1 "$WORK/w2.out" | jq -r .cursor)
 check "w2 left a cursor" [ -n "$cursor" ]
 kill_hard "$HUB_PID"
-kill -TERM "${pids[@]}"
+# .pid leads the agent's process group (its shim, which ignores SIGTERM).
+for p in "${pids[@]}"; do kill -TERM -- "-$p"; done
 check "the spokes record the ended agents while the hub is down" \
 	wait_for 30 total_at_least $((total + ${#pids[@]}))
 restart_hub hub
@@ -194,7 +195,8 @@ ip -n "$nsh" link set "${link}h" down
 check "with the link down, the hub cannot reach its spoke" \
 	sh -c '! ip netns exec "$1" "$2" --hub "$3" --timeout 2 spawn true 2>/dev/null' \
 	- "$nsh" "$TESSERA_CLI" "$HUB_ADDR"
-kill -TERM "${pids[@]}"
+# .pid leads the agent's process group (its shim, which ignores SIGTERM).
+for p in "${pids[@]}"; do kill -TERM -- "-$p"; done
 check "the spoke records the ended agents while cut off" \
 	wait_for 30 total_at_least $((total + ${#pids[@]}))
 # Held until gRPC keepalive gives up on the connection, so that the stream

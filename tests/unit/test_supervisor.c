@@ -86,6 +86,14 @@ static struct supervisor_exit wait_exit(const char *agent_id)
 	return ex;
 }
 
+/* A slot goes once on_exit has returned, just after wait_exit saw its exit. */
+static void wait_count(size_t n)
+{
+	for (int i = 0; i < WAIT_MS / 10 && supervisor_count(sv) != n; i++)
+		usleep(10000);
+	ck_assert_uint_eq(supervisor_count(sv), n);
+}
+
 static size_t exits_count(void)
 {
 	size_t n;
@@ -96,12 +104,22 @@ static size_t exits_count(void)
 	return n;
 }
 
+/* The state dir is the test's own folder; the shim is the one built beside the tests. */
+static struct supervisor_config config(size_t max, size_t tail)
+{
+	const char *shim = getenv("TESSERA_SHIM");
+
+	ck_assert_msg(shim != NULL, "set TESSERA_SHIM to the built tessera-shim");
+	return (struct supervisor_config){ .max_agents = max, .tail_bytes = tail,
+					   .state_dir = dir, .shim_path = shim };
+}
+
 static void start(size_t max)
 {
+	struct supervisor_config cfg = config(max, TAIL_TEST);
 	struct tsr_err err;
 
-	ck_assert_msg(supervisor_start(max, TAIL_TEST, on_exit_cb, NULL, &sv, &err) == 0, "%s",
-		      err.msg);
+	ck_assert_msg(supervisor_start(&cfg, on_exit_cb, NULL, &sv, &err) == 0, "%s", err.msg);
 }
 
 static void setup(void)
@@ -146,18 +164,20 @@ static const struct supervisor_timeout no_timeout = { .ms = 0, .grace_ms = 0 };
 static pid_t spawn_limited(const struct agent_type *t, const char *task, size_t len,
 			   const struct supervisor_timeout *limit, char *id)
 {
+	struct supervisor_proc proc = { 0 };
 	struct tsr_err err;
 	int64_t started = 0;
-	pid_t pid = 0;
 
 	ck_assert_int_eq(ids_new_agent_id("s1", id, TSR_AGENT_ID_MAX + 1), 0);
-	ck_assert_msg(supervisor_spawn(sv, id, t, task, len, limit, &pid, &started, &err) == 0,
+	ck_assert_msg(supervisor_spawn(sv, id, t, task, len, limit, &proc, &started, &err) == 0,
 		      "%s", err.msg);
-	ck_assert_int_gt(pid, 0);
+	ck_assert_int_gt(proc.pid, 0);
+	ck_assert_int_gt(proc.start_ticks, 0);
 	ck_assert_int_gt(started, 0);
 	if (nspawned < SPAWNED_MAX)
-		spawned[nspawned++] = pid;
-	return pid;
+		spawned[nspawned++] = proc.pid;
+	ck_assert_msg(supervisor_release(sv, id, &err) == 0, "%s", err.msg);
+	return proc.pid;
 }
 
 static pid_t spawn_ok(const struct agent_type *t, const char *task, size_t len, char *id)
@@ -223,7 +243,7 @@ START_TEST(test_exit_codes)
 	ck_assert_int_eq(ex.status, 1);
 	ck_assert_int_eq(ex.pid, pb);
 	assert_group_gone(pb);
-	ck_assert_uint_eq(supervisor_count(sv), 0);
+	wait_count(0);
 }
 END_TEST
 
@@ -341,7 +361,7 @@ START_TEST(test_task_env_and_environment)
 	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[4096], want[256];
 	struct supervisor_exit ex;
 	struct tsr_err err;
-	pid_t pid;
+	struct supervisor_proc proc;
 
 	path_in_dir(out, sizeof(out), "out");
 	t_env[7] = out;
@@ -360,7 +380,7 @@ START_TEST(test_task_env_and_environment)
 	/* The environment cannot carry a NUL. */
 	ck_assert_int_eq(ids_new_agent_id("s1", a, sizeof(a)), 0);
 	ck_assert_int_eq(supervisor_spawn(sv, a, agent_types_find(&types, "env"), "a\0b", 3,
-					  &no_timeout, &pid, &(int64_t){ 0 }, &err), -1);
+					  &no_timeout, &proc, &(int64_t){ 0 }, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -542,7 +562,7 @@ START_TEST(test_cap_and_errors)
 	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], c[TSR_AGENT_ID_MAX + 1];
 	struct tsr_err err;
 	int64_t started;
-	pid_t pid;
+	struct supervisor_proc proc;
 
 	start(2);
 	t = type_add(t_sleep);
@@ -550,13 +570,14 @@ START_TEST(test_cap_and_errors)
 	spawn_ok(t, "", 0, b);
 	ck_assert_uint_eq(supervisor_count(sv), 2);
 	ck_assert_int_eq(ids_new_agent_id("s1", c, sizeof(c)), 0);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &no_timeout, &pid, &started, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &no_timeout, &proc, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
-	ck_assert_int_eq(supervisor_spawn(sv, a, t, "", 0, &no_timeout, &pid, &started, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, a, t, "", 0, &no_timeout, &proc, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_ALREADY_EXISTS);
 
 	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
 	wait_exit(a);
+	wait_count(1);
 	spawn_ok(t, "", 0, c);	/* room again */
 	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
 	ck_assert_int_eq(supervisor_kill(sv, c, 0, &err), 0);
@@ -567,18 +588,18 @@ START_TEST(test_cap_and_errors)
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_int_eq(supervisor_kill(sv, b, -1, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &pid, &started,
+	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &proc, &started,
 					  &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &no_timeout, &pid,
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &no_timeout, &proc,
 					  &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
 					  &(struct supervisor_timeout){ AGENT_TIMEOUT_MAX_MS + 1, 0 },
-					  &pid, &started, &err), -1);
+					  &proc, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
-					  &(struct supervisor_timeout){ 1000, -1 }, &pid,
+					  &(struct supervisor_timeout){ 1000, -1 }, &proc,
 					  &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
@@ -588,16 +609,16 @@ START_TEST(test_start_errors)
 {
 	struct tsr_err err;
 
-	ck_assert_int_eq(supervisor_start(0, TAIL_TEST, on_exit_cb, NULL, &sv, &err), -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_start(1, 0, on_exit_cb, NULL, &sv, &err), -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_start(1, SUPERVISOR_TAIL_MAX + 1, on_exit_cb, NULL, &sv, &err),
-			 -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_start(SUPERVISOR_AGENTS_MAX + 1, TAIL_TEST, on_exit_cb, NULL,
-					  &sv, &err), -1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	struct supervisor_config bad[] = {
+		config(0, TAIL_TEST), config(1, 0), config(1, SUPERVISOR_TAIL_MAX + 1),
+		config(SUPERVISOR_AGENTS_MAX + 1, TAIL_TEST), config(1, TAIL_TEST),
+	};
+
+	bad[4].shim_path = "/nonexistent/tessera-shim";
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_eq(supervisor_start(&bad[i], on_exit_cb, NULL, &sv, &err), -1);
+		ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	}
 	ck_assert_ptr_null(sv);
 }
 END_TEST

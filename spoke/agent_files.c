@@ -1,0 +1,253 @@
+/* agent_files: an agent's output and exit files in the spoke's state directory. */
+#include "agent_files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ids.h"
+#include "log.h"
+
+#define AGENT_FILES_BLOCK 4096		/* punched ranges are whole blocks */
+#define AGENT_FILES_EXIT_MAX 64		/* bytes of an exit record */
+#define AGENT_FILES_SCAN_MAX 100000	/* directory entries one sweep looks at */
+
+static const char *const agent_file_suffix[] = {
+	[AGENT_FILE_OUT] = ".out",
+	[AGENT_FILE_EXIT] = ".exit",
+};
+
+int agent_files_dir_prepare(const char *dir, struct tsr_err *err)
+{
+	struct stat sb;
+
+	if (dir[0] != '/' || strnlen(dir, AGENT_FILES_DIR_MAX + 1) > AGENT_FILES_DIR_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "state-dir must be an absolute path of at most %d bytes",
+				   AGENT_FILES_DIR_MAX);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: %s", dir,
+				   strerror(errno));
+	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: not a directory", dir);
+	if (access(dir, W_OK | X_OK) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: %s", dir,
+				   strerror(errno));
+	if (sb.st_mode & 0022)
+		log_warn("state-dir %s is writable by others: agent output lives there", dir);
+	return 0;
+}
+
+int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind,
+		     char *buf, size_t len, struct tsr_err *err)
+{
+	int n;
+
+	if (!ids_valid_agent_id(agent_id))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
+	n = snprintf(buf, len, "%s/%s%s", dir, agent_id, agent_file_suffix[kind]);
+	if (n < 0 || (size_t)n >= len)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "state-dir path too long");
+	return 0;
+}
+
+int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
+			   struct tsr_err *err)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	int w = -1, r = -1;
+
+	if (agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), err) != 0)
+		return -1;
+	w = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (w < 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+	r = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (r < 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+		close(w);
+		return -1;
+	}
+	*wr = w;
+	*rd = r;
+	return 0;
+}
+
+int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct tsr_err *err)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	int r;
+
+	if (agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), err) != 0)
+		return -1;
+	r = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	if (r < 0)
+		return tsr_err_set(err, errno == ENOENT ? GRPC_STATUS_NOT_FOUND
+							: GRPC_STATUS_INTERNAL,
+				   "%s: %s", path, strerror(errno));
+	*rd = r;
+	return 0;
+}
+
+int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err)
+{
+	struct stat sb;
+	off_t start;
+	size_t want, got = 0;
+	ssize_t n;
+	char *s;
+
+	if (fstat(rd, &sb) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: %s", strerror(errno));
+	start = sb.st_size > (off_t)tail ? sb.st_size - (off_t)tail : 0;
+	want = (size_t)(sb.st_size - start);
+	s = malloc(want + 1);
+	if (s == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	/* A short read means the file was truncated meanwhile: keep what came. */
+	while (got < want) {
+		n = pread(rd, s + got, want - got, start + (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(s);
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: %s",
+					   strerror(errno));
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < got; i++)
+		if (s[i] == '\0')
+			s[i] = '?';
+	s[got] = '\0';
+	*out = s;
+	*len = got;
+	return 0;
+}
+
+void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *agent_id)
+{
+	struct stat sb;
+	off_t upto;
+
+	if (*punched < 0 || fstat(rd, &sb) != 0)
+		return;
+	if (sb.st_size - *punched <= (off_t)(tail + AGENT_FILES_SLACK))
+		return;
+	upto = (sb.st_size - (off_t)tail) / AGENT_FILES_BLOCK * AGENT_FILES_BLOCK;
+	if (fallocate(rd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, *punched,
+		      upto - *punched) != 0) {
+		log_warn("agent %s: cannot free old output (%s): the file keeps growing",
+			 agent_id, strerror(errno));
+		*punched = -1;
+		return;
+	}
+	*punched = upto;
+}
+
+int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,
+			  struct tsr_err *err)
+{
+	char path[AGENT_FILES_PATH_MAX], buf[AGENT_FILES_EXIT_MAX], word[8], *rest;
+	long v;
+	ssize_t n;
+	int fd, rc = -1;
+
+	memset(end, 0, sizeof(*end));
+	if (agent_files_path(dir, agent_id, AGENT_FILE_EXIT, path, sizeof(path), err) != 0)
+		return -1;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+	}
+	do
+		n = read(fd, buf, sizeof(buf) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	if (strcmp(buf, "none\n") == 0) {
+		end->found = true;
+		rc = 0;
+		goto out;
+	}
+	if (sscanf(buf, "%7s", word) != 1 || (strcmp(word, "exit") != 0 &&
+					      strcmp(word, "signal") != 0))
+		goto bad;
+	errno = 0;
+	v = strtol(buf + strlen(word), &rest, 10);
+	if (errno != 0 || rest == buf + strlen(word) || strcmp(rest, "\n") != 0 || v < 0 || v > 255)
+		goto bad;
+	end->found = end->started = true;
+	end->signaled = word[0] == 's';
+	end->status = (int)v;
+	rc = 0;
+	goto out;
+bad:
+	tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: malformed exit record", path);
+out:
+	close(fd);
+	return rc;
+}
+
+void agent_files_remove(const char *dir, const char *agent_id)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	struct tsr_err err;
+
+	for (int k = AGENT_FILE_OUT; k <= AGENT_FILE_EXIT; k++) {
+		if (agent_files_path(dir, agent_id, (enum agent_file_kind)k, path, sizeof(path),
+				     &err) != 0)
+			return;
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+	}
+	/* What a shim killed while writing its exit record left (shim.c). */
+	if (strlen(path) + 4 < sizeof(path)) {
+		strcat(path, ".tmp");
+		if (unlink(path) != 0 && errno != ENOENT)
+			log_warn("%s: %s", path, strerror(errno));
+	}
+}
+
+int agent_files_each(const char *dir, void (*fn)(void *arg, const char *agent_id), void *arg,
+		     struct tsr_err *err)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	struct dirent *de;
+	DIR *d;
+	size_t n, seen = 0;
+	const char *dot;
+
+	d = opendir(dir);
+	if (d == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: %s", dir,
+				   strerror(errno));
+	while ((de = readdir(d)) != NULL && seen++ < AGENT_FILES_SCAN_MAX) {
+		dot = strchr(de->d_name, '.');
+		/* Agent ids hold one dot: "<spoke>.<hex>"; the suffix is after the second. */
+		dot = dot != NULL ? strchr(dot + 1, '.') : NULL;
+		if (dot == NULL)
+			continue;
+		n = (size_t)(dot - de->d_name);
+		if (n > TSR_AGENT_ID_MAX)
+			continue;
+		memcpy(id, de->d_name, n);
+		id[n] = '\0';
+		if (ids_valid_agent_id(id))
+			fn(arg, id);
+	}
+	closedir(d);
+	return 0;
+}

@@ -1,0 +1,75 @@
+/*
+ * agent_files: the files an agent leaves in the spoke's state directory,
+ * which outlive the spoke process (unlike its memory and pipes), so that
+ * a restarted spoke can still read what its agents did meanwhile:
+ *   STATE_DIR/ID.out   stdout and stderr, appended by the agent. Only the
+ *                      last tail bytes matter: the spoke punches holes
+ *                      into what lies before them, so the disk holds at
+ *                      most about tail + AGENT_FILES_SLACK bytes of it
+ *                      while the spoke runs.
+ *   STATE_DIR/ID.exit  "exit N" or "signal N", written by tessera-shim
+ *                      once the agent has ended, or "none" if the shim
+ *                      ended without starting it.
+ * Both go once the agent's end is recorded in Valkey.
+ */
+#ifndef TSR_AGENT_FILES_H
+#define TSR_AGENT_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+#define AGENT_FILES_DIR_MAX 3800	/* state dir path; leaves room for names */
+#define AGENT_FILES_PATH_MAX 4096
+#define AGENT_FILES_SLACK (1024 * 1024)	/* output kept beyond the tail before a punch */
+
+enum agent_file_kind {
+	AGENT_FILE_OUT,
+	AGENT_FILE_EXIT,
+};
+
+/* Creates dir (one level) if missing, mode 0700; it must be a directory we can write. */
+int agent_files_dir_prepare(const char *dir, struct tsr_err *err);
+/* The path of agent_id's file of kind, into buf (AGENT_FILES_PATH_MAX). */
+int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind,
+		     char *buf, size_t len, struct tsr_err *err);
+/*
+ * A new, empty output file for agent_id: *wr for the agent (append only),
+ * *rd for the spoke (read and punch). Both O_CLOEXEC.
+ */
+int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
+			   struct tsr_err *err);
+/* Opens an existing output file for the spoke, as *rd of agent_files_out_create. */
+int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct tsr_err *err);
+/*
+ * A malloc'd, NUL-ended copy of the last tail bytes of the output file
+ * open as rd, NUL bytes of the output as '?' (the tail travels as a
+ * protobuf string); its length in *len.
+ */
+int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err);
+/*
+ * Frees the disk blocks of rd's output before its last tail bytes once
+ * they exceed AGENT_FILES_SLACK; *punched is how far it has freed, kept
+ * by the caller (0 at first). Quietly stops punching (*punched = -1) on a
+ * file system that cannot.
+ */
+void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *agent_id);
+/* The agent's end as tessera-shim recorded it. */
+struct agent_end {
+	bool found;			/* false: no record (yet); the rest is unset */
+	bool started;			/* false: "none", the agent never ran */
+	bool signaled;			/* then status is the signal number */
+	int status;			/* else the exit code */
+};
+
+int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,
+			  struct tsr_err *err);
+/* Removes both files of agent_id; missing ones are fine. */
+void agent_files_remove(const char *dir, const char *agent_id);
+/* Calls fn for each agent id that has a file in dir (once per id or more). */
+int agent_files_each(const char *dir, void (*fn)(void *arg, const char *agent_id), void *arg,
+		     struct tsr_err *err);
+
+#endif
