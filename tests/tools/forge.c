@@ -19,6 +19,7 @@
 #include "rpc_loop.h"
 #include "rpc_metadata.h"
 #include "tessera/v1/hub.pb-c.h"
+#include "tool_util.h"
 
 #define FORGE_TASK_MAX (1024 * 1024)
 #define FORGE_TIMEOUT_MS 10000
@@ -40,20 +41,6 @@ struct forge_result {
 	bool accepted;			/* stream: the spoke sent its position */
 	struct rpc_client_call *call;
 };
-
-static const char *forge_status_name(int code)
-{
-	static const char *const names[] = {
-		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-		"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-		"UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-	};
-
-	if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
-		return "UNKNOWN";
-	return names[code];
-}
 
 static void forge_done(void *arg, grpc_status_code code, const char *details,
 		       const uint8_t *resp, size_t len)
@@ -97,25 +84,6 @@ static void forge_stream_end(void *arg, grpc_status_code code, const char *detai
 		fprintf(stderr, "tessera-forge: %s\n", details);
 	r->call = NULL;
 	r->done = true;
-}
-
-static int forge_read_pub(const char *path, struct sign_pubkey *pub, struct tsr_err *err)
-{
-	char line[SIGN_PUBKEY_TEXT_MAX + 2];
-	FILE *f = fopen(path, "r");
-	int rc = -1;
-
-	if (f == NULL)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "cannot open %s", path);
-	if (fgets(line, sizeof(line), f) == NULL) {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is empty", path);
-		goto out;
-	}
-	line[strcspn(line, "\n")] = '\0';
-	rc = sign_pubkey_parse(line, pub, err);
-out:
-	fclose(f);
-	return rc;
 }
 
 /*
@@ -226,7 +194,7 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 
 	memset(&key, 0, sizeof(key));
 	if (sign_init(err) != 0 || sign_key_load(f->key_path, &key, err) != 0 ||
-	    forge_read_pub(f->spoke_pub, &spoke_pub, err) != 0 ||
+	    tool_read_pub(f->spoke_pub, &spoke_pub, err) != 0 ||
 	    forge_payload(f, &payload, &payload_len, err) != 0)
 		goto out;
 	snprintf(command_id, sizeof(command_id), "forge-%lld", (long long)clock_wall_ms());
@@ -250,14 +218,14 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 		goto out;
 	rpc_loop_run(loop, &res.done);
 	if (res.code != GRPC_STATUS_OK || f->stream) {
-		printf("%s\n", forge_status_name(res.code));
+		printf("%s\n", tool_status_name(res.code));
 		rc = 0;
 		goto out;
 	}
 	if (envelope_reply_open(res.resp, res.len, &spoke_pub, f->spoke_id, command_id, &reply,
 				err) != 0)
 		goto out;
-	printf("%s\n", forge_status_name(reply->status));
+	printf("%s\n", tool_status_name(reply->status));
 	if (reply->status != GRPC_STATUS_OK)
 		fprintf(stderr, "tessera-forge: %s\n", reply->message);
 	tessera__v1__reply__free_unpacked(reply, NULL);
