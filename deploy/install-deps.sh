@@ -19,7 +19,7 @@ pkgs=(
 	build-essential meson ninja-build pkg-config
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libprotobuf-dev libhiredis-dev libsodium-dev check
-	ca-certificates procps iproute2 python3 jq
+	ca-certificates procps iproute2 python3 jq gcovr
 	clang libclang-rt-14-dev
 )
 

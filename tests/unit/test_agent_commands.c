@@ -1,0 +1,638 @@
+/*
+ * test_agent_commands: agent.spawn, agent.status, agent.kill and
+ * agent.list called with packed payloads on a hand-built spoke (real
+ * Valkey, real supervisor and tessera-shim: spoke_fixture.h), checking
+ * the replies, what Valkey holds and the processes; and every refusal:
+ * malformed payloads, bad ids and fields, the max-agents cap, a spawn
+ * that cannot start, Valkey down.
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent_commands.h"
+#include "clock.h"
+#include "ids.h"
+#include "pb.h"
+#include "spoke_fixture.h"
+
+#define SPAWNING TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING
+#define RUNNING TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING
+#define COMPLETED TESSERA__V1__AGENT_STATE__AGENT_STATE_COMPLETED
+#define FAILED TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED
+#define KILLED TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED
+
+/* "sh" runs its task as a script; "sleeper" allows a timeout of 1 s at most. */
+#define TYPES "max-agents 2\n" \
+	"agent cat stdin /bin/cat\n" \
+	"agent sh stdin /bin/sh\n" \
+	"agent-grace sh 3000\n" \
+	"agent sleeper env /bin/sleep 30\n" \
+	"agent-timeout sleeper 0 1000\n"
+
+/* Not a protobuf message: a length-delimited field 1 whose length is cut off. */
+static const uint8_t garbage[] = { 0x0a, 0xff };
+
+static struct fx fx;
+
+static void setup(void)
+{
+	fx_up(&fx, TYPES);
+}
+
+static void teardown(void)
+{
+	fx_down(&fx);
+}
+
+typedef int (*cmd_fn)(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		      size_t *outlen, struct tsr_err *err);
+
+/* Runs fn on msg; on success the reply unpacked as an Agent into *out. */
+static int call_agent(cmd_fn fn, const ProtobufCMessage *msg, Tessera__V1__Agent **out,
+		      struct tsr_err *err)
+{
+	uint8_t *req = NULL, *resp = NULL;
+	size_t len = 0, rlen = 0;
+	int rc;
+
+	ck_assert_int_eq(pb_pack(msg, &req, &len, err), 0);
+	tsr_err_clear(err);
+	rc = fn(&fx.sp, req, len, &resp, &rlen, err);
+	free(req);
+	if (rc != 0) {
+		ck_assert_int_ne(err->code, GRPC_STATUS_OK);
+		return rc;
+	}
+	*out = tessera__v1__agent__unpack(NULL, rlen, resp);
+	free(resp);
+	ck_assert_ptr_nonnull(*out);
+	return 0;
+}
+
+struct spawn_args {
+	const char *type, *task, *request_id;
+	uint32_t timeout_ms;
+	size_t nlabels;
+	const char *const *kv;		/* 2 * nlabels words */
+};
+
+static int spawn(const struct spawn_args *s, Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnAgentRequest__LabelsEntry e[TSR_LABELS_MAX + 2], *ep[TSR_LABELS_MAX + 2];
+	int rc;
+
+	ck_assert_uint_le(s->nlabels, TSR_LABELS_MAX + 2);
+	req.type = (char *)s->type;
+	req.task = (char *)(s->task != NULL ? s->task : "");
+	req.request_id = (char *)(s->request_id != NULL ? s->request_id : "");
+	req.timeout_ms = s->timeout_ms;
+	for (size_t i = 0; i < s->nlabels; i++) {
+		tessera__v1__spawn_agent_request__labels_entry__init(&e[i]);
+		e[i].key = (char *)s->kv[2 * i];
+		e[i].value = (char *)s->kv[2 * i + 1];
+		ep[i] = &e[i];
+	}
+	req.labels = ep;
+	req.n_labels = s->nlabels;
+	rc = call_agent(agent_cmd_spawn, &req.base, out, err);
+	if (rc == 0 && (*out)->pid > 0)
+		fx_track(&fx, (*out)->pid);
+	return rc;
+}
+
+/* A spawn that must succeed; the agent it reports. */
+static Tessera__V1__Agent *spawn_ok(const char *type, const char *task)
+{
+	struct spawn_args s = { .type = type, .task = task };
+	Tessera__V1__Agent *a = NULL;
+	struct tsr_err err;
+
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	return a;
+}
+
+/* The error code of a spawn that must fail, with nothing recorded. */
+static grpc_status_code spawn_refused(const struct spawn_args *s)
+{
+	Tessera__V1__Agent *a = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	ck_assert_int_eq(spawn(s, &a, &err), -1);
+	r = fx_raw(&fx, "ZCARD tessera:{s1}:agents");
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+	return err.code;
+}
+
+static int status(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+
+	req.agent_id = (char *)id;
+	return call_agent(agent_cmd_status, &req.base, out, err);
+}
+
+static int kill_agent(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	Tessera__V1__KillAgentRequest req = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
+
+	req.agent_id = (char *)id;
+	return call_agent(agent_cmd_kill, &req.base, out, err);
+}
+
+/* A raw payload (not packed from a message) through fn: its error code. */
+static grpc_status_code raw_refused(cmd_fn fn, const uint8_t *payload, size_t len)
+{
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	struct tsr_err err;
+
+	tsr_err_clear(&err);
+	ck_assert_int_eq(fn(&fx.sp, payload, len, &resp, &rlen, &err), -1);
+	ck_assert_ptr_null(resp);
+	return err.code;
+}
+
+static void assert_group_gone(pid_t pgid)
+{
+	int64_t deadline = clock_mono_ms() + FX_WAIT_MS;
+
+	while (kill(-pgid, 0) == 0) {
+		ck_assert_msg(clock_mono_ms() < deadline, "group %d still there", (int)pgid);
+		usleep(10000);
+	}
+	ck_assert_int_eq(errno, ESRCH);
+}
+
+START_TEST(test_spawn_runs_and_completes)
+{
+	static const char *const kv[] = { "team", "blue", "tier", "gold" };
+	struct spawn_args s = { .type = "cat", .task = "hello from the task", .nlabels = 2,
+				.kv = kv };
+	Tessera__V1__Agent *a = NULL, *b;
+	char buf[128], id[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err err;
+
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(a->spoke_id, FX_SPOKE);
+	ck_assert(ids_valid_agent_id(a->id));
+	ck_assert_str_eq(a->type, "cat");
+	ck_assert_str_eq(a->task, "hello from the task");
+	ck_assert_int_eq(a->state, RUNNING);
+	ck_assert_int_gt(a->pid, 0);
+	ck_assert_uint_gt(a->pid_start_ticks, 0);
+	ck_assert_str_eq(a->boot_id, fx.sp.boot_id);
+	ck_assert_int_gt(a->started_at_ms, 0);
+	ck_assert_int_eq(a->timeout_at_ms, 0);
+	ck_assert_uint_eq(a->n_labels, 2);
+	snprintf(id, sizeof(id), "%s", a->id);
+	tessera__v1__agent__free_unpacked(a, NULL);
+
+	ck_assert_int_eq(fx_settle(&fx, id), COMPLETED);
+	b = fx_get(&fx, id);
+	ck_assert_int_eq(b->end_case, TESSERA__V1__AGENT__END_EXIT_CODE);
+	ck_assert_int_eq(b->exit_code, 0);
+	ck_assert_str_eq(b->output, "hello from the task");
+	ck_assert_int_ge(b->completed_at_ms, b->started_at_ms);
+	tessera__v1__agent__free_unpacked(b, NULL);
+	ck_assert_str_eq(fx_field(&fx, id, "label:team", buf, sizeof(buf)), "blue");
+	/* Its files went once the end was recorded. */
+	fx_state_path(&fx, id, buf, sizeof(buf));
+	strncat(buf, ".out", sizeof(buf) - strlen(buf) - 1);
+	ck_assert_int_eq(access(buf, F_OK), -1);
+}
+END_TEST
+
+START_TEST(test_spawn_idempotent)
+{
+	struct spawn_args s = { .type = "sh", .task = "sleep 30", .request_id = "req-1" };
+	Tessera__V1__Agent *a = NULL, *b = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	ck_assert_msg(spawn(&s, &b, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(a->id, b->id);
+	ck_assert_int_eq(a->pid, b->pid);
+	ck_assert_str_eq(b->request_id, "req-1");
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 1);
+	r = fx_raw(&fx, "ZCARD tessera:{s1}:agents");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
+START_TEST(test_spawn_refusals)
+{
+	static const char *const dup[] = { "k", "a", "k", "b" };
+	const char *many[2 * (TSR_LABELS_MAX + 1)];
+	char keys[TSR_LABELS_MAX + 1][8];
+	struct spawn_args s = { .type = "cat" };
+	char *task;
+
+	ck_assert_int_eq(raw_refused(agent_cmd_spawn, garbage, sizeof(garbage)),
+			 GRPC_STATUS_INVALID_ARGUMENT);
+	s.type = "no such!";
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	s.type = "";
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	s.type = "unknown";
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	s.type = "sleeper";
+	s.timeout_ms = 1001;
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	s.timeout_ms = 0;
+	s.type = "cat";
+	task = malloc(STORE_TASK_MAX + 2);
+	ck_assert_ptr_nonnull(task);
+	memset(task, 'x', STORE_TASK_MAX + 1);
+	task[STORE_TASK_MAX + 1] = '\0';
+	s.task = task;
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	free(task);
+	s.task = "t";
+	s.request_id = "not a name";
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	s.request_id = NULL;
+	s.nlabels = 2;
+	s.kv = dup;
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	for (int i = 0; i <= TSR_LABELS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		many[2 * i] = keys[i];
+		many[2 * i + 1] = "v";
+	}
+	s.nlabels = TSR_LABELS_MAX + 1;
+	s.kv = many;
+	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 0);
+}
+END_TEST
+
+START_TEST(test_spawn_cap)
+{
+	Tessera__V1__Agent *a = spawn_ok("sh", "sleep 30"), *b = spawn_ok("sh", "sleep 30");
+	struct spawn_args s = { .type = "cat", .task = "t" };
+	Tessera__V1__Agent *c = NULL;
+	struct tsr_err err;
+
+	ck_assert_int_eq(spawn(&s, &c, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	ck_assert_ptr_nonnull(strstr(err.msg, "maximum of 2"));
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 2);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
+/* The process cannot start (no state directory for its output): FAILED, saying why. */
+START_TEST(test_spawn_cannot_start)
+{
+	Tessera__V1__Agent *a;
+	char cmd[160];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", fx.state_dir);
+	ck_assert_int_eq(system(cmd), 0);
+	a = spawn_ok("cat", "t");
+	ck_assert_int_eq(a->state, FAILED);
+	ck_assert_int_eq(a->pid, 0);
+	ck_assert_ptr_nonnull(strstr(a->error, "No such file"));
+	ck_assert_int_gt(a->completed_at_ms, 0);
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 0);
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
+START_TEST(test_spawn_timeout)
+{
+	struct spawn_args s = { .type = "sleeper", .timeout_ms = 300 };
+	Tessera__V1__Agent *a = NULL, *b;
+	struct tsr_err err;
+
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(a->timeout_at_ms, a->started_at_ms + 300);
+	ck_assert_int_eq(fx_settle(&fx, a->id), FAILED);
+	b = fx_get(&fx, a->id);
+	ck_assert_str_eq(b->error, "timed out after 300 ms");
+	assert_group_gone(a->pid);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
+START_TEST(test_grace)
+{
+	ck_assert_int_eq(agent_grace_ms(&fx.sp, "sh"), 3000);
+	ck_assert_int_eq(agent_grace_ms(&fx.sp, "cat"), 5000);
+	ck_assert_int_eq(agent_grace_ms(&fx.sp, "gone-type"), 5000);
+}
+END_TEST
+
+START_TEST(test_status)
+{
+	Tessera__V1__Agent *a = spawn_ok("sh", "echo so far; sleep 30"), *b = NULL;
+	int64_t deadline = clock_mono_ms() + FX_WAIT_MS;
+	char other[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err err;
+
+	/* Running: the output so far comes from the supervisor. */
+	for (;;) {
+		ck_assert_msg(status(a->id, &b, &err) == 0, "%s", err.msg);
+		ck_assert_int_eq(b->state, RUNNING);
+		if (strcmp(b->output, "so far\n") == 0)
+			break;
+		tessera__v1__agent__free_unpacked(b, NULL);
+		ck_assert_msg(clock_mono_ms() < deadline, "no output while running");
+		usleep(10000);
+	}
+	tessera__v1__agent__free_unpacked(b, NULL);
+
+	ck_assert_int_eq(raw_refused(agent_cmd_status, garbage, sizeof(garbage)),
+			 GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(status("not-an-id", &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(ids_new_agent_id("s2", other, sizeof(other)), 0);
+	ck_assert_int_eq(status(other, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, other, sizeof(other)), 0);
+	ck_assert_int_eq(status(other, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
+START_TEST(test_kill)
+{
+	Tessera__V1__Agent *a = spawn_ok("sh", "trap '' TERM; echo up; sleep 30"), *b = NULL;
+	int64_t deadline = clock_mono_ms() + FX_WAIT_MS;
+	char buf[64];
+	struct tsr_err err;
+
+	/* The trap is set once it has said so. */
+	for (;;) {
+		ck_assert_int_eq(status(a->id, &b, &err), 0);
+		if (strcmp(b->output, "up\n") == 0)
+			break;
+		tessera__v1__agent__free_unpacked(b, NULL);
+		ck_assert_msg(clock_mono_ms() < deadline, "the agent never started");
+		usleep(10000);
+	}
+	tessera__v1__agent__free_unpacked(b, NULL);
+	ck_assert_msg(kill_agent(a->id, &b, &err) == 0, "%s", err.msg);
+	ck_assert(b->kill_requested);
+	ck_assert_int_eq(b->state, RUNNING);
+	tessera__v1__agent__free_unpacked(b, NULL);
+	ck_assert_str_eq(fx_field(&fx, a->id, "kill_requested", buf, sizeof(buf)), "1");
+	/* It ignores SIGTERM: a second kill finds it still running and changes nothing. */
+	ck_assert_msg(kill_agent(a->id, &b, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(b->state, RUNNING);
+	tessera__v1__agent__free_unpacked(b, NULL);
+	/* SIGKILL after the type's 3 s grace. */
+	ck_assert_int_eq(fx_settle(&fx, a->id), KILLED);
+	b = fx_get(&fx, a->id);
+	ck_assert_str_eq(b->error, "killed on request");
+	tessera__v1__agent__free_unpacked(b, NULL);
+	assert_group_gone(a->pid);
+	ck_assert_int_eq(kill_agent(a->id, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "already killed"));
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
+/* A RUNNING record with no process under this spoke is recorded KILLED at once. */
+START_TEST(test_kill_unsupervised)
+{
+	Tessera__V1__Agent rec = TESSERA__V1__AGENT__INIT, *b = NULL;
+	struct store_update upd = { .has_pid = true, .pid = 999999 };
+	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	char pos[STORE_POSITION_MAX];
+	struct tsr_err err;
+
+	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, id, sizeof(id)), 0);
+	rec.id = id;
+	rec.spoke_id = FX_SPOKE;
+	rec.type = "cat";
+	rec.task = "";
+	rec.request_id = "";
+	ck_assert_int_eq(store_agent_create(fx.sp.store, &rec, existing, sizeof(existing), &err),
+			 0);
+	ck_assert_int_eq(store_agent_transition(fx.sp.store, id, RUNNING, &upd, pos, sizeof(pos),
+						&err), 0);
+	ck_assert_msg(kill_agent(id, &b, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(b->state, KILLED);
+	ck_assert(b->kill_requested);
+	ck_assert_ptr_nonnull(strstr(b->error, "no process was running"));
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
+START_TEST(test_kill_refusals)
+{
+	Tessera__V1__Agent *b = NULL;
+	char other[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err err;
+
+	ck_assert_int_eq(raw_refused(agent_cmd_kill, garbage, sizeof(garbage)),
+			 GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(kill_agent("s1.xyz", &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(ids_new_agent_id("elsewhere", other, sizeof(other)), 0);
+	ck_assert_int_eq(kill_agent(other, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, other, sizeof(other)), 0);
+	ck_assert_int_eq(kill_agent(other, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
+struct list_args {
+	Tessera__V1__AgentState state;
+	const char *type, *token;
+	uint32_t page_size;
+	size_t nlabels;
+	const char *const *kv;
+};
+
+static int list(const struct list_args *l, Tessera__V1__ListAgentsResponse **out,
+		struct tsr_err *err)
+{
+	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
+	Tessera__V1__ListAgentsRequest__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
+	uint8_t *buf = NULL, *resp = NULL;
+	size_t len = 0, rlen = 0;
+	int rc;
+
+	ck_assert_uint_le(l->nlabels, TSR_LABELS_MAX + 1);
+	req.state = l->state;
+	req.type = (char *)(l->type != NULL ? l->type : "");
+	req.page_token = (char *)(l->token != NULL ? l->token : "");
+	req.page_size = l->page_size;
+	for (size_t i = 0; i < l->nlabels; i++) {
+		tessera__v1__list_agents_request__labels_entry__init(&e[i]);
+		e[i].key = (char *)l->kv[2 * i];
+		e[i].value = (char *)l->kv[2 * i + 1];
+		ep[i] = &e[i];
+	}
+	req.labels = ep;
+	req.n_labels = l->nlabels;
+	ck_assert_int_eq(pb_pack(&req.base, &buf, &len, err), 0);
+	tsr_err_clear(err);
+	rc = agent_cmd_list(&fx.sp, buf, len, &resp, &rlen, err);
+	free(buf);
+	if (rc != 0)
+		return rc;
+	*out = tessera__v1__list_agents_response__unpack(NULL, rlen, resp);
+	free(resp);
+	ck_assert_ptr_nonnull(*out);
+	return 0;
+}
+
+static grpc_status_code list_refused(const struct list_args *l)
+{
+	Tessera__V1__ListAgentsResponse *resp = NULL;
+	struct tsr_err err;
+
+	ck_assert_int_eq(list(l, &resp, &err), -1);
+	return err.code;
+}
+
+START_TEST(test_list)
+{
+	static const char *const blue[] = { "team", "blue" };
+	struct spawn_args s = { .type = "cat", .task = "x", .nlabels = 1, .kv = blue };
+	Tessera__V1__Agent *a = NULL, *b = spawn_ok("sh", "sleep 30");
+	Tessera__V1__ListAgentsResponse *resp = NULL;
+	struct list_args l = { 0 };
+	struct tsr_err err;
+
+	ck_assert_int_eq(spawn(&s, &a, &err), 0);
+	ck_assert_int_eq(fx_settle(&fx, a->id), COMPLETED);
+	ck_assert_msg(list(&l, &resp, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(resp->n_agents, 2);
+	ck_assert_str_eq(resp->next_page_token, "");
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+
+	l.state = RUNNING;
+	ck_assert_int_eq(list(&l, &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 1);
+	ck_assert_str_eq(resp->agents[0]->id, b->id);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+
+	l.state = 0;
+	l.type = "cat";
+	l.nlabels = 1;
+	l.kv = blue;
+	l.page_size = 1;
+	ck_assert_int_eq(list(&l, &resp, &err), 0);
+	ck_assert_uint_eq(resp->n_agents, 1);
+	ck_assert_str_eq(resp->agents[0]->id, a->id);
+	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
+START_TEST(test_list_refusals)
+{
+	static const char *const dup[] = { "k", "a", "k", "b" };
+	const char *many[2 * (TSR_LABELS_MAX + 1)];
+	char keys[TSR_LABELS_MAX + 1][8], token[300];
+	struct list_args l = { 0 };
+
+	ck_assert_int_eq(raw_refused(agent_cmd_list, garbage, sizeof(garbage)),
+			 GRPC_STATUS_INVALID_ARGUMENT);
+	l.state = 42;
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	l.state = 0;
+	l.type = "bad type";
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	l.type = NULL;
+	l.page_size = STORE_PAGE_MAX + 1;
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	l.page_size = 0;
+	memset(token, 'a', sizeof(token) - 1);
+	token[sizeof(token) - 1] = '\0';
+	l.token = token;
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	l.token = "not-a-token";
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	l.token = NULL;
+	l.nlabels = 2;
+	l.kv = dup;
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+	for (int i = 0; i <= TSR_LABELS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "k%d", i);
+		many[2 * i] = keys[i];
+		many[2 * i + 1] = "v";
+	}
+	l.nlabels = TSR_LABELS_MAX + 1;
+	l.kv = many;
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* Valkey down: every command fails UNAVAILABLE, and no agent starts. */
+START_TEST(test_valkey_down)
+{
+	Tessera__V1__Agent *a = spawn_ok("sh", "sleep 30"), *b = NULL;
+	struct spawn_args s = { .type = "cat", .task = "t" };
+	struct list_args l = { 0 };
+	struct tsr_err err;
+
+	fx_valkey_stop(&fx.valkey);
+	ck_assert_int_eq(spawn(&s, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 1);
+	ck_assert_int_eq(status(a->id, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(kill_agent(a->id, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_UNAVAILABLE);
+	/* Nothing was asked of the process. */
+	ck_assert_int_eq(kill(a->pid, 0), 0);
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("agent_commands");
+	TCase *tc = tcase_create("commands");
+	SRunner *sr;
+	int failed, rc = fx_check_env();
+
+	if (rc != 0)
+		return rc;
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_spawn_runs_and_completes);
+	tcase_add_test(tc, test_spawn_idempotent);
+	tcase_add_test(tc, test_spawn_refusals);
+	tcase_add_test(tc, test_spawn_cap);
+	tcase_add_test(tc, test_spawn_cannot_start);
+	tcase_add_test(tc, test_spawn_timeout);
+	tcase_add_test(tc, test_grace);
+	tcase_add_test(tc, test_status);
+	tcase_add_test(tc, test_kill);
+	tcase_add_test(tc, test_kill_unsupervised);
+	tcase_add_test(tc, test_kill_refusals);
+	tcase_add_test(tc, test_list);
+	tcase_add_test(tc, test_list_refusals);
+	tcase_add_test(tc, test_valkey_down);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,405 @@
+/*
+ * test_agent_files: the state directory (preparing it, and each refusal),
+ * file paths, the output file (creation, tail, NUL bytes, holes punched
+ * before the tail), exit records (each form and each malformed one),
+ * removal and the sweep of agent ids.
+ */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent_files.h"
+#include "ids.h"
+
+#define DIR_MAX 64
+#define IDS_SEEN_MAX 16
+
+static char dir[DIR_MAX];
+static char id[TSR_AGENT_ID_MAX + 1];
+
+static void setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/tsr-af-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(ids_new_agent_id("s1", id, sizeof(id)), 0);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void in_dir(char *buf, size_t len, const char *name)
+{
+	ck_assert_int_lt(snprintf(buf, len, "%s/%s", dir, name), (int)len);
+}
+
+static void write_file(const char *path, const char *text, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(close(fd), 0);
+}
+
+static void exit_file(const char *text)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	struct tsr_err err;
+
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
+	write_file(path, text, strlen(text));
+}
+
+START_TEST(test_dir_prepare)
+{
+	char sub[128], file[128], deep[160], longdir[AGENT_FILES_DIR_MAX + 2];
+	struct stat sb;
+	struct tsr_err err;
+
+	in_dir(sub, sizeof(sub), "state");
+	ck_assert_msg(agent_files_dir_prepare(sub, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(stat(sub, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	/* Again, existing: fine; and open to others: fine, with a warning. */
+	ck_assert_int_eq(agent_files_dir_prepare(sub, &err), 0);
+	ck_assert_int_eq(chmod(sub, 0777), 0);
+	ck_assert_int_eq(agent_files_dir_prepare(sub, &err), 0);
+
+	ck_assert_int_eq(agent_files_dir_prepare("relative/dir", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	longdir[0] = '/';
+	memset(longdir + 1, 'd', AGENT_FILES_DIR_MAX);
+	longdir[AGENT_FILES_DIR_MAX + 1] = '\0';
+	ck_assert_int_eq(agent_files_dir_prepare(longdir, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	in_dir(file, sizeof(file), "file");
+	write_file(file, "x", 1);
+	ck_assert_int_eq(agent_files_dir_prepare(file, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "not a directory"));
+	in_dir(deep, sizeof(deep), "no/such/parent");
+	ck_assert_int_eq(agent_files_dir_prepare(deep, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "No such file"));
+}
+END_TEST
+
+START_TEST(test_path)
+{
+	char path[AGENT_FILES_PATH_MAX], want[AGENT_FILES_PATH_MAX], small[32];
+	struct tsr_err err;
+
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
+	snprintf(want, sizeof(want), "%s/%s.out", dir, id);
+	ck_assert_str_eq(path, want);
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
+	snprintf(want, sizeof(want), "%s/%s.exit", dir, id);
+	ck_assert_str_eq(path, want);
+	ck_assert_int_eq(agent_files_path(dir, "../etc/passwd", AGENT_FILE_OUT, path, sizeof(path),
+					  &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, small, sizeof(small), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_ptr_nonnull(strstr(err.msg, "too long"));
+}
+END_TEST
+
+START_TEST(test_output_tail)
+{
+	int wr = -1, rd = -1, rd2 = -1;
+	char *tail = NULL;
+	size_t len = 0;
+	struct tsr_err err;
+
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_str_eq(tail, "");
+	free(tail);
+	ck_assert_int_eq(write(wr, "first line\nsec\0nd\n", 18), 18);
+	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_uint_eq(len, 18);
+	ck_assert_str_eq(tail, "first line\nsec?nd\n");
+	free(tail);
+	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, &err), 0);
+	ck_assert_uint_eq(len, 4);
+	ck_assert_str_eq(tail, "?nd\n");
+	free(tail);
+	/* Append only, from the agent's side. */
+	ck_assert_int_eq(lseek(wr, 0, SEEK_SET), 0);
+	ck_assert_int_eq(write(wr, "more", 4), 4);
+	ck_assert_msg(agent_files_out_open(dir, id, &rd2, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, &err), 0);
+	ck_assert_str_eq(tail, "d\nmore");
+	free(tail);
+	/* A new file for the same agent starts empty. */
+	close(wr);
+	close(rd);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_uint_eq(len, 0);
+	free(tail);
+	close(wr);
+	close(rd);
+	close(rd2);
+	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+}
+END_TEST
+
+START_TEST(test_output_refusals)
+{
+	char path[AGENT_FILES_PATH_MAX], other[TSR_AGENT_ID_MAX + 1];
+	int wr, rd;
+	struct tsr_err err;
+
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(agent_files_out_open(dir, "bad", &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(agent_files_out_create(dir, "bad", &wr, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	/* A symlink planted where the output goes is never followed. */
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
+	ck_assert_int_eq(symlink("/etc/hostname", path), 0);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	/* No directory to create it in. */
+	ck_assert_int_eq(ids_new_agent_id("s1", other, sizeof(other)), 0);
+	ck_assert_int_eq(agent_files_out_create("/nonexistent-tsr", other, &wr, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+}
+END_TEST
+
+/* Punching: nothing until the slack is exceeded, then whole blocks before the tail. */
+START_TEST(test_output_trim)
+{
+	const size_t tail = 10000, chunk = 64 * 1024;
+	char *buf = malloc(chunk), *out = NULL, path[AGENT_FILES_PATH_MAX];
+	int64_t punched = 0, stop = -1, ro = 0;
+	size_t total = 0, len = 0;
+	struct stat before, after;
+	int wr, rd;
+	struct tsr_err err;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'o', chunk);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), 0);
+	while (total + chunk <= AGENT_FILES_SLACK) {
+		ck_assert_int_eq(write(wr, buf, chunk), (ssize_t)chunk);
+		total += chunk;
+	}
+	agent_files_out_trim(rd, tail, &punched, id);
+	ck_assert_int_eq(punched, 0);
+	ck_assert_int_eq(write(wr, buf, chunk), (ssize_t)chunk);
+	ck_assert_int_eq(write(wr, "the end", 7), 7);
+	total += chunk + 7;
+	ck_assert_int_eq(fsync(wr), 0);
+	ck_assert_int_eq(fstat(rd, &before), 0);
+	agent_files_out_trim(rd, tail, &punched, id);
+	ck_assert_int_eq(punched, (int64_t)((total - tail) / 4096 * 4096));
+	ck_assert_int_eq(fstat(rd, &after), 0);
+	ck_assert_int_eq(after.st_size, (off_t)total);
+	ck_assert_int_lt(after.st_blocks, before.st_blocks);
+	ck_assert_int_eq(agent_files_out_tail(rd, 7, &out, &len, &err), 0);
+	ck_assert_str_eq(out, "the end");
+	free(out);
+	/* Nothing new beyond the slack: nothing more to punch. */
+	agent_files_out_trim(rd, tail, &punched, id);
+	ck_assert_int_eq(punched, (int64_t)((total - tail) / 4096 * 4096));
+	/* Stopped for good after a file system said no. */
+	agent_files_out_trim(rd, tail, &stop, id);
+	ck_assert_int_eq(stop, -1);
+	/* A descriptor that cannot punch (read only): it stops, quietly. */
+	close(rd);
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
+	rd = open(path, O_RDONLY);
+	ck_assert_int_ge(rd, 0);
+	agent_files_out_trim(rd, 1, &ro, id);
+	ck_assert_int_eq(ro, -1);
+	close(rd);
+	close(wr);
+	free(buf);
+}
+END_TEST
+
+/* Reads the exit record text; the end it gives, or -1 with code. */
+static int read_exit(const char *text, struct agent_end *end, grpc_status_code *code)
+{
+	struct tsr_err err;
+	int rc;
+
+	if (text != NULL)
+		exit_file(text);
+	tsr_err_clear(&err);
+	rc = agent_files_exit_read(dir, id, end, &err);
+	*code = err.code;
+	return rc;
+}
+
+START_TEST(test_exit_records)
+{
+	static const char *const bad[] = {
+		"", "exit\n", "exit 3", "exit 3 \n", "exit x\n", "exit -1\n", "exit 256\n",
+		"quit 3\n", "none", "none\n\n", "signal\n", "exit 99999999999999999999\n",
+		"exitt 3\n",
+	};
+	struct agent_end end;
+	grpc_status_code code;
+	char path[AGENT_FILES_PATH_MAX];
+	struct tsr_err err;
+
+	ck_assert_int_eq(read_exit(NULL, &end, &code), 0);
+	ck_assert(!end.found);
+	ck_assert_int_eq(read_exit("none\n", &end, &code), 0);
+	ck_assert(end.found);
+	ck_assert(!end.started);
+	ck_assert_int_eq(read_exit("exit 0\n", &end, &code), 0);
+	ck_assert(end.found && end.started && !end.signaled);
+	ck_assert_int_eq(end.status, 0);
+	ck_assert_int_eq(read_exit("exit 255\n", &end, &code), 0);
+	ck_assert_int_eq(end.status, 255);
+	ck_assert_int_eq(read_exit("signal 9\n", &end, &code), 0);
+	ck_assert(end.found && end.started && end.signaled);
+	ck_assert_int_eq(end.status, 9);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(read_exit(bad[i], &end, &code) == -1, "accepted \"%s\"", bad[i]);
+		ck_assert_int_eq(code, GRPC_STATUS_INTERNAL);
+		ck_assert(!end.found);
+	}
+	ck_assert_int_eq(agent_files_exit_read(dir, "bad", &end, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	/* Not a file one can read, and a symlink: refused, never followed. */
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
+	ck_assert_int_eq(read_exit(NULL, &end, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_INTERNAL);
+	ck_assert_int_eq(rmdir(path), 0);
+	ck_assert_int_eq(symlink("/etc/hostname", path), 0);
+	ck_assert_int_eq(read_exit(NULL, &end, &code), -1);
+	ck_assert_int_eq(code, GRPC_STATUS_INTERNAL);
+}
+END_TEST
+
+START_TEST(test_remove)
+{
+	char out[AGENT_FILES_PATH_MAX], ex[AGENT_FILES_PATH_MAX], tmp[AGENT_FILES_PATH_MAX + 8];
+	struct tsr_err err;
+
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, out, sizeof(out), &err), 0);
+	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, ex, sizeof(ex), &err), 0);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", ex);
+	write_file(out, "o", 1);
+	write_file(ex, "exit 0\n", 7);
+	write_file(tmp, "exit", 4);
+	agent_files_remove(dir, id);
+	ck_assert_int_eq(access(out, F_OK), -1);
+	ck_assert_int_eq(access(ex, F_OK), -1);
+	ck_assert_int_eq(access(tmp, F_OK), -1);
+	/* Missing ones are fine; a bad id touches nothing. */
+	agent_files_remove(dir, id);
+	write_file(out, "o", 1);
+	agent_files_remove(dir, "../x");
+	ck_assert_int_eq(access(out, F_OK), 0);
+	/* What cannot be unlinked stays, with a warning, and the rest goes. */
+	ck_assert_int_eq(mkdir(ex, 0700), 0);
+	ck_assert_int_eq(mkdir(tmp, 0700), 0);
+	agent_files_remove(dir, id);
+	ck_assert_int_eq(access(out, F_OK), -1);
+	ck_assert_int_eq(access(ex, F_OK), 0);
+}
+END_TEST
+
+struct seen {
+	size_t n;
+	char ids[IDS_SEEN_MAX][TSR_AGENT_ID_MAX + 1];
+};
+
+static void collect(void *arg, const char *agent_id)
+{
+	struct seen *s = arg;
+
+	ck_assert_uint_lt(s->n, IDS_SEEN_MAX);
+	snprintf(s->ids[s->n++], sizeof(s->ids[0]), "%s", agent_id);
+}
+
+static size_t count(const struct seen *s, const char *agent_id)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->n; i++)
+		n += strcmp(s->ids[i], agent_id) == 0;
+	return n;
+}
+
+START_TEST(test_each)
+{
+	char other[TSR_AGENT_ID_MAX + 1], name[200], path[260];
+	struct seen s = { 0 };
+	struct tsr_err err;
+
+	ck_assert_int_eq(ids_new_agent_id("s1", other, sizeof(other)), 0);
+	exit_file("exit 0\n");
+	snprintf(name, sizeof(name), "%s.out", id);
+	in_dir(path, sizeof(path), name);
+	write_file(path, "", 0);
+	snprintf(name, sizeof(name), "%s.out", other);
+	in_dir(path, sizeof(path), name);
+	write_file(path, "", 0);
+	/* Not agents' files. */
+	in_dir(path, sizeof(path), "notes");
+	write_file(path, "", 0);
+	in_dir(path, sizeof(path), "a.b");
+	write_file(path, "", 0);
+	in_dir(path, sizeof(path), "s1.nothex.out");
+	write_file(path, "", 0);
+	memset(name, 'x', 120);
+	snprintf(name + 120, sizeof(name) - 120, ".a.out");
+	in_dir(path, sizeof(path), name);
+	write_file(path, "", 0);
+	ck_assert_msg(agent_files_each(dir, collect, &s, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(s.n, 3);
+	ck_assert_uint_eq(count(&s, id), 2);
+	ck_assert_uint_eq(count(&s, other), 1);
+	ck_assert_int_eq(agent_files_each("/nonexistent-tsr", collect, &s, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("agent_files");
+	TCase *tc = tcase_create("files");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 20);
+	tcase_add_test(tc, test_dir_prepare);
+	tcase_add_test(tc, test_path);
+	tcase_add_test(tc, test_output_tail);
+	tcase_add_test(tc, test_output_refusals);
+	tcase_add_test(tc, test_output_trim);
+	tcase_add_test(tc, test_exit_records);
+	tcase_add_test(tc, test_remove);
+	tcase_add_test(tc, test_each);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,224 @@
+/*
+ * test_execute: tessera.v1.Spoke/Execute over real gRPC on loopback, on a
+ * hand-built spoke (spoke_fixture.h). Commands signed by the trusted hub
+ * reach their handler and come back as replies signed by the spoke, a
+ * failing command included (its status inside the signed reply); an
+ * unknown command type is UNIMPLEMENTED there. Refused before any handler,
+ * as gRPC errors: bytes that are no command, an untrusted signer, another
+ * spoke's command, a replayed nonce, and any command while Valkey is down.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "execute.h"
+#include "ids.h"
+#include "spoke_fixture.h"
+#include "tessera/v1/spoke.pb-c.h"
+
+#define REPLY_MAX 4096
+
+static struct fx fx;
+static struct fx_server server;
+
+struct unary {
+	bool done;
+	grpc_status_code code;
+	char details[256];
+	uint8_t resp[REPLY_MAX];
+	size_t len;
+};
+
+static void setup(void)
+{
+	fx_up(&fx, "max-agents 5\nagent cat stdin /bin/cat\n");
+	fx_serve(&server, EXECUTE_METHOD, execute_handle, &fx.sp);
+}
+
+static void teardown(void)
+{
+	fx_serve_stop(&server);
+	fx_down(&fx);
+}
+
+static void unary_done(void *arg, grpc_status_code code, const char *details,
+		       const uint8_t *resp, size_t len)
+{
+	struct unary *u = arg;
+
+	u->code = code;
+	snprintf(u->details, sizeof(u->details), "%s", details != NULL ? details : "");
+	ck_assert_uint_le(len, sizeof(u->resp));
+	if (resp != NULL)
+		memcpy(u->resp, resp, len);
+	u->len = len;
+	u->done = true;
+}
+
+static bool unary_ended(void *arg)
+{
+	return ((struct unary *)arg)->done;
+}
+
+static void call(const uint8_t *req, size_t len, struct unary *u)
+{
+	struct rpc_client_opts opts = { .timeout_ms = FX_WAIT_MS };
+	struct tsr_err err;
+
+	memset(u, 0, sizeof(*u));
+	ck_assert_int_eq(rpc_client_unary(server.cli, server.channel, EXECUTE_METHOD, req, len,
+					  &opts, unary_done, u, NULL, &err), 0);
+	fx_client_run(&server, unary_ended, u);
+}
+
+/* A command signed by key; the gRPC outcome in u. */
+static void execute(const struct sign_key *key, const char *type,
+		    const ProtobufCMessage *payload, const char *audience, struct unary *u)
+{
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+
+	fx_command(key, type, payload, audience, &cmd, &len);
+	call(cmd, len, u);
+	free(cmd);
+}
+
+/* The spoke's signed reply in u, opened: free with tessera__v1__reply__free_unpacked. */
+static Tessera__V1__Reply *reply(const struct unary *u)
+{
+	Tessera__V1__Reply *r = NULL;
+	struct tsr_err err;
+
+	ck_assert_msg(u->code == GRPC_STATUS_OK, "%d %s", u->code, u->details);
+	ck_assert_msg(envelope_reply_open(u->resp, u->len, &fx.sp.key.pub, FX_SPOKE, "cmd-test", &r,
+					  &err) == 0, "%s", err.msg);
+	return r;
+}
+
+START_TEST(test_routed)
+{
+	Tessera__V1__SpokeStatusRequest info = TESSERA__V1__SPOKE_STATUS_REQUEST__INIT;
+	Tessera__V1__SpawnAgentRequest spawn = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpokeStatus *st;
+	Tessera__V1__Agent *a;
+	Tessera__V1__Reply *r;
+	struct unary u;
+
+	execute(&fx.hub, "spoke.info", &info.base, FX_SPOKE, &u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	ck_assert_str_eq(r->spoke_id, FX_SPOKE);
+	ck_assert_str_eq(r->command_id, "cmd-test");
+	ck_assert_int_gt(r->issued_at_ms, 0);
+	st = tessera__v1__spoke_status__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_int_eq(st->max_agents, 5);
+	tessera__v1__spoke_status__free_unpacked(st, NULL);
+	tessera__v1__reply__free_unpacked(r, NULL);
+
+	spawn.type = "cat";
+	spawn.task = "via execute";
+	execute(&fx.hub, "agent.spawn", &spawn.base, FX_SPOKE, &u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_str_eq(a->task, "via execute");
+	fx_track(&fx, a->pid);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__reply__free_unpacked(r, NULL);
+}
+END_TEST
+
+/* A command that fails is still answered, signed, with its status and message. */
+START_TEST(test_failed_command_signed)
+{
+	Tessera__V1__GetAgentRequest get = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	Tessera__V1__Reply *r;
+	char id[TSR_AGENT_ID_MAX + 1];
+	struct unary u;
+
+	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, id, sizeof(id)), 0);
+	get.agent_id = id;
+	execute(&fx.hub, "agent.status", &get.base, FX_SPOKE, &u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_NOT_FOUND);
+	ck_assert_ptr_nonnull(strstr(r->message, id));
+	ck_assert_uint_eq(r->payload.len, 0);
+	tessera__v1__reply__free_unpacked(r, NULL);
+
+	execute(&fx.hub, "agent.teleport", NULL, FX_SPOKE, &u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_UNIMPLEMENTED);
+	ck_assert_ptr_nonnull(strstr(r->message, "agent.teleport"));
+	tessera__v1__reply__free_unpacked(r, NULL);
+}
+END_TEST
+
+START_TEST(test_refused)
+{
+	static const uint8_t garbage[] = { 0x0a, 0xff };
+	Tessera__V1__SpokeStatusRequest info = TESSERA__V1__SPOKE_STATUS_REQUEST__INIT;
+	struct sign_key stranger;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	struct unary u;
+	struct tsr_err err;
+
+	call(garbage, sizeof(garbage), &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(sign_keygen(&stranger, &err), 0);
+	execute(&stranger, "spoke.info", &info.base, FX_SPOKE, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	sign_key_wipe(&stranger);
+	execute(&fx.hub, "spoke.info", &info.base, "s2", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+
+	/* The same signed bytes twice: the second time is a replay. */
+	fx_command(&fx.hub, "spoke.info", &info.base, FX_SPOKE, &cmd, &len);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(u.details, "replayed"));
+	free(cmd);
+}
+END_TEST
+
+/* No nonce can be recorded: every command is refused, none reaches a handler. */
+START_TEST(test_valkey_down)
+{
+	Tessera__V1__SpokeStatusRequest info = TESSERA__V1__SPOKE_STATUS_REQUEST__INIT;
+	struct unary u;
+
+	fx_valkey_stop(&fx.valkey);
+	execute(&fx.hub, "spoke.info", &info.base, FX_SPOKE, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_uint_eq(u.len, 0);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("execute");
+	TCase *tc = tcase_create("execute");
+	SRunner *sr;
+	int failed, rc = fx_check_env();
+
+	if (rc != 0)
+		return rc;
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_routed);
+	tcase_add_test(tc, test_failed_command_signed);
+	tcase_add_test(tc, test_refused);
+	tcase_add_test(tc, test_valkey_down);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,154 @@
+/*
+ * test_proc_identity: the boot id (as /proc has it, and the shape check),
+ * process start times (of this process and of a child, a command name
+ * with spaces and parentheses, refusals for bad and vanished pids).
+ */
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "proc_identity.h"
+
+START_TEST(test_boot_id)
+{
+	char id[PROC_BOOT_ID_LEN + 1], raw[64] = "";
+	struct tsr_err err;
+	FILE *f;
+
+	ck_assert_msg(proc_boot_id(id, &err) == 0, "%s", err.msg);
+	ck_assert_uint_eq(strlen(id), PROC_BOOT_ID_LEN);
+	ck_assert(proc_boot_id_valid(id));
+	f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(fgets(raw, sizeof(raw), f));
+	fclose(f);
+	raw[strcspn(raw, "\n")] = '\0';
+	ck_assert_str_eq(id, raw);
+}
+END_TEST
+
+START_TEST(test_boot_id_valid)
+{
+	ck_assert(proc_boot_id_valid("0123abcd-4567-89ef-0123-456789abcdef"));
+	ck_assert(!proc_boot_id_valid("0123ABCD-4567-89ef-0123-456789abcdef"));
+	ck_assert(!proc_boot_id_valid("0123abcd-4567-89ef-0123-456789abcde"));
+	ck_assert(!proc_boot_id_valid("0123abcd-4567-89ef-0123-456789abcdef0"));
+	ck_assert(!proc_boot_id_valid("0123abcd04567-89ef-0123-456789abcdef"));
+	ck_assert(!proc_boot_id_valid("0123abcd-4567-89ef-0123-456789abcde-"));
+	ck_assert(!proc_boot_id_valid("0123abcg-4567-89ef-0123-456789abcdef"));
+	ck_assert(!proc_boot_id_valid(""));
+}
+END_TEST
+
+static pid_t child_paused(const char *name)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (name != NULL)
+			prctl(PR_SET_NAME, name);
+		pause();
+		_exit(0);
+	}
+	return pid;
+}
+
+static void child_end(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+}
+
+START_TEST(test_start_ticks)
+{
+	uint64_t self = 0, child = 0, again = 0;
+	struct tsr_err err;
+	pid_t pid;
+
+	ck_assert_msg(proc_start_ticks(getpid(), &self, &err) == 0, "%s", err.msg);
+	ck_assert_uint_gt(self, 0);
+	pid = child_paused(NULL);
+	ck_assert_msg(proc_start_ticks(pid, &child, &err) == 0, "%s", err.msg);
+	ck_assert_uint_ge(child, self);
+	ck_assert_int_eq(proc_start_ticks(pid, &again, &err), 0);
+	ck_assert_uint_eq(again, child);
+	child_end(pid);
+	/* Reaped: nothing by that pid any more. */
+	ck_assert_int_eq(proc_start_ticks(pid, &again, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
+/* Field 2 may hold ") (" and spaces: the fields count from its last ')'. */
+START_TEST(test_odd_command_name)
+{
+	uint64_t before = 0, after = 0;
+	struct tsr_err err;
+	pid_t pid = child_paused(NULL), odd;
+
+	ck_assert_int_eq(proc_start_ticks(pid, &before, &err), 0);
+	child_end(pid);
+	odd = child_paused("a) 1 2 (b) c");
+	/* The name is set by the child itself: wait until /proc shows it. */
+	for (int i = 0; i < 200; i++) {
+		char path[64], comm[32] = "";
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%d/comm", (int)odd);
+		f = fopen(path, "re");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_ptr_nonnull(fgets(comm, sizeof(comm), f));
+		fclose(f);
+		if (strncmp(comm, "a) 1 2 (b) c", 12) == 0)
+			break;
+		usleep(5000);
+	}
+	ck_assert_msg(proc_start_ticks(odd, &after, &err) == 0, "%s", err.msg);
+	/* Read from the wrong field it would be a small count, not this start time. */
+	ck_assert_uint_ge(after, before);
+	ck_assert_uint_le(after, before + 1000);
+	child_end(odd);
+}
+END_TEST
+
+START_TEST(test_bad_pid)
+{
+	uint64_t t;
+	struct tsr_err err;
+
+	ck_assert_int_eq(proc_start_ticks(0, &t, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(proc_start_ticks(-5, &t, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	/* Above pid_max (at most 2^22): never a process. */
+	ck_assert_int_eq(proc_start_ticks(1 << 23, &t, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("proc_identity");
+	TCase *tc = tcase_create("proc");
+	SRunner *sr;
+	int failed;
+
+	tcase_add_test(tc, test_boot_id);
+	tcase_add_test(tc, test_boot_id_valid);
+	tcase_add_test(tc, test_start_ticks);
+	tcase_add_test(tc, test_odd_command_name);
+	tcase_add_test(tc, test_bad_pid);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
