@@ -72,9 +72,8 @@ wait_log() {
 rm -rf "$state"
 mkdir -p "$state/valkey"
 echo "demo: Valkey (append-only, fsync always) on $state/valkey/valkey.sock"
-valkey-server --port 0 --unixsocket "$state/valkey/valkey.sock" --unixsocketperm 700 \
-	--dir "$state/valkey" --appendonly yes --appendfsync always --save "" \
-	--daemonize no --logfile "$state/valkey.log" &
+valkey-server "$root/deploy/valkey.conf" --port 0 --unixsocket "$state/valkey/valkey.sock" \
+	--unixsocketperm 700 --dir "$state/valkey" --daemonize no --logfile "$state/valkey.log" &
 pids+=($!)
 for i in $(seq 1 100); do
 	valkey-cli -s "$state/valkey/valkey.sock" ping >/dev/null 2>&1 && break

@@ -17,9 +17,10 @@ BURST=40			# concurrent spawns in each outage
 
 start_valkey vk1
 keygen hub
-# Room for the loop's agents, but not for an outage's burst of failed
-# spawns if the hub counted them as placed.
-SPOKE_MAX_AGENTS=32 start_spoke spoke-1 vk1 hub
+# Room for the loop's agents and for the 40 spawns an outage sends at once
+# (the hub reserves a place for each spawn in flight), but not for three
+# such bursts if the hub kept counting failed spawns as placed.
+SPOKE_MAX_AGENTS=64 start_spoke spoke-1 vk1 hub
 SPOKE_PID=$SPOKE_PID_spoke_1
 start_hub hub hub spoke-1
 
