@@ -131,6 +131,20 @@ check "list --json shows every agent" [ "$(cli --json list | jq '.agents | lengt
 check "list --state killed shows the one killed agent" \
 	[ "$(cli --json list --state killed | jq -r '.agents[].id')" = "$killed_id" ]
 
+# An agent that ignores SIGTERM, and the child it left running, are
+# SIGKILLed once the grace (kill-grace-ms 2000) has passed.
+id=$(spawn_id sh 'trap "" TERM; sleep 60 & echo started; wait')
+wait_for 10 grep -q started <<<"$(cli logs "$id")"
+pid=$(agent_field "$id" .pid)
+t0=$(date +%s%3N)
+quiet cli kill "$id"
+t1=$(date +%s%3N)
+check "the SIGTERM-deaf agent is KILLED" [ "$(agent_state "$id")" = killed ]
+check "only after the grace ($((t1 - t0)) ms)" [ $((t1 - t0)) -ge 1900 ]
+check "by SIGKILL" [ "$(agent_field "$id" .signal)" = 9 ]
+check "nothing of its group is left, its child included" \
+	sh -c "! kill -0 -- -$pid 2>/dev/null"
+
 # Output capture: the task through cat comes back as the agent's output.
 id=$(spawn_id cat "hello from cat")
 wait_for 10 agent_terminal "$id"
