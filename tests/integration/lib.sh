@@ -50,9 +50,20 @@ stop_all() {
 	done
 }
 
+# stop_agents: agents outlive their spoke (each under its tessera-shim, which
+# leads its process group); end those of this test's spokes, found by the
+# exit file their shim was given under $WORK, group by group.
+stop_agents() {
+	local pid
+	for pid in $(pgrep -f -- "tessera-shim $WORK/" 2>/dev/null); do
+		kill -KILL -- "-$pid" 2>/dev/null
+	done
+}
+
 cleanup() {
 	local ns
 	stop_all
+	stop_agents
 	for ns in "${NETNS_MADE[@]}"; do
 		ip netns delete "$ns" 2>/dev/null
 	done
