@@ -605,6 +605,38 @@ START_TEST(test_cap_and_errors)
 }
 END_TEST
 
+/*
+ * A claimed agent's exit is reported kill_requested even when it ends by
+ * itself; an unclaimed one's is not; an agent whose exit has been
+ * reported can no longer be claimed.
+ */
+START_TEST(test_kill_claim)
+{
+	const char *t_short[] = { "agent", "short", "stdin", "/bin/sh", "-c", "sleep 0.3", NULL };
+	const struct agent_type *t;
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+	struct tsr_err err;
+
+	start(2);
+	t = type_add(t_short);
+	spawn_ok(t, "", 0, a);
+	spawn_ok(t, "", 0, b);
+	ck_assert_int_eq(supervisor_kill_claim(sv, a, &err), 0);
+	ck_assert_int_eq(supervisor_kill_claim(sv, b, &err), 0);
+	supervisor_kill_unclaim(sv, b);
+	ex = wait_exit(a);
+	ck_assert(ex.kill_requested);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 0);
+	ex = wait_exit(b);
+	ck_assert(!ex.kill_requested);
+	wait_count(0);
+	ck_assert_int_eq(supervisor_kill_claim(sv, a, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(test_start_errors)
 {
 	struct tsr_err err;
@@ -734,6 +766,7 @@ int main(void)
 	tcase_add_test(tc, test_timeout);
 	tcase_add_test(tc, test_timeout_after_kill_or_end);
 	tcase_add_test(tc, test_cap_and_errors);
+	tcase_add_test(tc, test_kill_claim);
 	tcase_add_test(tc, test_start_errors);
 	tcase_add_test(tc, test_agent_types);
 	suite_add_tcase(s, tc);
