@@ -521,6 +521,14 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 		return;
 	}
 	m = &srv->methods[slot->method];
+	/* A caller that has given up is not served: a late request must not act. */
+	if (rpc_call_remaining_ms(c) == 0) {
+		if (payload != NULL)
+			grpc_byte_buffer_destroy(payload);
+		rpc_call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+				"the caller's deadline passed before the call was served");
+		return;
+	}
 	if (m->gated && srv->gate(srv->gate_ctx, c, &err) != 0) {
 		if (payload != NULL)
 			grpc_byte_buffer_destroy(payload);
