@@ -201,4 +201,17 @@ check "a bad --set line is named in the error" grep -q -- "--set:1: max-agents" 
 err=$(env -u TESSERA_SPOKE_CONFIG "$TESSERA_SPOKE" 2>&1)
 check "no configuration at all is refused clearly" grep -q "no configuration" <<<"$err"
 
+# The hub the same way: its lines from $TESSERA_HUB_CONFIG, the port by --set.
+port=$(free_port)
+TESSERA_HUB_CONFIG=$(sed -e '/^listen /d' "$WORK/hub.conf") "$TESSERA_HUB" \
+	--set "listen 127.0.0.1:$port" >"$WORK/envhub.log" 2>&1 &
+track $! "hub envhub"
+check "a hub configured by environment and --set starts" \
+	wait_for 15 grep -q "listening on 127.0.0.1:$port" "$WORK/envhub.log"
+check "it reaches the spoke of its config" \
+	wait_for 15 sh -c '"$1" --hub "$2" --json spokes | grep -q connected' - "$TESSERA_CLI" \
+	"127.0.0.1:$port"
+err=$(env -u TESSERA_HUB_CONFIG "$TESSERA_HUB" 2>&1)
+check "a hub with no configuration is refused clearly" grep -q "no configuration" <<<"$err"
+
 finish
