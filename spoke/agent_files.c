@@ -24,15 +24,26 @@ static const char *const agent_file_suffix[] = {
 
 int agent_files_dir_prepare(const char *dir, struct tsr_err *err)
 {
+	char path[AGENT_FILES_DIR_MAX + 1];
 	struct stat sb;
+	size_t len;
 
-	if (dir[0] != '/' || strnlen(dir, AGENT_FILES_DIR_MAX + 1) > AGENT_FILES_DIR_MAX)
+	len = strnlen(dir, AGENT_FILES_DIR_MAX + 1);
+	if (dir[0] != '/' || len > AGENT_FILES_DIR_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "state-dir must be an absolute path of at most %d bytes",
 				   AGENT_FILES_DIR_MAX);
-	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: %s", dir,
-				   strerror(errno));
+	/* Missing parents too, as `mkdir -p` would: the default is under /var/lib. */
+	memcpy(path, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		path[i] = '\0';
+		if (mkdir(path, i == len ? 0700 : 0755) != 0 && errno != EEXIST)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: %s: %s", dir,
+					   path, strerror(errno));
+		path[i] = dir[i];
+	}
 	if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "state-dir %s: not a directory", dir);
 	if (access(dir, W_OK | X_OK) != 0)

@@ -30,7 +30,7 @@ enum agent_file_kind {
 	AGENT_FILE_EXIT,
 };
 
-/* Creates dir (one level) if missing, mode 0700; it must be a directory we can write. */
+/* Creates dir (and missing parents) if missing, mode 0700; it must be a directory we can write. */
 int agent_files_dir_prepare(const char *dir, struct tsr_err *err);
 /* The path of agent_id's file of kind, into buf (AGENT_FILES_PATH_MAX). */
 int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind,

@@ -87,10 +87,17 @@ START_TEST(test_dir_prepare)
 	ck_assert_int_eq(agent_files_dir_prepare(file, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "not a directory"));
+	/* Missing parents are made, as mkdir -p would... */
 	in_dir(deep, sizeof(deep), "no/such/parent");
+	ck_assert_msg(agent_files_dir_prepare(deep, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(stat(deep, &sb), 0);
+	ck_assert(S_ISDIR(sb.st_mode));
+	ck_assert_int_eq(sb.st_mode & 0777, 0700);
+	/* ...but not through a file. */
+	in_dir(deep, sizeof(deep), "file/sub");
 	ck_assert_int_eq(agent_files_dir_prepare(deep, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
-	ck_assert_ptr_nonnull(strstr(err.msg, "No such file"));
+	ck_assert_ptr_nonnull(strstr(err.msg, "Not a directory"));
 }
 END_TEST
 
