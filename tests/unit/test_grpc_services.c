@@ -60,6 +60,8 @@ static struct rpc_channel *channel;
 static volatile bool progress;
 
 static atomic_int get_agent_calls;	/* how often the handler ran */
+static atomic_int stall_ms;		/* the loop's next tick sleeps this long */
+static atomic_bool stalled;		/* while it does */
 
 static void get_agent(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
@@ -88,6 +90,13 @@ static int gate(void *ctx, struct rpc_call *call, struct tsr_err *err)
 static void server_tick(void *arg)
 {
 	struct tsr_err err;
+	int ms = atomic_exchange(&stall_ms, 0);
+
+	if (ms > 0) {
+		atomic_store(&stalled, true);
+		usleep((useconds_t)ms * 1000);
+		atomic_store(&stalled, false);
+	}
 
 	pthread_mutex_lock(&pending_mu);
 	if (pending) {
@@ -557,6 +566,49 @@ START_TEST(test_unary_unchanged)
 }
 END_TEST
 
+static bool stall_over(void *arg)
+{
+	(void)arg;
+	return !atomic_load(&stalled);
+}
+
+/*
+ * A call that reaches a busy server and is only served after its deadline
+ * is answered DEADLINE_EXCEEDED without its handler running: a late
+ * request must not act. A timely one is served as ever.
+ */
+START_TEST(test_late_call_not_served)
+{
+	Tessera__V1__GetAgentRequest rq = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	struct rpc_client_opts opts = { .timeout_ms = 200 };
+	uint8_t *buf;
+	size_t len;
+	struct unary u;
+	struct tsr_err err;
+	int before;
+
+	rq.agent_id = "spoke-1.00";
+	ck_assert_int_eq(pb_pack(&rq.base, &buf, &len, &err), 0);
+	before = atomic_load(&get_agent_calls);
+	atomic_store(&stall_ms, 1000);
+	for (int i = 0; i < 500 && !atomic_load(&stalled); i++)
+		usleep(1000);
+	ck_assert(atomic_load(&stalled));
+	memset(&u, 0, sizeof(u));
+	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, GET_AGENT, buf, len, &opts,
+					  unary_done, &u, NULL, &err), 0);
+	client_run(unary_ended, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_DEADLINE_EXCEEDED);
+	while (!stall_over(NULL))
+		usleep(1000);
+	/* The loop has had its turn at the late call by the time a new one is served. */
+	unary(GET_AGENT, buf, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	ck_assert_int_eq(atomic_load(&get_agent_calls), before + 1);
+	free(buf);
+}
+END_TEST
+
 START_TEST(test_gate)
 {
 	Tessera__V1__GetAgentRequest rq = TESSERA__V1__GET_AGENT_REQUEST__INIT;
@@ -908,6 +960,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, test_unary_unchanged);
+	tcase_add_test(tc, test_late_call_not_served);
 	tcase_add_test(tc, test_gate);
 	tcase_add_test(tc, test_server_services);
 	tcase_add_test(tc, test_health_check);
