@@ -11,7 +11,8 @@
 
 start_valkey vk1
 keygen hub
-start_spoke s1 vk1 hub
+# Room for every agent of the crash loop below, its `sleep`s included.
+SPOKE_MAX_AGENTS=64 start_spoke s1 vk1 hub
 start_hub hub hub s1
 SPOOL=$WORK/s1.state
 
@@ -146,6 +147,9 @@ for round in $(seq 1 12); do
 	ids+=("$(spawn sleep --spoke s1)")
 	ids+=("$(spawn sh 'sleep 0.3' --spoke s1)")
 	ids+=("$(spawn sh "sleep 0.$((round % 9 + 1)); exit $((round % 3))" --spoke s1)")
+	for id in "${ids[@]: -3}"; do
+		[ -n "$id" ] && [ "$id" != null ] || bail "round $round: a spawn failed"
+	done
 	sleep "0.$((RANDOM % 6))"
 	spoke_down
 	sleep "0.$((RANDOM % 4))"
