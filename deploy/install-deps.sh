@@ -23,38 +23,7 @@ pkgs=(
 	clang libclang-rt-14-dev
 )
 
-# The mirror serving the main bookworm suite also serves bookworm-backports.
-debian_mirror() {
-	local uri
-	if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-		uri=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-		[ -n "$uri" ] && { echo "$uri"; return 0; }
-	fi
-	uri=$(grep -hE '^deb[[:space:]]+[^[:space:]]+[[:space:]]+bookworm[[:space:]]' \
-		/etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-		awk '{ print $2; exit }')
-	[ -n "$uri" ] && { echo "$uri"; return 0; }
-	return 1
-}
-
-enable_backports() {
-	local list=/etc/apt/sources.list.d/tessera-backports.sources mirror
-	if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
-		return 0
-	fi
-	mirror=$(debian_mirror) || {
-		echo "install-deps: cannot find the Debian mirror in apt sources" >&2
-		return 1
-	}
-	cat >"$list" <<SRC
-Types: deb
-URIs: $mirror
-Suites: bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-SRC
-	rm -f /var/lib/tessera-apt-updated
-}
+. "$(dirname "$0")/apt-sources.sh"
 
 missing=()
 need_valkey=0
@@ -68,7 +37,7 @@ if [ "${#missing[@]}" -eq 0 ] && [ "$need_valkey" -eq 0 ]; then
 	exit 0
 fi
 
-enable_backports
+enable_backports || { echo "install-deps: no bookworm-backports" >&2; exit 1; }
 apt-get update -q
 if [ "${#missing[@]}" -gt 0 ]; then
 	apt-get install -y -q --no-install-recommends "${missing[@]}"
