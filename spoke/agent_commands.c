@@ -170,6 +170,8 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 	upd.has_process = true;
 	upd.pid_start_ticks = proc.start_ticks;
 	upd.boot_id = sp->boot_id;
+	upd.pid_ns = sp->pid_ns.ino;
+	upd.pid_ns_init_ticks = sp->pid_ns.init_ticks;
 	upd.has_started_at_ms = true;
 	upd.started_at_ms = started;
 	upd.has_timeout_at_ms = limit.ms != 0;

@@ -129,7 +129,7 @@ static void *event_stream_main(void *arg)
 	struct tsr_err err;
 
 	tsr_err_clear(&err);
-	if (store_open(sp->cfg.valkey, sp->cfg.id, &st, &err) != 0)
+	if (store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &st, &err) != 0)
 		goto out;
 	if (s->position[0] == '\0') {
 		if (s->from_start)

@@ -77,6 +77,7 @@ static void spoke_tick(void *arg)
 	struct spoke *sp = arg;
 	struct tsr_err err;
 	int64_t now = clock_mono_ms();
+	bool ok;
 
 	if (spoke_reload) {
 		spoke_reload = 0;
@@ -86,7 +87,14 @@ static void spoke_tick(void *arg)
 	if (now < sp->next_health_ms)
 		return;
 	sp->next_health_ms = now + SPOKE_HEALTH_MS;
-	spoke_health(sp, store_ping(sp->store, &err) == 0 ? HEALTH_SERVING : HEALTH_NOT_SERVING);
+	ok = store_ping(sp->store, &err) == 0;
+	/* Changes only: a Valkey that stays away would fill the log. */
+	if (!ok && sp->valkey_ok)
+		log_error("not serving: %s", err.msg);
+	else if (ok && !sp->valkey_ok)
+		log_info("serving again: Valkey at %s answers", sp->cfg.valkey);
+	sp->valkey_ok = ok;
+	spoke_health(sp, ok ? HEALTH_SERVING : HEALTH_NOT_SERVING);
 }
 
 static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
@@ -98,7 +106,7 @@ static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 		.shim_path = sp->cfg.shim_path,
 	};
 
-	if (proc_boot_id(sp->boot_id, err) != 0 ||
+	if (proc_boot_id(sp->boot_id, err) != 0 || proc_pid_ns(&sp->pid_ns, err) != 0 ||
 	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0)
 		return -1;
 	return supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, err);
@@ -108,12 +116,16 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 {
 	int64_t until = clock_mono_ms() + SPOKE_VALKEY_WAIT_MS;
 
-	while (store_open(sp->cfg.valkey, sp->cfg.id, &sp->store, err) != 0) {
+	/* Refused credentials too are waited out: Valkey may be mid-reconfiguration. */
+	while (store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store,
+			  err) != 0) {
 		if (err->code != GRPC_STATUS_UNAVAILABLE || clock_mono_ms() >= until)
 			return -1;
-		log_warn("waiting for Valkey at %s: %s", sp->cfg.valkey, err->msg);
+		/* store_open's messages name the address. */
+		log_warn("waiting for Valkey: %s", err->msg);
 		sleep(1);
 	}
+	sp->valkey_ok = true;
 	return store_events_keep(sp->store, sp->cfg.event_retention, err);
 }
 

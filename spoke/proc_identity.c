@@ -1,4 +1,4 @@
-/* proc_identity: reading process start times and the boot id from /proc. */
+/* proc_identity: reading start times, the boot id and the PID namespace from /proc. */
 #include "proc_identity.h"
 
 #include <errno.h>
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PROC_STAT_MAX 4096		/* /proc/PID/stat is a few hundred bytes */
@@ -55,6 +56,35 @@ int proc_boot_id(char boot_id[PROC_BOOT_ID_LEN + 1], struct tsr_err *err)
 	if (!proc_boot_id_valid(buf))
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "boot id: malformed");
 	memcpy(boot_id, buf, PROC_BOOT_ID_LEN + 1);
+	return 0;
+}
+
+int proc_pid_ns(struct proc_pid_ns *ns, struct tsr_err *err)
+{
+	struct tsr_err e;
+	struct stat st;
+	uint64_t ticks;
+
+	if (stat("/proc/self/ns/pid", &st) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "PID namespace: %s", strerror(errno));
+	/* 0 is how a record made before namespaces were recorded reads; Valkey keeps int64. */
+	if (st.st_ino == 0 || st.st_ino > INT64_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "PID namespace: inode %llu",
+				   (unsigned long long)st.st_ino);
+	/* A /proc mounted hidepid hides pid 1 from a spoke not running as root:
+	 * the inode alone must do there (0 is never compared). */
+	if (proc_start_ticks(1, &ticks, &e) != 0) {
+		if (e.code != GRPC_STATUS_NOT_FOUND)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+					   "PID namespace: its pid 1: %s", e.msg);
+		ticks = 0;
+	}
+	if (ticks > INT64_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "PID namespace: its pid 1 started at tick %llu",
+				   (unsigned long long)ticks);
+	ns->ino = (uint64_t)st.st_ino;
+	ns->init_ticks = ticks;
 	return 0;
 }
 

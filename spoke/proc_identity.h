@@ -4,7 +4,10 @@
  * time (clock ticks after boot, /proc/PID/stat field 22) and the boot id
  * (/proc/sys/kernel/random/boot_id), it names exactly one process ever.
  * The spoke records all three and adopts a process after a restart only
- * if all three still match.
+ * if all three still match. It also records its PID namespace (inode,
+ * and the start time of its pid 1): a container restart ends the
+ * namespace, and every process in it, while the boot id stays, and pids
+ * count from 1 again in the new one.
  */
 #ifndef TSR_PROC_IDENTITY_H
 #define TSR_PROC_IDENTITY_H
@@ -22,5 +25,24 @@ int proc_boot_id(char boot_id[PROC_BOOT_ID_LEN + 1], struct tsr_err *err);
 int proc_start_ticks(pid_t pid, uint64_t *ticks, struct tsr_err *err);
 /* True if boot_id is a well-formed boot id (lower-case hex and dashes). */
 int proc_boot_id_valid(const char *boot_id);
+/*
+ * A PID namespace, told apart from every other one of the boot. Its inode
+ * alone does not do it: a namespace keeps its inode while it lives, but a
+ * dead one's is given out again. The start time of its pid 1 does the
+ * rest: the namespace ends with that process, so a new one has a new
+ * pid 1, started later. On a host, both stay the same for the whole boot.
+ * init_ticks is 0 where pid 1 cannot be seen (/proc mounted hidepid) or
+ * started in the boot's first tick, a host's init: a 0 is not compared.
+ */
+struct proc_pid_ns {
+	uint64_t ino;			/* of /proc/self/ns/pid; never 0 */
+	uint64_t init_ticks;		/* its pid 1's start time (clock ticks after boot) */
+};
+
+/*
+ * This process's PID namespace. /proc must be the one mounted for it, as
+ * a container's is, for /proc/1 to be its pid 1.
+ */
+int proc_pid_ns(struct proc_pid_ns *ns, struct tsr_err *err);
 
 #endif

@@ -13,6 +13,12 @@
 #include "log.h"
 #include "spoke.h"
 
+/* One start-up's walk over the records. */
+struct recovery_walk {
+	struct spoke *sp;
+	bool ns_told;		/* the PID namespace change was logged */
+};
+
 static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
 				  struct tsr_err *err)
 {
@@ -72,7 +78,8 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 
 static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
 {
-	struct spoke *sp = arg;
+	struct recovery_walk *w = arg;
+	struct spoke *sp = w->sp;
 	struct supervisor_proc proc = { .pid = a->pid, .start_ticks = a->pid_start_ticks };
 	struct supervisor_timeout limit = { 0 };
 	int64_t now = clock_wall_ms(), left = 0;
@@ -84,6 +91,29 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 		return recovery_ended(sp, a, "no process was recorded for it", err);
 	if (strcmp(a->boot_id, sp->boot_id) != 0)
 		return recovery_ended(sp, a, "the machine restarted since it was started", err);
+	/*
+	 * Same boot, other PID namespace: the spoke's container was restarted,
+	 * which ends the old namespace and every process in it, and pids count
+	 * from 1 again, so this one may name anything here: never touch it.
+	 * Either value differing tells (a new namespace may get a dead one's
+	 * inode, never its pid 1); one not recorded (0: an older record) is
+	 * not compared. Where nothing differs, the start time decides, in
+	 * supervisor_adopt.
+	 */
+	if ((a->pid_ns != 0 && a->pid_ns != sp->pid_ns.ino) ||
+	    (a->pid_ns_init_ticks != 0 && a->pid_ns_init_ticks != sp->pid_ns.init_ticks)) {
+		if (!w->ns_told)
+			log_warn("the spoke's PID namespace changed (inode %llu, pid 1 from tick "
+				 "%llu; was %llu, %llu): its container was restarted, and the "
+				 "agents it ran ended with it",
+				 (unsigned long long)sp->pid_ns.ino,
+				 (unsigned long long)sp->pid_ns.init_ticks,
+				 (unsigned long long)a->pid_ns,
+				 (unsigned long long)a->pid_ns_init_ticks);
+		w->ns_told = true;
+		return recovery_ended(sp, a, "its PID namespace ended (the spoke's container was "
+				      "restarted), and its process with it", err);
+	}
 	limit.grace_ms = agent_grace_ms(sp, a->type);
 	if (a->timeout_at_ms > 0) {
 		/* What it was spawned with, for the report; what is left, to enforce. */
@@ -119,7 +149,9 @@ static void recovery_sweep_one(void *arg, const char *agent_id)
 
 int recovery_run(struct spoke *sp, struct tsr_err *err)
 {
-	if (store_agents_nonterminal(sp->store, recovery_one, sp, err) != 0)
+	struct recovery_walk w = { .sp = sp };
+
+	if (store_agents_nonterminal(sp->store, recovery_one, &w, err) != 0)
 		return -1;
 	return agent_files_each(sp->cfg.state_dir, recovery_sweep_one, sp, err);
 }

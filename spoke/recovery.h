@@ -7,13 +7,15 @@
  *             is recorded, and a gate whose spoke died closes by itself.
  *             FAILED, saying so.
  *   RUNNING   If its shim is provably still the same process (pid, start
- *             time and boot id all recorded and all matching), it is
- *             adopted: kill, timeout and completion work as before, with
- *             the exact exit status, which the shim records in a file.
- *             Otherwise the process has ended (or the machine rebooted):
+ *             time and boot id all recorded and all matching, and its PID
+ *             namespace, where recorded, the spoke's), it is adopted:
+ *             kill, timeout and completion work as before, with the exact
+ *             exit status, which the shim records in a file. Otherwise
+ *             the process has ended (or the machine rebooted, or the
+ *             spoke's container was restarted, ending the PID namespace):
  *             the state follows the shim's exit file if there is one,
- *             else FAILED with an unknown exit status. A pid that now
- *             belongs to another process is never signalled.
+ *             else FAILED saying why. A pid that now belongs to another
+ *             process is never signalled.
  *
  * Then the state directory loses the files of agents no longer supervised.
  */

@@ -26,12 +26,14 @@ struct spoke {
 					 * its only reader */
 	struct sign_key key;		/* read-only once loaded */
 	char boot_id[PROC_BOOT_ID_LEN + 1];	/* this boot's: read-only once read */
+	struct proc_pid_ns pid_ns;	/* its PID namespace: read-only once read */
 	struct store *store;		/* loop thread only */
 	struct supervisor *sv;
 	struct exits exits;		/* reaper thread in, loop thread out */
 	struct event_streams *streams;
 	struct health *health;		/* loop thread only */
 	int64_t next_health_ms;		/* monotonic: next Valkey check */
+	bool valkey_ok;			/* loop thread only: its last check passed */
 	atomic_bool stopping;
 };
 

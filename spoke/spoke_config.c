@@ -1,9 +1,14 @@
 /* spoke_config: parsing and checking the spoke's configuration file. */
 #include "spoke_config.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -33,6 +38,100 @@ static int spoke_config_int(const char *s, int min, int max, int *out, const cha
 	return 0;
 }
 
+/* An ACL user name: one word (the line format has no quoting), no control bytes. */
+static int spoke_config_valkey_user(struct spoke_config *cfg, const char *name,
+				    struct tsr_err *err)
+{
+	size_t len = strnlen(name, STORE_USER_MAX + 1);
+	bool ok = len > 0 && len <= STORE_USER_MAX;
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = (unsigned char)name[i] > ' ' && name[i] != 0x7f;
+	if (!ok)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey-user must be 1-%d bytes without blanks or control bytes",
+				   STORE_USER_MAX);
+	memcpy(cfg->valkey_auth.user, name, len + 1);
+	return 0;
+}
+
+/*
+ * Reads the Valkey password now, so that a bad file stops start-up with
+ * its config line named. Like a key file, it must be the owner's alone.
+ */
+static int spoke_config_valkey_password(struct spoke_config *cfg, const char *path,
+					struct tsr_err *err)
+{
+	/* Room for the password, its newline, and a byte that shows a longer file. */
+	char buf[STORE_PASSWORD_MAX + 2];
+	struct stat sb;
+	size_t n = 0;
+	ssize_t r;
+	int fd = -1, rc = -1;
+
+	if (path[0] != '/') {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "valkey-password-file must be an absolute path");
+		goto out;
+	}
+	/*
+	 * Links are followed (Kubernetes mounts secrets as links): the file
+	 * checked is the one opened. O_NONBLOCK: a FIFO must not hang start-up.
+	 */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "valkey-password-file %s: %s",
+			    path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "valkey-password-file %s: not a regular file", path);
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED,
+			    "valkey-password-file %s: open to group or others (mode %03o); "
+			    "chmod 600 it", path, (unsigned)(sb.st_mode & 0777));
+		goto out;
+	}
+	while (n < sizeof(buf)) {
+		r = read(fd, buf + n, sizeof(buf) - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				    "valkey-password-file %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	if (n > 0 && buf[n - 1] == '\n')
+		n--;
+	if (n == 0 || n > STORE_PASSWORD_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "valkey-password-file %s: want a password of 1-%d bytes", path,
+			    STORE_PASSWORD_MAX);
+		goto out;
+	}
+	if (memchr(buf, '\0', n) != NULL || memchr(buf, '\n', n) != NULL) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "valkey-password-file %s: not one line (a NUL or newline inside)",
+			    path);
+		goto out;
+	}
+	memcpy(cfg->valkey_auth.password, buf, n);
+	cfg->valkey_auth.password[n] = '\0';
+	rc = 0;
+out:
+	sodium_memzero(buf, sizeof(buf));
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *err)
 {
 	struct spoke_config *cfg = arg;
@@ -59,6 +158,10 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 		return spoke_config_copy(cfg->listen, sizeof(cfg->listen), argv[1], "listen", err);
 	if (strcmp(argv[0], "valkey") == 0)
 		return spoke_config_copy(cfg->valkey, sizeof(cfg->valkey), argv[1], "valkey", err);
+	if (strcmp(argv[0], "valkey-user") == 0)
+		return spoke_config_valkey_user(cfg, argv[1], err);
+	if (strcmp(argv[0], "valkey-password-file") == 0)
+		return spoke_config_valkey_password(cfg, argv[1], err);
 	if (strcmp(argv[0], "key") == 0)
 		return spoke_config_copy(cfg->key_path, sizeof(cfg->key_path), argv[1], "key", err);
 	if (strcmp(argv[0], "state-dir") == 0)
@@ -134,6 +237,11 @@ int spoke_config_load_sources(const struct config_sources *src, struct spoke_con
 			    "%s: id, listen, valkey and key are required", path);
 		goto fail;
 	}
+	if (cfg->valkey_auth.user[0] != '\0' && cfg->valkey_auth.password[0] == '\0') {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+			    "%s: valkey-user needs a valkey-password-file line", path);
+		goto fail;
+	}
 	if (cfg->trusted.n == 0) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 			    "%s: no trust-hub key: this spoke would obey nobody", path);
@@ -157,6 +265,7 @@ int spoke_config_load(const char *path, struct spoke_config *cfg, struct tsr_err
 void spoke_config_free(struct spoke_config *cfg)
 {
 	agent_types_free(&cfg->types);
+	sodium_memzero(&cfg->valkey_auth, sizeof(cfg->valkey_auth));
 }
 
 int spoke_config_reload_trust(const struct config_sources *src, struct sign_keyring *trusted,

@@ -5,6 +5,9 @@
  *   id spoke-1
  *   listen 127.0.0.1:7001
  *   valkey 127.0.0.1:6379          (or unix:/path/valkey.sock)
+ *   valkey-user NAME                (optional: its ACL user; needs a password)
+ *   valkey-password-file /abs/path  (optional: the password, one line; no
+ *                                   access for group or others; read here)
  *   key /etc/tessera/spoke.key
  *   state-dir /var/lib/tessera/spoke-1  (agents' output and exit files:
  *                                   agent_files.h; default /var/lib/tessera/ID)
@@ -42,6 +45,7 @@ struct spoke_config {
 	char id[TSR_NAME_MAX + 1];
 	char listen[SPOKE_LISTEN_MAX];
 	char valkey[STORE_ADDR_MAX];
+	struct store_auth valkey_auth;	/* wiped by spoke_config_free */
 	char key_path[SPOKE_PATH_MAX];
 	char state_dir[SPOKE_PATH_MAX];
 	char shim_path[SPOKE_PATH_MAX];

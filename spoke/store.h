@@ -20,11 +20,12 @@
  * state never changes without its event nor an event appear without its
  * state change, and the state and type indexes always agree with the
  * records. Data written before those indexes existed is indexed by
- * store_indexes_ensure, which listing calls first. The script is loaded
- * on every (re)connect and reloaded on NOSCRIPT. A connection found broken
- * is reopened once at the start of a call; a call whose connection breaks
- * midway is not resent (its outcome is unknown) and fails UNAVAILABLE, as
- * does any call while Valkey is down.
+ * store_indexes_ensure, which listing calls first. Every (re)connect
+ * authenticates first, when given credentials, then loads the script,
+ * which is reloaded on NOSCRIPT. A connection found broken is reopened
+ * once at the start of a call; a call whose connection breaks midway is
+ * not resent (its outcome is unknown) and fails UNAVAILABLE, as does any
+ * call while Valkey is down.
  *
  * A struct store is one connection: use it from one thread at a time.
  * Messages handed out are malloc'd whole (the message and each string and
@@ -59,8 +60,22 @@
 #define STORE_POSITION_MAX 48		/* "<ms>-<seq>" plus NUL, with room */
 #define STORE_NONCE_MAX 32		/* bytes of a command nonce */
 #define STORE_NONCE_TTL_MAX_MS (60 * 60 * 1000)	/* longest a nonce is kept */
+#define STORE_USER_MAX 128		/* bytes of a Valkey ACL user name */
+#define STORE_PASSWORD_MAX 512		/* bytes of a Valkey password */
 
 struct store;
+
+/*
+ * How a store authenticates each connection: password "" sends no AUTH,
+ * user "" sends AUTH password (the default user or requirepass), else
+ * AUTH user password. Both are strings ended inside their arrays (else
+ * store_open refuses them); the store keeps its own copy and wipes it at
+ * store_close.
+ */
+struct store_auth {
+	char user[STORE_USER_MAX + 1];
+	char password[STORE_PASSWORD_MAX + 1];
+};
 
 /* Metadata a transition also writes; each field counts only if its has_ is set. */
 struct store_update {
@@ -73,6 +88,8 @@ struct store_update {
 	bool has_process;		/* the process for good (agent.proto) */
 	uint64_t pid_start_ticks;
 	const char *boot_id;		/* borrowed; PROC_BOOT_ID_LEN characters */
+	uint64_t pid_ns;		/* the spoke's PID namespace (proc_pid_ns); 0: none */
+	uint64_t pid_ns_init_ticks;	/* and its pid 1's start time; 0: none */
 	bool has_timeout_at_ms;
 	int64_t timeout_at_ms;
 	bool has_exit_code;		/* exit_code and signal exclude each other */
@@ -90,8 +107,13 @@ struct store_update {
 /* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */
 typedef int (*store_agent_fn)(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err);
 
-/* addr is "host:port", "[v6]:port" or "unix:/path". Fails UNAVAILABLE if Valkey is down. */
-int store_open(const char *addr, const char *spoke_id, struct store **out, struct tsr_err *err);
+/*
+ * addr is "host:port", "[v6]:port" or "unix:/path"; auth may be NULL (no
+ * AUTH). Fails UNAVAILABLE if Valkey is down, and also if it refuses the
+ * credentials or wants some: a message saying so, without the password.
+ */
+int store_open(const char *addr, const char *spoke_id, const struct store_auth *auth,
+	       struct store **out, struct tsr_err *err);
 void store_close(struct store *st);
 int store_ping(struct store *st, struct tsr_err *err);
 

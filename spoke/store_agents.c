@@ -195,7 +195,8 @@ static int store_check_update(const struct store_update *u, struct tsr_err *err)
 	    (u->has_completed_at_ms && u->completed_at_ms < 0) || (u->has_pid && u->pid < 0))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "negative time or pid in update");
-	if ((u->has_process && (u->pid_start_ticks > INT64_MAX || u->boot_id == NULL ||
+	if ((u->has_process && (u->pid_start_ticks > INT64_MAX || u->pid_ns > INT64_MAX ||
+				u->pid_ns_init_ticks > INT64_MAX || u->boot_id == NULL ||
 				strnlen(u->boot_id, STORE_BOOT_ID_MAX + 1) > STORE_BOOT_ID_MAX)) ||
 	    (u->has_timeout_at_ms && u->timeout_at_ms < 0))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -231,6 +232,10 @@ static void args_update(struct store_args *a, const struct store_update *u)
 		store_args_int(a, (long long)u->pid_start_ticks);
 		store_args_str(a, store_agent_fields[AF_BOOT]);
 		store_args_str(a, u->boot_id);
+		store_args_str(a, store_agent_fields[AF_PID_NS]);
+		store_args_int(a, (long long)u->pid_ns);
+		store_args_str(a, store_agent_fields[AF_PID_NS_INIT]);
+		store_args_int(a, (long long)u->pid_ns_init_ticks);
 	}
 	if (u->has_timeout_at_ms) {
 		store_args_str(a, store_agent_fields[AF_TIMEOUT_AT]);
@@ -424,6 +429,16 @@ static int agent_field(Tessera__V1__Agent *a, int f, const redisReply *v, struct
 		return 0;
 	case AF_BOOT:
 		return store_field_text(v, STORE_BOOT_ID_MAX, &a->boot_id, name, err);
+	case AF_PID_NS:
+		if (store_field_int(v, 0, INT64_MAX, &n, name, err) != 0)
+			return -1;
+		a->pid_ns = (uint64_t)n;
+		return 0;
+	case AF_PID_NS_INIT:
+		if (store_field_int(v, 0, INT64_MAX, &n, name, err) != 0)
+			return -1;
+		a->pid_ns_init_ticks = (uint64_t)n;
+		return 0;
 	case AF_TIMEOUT_AT:
 		return store_field_int(v, 0, INT64_MAX, &a->timeout_at_ms, name, err);
 	case AF_KILL:

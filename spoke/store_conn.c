@@ -1,9 +1,9 @@
 /*
  * store_conn: a store's connection to Valkey, from store_open to
  * store_close. Owns parsing the address, the spoke's key names, connecting
- * with timeouts and its recovery (reconnect, script load and NOSCRIPT
- * reload), building commands' argument lists, sending them, and mapping
- * error replies to statuses.
+ * with timeouts, authenticating, and its recovery (reconnect, script load
+ * and NOSCRIPT reload), building commands' argument lists, sending them,
+ * and mapping error replies to statuses.
  */
 #include "store.h"
 
@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
 #include <poll.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,9 @@ static int store_reply_error(const redisReply *r, const char *what, struct tsr_e
 		if (strncmp(r->str, transient[i], n) == 0 && (r->str[n] == ' ' || r->str[n] == '\0'))
 			code = GRPC_STATUS_UNAVAILABLE;
 	}
+	/* Credentials we lack make Valkey as useless to us as one that is down. */
+	if (strncmp(r->str, "NOAUTH ", 7) == 0)
+		code = GRPC_STATUS_UNAVAILABLE;
 	if (strncmp(r->str, "OOM ", 4) == 0)
 		code = GRPC_STATUS_RESOURCE_EXHAUSTED;
 	return tsr_err_set(err, code, "valkey %s: %.200s", what, r->str);
@@ -169,6 +173,7 @@ out:
 
 static int store_load_script(struct store *st, struct tsr_err *err)
 {
+	char what[STORE_ADDR_MAX + 32];
 	struct store_args a = { 0 };
 	redisReply *r = NULL;
 	int rc = -1;
@@ -179,7 +184,9 @@ static int store_load_script(struct store *st, struct tsr_err *err)
 	if (store_exec(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
 		goto out;
 	if (r->type == REDIS_REPLY_ERROR) {
-		store_reply_error(r, "SCRIPT LOAD", err);
+		/* Named: at start-up this is what the operator reads (NOAUTH, LOADING). */
+		snprintf(what, sizeof(what), "at %s: SCRIPT LOAD", st->addr);
+		store_reply_error(r, what, err);
 		goto out;
 	}
 	if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA_LEN) {
@@ -187,6 +194,38 @@ static int store_load_script(struct store *st, struct tsr_err *err)
 		goto out;
 	}
 	memcpy(st->sha, r->str, STORE_SHA_LEN + 1);
+	rc = 0;
+out:
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
+}
+
+/* AUTH, first on a new connection. Valkey's refusals never quote the password. */
+static int store_authenticate(struct store *st, struct tsr_err *err)
+{
+	struct store_args a = { 0 };
+	redisReply *r = NULL;
+	int rc = -1;
+
+	if (st->auth.password[0] == '\0')
+		return 0;
+	store_args_str(&a, "AUTH");
+	if (st->auth.user[0] != '\0')
+		store_args_str(&a, st->auth.user);
+	store_args_str(&a, st->auth.password);
+	if (store_exec(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
+		goto out;
+	if (r->type == REDIS_REPLY_ERROR) {
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+			    "valkey at %s: authentication refused: %.200s", st->addr, r->str);
+		goto out;
+	}
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey at %s: AUTH: unexpected reply",
+			    st->addr);
+		goto out;
+	}
 	rc = 0;
 out:
 	if (r != NULL)
@@ -220,6 +259,9 @@ static int store_connect(struct store *st, struct tsr_err *err)
 			    st->addr, strerror(errno));
 		goto out;
 	}
+	/* A Valkey with a password answers nothing else before AUTH. */
+	if (store_authenticate(st, err) != 0)
+		goto out;
 	/* Every connection may be to a Valkey restarted with an empty script cache. */
 	if (store_load_script(st, err) != 0)
 		goto out;
@@ -362,7 +404,8 @@ int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *e
 	return 0;
 }
 
-int store_open(const char *addr, const char *spoke_id, struct store **out, struct tsr_err *err)
+int store_open(const char *addr, const char *spoke_id, const struct store_auth *auth,
+	       struct store **out, struct tsr_err *err)
 {
 	char prefix[STORE_KEY_MAX];
 	struct store *st;
@@ -376,6 +419,15 @@ int store_open(const char *addr, const char *spoke_id, struct store **out, struc
 		goto out;
 	}
 	snprintf(st->spoke, sizeof(st->spoke), "%s", spoke_id);
+	if (auth != NULL) {
+		if (memchr(auth->user, '\0', sizeof(auth->user)) == NULL ||
+		    memchr(auth->password, '\0', sizeof(auth->password)) == NULL) {
+			tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				    "valkey credentials too long");
+			goto out;
+		}
+		st->auth = *auth;
+	}
 	st->events_kept = STORE_EVENTS_KEPT;
 	if (store_parse_addr(st, addr, err) != 0)
 		goto out;
@@ -402,6 +454,7 @@ void store_close(struct store *st)
 	if (st == NULL)
 		return;
 	store_drop(st);
+	sodium_memzero(&st->auth, sizeof(st->auth));
 	free(st);
 }
 

@@ -21,7 +21,8 @@ const char *const store_agent_fields[AF_COUNT] = {
 	[AF_EXIT] = "exit_code", [AF_SIGNAL] = "signal", [AF_ERROR] = "error",
 	[AF_PID] = "pid", [AF_REQUEST] = "request_id", [AF_KILL] = "kill_requested",
 	[AF_OUTPUT] = "output", [AF_PID_START] = "pid_start_ticks", [AF_BOOT] = "boot_id",
-	[AF_TIMEOUT_AT] = "timeout_at_ms",
+	[AF_TIMEOUT_AT] = "timeout_at_ms", [AF_PID_NS] = "pid_ns",
+	[AF_PID_NS_INIT] = "pid_ns_init_ticks",
 };
 
 /*

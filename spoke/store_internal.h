@@ -30,6 +30,7 @@ struct store {
 	char addr[STORE_ADDR_MAX];	/* as given, for messages */
 	char host[STORE_ADDR_MAX];	/* host name or socket path */
 	int port;
+	struct store_auth auth;		/* sent on every connect; wiped at store_close */
 	char spoke[TSR_NAME_MAX + 1];
 	char agent_prefix[STORE_KEY_MAX];
 	char k_index[STORE_KEY_MAX];
@@ -58,7 +59,8 @@ struct store_args {
 enum {
 	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_STARTED,
 	AF_COMPLETED, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_PID, AF_REQUEST, AF_KILL,
-	AF_OUTPUT, AF_PID_START, AF_BOOT, AF_TIMEOUT_AT, AF_COUNT
+	AF_OUTPUT, AF_PID_START, AF_BOOT, AF_TIMEOUT_AT, AF_PID_NS,
+	AF_PID_NS_INIT, AF_COUNT
 };
 
 /*

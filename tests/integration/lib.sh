@@ -131,16 +131,55 @@ wait_for() {
 	return 1
 }
 
+# Valkey passwords are opt-in, through a variable read when a Valkey first
+# starts:
+#   VALKEY_AUTH		"" (no password), password (requirepass: its spokes
+#			send the password alone), or acl (the default user off:
+#			its spokes log in as user tessera, limited to tessera:*
+#			keys and channels and to commands not @dangerous)
+# A Valkey with a password keeps it in $WORK/NAME/password (mode 0600),
+# which its spokes' valkey-password-file lines name, and its ACL lines in
+# $WORK/NAME/auth.conf; started again, it keeps both. The valkey helper
+# logs in as the default user, or as user admin (acl), with that password.
+
+# valkey_auth_setup NAME: its password and auth.conf, unless it has them.
+valkey_auth_setup() {
+	local dir=$WORK/$1 pw
+	[ ! -f "$dir/auth.conf" ] || return 0
+	case "${VALKEY_AUTH:-}" in
+	"") return 0 ;;
+	password | acl) ;;
+	*) bail "unknown VALKEY_AUTH $VALKEY_AUTH" ;;
+	esac
+	pw=$(python3 -c 'import secrets; print(secrets.token_hex(16))') || bail "no password"
+	(
+		umask 077
+		echo "$pw" >"$dir/password"
+		if [ "$VALKEY_AUTH" = password ]; then
+			echo "requirepass $pw"
+		else
+			# Off, but with its rights: Valkey 8.0 replays the append-only
+			# file's MULTI/EXEC under the default user and drops what it may
+			# not run (valkey_auth_test restarts one to prove it).
+			echo "user default off ~* &* +@all"
+			echo "user admin on >$pw ~* &* +@all"
+			echo "user tessera on >$pw ~tessera:* &tessera:* +@all -@dangerous"
+		fi >"$dir/auth.conf"
+	) || bail "cannot write the password of valkey $1"
+}
+
 # start_valkey NAME: a Valkey with append-only persistence on a unix socket;
 # started again after stop_valkey, it finds its data in the same folder.
 start_valkey() {
-	local name=$1 dir=$WORK/$1
+	local name=$1 dir=$WORK/$1 conf=()
 	mkdir -p "$dir"
-	valkey-server --port 0 --unixsocket "$dir/valkey.sock" --unixsocketperm 700 \
+	valkey_auth_setup "$name"
+	[ ! -f "$dir/auth.conf" ] || conf=("$dir/auth.conf")
+	valkey-server "${conf[@]}" --port 0 --unixsocket "$dir/valkey.sock" --unixsocketperm 700 \
 		--dir "$dir" --appendonly yes --appendfsync always --save "" \
 		--daemonize no --logfile "$WORK/$name.log" &
 	track $! "valkey $name"
-	wait_for 10 valkey-cli -s "$dir/valkey.sock" ping || bail "valkey $name did not start"
+	wait_for 10 valkey "$name" ping || bail "valkey $name did not start"
 }
 
 # stop_valkey NAME: stops it by PID (SIGTERM: it fsyncs its append-only file).
@@ -194,9 +233,15 @@ restart_hub() {
 }
 
 valkey() {
-	local name=$1
+	local name=$1 user=default
 	shift
-	valkey-cli -s "$WORK/$name/valkey.sock" "$@"
+	if [ ! -f "$WORK/$name/password" ]; then
+		valkey-cli -s "$WORK/$name/valkey.sock" "$@"
+		return
+	fi
+	! grep -q "^user admin " "$WORK/$name/auth.conf" || user=admin
+	REDISCLI_AUTH=$(cat "$WORK/$name/password") \
+		valkey-cli --user "$user" -s "$WORK/$name/valkey.sock" "$@"
 }
 
 keygen() {
@@ -291,7 +336,8 @@ make_netns() {
 # SPOKE_HOST (default 127.0.0.1), which is where its hub will reach it.
 
 # start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it
-# (max-agents SPOKE_MAX_AGENTS, default 16).
+# (max-agents SPOKE_MAX_AGENTS, default 16; the Valkey's password, if it has
+# one, and user tessera if it has that one).
 # Sets SPOKE_PORT_<ID with - as _> and SPOKE_PID_<ID with - as _>.
 start_spoke() {
 	local id=$1 vk=$2 port conf=$WORK/$1.conf hub host=${SPOKE_HOST:-127.0.0.1}
@@ -302,6 +348,10 @@ start_spoke() {
 		echo "id $id"
 		echo "listen $host:$port"
 		echo "valkey unix:$WORK/$vk/valkey.sock"
+		if [ -f "$WORK/$vk/password" ]; then
+			! grep -q "^user tessera " "$WORK/$vk/auth.conf" || echo "valkey-user tessera"
+			echo "valkey-password-file $WORK/$vk/password"
+		fi
 		echo "key $WORK/$id.key"
 		echo "state-dir $WORK/$id.state"
 		for hub in "$@"; do echo "trust-hub $(pubkey "$hub")"; done

@@ -140,7 +140,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (strcmp(argv[2], "--reindex") == 0) {
-		if (store_open(argv[1], BENCH_SPOKE, &st, &err) == 0 &&
+		if (store_open(argv[1], BENCH_SPOKE, NULL, &st, &err) == 0 &&
 		    bench_reindex(st, &err) == 0)
 			rc = 0;
 		goto out;
@@ -151,7 +151,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	/* As a spoke's start-up does, before any agent: nothing to index yet. */
-	if (store_open(argv[1], BENCH_SPOKE, &st, &err) != 0 ||
+	if (store_open(argv[1], BENCH_SPOKE, NULL, &st, &err) != 0 ||
 	    store_indexes_ensure(st, &err) != 0 || bench_fill(st, n, &err) != 0 ||
 	    bench_walk(st, "state=RUNNING", RUNNING, "", NULL, 0, 0, &err) != 0 ||
 	    bench_walk(st, "type=type1", UNSPECIFIED, "type1", NULL, 0, 0, &err) != 0 ||

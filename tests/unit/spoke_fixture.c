@@ -137,9 +137,10 @@ void fx_spoke_start(struct fx *f)
 	sp->config.path = f->config_path;
 	ck_assert_msg(spoke_config_load(f->config_path, &sp->cfg, &err) == 0, "%s", err.msg);
 	ck_assert_msg(sign_key_load(sp->cfg.key_path, &sp->key, &err) == 0, "%s", err.msg);
-	ck_assert_msg(store_open(sp->cfg.valkey, sp->cfg.id, &sp->store, &err) == 0, "%s",
-		      err.msg);
+	ck_assert_msg(store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store,
+				 &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(proc_boot_id(sp->boot_id, &err), 0);
+	ck_assert_int_eq(proc_pid_ns(&sp->pid_ns, &err), 0);
 	ck_assert_msg(agent_files_dir_prepare(sp->cfg.state_dir, &err) == 0, "%s", err.msg);
 	cfg = (struct supervisor_config){
 		.max_agents = (size_t)sp->cfg.max_agents,

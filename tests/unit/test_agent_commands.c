@@ -189,6 +189,9 @@ START_TEST(test_spawn_runs_and_completes)
 	ck_assert_int_gt(a->pid, 0);
 	ck_assert_uint_gt(a->pid_start_ticks, 0);
 	ck_assert_str_eq(a->boot_id, fx.sp.boot_id);
+	ck_assert_uint_ne(a->pid_ns, 0);
+	ck_assert_uint_eq(a->pid_ns, fx.sp.pid_ns.ino);
+	ck_assert_uint_eq(a->pid_ns_init_ticks, fx.sp.pid_ns.init_ticks);
 	ck_assert_int_gt(a->started_at_ms, 0);
 	ck_assert_int_eq(a->timeout_at_ms, 0);
 	ck_assert_uint_eq(a->n_labels, 2);

@@ -48,7 +48,7 @@ static void setup(void)
 	fx_up(&fx, NULL);
 	ck_assert_int_eq(event_streams_new(&fx.sp, &streams, &err), 0);
 	fx_serve(&server, EVENT_STREAM_METHOD, event_stream_handle, streams);
-	ck_assert_int_eq(store_open(fx.valkey.addr, FX_SPOKE, &writer, &err), 0);
+	ck_assert_int_eq(store_open(fx.valkey.addr, FX_SPOKE, NULL, &writer, &err), 0);
 }
 
 static void teardown(void)

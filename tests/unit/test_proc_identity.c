@@ -1,15 +1,20 @@
 /*
  * test_proc_identity: the boot id (as /proc has it, and the shape check),
  * process start times (of this process and of a child, a command name
- * with spaces and parentheses, refusals for bad and vanished pids).
+ * with spaces and parentheses, refusals for bad and vanished pids), the
+ * PID namespace (its inode and its pid 1's start time: shared with a
+ * child, both others in a new namespace).
  */
 #include <check.h>
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -133,6 +138,94 @@ START_TEST(test_bad_pid)
 }
 END_TEST
 
+/* The inode /proc gives for pid's PID namespace. */
+static uint64_t ns_inode(pid_t pid)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	ck_assert_msg(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return (uint64_t)st.st_ino;
+}
+
+START_TEST(test_pid_ns)
+{
+	struct proc_pid_ns ns = { 0 }, again = { 0 };
+	struct tsr_err err;
+	uint64_t ticks;
+	pid_t pid;
+
+	ck_assert_msg(proc_pid_ns(&ns, &err) == 0, "%s", err.msg);
+	ck_assert_uint_ne(ns.ino, 0);
+	ck_assert_uint_eq(ns.ino, ns_inode(getpid()));
+	ck_assert_int_eq(proc_start_ticks(1, &ticks, &err), 0);
+	ck_assert_uint_eq(ns.init_ticks, ticks);
+	ck_assert_int_eq(proc_pid_ns(&again, &err), 0);
+	ck_assert_uint_eq(again.ino, ns.ino);
+	ck_assert_uint_eq(again.init_ticks, ns.init_ticks);
+	/* A child, as a shim is, shares it. */
+	pid = child_paused(NULL);
+	ck_assert_uint_eq(ns_inode(pid), ns.ino);
+	child_end(pid);
+}
+END_TEST
+
+/*
+ * A new PID namespace's pid 1, with a /proc of its own as after a
+ * container restart, reads another inode and another init start time
+ * (its own). Making one needs CAP_SYS_ADMIN: without it, said and not
+ * checked.
+ */
+START_TEST(test_pid_ns_other)
+{
+	struct proc_pid_ns ns = { 0 }, other = { 0 };
+	struct tsr_err err;
+	int fds[2], status;
+	pid_t pid, inner;
+
+	ck_assert_int_eq(proc_pid_ns(&ns, &err), 0);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		/* The namespace is for the children to come: the first is its pid 1. */
+		if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0)
+			_exit(errno == EPERM ? 77 : 1);
+		inner = fork();
+		if (inner == 0) {
+			ssize_t n = -1;
+
+			/* Private first: the new /proc must not show through to ours. */
+			if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+			    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+				  NULL) != 0)
+				_exit(errno == EPERM || errno == EACCES ? 77 : 1);
+			if (proc_pid_ns(&other, &err) == 0)
+				n = write(fds[1], &other, sizeof(other));
+			_exit(n == (ssize_t)sizeof(other) ? 0 : 1);
+		}
+		if (inner < 0 || waitpid(inner, &status, 0) != inner || !WIFEXITED(status))
+			_exit(1);
+		_exit(WEXITSTATUS(status));
+	}
+	close(fds[1]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77) {
+		fprintf(stderr, "no new PID namespace without CAP_SYS_ADMIN: not checked\n");
+		close(fds[0]);
+		return;
+	}
+	ck_assert_int_eq(WEXITSTATUS(status), 0);
+	ck_assert_int_eq(read(fds[0], &other, sizeof(other)), (ssize_t)sizeof(other));
+	close(fds[0]);
+	ck_assert_uint_ne(other.ino, 0);
+	ck_assert_uint_ne(other.ino, ns.ino);
+	ck_assert_uint_ne(other.init_ticks, ns.init_ticks);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("proc_identity");
@@ -145,6 +238,8 @@ int main(void)
 	tcase_add_test(tc, test_start_ticks);
 	tcase_add_test(tc, test_odd_command_name);
 	tcase_add_test(tc, test_bad_pid);
+	tcase_add_test(tc, test_pid_ns);
+	tcase_add_test(tc, test_pid_ns_other);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -4,12 +4,16 @@
  * state directory): SPAWNING records end FAILED; RUNNING ones whose shim
  * still runs are adopted again (kill and timeout work after), the others
  * end as their exit file says, or FAILED with an unknown status, without
- * a pid that now names another process ever being signalled; leftover
- * files are swept; a Valkey that is down or a missing state directory
- * fail the run.
+ * a pid that now names another process ever being signalled; those
+ * recorded in another PID namespace (a restarted container; another
+ * inode, or the same one with another pid 1) are never adopted, even
+ * where their pid names a process of the same start time;
+ * leftover files are swept; a Valkey that is down or a missing state
+ * directory fail the run.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,7 +104,11 @@ static Tessera__V1__AgentState ended(const char *id, char *why, size_t len)
 	return state;
 }
 
-/* A live process of ours that is no agent: its pid, and its start time. */
+/*
+ * A live process of ours that is no agent, leading a process group as a
+ * shim does, so that a signal to the group would reach it: its pid, and
+ * its start time.
+ */
 static pid_t bystander(uint64_t *ticks)
 {
 	struct tsr_err err;
@@ -108,11 +116,60 @@ static pid_t bystander(uint64_t *ticks)
 
 	ck_assert_int_ge(pid, 0);
 	if (pid == 0) {
+		setpgid(0, 0);
 		pause();
 		_exit(0);
 	}
+	/* Either call may come first; both ask for the same group. */
+	ck_assert(setpgid(pid, pid) == 0 || errno == EACCES);
 	ck_assert_int_eq(proc_start_ticks(pid, ticks, &err), 0);
 	return pid;
+}
+
+/* The agent hash field set to a value, as a spoke that wrote it differently would. */
+static void forge(const char *id, const char *field, const char *value)
+{
+	redisReply *r = fx_raw(&fx, "HSET tessera:{%s}:agent:%s %s %s", FX_SPOKE, id, field,
+			       value);
+
+	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+	freeReplyObject(r);
+}
+
+/* The agent hash field removed, as a record written before it existed. */
+static void unforge(const char *id, const char *field)
+{
+	redisReply *r = fx_raw(&fx, "HDEL tessera:{%s}:agent:%s %s", FX_SPOKE, id, field);
+
+	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+}
+
+/* recover() with stderr going to a file: the count of lines logged that hold needle. */
+static int recover_logged(const char *needle)
+{
+	char path[128], line[1024];
+	int fd, saved, n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/recovery.log", fx.dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	saved = dup(2);
+	ck_assert_int_ge(saved, 0);
+	ck_assert_int_eq(dup2(fd, 2), 2);
+	close(fd);
+	recover();
+	ck_assert_int_eq(dup2(saved, 2), 2);
+	close(saved);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
 }
 
 START_TEST(test_spawning_fails)
@@ -215,6 +272,98 @@ START_TEST(test_not_adopted)
 }
 END_TEST
 
+/*
+ * Records of another PID namespace, as a restarted container leaves them:
+ * their pid names a live process of the same start time, this boot, which
+ * is all adoption asked before. Not adopted, and that process (leading
+ * its group, as a shim does) gets no signal, not even the kill asked
+ * before the restart; an exit file the shim left still says how it ended.
+ * The namespace change is logged once for the run.
+ */
+START_TEST(test_pid_ns_changed)
+{
+	struct store_update upd = { .has_pid = true, .has_process = true,
+				    .boot_id = fx.sp.boot_id };
+	char gone[TSR_AGENT_ID_MAX + 1], exited[TSR_AGENT_ID_MAX + 1];
+	char asked[TSR_AGENT_ID_MAX + 1], ns[32], why[256];
+	Tessera__V1__Agent *x;
+	struct tsr_err err;
+	uint64_t ticks;
+	pid_t live;
+
+	live = bystander(&ticks);
+	upd.pid = live;
+	upd.pid_start_ticks = ticks;
+	snprintf(ns, sizeof(ns), "%llu", (unsigned long long)fx.sp.pid_ns.ino + 1);
+	record(gone, RUNNING, &upd);
+	forge(gone, "pid_ns", ns);
+	record(exited, RUNNING, &upd);
+	forge(exited, "pid_ns", ns);
+	agent_file(exited, AGENT_FILE_EXIT, "exit 0\n");
+	agent_file(exited, AGENT_FILE_OUT, "done before\n");
+	record(asked, RUNNING, &upd);
+	forge(asked, "pid_ns", ns);
+	ck_assert_int_eq(store_agent_mark_kill(fx.sp.store, asked, &err), 0);
+
+	ck_assert_int_eq(recover_logged("PID namespace changed"), 1);
+	ck_assert(!supervisor_has(fx.sp.sv, gone));
+	ck_assert(!supervisor_has(fx.sp.sv, exited));
+	ck_assert(!supervisor_has(fx.sp.sv, asked));
+	ck_assert_int_eq(ended(gone, why, sizeof(why)), FAILED);
+	ck_assert_str_eq(why, "its PID namespace ended (the spoke's container was restarted), "
+			      "and its process with it");
+	ck_assert_int_eq(ended(exited, why, sizeof(why)), COMPLETED);
+	x = fx_get(&fx, exited);
+	ck_assert_int_eq(x->end_case, TESSERA__V1__AGENT__END_EXIT_CODE);
+	ck_assert_int_eq(x->exit_code, 0);
+	ck_assert_str_eq(x->output, "done before\n");
+	tessera__v1__agent__free_unpacked(x, NULL);
+	ck_assert_int_eq(ended(asked, why, sizeof(why)), KILLED);
+	/* Untouched: still running, neither ended nor stopped by any signal. */
+	ck_assert_int_eq(waitpid(live, NULL, WNOHANG), 0);
+	ck_assert_int_eq(kill(live, 0), 0);
+	kill(live, SIGKILL);
+	ck_assert_int_eq(waitpid(live, NULL, 0), live);
+}
+END_TEST
+
+/*
+ * Records of a dead PID namespace whose inode the spoke's got again: the
+ * inode matches, the start time of the namespace's pid 1 does not. Not
+ * adopted either, and their process, though of the same start time, gets
+ * no signal, not even the kill asked before.
+ */
+START_TEST(test_pid_ns_inode_reused)
+{
+	struct store_update upd = { .has_pid = true, .has_process = true,
+				    .boot_id = fx.sp.boot_id, .pid_ns = fx.sp.pid_ns.ino,
+				    .pid_ns_init_ticks = fx.sp.pid_ns.init_ticks + 1 };
+	char gone[TSR_AGENT_ID_MAX + 1], asked[TSR_AGENT_ID_MAX + 1], why[256];
+	struct tsr_err err;
+	uint64_t ticks;
+	pid_t live;
+
+	live = bystander(&ticks);
+	upd.pid = live;
+	upd.pid_start_ticks = ticks;
+	record(gone, RUNNING, &upd);
+	record(asked, RUNNING, &upd);
+	ck_assert_int_eq(store_agent_mark_kill(fx.sp.store, asked, &err), 0);
+
+	ck_assert_int_eq(recover_logged("PID namespace changed"), 1);
+	ck_assert(!supervisor_has(fx.sp.sv, gone));
+	ck_assert(!supervisor_has(fx.sp.sv, asked));
+	ck_assert_int_eq(ended(gone, why, sizeof(why)), FAILED);
+	ck_assert_str_eq(why, "its PID namespace ended (the spoke's container was restarted), "
+			      "and its process with it");
+	ck_assert_int_eq(ended(asked, why, sizeof(why)), KILLED);
+	ck_assert_int_eq(waitpid(live, NULL, WNOHANG), 0);
+	ck_assert_int_eq(kill(live, 0), 0);
+	kill(live, SIGKILL);
+	ck_assert_int_eq(waitpid(live, NULL, 0), live);
+}
+END_TEST
+
 static Tessera__V1__Agent *spawn(const char *task, uint32_t timeout_ms)
 {
 	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
@@ -279,6 +428,55 @@ START_TEST(test_adopted)
 	tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__agent__free_unpacked(b, NULL);
 	tessera__v1__agent__free_unpacked(c, NULL);
+}
+END_TEST
+
+/*
+ * A record of this spoke's PID namespace, and one written before records
+ * had one (no pid_ns, no pid_ns_init_ticks: 0), are adopted as before;
+ * such an old record whose process is gone ends as before.
+ */
+START_TEST(test_pid_ns_same_or_unrecorded)
+{
+	struct store_update upd = { .has_pid = true, .has_process = true,
+				    .boot_id = fx.sp.boot_id };
+	Tessera__V1__Agent *same = spawn("sleep 30", 0), *old = spawn("sleep 30", 0), *x;
+	char gone[TSR_AGENT_ID_MAX + 1], ns[32], buf[32], why[256];
+	uint64_t ticks;
+	pid_t dead;
+
+	ck_assert_uint_ne(fx.sp.pid_ns.ino, 0);
+	ck_assert_uint_eq(same->pid_ns, fx.sp.pid_ns.ino);
+	ck_assert_uint_eq(same->pid_ns_init_ticks, fx.sp.pid_ns.init_ticks);
+	snprintf(ns, sizeof(ns), "%llu", (unsigned long long)fx.sp.pid_ns.ino);
+	ck_assert_str_eq(fx_field(&fx, same->id, "pid_ns", buf, sizeof(buf)), ns);
+	snprintf(ns, sizeof(ns), "%llu", (unsigned long long)fx.sp.pid_ns.init_ticks);
+	ck_assert_str_eq(fx_field(&fx, same->id, "pid_ns_init_ticks", buf, sizeof(buf)), ns);
+	unforge(old->id, "pid_ns");
+	unforge(old->id, "pid_ns_init_ticks");
+	x = fx_get(&fx, old->id);
+	ck_assert_uint_eq(x->pid_ns, 0);
+	ck_assert_uint_eq(x->pid_ns_init_ticks, 0);
+	tessera__v1__agent__free_unpacked(x, NULL);
+	dead = bystander(&ticks);
+	kill(dead, SIGKILL);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	upd.pid = dead;
+	upd.pid_start_ticks = ticks;
+	record(gone, RUNNING, &upd);
+	unforge(gone, "pid_ns");
+	unforge(gone, "pid_ns_init_ticks");
+
+	restart_spoke();
+	ck_assert(supervisor_has(fx.sp.sv, same->id));
+	ck_assert(supervisor_has(fx.sp.sv, old->id));
+	ck_assert_int_eq(kill(same->pid, 0), 0);
+	ck_assert_int_eq(kill(old->pid, 0), 0);
+	ck_assert_int_eq(ended(gone, why, sizeof(why)), FAILED);
+	ck_assert_str_eq(why, "its process ended while the spoke was down; its exit status is "
+			      "unknown");
+	tessera__v1__agent__free_unpacked(same, NULL);
+	tessera__v1__agent__free_unpacked(old, NULL);
 }
 END_TEST
 
@@ -362,6 +560,9 @@ int main(void)
 	tcase_add_test(tc, test_ended_with_exit_file);
 	tcase_add_test(tc, test_not_adopted);
 	tcase_add_test(tc, test_adopted);
+	tcase_add_test(tc, test_pid_ns_changed);
+	tcase_add_test(tc, test_pid_ns_inode_reused);
+	tcase_add_test(tc, test_pid_ns_same_or_unrecorded);
 	tcase_add_test(tc, test_sweep);
 	tcase_add_test(tc, test_already_supervised);
 	tcase_add_test(tc, test_failures);

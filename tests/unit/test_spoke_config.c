@@ -1,21 +1,24 @@
 /*
  * test_spoke_config: the spoke's configuration file: every keyword and the
  * defaults, each refusal (unknown keyword, value count, shapes, ranges,
- * lengths, required lines, trust, TLS), and the SIGHUP reload of the
- * trusted hub keys, which keeps the old keys on any failure.
+ * lengths, required lines, trust, TLS), the Valkey credentials and their
+ * password file, and the SIGHUP reload of the trusted hub keys, which
+ * keeps the old keys on any failure.
  */
 #include <check.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "spoke_config.h"
 
 #define BASE_MAX 2048
 
-static char dir[64], path[128];
+static char dir[64], path[128], pw_path[128];
 static char hub1[SIGN_PUBKEY_TEXT_MAX], hub2[SIGN_PUBKEY_TEXT_MAX];
 static struct sign_pubkey pub1, pub2;
 static char base[BASE_MAX];		/* the required lines, valid */
@@ -39,6 +42,7 @@ static void setup(void)
 	snprintf(dir, sizeof(dir), "/tmp/tsr-sc-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/spoke.conf", dir);
+	snprintf(pw_path, sizeof(pw_path), "%s/valkey.pw", dir);
 	pubkey(hub1, &pub1);
 	pubkey(hub2, &pub2);
 	snprintf(base, sizeof(base),
@@ -49,6 +53,7 @@ static void setup(void)
 static void teardown(void)
 {
 	unlink(path);
+	unlink(pw_path);
 	ck_assert_int_eq(rmdir(dir), 0);
 }
 
@@ -90,6 +95,31 @@ static void refused(const char *extra, const char *msg_part)
 
 	snprintf(text, sizeof(text), "%s%s", base, extra);
 	refused_text(text, msg_part);
+}
+
+/* base and extra, which must be refused with code, saying msg_part. */
+static void refused_as(const char *extra, grpc_status_code code, const char *msg_part)
+{
+	struct spoke_config *cfg = malloc(sizeof(*cfg));
+	struct tsr_err err;
+
+	ck_assert_ptr_nonnull(cfg);
+	ck_assert_msg(load(extra, cfg, &err) == -1, "accepted: %s", extra);
+	ck_assert_int_eq(err.code, code);
+	ck_assert_msg(strstr(err.msg, msg_part) != NULL, "\"%s\" lacks \"%s\"", err.msg,
+		      msg_part);
+	free(cfg);
+}
+
+/* The password file: len bytes of text, then the given mode. */
+static void pw_file(const char *text, size_t len, mode_t mode)
+{
+	int fd = open(pw_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	ck_assert_int_eq(fchmod(fd, mode), 0);
+	ck_assert_int_eq(close(fd), 0);
 }
 
 START_TEST(test_full)
@@ -200,6 +230,88 @@ START_TEST(test_required)
 }
 END_TEST
 
+START_TEST(test_valkey_auth)
+{
+	struct spoke_config *cfg = malloc(sizeof(*cfg));
+	char extra[256], longest[STORE_PASSWORD_MAX + 1];
+	struct tsr_err err;
+
+	ck_assert_ptr_nonnull(cfg);
+	/* None: no AUTH. */
+	ck_assert_msg(load(NULL, cfg, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(cfg->valkey_auth.user, "");
+	ck_assert_str_eq(cfg->valkey_auth.password, "");
+	spoke_config_free(cfg);
+	/* A user and its password; one trailing newline is not part of it. */
+	pw_file("s3cret pass\n", 12, 0600);
+	snprintf(extra, sizeof(extra), "valkey-user tessera\nvalkey-password-file %s\n", pw_path);
+	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(cfg->valkey_auth.user, "tessera");
+	ck_assert_str_eq(cfg->valkey_auth.password, "s3cret pass");
+	/* Freed is wiped. */
+	spoke_config_free(cfg);
+	for (size_t i = 0; i < sizeof(cfg->valkey_auth); i++)
+		ck_assert_int_eq(((const unsigned char *)&cfg->valkey_auth)[i], 0);
+	/* A password alone (requirepass), of the longest length, no newline, mode 0400. */
+	memset(longest, 'p', STORE_PASSWORD_MAX);
+	longest[STORE_PASSWORD_MAX] = '\0';
+	pw_file(longest, STORE_PASSWORD_MAX, 0400);
+	snprintf(extra, sizeof(extra), "valkey-password-file %s\n", pw_path);
+	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(cfg->valkey_auth.user, "");
+	ck_assert_str_eq(cfg->valkey_auth.password, longest);
+	spoke_config_free(cfg);
+	free(cfg);
+}
+END_TEST
+
+START_TEST(test_valkey_auth_refusals)
+{
+	char extra[512], longest[STORE_PASSWORD_MAX + 2], user[STORE_USER_MAX + 2];
+
+	snprintf(extra, sizeof(extra), "valkey-password-file %s\n", pw_path);
+	/* The error names file, line and password file. */
+	pw_file("s3cret\n", 7, 0644);
+	refused_as(extra, GRPC_STATUS_PERMISSION_DENIED, "spoke.conf:7: valkey-password-file");
+	refused_as(extra, GRPC_STATUS_PERMISSION_DENIED, pw_path);
+	refused_as(extra, GRPC_STATUS_PERMISSION_DENIED, "(mode 644); chmod 600 it");
+	pw_file("s3cret\n", 7, 0640);
+	refused_as(extra, GRPC_STATUS_PERMISSION_DENIED, "open to group or others");
+	pw_file("s3cret\n", 7, 0602);
+	refused_as(extra, GRPC_STATUS_PERMISSION_DENIED, "open to group or others");
+	pw_file("", 0, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "want a password of 1-512 bytes");
+	pw_file("\n", 1, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "want a password of 1-512 bytes");
+	memset(longest, 'p', sizeof(longest));
+	pw_file(longest, STORE_PASSWORD_MAX + 1, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "want a password of 1-512 bytes");
+	longest[STORE_PASSWORD_MAX + 1] = '\n';
+	pw_file(longest, STORE_PASSWORD_MAX + 2, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "want a password of 1-512 bytes");
+	pw_file("two\nlines\n", 10, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "not one line");
+	pw_file("one\n\n", 5, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "not one line");
+	pw_file("nul\0inside", 10, 0600);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "not one line");
+	unlink(pw_path);
+	refused_as(extra, GRPC_STATUS_FAILED_PRECONDITION, "No such file");
+	snprintf(extra, sizeof(extra), "valkey-password-file %s\n", dir);
+	refused_as(extra, GRPC_STATUS_INVALID_ARGUMENT, "not a regular file");
+	refused("valkey-password-file valkey.pw\n", "must be an absolute path");
+	refused("valkey-password-file\n", "takes exactly one value");
+	/* A user needs a password; its name is one bounded word of visible bytes. */
+	refused("valkey-user tessera\n", "valkey-user needs a valkey-password-file line");
+	refused("valkey-user a b\n", "takes exactly one value");
+	refused("valkey-user a\x01z\n", "valkey-user must be 1-128 bytes");
+	memset(user, 'u', STORE_USER_MAX + 1);
+	user[STORE_USER_MAX + 1] = '\0';
+	snprintf(extra, sizeof(extra), "valkey-user %s\n", user);
+	refused(extra, "valkey-user must be 1-128 bytes");
+}
+END_TEST
+
 START_TEST(test_missing_file)
 {
 	struct spoke_config *cfg = malloc(sizeof(*cfg));
@@ -280,6 +392,8 @@ int main(void)
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_refusals);
 	tcase_add_test(tc, test_required);
+	tcase_add_test(tc, test_valkey_auth);
+	tcase_add_test(tc, test_valkey_auth_refusals);
 	tcase_add_test(tc, test_missing_file);
 	tcase_add_test(tc, test_reload_trust);
 	tcase_add_test(tc, test_sources);

@@ -3,6 +3,8 @@
  * starts on a unix socket in a fresh directory and kills by pid at the end,
  * pass or fail (and which dies with us, through PR_SET_PDEATHSIG, should
  * we be killed). A second connection, raw hiredis, looks behind the store.
+ * Restarts and authentication (requirepass, an ACL user) get servers of
+ * their own.
  */
 #include <check.h>
 #include <errno.h>
@@ -32,12 +34,14 @@
 #define SPOKE "s1"
 #define EVENTS_KEY "tessera:{s1}:events"
 #define VALKEY_START_MS 5000
+#define VALKEY_ARGS_MAX 32
 
 struct valkey {
 	pid_t pid;
 	char dir[64];
 	char sock[128];
 	char addr[160];
+	const char *const *extra;	/* more valkey-server arguments, NULL-ended; may be NULL */
 };
 
 static const char *valkey_bin;
@@ -49,6 +53,12 @@ static redisContext *raw;
 
 static void valkey_spawn(struct valkey *v)
 {
+	const char *argv[VALKEY_ARGS_MAX] = {
+		"valkey-server", "--port", "0", "--save", "", "--appendonly", "no",
+		"--unixsocket", v->sock, "--unixsocketperm", "700", "--dir", v->dir,
+		"--daemonize", "no",
+	};
+	size_t n = 15;
 	char log[200];
 
 	snprintf(log, sizeof(log), "%s/valkey.log", v->dir);
@@ -61,14 +71,20 @@ static void valkey_spawn(struct valkey *v)
 		freopen(log, "a", stdout);
 		dup2(fileno(stdout), 2);
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl(valkey_bin, "valkey-server", "--port", "0", "--save", "",
-		      "--appendonly", "no", "--unixsocket", v->sock, "--unixsocketperm", "700",
-		      "--dir", v->dir, "--daemonize", "no", (char *)NULL);
+		for (size_t i = 0; v->extra != NULL && v->extra[i] != NULL; i++) {
+			if (n == VALKEY_ARGS_MAX - 1)
+				_exit(126);
+			argv[n++] = v->extra[i];
+		}
+		execv(valkey_bin, (char *const *)argv);
 		_exit(127);
 	}
 }
 
-/* Returns once the server answers PING; exits the program if it never does. */
+/*
+ * Returns once the server answers PING, or refuses it for want of a
+ * password; exits the program if it never does.
+ */
 static void valkey_wait(struct valkey *v)
 {
 	int64_t deadline = clock_mono_ms() + VALKEY_START_MS;
@@ -81,7 +97,8 @@ static void valkey_wait(struct valkey *v)
 
 		if (c != NULL && c->err == 0)
 			r = redisCommand(c, "PING");
-		up = r != NULL && r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0;
+		up = r != NULL && ((r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ||
+				   (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH ", 7) == 0));
 		if (r != NULL)
 			freeReplyObject(r);
 		if (c != NULL)
@@ -158,7 +175,7 @@ static void setup(void)
 	ck_assert(raw != NULL && raw->err == 0);
 	r = rawcmd("FLUSHALL");
 	freeReplyObject(r);
-	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, NULL, &st, &err), 0);
 }
 
 static void teardown(void)
@@ -986,7 +1003,7 @@ START_TEST(test_reindex)
 	ck_assert_int_eq(list_all(RUNNING, "", 0, got, N, &pages), 0);
 	/* ...a new one, as after an upgrade, finds no version and rebuilds them first. */
 	store_close(st);
-	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, NULL, &st, &err), 0);
 	n = list_all(RUNNING, "", 0, got, N, &pages);
 	ck_assert_uint_eq(n, N / 100);
 	ck_assert_uint_eq(pages, 1);
@@ -999,7 +1016,7 @@ START_TEST(test_reindex)
 	/* store_indexes_ensure on its own, as start-up may call it. */
 	indexes_drop();
 	store_close(st);
-	ck_assert_int_eq(store_open(server.addr, SPOKE, &st, &err), 0);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, NULL, &st, &err), 0);
 	ck_assert_int_eq(store_indexes_ensure(st, &err), 0);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:running"), N / 100);
 	free(got);
@@ -1021,7 +1038,7 @@ static void *blocked_reader(void *p)
 	struct tsr_err err;
 	int64_t t0;
 
-	if (store_open(server.addr, SPOKE, &rd, &err) != 0) {
+	if (store_open(server.addr, SPOKE, NULL, &rd, &err) != 0) {
 		b->rc = -1;
 		return NULL;
 	}
@@ -1238,7 +1255,7 @@ START_TEST(test_valkey_restart)
 	int64_t t0;
 
 	valkey_start(&own);
-	ck_assert_int_eq(store_open(own.addr, SPOKE, &s2, &err), 0);
+	ck_assert_int_eq(store_open(own.addr, SPOKE, NULL, &s2, &err), 0);
 	ck_assert_int_eq(store_ping(s2, &err), 0);
 
 	/* Down: every call fails fast with UNAVAILABLE. */
@@ -1271,20 +1288,108 @@ END_TEST
 START_TEST(test_open_errors)
 {
 	struct store *s2 = NULL;
+	struct store_auth auth;
 	struct tsr_err err;
 
-	ck_assert_int_eq(store_open("unix:/nonexistent/valkey.sock", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(store_open("unix:/nonexistent/valkey.sock", SPOKE, NULL, &s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
-	ck_assert_int_eq(store_open("unix:relative.sock", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(store_open("unix:relative.sock", SPOKE, NULL, &s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_open("localhost", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(store_open("localhost", SPOKE, NULL, &s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_open("localhost:99999", SPOKE, &s2, &err), -1);
+	ck_assert_int_eq(store_open("localhost:99999", SPOKE, NULL, &s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_open(server.addr, "bad spoke", &s2, &err), -1);
+	ck_assert_int_eq(store_open(server.addr, "bad spoke", NULL, &s2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	/* Credentials that do not end inside their arrays. */
+	memset(&auth, 'x', sizeof(auth));
+	ck_assert_int_eq(store_open(server.addr, SPOKE, &auth, &s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_ptr_null(s2);
 	ck_assert_int_eq(store_ping(st, &err), 0);
+}
+END_TEST
+
+/* A refusal by Valkey: UNAVAILABLE, naming it, saying why, never quoting the password. */
+static void auth_refused(const char *addr, const struct store_auth *auth, const char *says)
+{
+	struct store *s2 = NULL;
+	struct tsr_err err;
+
+	ck_assert_int_eq(store_open(addr, SPOKE, auth, &s2, &err), -1);
+	ck_assert_ptr_null(s2);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_msg(strstr(err.msg, says) != NULL, "\"%s\" lacks \"%s\"", err.msg, says);
+	ck_assert_msg(strstr(err.msg, addr) != NULL, "\"%s\" lacks \"%s\"", err.msg, addr);
+	if (auth != NULL)
+		ck_assert_msg(strstr(err.msg, auth->password) == NULL, "%s", err.msg);
+}
+
+/* A spawn and its start through s2, which must be usable. */
+static void auth_write(struct store *s2)
+{
+	struct store *keep = st;
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0);
+
+	st = s2;
+	create_ok(&a);
+	transition_ok(id, RUNNING, NULL, NULL);
+	st = keep;
+}
+
+/* An ACL user (the default user off): AUTH user password, on every connect. */
+START_TEST(test_auth_acl)
+{
+	static const char *const acl[] = { "--user", "default", "off", "--user", "tessera", "on",
+					   ">right-pw", "~*", "&*", "+@all", NULL };
+	struct valkey own = { .extra = acl };
+	struct store_auth auth = { .user = "tessera", .password = "right-pw" };
+	struct store *s2;
+	struct tsr_err err;
+
+	valkey_start(&own);
+	ck_assert_msg(store_open(own.addr, SPOKE, &auth, &s2, &err) == 0, "%s", err.msg);
+	auth_write(s2);
+	/* A restarted Valkey: the reconnect authenticates again. */
+	valkey_kill(&own);
+	unlink(own.sock);
+	valkey_spawn(&own);
+	valkey_wait(&own);
+	auth_write(s2);
+	store_close(s2);
+
+	auth_refused(own.addr, NULL, "SCRIPT LOAD: NOAUTH");
+	snprintf(auth.password, sizeof(auth.password), "wrong-pw");
+	auth_refused(own.addr, &auth, "authentication refused: WRONGPASS");
+	snprintf(auth.user, sizeof(auth.user), "nobody");
+	snprintf(auth.password, sizeof(auth.password), "right-pw");
+	auth_refused(own.addr, &auth, "authentication refused: WRONGPASS");
+	/* The password alone is the default user's, and that one is off. */
+	auth.user[0] = '\0';
+	auth_refused(own.addr, &auth, "authentication refused");
+	valkey_cleanup(&own);
+}
+END_TEST
+
+/* requirepass: AUTH password alone. */
+START_TEST(test_auth_requirepass)
+{
+	static const char *const pass[] = { "--requirepass", "only-pw", NULL };
+	struct valkey own = { .extra = pass };
+	struct store_auth auth = { .password = "only-pw" };
+	struct store *s2;
+	struct tsr_err err;
+
+	valkey_start(&own);
+	ck_assert_msg(store_open(own.addr, SPOKE, &auth, &s2, &err) == 0, "%s", err.msg);
+	auth_write(s2);
+	ck_assert_int_eq(store_ping(s2, &err), 0);
+	store_close(s2);
+	auth_refused(own.addr, NULL, "SCRIPT LOAD: NOAUTH");
+	snprintf(auth.password, sizeof(auth.password), "not-it");
+	auth_refused(own.addr, &auth, "authentication refused: WRONGPASS");
+	valkey_cleanup(&own);
 }
 END_TEST
 
@@ -1346,6 +1451,8 @@ int main(void)
 	tcase_add_test(tc, test_script_flush);
 	tcase_add_test(tc, test_valkey_restart);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_auth_acl);
+	tcase_add_test(tc, test_auth_requirepass);
 	tcase_add_test(tc, test_nonce);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
