@@ -61,8 +61,8 @@ static void api_op_cancel(void *arg)
 		relay_cancel(op->relay);
 }
 
-static void api_op_done(void *arg, const struct tsr_err *err, const uint8_t *payload,
-			size_t len)
+static void api_op_done(void *arg, const struct tsr_err *err, bool refused,
+			const uint8_t *payload, size_t len)
 {
 	struct api_op *op = arg;
 	struct tsr_err bad = { .code = GRPC_STATUS_OK };
@@ -293,6 +293,7 @@ static int api_spokes_pack(struct hub *h, uint8_t **buf, size_t *len, struct tsr
 		info->address = (char *)sp->conf->address;
 		info->state = (char *)spokes_health_name(sp->health);
 		info->since_ms = sp->since_ms;
+		info->reason = (char *)spokes_reason(sp);
 		if (placement_load_known(sp, now)) {
 			info->running_agents = sp->running;
 			info->max_agents = sp->max;

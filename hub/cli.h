@@ -1,8 +1,8 @@
 /*
  * cli: the tessera command line client of the Hub API. The global flags
  * (--hub, --json, --timeout, and --token, --token-file, --tls-ca,
- * --tls-cert, --tls-key, each also from the environment or the config
- * file) are accepted
+ * --tls-cert, --tls-key, --tls-name, each also from the environment or
+ * the config file) are accepted
  * before or after the command. The CLI speaks TLS when it has a CA to
  * verify the hub with, plaintext otherwise;
  * each command parses its own arguments and returns the process's exit
@@ -34,12 +34,13 @@ struct cli {	/* strings borrowed from argv, the environment or the config file *
 	const char *token, *token_file;	/* NULL: none; token wins */
 	const char *tls_ca;		/* NULL: plaintext */
 	const char *tls_cert, *tls_key;	/* client certificate (mutual TLS) */
+	const char *tls_name;		/* expected in the server's certificate; NULL: ADDR's host */
 };
 
 /* Long-option codes of the global flags, past any character. */
 enum {
 	CLI_OPT_HUB = 256, CLI_OPT_JSON, CLI_OPT_TIMEOUT, CLI_OPT_TOKEN, CLI_OPT_TOKEN_FILE,
-	CLI_OPT_TLS_CA, CLI_OPT_TLS_CERT, CLI_OPT_TLS_KEY, CLI_OPT_FIRST_FREE
+	CLI_OPT_TLS_CA, CLI_OPT_TLS_CERT, CLI_OPT_TLS_KEY, CLI_OPT_TLS_NAME, CLI_OPT_FIRST_FREE
 };
 
 #define CLI_GLOBAL_OPTIONS \
@@ -50,7 +51,8 @@ enum {
 	{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE }, \
 	{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA }, \
 	{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT }, \
-	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY }
+	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY }, \
+	{ "tls-name", required_argument, NULL, CLI_OPT_TLS_NAME }
 
 /*
  * Runs getopt_long over argv (argv[0] is the command) with longopts,
@@ -72,6 +74,8 @@ int cli_logs(struct cli *c, int argc, char **argv);
 int cli_list(struct cli *c, int argc, char **argv);
 int cli_watch(struct cli *c, int argc, char **argv);
 int cli_spokes(struct cli *c, int argc, char **argv);
+/* grpc.health.v1 Check of the hub, or of any daemon at ADDR. */
+int cli_health(struct cli *c, int argc, char **argv);
 int cli_keygen(struct cli *c, int argc, char **argv);
 int cli_token_hash(struct cli *c, int argc, char **argv);
 int cli_token_new(struct cli *c, int argc, char **argv);

@@ -24,6 +24,8 @@ static char **cli_config_slot(struct cli_config *cf, const char *keyword)
 		return &cf->tls_cert;
 	if (strcmp(keyword, "tls-key") == 0)
 		return &cf->tls_key;
+	if (strcmp(keyword, "tls-name") == 0)
+		return &cf->tls_name;
 	return NULL;
 }
 
@@ -34,7 +36,7 @@ static int cli_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 	if (slot == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "unknown keyword \"%.64s\" (hub, token-file, tls-ca, "
-				   "tls-cert, tls-key)", argv[0]);
+				   "tls-cert, tls-key, tls-name)", argv[0]);
 	if (argc != 2)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s takes one value",
 				   argv[0]);
@@ -70,6 +72,8 @@ void cli_config_apply(const struct cli_config *cf, struct cli *c)
 		c->tls_cert = cf->tls_cert;
 	if (c->tls_key == NULL)
 		c->tls_key = cf->tls_key;
+	if (c->tls_name == NULL)
+		c->tls_name = cf->tls_name;
 }
 
 void cli_config_free(struct cli_config *cf)
@@ -79,6 +83,7 @@ void cli_config_free(struct cli_config *cf)
 	free(cf->tls_ca);
 	free(cf->tls_cert);
 	free(cf->tls_key);
+	free(cf->tls_name);
 	memset(cf, 0, sizeof(*cf));
 }
 

@@ -2,7 +2,7 @@
  * cli_config: the tessera command's own defaults file, $TESSERA_CONFIG or
  * else ~/.config/tessera/cli.conf, in the daemons' line format (see
  * config.h): "hub ADDR", "token-file PATH", "tls-ca PATH", "tls-cert PATH",
- * "tls-key PATH". What it says fills only what neither a flag nor the
+ * "tls-key PATH", "tls-name NAME". What it says fills only what neither a flag nor the
  * environment gave: flags > environment > file > built-in default.
  */
 #ifndef TSR_HUB_CLI_CONFIG_H
@@ -18,7 +18,7 @@
 struct cli_config {			/* each malloc'd; NULL: the file does not say */
 	char *hub;
 	char *token_file;
-	char *tls_ca, *tls_cert, *tls_key;
+	char *tls_ca, *tls_cert, *tls_key, *tls_name;
 };
 
 /*

@@ -10,7 +10,7 @@
 
 #include "cli.h"
 #include "cli_config.h"
-#include "cli_rpc.h"
+#include "status_name.h"
 
 static const struct {
 	const char *name;
@@ -27,6 +27,7 @@ static const struct {
 	{ "watch", cli_watch,
 	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
 	{ "spokes", cli_spokes, "spokes" },
+	{ "health", cli_health, "health [ADDR] [--service NAME]" },
 	{ "keygen", cli_keygen, "keygen PATH" },
 	{ "token-new", cli_token_new, "token-new NAME" },
 	{ "token-hash", cli_token_hash, "token-hash < TOKEN" },
@@ -38,16 +39,18 @@ static void cli_usage_all(FILE *f)
 {
 	fprintf(f, "usage: tessera [--hub ADDR] [--json] [--timeout SECONDS]\n"
 		   "               [--token TOKEN | --token-file PATH]\n"
-		   "               [--tls-ca PATH [--tls-cert PATH --tls-key PATH]] COMMAND ...\n");
+		   "               [--tls-ca PATH [--tls-cert PATH --tls-key PATH]\n"
+		   "               [--tls-name NAME]] COMMAND ...\n");
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
 		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
 	fprintf(f, "--hub, --token* and --tls-* default to the environment ($TESSERA_HUB,\n"
 		   "$TESSERA_TOKEN, $TESSERA_TOKEN_FILE, $TESSERA_TLS_CA, $TESSERA_TLS_CERT,\n"
-		   "$TESSERA_TLS_KEY), then to the file $TESSERA_CONFIG or\n"
+		   "$TESSERA_TLS_KEY, $TESSERA_TLS_NAME), then to the file $TESSERA_CONFIG or\n"
 		   "~/.config/tessera/cli.conf (lines \"hub ADDR\", \"token-file PATH\",\n"
-		   "\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\"); ADDR then to %s,\n"
-		   "SECONDS to %d. With a CA the hub is reached over TLS, without one in\n"
-		   "plaintext.\n",
+		   "\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\", \"tls-name NAME\");\n"
+		   "ADDR then to %s, SECONDS to %d. With a CA the hub is reached over\n"
+		   "TLS, without one in plaintext; --tls-name is the name its certificate\n"
+		   "must carry, if not ADDR's host. health exits 0 only for SERVING.\n",
 		CLI_HUB_DEFAULT, CLI_TIMEOUT_DEFAULT_S);
 }
 
@@ -74,7 +77,7 @@ int cli_usage(const char *command)
 
 int cli_fail(const struct tsr_err *err)
 {
-	fprintf(stderr, "tessera: %s: %s\n", cli_status_name(err->code), err->msg);
+	fprintf(stderr, "tessera: %s: %s\n", status_name(err->code), err->msg);
 	return CLI_EXIT_FAIL;
 }
 
@@ -108,6 +111,7 @@ static int cli_global(struct cli *c, int opt, const char *arg)
 	case CLI_OPT_TLS_CA:
 	case CLI_OPT_TLS_CERT:
 	case CLI_OPT_TLS_KEY:
+	case CLI_OPT_TLS_NAME:
 		if (arg[0] == '\0')
 			return -1;
 		/* A flag overrides whichever token the environment gave. */
@@ -118,8 +122,10 @@ static int cli_global(struct cli *c, int opt, const char *arg)
 			c->tls_ca = arg;
 		} else if (opt == CLI_OPT_TLS_CERT) {
 			c->tls_cert = arg;
-		} else {
+		} else if (opt == CLI_OPT_TLS_KEY) {
 			c->tls_key = arg;
+		} else {
+			c->tls_name = arg;
 		}
 		return 0;
 	default:
@@ -158,6 +164,7 @@ int main(int argc, char **argv)
 		.tls_ca = cli_env("TESSERA_TLS_CA"),
 		.tls_cert = cli_env("TESSERA_TLS_CERT"),
 		.tls_key = cli_env("TESSERA_TLS_KEY"),
+		.tls_name = cli_env("TESSERA_TLS_NAME"),
 	};
 	struct cli_config cf = { 0 };
 	char path[CLI_CONFIG_PATH_MAX];

@@ -17,20 +17,6 @@ struct cli_unary {			/* filled in by cli_unary_done */
 	size_t len;
 };
 
-const char *cli_status_name(grpc_status_code code)
-{
-	static const char *const names[] = {
-		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-		"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-		"UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-	};
-
-	if ((int)code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
-		return "UNKNOWN";
-	return names[code];
-}
-
 /* "Bearer TOKEN" from --token or --token-file, checked as the hub would. */
 static int cli_hub_token(const struct cli *c, struct cli_hub *h, struct tsr_err *err)
 {
@@ -80,14 +66,15 @@ out:
 int cli_hub_open(const struct cli *c, struct cli_hub *h, struct tsr_err *err)
 {
 	const struct rpc_channel_tls tls = { .ca = c->tls_ca, .cert = c->tls_cert,
-					     .key = c->tls_key };
+					     .key = c->tls_key, .name = c->tls_name };
 	int rc = -1;
 
 	memset(h, 0, sizeof(*h));
 	h->timeout_ms = c->timeout_ms;
-	if (c->tls_ca == NULL && (c->tls_cert != NULL || c->tls_key != NULL)) {
+	if (c->tls_ca == NULL &&
+	    (c->tls_cert != NULL || c->tls_key != NULL || c->tls_name != NULL)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "--tls-cert and --tls-key need --tls-ca (TLS to the hub)");
+			    "--tls-cert, --tls-key and --tls-name need --tls-ca (TLS to the hub)");
 		goto out;
 	}
 	if (cli_hub_token(c, h, err) != 0 || rpc_loop_new(&h->loop, err) != 0 ||

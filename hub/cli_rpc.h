@@ -33,7 +33,5 @@ void cli_hub_metadata(const struct cli_hub *h, struct rpc_client_opts *opts);
 /* One unary call within the --timeout; *resp is malloc'd, the caller frees it. */
 int cli_hub_call(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
 		 uint8_t **resp, size_t *len, struct tsr_err *err);
-/* "OK", "NOT_FOUND", ...: the status names gRPC's documentation uses. */
-const char *cli_status_name(grpc_status_code code);
 
 #endif

@@ -1,7 +1,10 @@
 /*
  * cli_spokes: tessera spokes, the hub's view of its spokes as a table,
- * with each spoke's load as "running/max" ("-" while the hub knows none).
+ * with each spoke's load as "running/max" ("-" while the hub knows none),
+ * and under it, for each spoke the hub gives a reason for (one that is
+ * not connected), a line "ID: REASON".
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,8 @@
 
 /* Every label a spoke may have, "key=value," each cut at 64 + 64 bytes. */
 #define CLI_SPOKES_LABELS_MAX (HUB_LABELS_MAX * (2 * 64 + 2) + 1)
+/* Far above the hub's own bound: only a broken hub is cut. */
+#define CLI_SPOKES_REASON_MAX 1024
 
 static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_err *err)
 {
@@ -41,6 +46,8 @@ static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_
 		json_int(&j, s->running_agents);
 		json_key(&j, "maxAgents");
 		json_int(&j, s->max_agents);
+		json_key(&j, "reason");
+		json_string(&j, s->reason);
 		json_key(&j, "labels");
 		json_object_begin(&j);
 		for (size_t k = 0; k < s->n_labels; k++) {
@@ -90,6 +97,7 @@ static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 {
 	char since[CLI_TIME_MAX], load[32], labels[CLI_SPOKES_LABELS_MAX];
 	int w[4] = { 2, 7, 5, 7 }, columns = cli_term_columns(), used;
+	bool reasons = false;
 	size_t room;
 
 	for (size_t i = 0; i < r->n_spokes; i++) {
@@ -119,6 +127,19 @@ static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 		 * (cli_put_safe marks a cut with "..."). */
 		room = columns > used + 4 ? (size_t)(columns - used - 3) : 1;
 		cli_put_safe(stdout, labels, columns > 0 ? room : sizeof(labels));
+		putchar('\n');
+	}
+	/* Reasons are whole sentences: below the table, never cut to fit. */
+	for (size_t i = 0; i < r->n_spokes; i++) {
+		const Tessera__V1__SpokeInfo *s = r->spokes[i];
+
+		if (s->reason[0] == '\0')
+			continue;
+		if (!reasons)
+			putchar('\n');
+		reasons = true;
+		printf("%s: ", s->id);
+		cli_put_safe(stdout, s->reason, CLI_SPOKES_REASON_MAX);
 		putchar('\n');
 	}
 }

@@ -19,6 +19,7 @@
 #include "cli_print.h"
 #include "cli_rpc.h"
 #include "pb.h"
+#include "status_name.h"
 #include "tessera/v1/hub.pb-c.h"
 
 #define CLI_WATCH_RETRIES_MAX 10
@@ -217,7 +218,7 @@ static int cli_watch_run(struct cli_watch *w, Tessera__V1__WatchEventsRequest *r
 			return rc;
 		}
 		fprintf(stderr, "tessera: %s: %s; reconnecting in %lld ms\n",
-			cli_status_name(w->code), w->details, (long long)backoff);
+			status_name(w->code), w->details, (long long)backoff);
 		retries++;
 		if (!cli_watch_backoff(w, backoff))
 			return CLI_EXIT_OK;

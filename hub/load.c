@@ -38,16 +38,18 @@ out:
 	return rc;
 }
 
-static void load_done(void *arg, const struct tsr_err *err, const uint8_t *payload,
-		      size_t len)
+static void load_done(void *arg, const struct tsr_err *err, bool refused,
+		      const uint8_t *payload, size_t len)
 {
 	struct spoke *sp = arg;
 	struct tsr_err bad;
 	const struct tsr_err *why = err;
 
 	sp->load_polling = false;
+	/* A reply that verified but holds nonsense is no refusal. */
 	if (why == NULL && load_take(sp, payload, len, &bad) != 0)
 		why = &bad;
+	spokes_poll_result(sp, why, refused);
 	if (why == NULL)
 		return;
 	/* Said once per loss, not every poll, for a spoke that stays silent. */
@@ -67,7 +69,9 @@ void load_tick(struct hub *h)
 	for (size_t i = 0; i < h->spokes->n; i++) {
 		struct spoke *sp = &h->spokes->v[i];
 
-		if (sp->health != SPOKE_CONNECTED || sp->load_polling || now < sp->load_next_ms)
+		/* A spoke still connecting would only let the poll run out; an
+		 * unreachable one fails it at once, with gRPC's reason why. */
+		if (sp->health == SPOKE_CONNECTING || sp->load_polling || now < sp->load_next_ms)
 			continue;
 		sp->load_next_ms = now + LOAD_POLL_MS;
 		if (relay_start(h->relays, sp, "spoke.info", &req.base, timeout, load_done, sp,

@@ -1,10 +1,14 @@
 /*
- * load: the hub's view of how loaded each spoke is. From the loop tick,
- * every connected spoke is asked "spoke.info" every LOAD_POLL_MS, with at
- * most one such command in flight per spoke; the answer (a signed
- * SpokeStatus, verified like any reply) is kept in struct spoke for
- * placement and ListSpokes. A spoke that does not answer, or answers
- * nonsense, has no known load until it answers again. Loop thread only.
+ * load: the hub's view of how loaded each spoke is, and whether it takes
+ * the hub's commands. From the loop tick, every spoke that is not still
+ * connecting is asked "spoke.info" every LOAD_POLL_MS (and at once when
+ * its channel comes up or SIGHUP changes its key), with at most one such
+ * command in flight per spoke; the answer (a signed SpokeStatus, verified
+ * like any reply) is kept in struct spoke for placement and ListSpokes.
+ * A spoke that does not answer, or answers nonsense, has no known load
+ * until it answers again; the poll's error is kept as the spoke's reason,
+ * and a refusal (see relay_done_fn) makes a connected spoke "refused"
+ * until a poll succeeds. Loop thread only.
  */
 #ifndef TSR_HUB_LOAD_H
 #define TSR_HUB_LOAD_H

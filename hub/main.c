@@ -63,8 +63,11 @@ static void main_on_hup(int sig)
  * A spoke's key can be replaced (or a compromised one revoked) without a
  * restart: the key of every spoke still configured under the same id is
  * taken from the fresh file. Relays and watches read it on this thread.
+ * A spoke whose key changed is polled at once, so that a refusal the old
+ * key caused (or the new one causes) shows now, not at the next poll.
  */
-static void main_reload_spoke_keys(struct hub_config *cfg, const struct hub_config *fresh)
+static void main_reload_spoke_keys(struct hub_config *cfg, const struct hub_config *fresh,
+				   struct spokes *spokes)
 {
 	for (size_t i = 0; i < cfg->nspokes; i++) {
 		struct hub_spoke_conf *sc = &cfg->spokes[i];
@@ -76,6 +79,8 @@ static void main_reload_spoke_keys(struct hub_config *cfg, const struct hub_conf
 			log_info("SIGHUP: spoke %s now verified with key %s (was %s)", sc->id,
 				 fresh->spokes[j].pub.id, sc->pub.id);
 			sc->pub = fresh->spokes[j].pub;
+			/* spokes_new() made v[i] from cfg->spokes[i]. */
+			spokes->v[i].load_next_ms = 0;
 		}
 	}
 }
@@ -98,7 +103,7 @@ static void main_reload_config(struct main_ctx *m)
 		log_error("SIGHUP: keeping the tokens and spoke keys: %s", err.msg);
 	} else {
 		auth_set(m->auth, fresh);
-		main_reload_spoke_keys(m->cfg, fresh);
+		main_reload_spoke_keys(m->cfg, fresh, m->h->spokes);
 		if (fresh->auth_none)
 			log_warn("SIGHUP: %s says \"auth none\": the API is open",
 				 config_sources_name(m->config));

@@ -105,7 +105,7 @@ int placement_choose(struct spokes *s, const struct placement *p, struct spoke *
 		     struct tsr_err *err)
 {
 	char text[TSR_ERR_MSG_MAX / 2];
-	struct spoke *best = NULL;
+	struct spoke *best = NULL, *refused = NULL;
 	uint64_t best_rank = 0;
 	size_t matching = 0, reachable = 0;
 	int rc = -1;
@@ -131,7 +131,10 @@ int placement_choose(struct spokes *s, const struct placement *p, struct spoke *
 		if (!placement_matches(sp, p->labels, p->nlabels))
 			continue;
 		matching++;
-		if (sp->health == SPOKE_UNREACHABLE)
+		/* A refused spoke would refuse the spawn too. */
+		if (sp->health == SPOKE_REFUSED && refused == NULL)
+			refused = sp;
+		if (sp->health == SPOKE_UNREACHABLE || sp->health == SPOKE_REFUSED)
 			continue;
 		reachable++;
 		if (known && sp->running >= sp->max)
@@ -145,6 +148,14 @@ int placement_choose(struct spokes *s, const struct placement *p, struct spoke *
 	if (matching == 0) {
 		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "no spoke matches labels %s",
 			    text);
+		goto out;
+	}
+	if (reachable == 0 && refused != NULL) {
+		/* Say why, or the user only learns that nothing is reachable. */
+		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+			    "no spoke%s%s is reachable to place the agent on; spoke %s is refused: %s",
+			    p->nlabels > 0 ? " matching " : "", text, refused->conf->id,
+			    refused->reason);
 		goto out;
 	}
 	if (reachable == 0) {

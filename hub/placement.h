@@ -7,7 +7,7 @@
  *     retried spawn reaches the spoke that deduplicates it (if that spoke
  *     is down the spawn fails UNAVAILABLE rather than risk a second agent);
  *  3. otherwise the least-loaded matching spoke: connected spokes before
- *     connecting ones; within those, fewest running agents per the last
+ *     connecting ones (never unreachable or refused ones); within those, fewest running agents per the last
  *     load poll, spokes whose load is unknown (or older than
  *     PLACEMENT_LOAD_STALE_MS) after every spoke whose load is known, ties
  *     in round-robin order. A spoke at its max-agents is skipped. Each
@@ -55,8 +55,9 @@ void placement_labels_text(const struct placement_label *labels, size_t n, char 
 			   size_t buflen);
 /*
  * Rules 2 and 3. FAILED_PRECONDITION if no spoke matches the labels,
- * UNAVAILABLE if none of those is reachable, RESOURCE_EXHAUSTED if every
- * reachable one is at its max-agents.
+ * UNAVAILABLE if none of those is reachable (naming a refused one and its
+ * reason, if any), RESOURCE_EXHAUSTED if every reachable one is at its
+ * max-agents.
  */
 int placement_choose(struct spokes *s, const struct placement *p, struct spoke **out,
 		     struct tsr_err *err);

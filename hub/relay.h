@@ -8,6 +8,7 @@
 #ifndef TSR_HUB_RELAY_H
 #define TSR_HUB_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
@@ -24,9 +25,14 @@ struct relay;				/* one of them */
  * err is NULL when the spoke carried the command out, and payload is then
  * its Reply.payload (valid only during the call). Otherwise err holds the
  * code and message for the user: the spoke's own Reply.status and message,
- * or what went wrong on the way. The relay is gone once this returns.
+ * or what went wrong on the way; refused then says whether hub and spoke
+ * do not trust each other: the spoke refused the signed command itself
+ * (PERMISSION_DENIED or UNAUTHENTICATED from Execute: an issuer it does
+ * not trust, a command outside its time window...), or its reply does
+ * not verify against the key configured for it. The relay is gone once
+ * this returns.
  */
-typedef void (*relay_done_fn)(void *arg, const struct tsr_err *err,
+typedef void (*relay_done_fn)(void *arg, const struct tsr_err *err, bool refused,
 			      const uint8_t *payload, size_t len);
 
 /* loop and key are borrowed and must outlive the set. */

@@ -2,12 +2,14 @@
  * so, plaintext) and their health. */
 #include "spokes.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "log.h"
 #include "sign.h"
+#include "status_name.h"
 
 /* A spoke's signed reply holds at most SIGN_MESSAGE_MAX bytes plus framing. */
 #define SPOKES_MAX_MESSAGE (SIGN_MESSAGE_MAX + 64 * 1024)
@@ -75,17 +77,19 @@ const char *spokes_health_name(enum spoke_health h)
 		return "connected";
 	case SPOKE_UNREACHABLE:
 		return "unreachable";
+	case SPOKE_REFUSED:
+		return "refused";
 	case SPOKE_CONNECTING:
 		break;
 	}
 	return "connecting";
 }
 
-static enum spoke_health spokes_health_of(grpc_connectivity_state st)
+enum spoke_health spokes_health_of(grpc_connectivity_state st, bool refused)
 {
 	switch (st) {
 	case GRPC_CHANNEL_READY:
-		return SPOKE_CONNECTED;
+		return refused ? SPOKE_REFUSED : SPOKE_CONNECTED;
 	case GRPC_CHANNEL_TRANSIENT_FAILURE:
 	case GRPC_CHANNEL_SHUTDOWN:
 		return SPOKE_UNREACHABLE;
@@ -102,11 +106,20 @@ void spokes_poll(struct spokes *s, bool try_connect)
 		struct spoke *sp = &s->v[i];
 		enum spoke_health h;
 
-		h = spokes_health_of(rpc_channel_state(sp->ch, try_connect));
+		h = spokes_health_of(rpc_channel_state(sp->ch, try_connect), sp->refused);
 		if (h == sp->health)
 			continue;
-		log_info("spoke %s (%s) is %s", sp->conf->id, sp->conf->address,
-			 spokes_health_name(h));
+		if (h == SPOKE_REFUSED)
+			log_warn("spoke %s (%s) is refused: %s", sp->conf->id, sp->conf->address,
+				 sp->reason);
+		else
+			log_info("spoke %s (%s) is %s", sp->conf->id, sp->conf->address,
+				 spokes_health_name(h));
+		/* A channel that has just come up is polled at once (hub/load.c):
+		 * its load, and whether it takes the hub's commands, are news. */
+		if ((h == SPOKE_CONNECTED || h == SPOKE_REFUSED) &&
+		    sp->health != SPOKE_CONNECTED && sp->health != SPOKE_REFUSED)
+			sp->load_next_ms = 0;
 		sp->health = h;
 		sp->since_ms = clock_wall_ms();
 		/* Its figures say nothing about a spoke we cannot reach. */
@@ -121,4 +134,19 @@ bool spokes_any_connected(const struct spokes *s)
 		if (s->v[i].health == SPOKE_CONNECTED)
 			return true;
 	return false;
+}
+
+void spokes_poll_result(struct spoke *sp, const struct tsr_err *err, bool refused)
+{
+	sp->refused = err != NULL && refused;
+	if (err == NULL)
+		sp->reason[0] = '\0';
+	else
+		snprintf(sp->reason, sizeof(sp->reason), "%s: %s", status_name(err->code),
+			 err->msg);
+}
+
+const char *spokes_reason(const struct spoke *sp)
+{
+	return sp->health == SPOKE_CONNECTED ? "" : sp->reason;
 }

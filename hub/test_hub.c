@@ -1,6 +1,7 @@
 /*
  * test_hub: unit tests for the hub's pure parts: watch cursors and stream
- * positions, page tokens, the configuration file, spawn placement, and
+ * positions, page tokens, the configuration file, spawn placement, a
+ * spoke's state from its channel and its last poll, status names, and
  * the CLI's JSON escaping and config file.
  */
 #include <check.h>
@@ -18,6 +19,8 @@
 #include "hub_config.h"
 #include "page_token.h"
 #include "placement.h"
+#include "spokes.h"
+#include "status_name.h"
 
 /* base64url of text, for handcrafted tokens; the caller frees it. */
 static char *wrap(const char *text)
@@ -683,6 +686,41 @@ START_TEST(test_placement_least_loaded)
 }
 END_TEST
 
+START_TEST(test_placement_refused)
+{
+	static const char *const none[] = { "", "", "" };
+	const struct tsr_err why = { GRPC_STATUS_PERMISSION_DENIED, "command from an untrusted key" };
+	struct fleet f;
+	int code;
+	struct spoke *sp;
+	struct tsr_err err;
+	struct placement p = { .request_id = "", .now_ms = 2000 };
+
+	/* A refused spoke is passed over, however empty it is. */
+	fleet_init(&f, 3, none);
+	fleet_load(&f, 0, 0, 8);
+	fleet_load(&f, 1, 5, 8);
+	fleet_load(&f, 2, 6, 8);
+	spokes_poll_result(&f.v[0], &why, true);
+	f.v[0].health = SPOKE_REFUSED;
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_ne(fleet_place(&f, "", NULL, 0, &code), 0);
+
+	/* Only refused and unreachable ones left: UNAVAILABLE, saying why. */
+	f.v[1].health = SPOKE_UNREACHABLE;
+	f.v[2].health = SPOKE_UNREACHABLE;
+	ck_assert_int_ne(placement_choose(&f.s, &p, &sp, &err), 0);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_ptr_nonnull(strstr(err.msg, "spoke spoke-0 is refused: PERMISSION_DENIED: "
+					      "command from an untrusted key"));
+
+	/* A request id still maps to its spoke, whatever its state. */
+	f.v[1].health = SPOKE_REFUSED;
+	f.v[2].health = SPOKE_REFUSED;
+	ck_assert_int_ge(fleet_place(&f, "deploy-42", NULL, 0, &code), 0);
+}
+END_TEST
+
 START_TEST(test_placement_labels)
 {
 	static const char *const zones[] = { "zone=us", "zone=eu", "zone=eu", "" };
@@ -746,6 +784,73 @@ START_TEST(test_placement_check_labels)
 }
 END_TEST
 
+START_TEST(test_spoke_state)
+{
+	struct hub_spoke_conf conf;
+	struct spoke sp;
+	struct spokes all = { .v = &sp, .n = 1 };
+	struct tsr_err why = { GRPC_STATUS_INTERNAL,
+			       "reply from spoke spoke-2 does not verify against its key" };
+
+	/* A refusal shows only while the channel is up: down is down. */
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_READY, false), SPOKE_CONNECTED);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_READY, true), SPOKE_REFUSED);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_TRANSIENT_FAILURE, true),
+			 SPOKE_UNREACHABLE);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_SHUTDOWN, false), SPOKE_UNREACHABLE);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_CONNECTING, true), SPOKE_CONNECTING);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_IDLE, false), SPOKE_CONNECTING);
+	ck_assert_str_eq(spokes_health_name(SPOKE_REFUSED), "refused");
+	ck_assert_str_eq(spokes_health_name(SPOKE_CONNECTED), "connected");
+
+	memset(&conf, 0, sizeof(conf));
+	memset(&sp, 0, sizeof(sp));
+	sp.conf = &conf;
+	sp.health = SPOKE_CONNECTED;
+	ck_assert(spokes_any_connected(&all));
+
+	/* A refusal keeps its error, named, until a poll succeeds. */
+	spokes_poll_result(&sp, &why, true);
+	ck_assert(sp.refused);
+	sp.health = SPOKE_REFUSED;
+	ck_assert_str_eq(spokes_reason(&sp),
+			 "INTERNAL: reply from spoke spoke-2 does not verify against its key");
+	ck_assert(!spokes_any_connected(&all));
+	spokes_poll_result(&sp, NULL, false);
+	ck_assert(!sp.refused);
+	ck_assert_str_eq(sp.reason, "");
+
+	/* Other failures are no refusal; their reason shows only while not connected. */
+	why.code = GRPC_STATUS_DEADLINE_EXCEEDED;
+	snprintf(why.msg, sizeof(why.msg), "spoke spoke-2 did not answer within 2000 ms");
+	spokes_poll_result(&sp, &why, false);
+	ck_assert(!sp.refused);
+	sp.health = SPOKE_CONNECTED;
+	ck_assert_str_eq(spokes_reason(&sp), "");
+	sp.health = SPOKE_UNREACHABLE;
+	ck_assert_str_eq(spokes_reason(&sp),
+			 "DEADLINE_EXCEEDED: spoke spoke-2 did not answer within 2000 ms");
+
+	/* The longest message still fits, cut rather than overflowing. */
+	memset(why.msg, 'x', sizeof(why.msg) - 1);
+	why.msg[sizeof(why.msg) - 1] = '\0';
+	why.code = GRPC_STATUS_UNAUTHENTICATED;
+	spokes_poll_result(&sp, &why, true);
+	ck_assert_uint_lt(strlen(sp.reason), sizeof(sp.reason));
+	ck_assert_uint_eq(strlen(sp.reason), strlen("UNAUTHENTICATED: ") + sizeof(why.msg) - 1);
+}
+END_TEST
+
+START_TEST(test_status_name)
+{
+	ck_assert_str_eq(status_name(GRPC_STATUS_OK), "OK");
+	ck_assert_str_eq(status_name(GRPC_STATUS_PERMISSION_DENIED), "PERMISSION_DENIED");
+	ck_assert_str_eq(status_name(GRPC_STATUS_UNAUTHENTICATED), "UNAUTHENTICATED");
+	ck_assert_str_eq(status_name((grpc_status_code)17), "UNKNOWN");
+	ck_assert_str_eq(status_name((grpc_status_code)-1), "UNKNOWN");
+}
+END_TEST
+
 /* Loads text as a CLI config file; the error, if any, in err. */
 static int cli_config_text(const char *text, struct cli_config *cf, struct tsr_err *err)
 {
@@ -764,13 +869,14 @@ START_TEST(test_cli_config_lines)
 	struct tsr_err err;
 
 	ck_assert_int_eq(cli_config_text("# defaults\nhub 10.0.0.1:7000\n"
-					 "token-file /t\ntls-ca /ca\ntls-cert /c\ntls-key /k\n",
-					 &cf, &err), 0);
+					 "token-file /t\ntls-ca /ca\ntls-cert /c\ntls-key /k\n"
+					 "tls-name hub.internal\n", &cf, &err), 0);
 	ck_assert_str_eq(cf.hub, "10.0.0.1:7000");
 	ck_assert_str_eq(cf.token_file, "/t");
 	ck_assert_str_eq(cf.tls_ca, "/ca");
 	ck_assert_str_eq(cf.tls_cert, "/c");
 	ck_assert_str_eq(cf.tls_key, "/k");
+	ck_assert_str_eq(cf.tls_name, "hub.internal");
 	cli_config_free(&cf);
 
 	/* Each error names the file and the line. */
@@ -799,7 +905,8 @@ START_TEST(test_cli_config_precedence)
 	struct tsr_err err;
 
 	ck_assert_int_eq(cli_config_text("hub file:1\ntoken-file /file-token\n"
-					 "tls-ca /file-ca\ntls-key /file-key\n", &cf, &err), 0);
+					 "tls-ca /file-ca\ntls-key /file-key\n"
+					 "tls-name file.internal\n", &cf, &err), 0);
 	/* What the environment (or a flag) gave stays; the file fills the rest. */
 	c.hub = "env:1";
 	c.tls_ca = "/env-ca";
@@ -808,7 +915,12 @@ START_TEST(test_cli_config_precedence)
 	ck_assert_str_eq(c.tls_ca, "/env-ca");
 	ck_assert_str_eq(c.token_file, "/file-token");
 	ck_assert_str_eq(c.tls_key, "/file-key");
+	ck_assert_str_eq(c.tls_name, "file.internal");
 	ck_assert_ptr_null(c.tls_cert);
+	memset(&c, 0, sizeof(c));
+	c.tls_name = "env.internal";
+	cli_config_apply(&cf, &c);
+	ck_assert_str_eq(c.tls_name, "env.internal");
 
 	/* A token from the environment also beats the file's token-file. */
 	memset(&c, 0, sizeof(c));
@@ -872,6 +984,12 @@ static Suite *hub_suite(void)
 	tcase_add_test(tc, test_placement_least_loaded);
 	tcase_add_test(tc, test_placement_labels);
 	tcase_add_test(tc, test_placement_check_labels);
+	tcase_add_test(tc, test_placement_refused);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("spokes");
+	tcase_add_test(tc, test_spoke_state);
+	tcase_add_test(tc, test_status_name);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("auth");

@@ -96,7 +96,7 @@ check "get of a malformed id names INVALID_ARGUMENT" grep -q INVALID_ARGUMENT <<
 before=$(valkey vk1 zcard "tessera:{spoke-1}:agents")
 main_hub=$HUB_ADDR
 start_hub rogue-hub rogue spoke-1
-err=$(cli spawn true 2>&1)
+err=$(cli spawn true --spoke spoke-1 2>&1)
 rc=$?
 check "spawn through an untrusted hub fails" [ "$rc" -ne 0 ]
 check "the spoke answers PERMISSION_DENIED" grep -q PERMISSION_DENIED <<<"$err"
@@ -110,7 +110,7 @@ start_hub keyswap hub spoke-1
 sed -i "s|$(pubkey spoke-1)|$(pubkey stale)|" "$WORK/keyswap.conf"
 kill -HUP "$HUB_PID"
 wait_for 5 grep -q "spoke spoke-1 now verified with key" "$WORK/keyswap.log"
-err=$(cli spawn true 2>&1)
+err=$(cli spawn true --spoke spoke-1 2>&1)
 check "a reply signed with a key the hub does not hold is refused" \
 	grep -q "does not verify" <<<"$err"
 sed -i "s|$(pubkey stale)|$(pubkey spoke-1)|" "$WORK/keyswap.conf"
