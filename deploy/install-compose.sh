@@ -24,21 +24,7 @@ if [ -x "$PLUGIN" ] && [ "$(cat "$PLUGIN_DIR/.docker-compose.version" 2>/dev/nul
 	exit 0
 fi
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [ -x /usr/local/go/bin/go ]; then
-		echo /usr/local/go/bin/go
-	else
-		return 1
-	fi
-}
-
-go=$(find_go) || {
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		-t bookworm-backports golang-go
-	go=$(find_go)
-}
+. "$(dirname "$0")/find-go.sh"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

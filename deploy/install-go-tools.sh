@@ -22,28 +22,13 @@ installed() {
 	[ -x "$BIN/$1" ] && [ "$(cat "$BIN/.$1.version" 2>/dev/null)" = "$2" ]
 }
 
-find_go() {
-	if command -v go >/dev/null 2>&1; then
-		command -v go
-	elif [ -x /usr/local/go/bin/go ]; then
-		echo /usr/local/go/bin/go
-	else
-		return 1
-	fi
-}
-
 need=()
 installed grpcurl "$GRPCURL" || need+=("grpcurl $GRPCURL")
 installed ghz "$GHZ" || need+=("ghz $GHZ")
 installed grpc-health-probe "$HEALTH_PROBE" || need+=("grpc-health-probe $HEALTH_PROBE")
 [ "${#need[@]}" -eq 0 ] && exit 0
 
-go=$(find_go) || {
-	# Debian's own Go; the backports suite carries a recent one.
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-		-t bookworm-backports golang-go
-	go=$(find_go)
-}
+. "$(dirname "$0")/find-go.sh"
 
 for entry in "${need[@]}"; do
 	name=${entry%% *}

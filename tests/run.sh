@@ -5,12 +5,19 @@
 # after the plain run it reports the line coverage of spoke/ (gcovr) and
 # fails below SPOKE_COVERAGE_MIN percent. Then it builds Tessera a third
 # time with clang and libFuzzer and runs every fuzz target for a bounded
-# time.
+# time. Wherever a Docker Engine answers, it also runs the compose suite
+# (tests/compose/: the docker compose deployment, live) against the plain
+# build's CLI; where none answers it says so in one line and skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
 bash deploy/install-go-tools.sh
+docker_engine=0
+if command -v docker >/dev/null 2>&1 && timeout 20 docker info >/dev/null 2>&1; then
+	docker_engine=1
+	bash deploy/install-compose.sh
+fi
 
 build() {
 	local dir=$1
@@ -32,6 +39,12 @@ meson test -C build --print-errorlogs
 # The daemons write their counts when they exit normally (the integration
 # tests stop them with SIGTERM); unit tests cover the rest.
 gcovr --root . --filter 'spoke/' --print-summary --fail-under-line "$SPOKE_COVERAGE_MIN" build
+
+if [ "$docker_engine" -eq 1 ]; then
+	meson test -C build --setup compose --suite compose --print-errorlogs
+else
+	echo "tests/run.sh: skipping the compose suite: no Docker Engine answers (docker info)"
+fi
 
 build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 ASAN_OPTIONS=abort_on_error=0:detect_leaks=1 \

@@ -20,20 +20,6 @@ start_spoke spoke-3 vk3 hub
 SPOKE_LABELS_spoke_1="zone=eu" SPOKE_LABELS_spoke_2="zone=eu gpu=yes" \
 	SPOKE_LABELS_spoke_3="zone=us" start_hub hub hub spoke-1 spoke-2 spoke-3
 
-# stop_tracked NAME: stops a process start_* tracked under NAME, by its PID,
-# and checks that it exits cleanly.
-stop_tracked() {
-	local i rc
-	for i in "${!NAMES[@]}"; do
-		if [ "${NAMES[$i]}" = "$1" ] && [ -n "${PIDS[$i]}" ]; then
-			rc=0
-			stop_pid "${PIDS[$i]}" || rc=$?
-			PIDS[$i]=
-			check "$1 exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
-		fi
-	done
-}
-
 spawn_id() {
 	cli --json spawn "$@" | jq -r .id
 }

@@ -26,20 +26,6 @@ PLAIN_HUB=$HUB_ADDR
 unset TESSERA_TOKEN TESSERA_TOKEN_FILE TESSERA_TLS_CA TESSERA_TLS_CERT TESSERA_TLS_KEY \
 	TESSERA_TLS_NAME TESSERA_CONFIG
 
-# stop_tracked NAME: stops a process start_* tracked under NAME, by its PID,
-# and checks that it exits cleanly.
-stop_tracked() {
-	local i rc
-	for i in "${!NAMES[@]}"; do
-		if [ "${NAMES[$i]}" = "$1" ] && [ -n "${PIDS[$i]}" ]; then
-			rc=0
-			stop_pid "${PIDS[$i]}" || rc=$?
-			PIDS[$i]=
-			check "$1 exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
-		fi
-	done
-}
-
 # health ARGS...: runs `tessera health`; sets OUT, ERR and RC.
 health() {
 	OUT=$("$TESSERA_CLI" health "$@" 2>"$WORK/health.err")

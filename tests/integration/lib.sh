@@ -182,6 +182,20 @@ start_valkey() {
 	wait_for 10 valkey "$name" ping || bail "valkey $name did not start"
 }
 
+# stop_tracked NAME: stops a process start_* tracked under NAME, by its PID,
+# and checks that it exits cleanly.
+stop_tracked() {
+	local i rc
+	for i in "${!NAMES[@]}"; do
+		if [ "${NAMES[$i]}" = "$1" ] && [ -n "${PIDS[$i]}" ]; then
+			rc=0
+			stop_pid "${PIDS[$i]}" || rc=$?
+			PIDS[$i]=
+			check "$1 exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
+		fi
+	done
+}
+
 # stop_valkey NAME: stops it by PID (SIGTERM: it fsyncs its append-only file).
 stop_valkey() {
 	local i

@@ -19,20 +19,6 @@ start_spoke spoke-2 vk2 other
 start_spoke spoke-3 vk3 hub
 start_hub hub hub spoke-1 spoke-2 spoke-3
 
-# stop_tracked NAME: stops a process start_* tracked under NAME, by its PID,
-# and checks that it exits cleanly.
-stop_tracked() {
-	local i rc
-	for i in "${!NAMES[@]}"; do
-		if [ "${NAMES[$i]}" = "$1" ] && [ -n "${PIDS[$i]}" ]; then
-			rc=0
-			stop_pid "${PIDS[$i]}" || rc=$?
-			PIDS[$i]=
-			check "$1 exits cleanly on SIGTERM" [ "$rc" -eq 0 ]
-		fi
-	done
-}
-
 # field ID JQ: one field of that spoke in `tessera spokes --json`.
 field() {
 	cli --json spokes | jq -r --arg s "$1" ".spokes[] | select(.id == \$s) | $2"
