@@ -4,8 +4,8 @@
 #   docker kill of spoke-1's container: unreachable, the other spokes
 #     serve without an error; started again, its agents are FAILED saying
 #     their PID namespace ended, and nothing stays non-terminal;
-#   the spoke process of spoke-2 SIGKILLed inside its container: the
-#     container stays, the spoke starts again and adopts its agents, which
+#   the spoke process of spoke-2 restarted by SIGUSR1, then SIGKILLed
+#     inside its container: the container stays, the spoke starts again and adopts its agents, which
 #     stay killable and end with their true exit codes;
 #   spoke-3 disconnected from the hubs' network: unreachable; reconnected:
 #     connected, and it takes spawns again;
@@ -129,6 +129,16 @@ pid_before=$(cli --json get "$keep" | jq -r .pid)
 started_before=$(docker inspect --format '{{.State.StartedAt}}' "$(ctr spoke-2)")
 spoke_pid=$(spoke2_pid)
 check "spoke-2's spoke process found ($spoke_pid)" [ -n "$spoke_pid" ]
+docker kill --signal USR1 "$(ctr spoke-2)" >/dev/null
+check "SIGUSR1 to the container restarts the spoke process" wait_for 30 new_spoke_pid "$spoke_pid"
+check "spoke-2 is connected after it" wait_for 60 spoke_is spoke-2 connected
+check "its agent is adopted: same pid" \
+	[ "$(cli --json get "$keep" | jq -r '.state + " " + (.pid | tostring)')" = "AGENT_STATE_RUNNING $pid_before" ]
+spoke_pid=$(spoke2_pid)
+docker kill --signal HUP "$(ctr spoke-2)" >/dev/null
+check "SIGHUP reaches the spoke, which reloads its keys" \
+	wait_for 10 bash -c "docker logs --since 30s $(ctr spoke-2) 2>&1 | grep -q 'SIGHUP: 2 trusted hub keys'"
+check "and neither the spoke process nor its container ends" [ "$(spoke2_pid)" = "$spoke_pid" ]
 kill -KILL "$spoke_pid"
 check "a new spoke process runs in the same container" wait_for 30 new_spoke_pid "$spoke_pid"
 check "the container was not restarted" \
