@@ -19,6 +19,7 @@
 #include "rpc_loop.h"
 #include "rpc_metadata.h"
 #include "tessera/v1/hub.pb-c.h"
+#include "status_name.h"
 #include "tool_util.h"
 
 #define FORGE_TASK_MAX (1024 * 1024)
@@ -218,14 +219,14 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 		goto out;
 	rpc_loop_run(loop, &res.done);
 	if (res.code != GRPC_STATUS_OK || f->stream) {
-		printf("%s\n", tool_status_name(res.code));
+		printf("%s\n", status_name(res.code));
 		rc = 0;
 		goto out;
 	}
 	if (envelope_reply_open(res.resp, res.len, &spoke_pub, f->spoke_id, command_id, &reply,
 				err) != 0)
 		goto out;
-	printf("%s\n", tool_status_name(reply->status));
+	printf("%s\n", status_name(reply->status));
 	if (reply->status != GRPC_STATUS_OK)
 		fprintf(stderr, "tessera-forge: %s\n", reply->message);
 	tessera__v1__reply__free_unpacked(reply, NULL);

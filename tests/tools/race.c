@@ -19,6 +19,7 @@
 #include "rpc_client.h"
 #include "rpc_loop.h"
 #include "tessera/v1/hub.pb-c.h"
+#include "status_name.h"
 #include "tool_util.h"
 
 #define RACE_COUNT_MAX 100000
@@ -150,7 +151,7 @@ static void pair_done(void *arg, grpc_status_code code, const char *details,
 		goto out;
 	if (p->killing) {
 		/* Either outcome of the race is an answer: the test judges it. */
-		printf("%s %s %s\n", p->agent_id, p->spawn_state, tool_status_name(rep->status));
+		printf("%s %s %s\n", p->agent_id, p->spawn_state, status_name(rep->status));
 		failed = false;
 		goto out;
 	}
@@ -173,7 +174,7 @@ static void pair_done(void *arg, grpc_status_code code, const char *details,
 out:
 	if (failed)
 		fprintf(stderr, "tessera-race: pair %ld: %s %s: %s\n", p->n,
-			p->killing ? "kill" : "spawn", tool_status_name(err.code), err.msg);
+			p->killing ? "kill" : "spawn", status_name(err.code), err.msg);
 	if (rep != NULL)
 		tessera__v1__reply__free_unpacked(rep, NULL);
 	pair_end(p, failed);

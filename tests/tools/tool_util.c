@@ -1,22 +1,8 @@
-/* tool_util: status names and public key files for the test-only tools. */
+/* tool_util: public key files for the test-only tools. */
 #include "tool_util.h"
 
 #include <stdio.h>
 #include <string.h>
-
-const char *tool_status_name(int code)
-{
-	static const char *const names[] = {
-		"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-		"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
-		"UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED",
-	};
-
-	if (code < 0 || (size_t)code >= sizeof(names) / sizeof(names[0]))
-		return "UNKNOWN";
-	return names[code];
-}
 
 int tool_read_pub(const char *path, struct sign_pubkey *pub, struct tsr_err *err)
 {
