@@ -108,7 +108,7 @@ static int agent_types_ms(const char *s, long long min, long long max, long long
 int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
 {
 	struct agent_type *ty = NULL;
-	long long def, max;
+	long long def = 0, max = 0;	/* set by agent_types_ms; GCC cannot see it */
 
 	if (argc >= 2)
 		ty = agent_types_get(t, argv[1]);
