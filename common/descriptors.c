@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "embedded_descriptors.h"
 #include "pb.h"
 
 int descriptors_open(struct descriptors *d, struct tsr_err *err)

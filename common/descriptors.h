@@ -8,12 +8,21 @@
 #define TSR_DESCRIPTORS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
 #include "google/protobuf/descriptor.pb-c.h"
 
 #define DESCRIPTORS_FILES_MAX 64	/* files the embedded set may hold */
+
+/*
+ * The serialized FileDescriptorSet, defined by the binary that links this:
+ * proto/meson.build embeds the hub's (every file) or the spoke's (its own
+ * protocol only) as hub_descriptors_dep or spoke_descriptors_dep.
+ */
+extern const uint8_t embedded_descriptors[];
+extern const size_t embedded_descriptors_len;
 
 struct descriptors {
 	Google__Protobuf__FileDescriptorSet *set;

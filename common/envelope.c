@@ -40,7 +40,7 @@ int envelope_command_seal(const struct sign_key *key, const struct envelope_comm
 	int rc = -1;
 
 	randombytes_buf(nonce, sizeof(nonce));
-	cmd.type = (char *)a->type;
+	cmd.type = a->type;
 	cmd.payload.data = (uint8_t *)a->payload;
 	cmd.payload.len = a->payload_len;
 	cmd.issuer_key_id = (char *)key->pub.id;
@@ -106,11 +106,6 @@ int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyr
 	}
 	if (cmd->nonce.len != ENVELOPE_NONCE_BYTES || !ids_valid_name(cmd->command_id)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "command lacks a nonce or an id");
-		goto out;
-	}
-	if (strnlen(cmd->type, ENVELOPE_TYPE_MAX + 1) > ENVELOPE_TYPE_MAX) {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "command type above %d bytes",
-			    ENVELOPE_TYPE_MAX);
 		goto out;
 	}
 	*out = cmd;

@@ -25,10 +25,9 @@
 #define ENVELOPE_NONCE_BYTES 16
 #define ENVELOPE_WINDOW_MAX_MS (10 * ENVELOPE_TTL_MS)	/* longest issued..expires */
 #define ENVELOPE_COMMAND_MAX (256 * 1024)	/* bytes of a signed command */
-#define ENVELOPE_TYPE_MAX 64
 
 struct envelope_command_args {
-	const char *type;
+	Tessera__V1__CommandType type;
 	const uint8_t *payload;
 	size_t payload_len;
 	const char *audience;

@@ -12,12 +12,7 @@
 #include <stddef.h>
 
 #include "error.h"
-
-#define TSR_NAME_MAX 64			/* spoke ids, type names, request ids */
-#define TSR_AGENT_ID_HEX 24
-#define TSR_AGENT_ID_MAX (TSR_NAME_MAX + 1 + TSR_AGENT_ID_HEX)
-#define TSR_LABELS_MAX 16		/* labels of one spoke, agent or selector */
-#define TSR_LABEL_VALUE_MAX 64
+#include "protocol.h"
 
 struct tsr_label {			/* borrowed strings */
 	const char *key;

@@ -5,6 +5,7 @@
  */
 #include "api.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "pb.h"
 #include "placement.h"
 #include "relay.h"
+#include "spawn_check.h"
 #include "watch.h"
 #include "tessera/v1/hub.pb-c.h"
 
@@ -82,7 +84,7 @@ static void api_op_done(void *arg, const struct tsr_err *err, bool refused,
 
 /* Relays one command for call to sp; the call is answered in every case. */
 static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp, bool placed,
-		      const char *type, const ProtobufCMessage *payload)
+		      Tessera__V1__CommandType type, const ProtobufCMessage *payload)
 {
 	struct api_op *op = NULL;
 	struct tsr_err err;
@@ -119,13 +121,13 @@ out:
 static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *r,
 			   struct spoke **out, bool *placed, struct tsr_err *err)
 {
-	struct placement_label labels[HUB_LABELS_MAX];
+	struct placement_label labels[TSR_LABELS_MAX];
 	struct placement p = { .request_id = r->request_id, .labels = labels };
 	char text[TSR_ERR_MSG_MAX / 2];
 
-	if (r->n_spoke_labels > HUB_LABELS_MAX)
+	if (r->n_spoke_labels > TSR_LABELS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "at most %d spoke labels", HUB_LABELS_MAX);
+				   "at most %d spoke labels", TSR_LABELS_MAX);
 	for (size_t i = 0; i < r->n_spoke_labels; i++) {
 		labels[i].key = r->spoke_labels[i]->key;
 		labels[i].value = r->spoke_labels[i]->value;
@@ -153,8 +155,11 @@ static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *
 static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct hub *h = ctx;
-	Tessera__V1__SpawnAgentRequest *r, out = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnAgentRequest *r;
+	Tessera__V1__SpawnCommand out = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__SpawnCommand__LabelsEntry entries[TSR_LABELS_MAX], *entryp[TSR_LABELS_MAX];
 	struct tsr_label labels[TSR_LABELS_MAX];
+	struct spawn_fields fields;
 	struct spoke *sp;
 	struct tsr_err err;
 	bool placed = false;
@@ -165,47 +170,28 @@ static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size
 		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed SpawnAgentRequest");
 		goto out;
 	}
-	if (!ids_valid_name(r->type)) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "type must be 1-%d characters of [A-Za-z0-9_-]", TSR_NAME_MAX);
-		goto out;
-	}
-	if (strnlen(r->task, TSR_TASK_MAX + 1) > TSR_TASK_MAX) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "task is longer than %d bytes",
-			    TSR_TASK_MAX);
-		goto out;
-	}
-	if (r->request_id[0] != '\0' && !ids_valid_name(r->request_id)) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "request_id must be empty or 1-%d characters of [A-Za-z0-9_-]",
-			    TSR_NAME_MAX);
-		goto out;
-	}
-	if (r->timeout_ms > TSR_AGENT_TIMEOUT_MAX_MS) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "timeout_ms must be at most %d (24 h)", TSR_AGENT_TIMEOUT_MAX_MS);
-		goto out;
-	}
-	if (r->n_labels > TSR_LABELS_MAX) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
-			    TSR_LABELS_MAX);
-		goto out;
-	}
-	for (size_t i = 0; i < r->n_labels; i++) {
+	for (size_t i = 0; i < r->n_labels && i < TSR_LABELS_MAX; i++) {
 		labels[i].key = r->labels[i]->key;
 		labels[i].value = r->labels[i]->value;
 	}
-	if (ids_check_labels(labels, r->n_labels, "agent label", &err) != 0 ||
-	    api_spawn_spoke(h, r, &sp, &placed, &err) != 0)
+	fields = (struct spawn_fields){ r->type, r->task, r->request_id, r->timeout_ms, labels,
+					r->n_labels };
+	if (spawn_check(&fields, &err) != 0 || api_spawn_spoke(h, r, &sp, &placed, &err) != 0)
 		goto out;
 	out.type = r->type;
 	out.timeout_ms = r->timeout_ms;
 	out.task = r->task;
-	out.spoke_id = (char *)sp->conf->id;
 	out.request_id = r->request_id;
-	out.labels = r->labels;
+	for (size_t i = 0; i < r->n_labels; i++) {
+		tessera__v1__spawn_command__labels_entry__init(&entries[i]);
+		entries[i].key = r->labels[i]->key;
+		entries[i].value = r->labels[i]->value;
+		entryp[i] = &entries[i];
+	}
+	out.labels = entryp;
 	out.n_labels = r->n_labels;
-	api_relay(h, call, sp, placed, "agent.spawn", &out.base);
+	api_relay(h, call, sp, placed, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN,
+		  &out.base);
 	rc = 0;
 out:
 	if (rc != 0)
@@ -214,54 +200,57 @@ out:
 		tessera__v1__spawn_agent_request__free_unpacked(r, NULL);
 }
 
-static void api_get(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+/*
+ * GetAgent and KillAgent: a request of shape `request` naming one agent by
+ * its agent_id field, relayed to that agent's spoke as a command of type
+ * `type`, whose payload `command` names it in *command_agent_id.
+ */
+static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_t *req,
+			      size_t len, const ProtobufCMessageDescriptor *request,
+			      Tessera__V1__CommandType type, ProtobufCMessage *command,
+			      char **command_agent_id)
 {
-	struct hub *h = ctx;
-	Tessera__V1__GetAgentRequest *r, out = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	const ProtobufCFieldDescriptor *field;
+	ProtobufCMessage *r;
 	struct spoke *sp;
 	struct tsr_err err;
 	int rc = -1;
 
-	r = tessera__v1__get_agent_request__unpack(NULL, len, req);
+	field = protobuf_c_message_descriptor_get_field_by_name(request, "agent_id");
+	assert(field != NULL && field->type == PROTOBUF_C_TYPE_STRING);
+	r = protobuf_c_message_unpack(request, NULL, len, req);
 	if (r == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed GetAgentRequest");
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s", request->short_name);
 		goto out;
 	}
-	if (hub_agent_spoke(h, r->agent_id, &sp, &err) != 0)
+	*command_agent_id = *(char **)((char *)r + field->offset);
+	if (hub_agent_spoke(h, *command_agent_id, &sp, &err) != 0)
 		goto out;
-	out.agent_id = r->agent_id;
-	api_relay(h, call, sp, false, "agent.status", &out.base);
+	api_relay(h, call, sp, false, type, command);
 	rc = 0;
 out:
 	if (rc != 0)
 		rpc_call_fail(call, &err);
 	if (r != NULL)
-		tessera__v1__get_agent_request__free_unpacked(r, NULL);
+		protobuf_c_message_free_unpacked(r, NULL);
+}
+
+static void api_get(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	Tessera__V1__StatusCommand out = TESSERA__V1__STATUS_COMMAND__INIT;
+
+	api_agent_command(ctx, call, req, len, &tessera__v1__get_agent_request__descriptor,
+			  TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, &out.base,
+			  &out.agent_id);
 }
 
 static void api_kill(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
-	struct hub *h = ctx;
-	Tessera__V1__KillAgentRequest *r, out = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
-	struct spoke *sp;
-	struct tsr_err err;
-	int rc = -1;
+	Tessera__V1__KillCommand out = TESSERA__V1__KILL_COMMAND__INIT;
 
-	r = tessera__v1__kill_agent_request__unpack(NULL, len, req);
-	if (r == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed KillAgentRequest");
-		goto out;
-	}
-	if (hub_agent_spoke(h, r->agent_id, &sp, &err) != 0)
-		goto out;
-	out.agent_id = r->agent_id;
-	api_relay(h, call, sp, false, "agent.kill", &out.base);
-	rc = 0;
-out:
-	if (rc != 0)
-		rpc_call_fail(call, &err);
-	if (r != NULL)
-		tessera__v1__kill_agent_request__free_unpacked(r, NULL);
+	api_agent_command(ctx, call, req, len, &tessera__v1__kill_agent_request__descriptor,
+			  TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, &out.base,
+			  &out.agent_id);
 }
 
 /* One SpokeInfo per configured spoke, pointing into the registry. */
@@ -387,12 +376,12 @@ int api_register(struct hub *h, struct rpc_server *srv, struct tsr_err *err)
 		const char *path;
 		rpc_handler_fn fn;
 	} methods[] = {
-		{ "/tessera.v1.Hub/SpawnAgent", api_spawn },
-		{ "/tessera.v1.Hub/GetAgent", api_get },
-		{ "/tessera.v1.Hub/KillAgent", api_kill },
-		{ "/tessera.v1.Hub/ListAgents", list_agents },
-		{ "/tessera.v1.Hub/ListSpokes", api_list_spokes },
-		{ "/tessera.v1.Hub/WatchEvents", api_watch },
+		{ TSR_METHOD_SPAWN_AGENT, api_spawn },
+		{ TSR_METHOD_GET_AGENT, api_get },
+		{ TSR_METHOD_KILL_AGENT, api_kill },
+		{ TSR_METHOD_LIST_AGENTS, list_agents },
+		{ TSR_METHOD_LIST_SPOKES, api_list_spokes },
+		{ TSR_METHOD_WATCH_EVENTS, api_watch },
 	};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

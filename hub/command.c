@@ -8,7 +8,7 @@
 #include "envelope.h"
 #include "pb.h"
 
-int command_seal(const struct sign_key *key, const char *spoke_id, const char *type,
+int command_seal(const struct sign_key *key, const char *spoke_id, Tessera__V1__CommandType type,
 		 const ProtobufCMessage *payload, char *id, size_t idlen,
 		 uint8_t **out, size_t *outlen, struct tsr_err *err)
 {

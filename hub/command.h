@@ -12,11 +12,12 @@
 
 #include "error.h"
 #include "sign.h"
+#include "tessera/v1/spoke.pb-c.h"
 
 #define COMMAND_ID_LEN 16		/* hex digits */
 
 /* id receives the command id (COMMAND_ID_LEN + 1); *out is malloc'd. */
-int command_seal(const struct sign_key *key, const char *spoke_id, const char *type,
+int command_seal(const struct sign_key *key, const char *spoke_id, Tessera__V1__CommandType type,
 		 const ProtobufCMessage *payload, char *id, size_t idlen,
 		 uint8_t **out, size_t *outlen, struct tsr_err *err);
 

@@ -1,23 +1,17 @@
 /*
- * hub_limits: the hub's bounds on sizes, counts and timeouts. The CLI
- * shares them, so that it refuses early what the hub would refuse anyway.
+ * hub_limits: the hub's own bounds on sizes, counts and timeouts; those of
+ * the wire contract are in common/protocol.h. The CLI shares them, so that
+ * it refuses early what the hub would refuse anyway.
  */
 #ifndef TSR_HUB_HUB_LIMITS_H
 #define TSR_HUB_HUB_LIMITS_H
 
-#include "ids.h"
-
-#define TSR_TASK_MAX (64 * 1024)	/* bytes of an agent's task */
-#define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest agent timeout */
+#include "protocol.h"
 
 #define HUB_SPOKES_MAX 256
-#define HUB_LABELS_MAX TSR_LABELS_MAX	/* per spoke, as per agent (common/ids.h) */
-#define HUB_LABEL_VALUE_MAX TSR_LABEL_VALUE_MAX
 #define HUB_ADDRESS_MAX 255
 
 #define HUB_PAGE_SIZE_DEFAULT 100
-#define HUB_PAGE_SIZE_MAX 500
-#define HUB_SPOKE_TOKEN_MAX 512		/* a spoke's own page token, carried opaquely */
 
 #define HUB_RELAY_TIMEOUT_DEFAULT_MS 10000
 #define HUB_RELAY_TIMEOUT_MIN_MS 100

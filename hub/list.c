@@ -36,9 +36,9 @@ struct list_op {
 	size_t nlabels;
 	uint32_t want;			/* the page size */
 	size_t index;			/* the spoke to ask (next) */
-	char token[HUB_SPOKE_TOKEN_MAX + 1];	/* and its page token */
+	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1];	/* and its page token */
 	bool has_next;			/* index/token name a next page */
-	Tessera__V1__ListAgentsResponse **pages;	/* owned: one per spoke answered */
+	Tessera__V1__AgentPage **pages;	/* owned: one per spoke answered */
 	size_t npages;
 	size_t count;			/* agents in pages */
 	size_t bytes;			/* their packed size */
@@ -47,7 +47,7 @@ struct list_op {
 static void list_op_free(struct list_op *op)
 {
 	for (size_t i = 0; i < op->npages; i++)
-		tessera__v1__list_agents_response__free_unpacked(op->pages[i], NULL);
+		tessera__v1__agent_page__free_unpacked(op->pages[i], NULL);
 	free(op->pages);
 	free(op);
 }
@@ -58,9 +58,9 @@ static void list_done(void *arg, const struct tsr_err *err, bool refused,
 /* Asks spoke op->index for the rest of the page. */
 static int list_ask(struct list_op *op, struct tsr_err *err)
 {
-	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
-	Tessera__V1__ListAgentsRequest__LabelsEntry labels[TSR_LABELS_MAX];
-	Tessera__V1__ListAgentsRequest__LabelsEntry *labelp[TSR_LABELS_MAX];
+	Tessera__V1__ListCommand req = TESSERA__V1__LIST_COMMAND__INIT;
+	Tessera__V1__ListCommand__LabelsEntry labels[TSR_LABELS_MAX];
+	Tessera__V1__ListCommand__LabelsEntry *labelp[TSR_LABELS_MAX];
 	struct spoke *sp = &op->hub->spokes->v[op->index];
 	int64_t timeout;
 
@@ -70,21 +70,20 @@ static int list_ask(struct list_op *op, struct tsr_err *err)
 		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "hub is shutting down");
 	if (hub_relay_timeout(op->hub, op->call, &timeout, err) != 0)
 		return -1;
-	req.spoke_id = (char *)sp->conf->id;
 	req.state = op->state;
 	req.type = op->type;
 	req.page_size = op->want - (uint32_t)op->count;
 	req.page_token = op->token;
 	for (size_t i = 0; i < op->nlabels; i++) {
-		tessera__v1__list_agents_request__labels_entry__init(&labels[i]);
+		tessera__v1__list_command__labels_entry__init(&labels[i]);
 		labels[i].key = op->labels[i].key;
 		labels[i].value = op->labels[i].value;
 		labelp[i] = &labels[i];
 	}
 	req.labels = labelp;
 	req.n_labels = op->nlabels;
-	return relay_start(op->hub->relays, sp, "agent.list", &req.base, timeout, list_done, op,
-			   &op->relay, err);
+	return relay_start(op->hub->relays, sp, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST,
+			   &req.base, timeout, list_done, op, &op->relay, err);
 }
 
 /*
@@ -95,12 +94,12 @@ static int list_take(struct list_op *op, const uint8_t *payload, size_t len, boo
 		     struct tsr_err *err)
 {
 	const char *id = op->hub->spokes->v[op->index].conf->id;
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	size_t asked = op->want - op->count, bytes = 0;
 	int rc = -1;
 
 	*more = false;
-	resp = tessera__v1__list_agents_response__unpack(NULL, len, payload);
+	resp = tessera__v1__agent_page__unpack(NULL, len, payload);
 	if (resp == NULL) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s sent a malformed agent list", id);
 		goto out;
@@ -137,7 +136,7 @@ static int list_take(struct list_op *op, const uint8_t *payload, size_t len, boo
 	rc = 0;
 out:
 	if (resp != NULL)
-		tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+		tessera__v1__agent_page__free_unpacked(resp, NULL);
 	return rc;
 }
 
@@ -237,9 +236,9 @@ static int list_setup(struct list_op *op, const Tessera__V1__ListAgentsRequest *
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "type must be empty or 1-%d characters of [A-Za-z0-9_-]",
 				   TSR_NAME_MAX);
-	if (r->page_size > HUB_PAGE_SIZE_MAX)
+	if (r->page_size > TSR_PAGE_SIZE_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "page_size must be at most %d", HUB_PAGE_SIZE_MAX);
+				   "page_size must be at most %d", TSR_PAGE_SIZE_MAX);
 	if (r->n_labels > TSR_LABELS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "at most %d labels in a selector", TSR_LABELS_MAX);

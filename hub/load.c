@@ -1,4 +1,4 @@
-/* load: spoke.info polls and what their answers leave in struct spoke. */
+/* load: SPOKE_INFO polls and what their answers leave in struct spoke. */
 #include "load.h"
 
 #include "clock.h"
@@ -74,8 +74,8 @@ void load_tick(struct hub *h)
 		if (sp->health == SPOKE_CONNECTING || sp->load_polling || now < sp->load_next_ms)
 			continue;
 		sp->load_next_ms = now + LOAD_POLL_MS;
-		if (relay_start(h->relays, sp, "spoke.info", &req.base, timeout, load_done, sp,
-				NULL, &err) != 0) {
+		if (relay_start(h->relays, sp, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO,
+				&req.base, timeout, load_done, sp, NULL, &err) != 0) {
 			log_warn("spoke %s: cannot poll its load: %s", sp->conf->id, err.msg);
 			continue;
 		}

@@ -1,7 +1,7 @@
 /*
  * load: the hub's view of how loaded each spoke is, and whether it takes
  * the hub's commands. From the loop tick, every spoke that is not still
- * connecting is asked "spoke.info" every LOAD_POLL_MS (and at once when
+ * connecting is asked SPOKE_INFO every LOAD_POLL_MS (and at once when
  * its channel comes up or SIGHUP changes its key), with at most one such
  * command in flight per spoke; the answer (a signed SpokeStatus, verified
  * like any reply) is kept in struct spoke for placement and ListSpokes.

@@ -7,13 +7,13 @@
 
 #include "b64url.h"
 
-#define PAGE_TOKEN_TEXT_MAX (3 + 1 + TSR_NAME_MAX + 1 + HUB_SPOKE_TOKEN_MAX)
+#define PAGE_TOKEN_TEXT_MAX (3 + 1 + TSR_NAME_MAX + 1 + TSR_SPOKE_PAGE_TOKEN_MAX)
 
 bool page_token_spoke_token_ok(const char *s)
 {
-	size_t len = strnlen(s, HUB_SPOKE_TOKEN_MAX + 1);
+	size_t len = strnlen(s, TSR_SPOKE_PAGE_TOKEN_MAX + 1);
 
-	if (len > HUB_SPOKE_TOKEN_MAX)
+	if (len > TSR_SPOKE_PAGE_TOKEN_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (s[i] < 0x21 || s[i] > 0x7e)

@@ -18,7 +18,7 @@
 struct page_token {
 	size_t index;				/* into the configured spokes */
 	char spoke[TSR_NAME_MAX + 1];
-	char token[HUB_SPOKE_TOKEN_MAX + 1];	/* "": that spoke's first page */
+	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1];	/* "": that spoke's first page */
 };
 
 /* A spoke token the hub can carry: printable ASCII, no blanks, bounded. */

@@ -8,15 +8,14 @@
 #include "envelope.h"
 #include "hub_limits.h"
 #include "log.h"
+#include "protocol.h"
 #include "rpc_client.h"
-
-#define RELAY_METHOD "/tessera.v1.Spoke/Execute"
 
 struct relay {
 	struct relay *prev, *next;
 	struct relays *rs;
 	struct spoke *sp;
-	char type[32];
+	Tessera__V1__CommandType type;
 	char command_id[COMMAND_ID_LEN + 1];
 	int64_t timeout_ms;
 	struct rpc_client_call *call;	/* valid until relay_unary_done */
@@ -143,7 +142,7 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 	} else {
 		relay_open_reply(r, resp, len, &reply, &refused, &err);
 	}
-	log_debug("%s %s on spoke %s: %s", r->type, r->command_id, r->sp->conf->id,
+	log_debug("%s %s on spoke %s: %s", protocol_command_name(r->type), r->command_id, r->sp->conf->id,
 		  reply != NULL ? "ok" : err.msg);
 	if (reply != NULL)
 		r->done(r->arg, NULL, false, reply->payload.data, reply->payload.len);
@@ -154,7 +153,7 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 	free(r);
 }
 
-int relay_start(struct relays *rs, struct spoke *sp, const char *type,
+int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType type,
 		const ProtobufCMessage *payload, int64_t timeout_ms,
 		relay_done_fn done, void *arg, struct relay **out, struct tsr_err *err)
 {
@@ -179,17 +178,13 @@ int relay_start(struct relays *rs, struct spoke *sp, const char *type,
 	r->timeout_ms = timeout_ms;
 	r->done = done;
 	r->arg = arg;
-	if (strlen(type) >= sizeof(r->type)) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "command type %s too long", type);
-		goto out;
-	}
-	memcpy(r->type, type, strlen(type) + 1);
+	r->type = type;
 	if (command_seal(rs->key, sp->conf->id, type, payload, r->command_id,
 			 sizeof(r->command_id), &cmd, &cmd_len, err) != 0)
 		goto out;
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout_ms = timeout_ms;
-	if (rpc_client_unary(rs->loop, sp->ch, RELAY_METHOD, cmd, cmd_len, &opts,
+	if (rpc_client_unary(rs->loop, sp->ch, TSR_METHOD_EXECUTE, cmd, cmd_len, &opts,
 			     relay_unary_done, r, &r->call, err) != 0)
 		goto out;
 	r->next = rs->head;

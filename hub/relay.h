@@ -17,6 +17,7 @@
 #include "rpc_loop.h"
 #include "sign.h"
 #include "spokes.h"
+#include "tessera/v1/spoke.pb-c.h"
 
 struct relays;				/* every relay in flight */
 struct relay;				/* one of them */
@@ -45,7 +46,7 @@ void relays_free(struct relays *rs);
  * done runs exactly once, later, on the loop thread; on failure it never
  * runs. *out (optional) is valid until done runs.
  */
-int relay_start(struct relays *rs, struct spoke *sp, const char *type,
+int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType type,
 		const ProtobufCMessage *payload, int64_t timeout_ms,
 		relay_done_fn done, void *arg, struct relay **out, struct tsr_err *err);
 /* Asks the call to stop; done still runs (with CANCELLED unless it raced). */

@@ -37,7 +37,7 @@ struct spoke {
 	int32_t max;				/* its max-agents, >= 1 when known */
 	int64_t load_at_ms;			/* monotonic: when the figures came */
 	int64_t load_next_ms;			/* monotonic: when to poll next */
-	bool load_polling;			/* a spoke.info is in flight */
+	bool load_polling;			/* a SPOKE_INFO is in flight */
 	bool refused;				/* the last poll was refused */
 	char reason[SPOKE_REASON_MAX];		/* the last poll's error; "" if it succeeded */
 };

@@ -1,6 +1,6 @@
 /*
- * agent_commands: the handlers of agent.spawn, agent.status, agent.kill
- * and agent.list. Each takes the command's payload bytes (untrusted in
+ * agent_commands: the handlers of AGENT_SPAWN, AGENT_STATUS, AGENT_KILL
+ * and AGENT_LIST. Each takes the command's payload bytes (untrusted in
  * shape even though signed), validates every field, and returns the
  * reply payload packed in a malloc'd buffer, or -1 with err set.
  * Loop thread only.

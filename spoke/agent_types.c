@@ -84,7 +84,7 @@ int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err
 	ty->argv[argc - 3] = NULL;
 	memcpy(ty->name, argv[1], strlen(argv[1]) + 1);
 	ty->delivery = delivery;
-	ty->timeout_max_ms = AGENT_TIMEOUT_MAX_MS;
+	ty->timeout_max_ms = TSR_AGENT_TIMEOUT_MAX_MS;
 	ty->grace_ms = -1;
 	t->n++;
 	return 0;
@@ -119,7 +119,7 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
 		if (ty == NULL)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 					   "agent-timeout: no agent %s defined above", argv[1]);
-		if (agent_types_ms(argv[3], 1, AGENT_TIMEOUT_MAX_MS, &max, "MAX_MS", err) != 0 ||
+		if (agent_types_ms(argv[3], 1, TSR_AGENT_TIMEOUT_MAX_MS, &max, "MAX_MS", err) != 0 ||
 		    agent_types_ms(argv[2], 0, max, &def, "DEFAULT_MS", err) != 0)
 			return -1;
 		ty->timeout_default_ms = (uint32_t)def;

@@ -21,9 +21,8 @@
 
 #define AGENT_TYPES_MAX 64
 #define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3)	/* PATH and ARGs of one line */
-#define AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest timeout of any agent */
-#define AGENT_GRACE_MAX_MS (10 * 60 * 1000)		/* longest per-type grace */
 #define AGENT_ENV_MAX 32				/* agent-env lines per type */
+#define AGENT_GRACE_MAX_MS (10 * 60 * 1000)		/* longest SIGTERM-to-SIGKILL grace */
 
 enum agent_task_delivery {
 	AGENT_TASK_STDIN,	/* the task is the child's stdin */
@@ -59,7 +58,7 @@ int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err
  * Applies an "agent-timeout" or "agent-grace" line (argv[0] the keyword)
  * to its type, which an earlier "agent" line must have defined.
  * Without one, a type has no default timeout, accepts up to
- * AGENT_TIMEOUT_MAX_MS, and uses the spoke's grace. INVALID_ARGUMENT.
+ * TSR_AGENT_TIMEOUT_MAX_MS, and uses the spoke's grace. INVALID_ARGUMENT.
  */
 int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
 /*

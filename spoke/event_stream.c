@@ -202,9 +202,9 @@ static int event_stream_parse(struct spoke *sp, const uint8_t *req, size_t len,
 	if (store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len,
 			      envelope_command_replay_ms(cmd, now), err) != 0)
 		goto out;
-	if (strcmp(cmd->type, "events.stream") != 0) {
+	if (cmd->type != TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "StreamEvents takes an events.stream command");
+			    "StreamEvents takes an EVENTS_STREAM command");
 		goto out;
 	}
 	*out = tessera__v1__stream_events_request__unpack(NULL, cmd->payload.len,

@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "protocol.h"
 #include "rpc_server.h"
 
-#define EVENT_STREAM_METHOD "/tessera.v1.Spoke/StreamEvents"
 #define EVENT_STREAMS_MAX 64
 
 struct spoke;

@@ -15,27 +15,34 @@
 #include "clock.h"
 #include "envelope.h"
 #include "log.h"
+#include "protocol.h"
 #include "spoke.h"
 #include "spoke_info.h"
+
+/* Every nonce an envelope can carry is recordable for as long as it must be. */
+_Static_assert(ENVELOPE_NONCE_BYTES <= STORE_NONCE_MAX, "a nonce must fit the store");
+_Static_assert(ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS <= STORE_NONCE_TTL_MAX_MS,
+	       "a nonce must be kept until its command would be refused anyway");
 
 typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len,
 			  uint8_t **out, size_t *outlen, struct tsr_err *err);
 
 static const struct {
-	const char *type;
+	Tessera__V1__CommandType type;
 	command_fn fn;
 } execute_routes[] = {
-	{ "agent.spawn", agent_cmd_spawn },
-	{ "agent.status", agent_cmd_status },
-	{ "agent.kill", agent_cmd_kill },
-	{ "agent.list", agent_cmd_list },
-	{ "spoke.info", spoke_cmd_info },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, agent_cmd_spawn },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, agent_cmd_status },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, agent_cmd_list },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, spoke_cmd_info },
 };
 
-static command_fn execute_route(const char *type)
+/* NULL for EVENTS_STREAM (StreamEvents takes it) and for types it does not know. */
+static command_fn execute_route(Tessera__V1__CommandType type)
 {
 	for (size_t i = 0; i < sizeof(execute_routes) / sizeof(execute_routes[0]); i++)
-		if (strcmp(execute_routes[i].type, type) == 0)
+		if (execute_routes[i].type == type)
 			return execute_routes[i].fn;
 	return NULL;
 }
@@ -61,8 +68,8 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	}
 	fn = execute_route(cmd->type);
 	if (fn == NULL)
-		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED, "unknown command type \"%.64s\"",
-			    cmd->type);
+		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED, "Execute does not take command type %d",
+			    (int)cmd->type);
 	else
 		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
 
@@ -74,7 +81,7 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	reply.payload.len = payload_len;
 	reply.issued_at_ms = clock_wall_ms();
 	if (err.code != GRPC_STATUS_OK)
-		log_info("%s %s: %s", cmd->type, cmd->command_id, err.msg);
+		log_info("%s %s: %s", protocol_command_name(cmd->type), cmd->command_id, err.msg);
 	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)
 		rpc_call_fail(call, &err);
 	else

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol.h"
 #include "rpc_server.h"
 
-#define EXECUTE_METHOD "/tessera.v1.Spoke/Execute"
 
 /* An rpc_handler_fn; ctx is the struct spoke. */
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len);

@@ -119,8 +119,8 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 		/* What it was spawned with, for the report; what is left, to enforce. */
 		int64_t total = a->timeout_at_ms - a->started_at_ms;
 
-		limit.ms = total > 0 && total <= AGENT_TIMEOUT_MAX_MS ? (uint32_t)total
-								       : AGENT_TIMEOUT_MAX_MS;
+		limit.ms = total > 0 && total <= TSR_AGENT_TIMEOUT_MAX_MS ? (uint32_t)total
+								       : TSR_AGENT_TIMEOUT_MAX_MS;
 		left = a->timeout_at_ms > now ? a->timeout_at_ms - now : 0;
 		if (left > limit.ms)
 			left = limit.ms;

@@ -1,6 +1,6 @@
 /*
- * spoke_info: spoke.info. The count is the supervisor's, the same figure
- * the max-agents cap of agent.spawn is checked against, so a hub that
+ * spoke_info: SPOKE_INFO. The count is the supervisor's, the same figure
+ * the max-agents cap of AGENT_SPAWN is checked against, so a hub that
  * sees running < max may expect a spawn to be accepted.
  */
 #include "spoke_info.h"
@@ -18,7 +18,7 @@ int spoke_cmd_info(struct spoke *sp, const uint8_t *payload, size_t len,
 
 	req = tessera__v1__spoke_status_request__unpack(NULL, len, payload);
 	if (req == NULL) {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spoke.info request");
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed SPOKE_INFO payload");
 		goto out;
 	}
 	/* Both are bounded by SUPERVISOR_AGENTS_MAX, far below INT32_MAX. */

@@ -1,5 +1,5 @@
 /*
- * spoke_info: the handler of spoke.info, which tells the hub how loaded
+ * spoke_info: the handler of SPOKE_INFO, which tells the hub how loaded
  * this spoke is (agents supervised now, and its max-agents), so that the
  * hub can place spawns on the least-loaded spoke. Loop thread only.
  */

@@ -41,19 +41,15 @@
 #include "error.h"
 #include "ids.h"
 #include "tessera/v1/agent.pb-c.h"
-#include "tessera/v1/hub.pb-c.h"
+#include "tessera/v1/spoke.pb-c.h"
 
 #define STORE_ADDR_MAX 256
 #define STORE_TIMEOUT_MS 2000		/* connect, and each command */
-#define STORE_TASK_MAX 65536		/* bytes of an agent's task */
-#define STORE_ERROR_MAX 1024		/* bytes of an agent's error text */
-#define STORE_OUTPUT_MAX 1048576	/* bytes of an agent's output tail */
 #define STORE_BOOT_ID_MAX 64		/* bytes of a boot id */
 #define STORE_EVENTS_KEPT 1000000	/* default stream length cap */
 #define STORE_EVENTS_KEPT_MIN 100
 #define STORE_EVENTS_KEPT_MAX 100000000
 #define STORE_PAGE_DEFAULT 50
-#define STORE_PAGE_MAX 500
 #define STORE_LIST_SCAN_MAX 2000	/* index entries one list call examines */
 #define STORE_READ_MAX 1000		/* events one read returns */
 #define STORE_BLOCK_MAX_MS 60000	/* longest XREAD BLOCK */
@@ -97,11 +93,11 @@ struct store_update {
 	bool has_signal;
 	int32_t signal;
 	bool has_error;
-	const char *error;		/* borrowed; at most STORE_ERROR_MAX bytes */
+	const char *error;		/* borrowed; at most TSR_ERROR_MAX bytes */
 	bool has_kill_requested;
 	bool kill_requested;
 	bool has_output;
-	const char *output;		/* borrowed; at most STORE_OUTPUT_MAX bytes */
+	const char *output;		/* borrowed; at most TSR_OUTPUT_MAX bytes */
 };
 
 /* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */
@@ -145,7 +141,7 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
  * One page of agents, newest first. state_filter UNSPECIFIED and
  * type_filter "" match any; an agent matches the nlabels labels (a
  * selector, checked like an agent's labels) if it has each key with that
- * value. page_size 0 means STORE_PAGE_DEFAULT, more than STORE_PAGE_MAX is
+ * value. page_size 0 means STORE_PAGE_DEFAULT, more than TSR_PAGE_SIZE_MAX is
  * cut to it. page_token is "" or a previous next_page_token
  * (INVALID_ARGUMENT otherwise); it stays good while agents change state.
  * The walk goes over the smallest of the index of the state, the index of
@@ -154,12 +150,12 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
  * asked, even none, and still have a next_page_token; the listing is over
  * when next_page_token is "". Agents in a page have no output: a page of
  * full tails could outgrow a reply. *out is malloc'd: free with
- * tessera__v1__list_agents_response__free_unpacked(*out, NULL).
+ * tessera__v1__agent_page__free_unpacked(*out, NULL).
  */
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
 		     const char *type_filter, const struct tsr_label *labels, size_t nlabels,
 		     uint32_t page_size, const char *page_token,
-		     Tessera__V1__ListAgentsResponse **out, struct tsr_err *err);
+		     Tessera__V1__AgentPage **out, struct tsr_err *err);
 /*
  * Makes sure the state and type indexes hold every agent: if the version
  * key is missing (data from an older spoke), indexes the main index in

@@ -47,8 +47,6 @@
 #include "error.h"
 
 #define SUPERVISOR_AGENTS_MAX 4096	/* highest cap on concurrent agents */
-#define SUPERVISOR_TASK_MAX 65536	/* bytes */
-#define SUPERVISOR_GRACE_MAX_MS 600000	/* longest SIGTERM-to-SIGKILL grace */
 #define SUPERVISOR_DRAIN_MS 5000	/* longest wait for a group to empty */
 #define SUPERVISOR_TAIL_DEFAULT 65536	/* bytes of output kept per agent */
 #define SUPERVISOR_TAIL_MAX 1048576
@@ -94,8 +92,8 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 		     void *arg, struct supervisor **out, struct tsr_err *err);
 /* What ends an agent that runs too long. */
 struct supervisor_timeout {
-	uint32_t ms;			/* 0..AGENT_TIMEOUT_MAX_MS after the spawn; 0: never */
-	int grace_ms;			/* 0..SUPERVISOR_GRACE_MAX_MS, SIGTERM to SIGKILL */
+	uint32_t ms;			/* 0..TSR_AGENT_TIMEOUT_MAX_MS after the spawn; 0: never */
+	int grace_ms;			/* 0..AGENT_GRACE_MAX_MS, SIGTERM to SIGKILL */
 };
 
 /*
@@ -124,7 +122,7 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err);
 /*
  * SIGTERM to the agent's process group now, SIGKILL after grace_ms
- * (0..SUPERVISOR_GRACE_MAX_MS) unless it has ended; the exit is reported
+ * (0..AGENT_GRACE_MAX_MS) unless it has ended; the exit is reported
  * with kill_requested. Repeating a kill can only bring the SIGKILL closer.
  * NOT_FOUND if the agent is not supervised: then its exit, if it had a
  * process, has been handed to on_exit already (an agent stays supervised

@@ -1,7 +1,7 @@
 /*
  * fuzz_hub_requests: protobuf-c unpacking of every request message the
- * hub's user API accepts (and the spoke's stream request), each tried on
- * the same bytes; whatever unpacks must pack again.
+ * hub's user API accepts and of every command payload the spoke accepts,
+ * each tried on the same bytes; whatever unpacks must pack again.
  */
 #include <stdlib.h>
 
@@ -16,7 +16,12 @@ static const ProtobufCMessageDescriptor *const fuzz_requests[] = {
 	&tessera__v1__list_agents_request__descriptor,
 	&tessera__v1__list_spokes_request__descriptor,
 	&tessera__v1__watch_events_request__descriptor,
+	&tessera__v1__spawn_command__descriptor,
+	&tessera__v1__status_command__descriptor,
+	&tessera__v1__kill_command__descriptor,
+	&tessera__v1__list_command__descriptor,
 	&tessera__v1__stream_events_request__descriptor,
+	&tessera__v1__spoke_status_request__descriptor,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -62,7 +62,7 @@ static int corpus_message(const char *dir, const char *target, const char *name,
 
 static int corpus_commands(const char *dir, const struct sign_key *hub, struct tsr_err *err)
 {
-	Tessera__V1__SpawnAgentRequest spawn = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
 	Tessera__V1__StreamEventsRequest stream = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
 	struct envelope_command_args a = { .audience = FUZZ_SPOKE_ID,
 					   .command_id = FUZZ_COMMAND_ID,
@@ -74,7 +74,7 @@ static int corpus_commands(const char *dir, const struct sign_key *hub, struct t
 	spawn.type = "sleep";
 	spawn.task = "a task";
 	spawn.request_id = "req-1";
-	a.type = "agent.spawn";
+	a.type = TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
 	if (pb_pack(&spawn.base, &payload, &payload_len, err) != 0)
 		goto out;
 	a.payload = payload;
@@ -86,7 +86,7 @@ static int corpus_commands(const char *dir, const struct sign_key *hub, struct t
 	free(buf);
 	payload = buf = NULL;
 	stream.cursor = "1700000000000-0";
-	a.type = "events.stream";
+	a.type = TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM;
 	if (pb_pack(&stream.base, &payload, &payload_len, err) != 0)
 		goto out;
 	a.payload = payload;

@@ -92,7 +92,7 @@ check "it ends at its own deadline ($((t1 - t0)) ms), not the hub's ${RELAY_MS} 
 # callers' end cancels them at about the same moment: one may say so.)
 relayed_with_callers_deadline() {
 	local ms n=0
-	for ms in $(sed -n 's/.*agent\.spawn .* on spoke spoke-1: spoke spoke-1 did not answer within \([0-9]*\) ms$/\1/p' \
+	for ms in $(sed -n 's/.*AGENT_SPAWN .* on spoke spoke-1: spoke spoke-1 did not answer within \([0-9]*\) ms$/\1/p' \
 		"$WORK/hub.log"); do
 		[ "$ms" -le 2000 ] || return 1
 		n=$((n + 1))
@@ -106,7 +106,7 @@ check "the hub relayed the spawns with the callers' deadline, not its own" \
 check "the caller with a 60 s deadline is still waiting" kill -0 "$cpid"
 { kill -KILL "$cpid" && wait "$cpid"; } 2>/dev/null
 relay_cancelled() {
-	grep -q "agent.spawn .* on spoke spoke-1: cancelled before" "$WORK/hub.log"
+	grep -q "AGENT_SPAWN .* on spoke spoke-1: cancelled before" "$WORK/hub.log"
 }
 check "the hub cancels its relayed spawn when the caller goes away" \
 	wait_for 10 relay_cancelled

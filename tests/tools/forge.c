@@ -17,8 +17,9 @@
 #include "pb.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
+#include "protocol.h"
 #include "rpc_metadata.h"
-#include "tessera/v1/hub.pb-c.h"
+#include "tessera/v1/spoke.pb-c.h"
 #include "status_name.h"
 #include "tool_util.h"
 
@@ -26,7 +27,7 @@
 #define FORGE_TIMEOUT_MS 10000
 
 struct forge {
-	const char *addr, *key_path, *spoke_id, *spoke_pub, *audience, *type, *agent_type;
+	const char *addr, *key_path, *spoke_id, *spoke_pub, *audience, *agent_type;
 	const char *defect;		/* NULL, "badsig", "tamper" or "truncate" */
 	const char *nonce_hex;		/* NULL: a fresh nonce */
 	long task_len;
@@ -93,7 +94,7 @@ static void forge_stream_end(void *arg, grpc_status_code code, const char *detai
  */
 static int forge_payload(const struct forge *f, uint8_t **out, size_t *len, struct tsr_err *err)
 {
-	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
 	Tessera__V1__StreamEventsRequest sreq = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
 	char *task;
 	int rc;
@@ -199,7 +200,8 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 	    forge_payload(f, &payload, &payload_len, err) != 0)
 		goto out;
 	snprintf(command_id, sizeof(command_id), "forge-%lld", (long long)clock_wall_ms());
-	a.type = f->stream ? "events.stream" : f->type;
+	a.type = f->stream ? TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM
+			   : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
 	a.payload = payload;
 	a.payload_len = payload_len;
 	a.audience = f->audience != NULL ? f->audience : f->spoke_id;
@@ -212,9 +214,9 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 	    rpc_loop_new(&loop, err) != 0 ||
 	    rpc_channel_new(f->addr, 0, NULL, &ch, err) != 0)
 		goto out;
-	if (f->stream ? rpc_client_stream(loop, ch, "/tessera.v1.Spoke/StreamEvents", buf, len,
+	if (f->stream ? rpc_client_stream(loop, ch, TSR_METHOD_STREAM_EVENTS, buf, len,
 					  &opts, &cbs, &res, &res.call, err) != 0 :
-			rpc_client_unary(loop, ch, "/tessera.v1.Spoke/Execute", buf, len, &opts,
+			rpc_client_unary(loop, ch, TSR_METHOD_EXECUTE, buf, len, &opts,
 					 forge_done, &res, NULL, err) != 0)
 		goto out;
 	rpc_loop_run(loop, &res.done);
@@ -246,25 +248,24 @@ static void forge_usage(void)
 {
 	fprintf(stderr,
 		"usage: tessera-forge -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB\n"
-		"       [-t TYPE] [-A AGENT_TYPE] [-T TASK_BYTES] [-u AUDIENCE]\n"
+		"       [-A AGENT_TYPE] [-T TASK_BYTES] [-u AUDIENCE]\n"
 		"       [-i ISSUED_OFFSET_MS] [-l TTL_MS] [-n NONCE_HEX]\n"
 		"       [-d badsig|tamper|truncate] [-S]\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct forge f = { .type = "agent.spawn", .agent_type = "true",
+	struct forge f = { .agent_type = "true",
 			   .ttl_ms = ENVELOPE_TTL_MS };
 	struct tsr_err err;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "a:k:s:p:t:A:T:u:i:l:n:d:S")) != -1) {
+	while ((c = getopt(argc, argv, "a:k:s:p:A:T:u:i:l:n:d:S")) != -1) {
 		switch (c) {
 		case 'a': f.addr = optarg; break;
 		case 'k': f.key_path = optarg; break;
 		case 's': f.spoke_id = optarg; break;
 		case 'p': f.spoke_pub = optarg; break;
-		case 't': f.type = optarg; break;
 		case 'A': f.agent_type = optarg; break;
 		case 'T': f.task_len = strtol(optarg, NULL, 10); break;
 		case 'u': f.audience = optarg; break;

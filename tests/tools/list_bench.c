@@ -74,7 +74,7 @@ static int bench_walk(struct store *st, const char *what, Tessera__V1__AgentStat
 		      const char *type, const struct tsr_label *labels, size_t nlabels,
 		      uint32_t page_size, struct tsr_err *err)
 {
-	Tessera__V1__ListAgentsResponse *page = NULL;
+	Tessera__V1__AgentPage *page = NULL;
 	char token[TSR_AGENT_ID_MAX + 1] = "";
 	int64_t t0 = clock_mono_ms(), first_ms = -1, slowest = 0, t;
 	long pages = 0, agents = 0, empty = 0;
@@ -98,7 +98,7 @@ static int bench_walk(struct store *st, const char *what, Tessera__V1__AgentStat
 		agents += (long)page->n_agents;
 		empty += page->n_agents == 0;
 		snprintf(token, sizeof(token), "%s", page->next_page_token);
-		tessera__v1__list_agents_response__free_unpacked(page, NULL);
+		tessera__v1__agent_page__free_unpacked(page, NULL);
 		page = NULL;
 		if (token[0] == '\0')
 			break;
@@ -109,7 +109,7 @@ static int bench_walk(struct store *st, const char *what, Tessera__V1__AgentStat
 	rc = 0;
 out:
 	if (page != NULL)
-		tessera__v1__list_agents_response__free_unpacked(page, NULL);
+		tessera__v1__agent_page__free_unpacked(page, NULL);
 	return rc;
 }
 
@@ -156,7 +156,7 @@ int main(int argc, char **argv)
 	    bench_walk(st, "state=RUNNING", RUNNING, "", NULL, 0, 0, &err) != 0 ||
 	    bench_walk(st, "type=type1", UNSPECIFIED, "type1", NULL, 0, 0, &err) != 0 ||
 	    bench_walk(st, "type=type1, pages of 500", UNSPECIFIED, "type1", NULL, 0,
-		       STORE_PAGE_MAX, &err) != 0 ||
+		       TSR_PAGE_SIZE_MAX, &err) != 0 ||
 	    bench_walk(st, "state=RUNNING type=type0", RUNNING, "type0", NULL, 0, 0, &err) != 0 ||
 	    bench_walk(st, "state=RUNNING label shard=3", RUNNING, "", &shard3, 1, 0, &err) != 0 ||
 	    bench_walk(st, "label shard=3", UNSPECIFIED, "", &shard3, 1, 0, &err) != 0 ||
@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		       &err) != 0 ||
 	    bench_walk(st, "type=type3 labels shard=3 team=1", UNSPECIFIED, "type3", shard3team1,
 		       2, 0, &err) != 0 ||
-	    bench_walk(st, "no filter, pages of 500", UNSPECIFIED, "", NULL, 0, STORE_PAGE_MAX,
+	    bench_walk(st, "no filter, pages of 500", UNSPECIFIED, "", NULL, 0, TSR_PAGE_SIZE_MAX,
 		       &err) != 0)
 		goto out;
 	rc = 0;

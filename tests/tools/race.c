@@ -18,14 +18,13 @@
 #include "pb.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
-#include "tessera/v1/hub.pb-c.h"
+#include "tessera/v1/spoke.pb-c.h"
 #include "status_name.h"
 #include "tool_util.h"
 
 #define RACE_COUNT_MAX 100000
 #define RACE_CONC_MAX 64
 #define RACE_CALL_TIMEOUT_MS 30000
-#define RACE_METHOD "/tessera.v1.Spoke/Execute"
 
 struct race {
 	const char *addr, *key_path, *spoke_id, *pub_path, *agent_type;
@@ -78,8 +77,8 @@ static void pair_done(void *arg, grpc_status_code code, const char *details,
 static int pair_send(struct pair *p, struct tsr_err *err)
 {
 	struct race *r = p->r;
-	Tessera__V1__SpawnAgentRequest spawn = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
-	Tessera__V1__KillAgentRequest kill = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__KillCommand kill = TESSERA__V1__KILL_COMMAND__INIT;
 	struct rpc_client_opts opts = { .timeout_ms = RACE_CALL_TIMEOUT_MS };
 	struct envelope_command_args a = { 0 };
 	uint8_t *payload = NULL, *buf = NULL;
@@ -94,7 +93,7 @@ static int pair_send(struct pair *p, struct tsr_err *err)
 		goto out;
 	snprintf(p->command_id, sizeof(p->command_id), "race-%lld-%ld-%s",
 		 (long long)clock_wall_ms(), p->n, p->killing ? "kill" : "spawn");
-	a.type = p->killing ? "agent.kill" : "agent.spawn";
+	a.type = p->killing ? TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
 	a.payload = payload;
 	a.payload_len = payload_len;
 	a.audience = r->spoke_id;
@@ -102,7 +101,7 @@ static int pair_send(struct pair *p, struct tsr_err *err)
 	a.now_ms = clock_wall_ms();
 	a.ttl_ms = ENVELOPE_TTL_MS;
 	if (envelope_command_seal(&r->key, &a, &buf, &len, err) != 0 ||
-	    rpc_client_unary(r->loop, r->ch, RACE_METHOD, buf, len, &opts, pair_done, p, NULL,
+	    rpc_client_unary(r->loop, r->ch, TSR_METHOD_EXECUTE, buf, len, &opts, pair_done, p, NULL,
 			     err) != 0)
 		goto out;
 	rc = 0;

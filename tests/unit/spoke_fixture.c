@@ -357,7 +357,7 @@ void fx_client_run(struct fx_server *s, bool (*done)(void *arg), void *arg)
 	}
 }
 
-void fx_command(const struct sign_key *key, const char *type,
+void fx_command(const struct sign_key *key, Tessera__V1__CommandType type,
 		const ProtobufCMessage *payload, const char *audience, uint8_t **out,
 		size_t *len)
 {

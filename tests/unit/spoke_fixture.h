@@ -114,7 +114,7 @@ void fx_serve_stop(struct fx_server *s);
 /* Runs the client loop until done(arg) holds; fails the test after FX_WAIT_MS. */
 void fx_client_run(struct fx_server *s, bool (*done)(void *arg), void *arg);
 /* A command as the trusted hub signs it, for audience, with a fresh nonce. */
-void fx_command(const struct sign_key *key, const char *type,
+void fx_command(const struct sign_key *key, Tessera__V1__CommandType type,
 		const ProtobufCMessage *payload, const char *audience, uint8_t **out,
 		size_t *len);
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_commands.h"
+#include "check_main.h"
 #include "clock.h"
 #include "ids.h"
 #include "pb.h"
@@ -83,8 +84,8 @@ struct spawn_args {
 
 static int spawn(const struct spawn_args *s, Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
-	Tessera__V1__SpawnAgentRequest__LabelsEntry e[TSR_LABELS_MAX + 2], *ep[TSR_LABELS_MAX + 2];
+	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__SpawnCommand__LabelsEntry e[TSR_LABELS_MAX + 2], *ep[TSR_LABELS_MAX + 2];
 	int rc;
 
 	ck_assert_uint_le(s->nlabels, TSR_LABELS_MAX + 2);
@@ -93,7 +94,7 @@ static int spawn(const struct spawn_args *s, Tessera__V1__Agent **out, struct ts
 	req.request_id = (char *)(s->request_id != NULL ? s->request_id : "");
 	req.timeout_ms = s->timeout_ms;
 	for (size_t i = 0; i < s->nlabels; i++) {
-		tessera__v1__spawn_agent_request__labels_entry__init(&e[i]);
+		tessera__v1__spawn_command__labels_entry__init(&e[i]);
 		e[i].key = (char *)s->kv[2 * i];
 		e[i].value = (char *)s->kv[2 * i + 1];
 		ep[i] = &e[i];
@@ -133,7 +134,7 @@ static grpc_status_code spawn_refused(const struct spawn_args *s)
 
 static int status(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
+	Tessera__V1__StatusCommand req = TESSERA__V1__STATUS_COMMAND__INIT;
 
 	req.agent_id = (char *)id;
 	return call_agent(agent_cmd_status, &req.base, out, err);
@@ -141,7 +142,7 @@ static int status(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
 
 static int kill_agent(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	Tessera__V1__KillAgentRequest req = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
+	Tessera__V1__KillCommand req = TESSERA__V1__KILL_COMMAND__INIT;
 
 	req.agent_id = (char *)id;
 	return call_agent(agent_cmd_kill, &req.base, out, err);
@@ -255,10 +256,10 @@ START_TEST(test_spawn_refusals)
 	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
 	s.timeout_ms = 0;
 	s.type = "cat";
-	task = malloc(STORE_TASK_MAX + 2);
+	task = malloc(TSR_TASK_MAX + 2);
 	ck_assert_ptr_nonnull(task);
-	memset(task, 'x', STORE_TASK_MAX + 1);
-	task[STORE_TASK_MAX + 1] = '\0';
+	memset(task, 'x', TSR_TASK_MAX + 1);
+	task[TSR_TASK_MAX + 1] = '\0';
 	s.task = task;
 	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
 	free(task);
@@ -466,11 +467,11 @@ struct list_args {
 	const char *const *kv;
 };
 
-static int list(const struct list_args *l, Tessera__V1__ListAgentsResponse **out,
+static int list(const struct list_args *l, Tessera__V1__AgentPage **out,
 		struct tsr_err *err)
 {
-	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
-	Tessera__V1__ListAgentsRequest__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
+	Tessera__V1__ListCommand req = TESSERA__V1__LIST_COMMAND__INIT;
+	Tessera__V1__ListCommand__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
 	uint8_t *buf = NULL, *resp = NULL;
 	size_t len = 0, rlen = 0;
 	int rc;
@@ -481,7 +482,7 @@ static int list(const struct list_args *l, Tessera__V1__ListAgentsResponse **out
 	req.page_token = (char *)(l->token != NULL ? l->token : "");
 	req.page_size = l->page_size;
 	for (size_t i = 0; i < l->nlabels; i++) {
-		tessera__v1__list_agents_request__labels_entry__init(&e[i]);
+		tessera__v1__list_command__labels_entry__init(&e[i]);
 		e[i].key = (char *)l->kv[2 * i];
 		e[i].value = (char *)l->kv[2 * i + 1];
 		ep[i] = &e[i];
@@ -494,7 +495,7 @@ static int list(const struct list_args *l, Tessera__V1__ListAgentsResponse **out
 	free(buf);
 	if (rc != 0)
 		return rc;
-	*out = tessera__v1__list_agents_response__unpack(NULL, rlen, resp);
+	*out = tessera__v1__agent_page__unpack(NULL, rlen, resp);
 	free(resp);
 	ck_assert_ptr_nonnull(*out);
 	return 0;
@@ -502,7 +503,7 @@ static int list(const struct list_args *l, Tessera__V1__ListAgentsResponse **out
 
 static grpc_status_code list_refused(const struct list_args *l)
 {
-	Tessera__V1__ListAgentsResponse *resp = NULL;
+	Tessera__V1__AgentPage *resp = NULL;
 	struct tsr_err err;
 
 	ck_assert_int_eq(list(l, &resp, &err), -1);
@@ -514,7 +515,7 @@ START_TEST(test_list)
 	static const char *const blue[] = { "team", "blue" };
 	struct spawn_args s = { .type = "cat", .task = "x", .nlabels = 1, .kv = blue };
 	Tessera__V1__Agent *a = NULL, *b = spawn_ok("sh", "sleep 30");
-	Tessera__V1__ListAgentsResponse *resp = NULL;
+	Tessera__V1__AgentPage *resp = NULL;
 	struct list_args l = { 0 };
 	struct tsr_err err;
 
@@ -523,13 +524,13 @@ START_TEST(test_list)
 	ck_assert_msg(list(&l, &resp, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(resp->n_agents, 2);
 	ck_assert_str_eq(resp->next_page_token, "");
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 
 	l.state = RUNNING;
 	ck_assert_int_eq(list(&l, &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 1);
 	ck_assert_str_eq(resp->agents[0]->id, b->id);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 
 	l.state = 0;
 	l.type = "cat";
@@ -539,7 +540,7 @@ START_TEST(test_list)
 	ck_assert_int_eq(list(&l, &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 1);
 	ck_assert_str_eq(resp->agents[0]->id, a->id);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__agent__free_unpacked(b, NULL);
 }
@@ -560,7 +561,7 @@ START_TEST(test_list_refusals)
 	l.type = "bad type";
 	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
 	l.type = NULL;
-	l.page_size = STORE_PAGE_MAX + 1;
+	l.page_size = TSR_PAGE_SIZE_MAX + 1;
 	ck_assert_int_eq(list_refused(&l), GRPC_STATUS_INVALID_ARGUMENT);
 	l.page_size = 0;
 	memset(token, 'a', sizeof(token) - 1);
@@ -607,15 +608,16 @@ START_TEST(test_valkey_down)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("agent_commands");
-	TCase *tc = tcase_create("commands");
-	SRunner *sr;
-	int failed, rc = fx_check_env();
+	int rc = fx_check_env();
+	Suite *s;
+	TCase *tc;
 
 	if (rc != 0)
 		return rc;
+	s = suite_create("agent_commands");
+	tc = tcase_create("commands");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spawn_runs_and_completes);
@@ -633,9 +635,6 @@ int main(void)
 	tcase_add_test(tc, test_list_refusals);
 	tcase_add_test(tc, test_valkey_down);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

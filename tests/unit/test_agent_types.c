@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent_types.h"
+#include "check_main.h"
 #include "config.h"
 
 #define DIR_PATH_MAX 128
@@ -129,7 +130,7 @@ START_TEST(test_agent_line)
 	ck_assert_ptr_null(t->argv[1]);
 	/* Defaults until a later line says otherwise. */
 	ck_assert_uint_eq(t->timeout_default_ms, 0);
-	ck_assert_uint_eq(t->timeout_max_ms, AGENT_TIMEOUT_MAX_MS);
+	ck_assert_uint_eq(t->timeout_max_ms, TSR_AGENT_TIMEOUT_MAX_MS);
 	ck_assert_int_eq(t->grace_ms, -1);
 	ck_assert_ptr_null(t->env);
 	ck_assert_uint_eq(t->env_n, 0);
@@ -227,12 +228,12 @@ START_TEST(test_limits)
 	ck_assert_uint_eq(t->timeout_max_ms, 60000);
 	ck_assert_int_eq(t->grace_ms, 250);
 	/* The other type keeps its defaults. */
-	ck_assert_uint_eq(find("b")->timeout_max_ms, AGENT_TIMEOUT_MAX_MS);
+	ck_assert_uint_eq(find("b")->timeout_max_ms, TSR_AGENT_TIMEOUT_MAX_MS);
 	ck_assert_int_eq(find("b")->grace_ms, -1);
 	/* Bounds themselves are accepted. */
 	ok("agent-timeout b 86400000 86400000");
 	ok("agent-grace b 0");
-	ck_assert_uint_eq(find("b")->timeout_default_ms, AGENT_TIMEOUT_MAX_MS);
+	ck_assert_uint_eq(find("b")->timeout_default_ms, TSR_AGENT_TIMEOUT_MAX_MS);
 	ck_assert_int_eq(find("b")->grace_ms, 0);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
@@ -390,12 +391,10 @@ START_TEST(test_free)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("agent_types");
 	TCase *tc = tcase_create("config lines");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_agent_line);
@@ -407,9 +406,6 @@ int main(void)
 	tcase_add_test(tc, test_dir);
 	tcase_add_test(tc, test_free);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "envelope.h"
 #include "event_stream.h"
@@ -47,7 +48,7 @@ static void setup(void)
 
 	fx_up(&fx, NULL);
 	ck_assert_int_eq(event_streams_new(&fx.sp, &streams, &err), 0);
-	fx_serve(&server, EVENT_STREAM_METHOD, event_stream_handle, streams);
+	fx_serve(&server, TSR_METHOD_STREAM_EVENTS, event_stream_handle, streams);
 	ck_assert_int_eq(store_open(fx.valkey.addr, FX_SPOKE, NULL, &writer, &err), 0);
 }
 
@@ -107,7 +108,7 @@ static const struct rpc_stream_cbs cbs = {
 };
 
 /* Opens a stream with a command of type, signed by key, of payload. */
-static void open_raw(struct watch *w, const struct sign_key *key, const char *type,
+static void open_raw(struct watch *w, const struct sign_key *key, Tessera__V1__CommandType type,
 		     const ProtobufCMessage *payload)
 {
 	struct rpc_client_opts opts = { .timeout_ms = 0 };
@@ -117,7 +118,7 @@ static void open_raw(struct watch *w, const struct sign_key *key, const char *ty
 
 	memset(w, 0, sizeof(*w));
 	fx_command(key, type, payload, FX_SPOKE, &cmd, &len);
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, EVENT_STREAM_METHOD, cmd,
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
 					   len, &opts, &cbs, w, &w->call, &err), 0);
 	free(cmd);
 }
@@ -128,7 +129,7 @@ static void open_stream(struct watch *w, const char *cursor, bool from_start)
 
 	req.cursor = (char *)cursor;
 	req.from_start = from_start;
-	open_raw(w, &fx.hub, "events.stream", &req.base);
+	open_raw(w, &fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base);
 }
 
 static bool subscribed(void *arg)
@@ -261,30 +262,30 @@ START_TEST(test_refused)
 			      w->code);
 		ck_assert(!w->headers);
 	}
-	open_raw(w, &fx.hub, "agent.list", &req.base);
+	open_raw(w, &fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, &req.base);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_INVALID_ARGUMENT);
 	/* A varint where the cursor's string goes. */
 	wrong.running_agents = 3;
-	open_raw(w, &fx.hub, "events.stream", &wrong.base);
+	open_raw(w, &fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &wrong.base);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(sign_keygen(&stranger, &err), 0);
-	open_raw(w, &stranger, "events.stream", &req.base);
+	open_raw(w, &stranger, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_PERMISSION_DENIED);
 	sign_key_wipe(&stranger);
 
 	/* The same bytes twice: the second is a replay. */
-	fx_command(&fx.hub, "events.stream", &req.base, FX_SPOKE, &cmd, &len);
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base, FX_SPOKE, &cmd, &len);
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, EVENT_STREAM_METHOD, cmd,
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
 					   len, &opts, &cbs, w, &w->call, &err), 0);
 	fx_client_run(&server, subscribed, w);
 	ck_assert(w->headers);
 	end_stream(w);
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, EVENT_STREAM_METHOD, cmd,
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
 					   len, &opts, &cbs, w, &w->call, &err), 0);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_PERMISSION_DENIED);
@@ -407,15 +408,16 @@ START_TEST(test_too_many)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("event_stream");
-	TCase *tc = tcase_create("streams");
-	SRunner *sr;
-	int failed, rc = fx_check_env();
+	int rc = fx_check_env();
+	Suite *s;
+	TCase *tc;
 
 	if (rc != 0)
 		return rc;
+	s = suite_create("event_stream");
+	tc = tcase_create("streams");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 40);
 	tcase_add_test(tc, test_from_start_and_live);
@@ -427,9 +429,6 @@ int main(void)
 	tcase_add_test(tc, test_backlog);
 	tcase_add_test(tc, test_too_many);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -19,7 +19,9 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 
+#include "check_main.h"
 #include "descriptors.h"
+#include "protocol.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "health.h"
@@ -31,7 +33,7 @@
 #include "tessera/v1/agent.pb-c.h"
 #include "tessera/v1/hub.pb-c.h"
 
-#define GET_AGENT "/tessera.v1.Hub/GetAgent"
+#define GET_AGENT TSR_METHOD_GET_AGENT
 #define CALL_MS 10000
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest rfl_request;
@@ -560,7 +562,7 @@ START_TEST(test_unary_unchanged)
 	ck_assert_ptr_nonnull(agent);
 	ck_assert_str_eq(agent->id, "spoke-1.00");
 	tessera__v1__agent__free_unpacked(agent, NULL);
-	unary("/tessera.v1.Hub/Nope", buf, len, &u);
+	unary(TSR_HUB_METHOD("Nope"), buf, len, &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_UNIMPLEMENTED);
 	free(buf);
 }
@@ -949,12 +951,10 @@ START_TEST(test_descriptors_closed)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("grpc_services");
 	TCase *tc = tcase_create("grpc_services");
-	SRunner *sr;
-	int failed;
 
 	/* Checked: each test's child starts gRPC itself, never its parent. */
 	tcase_add_checked_fixture(tc, setup, teardown);
@@ -972,9 +972,6 @@ int main(void)
 	tcase_add_test(tc, test_reflection_stream_ends);
 	tcase_add_test(tc, test_descriptors_closed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

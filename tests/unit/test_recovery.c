@@ -23,6 +23,7 @@
 
 #include "agent_commands.h"
 #include "agent_files.h"
+#include "check_main.h"
 #include "clock.h"
 #include "ids.h"
 #include "outcomes.h"
@@ -366,7 +367,7 @@ END_TEST
 
 static Tessera__V1__Agent *spawn(const char *task, uint32_t timeout_ms)
 {
-	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
+	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
 	Tessera__V1__Agent *a;
 	uint8_t *buf = NULL, *resp = NULL;
 	size_t len = 0, rlen = 0;
@@ -399,7 +400,7 @@ START_TEST(test_adopted)
 	Tessera__V1__Agent *a = spawn("echo adopted; sleep 30", 0);
 	Tessera__V1__Agent *b = spawn("sleep 30", 0);
 	Tessera__V1__Agent *c = spawn("sleep 30", 60000);
-	Tessera__V1__KillAgentRequest kreq = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
+	Tessera__V1__KillCommand kreq = TESSERA__V1__KILL_COMMAND__INIT;
 	uint8_t *buf = NULL, *resp = NULL;
 	size_t len = 0, rlen = 0;
 	char why[256];
@@ -544,15 +545,16 @@ START_TEST(test_failures)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("recovery");
-	TCase *tc = tcase_create("recovery");
-	SRunner *sr;
-	int failed, rc = fx_check_env();
+	int rc = fx_check_env();
+	Suite *s;
+	TCase *tc;
 
 	if (rc != 0)
 		return rc;
+	s = suite_create("recovery");
+	tc = tcase_create("recovery");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_spawning_fails);
@@ -567,9 +569,6 @@ int main(void)
 	tcase_add_test(tc, test_already_supervised);
 	tcase_add_test(tc, test_failures);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent_types.h"
+#include "check_main.h"
 #include "clock.h"
 #include "ids.h"
 #include "supervisor.h"
@@ -591,11 +592,11 @@ START_TEST(test_cap_and_errors)
 	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &proc, &started,
 					  &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", SUPERVISOR_TASK_MAX + 1, &no_timeout, &proc,
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", TSR_TASK_MAX + 1, &no_timeout, &proc,
 					  &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
-					  &(struct supervisor_timeout){ AGENT_TIMEOUT_MAX_MS + 1, 0 },
+					  &(struct supervisor_timeout){ TSR_AGENT_TIMEOUT_MAX_MS + 1, 0 },
 					  &proc, &started, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
@@ -716,7 +717,7 @@ START_TEST(test_agent_types)
 	ck_assert_ptr_null(t->argv[3]);
 	ck_assert_int_eq(agent_types_find(&types, "ok")->delivery, AGENT_TASK_STDIN);
 	ck_assert_uint_eq(t->timeout_default_ms, 0);
-	ck_assert_uint_eq(t->timeout_max_ms, AGENT_TIMEOUT_MAX_MS);
+	ck_assert_uint_eq(t->timeout_max_ms, TSR_AGENT_TIMEOUT_MAX_MS);
 	ck_assert_int_eq(t->grace_ms, -1);
 	ck_assert_int_eq(add_limit("agent-timeout echo-2 1000 60000", &err), 0);
 	ck_assert_int_eq(add_limit("agent-grace echo-2 250", &err), 0);
@@ -745,12 +746,10 @@ START_TEST(test_agent_types)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("supervisor");
 	TCase *tc = tcase_create("processes");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
@@ -770,9 +769,6 @@ int main(void)
 	tcase_add_test(tc, test_start_errors);
 	tcase_add_test(tc, test_agent_types);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }
