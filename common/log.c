@@ -1,11 +1,12 @@
 /*
- * log: timestamped lines on stderr. One write(2) per line so that lines
- * from several threads never interleave.
+ * log: timestamped lines on stderr, and fatal(). One write(2) per line so
+ * that lines from several threads never interleave.
  */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -33,13 +34,13 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+__attribute__((format(printf, 2, 0)))
+static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	static const char *tags[] = { "debug", "info", "warn", "error" };
 	char line[1024];
 	struct timespec ts;
 	struct tm tm;
-	va_list ap;
 	int n, m;
 
 	if (level < log_min)
@@ -51,9 +52,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tags[level], log_name);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
-	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		return;
 	n += m;
@@ -62,4 +61,23 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+void fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vmsg(LOG_LEVEL_ERROR, fmt, ap);
+	va_end(ap);
+	abort();
 }

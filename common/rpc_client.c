@@ -196,16 +196,14 @@ static grpc_slice rpc_client_take_message(struct rpc_client_call *c)
 	return s;
 }
 
-static int rpc_client_batch(struct rpc_client_call *c, grpc_op *ops, size_t n,
-			    struct rpc_tag *tag)
+/* Cannot fail for a well-formed batch: a failure is a bug, and fatal. */
+static void rpc_client_batch(struct rpc_client_call *c, grpc_op *ops, size_t n,
+			     struct rpc_tag *tag)
 {
 	rpc_loop_op_started(c->loop);
 	c->pending++;
-	if (grpc_call_start_batch(c->call, ops, n, tag, NULL) != GRPC_CALL_OK) {
-		log_error("grpc_call_start_batch (client) failed");
-		abort();
-	}
-	return 0;
+	if (grpc_call_start_batch(c->call, ops, n, tag, NULL) != GRPC_CALL_OK)
+		fatal("grpc_call_start_batch (client) failed");
 }
 
 static void rpc_client_unary_done(struct rpc_tag *tag, bool ok)
@@ -371,7 +369,8 @@ int rpc_client_unary(struct rpc_loop *loop, struct rpc_channel *ch, const char *
 	ops[5].data.recv_status_on_client.status_details = &c->details;
 	if (call_out != NULL)
 		*call_out = c;
-	return rpc_client_batch(c, ops, 6, &c->start_tag);
+	rpc_client_batch(c, ops, 6, &c->start_tag);
+	return 0;
 }
 
 int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char *method,
@@ -400,7 +399,8 @@ int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char 
 	if (call_out != NULL)
 		*call_out = c;
 	rpc_client_batch(c, ops, 4, &c->start_tag);
-	return rpc_client_batch(c, &st, 1, &c->status_tag);
+	rpc_client_batch(c, &st, 1, &c->status_tag);
+	return 0;
 }
 
 int rpc_headers_get(const struct rpc_headers *h, const char *key, char *buf, size_t buflen)

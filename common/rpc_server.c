@@ -142,12 +142,27 @@ static void rpc_call_drop_queue(struct rpc_call *c)
 	c->queued = 0;
 }
 
+/*
+ * Starts a batch of c's call, counted by the loop until its tag fires.
+ * It cannot fail with one batch of its kind in flight; a refusal would
+ * leave the call hanging, so it is fatal.
+ */
+static void rpc_call_start(struct rpc_call *c, const grpc_op *ops, size_t n,
+			   struct rpc_tag *tag, const char *what)
+{
+	grpc_call_error rc;
+
+	rpc_loop_op_started(c->loop);
+	rc = grpc_call_start_batch(c->call, ops, n, tag, NULL);
+	if (rc != GRPC_CALL_OK)
+		fatal("grpc_call_start_batch (%s): error %d", what, (int)rc);
+}
+
 /* Starts the next send batch if none is in flight. Called with mu held. */
 static void rpc_call_pump(struct rpc_call *c)
 {
 	grpc_op ops[3];
 	size_t n = 0;
-	grpc_call_error rc;
 
 	if (c->sending || c->status_sent)
 		return;
@@ -182,13 +197,7 @@ static void rpc_call_pump(struct rpc_call *c)
 		return;
 	c->sending = true;
 	c->refs++;
-	rpc_loop_op_started(c->loop);
-	rc = grpc_call_start_batch(c->call, ops, n, &c->send_tag, NULL);
-	if (rc != GRPC_CALL_OK) {
-		/* Cannot happen with one batch in flight; never leave the call hanging. */
-		log_error("grpc_call_start_batch (send): error %d", (int)rc);
-		abort();
-	}
+	rpc_call_start(c, ops, n, &c->send_tag, "send");
 }
 
 static void rpc_call_send_done(struct rpc_tag *tag, bool ok)
@@ -390,16 +399,10 @@ static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
 
 static void rpc_call_watch_close(struct rpc_call *c)
 {
-	grpc_op op;
+	grpc_op op = { .op = GRPC_OP_RECV_CLOSE_ON_SERVER,
+		       .data.recv_close_on_server.cancelled = &c->close_cancelled };
 
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-	op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-	rpc_loop_op_started(c->loop);
-	if (grpc_call_start_batch(c->call, &op, 1, &c->close_tag, NULL) != GRPC_CALL_OK) {
-		log_error("grpc_call_start_batch (close) failed");
-		abort();
-	}
+	rpc_call_start(c, &op, 1, &c->close_tag, "close");
 }
 
 /* Copies a byte buffer into one slice; the caller unrefs it. */
@@ -418,19 +421,12 @@ static grpc_slice rpc_payload_slice(grpc_byte_buffer *bb)
 /* Reads the next client message of a bidirectional stream. */
 static void rpc_call_recv_next(struct rpc_call *c)
 {
-	grpc_op op;
+	grpc_op op = { .op = GRPC_OP_RECV_MESSAGE, .data.recv_message.recv_message = &c->recv_bb };
 
-	memset(&op, 0, sizeof(op));
-	op.op = GRPC_OP_RECV_MESSAGE;
-	op.data.recv_message.recv_message = &c->recv_bb;
 	pthread_mutex_lock(&c->mu);
 	c->refs++;
 	pthread_mutex_unlock(&c->mu);
-	rpc_loop_op_started(c->loop);
-	if (grpc_call_start_batch(c->call, &op, 1, &c->recv_tag, NULL) != GRPC_CALL_OK) {
-		log_error("grpc_call_start_batch (receive) failed");
-		abort();
-	}
+	rpc_call_start(c, &op, 1, &c->recv_tag, "receive");
 }
 
 static bool rpc_call_finished(struct rpc_call *c)
@@ -479,27 +475,76 @@ static void rpc_call_recv_done(struct rpc_tag *tag, bool ok)
 	rpc_call_unref(c);
 }
 
+/* Frees what a request that will not be served left in its slot. */
+static void rpc_slot_drop(struct rpc_slot *slot)
+{
+	if (slot->call != NULL) {
+		grpc_call_unref(slot->call);
+		slot->call = NULL;
+	}
+	grpc_metadata_array_destroy(&slot->md);
+	if (slot->payload != NULL)
+		grpc_byte_buffer_destroy(slot->payload);
+	slot->payload = NULL;
+	if (slot->method < 0)
+		grpc_call_details_destroy(&slot->details);
+}
+
+/* The one request message of a unary call, to its handler. */
+static void rpc_call_unary(struct rpc_method *m, struct rpc_call *c, grpc_byte_buffer *payload)
+{
+	grpc_slice body = rpc_payload_slice(payload);
+
+	m->fn(m->ctx, c, GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
+	grpc_slice_unref(body);
+}
+
+/* A bidirectional stream reads its first message. */
+static void rpc_call_stream(struct rpc_method *m, struct rpc_call *c)
+{
+	/* The call keeps its own copy: it may outlive the server. */
+	c->fn = m->fn;
+	c->ctx = m->ctx;
+	c->recv_left = m->max_messages;
+	rpc_call_recv_next(c);
+}
+
+/*
+ * Serves an accepted call of m, unless its caller has given up or the
+ * gate refuses it. Takes payload, which may be NULL.
+ */
+static void rpc_call_serve(struct rpc_server *srv, struct rpc_method *m, struct rpc_call *c,
+			   grpc_byte_buffer *payload)
+{
+	struct tsr_err err;
+
+	/* A caller that has given up is not served: a late request must not act. */
+	if (rpc_call_remaining_ms(c) == 0)
+		rpc_call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
+				"the caller's deadline passed before the call was served");
+	else if (m->gated && srv->gate(srv->gate_ctx, c, &err) != 0)
+		rpc_call_fail(c, &err);
+	else if (m->bidi)
+		rpc_call_stream(m, c);
+	else if (payload == NULL)
+		/* The client closed without sending its one request message. */
+		rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
+	else
+		rpc_call_unary(m, c, payload);
+	if (payload != NULL)
+		grpc_byte_buffer_destroy(payload);
+}
+
+/* A call arrived for slot: it is accepted, and the slot waits for the next. */
 static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 {
 	struct rpc_slot *slot = (struct rpc_slot *)tag;
 	struct rpc_server *srv = slot->srv;
-	struct rpc_method *m;
 	struct rpc_call *c;
 	grpc_byte_buffer *payload;
-	grpc_slice body;
-	struct tsr_err err;
 
 	if (!ok || srv->shut) {
-		if (slot->call != NULL) {
-			grpc_call_unref(slot->call);
-			slot->call = NULL;
-		}
-		grpc_metadata_array_destroy(&slot->md);
-		if (slot->payload != NULL)
-			grpc_byte_buffer_destroy(slot->payload);
-		slot->payload = NULL;
-		if (slot->method < 0)
-			grpc_call_details_destroy(&slot->details);
+		rpc_slot_drop(slot);
 		return;
 	}
 	payload = slot->payload;
@@ -520,38 +565,7 @@ static void rpc_slot_done(struct rpc_tag *tag, bool ok)
 		rpc_call_finish(c, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 		return;
 	}
-	m = &srv->methods[slot->method];
-	/* A caller that has given up is not served: a late request must not act. */
-	if (rpc_call_remaining_ms(c) == 0) {
-		if (payload != NULL)
-			grpc_byte_buffer_destroy(payload);
-		rpc_call_finish(c, GRPC_STATUS_DEADLINE_EXCEEDED,
-				"the caller's deadline passed before the call was served");
-		return;
-	}
-	if (m->gated && srv->gate(srv->gate_ctx, c, &err) != 0) {
-		if (payload != NULL)
-			grpc_byte_buffer_destroy(payload);
-		rpc_call_fail(c, &err);
-		return;
-	}
-	if (m->bidi) {
-		/* The call keeps its own copy: it may outlive the server. */
-		c->fn = m->fn;
-		c->ctx = m->ctx;
-		c->recv_left = m->max_messages;
-		rpc_call_recv_next(c);
-		return;
-	}
-	if (payload == NULL) {
-		/* The client closed without sending its one request message. */
-		rpc_call_finish(c, GRPC_STATUS_INVALID_ARGUMENT, "missing request message");
-		return;
-	}
-	body = rpc_payload_slice(payload);
-	grpc_byte_buffer_destroy(payload);
-	m->fn(m->ctx, c, GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
-	grpc_slice_unref(body);
+	rpc_call_serve(srv, &srv->methods[slot->method], c, payload);
 }
 
 static void rpc_slot_request(struct rpc_slot *slot)
@@ -577,10 +591,8 @@ static void rpc_slot_request(struct rpc_slot *slot)
 							 m->bidi ? NULL : &slot->payload,
 							 cq, cq, &slot->tag);
 	}
-	if (rc != GRPC_CALL_OK) {
-		log_error("cannot request calls: error %d", (int)rc);
-		abort();
-	}
+	if (rc != GRPC_CALL_OK)
+		fatal("cannot request calls: error %d", (int)rc);
 }
 
 int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,

@@ -21,7 +21,28 @@
 
 #define CLI_WAIT_POLL_MS 100
 #define CLI_LIST_PAGES_MAX 100
-#define CLI_ROWS_MAX (CLI_LIST_PAGES_MAX * HUB_PAGE_SIZE_MAX)
+#define CLI_ROWS_MAX (CLI_LIST_PAGES_MAX * TSR_PAGE_SIZE_MAX)
+
+/* A SpawnAgent request and what it points into. */
+struct cli_spawn_req {
+	Tessera__V1__SpawnAgentRequest req;
+	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry spoke[TSR_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *spokep[TSR_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__LabelsEntry own[TSR_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest__LabelsEntry *ownp[TSR_LABELS_MAX];
+	struct tsr_label args[TSR_LABELS_MAX];	/* strings borrowed from argv */
+	bool wait;
+	char **operands;		/* TYPE [TASK], borrowed from argv */
+	int noperands;
+};
+
+/* A ListAgents request and what it points into. */
+struct cli_list_req {
+	Tessera__V1__ListAgentsRequest req;
+	Tessera__V1__ListAgentsRequest__LabelsEntry sel[TSR_LABELS_MAX];
+	Tessera__V1__ListAgentsRequest__LabelsEntry *selp[TSR_LABELS_MAX];
+	struct tsr_label args[TSR_LABELS_MAX];	/* strings borrowed from argv */
+};
 
 /* Reads the task from stdin into *out (malloc'd), refusing more than TSR_TASK_MAX. */
 static int cli_read_task(char **out, struct tsr_err *err)
@@ -71,21 +92,12 @@ out:
 static int cli_agent_call(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
 			  Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	uint8_t *resp = NULL;
-	size_t len;
-	int rc = -1;
+	ProtobufCMessage *m;
 
-	if (cli_hub_call(h, method, req, &resp, &len, err) != 0)
-		goto out;
-	*out = tessera__v1__agent__unpack(NULL, len, resp);
-	if (*out == NULL) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "the hub answered a malformed agent");
-		goto out;
-	}
-	rc = 0;
-out:
-	free(resp);
-	return rc;
+	if (cli_hub_fetch(h, method, req, &tessera__v1__agent__descriptor, "agent", &m, err) != 0)
+		return -1;
+	*out = (Tessera__V1__Agent *)m;
+	return 0;
 }
 
 static void cli_sleep_ms(int64_t ms)
@@ -115,7 +127,7 @@ static int cli_wait_end(struct cli_hub *h, Tessera__V1__Agent **a, struct tsr_er
 		}
 		cli_sleep_ms(CLI_WAIT_POLL_MS);
 		h->timeout_ms = left - CLI_WAIT_POLL_MS;
-		if (cli_agent_call(h, "/tessera.v1.Hub/GetAgent", &req.base, &next, err) != 0)
+		if (cli_agent_call(h, TSR_METHOD_GET_AGENT, &req.base, &next, err) != 0)
 			return -1;
 		tessera__v1__agent__free_unpacked(*a, NULL);
 		*a = next;
@@ -125,7 +137,7 @@ static int cli_wait_end(struct cli_hub *h, Tessera__V1__Agent **a, struct tsr_er
 }
 
 /*
- * "--label k=v" into the next of the n entries (at most HUB_LABELS_MAX);
+ * "--label k=v" into the next of the n entries (at most TSR_LABELS_MAX);
  * the hub checks the rest. arg is cut at the '=' in place.
  */
 static int cli_spawn_label(char *arg, Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *labels,
@@ -133,9 +145,9 @@ static int cli_spawn_label(char *arg, Tessera__V1__SpawnAgentRequest__SpokeLabel
 {
 	char *eq = strchr(arg, '=');
 
-	if (eq == NULL || eq == arg || *n == HUB_LABELS_MAX) {
+	if (eq == NULL || eq == arg || *n == TSR_LABELS_MAX) {
 		fprintf(stderr, "tessera: --label takes KEY=VALUE, at most %d times\n",
-			HUB_LABELS_MAX);
+			TSR_LABELS_MAX);
 		return -1;
 	}
 	*eq = '\0';
@@ -204,7 +216,8 @@ static int cli_agent_timeout(const char *s, uint32_t *ms)
 	return 0;
 }
 
-int cli_spawn(struct cli *c, int argc, char **argv)
+/* spawn's options and operands into *s; -1: usage. */
+static int cli_spawn_parse(struct cli *c, int argc, char **argv, struct cli_spawn_req *s)
 {
 	static const struct option opts[] = {
 		CLI_GLOBAL_OPTIONS,
@@ -216,67 +229,80 @@ int cli_spawn(struct cli *c, int argc, char **argv)
 		{ "agent-label", required_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Tessera__V1__SpawnAgentRequest req = TESSERA__V1__SPAWN_AGENT_REQUEST__INIT;
-	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry labels[HUB_LABELS_MAX];
-	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *labelp[HUB_LABELS_MAX];
-	Tessera__V1__SpawnAgentRequest__LabelsEntry own[TSR_LABELS_MAX];
-	Tessera__V1__SpawnAgentRequest__LabelsEntry *ownp[TSR_LABELS_MAX];
-	struct tsr_label args[TSR_LABELS_MAX];
+	Tessera__V1__SpawnAgentRequest *req = &s->req;
+	int opt;
+
+	tessera__v1__spawn_agent_request__init(req);
+	s->wait = false;
+	req->spoke_labels = s->spokep;
+	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
+		if (opt == 's')
+			req->spoke_id = optarg;
+		else if (opt == 'r')
+			req->request_id = optarg;
+		else if (opt == 'w')
+			s->wait = true;
+		else if (opt == 'a') {
+			if (cli_agent_timeout(optarg, &req->timeout_ms) != 0)
+				return -1;
+		} else if (opt == 'L') {
+			if (cli_label_arg(optarg, "--agent-label", s->args, &req->n_labels) != 0)
+				return -1;
+		} else if (opt != 'l' || cli_spawn_label(optarg, s->spoke, s->spokep,
+							 &req->n_spoke_labels) != 0) {
+			return -1;
+		}
+	}
+	s->noperands = argc - optind;
+	s->operands = argv + optind;
+	if (s->noperands < 1 || s->noperands > 2)
+		return -1;
+	for (size_t i = 0; i < req->n_labels; i++) {
+		tessera__v1__spawn_agent_request__labels_entry__init(&s->own[i]);
+		s->own[i].key = (char *)s->args[i].key;
+		s->own[i].value = (char *)s->args[i].value;
+		s->ownp[i] = &s->own[i];
+	}
+	req->labels = s->ownp;
+	req->type = s->operands[0];
+	return 0;
+}
+
+/*
+ * The task: the second operand, else stdin if that is "-" or stdin is no
+ * terminal, else none. *buf owns what was read. -1: usage, said on stderr.
+ */
+static int cli_spawn_task(const struct cli_spawn_req *s, const char **task, char **buf)
+{
+	struct tsr_err err;
+
+	*task = "";
+	if (s->noperands == 2 && strcmp(s->operands[1], "-") != 0) {
+		*task = s->operands[1];
+	} else if (s->noperands == 2 || !isatty(STDIN_FILENO)) {
+		if (cli_read_task(buf, &err) != 0) {
+			fprintf(stderr, "tessera: %s\n", err.msg);
+			return -1;
+		}
+		*task = *buf;
+	}
+	if (strlen(*task) > TSR_TASK_MAX) {
+		fprintf(stderr, "tessera: task is longer than %d bytes\n", TSR_TASK_MAX);
+		return -1;
+	}
+	return 0;
+}
+
+/* Sends req; with wait, follows the agent to its end. Shows the agent either way. */
+static int cli_spawn_send(struct cli *c, const Tessera__V1__SpawnAgentRequest *req, bool wait)
+{
 	Tessera__V1__Agent *a = NULL;
 	struct cli_hub h = { 0 };
 	struct tsr_err err, shown;
-	char *stdin_task = NULL;
-	const char *task = "";
-	bool wait = false;
-	int opt, nargs, rc = CLI_EXIT_FAIL, waited = 0;
+	int rc = CLI_EXIT_FAIL, waited = 0;
 
-	req.spoke_labels = labelp;
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
-		if (opt == 's')
-			req.spoke_id = optarg;
-		else if (opt == 'r')
-			req.request_id = optarg;
-		else if (opt == 'w')
-			wait = true;
-		else if (opt == 'a') {
-			if (cli_agent_timeout(optarg, &req.timeout_ms) != 0)
-				return cli_usage("spawn");
-		} else if (opt == 'L') {
-			if (cli_label_arg(optarg, "--agent-label", args, &req.n_labels) != 0)
-				return cli_usage("spawn");
-		} else if (opt != 'l' ||
-			   cli_spawn_label(optarg, labels, labelp, &req.n_spoke_labels) != 0) {
-			return cli_usage("spawn");
-		}
-	}
-	nargs = argc - optind;
-	if (nargs < 1 || nargs > 2)
-		return cli_usage("spawn");
-	for (size_t i = 0; i < req.n_labels; i++) {
-		tessera__v1__spawn_agent_request__labels_entry__init(&own[i]);
-		own[i].key = (char *)args[i].key;
-		own[i].value = (char *)args[i].value;
-		ownp[i] = &own[i];
-	}
-	req.labels = ownp;
-	req.type = argv[optind];
-	if (nargs == 2 && strcmp(argv[optind + 1], "-") != 0) {
-		task = argv[optind + 1];
-	} else if (nargs == 2 || !isatty(STDIN_FILENO)) {
-		if (cli_read_task(&stdin_task, &err) != 0) {
-			fprintf(stderr, "tessera: %s\n", err.msg);
-			return CLI_EXIT_USAGE;
-		}
-		task = stdin_task;
-	}
-	if (strlen(task) > TSR_TASK_MAX) {
-		fprintf(stderr, "tessera: task is longer than %d bytes\n", TSR_TASK_MAX);
-		rc = CLI_EXIT_USAGE;
-		goto out;
-	}
-	req.task = (char *)task;
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/SpawnAgent", &req.base, &a, &err) != 0) {
+	    cli_agent_call(&h, TSR_METHOD_SPAWN_AGENT, &req->base, &a, &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -295,6 +321,23 @@ out:
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
 	cli_hub_close(&h);
+	return rc;
+}
+
+int cli_spawn(struct cli *c, int argc, char **argv)
+{
+	struct cli_spawn_req s;
+	char *stdin_task = NULL;
+	const char *task;
+	int rc = CLI_EXIT_USAGE;
+
+	if (cli_spawn_parse(c, argc, argv, &s) != 0)
+		return cli_usage("spawn");
+	if (cli_spawn_task(&s, &task, &stdin_task) != 0)
+		goto out;
+	s.req.task = (char *)task;
+	rc = cli_spawn_send(c, &s.req, s.wait);
+out:
 	free(stdin_task);
 	return rc;
 }
@@ -336,7 +379,7 @@ static int cli_fetch_agent(struct cli *c, int argc, char **argv, const char *cmd
 	}
 	req.agent_id = (char *)id;
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/GetAgent", &req.base, a, &err) != 0) {
+	    cli_agent_call(&h, TSR_METHOD_GET_AGENT, &req.base, a, &err) != 0) {
 		*rc = cli_fail(&err);
 		goto out;
 	}
@@ -397,7 +440,7 @@ int cli_kill(struct cli *c, int argc, char **argv)
 		return cli_usage("kill");
 	req.agent_id = (char *)id;
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_agent_call(&h, "/tessera.v1.Hub/KillAgent", &req.base, &a, &err) != 0) {
+	    cli_agent_call(&h, TSR_METHOD_KILL_AGENT, &req.base, &a, &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
@@ -416,109 +459,23 @@ out:
 	return rc;
 }
 
-struct cli_row {			/* one line of the list table */
-	char id[TSR_AGENT_ID_MAX + 1];
-	char state[CLI_STATE_MAX];
-	char type[TSR_NAME_MAX + 1];
-	char spoke[TSR_NAME_MAX + 1];
-	char exit[16];
-	char started[CLI_TIME_MAX];
-};
-
-struct cli_table {
-	struct cli_row *rows;		/* owned */
-	size_t n, cap;
-};
-
-/* Copies s for a table cell, replacing what a terminal would interpret. */
-static void cli_cell(char *dst, size_t dstlen, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < dstlen; i++)
-		dst[i] = ((unsigned char)s[i] < 0x21 || s[i] == 0x7f) ? '?' : s[i];
-	dst[i] = '\0';
-}
-
-static int cli_table_add(struct cli_table *t, const Tessera__V1__Agent *a, struct tsr_err *err)
-{
-	struct cli_row *r;
-
-	if (t->n == t->cap) {
-		size_t cap = t->cap != 0 ? t->cap * 2 : 64;
-		struct cli_row *grown;
-
-		if (cap > CLI_ROWS_MAX)
-			cap = CLI_ROWS_MAX;
-		if (t->n == cap)
-			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-					   "more than %d agents", CLI_ROWS_MAX);
-		grown = realloc(t->rows, cap * sizeof(*grown));
-		if (grown == NULL)
-			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		t->rows = grown;
-		t->cap = cap;
-	}
-	r = &t->rows[t->n++];
-	cli_cell(r->id, sizeof(r->id), a->id);
-	cli_state_short(a->state, r->state, sizeof(r->state));
-	cli_cell(r->type, sizeof(r->type), a->type);
-	cli_cell(r->spoke, sizeof(r->spoke), a->spoke_id);
-	if (a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE)
-		snprintf(r->exit, sizeof(r->exit), "%d", (int)a->exit_code);
-	else if (a->end_case == TESSERA__V1__AGENT__END_SIGNAL)
-		snprintf(r->exit, sizeof(r->exit), "sig %d", (int)a->signal);
-	else
-		snprintf(r->exit, sizeof(r->exit), "-");
-	cli_time_iso(a->started_at_ms, r->started, sizeof(r->started));
-	return 0;
-}
-
-static void cli_table_print(const struct cli_table *t)
-{
-	int w[5] = { 2, 5, 4, 5, 4 };
-
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cli_row *r = &t->rows[i];
-		int l[5] = { (int)strlen(r->id), (int)strlen(r->state), (int)strlen(r->type),
-			     (int)strlen(r->spoke), (int)strlen(r->exit) };
-
-		for (int k = 0; k < 5; k++)
-			if (l[k] > w[k])
-				w[k] = l[k];
-	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], "ID", w[1], "STATE", w[2], "TYPE",
-	       w[3], "SPOKE", w[4], "EXIT", "STARTED");
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cli_row *r = &t->rows[i];
-
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], r->id, w[1], r->state, w[2],
-		       r->type, w[3], r->spoke, w[4], r->exit, r->started);
-	}
-}
-
 /* Fetches every page of req, showing agents as JSON at once or into t. */
 static int cli_list_pages(const struct cli *c, struct cli_hub *h,
 			  Tessera__V1__ListAgentsRequest *req, struct json *j,
 			  struct cli_table *t, struct tsr_err *err)
 {
 	Tessera__V1__ListAgentsResponse *resp = NULL;
+	ProtobufCMessage *m;
 	char *token = NULL;
-	uint8_t *buf = NULL;
-	size_t len;
 	int rc = -1;
 
 	for (int page = 0; page < CLI_LIST_PAGES_MAX; page++) {
 		req->page_token = token != NULL ? token : "";
-		if (cli_hub_call(h, "/tessera.v1.Hub/ListAgents", &req->base, &buf, &len, err) != 0)
+		if (cli_hub_fetch(h, TSR_METHOD_LIST_AGENTS, &req->base,
+				  &tessera__v1__list_agents_response__descriptor, "list", &m,
+				  err) != 0)
 			goto out;
-		resp = tessera__v1__list_agents_response__unpack(NULL, len, buf);
-		free(buf);
-		buf = NULL;
-		if (resp == NULL) {
-			tsr_err_set(err, GRPC_STATUS_INTERNAL, "the hub answered a malformed list");
-			goto out;
-		}
+		resp = (Tessera__V1__ListAgentsResponse *)m;
 		for (size_t i = 0; i < resp->n_agents; i++) {
 			if (c->json)
 				cli_agent_json(j, resp->agents[i]);
@@ -551,7 +508,8 @@ out:
 	return rc;
 }
 
-int cli_list(struct cli *c, int argc, char **argv)
+/* list's options into *q; -1: usage. */
+static int cli_list_parse(struct cli *c, int argc, char **argv, struct cli_list_req *q)
 {
 	static const struct option opts[] = {
 		CLI_GLOBAL_OPTIONS,
@@ -561,43 +519,53 @@ int cli_list(struct cli *c, int argc, char **argv)
 		{ "label", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
-	Tessera__V1__ListAgentsRequest req = TESSERA__V1__LIST_AGENTS_REQUEST__INIT;
-	Tessera__V1__ListAgentsRequest__LabelsEntry sel[TSR_LABELS_MAX];
-	Tessera__V1__ListAgentsRequest__LabelsEntry *selp[TSR_LABELS_MAX];
-	struct tsr_label args[TSR_LABELS_MAX];
-	struct cli_table t = { 0 };
-	struct cli_hub h = { 0 };
-	struct json j;
-	struct tsr_err err, werr;
-	int opt, rc = CLI_EXIT_FAIL, listed;
+	Tessera__V1__ListAgentsRequest *req = &q->req;
+	struct tsr_err err;
+	int opt;
 
+	tessera__v1__list_agents_request__init(req);
 	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
 		if (opt == 's') {
-			req.spoke_id = optarg;
+			req->spoke_id = optarg;
 		} else if (opt == 't') {
-			req.type = optarg;
+			req->type = optarg;
 		} else if (opt == 'l') {
-			if (cli_label_arg(optarg, "--label", args, &req.n_labels) != 0)
-				return cli_usage("list");
+			if (cli_label_arg(optarg, "--label", q->args, &req->n_labels) != 0)
+				return -1;
 		} else if (opt == 'S') {
-			if (cli_state_parse(optarg, &req.state, &err) != 0) {
+			if (cli_state_parse(optarg, &req->state, &err) != 0) {
 				fprintf(stderr, "tessera: %s\n", err.msg);
-				return cli_usage("list");
+				return -1;
 			}
 		} else {
-			return cli_usage("list");
+			return -1;
 		}
 	}
 	if (optind != argc)
-		return cli_usage("list");
-	for (size_t i = 0; i < req.n_labels; i++) {
-		tessera__v1__list_agents_request__labels_entry__init(&sel[i]);
-		sel[i].key = (char *)args[i].key;
-		sel[i].value = (char *)args[i].value;
-		selp[i] = &sel[i];
+		return -1;
+	for (size_t i = 0; i < req->n_labels; i++) {
+		tessera__v1__list_agents_request__labels_entry__init(&q->sel[i]);
+		q->sel[i].key = (char *)q->args[i].key;
+		q->sel[i].value = (char *)q->args[i].value;
+		q->selp[i] = &q->sel[i];
 	}
-	req.labels = selp;
-	req.page_size = HUB_PAGE_SIZE_MAX;
+	req->labels = q->selp;
+	req->page_size = TSR_PAGE_SIZE_MAX;
+	return 0;
+}
+
+int cli_list(struct cli *c, int argc, char **argv)
+{
+	struct cli_list_req q;
+	struct cli_table t;
+	struct cli_hub h = { 0 };
+	struct json j;
+	struct tsr_err err, werr;
+	int rc = CLI_EXIT_FAIL, listed;
+
+	if (cli_list_parse(c, argc, argv, &q) != 0)
+		return cli_usage("list");
+	cli_table_init(&t, CLI_ROWS_MAX);
 	json_init(&j);
 	if (cli_hub_open(c, &h, &err) != 0) {
 		rc = cli_fail(&err);
@@ -608,7 +576,7 @@ int cli_list(struct cli *c, int argc, char **argv)
 		json_key(&j, "agents");
 		json_array_begin(&j);
 	}
-	listed = cli_list_pages(c, &h, &req, &j, &t, &err);
+	listed = cli_list_pages(c, &h, &q.req, &j, &t, &err);
 	/* What was fetched is shown even if a later page failed. */
 	if (c->json) {
 		json_array_end(&j);
@@ -624,7 +592,7 @@ int cli_list(struct cli *c, int argc, char **argv)
 	rc = listed == 0 ? CLI_EXIT_OK : cli_fail(&err);
 out:
 	json_free(&j);
-	free(t.rows);
+	cli_table_free(&t);
 	cli_hub_close(&h);
 	return rc;
 }

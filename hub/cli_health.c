@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "cli_json.h"
+#include "cli_print.h"
 #include "cli_rpc.h"
 #include "health.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -29,7 +30,6 @@ static const char *cli_health_name(Grpc__Health__V1__HealthCheckResponse__Servin
 static int cli_health_show(const struct cli *c, const char *status, struct tsr_err *err)
 {
 	struct json j;
-	int rc;
 
 	if (!c->json) {
 		printf("%s\n", status);
@@ -40,11 +40,7 @@ static int cli_health_show(const struct cli *c, const char *status, struct tsr_e
 	json_key(&j, "status");
 	json_string(&j, status);
 	json_object_end(&j);
-	rc = json_flush(&j, stdout, err);
-	if (rc == 0)
-		putchar('\n');
-	json_free(&j);
-	return rc;
+	return cli_json_print(&j, err);
 }
 
 int cli_health(struct cli *c, int argc, char **argv)

@@ -1,4 +1,4 @@
-/* cli_print: agent and event output, human and JSON. */
+/* cli_print: agent and event output, human and JSON, and the agents table. */
 #include "cli_print.h"
 
 #include <ctype.h>
@@ -112,6 +112,38 @@ void cli_put_safe(FILE *f, const char *s, size_t max)
 		fputs("...", f);
 }
 
+int cli_json_print(struct json *j, struct tsr_err *err)
+{
+	int rc = json_flush(j, stdout, err);
+
+	if (rc == 0)
+		putchar('\n');
+	json_free(j);
+	return rc;
+}
+
+/*
+ * What an agent and each of its events tell alike of its run: when it
+ * started and ended, its exit code or signal (NULL: not set), its error.
+ */
+static void cli_run_json(struct json *j, int64_t started, int64_t completed,
+			 const int32_t *exit_code, const int32_t *signal, const char *error)
+{
+	json_key(j, "startedAtMs");
+	json_int(j, started);
+	json_key(j, "completedAtMs");
+	json_int(j, completed);
+	if (exit_code != NULL) {
+		json_key(j, "exitCode");
+		json_int(j, *exit_code);
+	} else if (signal != NULL) {
+		json_key(j, "signal");
+		json_int(j, *signal);
+	}
+	json_key(j, "error");
+	json_string(j, error);
+}
+
 void cli_agent_json(struct json *j, const Tessera__V1__Agent *a)
 {
 	char ticks[24];
@@ -129,19 +161,9 @@ void cli_agent_json(struct json *j, const Tessera__V1__Agent *a)
 	json_string(j, cli_state_name(a->state));
 	json_key(j, "createdAtMs");
 	json_int(j, a->created_at_ms);
-	json_key(j, "startedAtMs");
-	json_int(j, a->started_at_ms);
-	json_key(j, "completedAtMs");
-	json_int(j, a->completed_at_ms);
-	if (a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE) {
-		json_key(j, "exitCode");
-		json_int(j, a->exit_code);
-	} else if (a->end_case == TESSERA__V1__AGENT__END_SIGNAL) {
-		json_key(j, "signal");
-		json_int(j, a->signal);
-	}
-	json_key(j, "error");
-	json_string(j, a->error);
+	cli_run_json(j, a->started_at_ms, a->completed_at_ms,
+		     a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE ? &a->exit_code : NULL,
+		     a->end_case == TESSERA__V1__AGENT__END_SIGNAL ? &a->signal : NULL, a->error);
 	json_key(j, "pid");
 	json_int(j, a->pid);
 	/* As proto3 JSON writes a uint64: a string, exact past 2^53. */
@@ -185,19 +207,9 @@ void cli_event_json(struct json *j, const Tessera__V1__Event *e)
 	json_string(j, cli_state_name(e->new_state));
 	json_key(j, "timeMs");
 	json_int(j, e->time_ms);
-	json_key(j, "startedAtMs");
-	json_int(j, e->started_at_ms);
-	json_key(j, "completedAtMs");
-	json_int(j, e->completed_at_ms);
-	if (e->end_case == TESSERA__V1__EVENT__END_EXIT_CODE) {
-		json_key(j, "exitCode");
-		json_int(j, e->exit_code);
-	} else if (e->end_case == TESSERA__V1__EVENT__END_SIGNAL) {
-		json_key(j, "signal");
-		json_int(j, e->signal);
-	}
-	json_key(j, "error");
-	json_string(j, e->error);
+	cli_run_json(j, e->started_at_ms, e->completed_at_ms,
+		     e->end_case == TESSERA__V1__EVENT__END_EXIT_CODE ? &e->exit_code : NULL,
+		     e->end_case == TESSERA__V1__EVENT__END_SIGNAL ? &e->signal : NULL, e->error);
 	json_object_end(j);
 }
 
@@ -269,7 +281,6 @@ int cli_agent_show(const struct cli *c, const Tessera__V1__Agent *a, bool id_lin
 		   struct tsr_err *err)
 {
 	struct json j;
-	int rc;
 
 	if (!c->json) {
 		cli_agent_human(a, id_line);
@@ -277,11 +288,7 @@ int cli_agent_show(const struct cli *c, const Tessera__V1__Agent *a, bool id_lin
 	}
 	json_init(&j);
 	cli_agent_json(&j, a);
-	rc = json_flush(&j, stdout, err);
-	if (rc == 0)
-		putchar('\n');
-	json_free(&j);
-	return rc;
+	return cli_json_print(&j, err);
 }
 
 void cli_event_line(FILE *f, const Tessera__V1__Event *e)
@@ -305,4 +312,94 @@ void cli_event_line(FILE *f, const Tessera__V1__Event *e)
 		cli_put_safe(f, e->error, CLI_TASK_SHOWN);
 	}
 	fputc('\n', f);
+}
+
+struct cli_row {			/* one line of the table */
+	char id[TSR_AGENT_ID_MAX + 1];
+	char state[CLI_STATE_MAX];
+	char type[TSR_NAME_MAX + 1];
+	char spoke[TSR_NAME_MAX + 1];
+	char exit[16];
+	char started[CLI_TIME_MAX];
+};
+
+/* Copies s for a table cell, replacing what a terminal would interpret. */
+static void cli_cell(char *dst, size_t dstlen, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i + 1 < dstlen; i++)
+		dst[i] = ((unsigned char)s[i] < 0x21 || s[i] == 0x7f) ? '?' : s[i];
+	dst[i] = '\0';
+}
+
+void cli_table_init(struct cli_table *t, size_t max)
+{
+	t->rows = NULL;
+	t->n = t->cap = 0;
+	t->max = max;
+}
+
+int cli_table_add(struct cli_table *t, const Tessera__V1__Agent *a, struct tsr_err *err)
+{
+	struct cli_row *r;
+
+	if (t->n == t->cap) {
+		size_t cap = t->cap != 0 ? t->cap * 2 : 64;
+		struct cli_row *grown;
+
+		if (cap > t->max)
+			cap = t->max;
+		if (t->n == cap)
+			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+					   "more than %zu agents", t->max);
+		grown = realloc(t->rows, cap * sizeof(*grown));
+		if (grown == NULL)
+			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		t->rows = grown;
+		t->cap = cap;
+	}
+	r = &t->rows[t->n++];
+	cli_cell(r->id, sizeof(r->id), a->id);
+	cli_state_short(a->state, r->state, sizeof(r->state));
+	cli_cell(r->type, sizeof(r->type), a->type);
+	cli_cell(r->spoke, sizeof(r->spoke), a->spoke_id);
+	if (a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE)
+		snprintf(r->exit, sizeof(r->exit), "%d", (int)a->exit_code);
+	else if (a->end_case == TESSERA__V1__AGENT__END_SIGNAL)
+		snprintf(r->exit, sizeof(r->exit), "sig %d", (int)a->signal);
+	else
+		snprintf(r->exit, sizeof(r->exit), "-");
+	cli_time_iso(a->started_at_ms, r->started, sizeof(r->started));
+	return 0;
+}
+
+void cli_table_print(const struct cli_table *t)
+{
+	int w[5] = { 2, 5, 4, 5, 4 };
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct cli_row *r = &t->rows[i];
+		int l[5] = { (int)strlen(r->id), (int)strlen(r->state), (int)strlen(r->type),
+			     (int)strlen(r->spoke), (int)strlen(r->exit) };
+
+		for (int k = 0; k < 5; k++)
+			if (l[k] > w[k])
+				w[k] = l[k];
+	}
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], "ID", w[1], "STATE", w[2], "TYPE",
+	       w[3], "SPOKE", w[4], "EXIT", "STARTED");
+	for (size_t i = 0; i < t->n; i++) {
+		const struct cli_row *r = &t->rows[i];
+
+		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], r->id, w[1], r->state, w[2],
+		       r->type, w[3], r->spoke, w[4], r->exit, r->started);
+	}
+}
+
+void cli_table_free(struct cli_table *t)
+{
+	free(t->rows);
+	t->rows = NULL;
+	t->n = t->cap = 0;
 }

@@ -1,8 +1,9 @@
 /*
  * cli_print: how the CLI shows agents and events, for people (key: value
- * blocks, one-line events, ISO-8601 UTC times, lowercase state names) and
- * for machines (JSON with protobuf's lowerCamelCase field names and full
- * enum names such as "AGENT_STATE_RUNNING"). State names come from the
+ * blocks, a table of agents, one-line events, ISO-8601 UTC times,
+ * lowercase state names) and for machines (JSON with protobuf's
+ * lowerCamelCase field names and full enum names such as
+ * "AGENT_STATE_RUNNING"). State names come from the
  * proto's enum descriptor, so no list of states is repeated here.
  */
 #ifndef TSR_HUB_CLI_PRINT_H
@@ -40,6 +41,8 @@ int cli_term_columns(void);
 /* Writes s with control characters escaped, cut after max bytes. */
 void cli_put_safe(FILE *f, const char *s, size_t max);
 
+/* Writes the document j on stdout, a line of its own, and frees j. */
+int cli_json_print(struct json *j, struct tsr_err *err);
 void cli_agent_json(struct json *j, const Tessera__V1__Agent *a);
 void cli_event_json(struct json *j, const Tessera__V1__Event *e);
 /* An agent on stdout; id_line puts the bare id on a first line of its own. */
@@ -47,5 +50,21 @@ int cli_agent_show(const struct cli *c, const Tessera__V1__Agent *a, bool id_lin
 		   struct tsr_err *err);
 /* "TIME AGENT TYPE old→new [exit N|signal N] [error]" */
 void cli_event_line(FILE *f, const Tessera__V1__Event *e);
+
+/* Agents as a table: ID, STATE, TYPE, SPOKE, EXIT, STARTED. */
+struct cli_row;
+struct cli_table {
+	struct cli_row *rows;		/* owned, [cap] */
+	size_t n, cap;
+	size_t max;			/* rows it may hold */
+};
+
+/* An empty table of at most max rows. */
+void cli_table_init(struct cli_table *t, size_t max);
+/* a's row, its cells made safe; RESOURCE_EXHAUSTED past max rows. */
+int cli_table_add(struct cli_table *t, const Tessera__V1__Agent *a, struct tsr_err *err);
+/* On stdout, each column as wide as its widest cell. */
+void cli_table_print(const struct cli_table *t);
+void cli_table_free(struct cli_table *t);
 
 #endif

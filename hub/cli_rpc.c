@@ -159,3 +159,24 @@ out:
 	free(buf);
 	return rc;
 }
+
+int cli_hub_fetch(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
+		  const ProtobufCMessageDescriptor *desc, const char *what,
+		  ProtobufCMessage **out, struct tsr_err *err)
+{
+	uint8_t *buf = NULL;
+	size_t len;
+	int rc = -1;
+
+	if (cli_hub_call(h, method, req, &buf, &len, err) != 0)
+		goto out;
+	*out = protobuf_c_message_unpack(desc, NULL, len, buf);
+	if (*out == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "the hub answered a malformed %s", what);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}

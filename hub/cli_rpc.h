@@ -33,5 +33,13 @@ void cli_hub_metadata(const struct cli_hub *h, struct rpc_client_opts *opts);
 /* One unary call within the --timeout; *resp is malloc'd, the caller frees it. */
 int cli_hub_call(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
 		 uint8_t **resp, size_t *len, struct tsr_err *err);
+/*
+ * cli_hub_call, and its answer unpacked as a desc message into *out, which
+ * the caller frees (protobuf_c_message_free_unpacked); one that does not
+ * unpack is "the hub answered a malformed <what>".
+ */
+int cli_hub_fetch(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
+		  const ProtobufCMessageDescriptor *desc, const char *what,
+		  ProtobufCMessage **out, struct tsr_err *err);
 
 #endif

@@ -14,17 +14,17 @@
 #include "cli_print.h"
 #include "cli_rpc.h"
 #include "hub_limits.h"
+#include "protocol.h"
 #include "tessera/v1/hub.pb-c.h"
 
 /* Every label a spoke may have, "key=value," each cut at 64 + 64 bytes. */
-#define CLI_SPOKES_LABELS_MAX (HUB_LABELS_MAX * (2 * 64 + 2) + 1)
+#define CLI_SPOKES_LABELS_MAX (TSR_LABELS_MAX * (2 * 64 + 2) + 1)
 /* Far above the hub's own bound: only a broken hub is cut. */
 #define CLI_SPOKES_REASON_MAX 1024
 
 static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_err *err)
 {
 	struct json j;
-	int rc;
 
 	json_init(&j);
 	json_object_begin(&j);
@@ -59,11 +59,7 @@ static int cli_spokes_json(const Tessera__V1__ListSpokesResponse *r, struct tsr_
 	}
 	json_array_end(&j);
 	json_object_end(&j);
-	rc = json_flush(&j, stdout, err);
-	if (rc == 0)
-		putchar('\n');
-	json_free(&j);
-	return rc;
+	return cli_json_print(&j, err);
 }
 
 /* "running/max", or "-" when the hub knows no load (max 0). */
@@ -149,25 +145,21 @@ int cli_spokes(struct cli *c, int argc, char **argv)
 	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	Tessera__V1__ListSpokesRequest req = TESSERA__V1__LIST_SPOKES_REQUEST__INIT;
 	Tessera__V1__ListSpokesResponse *r = NULL;
+	ProtobufCMessage *m;
 	struct cli_hub h = { 0 };
 	struct tsr_err err;
-	uint8_t *buf = NULL;
-	size_t len;
 	int rc = CLI_EXIT_FAIL;
 
 	if (cli_getopt(c, argc, argv, opts) != -1 || optind != argc)
 		return cli_usage("spokes");
 	if (cli_hub_open(c, &h, &err) != 0 ||
-	    cli_hub_call(&h, "/tessera.v1.Hub/ListSpokes", &req.base, &buf, &len, &err) != 0) {
+	    cli_hub_fetch(&h, TSR_METHOD_LIST_SPOKES, &req.base,
+			  &tessera__v1__list_spokes_response__descriptor, "spoke list", &m,
+			  &err) != 0) {
 		rc = cli_fail(&err);
 		goto out;
 	}
-	r = tessera__v1__list_spokes_response__unpack(NULL, len, buf);
-	if (r == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_INTERNAL, "the hub answered a malformed spoke list");
-		rc = cli_fail(&err);
-		goto out;
-	}
+	r = (Tessera__V1__ListSpokesResponse *)m;
 	if (c->json) {
 		if (cli_spokes_json(r, &err) != 0) {
 			rc = cli_fail(&err);
@@ -180,7 +172,6 @@ int cli_spokes(struct cli *c, int argc, char **argv)
 out:
 	if (r != NULL)
 		tessera__v1__list_spokes_response__free_unpacked(r, NULL);
-	free(buf);
 	cli_hub_close(&h);
 	return rc;
 }

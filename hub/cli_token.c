@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_json.h"
+#include "cli_print.h"
 #include "ids.h"
 #include "token.h"
 
@@ -39,7 +40,6 @@ static int cli_token_print(struct cli *c, const char *key, const char *text,
 			   const char *key2, const char *text2, struct tsr_err *err)
 {
 	struct json j;
-	int rc = -1;
 
 	if (!c->json) {
 		printf("%s\n", text);
@@ -56,13 +56,7 @@ static int cli_token_print(struct cli *c, const char *key, const char *text,
 		json_string(&j, text2);
 	}
 	json_object_end(&j);
-	if (json_flush(&j, stdout, err) != 0)
-		goto out;
-	putchar('\n');
-	rc = 0;
-out:
-	json_free(&j);
-	return rc;
+	return cli_json_print(&j, err);
 }
 
 int cli_token_hash(struct cli *c, int argc, char **argv)

@@ -19,6 +19,7 @@
 #include "cli_print.h"
 #include "cli_rpc.h"
 #include "pb.h"
+#include "protocol.h"
 #include "status_name.h"
 #include "tessera/v1/hub.pb-c.h"
 
@@ -83,10 +84,7 @@ static int cli_watch_print(struct cli_watch *w, const Tessera__V1__WatchEventsRe
 		json_key(&j, "cursor");
 		json_string(&j, r->cursor);
 		json_object_end(&j);
-		rc = json_flush(&j, stdout, &w->out_err);
-		json_free(&j);
-		if (rc == 0)
-			putchar('\n');
+		rc = cli_json_print(&j, &w->out_err);
 	}
 	if (rc == 0 && fflush(stdout) != 0)
 		rc = tsr_err_set(&w->out_err, GRPC_STATUS_INTERNAL, "cannot write output");
@@ -152,7 +150,7 @@ static int cli_watch_attempt(struct cli_watch *w, Tessera__V1__WatchEventsReques
 	w->ended = false;
 	req->cursor = w->cursor != NULL ? w->cursor : req->cursor;
 	if (pb_pack(&req->base, &buf, &len, err) != 0 ||
-	    rpc_client_stream(w->h.loop, w->h.ch, "/tessera.v1.Hub/WatchEvents", buf, len,
+	    rpc_client_stream(w->h.loop, w->h.ch, TSR_METHOD_WATCH_EVENTS, buf, len,
 			      &opts, &cbs, w, &w->call, err) != 0)
 		goto out;
 	rpc_loop_run(w->h.loop, &w->ended);

@@ -74,9 +74,9 @@ static int hub_config_label(struct hub_spoke_conf *sc, char *word, struct tsr_er
 {
 	char *eq = strchr(word, '=');
 
-	if (sc->nlabels == HUB_LABELS_MAX)
+	if (sc->nlabels == TSR_LABELS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "spoke %s: more than %d labels", sc->id, HUB_LABELS_MAX);
+				   "spoke %s: more than %d labels", sc->id, TSR_LABELS_MAX);
 	if (eq == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "spoke %s: label \"%.64s\" is not key=value", sc->id, word);
@@ -85,10 +85,10 @@ static int hub_config_label(struct hub_spoke_conf *sc, char *word, struct tsr_er
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "spoke %s: label key must be 1-%d characters of [A-Za-z0-9_-]",
 				   sc->id, TSR_NAME_MAX);
-	if (!hub_config_word_ok(eq + 1, HUB_LABEL_VALUE_MAX))
+	if (!hub_config_word_ok(eq + 1, TSR_LABEL_VALUE_MAX))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "spoke %s: label %s needs a value of 1-%d printable characters",
-				   sc->id, word, HUB_LABEL_VALUE_MAX);
+				   sc->id, word, TSR_LABEL_VALUE_MAX);
 	for (size_t i = 0; i < sc->nlabels; i++)
 		if (strcmp(sc->labels[i].key, word) == 0)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,

@@ -38,14 +38,14 @@
 
 struct hub_label {
 	char key[TSR_NAME_MAX + 1];
-	char value[HUB_LABEL_VALUE_MAX + 1];
+	char value[TSR_LABEL_VALUE_MAX + 1];
 };
 
 struct hub_spoke_conf {
 	char id[TSR_NAME_MAX + 1];
 	char address[HUB_ADDRESS_MAX + 1];
 	struct sign_pubkey pub;
-	struct hub_label labels[HUB_LABELS_MAX];
+	struct hub_label labels[TSR_LABELS_MAX];
 	size_t nlabels;
 };
 

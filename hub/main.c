@@ -8,7 +8,6 @@
  * spokes' public keys (nothing else, so no call is disturbed) on that
  * same thread.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,12 +15,12 @@
 
 #include "api.h"
 #include "auth.h"
+#include "daemon.h"
 #include "health.h"
 #include "hub.h"
 #include "hub_config.h"
 #include "hub_limits.h"
 #include "load.h"
-#include "daemon_args.h"
 #include "log.h"
 #include "reflection.h"
 #include "relay.h"
@@ -31,12 +30,8 @@
 #include "spokes.h"
 #include "watch.h"
 
-#define MAIN_SERVICE "tessera.v1.Hub"
 #define MAIN_TICK_MS 100
 #define MAIN_DRAIN_MS 5000
-
-static struct rpc_loop *main_loop;	/* for the signal handler */
-static volatile sig_atomic_t main_reload;	/* SIGHUP seen; the tick reloads */
 
 struct main_ctx {			/* what the tick works on */
 	struct hub *h;
@@ -46,18 +41,6 @@ struct main_ctx {			/* what the tick works on */
 	struct health *health;
 	bool serving;			/* what health last said */
 };
-
-static void main_signal(int sig)
-{
-	(void)sig;
-	rpc_loop_stop(main_loop);
-}
-
-static void main_on_hup(int sig)
-{
-	(void)sig;
-	main_reload = 1;
-}
 
 /*
  * A spoke's key can be replaced (or a compromised one revoked) without a
@@ -115,15 +98,6 @@ static void main_reload_config(struct main_ctx *m)
 	free(fresh);
 }
 
-/* The whole server and the Hub service report one health status. */
-static int main_health(struct health *health, enum health_status status, struct tsr_err *err)
-{
-	if (health_set(health, "", status, err) != 0 ||
-	    health_set(health, MAIN_SERVICE, status, err) != 0)
-		return -1;
-	return 0;
-}
-
 /*
  * A hub with no connected spoke can carry out nothing, so it says so:
  * load balancers and probes then send users to a hub that can.
@@ -135,7 +109,8 @@ static void main_tick_health(struct main_ctx *m)
 
 	if (serving == m->serving)
 		return;
-	if (main_health(m->health, serving ? HEALTH_SERVING : HEALTH_NOT_SERVING, &err) != 0) {
+	if (daemon_health(m->health, TSR_HUB_SERVICE, serving ? HEALTH_SERVING : HEALTH_NOT_SERVING,
+			  &err) != 0) {
 		log_error("cannot set the health status: %s", err.msg);
 		return;
 	}
@@ -150,10 +125,8 @@ static void main_tick(void *arg)
 
 	if (m->h->stopping)
 		return;
-	if (main_reload) {
-		main_reload = 0;
+	if (daemon_reload_due())
 		main_reload_config(m);
-	}
 	spokes_poll(m->h->spokes, true);
 	main_tick_health(m);
 	load_tick(m->h);
@@ -164,8 +137,7 @@ static void main_tick(void *arg)
 static void main_log_listening(const struct hub_config *cfg, int port)
 {
 	const char *listen = cfg->listen;
-	const char *mode = cfg->tls.plaintext ? "plaintext"
-			   : cfg->tls.client_ca[0] != '\0' ? "mutual TLS" : "TLS";
+	const char *mode = daemon_tls_mode(&cfg->tls);
 	const char *auth = cfg->auth_none ? "no tokens" : "bearer tokens";
 	size_t len = strlen(listen);
 
@@ -178,36 +150,12 @@ static void main_log_listening(const struct hub_config *cfg, int port)
 		log_warn("\"auth none\": anyone who reaches %s may use the API", listen);
 }
 
-static int main_signals(struct tsr_err *err)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = main_signal;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGINT, &sa, NULL) != 0 || sigaction(SIGTERM, &sa, NULL) != 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot install signal handlers");
-	sa.sa_handler = main_on_hup;
-	if (sigaction(SIGHUP, &sa, NULL) != 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot install the SIGHUP handler");
-	sa.sa_handler = SIG_IGN;
-	if (sigaction(SIGPIPE, &sa, NULL) != 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot ignore SIGPIPE");
-	return 0;
-}
-
 /* Serves until a signal, then shuts down and drains. */
 static int main_serve(struct hub_config *cfg, const struct config_sources *config,
 		      const struct sign_key *key, struct tsr_err *err)
 {
 	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
-	struct rpc_server_opts sopts = {
-		.listen = cfg->listen,
-		.max_message = HUB_REQUEST_MAX,
-		.tls_cert = cfg->tls.plaintext ? NULL : cfg->tls.cert,
-		.tls_key = cfg->tls.plaintext ? NULL : cfg->tls.key,
-		.tls_client_ca = cfg->tls.client_ca[0] != '\0' ? cfg->tls.client_ca : NULL,
-	};
+	struct rpc_server_opts sopts = { .listen = cfg->listen, .max_message = HUB_REQUEST_MAX };
 	struct auth auth;
 	struct main_ctx m = { .h = &h, .auth = &auth, .cfg = cfg, .config = config };
 	struct rpc_server *srv = NULL;
@@ -216,22 +164,22 @@ static int main_serve(struct hub_config *cfg, const struct config_sources *confi
 	bool started = false;
 	int port, rc = -1;
 
+	daemon_tls_opts(&cfg->tls, &sopts);
 	auth_set(&auth, cfg);
 	if (rpc_loop_new(&h.loop, err) != 0)
 		goto out;
-	main_loop = h.loop;
 	if (spokes_new(cfg, &h.spokes, err) != 0 || relays_new(h.loop, key, &h.relays, err) != 0 ||
 	    watches_new(&h, &h.watches, err) != 0 || health_new(&health, err) != 0)
 		goto out;
 	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0 || api_register(&h, srv, err) != 0 ||
-	    rpc_server_set_gate(srv, MAIN_SERVICE, auth_gate, &auth, err) != 0 ||
+	    rpc_server_set_gate(srv, TSR_HUB_SERVICE, auth_gate, &auth, err) != 0 ||
 	    health_register(health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
-	    main_signals(err) != 0 || rpc_server_start(srv, &port, err) != 0)
+	    daemon_signals(h.loop, err) != 0 || rpc_server_start(srv, &port, err) != 0)
 		goto out;
 	started = true;
 	/* SERVING once the tick sees a spoke connected. */
 	m.health = health;
-	if (main_health(health, HEALTH_NOT_SERVING, err) != 0)
+	if (daemon_health(health, TSR_HUB_SERVICE, HEALTH_NOT_SERVING, err) != 0)
 		goto out;
 	main_log_listening(cfg, port);
 	rpc_loop_set_tick(h.loop, main_tick, &m, MAIN_TICK_MS);
@@ -242,7 +190,7 @@ out:
 	h.stopping = true;
 	if (started) {
 		/* Health watchers hear it before their calls are cancelled. */
-		main_health(health, HEALTH_NOT_SERVING, &ignored);
+		daemon_health(health, TSR_HUB_SERVICE, HEALTH_NOT_SERVING, &ignored);
 		rpc_server_shutdown(srv);
 		relays_cancel_all(h.relays);
 		watches_shutdown(h.watches);
@@ -250,6 +198,7 @@ out:
 	}
 	health_free(health);
 	rpc_server_free(srv);
+	daemon_signals_detach();
 	/* Late completions still reach the watches and relays: free them after. */
 	rpc_loop_free(h.loop);
 	watches_free(h.watches);
@@ -269,16 +218,11 @@ int main(int argc, char **argv)
 
 	memset(&cfg, 0, sizeof(cfg));
 	memset(&key, 0, sizeof(key));
-	rc = daemon_args_parse("tessera-hub", argc, argv, &args);
+	rc = daemon_begin("tessera-hub", "TESSERA_HUB_CONFIG", argc, argv, &args, &src);
 	if (rc >= 0)
 		return rc;
 	rc = 1;
-	log_init("tessera-hub", args.level);
 	grpc_init();
-	src.path = args.config;
-	src.env_name = "TESSERA_HUB_CONFIG";
-	src.sets = args.sets;
-	src.nsets = args.nsets;
 	if (sign_init(&err) != 0 || hub_config_load_sources(&src, &cfg, &err) != 0 ||
 	    sign_key_load(cfg.key_path, &key, &err) != 0 ||
 	    main_serve(&cfg, &src, &key, &err) != 0) {

@@ -101,28 +101,19 @@ static uint64_t placement_rank(const struct spoke *sp, bool known)
 	       (uint64_t)(known ? (uint32_t)sp->running : 0);
 }
 
-int placement_choose(struct spokes *s, const struct placement *p, struct spoke **out,
-		     struct tsr_err *err)
-{
-	char text[TSR_ERR_MSG_MAX / 2];
-	struct spoke *best = NULL, *refused = NULL;
-	uint64_t best_rank = 0;
-	size_t matching = 0, reachable = 0;
-	int rc = -1;
+/* What rule 3's pass over the spokes found. */
+struct placement_scan {
+	struct spoke *best;		/* the lowest rank with room; NULL: none */
+	struct spoke *refused;		/* the first matching refused spoke, or NULL */
+	size_t matching, reachable;
+};
 
-	placement_labels_text(p->labels, p->nlabels, text, sizeof(text));
-	if (p->request_id[0] != '\0') {
-		best = placement_by_request(s, p);
-		if (best == NULL) {
-			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-				    "no spoke matches labels %s", text);
-			goto out;
-		}
-		*out = best;
-		rc = 0;
-		goto out;
-	}
-	/* From the round-robin position on, so that equal ranks take turns. */
+/* From the round-robin position on, so that equal ranks take turns. */
+static void placement_scan(struct spokes *s, const struct placement *p,
+			   struct placement_scan *sc)
+{
+	uint64_t best_rank = 0;
+
 	for (size_t k = 0; k < s->n; k++) {
 		struct spoke *sp = &s->v[(s->next + k) % s->n];
 		bool known = placement_load_known(sp, p->now_ms);
@@ -130,51 +121,69 @@ int placement_choose(struct spokes *s, const struct placement *p, struct spoke *
 
 		if (!placement_matches(sp, p->labels, p->nlabels))
 			continue;
-		matching++;
+		sc->matching++;
 		/* A refused spoke would refuse the spawn too. */
-		if (sp->health == SPOKE_REFUSED && refused == NULL)
-			refused = sp;
+		if (sp->health == SPOKE_REFUSED && sc->refused == NULL)
+			sc->refused = sp;
 		if (sp->health == SPOKE_UNREACHABLE || sp->health == SPOKE_REFUSED)
 			continue;
-		reachable++;
+		sc->reachable++;
 		if (known && sp->running >= sp->max)
 			continue;
 		rank = placement_rank(sp, known);
-		if (best == NULL || rank < best_rank) {
-			best = sp;
+		if (sc->best == NULL || rank < best_rank) {
+			sc->best = sp;
 			best_rank = rank;
 		}
 	}
-	if (matching == 0) {
-		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "no spoke matches labels %s",
-			    text);
-		goto out;
+}
+
+/* Why the scan found no spoke; text names the labels. Returns -1. */
+static int placement_none(const struct placement *p, const struct placement_scan *sc,
+			  const char *text, struct tsr_err *err)
+{
+	const char *matching = p->nlabels > 0 ? " matching " : "";
+
+	if (sc->matching == 0)
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   "no spoke matches labels %s", text);
+	/* Say why, or the user only learns that nothing is reachable. */
+	if (sc->reachable == 0 && sc->refused != NULL)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "no spoke%s%s is reachable to place the agent on; "
+				   "spoke %s is refused: %s",
+				   matching, text, sc->refused->conf->id, sc->refused->reason);
+	if (sc->reachable == 0)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "no spoke%s%s is reachable to place the agent on",
+				   matching, text);
+	return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+			   "every reachable spoke%s%s is at its max-agents", matching, text);
+}
+
+int placement_choose(struct spokes *s, const struct placement *p, struct spoke **out,
+		     struct tsr_err *err)
+{
+	char text[TSR_ERR_MSG_MAX / 2];
+	struct placement_scan sc = { 0 };
+	struct spoke *best;
+
+	placement_labels_text(p->labels, p->nlabels, text, sizeof(text));
+	if (p->request_id[0] != '\0') {
+		best = placement_by_request(s, p);
+		if (best == NULL)
+			return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+					   "no spoke matches labels %s", text);
+		*out = best;
+		return 0;
 	}
-	if (reachable == 0 && refused != NULL) {
-		/* Say why, or the user only learns that nothing is reachable. */
-		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-			    "no spoke%s%s is reachable to place the agent on; spoke %s is refused: %s",
-			    p->nlabels > 0 ? " matching " : "", text, refused->conf->id,
-			    refused->reason);
-		goto out;
-	}
-	if (reachable == 0) {
-		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-			    "no spoke%s%s is reachable to place the agent on",
-			    p->nlabels > 0 ? " matching " : "", text);
-		goto out;
-	}
-	if (best == NULL) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			    "every reachable spoke%s%s is at its max-agents",
-			    p->nlabels > 0 ? " matching " : "", text);
-		goto out;
-	}
+	placement_scan(s, p, &sc);
+	best = sc.best;
+	if (best == NULL)
+		return placement_none(p, &sc, text, err);
 	s->next = (best->index + 1) % s->n;
 	if (placement_load_known(best, p->now_ms))
 		best->running++;
 	*out = best;
-	rc = 0;
-out:
-	return rc;
+	return 0;
 }

@@ -42,7 +42,7 @@ struct placement {
 	int64_t now_ms;			/* monotonic: ages the load figures */
 };
 
-/* INVALID_ARGUMENT unless at most HUB_LABELS_MAX labels, each key 1-64
+/* INVALID_ARGUMENT unless at most TSR_LABELS_MAX labels, each key 1-64
  * characters of [A-Za-z0-9_-], each value 1-64 printable, no key twice. */
 int placement_check_labels(const struct placement_label *labels, size_t n,
 			   struct tsr_err *err);

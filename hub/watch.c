@@ -29,7 +29,6 @@
 #include "rpc_metadata.h"
 #include "tessera/v1/hub.pb-c.h"
 
-#define WATCH_METHOD "/tessera.v1.Spoke/StreamEvents"
 #define WATCH_BACKOFF_MIN_MS 200
 #define WATCH_BACKOFF_MAX_MS 5000
 
@@ -41,17 +40,37 @@ struct watch_pos {			/* one configured spoke's place in a watch */
 
 struct watcher;
 
+/*
+ * Where a spoke stream is. An outage runs from an attempt's end (or failed
+ * start) to the stream's next event: it is logged once, and its retries
+ * back off. A broken stream sent something untrustworthy: its call is
+ * being cancelled and the rest of what it sends is ignored.
+ *
+ *   NEW       start: ASKING
+ *   ASKING    headers with a position, or an event: OPEN; bad: BROKEN
+ *   OPEN      bad: BROKEN
+ *   WAITING   at retry_ms, start: RETRYING
+ *   RETRYING  event: OPEN; bad: RETRY_BROKEN
+ *   any       the attempt ends, or fails to start: WAITING (unless the
+ *             watch is ending: then states no longer matter)
+ */
+enum watch_stream_state {
+	WATCH_STREAM_NEW,		/* not asked yet */
+	WATCH_STREAM_ASKING,		/* first attempt; no answer yet */
+	WATCH_STREAM_OPEN,		/* answered, or brought an event; no outage */
+	WATCH_STREAM_BROKEN,		/* no outage */
+	WATCH_STREAM_WAITING,		/* outage; no call until retry_ms */
+	WATCH_STREAM_RETRYING,		/* outage; an attempt in flight, no event yet */
+	WATCH_STREAM_RETRY_BROKEN,	/* outage */
+};
+
 struct watch_stream {			/* one watched spoke's StreamEvents */
 	struct watcher *w;
 	struct spoke *sp;
 	struct rpc_client_call *call;	/* NULL between attempts */
-	bool now;			/* not yet subscribed: the first ask is "from now" */
-	bool settled;			/* answered with headers, or failed, at least once */
-	bool broken;			/* sent a bad event; being cancelled */
-	bool delivered;			/* this attempt brought an event */
-	bool failing;			/* in an outage, logged once */
+	enum watch_stream_state state;
 	int64_t started_ms;		/* monotonic, this attempt */
-	int64_t retry_ms;		/* monotonic time of the next attempt; 0: none */
+	int64_t retry_ms;		/* monotonic time of the next attempt (WAITING) */
 	int64_t backoff_ms;
 };
 
@@ -131,32 +150,40 @@ static void watch_end(struct watcher *w, grpc_status_code code, const char *msg)
 	w->ending = true;
 	w->end_code = code;
 	snprintf(w->end_msg, sizeof(w->end_msg), "%s", msg);
-	for (size_t i = 0; i < w->nstreams; i++) {
-		w->streams[i].retry_ms = 0;
+	for (size_t i = 0; i < w->nstreams; i++)
 		if (w->streams[i].call != NULL)
 			rpc_client_cancel(w->streams[i].call);
-	}
 	watch_maybe_finish(w);
 }
 
+static bool watch_stream_in_outage(const struct watch_stream *s)
+{
+	return s->state == WATCH_STREAM_WAITING || s->state == WATCH_STREAM_RETRYING ||
+	       s->state == WATCH_STREAM_RETRY_BROKEN;
+}
 
+/* Answered with headers, failed, or broken, at least once. */
+static bool watch_stream_settled(const struct watch_stream *s)
+{
+	return s->state != WATCH_STREAM_NEW && s->state != WATCH_STREAM_ASKING;
+}
+
+/* The attempt is over: s waits for its next one. */
 static void watch_retry_later(struct watch_stream *s, grpc_status_code code,
 			      const char *details)
 {
 	int64_t now = clock_mono_ms();
 
-	/* An attempt that worked (for a while) starts the backoff afresh. */
-	if (s->delivered || now - s->started_ms >= WATCH_BACKOFF_MAX_MS) {
+	/* A new outage, or an attempt that worked for a while, backs off afresh. */
+	if (!watch_stream_in_outage(s) || now - s->started_ms >= WATCH_BACKOFF_MAX_MS) {
 		s->backoff_ms = WATCH_BACKOFF_MIN_MS;
-		s->failing = false;
-	}
-	if (!s->failing)
 		log_warn("watch: events of spoke %s stopped (%d: %s); resuming in %lld ms",
 			 s->sp->conf->id, (int)code, details, (long long)s->backoff_ms);
-	else
+	} else {
 		log_debug("watch: spoke %s stream failed again (%d: %s)", s->sp->conf->id,
 			  (int)code, details);
-	s->failing = true;
+	}
+	s->state = WATCH_STREAM_WAITING;
 	s->retry_ms = now + s->backoff_ms;
 	s->backoff_ms = s->backoff_ms * 2 > WATCH_BACKOFF_MAX_MS ? WATCH_BACKOFF_MAX_MS
 								 : s->backoff_ms * 2;
@@ -166,7 +193,7 @@ static void watch_retry_later(struct watch_stream *s, grpc_status_code code,
 static void watch_stream_break(struct watch_stream *s, const char *why)
 {
 	log_error("watch: %s; reconnecting to spoke %s", why, s->sp->conf->id);
-	s->broken = true;
+	s->state = watch_stream_in_outage(s) ? WATCH_STREAM_RETRY_BROKEN : WATCH_STREAM_BROKEN;
 	rpc_client_cancel(s->call);
 }
 
@@ -208,7 +235,7 @@ static void watch_headers(struct watcher *w, bool force)
 	if (w->headers_sent || w->ending)
 		return;
 	for (size_t i = 0; i < w->nstreams && !force; i++)
-		if (!w->streams[i].settled)
+		if (!watch_stream_settled(&w->streams[i]))
 			return;
 	if (watch_cursor(w, &cursor, &err) != 0) {
 		watch_end(w, err.code, err.msg);
@@ -251,6 +278,23 @@ out:
 }
 
 /*
+ * p takes the position text announces unless it already has an exact one.
+ * The parsed value lives only in here: as the caller's, GCC 12 at -O3 split
+ * the caller's tail off, lost where the value's lifetime ends on that path
+ * and took the store into *p for a use of a dead local (-Wdangling-pointer).
+ */
+static int watch_pos_announced(struct watch_pos *p, const char *text, struct tsr_err *err)
+{
+	struct stream_pos pos;
+
+	if (stream_pos_parse(text, &pos, err) != 0)
+		return -1;
+	if (!p->exact)
+		*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
+	return 0;
+}
+
+/*
  * The spoke has fixed where its stream starts and says so in a header; a
  * stream asked "from now" takes that exact position. A refusal brings
  * empty headers: its end settles it instead.
@@ -258,20 +302,17 @@ out:
 static void watch_on_headers(void *arg, const struct rpc_headers *h)
 {
 	struct watch_stream *s = arg;
-	struct watch_pos *p = &s->w->pos[s->sp->index];
 	char text[STREAM_POS_TEXT_MAX + 1];
-	struct stream_pos pos;
 	struct tsr_err err;
 
 	if (rpc_headers_get(h, RPC_HEADER_STREAM_POSITION, text, sizeof(text)) != 0)
 		return;
-	if (stream_pos_parse(text, &pos, &err) != 0) {
+	if (watch_pos_announced(&s->w->pos[s->sp->index], text, &err) != 0) {
 		watch_stream_break(s, err.msg);
 		return;
 	}
-	if (!p->exact)
-		*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
-	s->settled = true;
+	if (s->state == WATCH_STREAM_ASKING)
+		s->state = WATCH_STREAM_OPEN;
 	watch_headers(s->w, false);
 }
 
@@ -284,7 +325,8 @@ static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
 	struct stream_pos pos;
 	struct tsr_err err;
 
-	if (w->ending || s->broken)
+	if (w->ending || s->state == WATCH_STREAM_BROKEN ||
+	    s->state == WATCH_STREAM_RETRY_BROKEN)
 		return;
 	if (envelope_event_open(msg, len, &s->sp->conf->pub, s->sp->conf->id, &ev, &err) != 0) {
 		watch_stream_break(s, err.msg);
@@ -304,11 +346,9 @@ static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
 	p->pos = pos;
 	p->have = true;
 	p->exact = true;
-	s->delivered = true;
-	if (s->failing) {
+	if (s->state == WATCH_STREAM_RETRYING)
 		log_info("watch: events of spoke %s flow again", s->sp->conf->id);
-		s->failing = false;
-	}
+	s->state = WATCH_STREAM_OPEN;
 	if (w->agent_id[0] != '\0' && strcmp(ev->agent_id, w->agent_id) != 0)
 		goto out;
 	if (watch_deliver(w, ev, &err) != 0)
@@ -349,12 +389,11 @@ static void watch_on_end(void *arg, grpc_status_code code, const char *details)
 		watch_out_of_range(s, details);
 		return;
 	}
-	s->settled = true;
 	watch_retry_later(s, code, details);
 	watch_headers(w, false);
 }
 
-/* Seals "events.stream" for s's spoke from its position and calls it. */
+/* Seals EVENTS_STREAM for s's spoke from its position and calls it. */
 static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 {
 	static const struct rpc_stream_cbs cbs = {
@@ -364,6 +403,8 @@ static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 	};
 	Tessera__V1__StreamEventsRequest req = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
 	const struct watch_pos *p = &s->w->pos[s->sp->index];
+	/* Only a spoke placed at the floor asks "from now", and only at first. */
+	bool from_now = s->state == WATCH_STREAM_NEW && !p->exact;
 	struct hub *h = s->w->ws->hub;
 	struct rpc_client_opts opts;
 	char pos[STREAM_POS_TEXT_MAX + 1], id[COMMAND_ID_LEN + 1];
@@ -371,18 +412,19 @@ static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 	size_t cmd_len;
 	int rc = -1;
 
-	if (!s->now && p->pos.ms == 0 && p->pos.seq == 0) {
+	if (!from_now && p->pos.ms == 0 && p->pos.seq == 0) {
 		req.from_start = true;
-	} else if (!s->now) {
+	} else if (!from_now) {
 		stream_pos_format(&p->pos, pos, sizeof(pos));
 		req.cursor = pos;
 	}
-	if (command_seal(h->key, s->sp->conf->id, "events.stream", &req.base, id, sizeof(id),
-			 &cmd, &cmd_len, err) != 0)
+	if (command_seal(h->key, s->sp->conf->id,
+			 TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base, id,
+			 sizeof(id), &cmd, &cmd_len, err) != 0)
 		goto out;
 	memset(&opts, 0, sizeof(opts));
-	if (rpc_client_stream(h->loop, s->sp->ch, WATCH_METHOD, cmd, cmd_len, &opts, &cbs, s,
-			      &s->call, err) != 0)
+	if (rpc_client_stream(h->loop, s->sp->ch, TSR_METHOD_STREAM_EVENTS, cmd, cmd_len, &opts,
+			      &cbs, s, &s->call, err) != 0)
 		goto out;
 	s->w->live++;
 	rc = 0;
@@ -396,16 +438,13 @@ static void watch_stream_start(struct watch_stream *s)
 {
 	struct tsr_err err;
 
-	s->retry_ms = 0;
-	s->broken = false;
-	s->delivered = false;
 	s->started_ms = clock_mono_ms();
 	if (watch_stream_call(s, &err) != 0) {
-		s->settled = true;
 		watch_retry_later(s, err.code, err.msg);
 		watch_headers(s->w, false);
+		return;
 	}
-	s->now = false;
+	s->state = watch_stream_in_outage(s) ? WATCH_STREAM_RETRYING : WATCH_STREAM_ASKING;
 }
 
 static void watch_on_cancel(void *arg)
@@ -438,15 +477,14 @@ static void watch_setup(struct watcher *w, const struct cursor_entry *ents, size
 		s = &w->streams[w->nstreams++];
 		s->w = w;
 		s->sp = sp;
+		s->state = WATCH_STREAM_NEW;
 		s->backoff_ms = WATCH_BACKOFF_MIN_MS;
 		if (w->pos[i].have)
 			continue;
-		if (from_start) {
+		if (from_start)
 			w->pos[i] = (struct watch_pos){ .have = true, .exact = true };
-		} else {
+		else
 			w->pos[i] = (struct watch_pos){ .pos = floor, .have = true };
-			s->now = true;
-		}
 	}
 }
 
@@ -517,7 +555,7 @@ void watches_tick(struct watches *ws)
 		for (size_t i = 0; i < w->nstreams; i++) {
 			struct watch_stream *s = &w->streams[i];
 
-			if (s->call == NULL && s->retry_ms != 0 && now >= s->retry_ms)
+			if (s->state == WATCH_STREAM_WAITING && now >= s->retry_ms)
 				watch_stream_start(s);
 		}
 	}

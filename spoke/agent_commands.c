@@ -16,9 +16,8 @@
 #include "log.h"
 #include "pb.h"
 #include "spoke.h"
-#include "tessera/v1/hub.pb-c.h"
-
-#define AGENT_PAGE_TOKEN_MAX 256
+#include "spawn_check.h"
+#include "tessera/v1/spoke.pb-c.h"
 
 static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out,
 			      size_t *outlen, struct tsr_err *err)
@@ -70,13 +69,19 @@ int agent_grace_ms(const struct spoke *sp, const char *type_name)
 	return type != NULL && type->grace_ms >= 0 ? type->grace_ms : sp->cfg.kill_grace_ms;
 }
 
-static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentRequest *req,
+static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
 				const struct agent_type **type, struct tsr_err *err)
 {
 	struct tsr_label labels[TSR_LABELS_MAX];
 
-	if (!ids_valid_name(req->type))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed agent type");
+	for (size_t i = 0; i < req->n_labels && i < TSR_LABELS_MAX; i++) {
+		labels[i].key = req->labels[i]->key;
+		labels[i].value = req->labels[i]->value;
+	}
+	if (spawn_check(&(struct spawn_fields){ req->type, req->task, req->request_id,
+						req->timeout_ms, labels, req->n_labels },
+			err) != 0)
+		return -1;
 	*type = agent_types_find(&sp->cfg.types, req->type);
 	if (*type == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -85,20 +90,6 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentR
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "agent type %s allows a timeout of at most %u ms", req->type,
 				   (unsigned)(*type)->timeout_max_ms);
-	if (strnlen(req->task, STORE_TASK_MAX + 1) > STORE_TASK_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "task longer than %d bytes", STORE_TASK_MAX);
-	if (req->request_id[0] != '\0' && !ids_valid_name(req->request_id))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed request id");
-	if (req->n_labels > TSR_LABELS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
-				   TSR_LABELS_MAX);
-	for (size_t i = 0; i < req->n_labels; i++) {
-		labels[i].key = req->labels[i]->key;
-		labels[i].value = req->labels[i]->value;
-	}
-	if (ids_check_labels(labels, req->n_labels, "agent label", err) != 0)
-		return -1;
 	if (supervisor_count(sp->sv) >= (size_t)sp->cfg.max_agents)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
 				   "spoke %s runs its maximum of %d agents", sp->cfg.id,
@@ -106,31 +97,20 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnAgentR
 	return 0;
 }
 
-int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
-		    uint8_t **out, size_t *outlen, struct tsr_err *err)
+/*
+ * Records the agent a spawn asks for, under a new id (TSR_AGENT_ID_MAX + 1
+ * bytes); existing gets the id of the agent its request id already names,
+ * else "".
+ */
+static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
+			    char id[TSR_AGENT_ID_MAX + 1], char existing[TSR_AGENT_ID_MAX + 1],
+			    struct tsr_err *err)
 {
-	Tessera__V1__SpawnAgentRequest *req;
 	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
 	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
-	const struct agent_type *type = NULL;
-	struct store_update upd = { 0 };
-	struct supervisor_timeout limit;
-	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
-	char pos[STORE_POSITION_MAX];
-	struct supervisor_proc proc;
-	struct tsr_err serr;
-	int64_t started;
-	int rc = -1;
 
-	req = tessera__v1__spawn_agent_request__unpack(NULL, len, payload);
-	if (req == NULL)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
-	if (agent_validate_spawn(sp, req, &type, err) != 0)
-		goto out;
-	if (ids_new_agent_id(sp->cfg.id, id, sizeof(id)) != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make an agent id");
-		goto out;
-	}
+	if (ids_new_agent_id(sp->cfg.id, id, TSR_AGENT_ID_MAX + 1) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make an agent id");
 	a.id = id;
 	a.spoke_id = sp->cfg.id;
 	a.type = req->type;
@@ -147,7 +127,66 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 	a.labels = labelp;
 	a.n_labels = req->n_labels;
 	fault_point("spawn-before-create");
-	if (store_agent_create(sp->store, &a, existing, sizeof(existing), err) != 0)
+	return store_agent_create(sp->store, &a, existing, TSR_AGENT_ID_MAX + 1, err);
+}
+
+/*
+ * Records RUNNING for the process just started, which waits at its gate
+ * until Valkey has it, so that a restart can find it; then lets it go.
+ */
+static int agent_record_running(struct spoke *sp, const char *id, const struct agent_type *type,
+				const struct supervisor_proc *proc, int64_t started,
+				const struct supervisor_timeout *limit, struct tsr_err *err)
+{
+	struct store_update upd = { 0 };
+	char pos[STORE_POSITION_MAX];
+	struct tsr_err serr;
+
+	upd.has_pid = true;
+	upd.pid = (int32_t)proc->pid;
+	upd.has_process = true;
+	upd.pid_start_ticks = proc->start_ticks;
+	upd.boot_id = sp->boot_id;
+	upd.pid_ns = sp->pid_ns.ino;
+	upd.pid_ns_init_ticks = sp->pid_ns.init_ticks;
+	upd.has_started_at_ms = true;
+	upd.started_at_ms = started;
+	upd.has_timeout_at_ms = limit->ms != 0;
+	upd.timeout_at_ms = started + limit->ms;
+	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
+				   &upd, pos, sizeof(pos), err) != 0) {
+		/* Not acknowledged: no agent may run for a command that failed. */
+		log_error("agent %s: cannot record RUNNING: %s", id, err->msg);
+		if (supervisor_abort(sp->sv, id, &serr) != 0)
+			log_error("agent %s: %s", id, serr.msg);
+		return -1;
+	}
+	fault_point("spawn-after-running");
+	if (supervisor_release(sp->sv, id, &serr) != 0)
+		log_error("agent %s: %s", id, serr.msg);	/* its exit report follows */
+	else
+		log_info("agent %s (%s) running as pid %d", id, type->name, (int)proc->pid);
+	fault_point("spawn-after-release");
+	return 0;
+}
+
+int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
+		    uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	Tessera__V1__SpawnCommand *req;
+	const struct agent_type *type = NULL;
+	struct supervisor_timeout limit;
+	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_proc proc;
+	struct tsr_err serr;
+	int64_t started;
+	int rc = -1;
+
+	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
+	if (req == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
+	if (agent_validate_spawn(sp, req, &type, err) != 0 ||
+	    agent_record_new(sp, req, id, existing, err) != 0)
 		goto out;
 	if (existing[0] != '\0') {
 		rc = agent_pack_current(sp, existing, out, outlen, err);
@@ -164,49 +203,25 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
 		goto out;
 	}
 	fault_point("spawn-after-start");
-	/* The process waits at its gate until Valkey has it, so a restart can find it. */
-	upd.has_pid = true;
-	upd.pid = (int32_t)proc.pid;
-	upd.has_process = true;
-	upd.pid_start_ticks = proc.start_ticks;
-	upd.boot_id = sp->boot_id;
-	upd.pid_ns = sp->pid_ns.ino;
-	upd.pid_ns_init_ticks = sp->pid_ns.init_ticks;
-	upd.has_started_at_ms = true;
-	upd.started_at_ms = started;
-	upd.has_timeout_at_ms = limit.ms != 0;
-	upd.timeout_at_ms = started + limit.ms;
-	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
-				   &upd, pos, sizeof(pos), err) != 0) {
-		/* Not acknowledged: no agent may run for a command that failed. */
-		log_error("agent %s: cannot record RUNNING: %s", id, err->msg);
-		if (supervisor_abort(sp->sv, id, &serr) != 0)
-			log_error("agent %s: %s", id, serr.msg);
+	if (agent_record_running(sp, id, type, &proc, started, &limit, err) != 0)
 		goto out;
-	}
-	fault_point("spawn-after-running");
-	if (supervisor_release(sp->sv, id, &serr) != 0)
-		log_error("agent %s: %s", id, serr.msg);	/* its exit report follows */
-	else
-		log_info("agent %s (%s) running as pid %d", id, type->name, (int)proc.pid);
-	fault_point("spawn-after-release");
 	rc = agent_pack_current(sp, id, out, outlen, err);
 out:
-	tessera__v1__spawn_agent_request__free_unpacked(req, NULL);
+	tessera__v1__spawn_command__free_unpacked(req, NULL);
 	return rc;
 }
 
 int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
 		     uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
-	Tessera__V1__GetAgentRequest *req;
+	Tessera__V1__StatusCommand *req;
 	Tessera__V1__Agent *a = NULL;
 	struct tsr_err serr;
 	char *tail;
 	size_t tail_len;
 	int rc = -1;
 
-	req = tessera__v1__get_agent_request__unpack(NULL, len, payload);
+	req = tessera__v1__status_command__unpack(NULL, len, payload);
 	if (req == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed status request");
 	if (agent_check_id(sp, req->agent_id, err) != 0 ||
@@ -226,7 +241,7 @@ int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
 out:
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
-	tessera__v1__get_agent_request__free_unpacked(req, NULL);
+	tessera__v1__status_command__free_unpacked(req, NULL);
 	return rc;
 }
 
@@ -288,11 +303,11 @@ static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct 
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 		   uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
-	Tessera__V1__KillAgentRequest *req;
+	Tessera__V1__KillCommand *req;
 	Tessera__V1__Agent *a = NULL;
 	int rc = -1;
 
-	req = tessera__v1__kill_agent_request__unpack(NULL, len, payload);
+	req = tessera__v1__kill_command__unpack(NULL, len, payload);
 	if (req == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed kill request");
 	if (agent_check_id(sp, req->agent_id, err) != 0 ||
@@ -309,19 +324,19 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 out:
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
-	tessera__v1__kill_agent_request__free_unpacked(req, NULL);
+	tessera__v1__kill_command__free_unpacked(req, NULL);
 	return rc;
 }
 
 int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 		   uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
-	Tessera__V1__ListAgentsRequest *req;
-	Tessera__V1__ListAgentsResponse *resp = NULL;
+	Tessera__V1__ListCommand *req;
+	Tessera__V1__AgentPage *resp = NULL;
 	struct tsr_label labels[TSR_LABELS_MAX];
 	int rc = -1;
 
-	req = tessera__v1__list_agents_request__unpack(NULL, len, payload);
+	req = tessera__v1__list_command__unpack(NULL, len, payload);
 	if (req == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed list request");
 	if (req->state != TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED &&
@@ -334,10 +349,10 @@ int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed type filter");
 		goto out;
 	}
-	if (req->page_size > STORE_PAGE_MAX ||
-	    strnlen(req->page_token, AGENT_PAGE_TOKEN_MAX + 1) > AGENT_PAGE_TOKEN_MAX) {
+	if (req->page_size > TSR_PAGE_SIZE_MAX ||
+	    strnlen(req->page_token, TSR_SPOKE_PAGE_TOKEN_MAX + 1) > TSR_SPOKE_PAGE_TOKEN_MAX) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "page size above %d or page token too long", STORE_PAGE_MAX);
+			    "page size above %d or page token too long", TSR_PAGE_SIZE_MAX);
 		goto out;
 	}
 	if (req->n_labels > TSR_LABELS_MAX) {
@@ -354,8 +369,8 @@ int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
 			     req->page_size, req->page_token, &resp, err) != 0)
 		goto out;
 	rc = pb_pack(&resp->base, out, outlen, err);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 out:
-	tessera__v1__list_agents_request__free_unpacked(req, NULL);
+	tessera__v1__list_command__free_unpacked(req, NULL);
 	return rc;
 }

@@ -5,18 +5,17 @@
  * the trusted hub keys on SIGHUP. Agents keep
  * running across a spoke stop; the next start settles their records.
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "clock.h"
+#include "daemon.h"
 #include "event_stream.h"
 #include "execute.h"
 #include "fault.h"
 #include "health.h"
-#include "daemon_args.h"
 #include "log.h"
 #include "outcomes.h"
 #include "agent_files.h"
@@ -30,23 +29,6 @@
 #define SPOKE_TICK_MS 20
 #define SPOKE_DRAIN_MS 5000
 #define SPOKE_HEALTH_MS 1000		/* how often Valkey is checked for health */
-#define SPOKE_SERVICE "tessera.v1.Spoke"
-
-static struct rpc_loop *spoke_loop;
-static volatile sig_atomic_t spoke_reload;	/* SIGHUP seen; the tick reloads */
-
-static void spoke_on_signal(int sig)
-{
-	(void)sig;
-	if (spoke_loop != NULL)
-		rpc_loop_stop(spoke_loop);
-}
-
-static void spoke_on_hup(int sig)
-{
-	(void)sig;
-	spoke_reload = 1;
-}
 
 /* A revoked hub key is refused from the next command on, without a restart. */
 static void spoke_reload_trust(struct spoke *sp)
@@ -67,8 +49,7 @@ static void spoke_health(struct spoke *sp, enum health_status status)
 {
 	struct tsr_err err;
 
-	if (health_set(sp->health, "", status, &err) != 0 ||
-	    health_set(sp->health, SPOKE_SERVICE, status, &err) != 0)
+	if (daemon_health(sp->health, TSR_SPOKE_SERVICE, status, &err) != 0)
 		log_error("health: %s", err.msg);
 }
 
@@ -79,10 +60,8 @@ static void spoke_tick(void *arg)
 	int64_t now = clock_mono_ms();
 	bool ok;
 
-	if (spoke_reload) {
-		spoke_reload = 0;
+	if (daemon_reload_due())
 		spoke_reload_trust(sp);
-	}
 	outcomes_record(sp);
 	if (now < sp->next_health_ms)
 		return;
@@ -131,41 +110,31 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 
 static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 {
-	const struct tls_conf *tls = &sp->cfg.tls;
-	struct rpc_server_opts opts = {
-		.listen = sp->cfg.listen,
-		.tls_cert = tls->plaintext ? NULL : tls->cert,
-		.tls_key = tls->plaintext ? NULL : tls->key,
-		.tls_client_ca = tls->client_ca[0] != '\0' ? tls->client_ca : NULL,
-	};
+	struct rpc_server_opts opts = { .listen = sp->cfg.listen };
 	struct rpc_server *srv = NULL;
-	struct sigaction sa;
+	struct rpc_loop *loop;
 	bool started = false;
 	int port, rc = -1;
 
-	if (rpc_loop_new(&spoke_loop, err) != 0)
+	daemon_tls_opts(&sp->cfg.tls, &opts);
+	if (rpc_loop_new(&loop, err) != 0)
 		return -1;
 	if (health_new(&sp->health, err) != 0 ||
-	    rpc_server_new(spoke_loop, &opts, &srv, err) != 0 ||
-	    rpc_server_add_method(srv, EXECUTE_METHOD, execute_handle, sp, err) != 0 ||
-	    rpc_server_add_method(srv, EVENT_STREAM_METHOD, event_stream_handle, sp->streams,
+	    rpc_server_new(loop, &opts, &srv, err) != 0 ||
+	    rpc_server_add_method(srv, TSR_METHOD_EXECUTE, execute_handle, sp, err) != 0 ||
+	    rpc_server_add_method(srv, TSR_METHOD_STREAM_EVENTS, event_stream_handle, sp->streams,
 				  err) != 0 ||
 	    health_register(sp->health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
 	    rpc_server_start(srv, &port, err) != 0)
 		goto out;
 	started = true;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = spoke_on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = spoke_on_hup;
-	sigaction(SIGHUP, &sa, NULL);
-	rpc_loop_set_tick(spoke_loop, spoke_tick, sp, SPOKE_TICK_MS);
+	if (daemon_signals(loop, err) != 0)
+		goto out;
+	rpc_loop_set_tick(loop, spoke_tick, sp, SPOKE_TICK_MS);
 	spoke_tick(sp);
 	log_info("spoke %s listening on %s (port %d, %s), Valkey %s", sp->cfg.id, sp->cfg.listen,
-		 port, tls->plaintext ? "plaintext" : opts.tls_client_ca != NULL ? "mutual TLS" : "TLS",
-		 sp->cfg.valkey);
-	rpc_loop_run(spoke_loop, NULL);
+		 port, daemon_tls_mode(&sp->cfg.tls), sp->cfg.valkey);
+	rpc_loop_run(loop, NULL);
 	log_info("shutting down");
 	rc = 0;
 out:
@@ -177,13 +146,13 @@ out:
 	}
 	event_streams_free(sp->streams);
 	sp->streams = NULL;
-	rpc_loop_drain(spoke_loop, SPOKE_DRAIN_MS);
+	rpc_loop_drain(loop, SPOKE_DRAIN_MS);
 	outcomes_record(sp);
 	health_free(sp->health);
 	sp->health = NULL;
 	rpc_server_free(srv);
-	rpc_loop_free(spoke_loop);
-	spoke_loop = NULL;
+	daemon_signals_detach();
+	rpc_loop_free(loop);
 	return rc;
 }
 
@@ -196,18 +165,12 @@ int main(int argc, char **argv)
 
 	memset(&sp, 0, sizeof(sp));
 	tsr_err_clear(&err);
-	rc = daemon_args_parse("tessera-spoke", argc, argv, &args);
+	rc = daemon_begin("tessera-spoke", "TESSERA_SPOKE_CONFIG", argc, argv, &args, &sp.config);
 	if (rc >= 0)
 		return rc;
 	rc = 1;
-	log_init("tessera-spoke", args.level);
 	fault_init();
-	signal(SIGPIPE, SIG_IGN);
 	exits_init(&sp.exits);
-	sp.config.path = args.config;
-	sp.config.env_name = "TESSERA_SPOKE_CONFIG";
-	sp.config.sets = args.sets;
-	sp.config.nsets = args.nsets;
 	grpc_init();
 	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||

@@ -55,35 +55,23 @@ static int spoke_config_valkey_user(struct spoke_config *cfg, const char *name,
 	return 0;
 }
 
-/*
- * Reads the Valkey password now, so that a bad file stops start-up with
- * its config line named. Like a key file, it must be the owner's alone.
- */
-static int spoke_config_valkey_password(struct spoke_config *cfg, const char *path,
-					struct tsr_err *err)
+/* Opens the Valkey password file: a regular file that, like a key file, is the owner's alone. */
+static int spoke_config_secret_open(const char *path, int *out, struct tsr_err *err)
 {
-	/* Room for the password, its newline, and a byte that shows a longer file. */
-	char buf[STORE_PASSWORD_MAX + 2];
 	struct stat sb;
-	size_t n = 0;
-	ssize_t r;
-	int fd = -1, rc = -1;
+	int fd, rc = -1;
 
-	if (path[0] != '/') {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-			    "valkey-password-file must be an absolute path");
-		goto out;
-	}
+	if (path[0] != '/')
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "valkey-password-file must be an absolute path");
 	/*
 	 * Links are followed (Kubernetes mounts secrets as links): the file
 	 * checked is the one opened. O_NONBLOCK: a FIFO must not hang start-up.
 	 */
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "valkey-password-file %s: %s",
-			    path, strerror(errno));
-		goto out;
-	}
+	if (fd < 0)
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   "valkey-password-file %s: %s", path, strerror(errno));
 	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 			    "valkey-password-file %s: not a regular file", path);
@@ -95,19 +83,51 @@ static int spoke_config_valkey_password(struct spoke_config *cfg, const char *pa
 			    "chmod 600 it", path, (unsigned)(sb.st_mode & 0777));
 		goto out;
 	}
-	while (n < sizeof(buf)) {
-		r = read(fd, buf + n, sizeof(buf) - n);
+	*out = fd;
+	fd = -1;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/* Reads fd (path, for messages) into buf until its end or len bytes; *n: how many. */
+static int spoke_config_secret_read(int fd, const char *path, char *buf, size_t len,
+				    size_t *n, struct tsr_err *err)
+{
+	ssize_t r;
+
+	*n = 0;
+	while (*n < len) {
+		r = read(fd, buf + *n, len - *n);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0) {
-			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-				    "valkey-password-file %s: %s", path, strerror(errno));
-			goto out;
-		}
+		if (r < 0)
+			return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+					   "valkey-password-file %s: %s", path, strerror(errno));
 		if (r == 0)
 			break;
-		n += (size_t)r;
+		*n += (size_t)r;
 	}
+	return 0;
+}
+
+/*
+ * Reads the Valkey password now, so that a bad file stops start-up with
+ * its config line named.
+ */
+static int spoke_config_valkey_password(struct spoke_config *cfg, const char *path,
+					struct tsr_err *err)
+{
+	/* Room for the password, its newline, and a byte that shows a longer file. */
+	char buf[STORE_PASSWORD_MAX + 2];
+	size_t n = 0;
+	int fd = -1, rc = -1;
+
+	if (spoke_config_secret_open(path, &fd, err) != 0 ||
+	    spoke_config_secret_read(fd, path, buf, sizeof(buf), &n, err) != 0)
+		goto out;
 	if (n > 0 && buf[n - 1] == '\n')
 		n--;
 	if (n == 0 || n > STORE_PASSWORD_MAX) {

@@ -130,75 +130,101 @@ static int store_reply_error(const redisReply *r, const char *what, struct tsr_e
 	return tsr_err_set(err, code, "valkey %s: %.200s", what, r->str);
 }
 
-/* Sends one command on the current connection; a reply of any type is 0. */
+/* Sets the connection's timeout; on failure the connection is dropped. */
+static int store_set_timeout(struct store *st, int ms, struct tsr_err *err)
+{
+	if (redisSetTimeout(st->ctx, store_tv(ms)) == REDIS_OK)
+		return 0;
+	tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: cannot set timeout", st->addr);
+	store_drop(st);
+	return -1;
+}
+
+/*
+ * Sends one command on the current connection; a reply of any type is 0.
+ * A timeout other than STORE_TIMEOUT_MS holds for this command only.
+ */
 static int store_exec(struct store *st, struct store_args *a, int timeout_ms,
 		      redisReply **out, struct tsr_err *err)
 {
-	redisReply *r = NULL;
-	int rc = -1;
+	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
+	redisReply *r;
 
-	if (a->overflow) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
-		goto out;
-	}
-	if (timeout_ms != STORE_TIMEOUT_MS &&
-	    redisSetTimeout(st->ctx, store_tv(timeout_ms)) != REDIS_OK) {
-		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: cannot set timeout",
-			    st->addr);
-		store_drop(st);
-		goto out;
-	}
+	if (a->overflow)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	if (own_timeout && store_set_timeout(st, timeout_ms, err) != 0)
+		return -1;
 	r = redisCommandArgv(st->ctx, a->argc, a->argv, a->len);
 	if (r == NULL) {
 		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
 			    st->ctx->errstr[0] != '\0' ? st->ctx->errstr : "connection lost");
 		store_drop(st);
-		goto out;
+		return -1;
 	}
-	if (timeout_ms != STORE_TIMEOUT_MS &&
-	    redisSetTimeout(st->ctx, store_tv(STORE_TIMEOUT_MS)) != REDIS_OK) {
-		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: cannot set timeout",
-			    st->addr);
-		store_drop(st);
-		goto out;
+	if (own_timeout && store_set_timeout(st, STORE_TIMEOUT_MS, err) != 0) {
+		freeReplyObject(r);
+		return -1;
 	}
 	*out = r;
-	r = NULL;
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
+	return 0;
+}
+
+/*
+ * The one place a reply no caller keeps is let go: after a send that
+ * gave r (sent 0), fn checks r and copies out what it needs.
+ */
+static int store_use(int sent, redisReply *r, store_reply_fn fn, void *arg,
+		     struct tsr_err *err)
+{
+	int rc;
+
+	if (sent != 0)
+		return -1;
+	rc = fn(r, arg, err);
+	freeReplyObject(r);
 	return rc;
+}
+
+static int script_loaded(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	struct store *st = arg;
+	char what[STORE_ADDR_MAX + 32];
+
+	if (r->type == REDIS_REPLY_ERROR) {
+		/* Named: at start-up this is what the operator reads (NOAUTH, LOADING). */
+		snprintf(what, sizeof(what), "at %s: SCRIPT LOAD", st->addr);
+		return store_reply_error(r, what, err);
+	}
+	if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA_LEN)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SCRIPT LOAD: unexpected reply");
+	memcpy(st->sha, r->str, STORE_SHA_LEN + 1);
+	return 0;
 }
 
 static int store_load_script(struct store *st, struct tsr_err *err)
 {
-	char what[STORE_ADDR_MAX + 32];
 	struct store_args a = { 0 };
 	redisReply *r = NULL;
-	int rc = -1;
+	int sent;
 
 	store_args_str(&a, "SCRIPT");
 	store_args_str(&a, "LOAD");
 	store_args_str(&a, store_script);
-	if (store_exec(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type == REDIS_REPLY_ERROR) {
-		/* Named: at start-up this is what the operator reads (NOAUTH, LOADING). */
-		snprintf(what, sizeof(what), "at %s: SCRIPT LOAD", st->addr);
-		store_reply_error(r, what, err);
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA_LEN) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SCRIPT LOAD: unexpected reply");
-		goto out;
-	}
-	memcpy(st->sha, r->str, STORE_SHA_LEN + 1);
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	sent = store_exec(st, &a, STORE_TIMEOUT_MS, &r, err);
+	return store_use(sent, r, script_loaded, st, err);
+}
+
+static int auth_accepted(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	const struct store *st = arg;
+
+	if (r->type == REDIS_REPLY_ERROR)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "valkey at %s: authentication refused: %.200s", st->addr, r->str);
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey at %s: AUTH: unexpected reply",
+				   st->addr);
+	return 0;
 }
 
 /* AUTH, first on a new connection. Valkey's refusals never quote the password. */
@@ -206,7 +232,7 @@ static int store_authenticate(struct store *st, struct tsr_err *err)
 {
 	struct store_args a = { 0 };
 	redisReply *r = NULL;
-	int rc = -1;
+	int sent;
 
 	if (st->auth.password[0] == '\0')
 		return 0;
@@ -214,23 +240,8 @@ static int store_authenticate(struct store *st, struct tsr_err *err)
 	if (st->auth.user[0] != '\0')
 		store_args_str(&a, st->auth.user);
 	store_args_str(&a, st->auth.password);
-	if (store_exec(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type == REDIS_REPLY_ERROR) {
-		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-			    "valkey at %s: authentication refused: %.200s", st->addr, r->str);
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey at %s: AUTH: unexpected reply",
-			    st->addr);
-		goto out;
-	}
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	sent = store_exec(st, &a, STORE_TIMEOUT_MS, &r, err);
+	return store_use(sent, r, auth_accepted, st, err);
 }
 
 static int store_connect(struct store *st, struct tsr_err *err)
@@ -295,28 +306,33 @@ static int store_call(struct store *st, struct store_args *a, int timeout_ms,
 	return store_exec(st, a, timeout_ms, out, err);
 }
 
-int store_command(struct store *st, struct store_args *a, int timeout_ms,
-		  redisReply **out, struct tsr_err *err)
+/* Sends one command; an error reply fails with the status it maps to. */
+static int store_command(struct store *st, struct store_args *a, int timeout_ms,
+			 redisReply **out, struct tsr_err *err)
 {
 	redisReply *r = NULL;
-	int rc = -1;
 
 	if (store_call(st, a, timeout_ms, &r, err) != 0)
-		goto out;
+		return -1;
 	if (r->type == REDIS_REPLY_ERROR) {
 		store_reply_error(r, a->argv[0], err);
-		goto out;
+		freeReplyObject(r);
+		return -1;
 	}
 	*out = r;
-	r = NULL;
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return 0;
 }
 
-int store_eval(struct store *st, struct store_args *a, redisReply **out,
+int store_request(struct store *st, struct store_args *a, int timeout_ms, store_reply_fn fn,
+		  void *arg, struct tsr_err *err)
+{
+	redisReply *r = NULL;
+	int sent = store_command(st, a, timeout_ms, &r, err);
+
+	return store_use(sent, r, fn, arg, err);
+}
+
+int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
 	       struct tsr_err *err)
 {
 	redisReply *r = NULL;
@@ -340,9 +356,7 @@ int store_eval(struct store *st, struct store_args *a, redisReply **out,
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey script: unexpected reply");
 		goto out;
 	}
-	*out = r;
-	r = NULL;
-	rc = 0;
+	rc = fn(r, arg, err);
 out:
 	if (r != NULL)
 		freeReplyObject(r);
@@ -458,22 +472,18 @@ void store_close(struct store *st)
 	free(st);
 }
 
+static int ping_answered(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	(void)arg;
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey PING: unexpected reply");
+	return 0;
+}
+
 int store_ping(struct store *st, struct tsr_err *err)
 {
 	struct store_args a = { 0 };
-	redisReply *r = NULL;
-	int rc = -1;
 
 	store_args_str(&a, "PING");
-	if (store_command(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "PONG") != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey PING: unexpected reply");
-		goto out;
-	}
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return store_request(st, &a, STORE_TIMEOUT_MS, ping_answered, NULL, err);
 }

@@ -59,12 +59,40 @@ int store_events_keep(struct store *st, long long kept, struct tsr_err *err)
 	return 0;
 }
 
+/* Where store_events_last copies the position to. */
+struct events_position {
+	char *buf;
+	size_t len;
+};
+
+/* The newest entry's id from XREVRANGE ... COUNT 1; "0-0" for an empty stream. */
+static int events_last_reply(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	struct events_position *p = arg;
+	const redisReply *e;
+	const char *id = "0-0";
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements > 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREVRANGE: unexpected reply");
+	if (r->elements == 1) {
+		e = r->element[0];
+		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
+		    e->element[0]->type != REDIS_REPLY_STRING ||
+		    !position_valid(e->element[0]->str))
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+					   "valkey XREVRANGE: malformed entry");
+		id = e->element[0]->str;
+	}
+	if (strlen(id) >= p->len)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
+	memcpy(p->buf, id, strlen(id) + 1);
+	return 0;
+}
+
 int store_events_last(struct store *st, char *position, size_t len, struct tsr_err *err)
 {
+	struct events_position p = { position, len };
 	struct store_args args = { 0 };
-	redisReply *r = NULL, *e;
-	const char *id = "0-0";
-	int rc = -1;
 
 	store_args_str(&args, "XREVRANGE");
 	store_args_str(&args, st->k_events);
@@ -72,76 +100,7 @@ int store_events_last(struct store *st, char *position, size_t len, struct tsr_e
 	store_args_str(&args, "-");
 	store_args_str(&args, "COUNT");
 	store_args_str(&args, "1");
-	if (store_command(st, &args, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements > 1) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREVRANGE: unexpected reply");
-		goto out;
-	}
-	if (r->elements == 1) {
-		e = r->element[0];
-		if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 ||
-		    e->element[0]->type != REDIS_REPLY_STRING ||
-		    !position_valid(e->element[0]->str)) {
-			tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREVRANGE: malformed entry");
-			goto out;
-		}
-		id = e->element[0]->str;
-	}
-	if (strlen(id) >= len) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
-		goto out;
-	}
-	memcpy(position, id, strlen(id) + 1);
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
-}
-
-static int event_field(Tessera__V1__Event *ev, int f, const redisReply *v,
-		       struct tsr_err *err)
-{
-	const char *name = store_event_fields[f];
-	int64_t n;
-
-	switch (f) {
-	case EF_TYPE:
-		return store_field_text(v, STORE_EVENT_TYPE_MAX, &ev->type, name, err);
-	case EF_AGENT:
-		return store_field_text(v, TSR_AGENT_ID_MAX, &ev->agent_id, name, err);
-	case EF_SPOKE:
-		return store_field_text(v, TSR_NAME_MAX, &ev->spoke_id, name, err);
-	case EF_ERROR:
-		return store_field_text(v, STORE_ERROR_MAX, &ev->error, name, err);
-	case EF_OLD:
-		return store_field_state(v, &ev->old_state, name, err);
-	case EF_NEW:
-		return store_field_state(v, &ev->new_state, name, err);
-	case EF_TIME:
-		return store_field_int(v, 0, INT64_MAX, &ev->time_ms, name, err);
-	case EF_STARTED:
-		return store_field_int(v, 0, INT64_MAX, &ev->started_at_ms, name, err);
-	case EF_COMPLETED:
-		return store_field_int(v, 0, INT64_MAX, &ev->completed_at_ms, name, err);
-	case EF_EXIT:
-	case EF_SIGNAL:
-		if (ev->end_case != TESSERA__V1__EVENT__END__NOT_SET)
-			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
-					   "valkey: event has both exit_code and signal");
-		if (store_field_int(v, INT32_MIN, INT32_MAX, &n, name, err) != 0)
-			return -1;
-		if (f == EF_EXIT) {
-			ev->end_case = TESSERA__V1__EVENT__END_EXIT_CODE;
-			ev->exit_code = (int32_t)n;
-		} else {
-			ev->end_case = TESSERA__V1__EVENT__END_SIGNAL;
-			ev->signal = (int32_t)n;
-		}
-		return 0;
-	}
-	return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: no event field %d", f);
+	return store_request(st, &args, STORE_TIMEOUT_MS, events_last_reply, &p, err);
 }
 
 static int event_own_strings(Tessera__V1__Event *ev, struct tsr_err *err)
@@ -152,18 +111,33 @@ static int event_own_strings(Tessera__V1__Event *ev, struct tsr_err *err)
 	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
 }
 
-/* Builds an event from one stream entry, [id, [field, value, ...]]. */
-static int event_decode(const struct store *st, const redisReply *e, Tessera__V1__Event **out,
-			struct tsr_err *err)
+/* Checks that a decoded event has the fields every event has, and that they agree. */
+static int event_check(const struct store *st, const Tessera__V1__Event *ev, unsigned seen,
+		       struct tsr_err *err)
 {
 	const unsigned required = 1u << EF_TYPE | 1u << EF_AGENT | 1u << EF_SPOKE |
 				  1u << EF_OLD | 1u << EF_NEW | 1u << EF_TIME;
 	char want_type[STORE_EVENT_TYPE_MAX];
+
+	if ((seen & required) != required)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event lacks fields");
+	snprintf(want_type, sizeof(want_type), "agent.%s", lifecycle_state_name(ev->new_state));
+	if (strcmp(ev->type, want_type) != 0 || !ids_valid_agent_id(ev->agent_id) ||
+	    strcmp(ev->spoke_id, st->spoke) != 0 ||
+	    ev->new_state == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event fields disagree");
+	return 0;
+}
+
+/* Builds an event from one stream entry, [id, [field, value, ...]]. */
+static int event_decode(const struct store *st, const redisReply *e, Tessera__V1__Event **out,
+			struct tsr_err *err)
+{
 	Tessera__V1__Event *ev;
 	const redisReply *fv;
 	const char *id = "?";
-	unsigned seen = 0;
-	int rc = -1, f;
+	unsigned seen;
+	int rc = -1;
 
 	ev = malloc(sizeof(*ev));
 	if (ev == NULL)
@@ -177,33 +151,10 @@ static int event_decode(const struct store *st, const redisReply *e, Tessera__V1
 	id = e->element[0]->str;
 	fv = e->element[1];
 	if (store_pairs_check(fv, "stream entry", err) != 0 ||
-	    store_field_text(e->element[0], STORE_POSITION_MAX - 1, &ev->position, "id", err) != 0)
-		goto out;
-	for (size_t i = 0; i < fv->elements; i += 2) {
-		f = store_field_index(store_event_fields, EF_COUNT, fv->element[i]->str);
-		if (f < 0)
-			continue;
-		if (seen & (1u << f)) {
-			tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: field %s twice",
-				    store_event_fields[f]);
-			goto out;
-		}
-		seen |= 1u << f;
-		if (event_field(ev, f, fv->element[i + 1], err) != 0)
-			goto out;
-	}
-	if ((seen & required) != required) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event lacks fields");
-		goto out;
-	}
-	snprintf(want_type, sizeof(want_type), "agent.%s", lifecycle_state_name(ev->new_state));
-	if (strcmp(ev->type, want_type) != 0 || !ids_valid_agent_id(ev->agent_id) ||
-	    strcmp(ev->spoke_id, st->spoke) != 0 ||
-	    ev->new_state == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: event fields disagree");
-		goto out;
-	}
-	if (event_own_strings(ev, err) != 0)
+	    store_field_text(e->element[0], STORE_POSITION_MAX - 1, &ev->position, "id",
+			     err) != 0 ||
+	    store_record_decode(&store_event_record, ev, fv, NULL, &seen, err) != 0 ||
+	    event_check(st, ev, seen, err) != 0 || event_own_strings(ev, err) != 0)
 		goto out;
 	*out = ev;
 	ev = NULL;
@@ -275,38 +226,60 @@ static int events_check_kept(const char *after, const redisReply *r, struct tsr_
 			   "the oldest kept is %.*s", after, STORE_POSITION_MAX, first->str);
 }
 
-/* Reads without waiting; *entries points into *out, which the caller frees. */
-static int events_fetch(struct store *st, const char *after, size_t max_count,
-			redisReply **out, const redisReply **entries, struct tsr_err *err)
+/* What one read gives store_events_read. */
+struct events_got {
+	const struct store *st;
+	const char *after;
+	size_t max_count;
+	Tessera__V1__Event **evs;	/* owned; NULL until a read gives entries */
+	size_t n;			/* how many of evs are decoded */
+};
+
+/* Checks the read script's reply and decodes its entries into g. */
+static int events_decode_all(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	struct events_got *g = arg;
+	const redisReply *entries;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
+	    r->element[3]->type != REDIS_REPLY_ARRAY ||
+	    r->element[3]->elements > g->max_count)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: unexpected event read reply");
+	if (events_check_kept(g->after, r, err) != 0)
+		return -1;
+	entries = r->element[3];
+	g->evs = calloc(entries->elements > 0 ? entries->elements : 1, sizeof(*g->evs));
+	if (g->evs == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+	for (; g->n < entries->elements; g->n++)
+		if (event_decode(g->st, entries->element[g->n], &g->evs[g->n], err) != 0)
+			return -1;
+	return 0;
+}
+
+/* Reads without waiting, into g, which holds no events yet. */
+static int events_fetch(struct store *st, struct events_got *g, struct tsr_err *err)
 {
 	struct store_args args = { 0 };
-	redisReply *r = NULL;
-	int rc = -1;
 
 	store_args_str(&args, "EVAL_RO");
 	store_args_str(&args, events_read_script);
 	store_args_str(&args, "1");
 	store_args_str(&args, st->k_events);
-	store_args_str(&args, after);
-	store_args_int(&args, (long long)max_count);
-	if (store_command(st, &args, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element[3]->type != REDIS_REPLY_ARRAY ||
-	    r->element[3]->elements > max_count) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: unexpected event read reply");
-		goto out;
-	}
-	if (events_check_kept(after, r, err) != 0)
-		goto out;
-	*entries = r->element[3];
-	*out = r;
-	r = NULL;
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	store_args_str(&args, g->after);
+	store_args_int(&args, (long long)g->max_count);
+	return store_request(st, &args, STORE_TIMEOUT_MS, events_decode_all, g, err);
+}
+
+/* XREAD BLOCK's reply: nil when nothing came, else what came, which *woke says. */
+static int events_woke(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	bool *woke = arg;
+
+	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
+	*woke = r->type == REDIS_REPLY_ARRAY;
+	return 0;
 }
 
 /*
@@ -317,8 +290,6 @@ static int events_wait(struct store *st, const char *after, int block_ms, bool *
 		       struct tsr_err *err)
 {
 	struct store_args args = { 0 };
-	redisReply *r = NULL;
-	int rc = -1;
 
 	store_args_str(&args, "XREAD");
 	store_args_str(&args, "COUNT");
@@ -328,27 +299,13 @@ static int events_wait(struct store *st, const char *after, int block_ms, bool *
 	store_args_str(&args, "STREAMS");
 	store_args_str(&args, st->k_events);
 	store_args_str(&args, after);
-	if (store_command(st, &args, block_ms + STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
-		goto out;
-	}
-	*woke = r->type == REDIS_REPLY_ARRAY;
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return store_request(st, &args, block_ms + STORE_TIMEOUT_MS, events_woke, woke, err);
 }
 
 int store_events_read(struct store *st, const char *after, int block_ms, size_t max_count,
 		      Tessera__V1__Event ***events, size_t *n, struct tsr_err *err)
 {
-	Tessera__V1__Event **evs = NULL;
-	const redisReply *entries = NULL;
-	redisReply *r = NULL;
-	size_t count = 0;
+	struct events_got g = { st, after, max_count, NULL, 0 };
 	bool woke = false;
 	int rc = -1;
 
@@ -365,35 +322,25 @@ int store_events_read(struct store *st, const char *after, int block_ms, size_t 
 			    STORE_READ_MAX);
 		goto out;
 	}
-	if (events_fetch(st, after, max_count, &r, &entries, err) != 0)
+	if (events_fetch(st, &g, err) != 0)
 		goto out;
-	if (entries->elements == 0 && block_ms > 0) {
-		freeReplyObject(r);
-		r = NULL;
+	if (g.n == 0 && block_ms > 0) {
+		store_events_free(g.evs, 0);
+		g.evs = NULL;
 		if (events_wait(st, after, block_ms, &woke, err) != 0)
 			goto out;
 		if (!woke) {
 			rc = 0;
 			goto out;
 		}
-		if (events_fetch(st, after, max_count, &r, &entries, err) != 0)
+		if (events_fetch(st, &g, err) != 0)
 			goto out;
 	}
-	evs = calloc(entries->elements > 0 ? entries->elements : 1, sizeof(*evs));
-	if (evs == NULL) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
-		goto out;
-	}
-	for (; count < entries->elements; count++)
-		if (event_decode(st, entries->element[count], &evs[count], err) != 0)
-			goto out;
-	*events = evs;
-	*n = count;
-	evs = NULL;
+	*events = g.evs;
+	*n = g.n;
+	g.evs = NULL;
 	rc = 0;
 out:
-	store_events_free(evs, count);
-	if (r != NULL)
-		freeReplyObject(r);
+	store_events_free(g.evs, g.n);
 	return rc;
 }

@@ -1,9 +1,9 @@
 /*
  * store_internal: what the store's own files share, and nothing else may
  * use: struct store, the argument list of one command and its builders,
- * the calls that send commands (store_conn.c), the field names of agent
- * hashes and event entries and the checked decoding of field values
- * (store_fields.c).
+ * the calls that send commands (store_conn.c), the field tables of agent
+ * hashes and event entries, with their checked decoding and the encoding
+ * of an update (store_fields.c).
  */
 #ifndef TSR_STORE_INTERNAL_H
 #define TSR_STORE_INTERNAL_H
@@ -55,12 +55,15 @@ struct store_args {
 	char nums[STORE_ARGS_MAX][STORE_NUM_LEN];
 };
 
-/* Agent hash fields: indexes into store_agent_fields. */
+/*
+ * Agent hash fields: indexes into store_agent_fields. Those a store_update
+ * carries stand in the order store_args_update writes them.
+ */
 enum {
-	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_STARTED,
-	AF_COMPLETED, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_PID, AF_REQUEST, AF_KILL,
-	AF_OUTPUT, AF_PID_START, AF_BOOT, AF_TIMEOUT_AT, AF_PID_NS,
-	AF_PID_NS_INIT, AF_COUNT
+	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_REQUEST,
+	AF_STARTED, AF_COMPLETED, AF_PID, AF_PID_START, AF_BOOT, AF_PID_NS,
+	AF_PID_NS_INIT, AF_TIMEOUT_AT, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_KILL,
+	AF_OUTPUT, AF_COUNT
 };
 
 /*
@@ -89,46 +92,90 @@ void store_args_state(struct store_args *a, Tessera__V1__AgentState s);
 /* EVALSHA of store_script with the keys; agent_key NULL for "list". */
 void store_args_eval(struct store_args *a, const struct store *st, const char *op,
 	       const char *agent_key);
+/* Checks a reply and copies out of it what the caller keeps; arg is the caller's. */
+typedef int (*store_reply_fn)(const redisReply *r, void *arg, struct tsr_err *err);
 /*
  * Sends one command, (re)connecting first if the connection is closed or
- * found broken; an error reply fails with the status it maps to.
+ * found broken, then fn on the reply, which is freed after it. An error
+ * reply fails with the status it maps to, and fn does not see it.
  */
-int store_command(struct store *st, struct store_args *a, int timeout_ms,
-		  redisReply **out, struct tsr_err *err);
+int store_request(struct store *st, struct store_args *a, int timeout_ms, store_reply_fn fn,
+		  void *arg, struct tsr_err *err);
 /*
- * Runs the script; a NOSCRIPT answer (cache flushed under a live
- * connection) means nothing ran, so the script is loaded and the call
- * made once more. *out is an array whose first element is a string.
+ * Runs the script, then fn on its reply, an array whose first element is
+ * a string, which is freed after it. A NOSCRIPT answer (cache flushed
+ * under a live connection) means nothing ran, so the script is loaded and
+ * the call made once more.
  */
-int store_eval(struct store *st, struct store_args *a, redisReply **out,
+int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
 	       struct tsr_err *err);
 /* Writes prefix then name into buf (STORE_KEY_MAX); INTERNAL if too long. */
 int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *err);
 
 /*
- * store_fields.c: field names, and decoding. Every string a message gets
- * is its own malloc'd copy.
+ * store_fields.c: one table per record of its fields, the decoder that
+ * fills a message from a record, and the encoder of a store_update. Every
+ * string a message gets is its own malloc'd copy.
  */
 
-extern const char *const store_agent_fields[AF_COUNT];
-extern const char *const store_event_fields[EF_COUNT];
+/* How a field's value is checked, and the C type of its member. */
+enum store_kind {
+	SK_TEXT,	/* char * (const char * in a store_update), at most max bytes */
+	SK_STATE,	/* Tessera__V1__AgentState, by its lifecycle name */
+	SK_BOOL,	/* protobuf_c_boolean (bool in a store_update), 0 or 1 */
+	SK_I32,		/* int32_t in min..max */
+	SK_I64,		/* int64_t in min..max */
+	SK_U64,		/* uint64_t in min..max */
+	SK_END,		/* int32_t in min..max, of the message's end oneof */
+};
+
+struct store_field {
+	const char *name;	/* in the hash or entry: writer and reader share it */
+	enum store_kind kind;
+	int64_t min, max;	/* the value's range; SK_TEXT: max is its length in bytes */
+	size_t at;		/* offsetof its member in the message */
+	int end_case;		/* SK_END: the oneof case its member is */
+	bool in_update;		/* whether a struct store_update carries it, and where: */
+	size_t update_has;	/* offsetof its has_ flag */
+	size_t update_at;	/* offsetof its value */
+};
+
+/* A record: its fields, by AF_ or EF_ index, and where its message keeps the end case. */
+struct store_record {
+	const char *what;		/* "agent", "event": for messages */
+	const struct store_field *fields;
+	int count;
+	size_t end_case_at;		/* offsetof end_case; 0 there means not set */
+};
+
+extern const struct store_field store_agent_fields[AF_COUNT];
+extern const struct store_field store_event_fields[EF_COUNT];
+extern const struct store_record store_agent_record;	/* Tessera__V1__Agent */
+extern const struct store_record store_event_record;	/* Tessera__V1__Event */
 /* The agent fields a transition's event copies, by name (AF_ indexes). */
 extern const int store_event_copied[];
 extern const size_t store_event_copied_count;
 
+/* Copies v, a string of at most max bytes and no NUL, into *dst. */
 int store_field_text(const redisReply *v, size_t max, char **dst, const char *name,
-	       struct tsr_err *err);
-int store_field_int(const redisReply *v, int64_t min, int64_t max, int64_t *out,
-	      const char *name, struct tsr_err *err);
-int store_field_state(const redisReply *v, Tessera__V1__AgentState *out, const char *name,
-		struct tsr_err *err);
+		     struct tsr_err *err);
+/* Decodes a pair of no field's name into msg; one it does not know, it skips. */
+typedef int (*store_extra_fn)(void *msg, const char *name, const redisReply *v,
+			      struct tsr_err *err);
+/*
+ * Fills msg, a message of rec's kind, from pairs (store_pairs_check'ed):
+ * each field at most once, a pair of no field's name through extra (NULL:
+ * skipped). *seen gets bit f for each field f read.
+ */
+int store_record_decode(const struct store_record *rec, void *msg, const redisReply *pairs,
+			store_extra_fn extra, unsigned *seen, struct tsr_err *err);
+/* Appends the pairs of the fields u sets, as the agent hash holds them. */
+void store_args_update(struct store_args *a, const struct store_update *u);
 /*
  * Gives every string still at protobuf-c's static default a malloc'd ""
  * of its own, so that a caller may free or replace any string field.
  */
 int store_strings_own(char **fields[], size_t n, struct tsr_err *err);
-/* Index of name in names, or -1. */
-int store_field_index(const char *const *names, int n, const char *name);
 /* Checks that r is an array of string pairs of bounded count. */
 int store_pairs_check(const redisReply *r, const char *what, struct tsr_err *err);
 

@@ -12,14 +12,23 @@
 
 #define STORE_NONCE_HEX_MAX (2 * STORE_NONCE_MAX)
 
+/* Of two copies of a command, the second finds the nonce set: no reply. */
+static int nonce_claimed(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	(void)arg;
+	if (r->type == REDIS_REPLY_NIL)
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "replayed command");
+	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SET NX: unexpected reply");
+	return 0;
+}
+
 int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_t ttl_ms,
 		      struct tsr_err *err)
 {
 	static const char hex[] = "0123456789abcdef";
 	struct store_args a = { 0 };
 	char name[STORE_NONCE_HEX_MAX + 1], key[STORE_KEY_MAX];
-	redisReply *r = NULL;
-	int rc = -1;
 
 	if (len == 0 || len > STORE_NONCE_MAX || ttl_ms < 1 || ttl_ms > STORE_NONCE_TTL_MAX_MS)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -39,19 +48,5 @@ int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_
 	store_args_str(&a, "NX");
 	store_args_str(&a, "PX");
 	store_args_int(&a, ttl_ms);
-	if (store_command(st, &a, STORE_TIMEOUT_MS, &r, err) != 0)
-		goto out;
-	if (r->type == REDIS_REPLY_NIL) {
-		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "replayed command");
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SET NX: unexpected reply");
-		goto out;
-	}
-	rc = 0;
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	return store_request(st, &a, STORE_TIMEOUT_MS, nonce_claimed, NULL, err);
 }

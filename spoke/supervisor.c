@@ -39,7 +39,8 @@
 #define SV_GATE_FD 3		/* where tessera-shim reads its go-ahead */
 #define SV_TRIM_EVERY_MS 1000	/* how often output files are trimmed */
 
-_Static_assert(AGENT_GRACE_MAX_MS <= SUPERVISOR_GRACE_MAX_MS, "a type's grace must be servable");
+/* A record holds the whole tail a terminal agent leaves. */
+_Static_assert(SUPERVISOR_TAIL_MAX <= TSR_OUTPUT_MAX, "the output tail must fit its record");
 
 enum sv_slot_state {
 	SV_FREE,
@@ -365,15 +366,59 @@ static void *sv_reaper_main(void *p)
 	return NULL;
 }
 
+/* Frees sv and what it owns but the reaper; mu_ready: mu was initialised. */
+static void sv_free(struct supervisor *sv, bool mu_ready)
+{
+	if (mu_ready)
+		pthread_mutex_destroy(&sv->mu);
+	if (sv->wakefd >= 0)
+		close(sv->wakefd);
+	free(sv->slots);
+	free(sv->pfds);
+	free(sv->pfd_slot);
+	free(sv->done);
+	free(sv);
+}
+
+/* A supervisor for cfg with its tables, every slot free, and no fd, mutex or thread yet. */
+static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exit, void *arg,
+		  struct supervisor **out, struct tsr_err *err)
+{
+	struct supervisor *sv;
+	size_t max = cfg->max_agents;
+
+	sv = calloc(1, sizeof(*sv));
+	if (sv == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	sv->wakefd = -1;
+	sv->max = max;
+	sv->tail_max = cfg->tail_bytes;
+	sv->state_dir = cfg->state_dir;
+	sv->shim_path = cfg->shim_path;
+	sv->on_exit = on_exit;
+	sv->arg = arg;
+	sv->slots = calloc(max, sizeof(*sv->slots));
+	sv->pfds = calloc(max + 1, sizeof(*sv->pfds));
+	sv->pfd_slot = calloc(max + 1, sizeof(*sv->pfd_slot));
+	sv->done = calloc(max, sizeof(*sv->done));
+	if (sv->slots == NULL || sv->pfds == NULL || sv->pfd_slot == NULL || sv->done == NULL) {
+		sv_free(sv, false);
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	for (size_t i = 0; i < max; i++)
+		sv->slots[i].pidfd = sv->slots[i].gatefd = sv->slots[i].outfd = -1;
+	*out = sv;
+	return 0;
+}
+
 int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit,
 		     void *arg, struct supervisor **out, struct tsr_err *err)
 {
-	struct supervisor *sv;
-	size_t max_agents = cfg->max_agents;
-	bool mutex = false;
+	struct supervisor *sv = NULL;
+	bool mu_ready = false;
 	int rc = -1, e;
 
-	if (max_agents == 0 || max_agents > SUPERVISOR_AGENTS_MAX)
+	if (cfg->max_agents == 0 || cfg->max_agents > SUPERVISOR_AGENTS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "agent cap must be 1..%d", SUPERVISOR_AGENTS_MAX);
 	if (cfg->tail_bytes == 0 || cfg->tail_bytes > SUPERVISOR_TAIL_MAX)
@@ -382,26 +427,8 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 	if (access(cfg->shim_path, X_OK) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim %s: %s",
 				   cfg->shim_path, strerror(errno));
-	sv = calloc(1, sizeof(*sv));
-	if (sv == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	sv->wakefd = -1;
-	sv->max = max_agents;
-	sv->tail_max = cfg->tail_bytes;
-	sv->state_dir = cfg->state_dir;
-	sv->shim_path = cfg->shim_path;
-	sv->on_exit = on_exit;
-	sv->arg = arg;
-	sv->slots = calloc(max_agents, sizeof(*sv->slots));
-	sv->pfds = calloc(max_agents + 1, sizeof(*sv->pfds));
-	sv->pfd_slot = calloc(max_agents + 1, sizeof(*sv->pfd_slot));
-	sv->done = calloc(max_agents, sizeof(*sv->done));
-	if (sv->slots == NULL || sv->pfds == NULL || sv->pfd_slot == NULL || sv->done == NULL) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
-	}
-	for (size_t i = 0; i < max_agents; i++)
-		sv->slots[i].pidfd = sv->slots[i].gatefd = sv->slots[i].outfd = -1;
+	if (sv_new(cfg, on_exit, arg, &sv, err) != 0)
+		return -1;
 	sv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (sv->wakefd < 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "eventfd: %s", strerror(errno));
@@ -417,7 +444,7 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "mutex: %s", strerror(e));
 		goto out;
 	}
-	mutex = true;
+	mu_ready = true;
 	e = pthread_create(&sv->reaper, NULL, sv_reaper_main, sv);
 	if (e != 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "reaper thread: %s", strerror(e));
@@ -427,17 +454,8 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 	sv = NULL;
 	rc = 0;
 out:
-	if (sv != NULL) {
-		if (mutex)
-			pthread_mutex_destroy(&sv->mu);
-		if (sv->wakefd >= 0)
-			close(sv->wakefd);
-		free(sv->slots);
-		free(sv->pfds);
-		free(sv->pfd_slot);
-		free(sv->done);
-		free(sv);
-	}
+	if (sv != NULL)
+		sv_free(sv, mu_ready);
 	return rc;
 }
 
@@ -459,14 +477,23 @@ void supervisor_stop(struct supervisor *sv)
 		if (sv->slots[i].outfd >= 0)
 			close(sv->slots[i].outfd);
 	}
-	pthread_mutex_destroy(&sv->mu);
-	close(sv->wakefd);
-	free(sv->slots);
-	free(sv->pfds);
-	free(sv->pfd_slot);
-	free(sv->done);
-	free(sv);
+	sv_free(sv, true);
 }
+
+/*
+ * What one shim is started with, and what its start made. Each fd is
+ * owned here until the slot takes it over, -1 once it is not.
+ */
+struct sv_spawn {
+	char exit_path[AGENT_FILES_PATH_MAX];	/* where the shim records the exit */
+	char *argv[AGENT_ARGV_MAX + 3];		/* the shim's, exit_path, the type's; borrowed */
+	char *envp[SV_ENV_MAX];			/* owned strings, NULL-ended */
+	int task_fd;				/* the memfd for stdin, or -1: /dev/null */
+	int out_wr, out_rd;			/* the output file: the shim's end, ours */
+	int gate_rd, gate_wr;			/* the gate: the shim's end, ours */
+	pid_t pid;				/* the shim, once spawned */
+	int pidfd;				/* the shim's, once spawned */
+};
 
 /* A memfd at offset 0 holding the task: unlike a pipe, nothing can block on it. */
 static int sv_task_memfd(const char *task, size_t len, int *out, struct tsr_err *err)
@@ -594,8 +621,7 @@ static void sv_env_free(char **envp)
 
 /* posix_spawn of the shim with the attributes and fds the header promises. */
 static int sv_posix_spawn(const struct supervisor *sv, const struct agent_type *type,
-			  char *const argv[], int task_fd, int out_fd, int gate_fd, char **envp,
-			  pid_t *pid, struct tsr_err *err)
+			  struct sv_spawn *sp, struct tsr_err *err)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
@@ -616,15 +642,15 @@ static int sv_posix_spawn(const struct supervisor *sv, const struct agent_type *
 	 * stdin first: the memfd may itself sit at 1 to 3 if this process
 	 * closed some of them. The output and the gate are above 3.
 	 */
-	e = task_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, task_fd, 0)
-			 : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	e = sp->task_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, sp->task_fd, 0)
+			     : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	/* One file for both keeps their lines in the order the agent wrote them. */
 	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+		e = posix_spawn_file_actions_adddup2(&fa, sp->out_wr, 1);
 	if (e == 0)
 		e = posix_spawn_file_actions_adddup2(&fa, 1, 2);
 	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, gate_fd, SV_GATE_FD);
+		e = posix_spawn_file_actions_adddup2(&fa, sp->gate_rd, SV_GATE_FD);
 	/* Libraries may leak fds without O_CLOEXEC: close them all regardless. */
 	if (e == 0)
 		e = posix_spawn_file_actions_addclosefrom_np(&fa, SV_GATE_FD + 1);
@@ -641,7 +667,7 @@ static int sv_posix_spawn(const struct supervisor *sv, const struct agent_type *
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "posix_spawn setup: %s", strerror(e));
 		goto out;
 	}
-	e = posix_spawn(pid, sv->shim_path, &fa, &attr, argv, envp);
+	e = posix_spawn(&sp->pid, sv->shim_path, &fa, &attr, sp->argv, sp->envp);
 	if (e != 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spawn %s for %s: %s", sv->shim_path,
 			    type->argv[0], strerror(e));
@@ -694,82 +720,137 @@ static void sv_discard(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
+/* The limits supervisor.h puts on supervisor_spawn's arguments. */
+static int sv_spawn_check(const char *agent_id, const struct agent_type *type, const char *task,
+			  size_t task_len, const struct supervisor_timeout *limit,
+			  struct tsr_err *err)
+{
+	if (!ids_valid_agent_id(agent_id))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
+	if (task_len > TSR_TASK_MAX || (task == NULL && task_len > 0))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "task longer than %d bytes", TSR_TASK_MAX);
+	if (type->delivery == AGENT_TASK_ENV && task_len > 0 && memchr(task, '\0', task_len))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "a task passed by environment cannot hold NUL bytes");
+	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || limit->grace_ms < 0 ||
+	    limit->grace_ms > AGENT_GRACE_MAX_MS)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "timeout above %d ms or grace outside 0..%d ms",
+				   TSR_AGENT_TIMEOUT_MAX_MS, AGENT_GRACE_MAX_MS);
+	return 0;
+}
+
+static void sv_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Releases what sp still owns. */
+static void sv_spawn_free(struct sv_spawn *sp)
+{
+	sv_close(&sp->pidfd);
+	sv_close(&sp->task_fd);
+	/* Only the shim holds the read end of its gate and the write end of the output now. */
+	sv_close(&sp->gate_rd);
+	sv_close(&sp->gate_wr);
+	sv_close(&sp->out_wr);
+	sv_close(&sp->out_rd);
+	sv_env_free(sp->envp);
+}
+
+/*
+ * Everything agent_id's shim is started with: argv, the environment,
+ * stdin, the output file and the gate. sp->exit_path is set.
+ */
+static int sv_spawn_prepare(const struct supervisor *sv, const char *agent_id,
+			    const struct agent_type *type, const char *task, size_t task_len,
+			    struct sv_spawn *sp, struct tsr_err *err)
+{
+	size_t n = 0;
+
+	sp->argv[n++] = (char *)sv->shim_path;
+	sp->argv[n++] = sp->exit_path;
+	for (size_t i = 0; type->argv[i] != NULL; i++)
+		sp->argv[n++] = type->argv[i];
+	sp->argv[n] = NULL;
+	/* A record left by an earlier agent of this id would be taken for this one's. */
+	if (unlink(sp->exit_path) != 0 && errno != ENOENT)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", sp->exit_path,
+				   strerror(errno));
+	if (type->delivery == AGENT_TASK_STDIN &&
+	    sv_task_memfd(task, task_len, &sp->task_fd, err) != 0)
+		return -1;
+	if (agent_files_out_create(sv->state_dir, agent_id, &sp->out_wr, &sp->out_rd, err) != 0 ||
+	    sv_fd_above_gate(&sp->out_wr, err) != 0 ||
+	    sv_gate_pipe(&sp->gate_rd, &sp->gate_wr, err) != 0 ||
+	    sv_env(agent_id, type, task, task_len, sp->envp, err) != 0)
+		return -1;
+	return 0;
+}
+
+/*
+ * A pidfd for the shim just spawned, and its start time. A shim that
+ * cannot be watched is ended rather than left unreported.
+ */
+static int sv_spawn_watch(struct sv_spawn *sp, uint64_t *ticks, struct tsr_err *err)
+{
+	int rc = -1;
+
+	sp->pidfd = (int)syscall(SYS_pidfd_open, sp->pid, 0);
+	if (sp->pidfd < 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pidfd_open: %s", strerror(errno));
+		goto out;
+	}
+	/* Held at its gate, the shim cannot have ended: it is there to be read. */
+	if (proc_start_ticks(sp->pid, ticks, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0)
+		sv_discard(sp->pid);
+	return rc;
+}
+
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err)
 {
+	struct sv_spawn sp = {
+		.task_fd = -1, .out_wr = -1, .out_rd = -1, .gate_rd = -1, .gate_wr = -1,
+		.pid = -1, .pidfd = -1,
+	};
 	struct sv_child *c = NULL;
-	char *envp[SV_ENV_MAX] = { 0 };
-	char *argv[AGENT_ARGV_MAX + 3];
-	char exit_path[AGENT_FILES_PATH_MAX];
-	int task_fd = -1, out_wr = -1, out_rd = -1, gate_rd = -1, gate_wr = -1, pidfd = -1;
-	int rc = -1;
 	uint64_t ticks = 0;
-	pid_t child = -1;
-	size_t n = 0;
+	int rc = -1;
 
-	if (!ids_valid_agent_id(agent_id))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
-	if (task_len > SUPERVISOR_TASK_MAX || (task == NULL && task_len > 0))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "task longer than %d bytes", SUPERVISOR_TASK_MAX);
-	if (type->delivery == AGENT_TASK_ENV && task_len > 0 && memchr(task, '\0', task_len))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "a task passed by environment cannot hold NUL bytes");
-	if (limit->ms > AGENT_TIMEOUT_MAX_MS || limit->grace_ms < 0 ||
-	    limit->grace_ms > SUPERVISOR_GRACE_MAX_MS)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "timeout above %d ms or grace outside 0..%d ms",
-				   AGENT_TIMEOUT_MAX_MS, SUPERVISOR_GRACE_MAX_MS);
-	if (agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, exit_path,
-			     sizeof(exit_path), err) != 0)
+	if (sv_spawn_check(agent_id, type, task, task_len, limit, err) != 0 ||
+	    agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, sp.exit_path,
+			     sizeof(sp.exit_path), err) != 0 ||
+	    sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;
-
-	if (sv_reserve(sv, agent_id, &c, err) != 0)
-		return -1;
-	argv[n++] = (char *)sv->shim_path;
-	argv[n++] = exit_path;
-	for (size_t i = 0; type->argv[i] != NULL; i++)
-		argv[n++] = type->argv[i];
-	argv[n] = NULL;
-	/* A record left by an earlier agent of this id would be taken for this one's. */
-	if (unlink(exit_path) != 0 && errno != ENOENT) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", exit_path, strerror(errno));
-		goto out;
-	}
-	if (type->delivery == AGENT_TASK_STDIN && sv_task_memfd(task, task_len, &task_fd, err) != 0)
-		goto out;
-	if (agent_files_out_create(sv->state_dir, agent_id, &out_wr, &out_rd, err) != 0 ||
-	    sv_fd_above_gate(&out_wr, err) != 0 || sv_gate_pipe(&gate_rd, &gate_wr, err) != 0 ||
-	    sv_env(agent_id, type, task, task_len, envp, err) != 0 ||
-	    sv_posix_spawn(sv, type, argv, task_fd, out_wr, gate_rd, envp, &child, err) != 0)
+	if (sv_spawn_prepare(sv, agent_id, type, task, task_len, &sp, err) != 0 ||
+	    sv_posix_spawn(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
-	pidfd = (int)syscall(SYS_pidfd_open, child, 0);
-	if (pidfd < 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pidfd_open: %s", strerror(errno));
-		sv_discard(child);
+	if (sv_spawn_watch(&sp, &ticks, err) != 0)
 		goto out;
-	}
-	/* Held at its gate, the shim cannot have ended: it is there to be read. */
-	if (proc_start_ticks(child, &ticks, err) != 0) {
-		sv_discard(child);
-		goto out;
-	}
 	rc = 0;
 out:
 	pthread_mutex_lock(&sv->mu);
 	if (rc == 0) {
-		c->pid = child;
-		c->pidfd = pidfd;
-		c->gatefd = gate_wr;
-		c->outfd = out_rd;
+		c->pid = sp.pid;
+		c->pidfd = sp.pidfd;
+		c->gatefd = sp.gate_wr;
+		c->outfd = sp.out_rd;
 		c->punched = 0;
 		c->limit = *limit;
 		c->state = SV_RUNNING;
-		proc->pid = child;
+		proc->pid = sp.pid;
 		proc->start_ticks = ticks;
-		pidfd = gate_wr = out_rd = -1;
+		sp.pidfd = sp.gate_wr = sp.out_rd = -1;
 	} else {
 		c->state = SV_FREE;
 	}
@@ -778,20 +859,7 @@ out:
 		sv_wake(sv);
 	else
 		agent_files_remove(sv->state_dir, agent_id);
-	if (pidfd >= 0)
-		close(pidfd);
-	if (task_fd >= 0)
-		close(task_fd);
-	/* Only the shim holds the read end of its gate and the write end of the output now. */
-	if (gate_rd >= 0)
-		close(gate_rd);
-	if (gate_wr >= 0)
-		close(gate_wr);
-	if (out_wr >= 0)
-		close(out_wr);
-	if (out_rd >= 0)
-		close(out_rd);
-	sv_env_free(envp);
+	sv_spawn_free(&sp);
 	return rc;
 }
 
@@ -865,8 +933,8 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 	int pidfd = -1, out_rd = -1, rc = -1;
 	int64_t now;
 
-	if (limit->ms > AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms || limit->grace_ms < 0 ||
-	    limit->grace_ms > SUPERVISOR_GRACE_MAX_MS || proc->pid <= 0)
+	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms || limit->grace_ms < 0 ||
+	    limit->grace_ms > AGENT_GRACE_MAX_MS || proc->pid <= 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "bad process, timeout or grace to adopt");
 	if (sv_reserve(sv, agent_id, &c, err) != 0)
@@ -1009,9 +1077,9 @@ int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
 	int64_t at;
 	int rc = -1;
 
-	if (grace_ms < 0 || grace_ms > SUPERVISOR_GRACE_MAX_MS)
+	if (grace_ms < 0 || grace_ms > AGENT_GRACE_MAX_MS)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "grace must be 0..%d ms", SUPERVISOR_GRACE_MAX_MS);
+				   "grace must be 0..%d ms", AGENT_GRACE_MAX_MS);
 	pthread_mutex_lock(&sv->mu);
 	c = sv_find(sv, agent_id);
 	if (c == NULL || c->state == SV_SPAWNING) {
