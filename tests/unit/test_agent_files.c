@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "agent_files.h"
+#include "check_main.h"
 #include "ids.h"
 
 #define DIR_MAX 64
@@ -386,12 +387,10 @@ START_TEST(test_each)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("agent_files");
 	TCase *tc = tcase_create("files");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
@@ -404,9 +403,6 @@ int main(void)
 	tcase_add_test(tc, test_remove);
 	tcase_add_test(tc, test_each);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -3,8 +3,8 @@
  * design's list, and what is derived from it.
  */
 #include <check.h>
-#include <stdlib.h>
 
+#include "check_main.h"
 #include "lifecycle.h"
 
 #define SPAWNING TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING
@@ -104,21 +104,16 @@ START_TEST(test_names)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("lifecycle");
 	TCase *tc = tcase_create("table");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_all_pairs);
 	tcase_add_test(tc, test_terminal);
 	tcase_add_test(tc, test_predecessors);
 	tcase_add_test(tc, test_names);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

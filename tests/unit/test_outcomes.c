@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent_files.h"
+#include "check_main.h"
 #include "ids.h"
 #include "outcomes.h"
 #include "spoke_fixture.h"
@@ -253,15 +254,16 @@ START_TEST(test_valkey_down)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("outcomes");
-	TCase *tc = tcase_create("outcomes");
-	SRunner *sr;
-	int failed, rc = fx_check_env();
+	int rc = fx_check_env();
+	Suite *s;
+	TCase *tc;
 
 	if (rc != 0)
 		return rc;
+	s = suite_create("outcomes");
+	tc = tcase_create("outcomes");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_completed);
@@ -273,9 +275,6 @@ int main(void)
 	tcase_add_test(tc, test_already_final_or_gone);
 	tcase_add_test(tc, test_valkey_down);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

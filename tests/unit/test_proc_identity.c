@@ -10,7 +10,6 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -18,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "proc_identity.h"
 
 START_TEST(test_boot_id)
@@ -226,12 +226,10 @@ START_TEST(test_pid_ns_other)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("proc_identity");
 	TCase *tc = tcase_create("proc");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_boot_id);
 	tcase_add_test(tc, test_boot_id_valid);
@@ -241,9 +239,6 @@ int main(void)
 	tcase_add_test(tc, test_pid_ns);
 	tcase_add_test(tc, test_pid_ns_other);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

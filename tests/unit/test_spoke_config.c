@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "spoke_config.h"
 
 #define BASE_MAX 2048
@@ -380,12 +381,10 @@ START_TEST(test_sources)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("spoke_config");
 	TCase *tc = tcase_create("config");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_full);
@@ -398,9 +397,6 @@ int main(void)
 	tcase_add_test(tc, test_reload_trust);
 	tcase_add_test(tc, test_sources);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "ids.h"
 #include "pb.h"
@@ -92,23 +93,21 @@ START_TEST(test_malformed)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("spoke_info");
-	TCase *tc = tcase_create("info");
-	SRunner *sr;
-	int failed, rc = fx_check_env();
+	int rc = fx_check_env();
+	Suite *s;
+	TCase *tc;
 
 	if (rc != 0)
 		return rc;
+	s = suite_create("spoke_info");
+	tc = tcase_create("info");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_counts);
 	tcase_add_test(tc, test_malformed);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -1,27 +1,23 @@
 /*
- * test_store: the store against a real valkey-server that this program
- * starts on a unix socket in a fresh directory and kills by pid at the end,
- * pass or fail (and which dies with us, through PR_SET_PDEATHSIG, should
- * we be killed). A second connection, raw hiredis, looks behind the store.
- * Restarts and authentication (requirepass, an ACL user) get servers of
- * their own.
+ * test_store: the store against a real valkey-server, a fresh one for
+ * each test from the shared fixture (spoke_fixture.h). A second
+ * connection, raw hiredis, looks behind the store. Restarts and
+ * authentication (requirepass, an ACL user) get servers of their own.
  */
 #include <check.h>
-#include <errno.h>
 #include <hiredis/hiredis.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "clock.h"
 #include "ids.h"
+#include "spoke_fixture.h"
 #include "store.h"
 
 #define SPAWNING TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING
@@ -33,116 +29,31 @@
 
 #define SPOKE "s1"
 #define EVENTS_KEY "tessera:{s1}:events"
-#define VALKEY_START_MS 5000
-#define VALKEY_ARGS_MAX 32
-
-struct valkey {
-	pid_t pid;
-	char dir[64];
-	char sock[128];
-	char addr[160];
-	const char *const *extra;	/* more valkey-server arguments, NULL-ended; may be NULL */
-};
-
-static const char *valkey_bin;
-static struct valkey server;		/* the suite's, started by main */
-
 /* Per test (checked fixture). */
+static struct fx_valkey server;
 static struct store *st;
 static redisContext *raw;
 
-static void valkey_spawn(struct valkey *v)
-{
-	const char *argv[VALKEY_ARGS_MAX] = {
-		"valkey-server", "--port", "0", "--save", "", "--appendonly", "no",
-		"--unixsocket", v->sock, "--unixsocketperm", "700", "--dir", v->dir,
-		"--daemonize", "no",
-	};
-	size_t n = 15;
-	char log[200];
-
-	snprintf(log, sizeof(log), "%s/valkey.log", v->dir);
-	v->pid = fork();
-	if (v->pid < 0) {
-		perror("fork");
-		exit(1);
-	}
-	if (v->pid == 0) {
-		freopen(log, "a", stdout);
-		dup2(fileno(stdout), 2);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		for (size_t i = 0; v->extra != NULL && v->extra[i] != NULL; i++) {
-			if (n == VALKEY_ARGS_MAX - 1)
-				_exit(126);
-			argv[n++] = v->extra[i];
-		}
-		execv(valkey_bin, (char *const *)argv);
-		_exit(127);
-	}
-}
-
 /*
- * Returns once the server answers PING, or refuses it for want of a
- * password; exits the program if it never does.
+ * One command to v's server on a connection of its own, answered OK: the
+ * settings a deployment's valkey.conf would give it, which a restart
+ * forgets.
  */
-static void valkey_wait(struct valkey *v)
+static void valkey_set(const struct fx_valkey *v, const char *fmt, ...)
 {
-	int64_t deadline = clock_mono_ms() + VALKEY_START_MS;
-	struct timeval tv = { .tv_sec = 1 };
+	redisContext *c = redisConnectUnix(v->sock);
+	redisReply *r;
+	va_list ap;
 
-	while (clock_mono_ms() < deadline) {
-		redisContext *c = redisConnectUnixWithTimeout(v->sock, tv);
-		redisReply *r = NULL;
-		bool up = false;
-
-		if (c != NULL && c->err == 0)
-			r = redisCommand(c, "PING");
-		up = r != NULL && ((r->type == REDIS_REPLY_STATUS && strcmp(r->str, "PONG") == 0) ||
-				   (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOAUTH ", 7) == 0));
-		if (r != NULL)
-			freeReplyObject(r);
-		if (c != NULL)
-			redisFree(c);
-		if (up)
-			return;
-		usleep(20000);
-	}
-	fprintf(stderr, "valkey-server did not answer within %d ms\n", VALKEY_START_MS);
-	kill(v->pid, SIGKILL);
-	exit(1);
-}
-
-static void valkey_start(struct valkey *v)
-{
-	snprintf(v->dir, sizeof(v->dir), "/tmp/tsr-store-XXXXXX");
-	if (mkdtemp(v->dir) == NULL) {
-		perror("mkdtemp");
-		exit(1);
-	}
-	snprintf(v->sock, sizeof(v->sock), "%s/valkey.sock", v->dir);
-	snprintf(v->addr, sizeof(v->addr), "unix:%s", v->sock);
-	valkey_spawn(v);
-	valkey_wait(v);
-}
-
-static void valkey_kill(struct valkey *v)
-{
-	if (v->pid <= 0)
-		return;
-	kill(v->pid, SIGKILL);
-	waitpid(v->pid, NULL, 0);
-	v->pid = 0;
-}
-
-static void valkey_cleanup(struct valkey *v)
-{
-	char path[200];
-
-	valkey_kill(v);
-	snprintf(path, sizeof(path), "%s/valkey.log", v->dir);
-	unlink(path);
-	unlink(v->sock);
-	rmdir(v->dir);
+	ck_assert(c != NULL && c->err == 0);
+	va_start(ap, fmt);
+	r = redisvCommand(c, fmt, ap);
+	va_end(ap);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_msg(r->type == REDIS_REPLY_STATUS && strcmp(r->str, "OK") == 0, "%s: %s", fmt,
+		      r->str != NULL ? r->str : "?");
+	freeReplyObject(r);
+	redisFree(c);
 }
 
 static redisReply *rawcmd(const char *fmt, ...)
@@ -169,12 +80,10 @@ static long long xlen(void)
 static void setup(void)
 {
 	struct tsr_err err;
-	redisReply *r;
 
+	fx_valkey_start(&server);
 	raw = redisConnectUnix(server.sock);
 	ck_assert(raw != NULL && raw->err == 0);
-	r = rawcmd("FLUSHALL");
-	freeReplyObject(r);
 	ck_assert_int_eq(store_open(server.addr, SPOKE, NULL, &st, &err), 0);
 }
 
@@ -184,6 +93,7 @@ static void teardown(void)
 	st = NULL;
 	redisFree(raw);
 	raw = NULL;
+	fx_valkey_cleanup(&server);
 }
 
 /* A fresh agent record of spoke s1 for store_agent_create; id into idbuf. */
@@ -537,7 +447,7 @@ static size_t list_sel(Tessera__V1__AgentState state, const char *type,
 		       char (*out)[TSR_AGENT_ID_MAX + 1], size_t max, size_t *pages)
 {
 	char token[TSR_AGENT_ID_MAX + 1] = "";
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	struct tsr_err err;
 	size_t n = 0;
 
@@ -553,7 +463,7 @@ static size_t list_sel(Tessera__V1__AgentState state, const char *type,
 			snprintf(out[n++], TSR_AGENT_ID_MAX + 1, "%s", resp->agents[i]->id);
 		}
 		snprintf(token, sizeof(token), "%s", resp->next_page_token);
-		tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+		tessera__v1__agent_page__free_unpacked(resp, NULL);
 		if (token[0] == '\0')
 			return n;
 		ck_assert_uint_lt(*pages, 1000);
@@ -588,7 +498,7 @@ START_TEST(test_list)
 	static const int64_t created[N] = { 1000, 2000, 2000, 3000, 4000, 4000, 5000 };
 	char ids[N][TSR_AGENT_ID_MAX + 1], got[N][TSR_AGENT_ID_MAX + 1];
 	char late[TSR_AGENT_ID_MAX + 1], token[TSR_AGENT_ID_MAX + 1];
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	Tessera__V1__Agent a;
 	struct tsr_err err;
 	size_t n, pages, count = 0;
@@ -633,14 +543,14 @@ START_TEST(test_list)
 	/* An agent created between pages appears in neither: the cursor holds its place. */
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "", &resp, &err), 0);
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	a = agent_new(late, "even", "", 9000);
 	create_ok(&a);
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 10, token, &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, N - 3);
 	for (size_t i = 0; i < resp->n_agents; i++)
 		ck_assert_str_eq(resp->agents[i]->id, ids[order[i + 3]]);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 
 	/* Tokens that were never handed out. */
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "garbage", &resp,
@@ -663,7 +573,7 @@ START_TEST(test_list_bounded)
 	enum { N = STORE_LIST_SCAN_MAX + 50 };
 	static const struct tsr_label nobody = { "zone", "nowhere" };
 	char id[TSR_AGENT_ID_MAX + 1], first[TSR_AGENT_ID_MAX + 1];
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	Tessera__V1__Agent a;
 	struct tsr_err err;
 	char token[TSR_AGENT_ID_MAX + 1];
@@ -683,24 +593,24 @@ START_TEST(test_list_bounded)
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_ne(resp->next_page_token, "");
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, token, &resp,
 					  &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_eq(resp->next_page_token, "");
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	/* A state walks its own index: the one running agent, oldest of all, at once. */
 	transition_ok(first, RUNNING, NULL, NULL);
 	ck_assert_int_eq(store_agent_list(st, RUNNING, "", NULL, 0, 10, "", &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 1);
 	ck_assert_str_eq(resp->agents[0]->id, first);
 	ck_assert_str_eq(resp->next_page_token, "");
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	/* Page sizes are capped. */
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 100000, "", &resp, &err),
 			 0);
-	ck_assert_uint_eq(resp->n_agents, STORE_PAGE_MAX);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	ck_assert_uint_eq(resp->n_agents, TSR_PAGE_SIZE_MAX);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 }
 END_TEST
 
@@ -763,7 +673,7 @@ START_TEST(test_labels)
 	static const char *const kv[] = { "zone", "eu-1", "gpu", "a=b,c", "Team_x", "~!" };
 	char id[TSR_AGENT_ID_MAX + 1], text[256], key[17][8], value[70];
 	const char *many[2 * (TSR_LABELS_MAX + 1)];
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	Tessera__V1__Agent *got = NULL;
 	struct tsr_err err;
 	redisReply *r;
@@ -781,7 +691,7 @@ START_TEST(test_labels)
 	ck_assert_uint_eq(resp->n_agents, 1);
 	labels_text(resp->agents[0], text, sizeof(text));
 	ck_assert_str_eq(text, "Team_x=~!,gpu=a=b,c,zone=eu-1");
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	/* An agent without labels has none. */
 	create_labelled(id, "t", 0, 0, NULL);
 	ck_assert_int_eq(store_agent_get(st, id, &got, &err), 0);
@@ -931,7 +841,7 @@ START_TEST(test_list_indexes)
 {
 	static struct fleet f;
 	char want[FN][TSR_AGENT_ID_MAX + 1], token[TSR_AGENT_ID_MAX + 1];
-	Tessera__V1__ListAgentsResponse *resp;
+	Tessera__V1__AgentPage *resp;
 	struct tsr_err err;
 	size_t n, running = 0;
 
@@ -958,7 +868,7 @@ START_TEST(test_list_indexes)
 	ck_assert_uint_eq(resp->n_agents, 3);
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
 	ck_assert_str_eq(token, want[2]);
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 	transition_ok(want[1], FAILED, NULL, NULL);
 	transition_ok(want[2], COMPLETED, NULL, NULL);
 	ck_assert_int_eq(store_agent_list(st, RUNNING, "", NULL, 0, FN, token, &resp, &err), 0);
@@ -966,7 +876,7 @@ START_TEST(test_list_indexes)
 	for (size_t i = 0; i < resp->n_agents; i++)
 		ck_assert_str_eq(resp->agents[i]->id, want[i + 3]);
 	ck_assert_str_eq(resp->next_page_token, "");
-	tessera__v1__list_agents_response__free_unpacked(resp, NULL);
+	tessera__v1__agent_page__free_unpacked(resp, NULL);
 }
 END_TEST
 
@@ -1007,7 +917,7 @@ START_TEST(test_reindex)
 	n = list_all(RUNNING, "", 0, got, N, &pages);
 	ck_assert_uint_eq(n, N / 100);
 	ck_assert_uint_eq(pages, 1);
-	n = list_all(SPAWNING, "odd", STORE_PAGE_MAX, got, N, &pages);
+	n = list_all(SPAWNING, "odd", TSR_PAGE_SIZE_MAX, got, N, &pages);
 	ck_assert_uint_eq(n, N / 2 - N / 100);	/* the running ones are odd */
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:even"), N / 2);
 	r = rawcmd("GET tessera:{s1}:agents:version");
@@ -1247,19 +1157,19 @@ END_TEST
 
 START_TEST(test_valkey_restart)
 {
-	struct valkey own = { 0 };
+	struct fx_valkey own = { 0 };
 	char id[TSR_AGENT_ID_MAX + 1];
 	Tessera__V1__Agent a;
 	struct store *s2;
 	struct tsr_err err;
 	int64_t t0;
 
-	valkey_start(&own);
+	fx_valkey_start(&own);
 	ck_assert_int_eq(store_open(own.addr, SPOKE, NULL, &s2, &err), 0);
 	ck_assert_int_eq(store_ping(s2, &err), 0);
 
 	/* Down: every call fails fast with UNAVAILABLE. */
-	valkey_kill(&own);
+	fx_valkey_stop(&own);
 	t0 = clock_mono_ms();
 	ck_assert_int_eq(store_ping(s2, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
@@ -1268,9 +1178,7 @@ START_TEST(test_valkey_restart)
 	ck_assert_int_lt(clock_mono_ms() - t0, 1000);
 
 	/* Back (with an empty script cache): the next call reconnects and reloads. */
-	unlink(own.sock);
-	valkey_spawn(&own);
-	valkey_wait(&own);
+	fx_valkey_respawn(&own);
 	a = agent_new(id, "echo", "", 0);
 	{
 		struct store *keep = st;
@@ -1281,7 +1189,7 @@ START_TEST(test_valkey_restart)
 		st = keep;
 	}
 	store_close(s2);
-	valkey_cleanup(&own);
+	fx_valkey_cleanup(&own);
 }
 END_TEST
 
@@ -1338,24 +1246,29 @@ static void auth_write(struct store *s2)
 	st = keep;
 }
 
+/* The ACL user "tessera" on v's server, and the default user off. */
+static void acl_on(const struct fx_valkey *v)
+{
+	valkey_set(v, "ACL SETUSER tessera on >right-pw ~* &* +@all");
+	valkey_set(v, "ACL SETUSER default off");
+}
+
 /* An ACL user (the default user off): AUTH user password, on every connect. */
 START_TEST(test_auth_acl)
 {
-	static const char *const acl[] = { "--user", "default", "off", "--user", "tessera", "on",
-					   ">right-pw", "~*", "&*", "+@all", NULL };
-	struct valkey own = { .extra = acl };
+	struct fx_valkey own = { 0 };
 	struct store_auth auth = { .user = "tessera", .password = "right-pw" };
 	struct store *s2;
 	struct tsr_err err;
 
-	valkey_start(&own);
+	fx_valkey_start(&own);
+	acl_on(&own);
 	ck_assert_msg(store_open(own.addr, SPOKE, &auth, &s2, &err) == 0, "%s", err.msg);
 	auth_write(s2);
 	/* A restarted Valkey: the reconnect authenticates again. */
-	valkey_kill(&own);
-	unlink(own.sock);
-	valkey_spawn(&own);
-	valkey_wait(&own);
+	fx_valkey_stop(&own);
+	fx_valkey_respawn(&own);
+	acl_on(&own);
 	auth_write(s2);
 	store_close(s2);
 
@@ -1368,20 +1281,20 @@ START_TEST(test_auth_acl)
 	/* The password alone is the default user's, and that one is off. */
 	auth.user[0] = '\0';
 	auth_refused(own.addr, &auth, "authentication refused");
-	valkey_cleanup(&own);
+	fx_valkey_cleanup(&own);
 }
 END_TEST
 
 /* requirepass: AUTH password alone. */
 START_TEST(test_auth_requirepass)
 {
-	static const char *const pass[] = { "--requirepass", "only-pw", NULL };
-	struct valkey own = { .extra = pass };
+	struct fx_valkey own = { 0 };
 	struct store_auth auth = { .password = "only-pw" };
 	struct store *s2;
 	struct tsr_err err;
 
-	valkey_start(&own);
+	fx_valkey_start(&own);
+	valkey_set(&own, "CONFIG SET requirepass only-pw");
 	ck_assert_msg(store_open(own.addr, SPOKE, &auth, &s2, &err) == 0, "%s", err.msg);
 	auth_write(s2);
 	ck_assert_int_eq(store_ping(s2, &err), 0);
@@ -1389,7 +1302,7 @@ START_TEST(test_auth_requirepass)
 	auth_refused(own.addr, NULL, "SCRIPT LOAD: NOAUTH");
 	snprintf(auth.password, sizeof(auth.password), "not-it");
 	auth_refused(own.addr, &auth, "authentication refused: WRONGPASS");
-	valkey_cleanup(&own);
+	fx_valkey_cleanup(&own);
 }
 END_TEST
 
@@ -1419,20 +1332,18 @@ START_TEST(test_nonce)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("store");
-	TCase *tc = tcase_create("valkey");
-	SRunner *sr;
-	int failed;
+	const char *valkey = getenv("VALKEY_SERVER");
+	Suite *s;
+	TCase *tc;
 
-	valkey_bin = getenv("VALKEY_SERVER");
-	if (valkey_bin == NULL || access(valkey_bin, X_OK) != 0) {
+	if (valkey == NULL || access(valkey, X_OK) != 0) {
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	valkey_start(&server);
-
+	s = suite_create("store");
+	tc = tcase_create("valkey");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, test_create_get);
@@ -1455,11 +1366,6 @@ int main(void)
 	tcase_add_test(tc, test_auth_requirepass);
 	tcase_add_test(tc, test_nonce);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-
-	valkey_cleanup(&server);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "check_main.h"
 #include "pem.h"
 #include "tls_conf.h"
 
@@ -131,20 +132,15 @@ START_TEST(test_pem_read)
 }
 END_TEST
 
-int main(void)
+int test_suite(SRunner *sr)
 {
 	Suite *s = suite_create("tls");
 	TCase *tc = tcase_create("tls");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, test_conf_modes);
 	tcase_add_test(tc, test_conf_rejects);
 	tcase_add_test(tc, test_pem_read);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	srunner_add_suite(sr, s);
+	return 0;
 }
