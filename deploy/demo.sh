@@ -23,7 +23,7 @@ state=$root/.tessera/demo
 cli=$root/build/hub/tessera
 pids=()
 
-# Agents run under their own shims and outlive a spoke (README: restart and
+# Agents run under their own shims and outlive a spoke (docs/DESIGN.md: restart and
 # recovery): the demo ends them through the hub before stopping the daemons.
 stop_agents() {
 	local id n=0

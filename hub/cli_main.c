@@ -155,7 +155,8 @@ int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longop
 
 int main(int argc, char **argv)
 {
-	static const struct option globals[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+	static const struct option globals[] = { CLI_GLOBAL_OPTIONS, { "help", no_argument, NULL, 'h' },
+						 { NULL, 0, NULL, 0 } };
 	struct cli c = {
 		.timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000,
 		.hub = cli_env("TESSERA_HUB"),

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# The README's test command: installs what is missing, then builds Tessera
-# twice (plain with coverage, and with AddressSanitizer +
-# UndefinedBehaviorSanitizer) and runs the whole suite against each build;
-# after the plain run it reports the line coverage of spoke/ (gcovr) and
-# fails below SPOKE_COVERAGE_MIN percent. Then it builds Tessera a third
-# time with clang and libFuzzer and runs every fuzz target for a bounded
-# time. Wherever a Docker Engine answers, it also runs the compose suite
-# (tests/compose/: the docker compose deployment, live) against the plain
-# build's CLI; where none answers it says so in one line and skips it.
+# The README's test command: installs what is missing, then compiles
+# Tessera as a packager would, without running anything: with GCC as a
+# release build and with clang as a debugoptimized and a release build.
+# Then it builds Tessera twice more (plain with coverage, and with
+# AddressSanitizer + UndefinedBehaviorSanitizer, both GCC debugoptimized)
+# and runs the whole suite against each build; after the plain run it
+# reports the line coverage of spoke/ (gcovr) and fails below
+# SPOKE_COVERAGE_MIN percent. Then it builds Tessera with clang and
+# libFuzzer and runs every fuzz target for a bounded time. Every build
+# treats warnings as errors (the project's default does not, so that
+# another compiler's warnings do not break a user's build). Wherever a
+# Docker Engine answers, it also runs the compose suite (tests/compose/:
+# the docker compose deployment, live) against the plain build's CLI;
+# where none answers it says so in one line and skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,14 +28,19 @@ build() {
 	local dir=$1
 	shift
 	if [ -f "$dir/build.ninja" ]; then
-		meson setup --reconfigure "$dir" "$@" >/dev/null
+		meson setup --reconfigure "$dir" -Dwerror=true "$@" >/dev/null
 	else
-		meson setup "$dir" "$@"
+		meson setup "$dir" -Dwerror=true "$@"
 	fi
 	meson compile -C "$dir"
 }
 
 SPOKE_COVERAGE_MIN=85
+
+# Compile only: the optimizer's warnings differ by level and compiler.
+build build-release --buildtype=release
+CC=clang build build-clang --buildtype=debugoptimized
+CC=clang build build-clang-release --buildtype=release
 
 build build -Db_coverage=true
 # Counts of earlier runs would be added to this one's.
