@@ -49,7 +49,8 @@ echo "up: building $TESSERA_IMAGE and $TESSERA_VALKEY_IMAGE (log: $log)"
 for target in runtime valkey; do
 	image=$TESSERA_IMAGE
 	[ "$target" = valkey ] && image=$TESSERA_VALKEY_IMAGE
-	if ! docker build -f "$compose_root/deploy/Dockerfile" --build-arg "BASE=$base" \
+	# --force-rm: a failed step leaves no container behind.
+	if ! docker build --force-rm -f "$compose_root/deploy/Dockerfile" --build-arg "BASE=$base" \
 		--target "$target" -t "$image" "$compose_root" >"$log" 2>&1; then
 		tail -n 30 "$log" >&2
 		echo "up: building $image failed; the whole log: $log" >&2
