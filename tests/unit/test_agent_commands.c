@@ -611,30 +611,17 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("agent_commands");
-	tc = tcase_create("commands");
+	tc = check_suite(sr, "agent_commands",
+		    CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
+				test_spawn_refusals, test_spawn_cap, test_spawn_cannot_start,
+				test_spawn_timeout, test_grace, test_status, test_kill,
+				test_kill_unsupervised, test_kill_refusals, test_list,
+				test_list_refusals, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_spawn_runs_and_completes);
-	tcase_add_test(tc, test_spawn_idempotent);
-	tcase_add_test(tc, test_spawn_refusals);
-	tcase_add_test(tc, test_spawn_cap);
-	tcase_add_test(tc, test_spawn_cannot_start);
-	tcase_add_test(tc, test_spawn_timeout);
-	tcase_add_test(tc, test_grace);
-	tcase_add_test(tc, test_status);
-	tcase_add_test(tc, test_kill);
-	tcase_add_test(tc, test_kill_unsupervised);
-	tcase_add_test(tc, test_kill_refusals);
-	tcase_add_test(tc, test_list);
-	tcase_add_test(tc, test_list_refusals);
-	tcase_add_test(tc, test_valkey_down);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -389,20 +389,13 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("agent_files");
-	TCase *tc = tcase_create("files");
+	TCase *tc;
 
+	tc = check_suite(sr, "agent_files",
+		    CHECK_TESTS(test_dir_prepare, test_path, test_output_tail,
+				test_output_refusals, test_output_trim, test_exit_records,
+				test_remove, test_each));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_dir_prepare);
-	tcase_add_test(tc, test_path);
-	tcase_add_test(tc, test_output_tail);
-	tcase_add_test(tc, test_output_refusals);
-	tcase_add_test(tc, test_output_trim);
-	tcase_add_test(tc, test_exit_records);
-	tcase_add_test(tc, test_remove);
-	tcase_add_test(tc, test_each);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -393,19 +393,11 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("agent_types");
-	TCase *tc = tcase_create("config lines");
+	TCase *tc;
 
+	tc = check_suite(sr, "agent_types",
+		    CHECK_TESTS(test_agent_line, test_agent_rejections, test_too_many_types,
+				test_limits, test_env, test_env_too_many, test_dir, test_free));
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_agent_line);
-	tcase_add_test(tc, test_agent_rejections);
-	tcase_add_test(tc, test_too_many_types);
-	tcase_add_test(tc, test_limits);
-	tcase_add_test(tc, test_env);
-	tcase_add_test(tc, test_env_too_many);
-	tcase_add_test(tc, test_dir);
-	tcase_add_test(tc, test_free);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -5,7 +5,6 @@
  */
 #include <check.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "auth.h"
 #include "check_main.h"
@@ -46,15 +45,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("auth");
-	tc = tcase_create("auth");
-	tcase_add_test(tc, test_auth_check);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "auth", CHECK_TESTS(test_auth_check));
 	return 0;
 }

@@ -8,7 +8,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "b64url.h"
 #include "check_main.h"
@@ -86,16 +85,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("b64url");
-	tc = tcase_create("b64url");
-	tcase_add_test(tc, test_round_trip);
-	tcase_add_test(tc, test_refusals);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "b64url", CHECK_TESTS(test_round_trip, test_refusals));
 	return 0;
 }

@@ -116,13 +116,8 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("cli_config");
-	TCase *tc = tcase_create("cli_config");
-
-	tcase_add_test(tc, test_cli_config_lines);
-	tcase_add_test(tc, test_cli_config_precedence);
-	tcase_add_test(tc, test_cli_config_path);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "cli_config",
+		    CHECK_TESTS(test_cli_config_lines, test_cli_config_precedence,
+				test_cli_config_path));
 	return 0;
 }

@@ -153,13 +153,7 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("cli_json");
-	TCase *tc = tcase_create("json");
-
-	tcase_add_test(tc, test_json_escaping);
-	tcase_add_test(tc, test_json_limits);
-	tcase_add_test(tc, test_json_len_and_flush);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "cli_json",
+		    CHECK_TESTS(test_json_escaping, test_json_limits, test_json_len_and_flush));
 	return 0;
 }

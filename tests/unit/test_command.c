@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "clock.h"
@@ -105,17 +104,9 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
 	TCase *tc;
 
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("command");
-	tc = tcase_create("seal");
+	tc = check_suite(sr, "command", CHECK_TESTS(test_sealed, test_fresh_ids));
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_sealed);
-	tcase_add_test(tc, test_fresh_ids);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "b64url.h"
 #include "check_main.h"
@@ -181,19 +180,8 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("cursor");
-	tc = tcase_create("cursor");
-	tcase_add_test(tc, test_stream_pos);
-	tcase_add_test(tc, test_cursor_round_trip);
-	tcase_add_test(tc, test_cursor_rejects);
-	tcase_add_test(tc, test_cursor_too_long);
-	tcase_add_test(tc, test_cursor_bounds);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "cursor",
+		    CHECK_TESTS(test_stream_pos, test_cursor_round_trip, test_cursor_rejects,
+				test_cursor_too_long, test_cursor_bounds));
 	return 0;
 }

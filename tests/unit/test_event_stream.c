@@ -411,24 +411,15 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("event_stream");
-	tc = tcase_create("streams");
+	tc = check_suite(sr, "event_stream",
+		    CHECK_TESTS(test_from_start_and_live, test_cursor_and_now, test_refused,
+				test_trimmed, test_valkey_down, test_spoke_stops, test_backlog,
+				test_too_many));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 40);
-	tcase_add_test(tc, test_from_start_and_live);
-	tcase_add_test(tc, test_cursor_and_now);
-	tcase_add_test(tc, test_refused);
-	tcase_add_test(tc, test_trimmed);
-	tcase_add_test(tc, test_valkey_down);
-	tcase_add_test(tc, test_spoke_stops);
-	tcase_add_test(tc, test_backlog);
-	tcase_add_test(tc, test_too_many);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -209,20 +209,14 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("execute");
-	tc = tcase_create("execute");
+	tc = check_suite(sr, "execute",
+		    CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
+				test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_routed);
-	tcase_add_test(tc, test_failed_command_signed);
-	tcase_add_test(tc, test_refused);
-	tcase_add_test(tc, test_valkey_down);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -162,14 +162,9 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("exits");
-	TCase *tc = tcase_create("queue");
+	TCase *tc;
 
+	tc = check_suite(sr, "exits", CHECK_TESTS(test_fifo, test_requeue, test_threads));
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_fifo);
-	tcase_add_test(tc, test_requeue);
-	tcase_add_test(tc, test_threads);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

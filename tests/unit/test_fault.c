@@ -69,16 +69,11 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("fault");
-	TCase *tc = tcase_create("points");
+	TCase *tc;
 
-	tcase_add_test(tc, test_unset);
-	tcase_add_test(tc, test_empty);
-	tcase_add_test(tc, test_other_point);
+	tc = check_suite(sr, "fault", CHECK_TESTS(test_unset, test_empty, test_other_point));
 	tcase_add_test_raise_signal(tc, test_point_kills, SIGKILL);
 	tcase_add_test_raise_signal(tc, test_long_name_cut, SIGKILL);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	/* Each point fires in a child of its own: this process must survive it. */
 	srunner_set_fork_status(sr, CK_FORK);
 	return 0;

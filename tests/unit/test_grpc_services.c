@@ -953,25 +953,16 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("grpc_services");
-	TCase *tc = tcase_create("grpc_services");
+	TCase *tc;
 
+	tc = check_suite(sr, "grpc_services",
+		    CHECK_TESTS(test_unary_unchanged, test_late_call_not_served, test_gate,
+				test_server_services, test_health_check, test_health_malformed,
+				test_health_watch, test_health_watch_limit, test_reflection_list,
+				test_reflection_symbols, test_reflection_stream_ends,
+				test_descriptors_closed));
 	/* Checked: each test's child starts gRPC itself, never its parent. */
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
-	tcase_add_test(tc, test_unary_unchanged);
-	tcase_add_test(tc, test_late_call_not_served);
-	tcase_add_test(tc, test_gate);
-	tcase_add_test(tc, test_server_services);
-	tcase_add_test(tc, test_health_check);
-	tcase_add_test(tc, test_health_malformed);
-	tcase_add_test(tc, test_health_watch);
-	tcase_add_test(tc, test_health_watch_limit);
-	tcase_add_test(tc, test_reflection_list);
-	tcase_add_test(tc, test_reflection_symbols);
-	tcase_add_test(tc, test_reflection_stream_ends);
-	tcase_add_test(tc, test_descriptors_closed);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

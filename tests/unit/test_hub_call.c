@@ -83,13 +83,9 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("hub_call");
-	TCase *tc = tcase_create("ids");
+	TCase *tc;
 
+	tc = check_suite(sr, "hub_call", CHECK_TESTS(test_spoke_arg, test_agent_spoke));
 	tcase_add_checked_fixture(tc, setup, NULL);
-	tcase_add_test(tc, test_spoke_arg);
-	tcase_add_test(tc, test_agent_spoke);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "config.h"
@@ -246,19 +245,8 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("hub_config");
-	tc = tcase_create("config");
-	tcase_add_test(tc, test_config_ok);
-	tcase_add_test(tc, test_config_rejects);
-	tcase_add_test(tc, test_config_spoke_limits);
-	tcase_add_test(tc, test_config_tls);
-	tcase_add_test(tc, test_config_sources);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "hub_config",
+		    CHECK_TESTS(test_config_ok, test_config_rejects, test_config_spoke_limits,
+				test_config_tls, test_config_sources));
 	return 0;
 }

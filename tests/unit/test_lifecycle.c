@@ -106,14 +106,7 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("lifecycle");
-	TCase *tc = tcase_create("table");
-
-	tcase_add_test(tc, test_all_pairs);
-	tcase_add_test(tc, test_terminal);
-	tcase_add_test(tc, test_predecessors);
-	tcase_add_test(tc, test_names);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "lifecycle",
+		    CHECK_TESTS(test_all_pairs, test_terminal, test_predecessors, test_names));
 	return 0;
 }

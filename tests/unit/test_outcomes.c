@@ -257,24 +257,15 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("outcomes");
-	tc = tcase_create("outcomes");
+	tc = check_suite(sr, "outcomes",
+		    CHECK_TESTS(test_completed, test_failed_exit_code, test_failed_signal,
+				test_unknown_status, test_not_started, test_timed_out_and_killed,
+				test_already_final_or_gone, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_completed);
-	tcase_add_test(tc, test_failed_exit_code);
-	tcase_add_test(tc, test_failed_signal);
-	tcase_add_test(tc, test_unknown_status);
-	tcase_add_test(tc, test_not_started);
-	tcase_add_test(tc, test_timed_out_and_killed);
-	tcase_add_test(tc, test_already_final_or_gone);
-	tcase_add_test(tc, test_valkey_down);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

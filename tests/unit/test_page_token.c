@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "hub_fixture.h"
@@ -88,16 +87,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("page_token");
-	tc = tcase_create("page_token");
-	tcase_add_test(tc, test_page_token);
-	tcase_add_test(tc, test_page_token_bounds);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "page_token", CHECK_TESTS(test_page_token, test_page_token_bounds));
 	return 0;
 }

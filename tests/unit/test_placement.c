@@ -7,7 +7,6 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "hub_config.h"
@@ -251,19 +250,9 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("placement");
-	tc = tcase_create("placement");
-	tcase_add_test(tc, test_placement_least_loaded);
-	tcase_add_test(tc, test_placement_labels);
-	tcase_add_test(tc, test_placement_check_labels);
-	tcase_add_test(tc, test_placement_refused);
-	tcase_add_test(tc, test_placement_parts);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "placement",
+		    CHECK_TESTS(test_placement_least_loaded, test_placement_labels,
+				test_placement_check_labels, test_placement_refused,
+				test_placement_parts));
 	return 0;
 }

@@ -228,17 +228,9 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("proc_identity");
-	TCase *tc = tcase_create("proc");
-
-	tcase_add_test(tc, test_boot_id);
-	tcase_add_test(tc, test_boot_id_valid);
-	tcase_add_test(tc, test_start_ticks);
-	tcase_add_test(tc, test_odd_command_name);
-	tcase_add_test(tc, test_bad_pid);
-	tcase_add_test(tc, test_pid_ns);
-	tcase_add_test(tc, test_pid_ns_other);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "proc_identity",
+		    CHECK_TESTS(test_boot_id, test_boot_id_valid, test_start_ticks,
+				test_odd_command_name, test_bad_pid, test_pid_ns,
+				test_pid_ns_other));
 	return 0;
 }

@@ -548,27 +548,17 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("recovery");
-	tc = tcase_create("recovery");
+	tc = check_suite(sr, "recovery",
+		    CHECK_TESTS(test_spawning_fails, test_no_process_or_other_boot,
+				test_ended_with_exit_file, test_not_adopted, test_adopted,
+				test_pid_ns_changed, test_pid_ns_inode_reused,
+				test_pid_ns_same_or_unrecorded, test_sweep,
+				test_already_supervised, test_failures));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
-	tcase_add_test(tc, test_spawning_fails);
-	tcase_add_test(tc, test_no_process_or_other_boot);
-	tcase_add_test(tc, test_ended_with_exit_file);
-	tcase_add_test(tc, test_not_adopted);
-	tcase_add_test(tc, test_adopted);
-	tcase_add_test(tc, test_pid_ns_changed);
-	tcase_add_test(tc, test_pid_ns_inode_reused);
-	tcase_add_test(tc, test_pid_ns_same_or_unrecorded);
-	tcase_add_test(tc, test_sweep);
-	tcase_add_test(tc, test_already_supervised);
-	tcase_add_test(tc, test_failures);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -240,17 +240,11 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("sign");
-	TCase *tc = tcase_create("sign");
+	TCase *tc;
 
+	tc = check_suite(sr, "sign",
+		    CHECK_TESTS(test_sign_verify, test_pubkey_text, test_key_files,
+				test_command_open, test_command_bounds, test_reply_and_event));
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_sign_verify);
-	tcase_add_test(tc, test_pubkey_text);
-	tcase_add_test(tc, test_key_files);
-	tcase_add_test(tc, test_command_open);
-	tcase_add_test(tc, test_command_bounds);
-	tcase_add_test(tc, test_reply_and_event);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -383,20 +383,12 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("spoke_config");
-	TCase *tc = tcase_create("config");
+	TCase *tc;
 
+	tc = check_suite(sr, "spoke_config",
+		    CHECK_TESTS(test_full, test_defaults, test_refusals, test_required,
+				test_valkey_auth, test_valkey_auth_refusals, test_missing_file,
+				test_reload_trust, test_sources));
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_full);
-	tcase_add_test(tc, test_defaults);
-	tcase_add_test(tc, test_refusals);
-	tcase_add_test(tc, test_required);
-	tcase_add_test(tc, test_valkey_auth);
-	tcase_add_test(tc, test_valkey_auth_refusals);
-	tcase_add_test(tc, test_missing_file);
-	tcase_add_test(tc, test_reload_trust);
-	tcase_add_test(tc, test_sources);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -96,18 +96,12 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
-	Suite *s;
 	TCase *tc;
 
 	if (rc != 0)
 		return rc;
-	s = suite_create("spoke_info");
-	tc = tcase_create("info");
+	tc = check_suite(sr, "spoke_info", CHECK_TESTS(test_counts, test_malformed));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_counts);
-	tcase_add_test(tc, test_malformed);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <grpc/grpc.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "hub_config.h"
@@ -118,16 +117,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("spokes");
-	tc = tcase_create("spokes");
-	tcase_add_test(tc, test_spoke_state);
-	tcase_add_test(tc, test_spokes_registry);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "spokes", CHECK_TESTS(test_spoke_state, test_spokes_registry));
 	return 0;
 }

@@ -19,11 +19,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("status_name");
-	TCase *tc = tcase_create("names");
-
-	tcase_add_test(tc, test_status_name);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "status_name", CHECK_TESTS(test_status_name));
 	return 0;
 }

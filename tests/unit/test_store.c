@@ -1335,37 +1335,21 @@ END_TEST
 int test_suite(SRunner *sr)
 {
 	const char *valkey = getenv("VALKEY_SERVER");
-	Suite *s;
 	TCase *tc;
 
 	if (valkey == NULL || access(valkey, X_OK) != 0) {
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	s = suite_create("store");
-	tc = tcase_create("valkey");
+	tc = check_suite(sr, "store",
+		    CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+				test_signal_and_mark_kill, test_illegal_transition,
+				test_not_found, test_list, test_list_bounded, test_labels,
+				test_list_indexes, test_reindex, test_events,
+				test_events_retention, test_script_flush, test_valkey_restart,
+				test_open_errors, test_auth_acl, test_auth_requirepass,
+				test_nonce));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
-	tcase_add_test(tc, test_create_get);
-	tcase_add_test(tc, test_create_idempotent);
-	tcase_add_test(tc, test_transition_event);
-	tcase_add_test(tc, test_signal_and_mark_kill);
-	tcase_add_test(tc, test_illegal_transition);
-	tcase_add_test(tc, test_not_found);
-	tcase_add_test(tc, test_list);
-	tcase_add_test(tc, test_list_bounded);
-	tcase_add_test(tc, test_labels);
-	tcase_add_test(tc, test_list_indexes);
-	tcase_add_test(tc, test_reindex);
-	tcase_add_test(tc, test_events);
-	tcase_add_test(tc, test_events_retention);
-	tcase_add_test(tc, test_script_flush);
-	tcase_add_test(tc, test_valkey_restart);
-	tcase_add_test(tc, test_open_errors);
-	tcase_add_test(tc, test_auth_acl);
-	tcase_add_test(tc, test_auth_requirepass);
-	tcase_add_test(tc, test_nonce);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

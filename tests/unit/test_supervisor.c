@@ -748,27 +748,16 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("supervisor");
-	TCase *tc = tcase_create("processes");
+	TCase *tc;
 
+	tc = check_suite(sr, "supervisor",
+		    CHECK_TESTS(test_exit_codes, test_kill_sleep, test_kill_ignores_term,
+				test_leader_exit_kills_group, test_task_stdin,
+				test_task_env_and_environment, test_child_inherits_nothing,
+				test_output_tail, test_output_running, test_timeout,
+				test_timeout_after_kill_or_end, test_cap_and_errors,
+				test_kill_claim, test_start_errors, test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
-	tcase_add_test(tc, test_exit_codes);
-	tcase_add_test(tc, test_kill_sleep);
-	tcase_add_test(tc, test_kill_ignores_term);
-	tcase_add_test(tc, test_leader_exit_kills_group);
-	tcase_add_test(tc, test_task_stdin);
-	tcase_add_test(tc, test_task_env_and_environment);
-	tcase_add_test(tc, test_child_inherits_nothing);
-	tcase_add_test(tc, test_output_tail);
-	tcase_add_test(tc, test_output_running);
-	tcase_add_test(tc, test_timeout);
-	tcase_add_test(tc, test_timeout_after_kill_or_end);
-	tcase_add_test(tc, test_cap_and_errors);
-	tcase_add_test(tc, test_kill_claim);
-	tcase_add_test(tc, test_start_errors);
-	tcase_add_test(tc, test_agent_types);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
 	return 0;
 }

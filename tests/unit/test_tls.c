@@ -134,13 +134,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s = suite_create("tls");
-	TCase *tc = tcase_create("tls");
-
-	tcase_add_test(tc, test_conf_modes);
-	tcase_add_test(tc, test_conf_rejects);
-	tcase_add_test(tc, test_pem_read);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "tls", CHECK_TESTS(test_conf_modes, test_conf_rejects, test_pem_read));
 	return 0;
 }

@@ -4,7 +4,6 @@
  */
 #include <check.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "check_main.h"
 #include "hub_fixture.h"
@@ -43,15 +42,6 @@ END_TEST
 
 int test_suite(SRunner *sr)
 {
-	Suite *s;
-	TCase *tc;
-
-	if (sodium_init() < 0)
-		return 1;
-	s = suite_create("token");
-	tc = tcase_create("token");
-	tcase_add_test(tc, test_token);
-	suite_add_tcase(s, tc);
-	srunner_add_suite(sr, s);
+	check_suite(sr, "token", CHECK_TESTS(test_token));
 	return 0;
 }
