@@ -19,6 +19,8 @@
  */
 #include "store_script.h"
 
+/* The Lua lines keep their own indentation. */
+/* clang-format off */
 const char store_script[] =
 "local op = ARGV[1]\n"
 "\n"
@@ -215,3 +217,4 @@ const char store_script[] =
 "end\n"
 "\n"
 "return redis.error_reply('tessera store: unknown operation')\n";
+/* clang-format on */
