@@ -67,8 +67,8 @@ static int config_parse_file_counted(const char *path, config_line_fn fn, void *
 			goto out;
 		}
 		if (len > CONFIG_LINE_MAX || (len == sizeof(line) - 1 && line[len - 1] != '\n')) {
-			tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s:%d: line too long",
-				    path, lineno);
+			tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s:%d: line too long", path,
+				    lineno);
 			goto out;
 		}
 		if (config_parse_line(line, path, lineno, fn, arg, used, err) != 0)

@@ -19,16 +19,16 @@
 #define CONFIG_WORDS_MAX 64
 #define CONFIG_LINES_MAX 10000
 
-#define CONFIG_SETS_MAX 256		/* --set flags of one daemon */
-#define CONFIG_ENV_MAX (256 * 1024)	/* bytes of the environment variable's lines */
+#define CONFIG_SETS_MAX 256	    /* --set flags of one daemon */
+#define CONFIG_ENV_MAX (256 * 1024) /* bytes of the environment variable's lines */
 
 /* Called once per line with argv[0] the keyword; returns 0 or -1 with err set. */
 typedef int (*config_line_fn)(void *arg, int argc, char **argv, struct tsr_err *err);
 
 struct config_sources {
-	const char *path;		/* a file, or NULL */
-	const char *env_name;		/* a variable of newline-separated lines, or NULL */
-	char *const *sets;		/* nsets single lines (--set), borrowed */
+	const char *path;     /* a file, or NULL */
+	const char *env_name; /* a variable of newline-separated lines, or NULL */
+	char *const *sets;    /* nsets single lines (--set), borrowed */
 	size_t nsets;
 };
 

@@ -10,8 +10,8 @@
 
 #include "log.h"
 
-static struct rpc_loop *daemon_loop;		/* what SIGINT and SIGTERM stop */
-static volatile sig_atomic_t daemon_reload;	/* SIGHUP seen; the tick reloads */
+static struct rpc_loop *daemon_loop;	    /* what SIGINT and SIGTERM stop */
+static volatile sig_atomic_t daemon_reload; /* SIGHUP seen; the tick reloads */
 
 static void daemon_on_stop(int sig)
 {

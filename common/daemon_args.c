@@ -6,8 +6,10 @@
 
 static void daemon_usage(const char *name, FILE *f)
 {
-	fprintf(f, "usage: %s [--config FILE] [--set 'KEYWORD WORD...']... "
-		"[--log-level debug|info|warn|error]\n", name);
+	fprintf(f,
+		"usage: %s [--config FILE] [--set 'KEYWORD WORD...']... "
+		"[--log-level debug|info|warn|error]\n",
+		name);
 }
 
 int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_args *out)

@@ -13,8 +13,8 @@
 #include "log.h"
 
 struct daemon_args {
-	const char *config;		/* borrowed from argv, or NULL */
-	char *sets[CONFIG_SETS_MAX];	/* borrowed from argv */
+	const char *config;	     /* borrowed from argv, or NULL */
+	char *sets[CONFIG_SETS_MAX]; /* borrowed from argv */
 	size_t nsets;
 	enum log_level level;
 };

@@ -141,8 +141,8 @@ int descriptors_file_by_symbol(const struct descriptors *d, const char *symbol, 
 	return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "no symbol %s", symbol);
 }
 
-int descriptors_closure(const struct descriptors *d, size_t file,
-			struct descriptors_closure *out, struct tsr_err *err)
+int descriptors_closure(const struct descriptors *d, size_t file, struct descriptors_closure *out,
+			struct tsr_err *err)
 {
 	size_t order[DESCRIPTORS_FILES_MAX], n = 0, dep;
 	bool seen[DESCRIPTORS_FILES_MAX] = { false };

@@ -7,14 +7,14 @@
 #ifndef TSR_DESCRIPTORS_H
 #define TSR_DESCRIPTORS_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
 #include "google/protobuf/descriptor.pb-c.h"
 
-#define DESCRIPTORS_FILES_MAX 64	/* files the embedded set may hold */
+#define DESCRIPTORS_FILES_MAX 64 /* files the embedded set may hold */
 
 /*
  * The serialized FileDescriptorSet, defined by the binary that links this:
@@ -50,8 +50,8 @@ int descriptors_file_by_symbol(const struct descriptors *d, const char *symbol, 
 /* Fills out with file's descriptor first, then those of every file it
  * imports, directly or not, each once. Free out with
  * descriptors_closure_free(), after a failure too. */
-int descriptors_closure(const struct descriptors *d, size_t file,
-			struct descriptors_closure *out, struct tsr_err *err);
+int descriptors_closure(const struct descriptors *d, size_t file, struct descriptors_closure *out,
+			struct tsr_err *err);
 void descriptors_closure_free(struct descriptors_closure *c);
 
 #endif

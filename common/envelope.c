@@ -13,8 +13,8 @@
 
 static int envelope_seal_bytes(const struct sign_key *key, enum sign_domain domain,
 			       const uint8_t *inner, size_t inner_len,
-			       const ProtobufCMessageDescriptor *outer_desc,
-			       uint8_t **out, size_t *outlen, struct tsr_err *err)
+			       const ProtobufCMessageDescriptor *outer_desc, uint8_t **out,
+			       size_t *outlen, struct tsr_err *err)
 {
 	uint8_t sig[crypto_sign_BYTES];
 	/* SignedCommand, SignedReply and SignedEvent share this layout. */
@@ -88,7 +88,8 @@ int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyr
 	}
 	if (sign_verify(issuer, SIGN_DOMAIN_COMMAND, sc->command.data, sc->command.len,
 			sc->signature.data, sc->signature.len) != 0) {
-		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "command signature does not verify");
+		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED,
+			    "command signature does not verify");
 		goto out;
 	}
 	if (strcmp(cmd->audience, self_id) != 0) {
@@ -129,8 +130,8 @@ int64_t envelope_command_replay_ms(const Tessera__V1__Command *cmd, int64_t now_
 	return ms > max ? max : ms;
 }
 
-int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply,
-			uint8_t **out, size_t *outlen, struct tsr_err *err)
+int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply, uint8_t **out,
+			size_t *outlen, struct tsr_err *err)
 {
 	uint8_t *inner = NULL;
 	size_t inner_len;
@@ -145,8 +146,8 @@ int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *re
 }
 
 int envelope_reply_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
-			const char *spoke_id, const char *command_id,
-			Tessera__V1__Reply **out, struct tsr_err *err)
+			const char *spoke_id, const char *command_id, Tessera__V1__Reply **out,
+			struct tsr_err *err)
 {
 	Tessera__V1__SignedReply *sr;
 	Tessera__V1__Reply *reply = NULL;
@@ -164,7 +165,8 @@ int envelope_reply_open(const uint8_t *buf, size_t len, const struct sign_pubkey
 	}
 	reply = tessera__v1__reply__unpack(NULL, sr->reply.len, sr->reply.data);
 	if (reply == NULL) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s signed a malformed reply", spoke_id);
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s signed a malformed reply",
+			    spoke_id);
 		goto out;
 	}
 	if (strcmp(reply->spoke_id, spoke_id) != 0 || strcmp(reply->command_id, command_id) != 0) {
@@ -180,8 +182,8 @@ out:
 	return rc;
 }
 
-int envelope_event_seal(const struct sign_key *key, const Tessera__V1__Event *event,
-			uint8_t **out, size_t *outlen, struct tsr_err *err)
+int envelope_event_seal(const struct sign_key *key, const Tessera__V1__Event *event, uint8_t **out,
+			size_t *outlen, struct tsr_err *err)
 {
 	uint8_t *inner = NULL;
 	size_t inner_len;
@@ -214,7 +216,8 @@ int envelope_event_open(const uint8_t *buf, size_t len, const struct sign_pubkey
 	}
 	ev = tessera__v1__event__unpack(NULL, se->event.len, se->event.data);
 	if (ev == NULL || strcmp(ev->spoke_id, spoke_id) != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s signed a malformed event", spoke_id);
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s signed a malformed event",
+			    spoke_id);
 		if (ev != NULL)
 			tessera__v1__event__free_unpacked(ev, NULL);
 		goto out;

@@ -20,11 +20,11 @@
 #include "tessera/v1/agent.pb-c.h"
 #include "tessera/v1/spoke.pb-c.h"
 
-#define ENVELOPE_TTL_MS 30000		/* a command's lifetime */
-#define ENVELOPE_SKEW_MS 30000		/* clock difference tolerated */
+#define ENVELOPE_TTL_MS 30000  /* a command's lifetime */
+#define ENVELOPE_SKEW_MS 30000 /* clock difference tolerated */
 #define ENVELOPE_NONCE_BYTES 16
-#define ENVELOPE_WINDOW_MAX_MS (10 * ENVELOPE_TTL_MS)	/* longest issued..expires */
-#define ENVELOPE_COMMAND_MAX (256 * 1024)	/* bytes of a signed command */
+#define ENVELOPE_WINDOW_MAX_MS (10 * ENVELOPE_TTL_MS) /* longest issued..expires */
+#define ENVELOPE_COMMAND_MAX (256 * 1024)	      /* bytes of a signed command */
 
 struct envelope_command_args {
 	Tessera__V1__CommandType type;
@@ -54,14 +54,14 @@ int envelope_command_open(const uint8_t *buf, size_t len, const struct sign_keyr
  */
 int64_t envelope_command_replay_ms(const Tessera__V1__Command *cmd, int64_t now_ms);
 
-int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply,
-			uint8_t **out, size_t *outlen, struct tsr_err *err);
+int envelope_reply_seal(const struct sign_key *key, const Tessera__V1__Reply *reply, uint8_t **out,
+			size_t *outlen, struct tsr_err *err);
 int envelope_reply_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
-			const char *spoke_id, const char *command_id,
-			Tessera__V1__Reply **out, struct tsr_err *err);
+			const char *spoke_id, const char *command_id, Tessera__V1__Reply **out,
+			struct tsr_err *err);
 
-int envelope_event_seal(const struct sign_key *key, const Tessera__V1__Event *event,
-			uint8_t **out, size_t *outlen, struct tsr_err *err);
+int envelope_event_seal(const struct sign_key *key, const Tessera__V1__Event *event, uint8_t **out,
+			size_t *outlen, struct tsr_err *err);
 int envelope_event_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
 			const char *spoke_id, Tessera__V1__Event **out, struct tsr_err *err);
 

@@ -24,9 +24,9 @@ struct health_entry {
 struct health_watcher {
 	struct health_watcher *prev, *next;
 	struct health *h;
-	struct rpc_call *call;		/* the handler's reference */
+	struct rpc_call *call; /* the handler's reference */
 	char name[HEALTH_SERVICE_MAX + 1];
-	int sent;			/* the status last queued, a wire number */
+	int sent; /* the status last queued, a wire number */
 };
 
 struct health {
@@ -42,7 +42,7 @@ int health_new(struct health **out, struct tsr_err *err)
 
 	if (h == NULL)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	h->entries[0].status = HEALTH_NOT_SERVING;	/* "", the whole server */
+	h->entries[0].status = HEALTH_NOT_SERVING; /* "", the whole server */
 	h->nentries = 1;
 	*out = h;
 	return 0;

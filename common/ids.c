@@ -7,8 +7,8 @@
 
 static bool ids_name_char(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '_' || c == '-';
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '-';
 }
 
 static bool ids_valid_name_len(const char *s, size_t len)
@@ -91,8 +91,8 @@ int ids_check_labels(const struct tsr_label *labels, size_t n, const char *what,
 					   what, TSR_NAME_MAX);
 		if (!ids_valid_label_value(labels[i].value))
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-					   "%s %s needs a value of 1-%d printable characters",
-					   what, labels[i].key, TSR_LABEL_VALUE_MAX);
+					   "%s %s needs a value of 1-%d printable characters", what,
+					   labels[i].key, TSR_LABEL_VALUE_MAX);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(labels[j].key, labels[i].key) == 0)
 				return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,

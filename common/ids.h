@@ -14,7 +14,7 @@
 #include "error.h"
 #include "protocol.h"
 
-struct tsr_label {			/* borrowed strings */
+struct tsr_label { /* borrowed strings */
 	const char *key;
 	const char *value;
 };

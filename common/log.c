@@ -34,8 +34,8 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
-__attribute__((format(printf, 2, 0)))
-static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void log_vmsg(enum log_level level, const char *fmt,
+							   va_list ap)
 {
 	static const char *tags[] = { "debug", "info", "warn", "error" };
 	char line[1024];
@@ -47,9 +47,10 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		return;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ",
-		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		     tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, tags[level], log_name);
+	n = snprintf(line, sizeof(line),
+		     "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s %s: ", tm.tm_year + 1900,
+		     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		     ts.tv_nsec / 1000000, tags[level], log_name);
 	if (n < 0 || (size_t)n >= sizeof(line))
 		return;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
@@ -57,7 +58,7 @@ static void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 		return;
 	n += m;
 	if ((size_t)n > sizeof(line) - 2)
-		n = sizeof(line) - 2;	/* truncated: keep the newline */
+		n = sizeof(line) - 2; /* truncated: keep the newline */
 	line[n++] = '\n';
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;

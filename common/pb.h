@@ -2,9 +2,9 @@
 #ifndef TSR_PB_H
 #define TSR_PB_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
 

@@ -3,13 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sodium.h>
 
-int pem_read(const char *path, const char *what, char **out, size_t *len,
-	     struct tsr_err *err)
+int pem_read(const char *path, const char *what, char **out, size_t *len, struct tsr_err *err)
 {
 	char *buf = NULL;
 	size_t n = 0;
@@ -33,8 +32,8 @@ int pem_read(const char *path, const char *what, char **out, size_t *len,
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0) {
-			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s %s: %s", what,
-				    path, strerror(errno));
+			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s %s: %s", what, path,
+				    strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -42,14 +41,14 @@ int pem_read(const char *path, const char *what, char **out, size_t *len,
 		n += (size_t)r;
 	}
 	if (n > PEM_FILE_MAX) {
-		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-			    "%s %s: larger than %d bytes", what, path, PEM_FILE_MAX);
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s %s: larger than %d bytes",
+			    what, path, PEM_FILE_MAX);
 		goto out;
 	}
 	buf[n] = '\0';
 	if (n == 0 || strstr(buf, "-----BEGIN ") == NULL) {
-		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s %s: not a PEM file",
-			    what, path);
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "%s %s: not a PEM file", what,
+			    path);
 		goto out;
 	}
 	*out = buf;

@@ -14,8 +14,7 @@
 #define PEM_FILE_MAX (256 * 1024)
 
 /* *out is NUL-terminated and malloc'd; free it with pem_free(*out, *len). */
-int pem_read(const char *path, const char *what, char **out, size_t *len,
-	     struct tsr_err *err);
+int pem_read(const char *path, const char *what, char **out, size_t *len, struct tsr_err *err);
 void pem_free(char *buf, size_t len);
 
 #endif

@@ -28,16 +28,16 @@
 
 /* Names: spoke ids, agent type names, request ids, label keys. */
 #define TSR_NAME_MAX 64
-#define TSR_AGENT_ID_HEX 24		/* "<spoke id>.<hex>" */
+#define TSR_AGENT_ID_HEX 24 /* "<spoke id>.<hex>" */
 #define TSR_AGENT_ID_MAX (TSR_NAME_MAX + 1 + TSR_AGENT_ID_HEX)
-#define TSR_LABELS_MAX 16		/* labels of one spoke, agent or selector */
+#define TSR_LABELS_MAX 16 /* labels of one spoke, agent or selector */
 #define TSR_LABEL_VALUE_MAX 64
 
 /* An agent. */
-#define TSR_TASK_MAX (64 * 1024)	/* bytes of its task */
-#define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000)	/* longest timeout */
-#define TSR_ERROR_MAX 1024		/* bytes of why it failed or was killed */
-#define TSR_OUTPUT_MAX (1024 * 1024)	/* bytes of its output tail */
+#define TSR_TASK_MAX (64 * 1024)		       /* bytes of its task */
+#define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000) /* longest timeout */
+#define TSR_ERROR_MAX 1024			       /* bytes of why it failed or was killed */
+#define TSR_OUTPUT_MAX (1024 * 1024)		       /* bytes of its output tail */
 
 /* List pages. A spoke's page token is opaque to the hub, which carries it. */
 #define TSR_PAGE_SIZE_MAX 500

@@ -69,8 +69,8 @@ out:
 }
 
 /* Serializes the response to one request; -1 only when it is no request. */
-static int reflection_answer(struct rpc_server *srv, const uint8_t *req, size_t len,
-			     uint8_t **out, size_t *outlen, struct tsr_err *err)
+static int reflection_answer(struct rpc_server *srv, const uint8_t *req, size_t len, uint8_t **out,
+			     size_t *outlen, struct tsr_err *err)
 {
 	reflection_request *rq = NULL;
 	Grpc__Reflection__V1__ServerReflectionResponse resp =

@@ -11,12 +11,11 @@
 #include "rpc_server.h"
 
 #define REFLECTION_V1_METHOD "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
-#define REFLECTION_V1ALPHA_METHOD \
-	"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
+#define REFLECTION_V1ALPHA_METHOD "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
 
-#define REFLECTION_REQUEST_MAX 4096	/* bytes of one request */
-#define REFLECTION_NAME_MAX 1024	/* a file name or a symbol */
-#define REFLECTION_REQUESTS_MAX 1000	/* requests on one stream */
+#define REFLECTION_REQUEST_MAX 4096  /* bytes of one request */
+#define REFLECTION_NAME_MAX 1024     /* a file name or a symbol */
+#define REFLECTION_REQUESTS_MAX 1000 /* requests on one stream */
 
 /*
  * Adds both reflection services to srv, before rpc_server_start(). They

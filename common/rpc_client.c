@@ -5,11 +5,11 @@
  */
 #include "rpc_client.h"
 
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc_security.h>
 
 #include "log.h"
 #include "pem.h"
@@ -32,7 +32,7 @@ struct rpc_client_call {
 	struct rpc_loop *loop;
 	grpc_call *call;
 	bool stream;
-	int pending;			/* batches in flight */
+	int pending; /* batches in flight */
 	bool saw_status;
 
 	struct rpc_tag start_tag, msg_tag, status_tag;
@@ -50,8 +50,8 @@ struct rpc_client_call {
 
 /* Plaintext, or TLS verifying the server against the CA, with a client
  * certificate when one is given. */
-static int rpc_channel_creds(const struct rpc_channel_tls *tls,
-			     grpc_channel_credentials **out, struct tsr_err *err)
+static int rpc_channel_creds(const struct rpc_channel_tls *tls, grpc_channel_credentials **out,
+			     struct tsr_err *err)
 {
 	grpc_ssl_pem_key_cert_pair pair;
 	char *ca = NULL, *cert = NULL, *key = NULL;
@@ -104,23 +104,27 @@ int rpc_channel_new(const char *target, size_t max_message, const struct rpc_cha
 		grpc_channel_credentials_release(creds);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIME_MS,
-		.value.integer = RPC_KEEPALIVE_TIME_MS };
-	args[1] = (grpc_arg){ .type = GRPC_ARG_INTEGER, .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
-		.value.integer = RPC_KEEPALIVE_TIMEOUT_MS };
+	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+			      .key = GRPC_ARG_KEEPALIVE_TIME_MS,
+			      .value.integer = RPC_KEEPALIVE_TIME_MS };
+	args[1] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
+			      .key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
+			      .value.integer = RPC_KEEPALIVE_TIMEOUT_MS };
 	args[2] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, .value.integer = 1 };
+			      .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+			      .value.integer = 1 };
 	args[3] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, .value.integer = 0 };
+			      .key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA,
+			      .value.integer = 0 };
 	args[4] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-		.value.integer = max_message ? (int)max_message : 4 * 1024 * 1024 };
+			      .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+			      .value.integer = max_message ? (int)max_message : 4 * 1024 * 1024 };
 	chargs.num_args = 5;
 	if (tls != NULL && tls->name != NULL) {
 		/* gRPC does not modify the string it is given here. */
 		args[5] = (grpc_arg){ .type = GRPC_ARG_STRING,
-			.key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
-			.value.string = (char *)tls->name };
+				      .key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG,
+				      .value.string = (char *)tls->name };
 		chargs.num_args = 6;
 	}
 	chargs.args = args;
@@ -197,8 +201,7 @@ static grpc_slice rpc_client_take_message(struct rpc_client_call *c)
 }
 
 /* Cannot fail for a well-formed batch: a failure is a bug, and fatal. */
-static void rpc_client_batch(struct rpc_client_call *c, grpc_op *ops, size_t n,
-			     struct rpc_tag *tag)
+static void rpc_client_batch(struct rpc_client_call *c, grpc_op *ops, size_t n, struct rpc_tag *tag)
 {
 	rpc_loop_op_started(c->loop);
 	c->pending++;
@@ -208,8 +211,9 @@ static void rpc_client_batch(struct rpc_client_call *c, grpc_op *ops, size_t n,
 
 static void rpc_client_unary_done(struct rpc_tag *tag, bool ok)
 {
-	struct rpc_client_call *c = (struct rpc_client_call *)
-		((char *)tag - offsetof(struct rpc_client_call, start_tag));
+	struct rpc_client_call *c = (struct rpc_client_call *)((char *)tag -
+							       offsetof(struct rpc_client_call,
+									start_tag));
 	char details[512];
 	grpc_slice body;
 
@@ -251,8 +255,8 @@ static void rpc_client_recv_next(struct rpc_client_call *c)
 
 static void rpc_client_msg_done(struct rpc_tag *tag, bool ok)
 {
-	struct rpc_client_call *c = (struct rpc_client_call *)
-		((char *)tag - offsetof(struct rpc_client_call, msg_tag));
+	struct rpc_client_call *c =
+		(struct rpc_client_call *)((char *)tag - offsetof(struct rpc_client_call, msg_tag));
 	grpc_slice body;
 
 	c->pending--;
@@ -270,8 +274,9 @@ static void rpc_client_msg_done(struct rpc_tag *tag, bool ok)
 
 static void rpc_client_start_done(struct rpc_tag *tag, bool ok)
 {
-	struct rpc_client_call *c = (struct rpc_client_call *)
-		((char *)tag - offsetof(struct rpc_client_call, start_tag));
+	struct rpc_client_call *c = (struct rpc_client_call *)((char *)tag -
+							       offsetof(struct rpc_client_call,
+									start_tag));
 
 	c->pending--;
 	if (ok) {
@@ -287,8 +292,9 @@ static void rpc_client_start_done(struct rpc_tag *tag, bool ok)
 
 static void rpc_client_status_done(struct rpc_tag *tag, bool ok)
 {
-	struct rpc_client_call *c = (struct rpc_client_call *)
-		((char *)tag - offsetof(struct rpc_client_call, status_tag));
+	struct rpc_client_call *c = (struct rpc_client_call *)((char *)tag -
+							       offsetof(struct rpc_client_call,
+									status_tag));
 
 	(void)ok;
 	c->pending--;
@@ -296,9 +302,8 @@ static void rpc_client_status_done(struct rpc_tag *tag, bool ok)
 	rpc_client_stream_maybe_end(c);
 }
 
-static int rpc_client_call_new(struct rpc_loop *loop, struct rpc_channel *ch,
-			       const char *method, const uint8_t *req, size_t len,
-			       const struct rpc_client_opts *opts,
+static int rpc_client_call_new(struct rpc_loop *loop, struct rpc_channel *ch, const char *method,
+			       const uint8_t *req, size_t len, const struct rpc_client_opts *opts,
 			       struct rpc_client_call **out, struct tsr_err *err)
 {
 	struct rpc_client_call *c;

@@ -16,13 +16,13 @@
 
 struct rpc_channel;
 struct rpc_client_call;
-struct rpc_headers;			/* a server's initial metadata */
+struct rpc_headers; /* a server's initial metadata */
 
 #define RPC_CLIENT_METADATA_MAX 4
 
 struct rpc_client_opts {
-	int64_t timeout_ms;		/* <= 0: no deadline (streams only) */
-	const char *md_keys[RPC_CLIENT_METADATA_MAX];	/* NULL-terminated */
+	int64_t timeout_ms;			      /* <= 0: no deadline (streams only) */
+	const char *md_keys[RPC_CLIENT_METADATA_MAX]; /* NULL-terminated */
 	const char *md_values[RPC_CLIENT_METADATA_MAX];
 };
 
@@ -40,9 +40,9 @@ struct rpc_stream_cbs {
 
 /* How a channel reaches its server: PEM files, read at rpc_channel_new(). */
 struct rpc_channel_tls {
-	const char *ca;			/* verifies the server; required */
-	const char *cert, *key;		/* optional client certificate (mutual TLS) */
-	const char *name;		/* optional: expect this name, not the target's host */
+	const char *ca;		/* verifies the server; required */
+	const char *cert, *key; /* optional client certificate (mutual TLS) */
+	const char *name;	/* optional: expect this name, not the target's host */
 };
 
 /* tls NULL: plaintext. */

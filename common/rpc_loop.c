@@ -16,7 +16,7 @@
 struct rpc_loop {
 	grpc_completion_queue *cq;
 	volatile sig_atomic_t stop;
-	atomic_long in_flight;	/* send batches may start on other threads */
+	atomic_long in_flight; /* send batches may start on other threads */
 	rpc_tick_fn tick;
 	void *tick_arg;
 	int tick_interval_ms;
@@ -25,8 +25,7 @@ struct rpc_loop {
 
 gpr_timespec rpc_deadline_in(int64_t ms)
 {
-	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-			    gpr_time_from_millis(ms, GPR_TIMESPAN));
+	return gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(ms, GPR_TIMESPAN));
 }
 
 int rpc_loop_new(struct rpc_loop **out, struct tsr_err *err)
@@ -127,8 +126,8 @@ void rpc_loop_free(struct rpc_loop *loop)
 		return;
 	grpc_completion_queue_shutdown(loop->cq);
 	do {
-		ev = grpc_completion_queue_next(loop->cq,
-						gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL);
+		ev = grpc_completion_queue_next(loop->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
+						NULL);
 		if (ev.type == GRPC_OP_COMPLETE) {
 			struct rpc_tag *tag = ev.tag;
 

@@ -8,8 +8,8 @@
 #ifndef TSR_RPC_LOOP_H
 #define TSR_RPC_LOOP_H
 
-#include <stdbool.h>
 #include <grpc/grpc.h>
+#include <stdbool.h>
 
 #include "error.h"
 

@@ -3,8 +3,7 @@
 
 #include <string.h>
 
-int rpc_metadata_get(const grpc_metadata_array *md, const char *key, char *buf,
-		     size_t buflen)
+int rpc_metadata_get(const grpc_metadata_array *md, const char *key, char *buf, size_t buflen)
 {
 	size_t klen = strlen(key);
 

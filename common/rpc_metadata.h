@@ -5,8 +5,8 @@
 #ifndef TSR_RPC_METADATA_H
 #define TSR_RPC_METADATA_H
 
-#include <stddef.h>
 #include <grpc/grpc.h>
+#include <stddef.h>
 
 /* Longest value Tessera puts in a header: well inside gRPC's 8 KiB default. */
 #define RPC_HEADER_VALUE_MAX 4096
@@ -17,7 +17,6 @@
 #define RPC_HEADER_WATCH_CURSOR "tessera-cursor"
 
 /* Copies key's first value (NUL-terminated) into buf; -1 if absent or too long. */
-int rpc_metadata_get(const grpc_metadata_array *md, const char *key, char *buf,
-		     size_t buflen);
+int rpc_metadata_get(const grpc_metadata_array *md, const char *key, char *buf, size_t buflen);
 
 #endif

@@ -9,26 +9,26 @@
  */
 #include "rpc_server.h"
 
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc_security.h>
 
 #include "log.h"
 #include "pem.h"
 #include "rpc_metadata.h"
 
-struct rpc_slot {			/* one pending grpc_server_request_*call */
+struct rpc_slot { /* one pending grpc_server_request_*call */
 	struct rpc_tag tag;
 	struct rpc_server *srv;
-	int method;			/* index into srv->methods; -1: unregistered */
+	int method; /* index into srv->methods; -1: unregistered */
 	grpc_call *call;
 	gpr_timespec deadline;
 	grpc_metadata_array md;
 	grpc_byte_buffer *payload;
-	grpc_call_details details;	/* unregistered calls only */
+	grpc_call_details details; /* unregistered calls only */
 };
 
 struct rpc_method {
@@ -37,8 +37,8 @@ struct rpc_method {
 	rpc_handler_fn fn;
 	void *ctx;
 	bool bidi;
-	bool gated;			/* set by rpc_server_start */
-	size_t max_messages;		/* bidi only */
+	bool gated;	     /* set by rpc_server_start */
+	size_t max_messages; /* bidi only */
 	struct rpc_slot slot;
 };
 
@@ -46,13 +46,13 @@ struct rpc_server {
 	struct rpc_loop *loop;
 	grpc_server *server;
 	char *listen;
-	char *tls_cert, *tls_key, *tls_client_ca;	/* NULL: not given */
+	char *tls_cert, *tls_key, *tls_client_ca; /* NULL: not given */
 	char *gate_service;
 	rpc_gate_fn gate;
 	void *gate_ctx;
 	struct rpc_method methods[RPC_METHODS_MAX];
 	int nmethods;
-	char *services[RPC_METHODS_MAX];	/* "package.Service", each once */
+	char *services[RPC_METHODS_MAX]; /* "package.Service", each once */
 	size_t nservices;
 	struct rpc_slot unknown;
 	struct rpc_tag shutdown_tag;
@@ -70,10 +70,10 @@ struct rpc_call {
 	grpc_metadata_array md;
 	gpr_timespec deadline;
 
-	pthread_mutex_t mu;		/* guards everything below */
+	pthread_mutex_t mu; /* guards everything below */
 	int refs;
 	bool headers_wanted, headers_sent, sending, finished, status_sent;
-	grpc_metadata header;		/* set by rpc_call_send_headers */
+	grpc_metadata header; /* set by rpc_call_send_headers */
 	size_t nheaders;
 	atomic_bool cancelled;
 	grpc_status_code status;
@@ -91,7 +91,7 @@ struct rpc_call {
 	/* Bidirectional streams: touched on the loop thread only. */
 	rpc_handler_fn fn;
 	void *ctx;
-	size_t recv_left;		/* messages the client may still send */
+	size_t recv_left; /* messages the client may still send */
 	grpc_byte_buffer *recv_bb;
 	struct rpc_tag recv_tag;
 };
@@ -147,8 +147,8 @@ static void rpc_call_drop_queue(struct rpc_call *c)
  * It cannot fail with one batch of its kind in flight; a refusal would
  * leave the call hanging, so it is fatal.
  */
-static void rpc_call_start(struct rpc_call *c, const grpc_op *ops, size_t n,
-			   struct rpc_tag *tag, const char *what)
+static void rpc_call_start(struct rpc_call *c, const grpc_op *ops, size_t n, struct rpc_tag *tag,
+			   const char *what)
 {
 	grpc_call_error rc;
 
@@ -221,7 +221,8 @@ static void rpc_call_send_done(struct rpc_tag *tag, bool ok)
 
 static void rpc_call_close_done(struct rpc_tag *tag, bool ok)
 {
-	struct rpc_call *c = (struct rpc_call *)((char *)tag - offsetof(struct rpc_call, close_tag));
+	struct rpc_call *c = (struct rpc_call *)((char *)tag -
+						 offsetof(struct rpc_call, close_tag));
 	void (*fn)(void *) = NULL;
 	void *arg = NULL;
 
@@ -391,7 +392,7 @@ static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
 	c->close_tag.done = rpc_call_close_done;
 	c->recv_tag.done = rpc_call_recv_done;
 	pthread_mutex_init(&c->mu, NULL);
-	c->refs = 2;			/* the handler's and RECV_CLOSE_ON_SERVER's */
+	c->refs = 2; /* the handler's and RECV_CLOSE_ON_SERVER's */
 	slot->call = NULL;
 	grpc_metadata_array_init(&slot->md);
 	return c;
@@ -580,16 +581,15 @@ static void rpc_slot_request(struct rpc_slot *slot)
 	rpc_loop_op_started(srv->loop);
 	if (slot->method < 0) {
 		grpc_call_details_init(&slot->details);
-		rc = grpc_server_request_call(srv->server, &slot->call, &slot->details,
-					      &slot->md, cq, cq, &slot->tag);
+		rc = grpc_server_request_call(srv->server, &slot->call, &slot->details, &slot->md,
+					      cq, cq, &slot->tag);
 	} else {
 		struct rpc_method *m = &srv->methods[slot->method];
 
 		/* Registered with GRPC_SRM_PAYLOAD_NONE: no payload to read. */
-		rc = grpc_server_request_registered_call(srv->server, m->handle,
-							 &slot->call, &slot->deadline, &slot->md,
-							 m->bidi ? NULL : &slot->payload,
-							 cq, cq, &slot->tag);
+		rc = grpc_server_request_registered_call(
+			srv->server, m->handle, &slot->call, &slot->deadline, &slot->md,
+			m->bidi ? NULL : &slot->payload, cq, cq, &slot->tag);
 	}
 	if (rc != GRPC_CALL_OK)
 		fatal("cannot request calls: error %d", (int)rc);
@@ -622,15 +622,18 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 	}
 	/* Clients ping every 20 s (rpc_client.c); admit pings down to 10 s. */
 	args[0] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, .value.integer = max };
+			      .key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+			      .value.integer = max };
 	args[1] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
-		.value.integer = 10000 };
+			      .key = GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+			      .value.integer = 10000 };
 	args[2] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, .value.integer = 1 };
+			      .key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS,
+			      .value.integer = 1 };
 	/* A second daemon on the same port must fail, not share it. */
 	args[3] = (grpc_arg){ .type = GRPC_ARG_INTEGER,
-		.key = GRPC_ARG_ALLOW_REUSEPORT, .value.integer = 0 };
+			      .key = GRPC_ARG_ALLOW_REUSEPORT,
+			      .value.integer = 0 };
 	chargs.num_args = 4;
 	chargs.args = args;
 	srv->server = grpc_server_create(&chargs, NULL);
@@ -657,8 +660,8 @@ static int rpc_path_service(const char *path, char **out, struct tsr_err *err)
 	return 0;
 }
 
-static int rpc_server_add(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
-			  void *ctx, bool bidi, size_t max_messages, struct tsr_err *err)
+static int rpc_server_add(struct rpc_server *srv, const char *path, rpc_handler_fn fn, void *ctx,
+			  bool bidi, size_t max_messages, struct tsr_err *err)
 {
 	/* A bidi method reads its messages itself, so gRPC must not. */
 	grpc_server_register_method_payload_handling payload =
@@ -708,14 +711,14 @@ out:
 	return rc;
 }
 
-int rpc_server_add_method(struct rpc_server *srv, const char *path,
-			  rpc_handler_fn fn, void *ctx, struct tsr_err *err)
+int rpc_server_add_method(struct rpc_server *srv, const char *path, rpc_handler_fn fn, void *ctx,
+			  struct tsr_err *err)
 {
 	return rpc_server_add(srv, path, fn, ctx, false, 0, err);
 }
 
-int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
-			void *ctx, size_t max_messages, struct tsr_err *err)
+int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn, void *ctx,
+			size_t max_messages, struct tsr_err *err)
 {
 	return rpc_server_add(srv, path, fn, ctx, true, max_messages, err);
 }
@@ -725,8 +728,8 @@ const char *rpc_server_service(const struct rpc_server *srv, size_t i)
 	return i < srv->nservices ? srv->services[i] : NULL;
 }
 
-int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn,
-			void *ctx, struct tsr_err *err)
+int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn, void *ctx,
+			struct tsr_err *err)
 {
 	if (srv->gate != NULL)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "one gate per server");
@@ -770,7 +773,8 @@ static int rpc_server_creds(struct rpc_server *srv, grpc_server_credentials **ou
 	*out = grpc_ssl_server_credentials_create_ex(
 		ca, &pair, 1,
 		ca != NULL ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-			   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE, NULL);
+			   : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
+		NULL);
 	if (*out == NULL) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot create TLS credentials");
 		goto out;
@@ -795,7 +799,8 @@ int rpc_server_start(struct rpc_server *srv, int *port, struct tsr_err *err)
 	if (bound == 0)
 		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
 				   "cannot listen on %s (or the TLS certificate and key "
-				   "do not load)", srv->listen);
+				   "do not load)",
+				   srv->listen);
 	grpc_server_start(srv->server);
 	for (int i = 0; i < srv->nmethods; i++) {
 		srv->methods[i].gated = srv->gate != NULL &&

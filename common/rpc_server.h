@@ -30,12 +30,11 @@ struct rpc_call;
 
 /* req is valid only during the call; NULL only for a bidirectional
  * stream's end (rpc_server_add_bidi). */
-typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call,
-			       const uint8_t *req, size_t len);
+typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len);
 
 struct rpc_server_opts {
-	const char *listen;		/* "host:port" */
-	size_t max_message;		/* received messages; 0: default */
+	const char *listen; /* "host:port" */
+	size_t max_message; /* received messages; 0: default */
 	/* PEM files. tls_cert NULL: plaintext; tls_client_ca given: clients
 	 * must present a certificate it signed (mutual TLS). */
 	const char *tls_cert, *tls_key, *tls_client_ca;
@@ -51,8 +50,8 @@ typedef int (*rpc_gate_fn)(void *ctx, struct rpc_call *call, struct tsr_err *err
 int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 		   struct rpc_server **out, struct tsr_err *err);
 /* path is "/package.Service/Method"; before rpc_server_start(). */
-int rpc_server_add_method(struct rpc_server *srv, const char *path,
-			  rpc_handler_fn fn, void *ctx, struct tsr_err *err);
+int rpc_server_add_method(struct rpc_server *srv, const char *path, rpc_handler_fn fn, void *ctx,
+			  struct tsr_err *err);
 /*
  * A bidirectional stream. fn runs on the loop thread with each client
  * message in turn (the next one is read once fn has returned), then once
@@ -62,12 +61,12 @@ int rpc_server_add_method(struct rpc_server *srv, const char *path,
  * reference is the one it gives up with rpc_call_finish(), from any of
  * these runs or later; once it has, fn is not run again for that call.
  */
-int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn,
-			void *ctx, size_t max_messages, struct tsr_err *err);
+int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn fn, void *ctx,
+			size_t max_messages, struct tsr_err *err);
 /* Guards every method of service ("package.Service"), added before or
  * after; before rpc_server_start(). One gate per server. */
-int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn,
-			void *ctx, struct tsr_err *err);
+int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn, void *ctx,
+			struct tsr_err *err);
 /* The services of the methods added so far ("package.Service"), each
  * once, in the order of their first method; NULL past the last. */
 const char *rpc_server_service(const struct rpc_server *srv, size_t i);

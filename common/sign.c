@@ -54,8 +54,8 @@ int sign_pubkey_format(const struct sign_pubkey *pub, char *out, size_t outlen)
 {
 	size_t plen = strlen(SIGN_PUBKEY_PREFIX);
 
-	if (outlen < plen + sodium_base64_ENCODED_LEN(sizeof(pub->pk),
-						      sodium_base64_VARIANT_ORIGINAL))
+	if (outlen <
+	    plen + sodium_base64_ENCODED_LEN(sizeof(pub->pk), sodium_base64_VARIANT_ORIGINAL))
 		return -1;
 	memcpy(out, SIGN_PUBKEY_PREFIX, plen);
 	sodium_bin2base64(out + plen, outlen - plen, pub->pk, sizeof(pub->pk),
@@ -82,8 +82,7 @@ int sign_pubkey_parse(const char *text, struct sign_pubkey *out, struct tsr_err 
 	return 0;
 }
 
-static int sign_write_file(const char *path, mode_t mode, const char *text,
-			   struct tsr_err *err)
+static int sign_write_file(const char *path, mode_t mode, const char *text, struct tsr_err *err)
 {
 	size_t len = strlen(text);
 	int fd, rc = -1;
@@ -151,8 +150,8 @@ int sign_key_load(const char *path, struct sign_key *out, struct tsr_err *err)
 	}
 	if ((st.st_mode & 077) != 0) {
 		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED,
-			    "%s: secret key readable by others (mode %03o); chmod 600 it",
-			    path, (unsigned)(st.st_mode & 0777));
+			    "%s: secret key readable by others (mode %03o); chmod 600 it", path,
+			    (unsigned)(st.st_mode & 0777));
 		goto out;
 	}
 	n = read(fd, text, sizeof(text) - 1);
@@ -162,15 +161,15 @@ int sign_key_load(const char *path, struct sign_key *out, struct tsr_err *err)
 	}
 	text[n] = '\0';
 	if (strncmp(text, SIGN_SECRET_TAG " ", taglen + 1) != 0) {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: not a tessera secret key", path);
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: not a tessera secret key",
+			    path);
 		goto out;
 	}
 	b64 = text + taglen + 1;
 	end = b64 + strcspn(b64, " \t\r\n");
 	if (sodium_base642bin(seed, sizeof(seed), b64, (size_t)(end - b64), NULL, &binlen, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    binlen != sizeof(seed) ||
-	    crypto_sign_seed_keypair(out->pub.pk, out->sk, seed) != 0) {
+	    binlen != sizeof(seed) || crypto_sign_seed_keypair(out->pub.pk, out->sk, seed) != 0) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: malformed secret key", path);
 		goto out;
 	}
@@ -183,14 +182,13 @@ out:
 	return rc;
 }
 
-int sign_keyring_add(struct sign_keyring *ring, const struct sign_pubkey *pub,
-		     struct tsr_err *err)
+int sign_keyring_add(struct sign_keyring *ring, const struct sign_pubkey *pub, struct tsr_err *err)
 {
 	if (sign_keyring_find(ring, pub->id) != NULL)
 		return 0;
 	if (ring->n == SIGN_KEYRING_MAX)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				   "more than %d trusted keys", SIGN_KEYRING_MAX);
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "more than %d trusted keys",
+				   SIGN_KEYRING_MAX);
 	ring->keys[ring->n++] = *pub;
 	return 0;
 }
@@ -204,8 +202,7 @@ const struct sign_pubkey *sign_keyring_find(const struct sign_keyring *ring, con
 }
 
 /* prefix || 0 || msg in one malloc'd buffer; the caller frees it. */
-static uint8_t *sign_framed(enum sign_domain domain, const uint8_t *msg, size_t len,
-			    size_t *outlen)
+static uint8_t *sign_framed(enum sign_domain domain, const uint8_t *msg, size_t len, size_t *outlen)
 {
 	const char *prefix = sign_domains[domain];
 	size_t plen = strlen(prefix) + 1;
@@ -223,16 +220,16 @@ static uint8_t *sign_framed(enum sign_domain domain, const uint8_t *msg, size_t 
 	return buf;
 }
 
-int sign_message(const struct sign_key *key, enum sign_domain domain,
-		 const uint8_t *msg, size_t len, uint8_t sig[crypto_sign_BYTES],
-		 struct tsr_err *err)
+int sign_message(const struct sign_key *key, enum sign_domain domain, const uint8_t *msg,
+		 size_t len, uint8_t sig[crypto_sign_BYTES], struct tsr_err *err)
 {
 	size_t flen;
 	uint8_t *framed = sign_framed(domain, msg, len, &flen);
 	int rc;
 
 	if (framed == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "message too large to sign");
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "message too large to sign");
 	rc = crypto_sign_detached(sig, NULL, framed, flen, key->sk);
 	free(framed);
 	if (rc != 0)
@@ -240,8 +237,8 @@ int sign_message(const struct sign_key *key, enum sign_domain domain,
 	return 0;
 }
 
-int sign_verify(const struct sign_pubkey *pub, enum sign_domain domain,
-		const uint8_t *msg, size_t len, const uint8_t *sig, size_t siglen)
+int sign_verify(const struct sign_pubkey *pub, enum sign_domain domain, const uint8_t *msg,
+		size_t len, const uint8_t *sig, size_t siglen)
 {
 	size_t flen;
 	uint8_t *framed;

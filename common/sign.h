@@ -10,9 +10,9 @@
 #ifndef TSR_SIGN_H
 #define TSR_SIGN_H
 
+#include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <sodium.h>
 
 #include "error.h"
 
@@ -21,14 +21,18 @@
 #define SIGN_KEYRING_MAX 64
 #define SIGN_MESSAGE_MAX (4 * 1024 * 1024)
 
-enum sign_domain { SIGN_DOMAIN_COMMAND, SIGN_DOMAIN_REPLY, SIGN_DOMAIN_EVENT };
+enum sign_domain {
+	SIGN_DOMAIN_COMMAND,
+	SIGN_DOMAIN_REPLY,
+	SIGN_DOMAIN_EVENT
+};
 
 struct sign_pubkey {
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
 	char id[SIGN_KEY_ID_LEN + 1];
 };
 
-struct sign_key {			/* secret: wipe with sign_key_wipe() */
+struct sign_key { /* secret: wipe with sign_key_wipe() */
 	struct sign_pubkey pub;
 	uint8_t sk[crypto_sign_SECRETKEYBYTES];
 };
@@ -49,15 +53,13 @@ void sign_key_wipe(struct sign_key *key);
 int sign_pubkey_format(const struct sign_pubkey *pub, char *out, size_t outlen);
 int sign_pubkey_parse(const char *text, struct sign_pubkey *out, struct tsr_err *err);
 
-int sign_keyring_add(struct sign_keyring *ring, const struct sign_pubkey *pub,
-		     struct tsr_err *err);
+int sign_keyring_add(struct sign_keyring *ring, const struct sign_pubkey *pub, struct tsr_err *err);
 const struct sign_pubkey *sign_keyring_find(const struct sign_keyring *ring, const char *id);
 
-int sign_message(const struct sign_key *key, enum sign_domain domain,
-		 const uint8_t *msg, size_t len, uint8_t sig[crypto_sign_BYTES],
-		 struct tsr_err *err);
+int sign_message(const struct sign_key *key, enum sign_domain domain, const uint8_t *msg,
+		 size_t len, uint8_t sig[crypto_sign_BYTES], struct tsr_err *err);
 /* 0 only when sig is a valid signature of msg in domain by pub. */
-int sign_verify(const struct sign_pubkey *pub, enum sign_domain domain,
-		const uint8_t *msg, size_t len, const uint8_t *sig, size_t siglen);
+int sign_verify(const struct sign_pubkey *pub, enum sign_domain domain, const uint8_t *msg,
+		size_t len, const uint8_t *sig, size_t siglen);
 
 #endif

@@ -19,7 +19,8 @@ int spawn_check(const struct spawn_fields *f, struct tsr_err *err)
 				   TSR_NAME_MAX);
 	if (f->timeout_ms > TSR_AGENT_TIMEOUT_MAX_MS)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "timeout_ms must be at most %d (24 h)", TSR_AGENT_TIMEOUT_MAX_MS);
+				   "timeout_ms must be at most %d (24 h)",
+				   TSR_AGENT_TIMEOUT_MAX_MS);
 	if (f->nlabels > TSR_LABELS_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d agent labels",
 				   TSR_LABELS_MAX);

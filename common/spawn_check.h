@@ -13,12 +13,12 @@
 #include "error.h"
 #include "ids.h"
 
-struct spawn_fields {			/* borrowed strings */
+struct spawn_fields { /* borrowed strings */
 	const char *type;
 	const char *task;
 	const char *request_id;		/* "": none */
 	uint32_t timeout_ms;		/* 0: the type's default */
-	const struct tsr_label *labels;	/* the first min(nlabels, TSR_LABELS_MAX) */
+	const struct tsr_label *labels; /* the first min(nlabels, TSR_LABELS_MAX) */
 	size_t nlabels;			/* as many as the request carried */
 };
 

@@ -10,8 +10,7 @@ bool tls_conf_keyword(const char *keyword)
 	       strcmp(keyword, "tls-client-ca") == 0 || strcmp(keyword, "plaintext") == 0;
 }
 
-static int tls_conf_path(char *dst, const char *keyword, const char *value,
-			 struct tsr_err *err)
+static int tls_conf_path(char *dst, const char *keyword, const char *value, struct tsr_err *err)
 {
 	if (dst[0] != '\0')
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s given twice", keyword);

@@ -21,7 +21,7 @@
 #define TLS_CONF_PATH_MAX 4096
 
 struct tls_conf {
-	char cert[TLS_CONF_PATH_MAX];	/* "" when not given */
+	char cert[TLS_CONF_PATH_MAX]; /* "" when not given */
 	char key[TLS_CONF_PATH_MAX];
 	char client_ca[TLS_CONF_PATH_MAX];
 	bool plaintext;

@@ -10,21 +10,21 @@
 #include <string.h>
 
 #include "clock.h"
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 #include "list.h"
 #include "pb.h"
 #include "placement.h"
 #include "relay.h"
 #include "spawn_check.h"
-#include "watch.h"
 #include "tessera/v1/hub.pb-c.h"
+#include "watch.h"
 
-struct api_op {				/* one relayed SpawnAgent, GetAgent or KillAgent */
-	struct rpc_call *call;		/* the handler's reference, given up in api_op_done */
+struct api_op {		       /* one relayed SpawnAgent, GetAgent or KillAgent */
+	struct rpc_call *call; /* the handler's reference, given up in api_op_done */
 	struct spoke *sp;
-	struct relay *relay;		/* valid until api_op_done */
-	bool placed;			/* placement counted it in sp->running */
+	struct relay *relay; /* valid until api_op_done */
+	bool placed;	     /* placement counted it in sp->running */
 };
 
 /* The Agent a spoke answered must parse and belong to that spoke. */
@@ -42,8 +42,7 @@ static int api_check_agent(const struct spoke *sp, const uint8_t *payload, size_
 		goto out;
 	}
 	if (strcmp(a->spoke_id, sp->conf->id) != 0 ||
-	    ids_agent_spoke(a->id, owner, sizeof(owner)) != 0 ||
-	    strcmp(owner, sp->conf->id) != 0) {
+	    ids_agent_spoke(a->id, owner, sizeof(owner)) != 0 || strcmp(owner, sp->conf->id) != 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL,
 			    "spoke %s answered with an agent that is not its own", sp->conf->id);
 		goto out;
@@ -63,8 +62,8 @@ static void api_op_cancel(void *arg)
 		relay_cancel(op->relay);
 }
 
-static void api_op_done(void *arg, const struct tsr_err *err, bool refused,
-			const uint8_t *payload, size_t len)
+static void api_op_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
+			size_t len)
 {
 	struct api_op *op = arg;
 	struct tsr_err bad = { .code = GRPC_STATUS_OK };
@@ -101,8 +100,8 @@ static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp, bo
 	op->call = call;
 	op->sp = sp;
 	op->placed = placed;
-	if (relay_start(h->relays, sp, type, payload, timeout, api_op_done, op, &op->relay,
-			&err) != 0)
+	if (relay_start(h->relays, sp, type, payload, timeout, api_op_done, op, &op->relay, &err) !=
+	    0)
 		goto out;
 	/* The relay's completion owns op now; a cancel that already happened runs here. */
 	rpc_call_on_cancel(call, api_op_cancel, op);
@@ -126,8 +125,8 @@ static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *
 	char text[TSR_ERR_MSG_MAX / 2];
 
 	if (r->n_spoke_labels > TSR_LABELS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "at most %d spoke labels", TSR_LABELS_MAX);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d spoke labels",
+				   TSR_LABELS_MAX);
 	for (size_t i = 0; i < r->n_spoke_labels; i++) {
 		labels[i].key = r->spoke_labels[i]->key;
 		labels[i].value = r->spoke_labels[i]->value;
@@ -174,8 +173,8 @@ static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size
 		labels[i].key = r->labels[i]->key;
 		labels[i].value = r->labels[i]->value;
 	}
-	fields = (struct spawn_fields){ r->type, r->task, r->request_id, r->timeout_ms, labels,
-					r->n_labels };
+	fields = (struct spawn_fields){ r->type,       r->task, r->request_id,
+					r->timeout_ms, labels,	r->n_labels };
 	if (spawn_check(&fields, &err) != 0 || api_spawn_spoke(h, r, &sp, &placed, &err) != 0)
 		goto out;
 	out.type = r->type;
@@ -205,8 +204,8 @@ out:
  * its agent_id field, relayed to that agent's spoke as a command of type
  * `type`, whose payload `command` names it in *command_agent_id.
  */
-static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_t *req,
-			      size_t len, const ProtobufCMessageDescriptor *request,
+static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_t *req, size_t len,
+			      const ProtobufCMessageDescriptor *request,
 			      Tessera__V1__CommandType type, ProtobufCMessage *command,
 			      char **command_agent_id)
 {
@@ -220,7 +219,8 @@ static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_
 	assert(field != NULL && field->type == PROTOBUF_C_TYPE_STRING);
 	r = protobuf_c_message_unpack(request, NULL, len, req);
 	if (r == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s", request->short_name);
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s",
+			    request->short_name);
 		goto out;
 	}
 	*command_agent_id = *(char **)((char *)r + field->offset);

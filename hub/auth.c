@@ -1,9 +1,9 @@
 /* auth: checking a call's bearer token against the configured hashes. */
 #include "auth.h"
 
+#include <sodium.h>
 #include <string.h>
 #include <strings.h>
-#include <sodium.h>
 
 void auth_set(struct auth *a, const struct hub_config *cfg)
 {

@@ -16,7 +16,7 @@
 #include "token.h"
 
 struct auth {
-	bool none;			/* "auth none": every caller is let in */
+	bool none; /* "auth none": every caller is let in */
 	struct token_hash hashes[HUB_TOKENS_MAX];
 	size_t n;
 };

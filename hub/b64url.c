@@ -1,13 +1,12 @@
 /* b64url: libsodium's URL-safe, unpadded base64 variant with bounds. */
 #include "b64url.h"
 
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #define B64URL_VARIANT sodium_base64_VARIANT_URLSAFE_NO_PADDING
-#define B64URL_ALPHABET \
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+#define B64URL_ALPHABET "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 int b64url_encode(const uint8_t *bin, size_t len, char **out, struct tsr_err *err)
 {
@@ -36,7 +35,8 @@ int b64url_decode(const char *text, const char *what, char *out, size_t max, siz
 	if (strspn(text, B64URL_ALPHABET) != tlen)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is not valid", what);
 	if (sodium_base642bin((unsigned char *)out, max, text, tlen, NULL, &binlen, &end,
-			      B64URL_VARIANT) != 0 || end != text + tlen)
+			      B64URL_VARIANT) != 0 ||
+	    end != text + tlen)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s is not valid", what);
 	/* The tokens wrap text: an embedded NUL would cut what gets parsed. */
 	if (memchr(out, '\0', binlen) != NULL)

@@ -27,32 +27,42 @@
 #define CLI_TIMEOUT_DEFAULT_S 10
 #define CLI_TIMEOUT_MAX_S 86400
 
-struct cli {	/* strings borrowed from argv, the environment or the config file */
+struct cli { /* strings borrowed from argv, the environment or the config file */
 	const char *hub;
 	bool json;
 	int64_t timeout_ms;		/* per call */
-	const char *token, *token_file;	/* NULL: none; token wins */
+	const char *token, *token_file; /* NULL: none; token wins */
 	const char *tls_ca;		/* NULL: plaintext */
-	const char *tls_cert, *tls_key;	/* client certificate (mutual TLS) */
-	const char *tls_name;		/* expected in the server's certificate; NULL: ADDR's host */
+	const char *tls_cert, *tls_key; /* client certificate (mutual TLS) */
+	const char *tls_name; /* expected in the server's certificate; NULL: ADDR's host */
 };
 
 /* Long-option codes of the global flags, past any character. */
 enum {
-	CLI_OPT_HUB = 256, CLI_OPT_JSON, CLI_OPT_TIMEOUT, CLI_OPT_TOKEN, CLI_OPT_TOKEN_FILE,
-	CLI_OPT_TLS_CA, CLI_OPT_TLS_CERT, CLI_OPT_TLS_KEY, CLI_OPT_TLS_NAME, CLI_OPT_FIRST_FREE
+	CLI_OPT_HUB = 256,
+	CLI_OPT_JSON,
+	CLI_OPT_TIMEOUT,
+	CLI_OPT_TOKEN,
+	CLI_OPT_TOKEN_FILE,
+	CLI_OPT_TLS_CA,
+	CLI_OPT_TLS_CERT,
+	CLI_OPT_TLS_KEY,
+	CLI_OPT_TLS_NAME,
+	CLI_OPT_FIRST_FREE
 };
 
-#define CLI_GLOBAL_OPTIONS \
-	{ "hub", required_argument, NULL, CLI_OPT_HUB }, \
-	{ "json", no_argument, NULL, CLI_OPT_JSON }, \
-	{ "timeout", required_argument, NULL, CLI_OPT_TIMEOUT }, \
-	{ "token", required_argument, NULL, CLI_OPT_TOKEN }, \
-	{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE }, \
-	{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA }, \
-	{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT }, \
-	{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY }, \
-	{ "tls-name", required_argument, NULL, CLI_OPT_TLS_NAME }
+#define CLI_GLOBAL_OPTIONS                                                     \
+	{ "hub", required_argument, NULL, CLI_OPT_HUB },                       \
+		{ "json", no_argument, NULL, CLI_OPT_JSON },                   \
+		{ "timeout", required_argument, NULL, CLI_OPT_TIMEOUT },       \
+		{ "token", required_argument, NULL, CLI_OPT_TOKEN },           \
+		{ "token-file", required_argument, NULL, CLI_OPT_TOKEN_FILE }, \
+		{ "tls-ca", required_argument, NULL, CLI_OPT_TLS_CA },         \
+		{ "tls-cert", required_argument, NULL, CLI_OPT_TLS_CERT },     \
+		{ "tls-key", required_argument, NULL, CLI_OPT_TLS_KEY },       \
+	{                                                                      \
+		"tls-name", required_argument, NULL, CLI_OPT_TLS_NAME          \
+	}
 
 /*
  * Runs getopt_long over argv (argv[0] is the command) with longopts,
@@ -82,7 +92,6 @@ int cli_token_new(struct cli *c, int argc, char **argv);
 /* One line of f (its newline dropped) into buf; INVALID_ARGUMENT if empty
  * or longer than buflen - 2 (room for the newline). buf may hold a secret:
  * the caller wipes it. */
-int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen,
-		    struct tsr_err *err);
+int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen, struct tsr_err *err);
 
 #endif

@@ -15,8 +15,8 @@
 #include "cli_print.h"
 #include "cli_rpc.h"
 #include "clock.h"
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 #include "tessera/v1/hub.pb-c.h"
 
 #define CLI_WAIT_POLL_MS 100
@@ -30,9 +30,9 @@ struct cli_spawn_req {
 	Tessera__V1__SpawnAgentRequest__SpokeLabelsEntry *spokep[TSR_LABELS_MAX];
 	Tessera__V1__SpawnAgentRequest__LabelsEntry own[TSR_LABELS_MAX];
 	Tessera__V1__SpawnAgentRequest__LabelsEntry *ownp[TSR_LABELS_MAX];
-	struct tsr_label args[TSR_LABELS_MAX];	/* strings borrowed from argv */
+	struct tsr_label args[TSR_LABELS_MAX]; /* strings borrowed from argv */
 	bool wait;
-	char **operands;		/* TYPE [TASK], borrowed from argv */
+	char **operands; /* TYPE [TASK], borrowed from argv */
 	int noperands;
 };
 
@@ -41,7 +41,7 @@ struct cli_list_req {
 	Tessera__V1__ListAgentsRequest req;
 	Tessera__V1__ListAgentsRequest__LabelsEntry sel[TSR_LABELS_MAX];
 	Tessera__V1__ListAgentsRequest__LabelsEntry *selp[TSR_LABELS_MAX];
-	struct tsr_label args[TSR_LABELS_MAX];	/* strings borrowed from argv */
+	struct tsr_label args[TSR_LABELS_MAX]; /* strings borrowed from argv */
 };
 
 /* Reads the task from stdin into *out (malloc'd), refusing more than TSR_TASK_MAX. */
@@ -461,8 +461,8 @@ out:
 
 /* Fetches every page of req, showing agents as JSON at once or into t. */
 static int cli_list_pages(const struct cli *c, struct cli_hub *h,
-			  Tessera__V1__ListAgentsRequest *req, struct json *j,
-			  struct cli_table *t, struct tsr_err *err)
+			  Tessera__V1__ListAgentsRequest *req, struct json *j, struct cli_table *t,
+			  struct tsr_err *err)
 {
 	Tessera__V1__ListAgentsResponse *resp = NULL;
 	ProtobufCMessage *m;

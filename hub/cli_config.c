@@ -36,7 +36,8 @@ static int cli_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 	if (slot == NULL)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "unknown keyword \"%.64s\" (hub, token-file, tls-ca, "
-				   "tls-cert, tls-key, tls-name)", argv[0]);
+				   "tls-cert, tls-key, tls-name)",
+				   argv[0]);
 	if (argc != 2)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s takes one value",
 				   argv[0]);
@@ -49,8 +50,7 @@ static int cli_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 	return 0;
 }
 
-int cli_config_load(struct cli_config *cf, const char *path, bool must_exist,
-		    struct tsr_err *err)
+int cli_config_load(struct cli_config *cf, const char *path, bool must_exist, struct tsr_err *err)
 {
 	struct stat st;
 

@@ -15,7 +15,7 @@
 
 #define CLI_CONFIG_PATH_MAX 4096
 
-struct cli_config {			/* each malloc'd; NULL: the file does not say */
+struct cli_config { /* each malloc'd; NULL: the file does not say */
 	char *hub;
 	char *token_file;
 	char *tls_ca, *tls_cert, *tls_key, *tls_name;
@@ -26,8 +26,7 @@ struct cli_config {			/* each malloc'd; NULL: the file does not say */
  * only when must_exist: the default file is optional, a named one is not.
  * On error cf may hold part of the file; cli_config_free it either way.
  */
-int cli_config_load(struct cli_config *cf, const char *path, bool must_exist,
-		    struct tsr_err *err);
+int cli_config_load(struct cli_config *cf, const char *path, bool must_exist, struct tsr_err *err);
 /* Fills what c does not have yet from cf; cf must outlive c's use. */
 void cli_config_apply(const struct cli_config *cf, struct cli *c);
 void cli_config_free(struct cli_config *cf);

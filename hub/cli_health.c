@@ -14,8 +14,8 @@
 #include "cli_json.h"
 #include "cli_print.h"
 #include "cli_rpc.h"
-#include "health.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "health.h"
 
 /* "SERVING"; "UNKNOWN" for a value the proto does not name. */
 static const char *cli_health_name(Grpc__Health__V1__HealthCheckResponse__ServingStatus st)

@@ -17,13 +17,13 @@
 #include "error.h"
 
 #define JSON_DEPTH_MAX 16
-#define JSON_BUF_MAX (16 * 1024 * 1024)	/* between two flushes */
+#define JSON_BUF_MAX (16 * 1024 * 1024) /* between two flushes */
 
 struct json {
-	char *buf;			/* owned */
+	char *buf; /* owned */
 	size_t len, cap;
 	int depth;
-	bool first[JSON_DEPTH_MAX];	/* no value yet at this depth */
+	bool first[JSON_DEPTH_MAX]; /* no value yet at this depth */
 	bool after_key;
 	bool failed;
 };

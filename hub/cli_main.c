@@ -3,10 +3,10 @@
  * environment, over the config file), the command table, usage lines, and
  * the error line every command ends with.
  */
+#include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grpc/grpc.h>
 
 #include "cli.h"
 #include "cli_config.h"
@@ -43,14 +43,15 @@ static void cli_usage_all(FILE *f)
 		   "               [--tls-name NAME]] COMMAND ...\n");
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
 		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
-	fprintf(f, "--hub, --token* and --tls-* default to the environment ($TESSERA_HUB,\n"
-		   "$TESSERA_TOKEN, $TESSERA_TOKEN_FILE, $TESSERA_TLS_CA, $TESSERA_TLS_CERT,\n"
-		   "$TESSERA_TLS_KEY, $TESSERA_TLS_NAME), then to the file $TESSERA_CONFIG or\n"
-		   "~/.config/tessera/cli.conf (lines \"hub ADDR\", \"token-file PATH\",\n"
-		   "\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\", \"tls-name NAME\");\n"
-		   "ADDR then to %s, SECONDS to %d. With a CA the hub is reached over\n"
-		   "TLS, without one in plaintext; --tls-name is the name its certificate\n"
-		   "must carry, if not ADDR's host. health exits 0 only for SERVING.\n",
+	fprintf(f,
+		"--hub, --token* and --tls-* default to the environment ($TESSERA_HUB,\n"
+		"$TESSERA_TOKEN, $TESSERA_TOKEN_FILE, $TESSERA_TLS_CA, $TESSERA_TLS_CERT,\n"
+		"$TESSERA_TLS_KEY, $TESSERA_TLS_NAME), then to the file $TESSERA_CONFIG or\n"
+		"~/.config/tessera/cli.conf (lines \"hub ADDR\", \"token-file PATH\",\n"
+		"\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\", \"tls-name NAME\");\n"
+		"ADDR then to %s, SECONDS to %d. With a CA the hub is reached over\n"
+		"TLS, without one in plaintext; --tls-name is the name its certificate\n"
+		"must carry, if not ADDR's host. health exits 0 only for SERVING.\n",
 		CLI_HUB_DEFAULT, CLI_TIMEOUT_DEFAULT_S);
 }
 
@@ -155,7 +156,8 @@ int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longop
 
 int main(int argc, char **argv)
 {
-	static const struct option globals[] = { CLI_GLOBAL_OPTIONS, { "help", no_argument, NULL, 'h' },
+	static const struct option globals[] = { CLI_GLOBAL_OPTIONS,
+						 { "help", no_argument, NULL, 'h' },
 						 { NULL, 0, NULL, 0 } };
 	struct cli c = {
 		.timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000,
@@ -204,7 +206,7 @@ int main(int argc, char **argv)
 		if (strcmp(cli_commands[i].name, argv[cmd]) != 0)
 			continue;
 		grpc_init();
-		optind = 0;		/* glibc: restart getopt for the command */
+		optind = 0; /* glibc: restart getopt for the command */
 		rc = cli_commands[i].fn(&c, argc - cmd, argv + cmd);
 		grpc_shutdown_blocking();
 		goto out;

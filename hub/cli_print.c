@@ -5,14 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
-#include <sys/ioctl.h>
 
 #include "ids.h"
 
 #define CLI_STATE_PREFIX "AGENT_STATE_"
-#define CLI_TASK_SHOWN 200		/* bytes of a task in human output */
+#define CLI_TASK_SHOWN 200 /* bytes of a task in human output */
 
 const char *cli_state_name(Tessera__V1__AgentState s)
 {
@@ -45,7 +45,7 @@ int cli_state_parse(const char *text, Tessera__V1__AgentState *out, struct tsr_e
 		const char *name = d->values[i].name;
 
 		if (d->values[i].value == 0)
-			continue;		/* "unspecified" filters nothing */
+			continue; /* "unspecified" filters nothing */
 		if (strncmp(name, CLI_STATE_PREFIX, plen) == 0 &&
 		    strcasecmp(name + plen, text) == 0) {
 			*out = (Tessera__V1__AgentState)d->values[i].value;
@@ -73,8 +73,8 @@ void cli_time_iso(int64_t ms, char *buf, size_t len)
 		snprintf(buf, len, "-");
 		return;
 	}
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 int cli_term_columns(void)
@@ -314,7 +314,7 @@ void cli_event_line(FILE *f, const Tessera__V1__Event *e)
 	fputc('\n', f);
 }
 
-struct cli_row {			/* one line of the table */
+struct cli_row { /* one line of the table */
 	char id[TSR_AGENT_ID_MAX + 1];
 	char state[CLI_STATE_MAX];
 	char type[TSR_NAME_MAX + 1];
@@ -387,8 +387,8 @@ void cli_table_print(const struct cli_table *t)
 			if (l[k] > w[k])
 				w[k] = l[k];
 	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], "ID", w[1], "STATE", w[2], "TYPE",
-	       w[3], "SPOKE", w[4], "EXIT", "STARTED");
+	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], "ID", w[1], "STATE", w[2], "TYPE", w[3],
+	       "SPOKE", w[4], "EXIT", "STARTED");
 	for (size_t i = 0; i < t->n; i++) {
 		const struct cli_row *r = &t->rows[i];
 

@@ -54,9 +54,9 @@ void cli_event_line(FILE *f, const Tessera__V1__Event *e);
 /* Agents as a table: ID, STATE, TYPE, SPOKE, EXIT, STARTED. */
 struct cli_row;
 struct cli_table {
-	struct cli_row *rows;		/* owned, [cap] */
+	struct cli_row *rows; /* owned, [cap] */
 	size_t n, cap;
-	size_t max;			/* rows it may hold */
+	size_t max; /* rows it may hold */
 };
 
 /* An empty table of at most max rows. */

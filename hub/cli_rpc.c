@@ -1,19 +1,19 @@
 /* cli_rpc: blocking unary calls to the hub over the common loop. */
 #include "cli_rpc.h"
 
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "pb.h"
 
-struct cli_unary {			/* filled in by cli_unary_done */
+struct cli_unary { /* filled in by cli_unary_done */
 	volatile bool done;
 	grpc_status_code code;
 	char details[TSR_ERR_MSG_MAX];
-	uint8_t *resp;			/* owned until handed to the caller */
+	uint8_t *resp; /* owned until handed to the caller */
 	size_t len;
 };
 
@@ -22,7 +22,7 @@ static int cli_hub_token(const struct cli *c, struct cli_hub *h, struct tsr_err 
 {
 	size_t slen = strlen(TOKEN_SCHEME);
 	char *token = h->auth + slen;
-	char line[TOKEN_MAX + 2];	/* a token and its newline */
+	char line[TOKEN_MAX + 2]; /* a token and its newline */
 	const char *src = c->token;
 	struct token_hash ignored;
 	FILE *f = NULL;
@@ -65,8 +65,9 @@ out:
 
 int cli_hub_open(const struct cli *c, struct cli_hub *h, struct tsr_err *err)
 {
-	const struct rpc_channel_tls tls = { .ca = c->tls_ca, .cert = c->tls_cert,
-					     .key = c->tls_key, .name = c->tls_name };
+	const struct rpc_channel_tls tls = {
+		.ca = c->tls_ca, .cert = c->tls_cert, .key = c->tls_key, .name = c->tls_name
+	};
 	int rc = -1;
 
 	memset(h, 0, sizeof(*h));
@@ -126,8 +127,8 @@ static void cli_unary_done(void *arg, grpc_status_code code, const char *details
 	u->done = true;
 }
 
-int cli_hub_call(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
-		 uint8_t **resp, size_t *len, struct tsr_err *err)
+int cli_hub_call(struct cli_hub *h, const char *method, const ProtobufCMessage *req, uint8_t **resp,
+		 size_t *len, struct tsr_err *err)
 {
 	struct rpc_client_opts opts;
 	struct cli_unary u;
@@ -140,8 +141,8 @@ int cli_hub_call(struct cli_hub *h, const char *method, const ProtobufCMessage *
 	opts.timeout_ms = h->timeout_ms;
 	cli_hub_metadata(h, &opts);
 	if (pb_pack(req, &buf, &buflen, err) != 0 ||
-	    rpc_client_unary(h->loop, h->ch, method, buf, buflen, &opts, cli_unary_done, &u,
-			     NULL, err) != 0)
+	    rpc_client_unary(h->loop, h->ch, method, buf, buflen, &opts, cli_unary_done, &u, NULL,
+			     err) != 0)
 		goto out;
 	/* Only the call's end stops this loop: no signal handler calls
 	 * rpc_loop_stop() around unary calls, and the deadline bounds it. */
@@ -161,8 +162,8 @@ out:
 }
 
 int cli_hub_fetch(struct cli_hub *h, const char *method, const ProtobufCMessage *req,
-		  const ProtobufCMessageDescriptor *desc, const char *what,
-		  ProtobufCMessage **out, struct tsr_err *err)
+		  const ProtobufCMessageDescriptor *desc, const char *what, ProtobufCMessage **out,
+		  struct tsr_err *err)
 {
 	uint8_t *buf = NULL;
 	size_t len;

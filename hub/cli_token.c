@@ -4,9 +4,9 @@
  * hub); token-hash reads a token on stdin, never argv where other users
  * could see it, and prints the hash a "token NAME HASH" line takes.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "cli.h"
 #include "cli_json.h"
@@ -14,8 +14,7 @@
 #include "ids.h"
 #include "token.h"
 
-int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen,
-		    struct tsr_err *err)
+int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen, struct tsr_err *err)
 {
 	size_t len;
 
@@ -36,8 +35,8 @@ int cli_read_secret(FILE *f, const char *what, char *buf, size_t buflen,
 
 /* Prints text (and text2 unless key2 is NULL) a line each, or with --json
  * as one object under key (and key2). */
-static int cli_token_print(struct cli *c, const char *key, const char *text,
-			   const char *key2, const char *text2, struct tsr_err *err)
+static int cli_token_print(struct cli *c, const char *key, const char *text, const char *key2,
+			   const char *text2, struct tsr_err *err)
 {
 	struct json j;
 
@@ -62,7 +61,7 @@ static int cli_token_print(struct cli *c, const char *key, const char *text,
 int cli_token_hash(struct cli *c, int argc, char **argv)
 {
 	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
-	char token[TOKEN_MAX + 2], text[TOKEN_HASH_TEXT_MAX];	/* token: and newline */
+	char token[TOKEN_MAX + 2], text[TOKEN_HASH_TEXT_MAX]; /* token: and newline */
 	struct token_hash h;
 	struct tsr_err err;
 	int rc = CLI_EXIT_FAIL;

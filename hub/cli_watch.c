@@ -15,11 +15,11 @@
 
 #include "cli.h"
 #include "cli_json.h"
-#include "rpc_metadata.h"
 #include "cli_print.h"
 #include "cli_rpc.h"
 #include "pb.h"
 #include "protocol.h"
+#include "rpc_metadata.h"
 #include "status_name.h"
 #include "tessera/v1/hub.pb-c.h"
 
@@ -31,19 +31,19 @@
 struct cli_watch {
 	const struct cli *c;
 	struct cli_hub h;
-	struct rpc_client_call *call;	/* the attempt in flight, until on_end */
-	char *cursor;			/* owned: the last cursor received */
-	long count;			/* events wanted; 0: no limit */
+	struct rpc_client_call *call; /* the attempt in flight, until on_end */
+	char *cursor;		      /* owned: the last cursor received */
+	long count;		      /* events wanted; 0: no limit */
 	long seen;
 	bool said_watching;
-	bool ended;			/* this attempt's on_end ran */
+	bool ended; /* this attempt's on_end ran */
 	grpc_status_code code;
 	char details[TSR_ERR_MSG_MAX];
-	bool out_failed;		/* stdout could not take an event */
+	bool out_failed; /* stdout could not take an event */
 	struct tsr_err out_err;
 };
 
-static struct rpc_loop *cli_watch_loop;	/* for the signal handler */
+static struct rpc_loop *cli_watch_loop; /* for the signal handler */
 
 static void cli_watch_signal(int sig)
 {
@@ -150,8 +150,8 @@ static int cli_watch_attempt(struct cli_watch *w, Tessera__V1__WatchEventsReques
 	w->ended = false;
 	req->cursor = w->cursor != NULL ? w->cursor : req->cursor;
 	if (pb_pack(&req->base, &buf, &len, err) != 0 ||
-	    rpc_client_stream(w->h.loop, w->h.ch, TSR_METHOD_WATCH_EVENTS, buf, len,
-			      &opts, &cbs, w, &w->call, err) != 0)
+	    rpc_client_stream(w->h.loop, w->h.ch, TSR_METHOD_WATCH_EVENTS, buf, len, &opts, &cbs, w,
+			      &w->call, err) != 0)
 		goto out;
 	rpc_loop_run(w->h.loop, &w->ended);
 	if (!w->ended) {
@@ -212,11 +212,12 @@ static int cli_watch_run(struct cli_watch *w, Tessera__V1__WatchEventsRequest *r
 			rc = cli_fail(&err);
 			if (w->code == GRPC_STATUS_OUT_OF_RANGE)
 				fputs("tessera: events were lost to retention: run tessera watch "
-				      "without --cursor, or with --from-start\n", stderr);
+				      "without --cursor, or with --from-start\n",
+				      stderr);
 			return rc;
 		}
-		fprintf(stderr, "tessera: %s: %s; reconnecting in %lld ms\n",
-			status_name(w->code), w->details, (long long)backoff);
+		fprintf(stderr, "tessera: %s: %s; reconnecting in %lld ms\n", status_name(w->code),
+			w->details, (long long)backoff);
 		retries++;
 		if (!cli_watch_backoff(w, backoff))
 			return CLI_EXIT_OK;

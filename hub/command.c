@@ -1,16 +1,16 @@
 /* command: packing, identifying and sealing one command for a spoke. */
 #include "command.h"
 
-#include <stdlib.h>
 #include <sodium.h>
+#include <stdlib.h>
 
 #include "clock.h"
 #include "envelope.h"
 #include "pb.h"
 
 int command_seal(const struct sign_key *key, const char *spoke_id, Tessera__V1__CommandType type,
-		 const ProtobufCMessage *payload, char *id, size_t idlen,
-		 uint8_t **out, size_t *outlen, struct tsr_err *err)
+		 const ProtobufCMessage *payload, char *id, size_t idlen, uint8_t **out,
+		 size_t *outlen, struct tsr_err *err)
 {
 	struct envelope_command_args a;
 	uint8_t rnd[COMMAND_ID_LEN / 2], *body = NULL;

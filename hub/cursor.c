@@ -75,8 +75,8 @@ int cursor_encode(const struct cursor_entry *e, size_t n, char **out, struct tsr
 	text[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
 		stream_pos_format(&e[i].pos, pos, sizeof(pos));
-		w = snprintf(text + len, CURSOR_TEXT_MAX + 1 - len, "%s%s=%s",
-			     i > 0 ? ";" : "", e[i].spoke, pos);
+		w = snprintf(text + len, CURSOR_TEXT_MAX + 1 - len, "%s%s=%s", i > 0 ? ";" : "",
+			     e[i].spoke, pos);
 		if (w < 0 || (size_t)w >= CURSOR_TEXT_MAX + 1 - len) {
 			tsr_err_set(err, GRPC_STATUS_INTERNAL, "cursor text overflow");
 			goto out;

@@ -12,15 +12,15 @@
 #include <stdint.h>
 
 #include "error.h"
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 
 struct stream_pos {
 	uint64_t ms;
 	uint64_t seq;
 };
 
-#define STREAM_POS_TEXT_MAX 41		/* two 20-digit numbers and a dash */
+#define STREAM_POS_TEXT_MAX 41 /* two 20-digit numbers and a dash */
 #define CURSOR_ENTRIES_MAX HUB_SPOKES_MAX
 #define CURSOR_TEXT_MAX (CURSOR_ENTRIES_MAX * (TSR_NAME_MAX + 1 + STREAM_POS_TEXT_MAX + 1))
 

@@ -19,25 +19,22 @@
 struct relays;
 struct watches;
 
-struct hub {				/* every pointer borrowed from main */
+struct hub { /* every pointer borrowed from main */
 	struct rpc_loop *loop;
 	const struct sign_key *key;
 	struct spokes *spokes;
 	struct relays *relays;
 	struct watches *watches;
 	int64_t relay_timeout_ms;
-	bool stopping;			/* no new work once shutdown began */
+	bool stopping; /* no new work once shutdown began */
 };
 
 /* "" leaves *out NULL; otherwise INVALID_ARGUMENT or NOT_FOUND. */
-int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out,
-		  struct tsr_err *err);
+int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out, struct tsr_err *err);
 /* The spoke owning agent_id: INVALID_ARGUMENT if malformed, NOT_FOUND if unknown. */
-int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out,
-		    struct tsr_err *err);
+int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out, struct tsr_err *err);
 /* min(caller's remaining deadline, relay timeout); DEADLINE_EXCEEDED if none left. */
-int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out,
-		      struct tsr_err *err);
+int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out, struct tsr_err *err);
 /* End a user call (giving up the handler's reference) after detaching its
  * cancel callback, whose argument the caller is about to free. */
 void hub_call_fail(struct rpc_call *call, const struct tsr_err *err);

@@ -3,8 +3,7 @@
 
 #include "ids.h"
 
-int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out,
-		  struct tsr_err *err)
+int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out, struct tsr_err *err)
 {
 	*out = NULL;
 	if (spoke_id[0] == '\0')
@@ -20,8 +19,7 @@ int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out,
 	return 0;
 }
 
-int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out,
-		    struct tsr_err *err)
+int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out, struct tsr_err *err)
 {
 	char spoke_id[TSR_NAME_MAX + 1];
 
@@ -36,8 +34,7 @@ int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out,
 	return 0;
 }
 
-int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out,
-		      struct tsr_err *err)
+int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out, struct tsr_err *err)
 {
 	int64_t left = rpc_call_remaining_ms(call);
 

@@ -20,8 +20,7 @@ static bool hub_config_word_ok(const char *s, size_t max)
 	return true;
 }
 
-static int hub_config_listen(struct hub_config *cfg, int argc, char **argv,
-			     struct tsr_err *err)
+static int hub_config_listen(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
 {
 	if (argc != 2 || !hub_config_word_ok(argv[1], HUB_ADDRESS_MAX))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -46,8 +45,7 @@ static int hub_config_key(struct hub_config *cfg, int argc, char **argv, struct 
 	return 0;
 }
 
-static int hub_config_timeout(struct hub_config *cfg, int argc, char **argv,
-			      struct tsr_err *err)
+static int hub_config_timeout(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
 {
 	char *end;
 	long long v;
@@ -56,8 +54,8 @@ static int hub_config_timeout(struct hub_config *cfg, int argc, char **argv,
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "expected \"relay-timeout-ms MILLISECONDS\"");
 	v = strtoll(argv[1], &end, 10);
-	if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' ||
-	    v < HUB_RELAY_TIMEOUT_MIN_MS || v > HUB_RELAY_TIMEOUT_MAX_MS)
+	if (argv[1][0] < '0' || argv[1][0] > '9' || *end != '\0' || v < HUB_RELAY_TIMEOUT_MIN_MS ||
+	    v > HUB_RELAY_TIMEOUT_MAX_MS)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "relay-timeout-ms must be a number from %d to %d",
 				   HUB_RELAY_TIMEOUT_MIN_MS, HUB_RELAY_TIMEOUT_MAX_MS);
@@ -99,8 +97,7 @@ static int hub_config_label(struct hub_spoke_conf *sc, char *word, struct tsr_er
 	return 0;
 }
 
-static int hub_config_spoke(struct hub_config *cfg, int argc, char **argv,
-			    struct tsr_err *err)
+static int hub_config_spoke(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
 {
 	struct hub_spoke_conf *sc, *grown;
 	char why[TSR_ERR_MSG_MAX];
@@ -114,8 +111,8 @@ static int hub_config_spoke(struct hub_config *cfg, int argc, char **argv,
 				   argv[1], TSR_NAME_MAX);
 	if (!hub_config_word_ok(argv[2], HUB_ADDRESS_MAX))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "spoke %s: address must be 1-%d printable characters",
-				   argv[1], HUB_ADDRESS_MAX);
+				   "spoke %s: address must be 1-%d printable characters", argv[1],
+				   HUB_ADDRESS_MAX);
 	for (size_t i = 0; i < cfg->nspokes; i++)
 		if (strcmp(cfg->spokes[i].id, argv[1]) == 0)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
@@ -186,8 +183,7 @@ static int hub_config_spoke_tls(struct hub_spoke_tls *st, int argc, char **argv,
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s given twice", argv[0]);
 	if (snprintf(dst, max, "%s", argv[1]) >= (int)max) {
 		dst[0] = '\0';
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: path too long",
-				   argv[0]);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: path too long", argv[0]);
 	}
 	return 0;
 }
@@ -205,15 +201,15 @@ static int hub_config_spoke_tls_check(const struct hub_spoke_tls *st, const char
 	if (!st->plaintext && st->ca[0] == '\0')
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "%s: no TLS to spokes configured: add \"spoke-tls-ca PATH\", "
-				   "or \"spoke-plaintext yes\" to reach them without TLS", path);
+				   "or \"spoke-plaintext yes\" to reach them without TLS",
+				   path);
 	if ((st->cert[0] == '\0') != (st->key[0] == '\0'))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "%s: spoke-tls-cert and spoke-tls-key go together", path);
 	return 0;
 }
 
-static int hub_config_token(struct hub_config *cfg, int argc, char **argv,
-			    struct tsr_err *err)
+static int hub_config_token(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
 {
 	struct hub_token *t;
 	char why[TSR_ERR_MSG_MAX];
@@ -235,16 +231,14 @@ static int hub_config_token(struct hub_config *cfg, int argc, char **argv,
 	t = &cfg->tokens[cfg->ntokens];
 	if (token_hash_parse(argv[2], &t->hash, err) != 0) {
 		snprintf(why, sizeof(why), "%s", err->msg);
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "token %s: %s", argv[1],
-				   why);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "token %s: %s", argv[1], why);
 	}
 	memcpy(t->name, argv[1], strlen(argv[1]) + 1);
 	cfg->ntokens++;
 	return 0;
 }
 
-static int hub_config_auth(struct hub_config *cfg, int argc, char **argv,
-			   struct tsr_err *err)
+static int hub_config_auth(struct hub_config *cfg, int argc, char **argv, struct tsr_err *err)
 {
 	/* Tokens are the default: only their absence needs saying. */
 	if (argc != 2 || strcmp(argv[1], "none") != 0)
@@ -275,12 +269,11 @@ static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 		return hub_config_spoke(cfg, argc, argv, err);
 	if (strcmp(argv[0], "relay-timeout-ms") == 0)
 		return hub_config_timeout(cfg, argc, argv, err);
-	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%.64s\"",
-			   argv[0]);
+	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%.64s\"", argv[0]);
 }
 
 int hub_config_load_sources(const struct config_sources *src, struct hub_config *cfg,
-			     struct tsr_err *err)
+			    struct tsr_err *err)
 {
 	const char *path = config_sources_name(src);
 
@@ -290,8 +283,8 @@ int hub_config_load_sources(const struct config_sources *src, struct hub_config 
 	if (config_parse_sources(src, hub_config_line, cfg, err) != 0)
 		return -1;
 	if (!cfg->seen_key)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "%s: no \"key PATH\" line", path);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s: no \"key PATH\" line",
+				   path);
 	if (cfg->nspokes == 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "%s: no \"spoke ID ADDRESS KEY\" line", path);
@@ -304,7 +297,8 @@ int hub_config_load_sources(const struct config_sources *src, struct hub_config 
 	if (!cfg->auth_none && cfg->ntokens == 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "%s: no \"token NAME HASH\" line (see tessera token-new), "
-				   "or \"auth none\" to serve the API without tokens", path);
+				   "or \"auth none\" to serve the API without tokens",
+				   path);
 	return 0;
 }
 

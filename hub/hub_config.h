@@ -27,8 +27,8 @@
 
 #include "config.h"
 #include "error.h"
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 #include "sign.h"
 #include "tls_conf.h"
 #include "token.h"
@@ -49,8 +49,8 @@ struct hub_spoke_conf {
 	size_t nlabels;
 };
 
-struct hub_spoke_tls {			/* how the hub reaches its spokes */
-	char ca[TLS_CONF_PATH_MAX];	/* "" when not given */
+struct hub_spoke_tls {		    /* how the hub reaches its spokes */
+	char ca[TLS_CONF_PATH_MAX]; /* "" when not given */
 	char cert[TLS_CONF_PATH_MAX];
 	char key[TLS_CONF_PATH_MAX];
 	char name[HUB_ADDRESS_MAX + 1];
@@ -58,7 +58,7 @@ struct hub_spoke_tls {			/* how the hub reaches its spokes */
 };
 
 struct hub_token {
-	char name[TSR_NAME_MAX + 1];	/* for the operator; never sent */
+	char name[TSR_NAME_MAX + 1]; /* for the operator; never sent */
 	struct token_hash hash;
 };
 
@@ -66,9 +66,9 @@ struct hub_config {
 	char listen[HUB_ADDRESS_MAX + 1];
 	char key_path[HUB_CONFIG_PATH_MAX];
 	int64_t relay_timeout_ms;
-	struct hub_spoke_conf *spokes;	/* owned; nspokes of them, in file order */
+	struct hub_spoke_conf *spokes; /* owned; nspokes of them, in file order */
 	size_t nspokes;
-	struct tls_conf tls;		/* the hub's own listener */
+	struct tls_conf tls; /* the hub's own listener */
 	struct hub_spoke_tls spoke_tls;
 	struct hub_token tokens[HUB_TOKENS_MAX];
 	size_t ntokens;

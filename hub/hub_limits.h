@@ -17,9 +17,9 @@
 #define HUB_RELAY_TIMEOUT_MIN_MS 100
 #define HUB_RELAY_TIMEOUT_MAX_MS 600000
 
-#define HUB_RELAYS_MAX 4096		/* spoke commands in flight */
+#define HUB_RELAYS_MAX 4096 /* spoke commands in flight */
 #define HUB_WATCHERS_MAX 512
-#define HUB_REQUEST_MAX (256 * 1024)	/* a user's request message */
-#define HUB_TOKENS_MAX 256		/* bearer tokens in the config */
+#define HUB_REQUEST_MAX (256 * 1024) /* a user's request message */
+#define HUB_TOKENS_MAX 256	     /* bearer tokens in the config */
 
 #endif

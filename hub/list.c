@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 #include "page_token.h"
 #include "pb.h"
 #include "relay.h"
@@ -23,25 +23,25 @@
 
 struct list_op {
 	struct hub *hub;
-	struct rpc_call *call;		/* the handler's reference */
-	struct relay *relay;		/* the command in flight, if any */
+	struct rpc_call *call; /* the handler's reference */
+	struct relay *relay;   /* the command in flight, if any */
 	bool cancelled;
-	struct spoke *only;		/* the request's spoke, or NULL: every spoke */
+	struct spoke *only; /* the request's spoke, or NULL: every spoke */
 	Tessera__V1__AgentState state;
 	char type[TSR_NAME_MAX + 1];
-	struct {			/* the label selector, passed to every spoke */
+	struct { /* the label selector, passed to every spoke */
 		char key[TSR_NAME_MAX + 1];
 		char value[TSR_LABEL_VALUE_MAX + 1];
 	} labels[TSR_LABELS_MAX];
 	size_t nlabels;
-	uint32_t want;			/* the page size */
-	size_t index;			/* the spoke to ask (next) */
-	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1];	/* and its page token */
-	bool has_next;			/* index/token name a next page */
-	Tessera__V1__AgentPage **pages;	/* owned: one per spoke answered */
+	uint32_t want;				  /* the page size */
+	size_t index;				  /* the spoke to ask (next) */
+	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1]; /* and its page token */
+	bool has_next;				  /* index/token name a next page */
+	Tessera__V1__AgentPage **pages;		  /* owned: one per spoke answered */
 	size_t npages;
-	size_t count;			/* agents in pages */
-	size_t bytes;			/* their packed size */
+	size_t count; /* agents in pages */
+	size_t bytes; /* their packed size */
 };
 
 static void list_op_free(struct list_op *op)
@@ -52,8 +52,8 @@ static void list_op_free(struct list_op *op)
 	free(op);
 }
 
-static void list_done(void *arg, const struct tsr_err *err, bool refused,
-		      const uint8_t *payload, size_t len);
+static void list_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
+		      size_t len);
 
 /* Asks spoke op->index for the rest of the page. */
 static int list_ask(struct list_op *op, struct tsr_err *err)
@@ -181,8 +181,8 @@ out:
 	free(resp.agents);
 }
 
-static void list_done(void *arg, const struct tsr_err *err, bool refused,
-		      const uint8_t *payload, size_t len)
+static void list_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
+		      size_t len)
 {
 	struct list_op *op = arg;
 	struct tsr_err e;
@@ -199,7 +199,7 @@ static void list_done(void *arg, const struct tsr_err *err, bool refused,
 	if (more) {
 		if (list_ask(op, &e) != 0)
 			goto out;
-		return;			/* the next spoke's answer comes back here */
+		return; /* the next spoke's answer comes back here */
 	}
 	list_answer(op);
 	rc = 0;

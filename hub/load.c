@@ -10,8 +10,7 @@
 #define LOAD_AGENTS_MAX 1000000
 
 /* Takes the figures of st, or -1 with err if they cannot be true. */
-static int load_take(struct spoke *sp, const uint8_t *payload, size_t len,
-		     struct tsr_err *err)
+static int load_take(struct spoke *sp, const uint8_t *payload, size_t len, struct tsr_err *err)
 {
 	Tessera__V1__SpokeStatus *st;
 	int rc = -1;
@@ -38,8 +37,8 @@ out:
 	return rc;
 }
 
-static void load_done(void *arg, const struct tsr_err *err, bool refused,
-		      const uint8_t *payload, size_t len)
+static void load_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
+		      size_t len)
 {
 	struct spoke *sp = arg;
 	struct tsr_err bad;

@@ -16,7 +16,7 @@
 #include "hub.h"
 
 #define LOAD_POLL_MS 2000
-#define LOAD_TIMEOUT_MS 2000		/* or the relay timeout, if shorter */
+#define LOAD_TIMEOUT_MS 2000 /* or the relay timeout, if shorter */
 
 void load_tick(struct hub *h);
 

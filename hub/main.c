@@ -8,10 +8,10 @@
  * spokes' public keys (nothing else, so no call is disturbed) on that
  * same thread.
  */
+#include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <grpc/grpc.h>
 
 #include "api.h"
 #include "auth.h"
@@ -33,13 +33,13 @@
 #define MAIN_TICK_MS 100
 #define MAIN_DRAIN_MS 5000
 
-struct main_ctx {			/* what the tick works on */
+struct main_ctx { /* what the tick works on */
 	struct hub *h;
 	struct auth *auth;
-	struct hub_config *cfg;		/* the running one; spokes borrow from it */
-	const struct config_sources *config;	/* read again on SIGHUP */
+	struct hub_config *cfg;		     /* the running one; spokes borrow from it */
+	const struct config_sources *config; /* read again on SIGHUP */
 	struct health *health;
-	bool serving;			/* what health last said */
+	bool serving; /* what health last said */
 };
 
 /*
@@ -142,8 +142,7 @@ static void main_log_listening(const struct hub_config *cfg, int port)
 	size_t len = strlen(listen);
 
 	if (len >= 2 && strcmp(listen + len - 2, ":0") == 0)
-		log_info("listening on %.*s:%d (%s, %s)", (int)(len - 2), listen, port, mode,
-			 auth);
+		log_info("listening on %.*s:%d (%s, %s)", (int)(len - 2), listen, port, mode, auth);
 	else
 		log_info("listening on %s (%s, %s)", listen, mode, auth);
 	if (cfg->auth_none)

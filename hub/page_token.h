@@ -12,13 +12,13 @@
 #include <stddef.h>
 
 #include "error.h"
-#include "ids.h"
 #include "hub_limits.h"
+#include "ids.h"
 
 struct page_token {
-	size_t index;				/* into the configured spokes */
+	size_t index; /* into the configured spokes */
 	char spoke[TSR_NAME_MAX + 1];
-	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1];	/* "": that spoke's first page */
+	char token[TSR_SPOKE_PAGE_TOKEN_MAX + 1]; /* "": that spoke's first page */
 };
 
 /* A spoke token the hub can carry: printable ASCII, no blanks, bounded. */

@@ -1,20 +1,19 @@
 /* placement: label selectors, rendezvous hashing and least-loaded choice. */
 #include "placement.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
-#include <sodium.h>
 
 #include "ids.h"
 
-int placement_check_labels(const struct placement_label *labels, size_t n,
-			   struct tsr_err *err)
+int placement_check_labels(const struct placement_label *labels, size_t n, struct tsr_err *err)
 {
 	struct tsr_label l[TSR_LABELS_MAX];
 
 	if (n > TSR_LABELS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "at most %d spoke labels", TSR_LABELS_MAX);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d spoke labels",
+				   TSR_LABELS_MAX);
 	for (size_t i = 0; i < n; i++) {
 		l[i].key = labels[i].key;
 		l[i].value = labels[i].value;
@@ -43,16 +42,15 @@ bool placement_load_known(const struct spoke *sp, int64_t now_ms)
 	return sp->load_known && now_ms - sp->load_at_ms <= PLACEMENT_LOAD_STALE_MS;
 }
 
-void placement_labels_text(const struct placement_label *labels, size_t n, char *buf,
-			   size_t buflen)
+void placement_labels_text(const struct placement_label *labels, size_t n, char *buf, size_t buflen)
 {
 	size_t used = 0;
 	int w;
 
 	buf[0] = '\0';
 	for (size_t i = 0; i < n && used < buflen; i++) {
-		w = snprintf(buf + used, buflen - used, "%s%s=%s", i > 0 ? "," : "",
-			     labels[i].key, labels[i].value);
+		w = snprintf(buf + used, buflen - used, "%s%s=%s", i > 0 ? "," : "", labels[i].key,
+			     labels[i].value);
 		if (w < 0)
 			break;
 		used += (size_t)w;
@@ -103,14 +101,13 @@ static uint64_t placement_rank(const struct spoke *sp, bool known)
 
 /* What rule 3's pass over the spokes found. */
 struct placement_scan {
-	struct spoke *best;		/* the lowest rank with room; NULL: none */
-	struct spoke *refused;		/* the first matching refused spoke, or NULL */
+	struct spoke *best;    /* the lowest rank with room; NULL: none */
+	struct spoke *refused; /* the first matching refused spoke, or NULL */
 	size_t matching, reachable;
 };
 
 /* From the round-robin position on, so that equal ranks take turns. */
-static void placement_scan(struct spokes *s, const struct placement *p,
-			   struct placement_scan *sc)
+static void placement_scan(struct spokes *s, const struct placement *p, struct placement_scan *sc)
 {
 	uint64_t best_rank = 0;
 
@@ -155,8 +152,8 @@ static int placement_none(const struct placement *p, const struct placement_scan
 				   matching, text, sc->refused->conf->id, sc->refused->reason);
 	if (sc->reachable == 0)
 		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-				   "no spoke%s%s is reachable to place the agent on",
-				   matching, text);
+				   "no spoke%s%s is reachable to place the agent on", matching,
+				   text);
 	return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
 			   "every reachable spoke%s%s is at its max-agents", matching, text);
 }

@@ -28,24 +28,23 @@
 #include "error.h"
 #include "spokes.h"
 
-#define PLACEMENT_LOAD_STALE_MS 10000	/* five missed polls: unknown */
+#define PLACEMENT_LOAD_STALE_MS 10000 /* five missed polls: unknown */
 
-struct placement_label {		/* borrowed strings */
+struct placement_label { /* borrowed strings */
 	const char *key;
 	const char *value;
 };
 
 struct placement {
-	const char *request_id;		/* "" for none */
+	const char *request_id; /* "" for none */
 	const struct placement_label *labels;
 	size_t nlabels;
-	int64_t now_ms;			/* monotonic: ages the load figures */
+	int64_t now_ms; /* monotonic: ages the load figures */
 };
 
 /* INVALID_ARGUMENT unless at most TSR_LABELS_MAX labels, each key 1-64
  * characters of [A-Za-z0-9_-], each value 1-64 printable, no key twice. */
-int placement_check_labels(const struct placement_label *labels, size_t n,
-			   struct tsr_err *err);
+int placement_check_labels(const struct placement_label *labels, size_t n, struct tsr_err *err);
 /* Whether sp carries every one of the labels. */
 bool placement_matches(const struct spoke *sp, const struct placement_label *labels, size_t n);
 /* Whether sp's load figures are there and recent enough to place by. */

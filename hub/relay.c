@@ -18,7 +18,7 @@ struct relay {
 	Tessera__V1__CommandType type;
 	char command_id[COMMAND_ID_LEN + 1];
 	int64_t timeout_ms;
-	struct rpc_client_call *call;	/* valid until relay_unary_done */
+	struct rpc_client_call *call; /* valid until relay_unary_done */
 	relay_done_fn done;
 	void *arg;
 };
@@ -26,7 +26,7 @@ struct relay {
 struct relays {
 	struct rpc_loop *loop;
 	const struct sign_key *key;
-	struct relay *head;		/* owned: each freed when its call ends */
+	struct relay *head; /* owned: each freed when its call ends */
 	size_t n;
 };
 
@@ -67,8 +67,8 @@ static void relay_unlink(struct relay *r)
 }
 
 /* Turns a failed Execute call into what the user is told. */
-static void relay_call_error(const struct relay *r, grpc_status_code code,
-			     const char *details, struct tsr_err *err)
+static void relay_call_error(const struct relay *r, grpc_status_code code, const char *details,
+			     struct tsr_err *err)
 {
 	const char *id = r->sp->conf->id;
 
@@ -99,8 +99,8 @@ static int relay_open_reply(const struct relay *r, const uint8_t *resp, size_t l
 	Tessera__V1__Reply *rep = NULL;
 	int rc = -1;
 
-	if (envelope_reply_open(resp, len, &r->sp->conf->pub, r->sp->conf->id,
-				r->command_id, &rep, err) != 0) {
+	if (envelope_reply_open(resp, len, &r->sp->conf->pub, r->sp->conf->id, r->command_id, &rep,
+				err) != 0) {
 		log_error("%s", err->msg);
 		*refused = true;
 		goto out;
@@ -142,8 +142,8 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 	} else {
 		relay_open_reply(r, resp, len, &reply, &refused, &err);
 	}
-	log_debug("%s %s on spoke %s: %s", protocol_command_name(r->type), r->command_id, r->sp->conf->id,
-		  reply != NULL ? "ok" : err.msg);
+	log_debug("%s %s on spoke %s: %s", protocol_command_name(r->type), r->command_id,
+		  r->sp->conf->id, reply != NULL ? "ok" : err.msg);
 	if (reply != NULL)
 		r->done(r->arg, NULL, false, reply->payload.data, reply->payload.len);
 	else
@@ -154,8 +154,8 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 }
 
 int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType type,
-		const ProtobufCMessage *payload, int64_t timeout_ms,
-		relay_done_fn done, void *arg, struct relay **out, struct tsr_err *err)
+		const ProtobufCMessage *payload, int64_t timeout_ms, relay_done_fn done, void *arg,
+		struct relay **out, struct tsr_err *err)
 {
 	struct rpc_client_opts opts;
 	struct relay *r = NULL;
@@ -179,8 +179,8 @@ int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType ty
 	r->done = done;
 	r->arg = arg;
 	r->type = type;
-	if (command_seal(rs->key, sp->conf->id, type, payload, r->command_id,
-			 sizeof(r->command_id), &cmd, &cmd_len, err) != 0)
+	if (command_seal(rs->key, sp->conf->id, type, payload, r->command_id, sizeof(r->command_id),
+			 &cmd, &cmd_len, err) != 0)
 		goto out;
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout_ms = timeout_ms;

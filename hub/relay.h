@@ -8,10 +8,10 @@
 #ifndef TSR_HUB_RELAY_H
 #define TSR_HUB_RELAY_H
 
+#include <protobuf-c/protobuf-c.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <protobuf-c/protobuf-c.h>
 
 #include "error.h"
 #include "rpc_loop.h"
@@ -19,8 +19,8 @@
 #include "spokes.h"
 #include "tessera/v1/spoke.pb-c.h"
 
-struct relays;				/* every relay in flight */
-struct relay;				/* one of them */
+struct relays; /* every relay in flight */
+struct relay;  /* one of them */
 
 /*
  * err is NULL when the spoke carried the command out, and payload is then
@@ -47,8 +47,8 @@ void relays_free(struct relays *rs);
  * runs. *out (optional) is valid until done runs.
  */
 int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType type,
-		const ProtobufCMessage *payload, int64_t timeout_ms,
-		relay_done_fn done, void *arg, struct relay **out, struct tsr_err *err);
+		const ProtobufCMessage *payload, int64_t timeout_ms, relay_done_fn done, void *arg,
+		struct relay **out, struct tsr_err *err);
 /* Asks the call to stop; done still runs (with CANCELLED unless it raced). */
 void relay_cancel(struct relay *r);
 void relays_cancel_all(struct relays *rs);

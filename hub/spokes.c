@@ -117,8 +117,8 @@ void spokes_poll(struct spokes *s, bool try_connect)
 				 spokes_health_name(h));
 		/* A channel that has just come up is polled at once (hub/load.c):
 		 * its load, and whether it takes the hub's commands, are news. */
-		if ((h == SPOKE_CONNECTED || h == SPOKE_REFUSED) &&
-		    sp->health != SPOKE_CONNECTED && sp->health != SPOKE_REFUSED)
+		if ((h == SPOKE_CONNECTED || h == SPOKE_REFUSED) && sp->health != SPOKE_CONNECTED &&
+		    sp->health != SPOKE_REFUSED)
 			sp->load_next_ms = 0;
 		sp->health = h;
 		sp->since_ms = clock_wall_ms();

@@ -21,31 +21,36 @@
 #include "hub_config.h"
 #include "rpc_client.h"
 
-enum spoke_health { SPOKE_CONNECTING, SPOKE_CONNECTED, SPOKE_UNREACHABLE, SPOKE_REFUSED };
+enum spoke_health {
+	SPOKE_CONNECTING,
+	SPOKE_CONNECTED,
+	SPOKE_UNREACHABLE,
+	SPOKE_REFUSED
+};
 
 /* A reason: a status name and an error message, cut to fit. */
 #define SPOKE_REASON_MAX (TSR_ERR_MSG_MAX + 32)
 
 struct spoke {
-	size_t index;				/* position in the configuration */
-	const struct hub_spoke_conf *conf;	/* borrowed: the config outlives us */
-	struct rpc_channel *ch;			/* owned */
+	size_t index;			   /* position in the configuration */
+	const struct hub_spoke_conf *conf; /* borrowed: the config outlives us */
+	struct rpc_channel *ch;		   /* owned */
 	enum spoke_health health;
-	int64_t since_ms;			/* wall clock of the last health change */
-	bool load_known;			/* running and max hold figures */
-	int32_t running;			/* agents, plus spawns placed since */
-	int32_t max;				/* its max-agents, >= 1 when known */
-	int64_t load_at_ms;			/* monotonic: when the figures came */
-	int64_t load_next_ms;			/* monotonic: when to poll next */
-	bool load_polling;			/* a SPOKE_INFO is in flight */
-	bool refused;				/* the last poll was refused */
-	char reason[SPOKE_REASON_MAX];		/* the last poll's error; "" if it succeeded */
+	int64_t since_ms;	       /* wall clock of the last health change */
+	bool load_known;	       /* running and max hold figures */
+	int32_t running;	       /* agents, plus spawns placed since */
+	int32_t max;		       /* its max-agents, >= 1 when known */
+	int64_t load_at_ms;	       /* monotonic: when the figures came */
+	int64_t load_next_ms;	       /* monotonic: when to poll next */
+	bool load_polling;	       /* a SPOKE_INFO is in flight */
+	bool refused;		       /* the last poll was refused */
+	char reason[SPOKE_REASON_MAX]; /* the last poll's error; "" if it succeeded */
 };
 
 struct spokes {
-	struct spoke *v;			/* owned, n of them */
+	struct spoke *v; /* owned, n of them */
 	size_t n;
-	size_t next;				/* round-robin position */
+	size_t next; /* round-robin position */
 };
 
 int spokes_new(const struct hub_config *cfg, struct spokes **out, struct tsr_err *err);

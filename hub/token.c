@@ -1,14 +1,14 @@
 /* token: validating, hashing, matching and making bearer tokens. */
 #include "token.h"
 
-#include <string.h>
 #include <sodium.h>
+#include <string.h>
 
 int token_hash(const char *token, size_t len, struct token_hash *out, struct tsr_err *err)
 {
 	if (len < TOKEN_MIN || len > TOKEN_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "a token is %d-%d characters", TOKEN_MIN, TOKEN_MAX);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "a token is %d-%d characters",
+				   TOKEN_MIN, TOKEN_MAX);
 	for (size_t i = 0; i < len; i++)
 		if (token[i] < 0x21 || token[i] > 0x7e)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,

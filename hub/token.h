@@ -27,7 +27,7 @@
 #define TOKEN_HASH_PREFIX "blake2b256:"
 /* The text form with its NUL. */
 #define TOKEN_HASH_TEXT_MAX (sizeof(TOKEN_HASH_PREFIX) + 2 * TOKEN_HASH_BYTES)
-#define TOKEN_NEW_BYTES 32		/* random bytes of a new token */
+#define TOKEN_NEW_BYTES 32 /* random bytes of a new token */
 #define TOKEN_NEW_TEXT_MAX (2 * TOKEN_NEW_BYTES + 1)
 
 struct token_hash {

@@ -32,10 +32,10 @@
 #define WATCH_BACKOFF_MIN_MS 200
 #define WATCH_BACKOFF_MAX_MS 5000
 
-struct watch_pos {			/* one configured spoke's place in a watch */
+struct watch_pos { /* one configured spoke's place in a watch */
 	struct stream_pos pos;
-	bool have;			/* pos belongs in the cursor */
-	bool exact;			/* a real stream id: later events must pass it */
+	bool have;  /* pos belongs in the cursor */
+	bool exact; /* a real stream id: later events must pass it */
 };
 
 struct watcher;
@@ -55,34 +55,34 @@ struct watcher;
  *             watch is ending: then states no longer matter)
  */
 enum watch_stream_state {
-	WATCH_STREAM_NEW,		/* not asked yet */
-	WATCH_STREAM_ASKING,		/* first attempt; no answer yet */
-	WATCH_STREAM_OPEN,		/* answered, or brought an event; no outage */
-	WATCH_STREAM_BROKEN,		/* no outage */
-	WATCH_STREAM_WAITING,		/* outage; no call until retry_ms */
-	WATCH_STREAM_RETRYING,		/* outage; an attempt in flight, no event yet */
-	WATCH_STREAM_RETRY_BROKEN,	/* outage */
+	WATCH_STREAM_NEW,	   /* not asked yet */
+	WATCH_STREAM_ASKING,	   /* first attempt; no answer yet */
+	WATCH_STREAM_OPEN,	   /* answered, or brought an event; no outage */
+	WATCH_STREAM_BROKEN,	   /* no outage */
+	WATCH_STREAM_WAITING,	   /* outage; no call until retry_ms */
+	WATCH_STREAM_RETRYING,	   /* outage; an attempt in flight, no event yet */
+	WATCH_STREAM_RETRY_BROKEN, /* outage */
 };
 
-struct watch_stream {			/* one watched spoke's StreamEvents */
+struct watch_stream { /* one watched spoke's StreamEvents */
 	struct watcher *w;
 	struct spoke *sp;
-	struct rpc_client_call *call;	/* NULL between attempts */
+	struct rpc_client_call *call; /* NULL between attempts */
 	enum watch_stream_state state;
-	int64_t started_ms;		/* monotonic, this attempt */
-	int64_t retry_ms;		/* monotonic time of the next attempt (WAITING) */
+	int64_t started_ms; /* monotonic, this attempt */
+	int64_t retry_ms;   /* monotonic time of the next attempt (WAITING) */
 	int64_t backoff_ms;
 };
 
 struct watcher {
 	struct watcher *prev, *next;
 	struct watches *ws;
-	struct rpc_call *call;		/* the user's: finished when the watcher is freed */
-	char agent_id[TSR_AGENT_ID_MAX + 1];	/* "": every agent */
-	struct watch_pos *pos;		/* owned: one per configured spoke */
-	struct watch_stream *streams;	/* owned: one per watched spoke */
+	struct rpc_call *call;		     /* the user's: finished when the watcher is freed */
+	char agent_id[TSR_AGENT_ID_MAX + 1]; /* "": every agent */
+	struct watch_pos *pos;		     /* owned: one per configured spoke */
+	struct watch_stream *streams;	     /* owned: one per watched spoke */
 	size_t nstreams;
-	size_t live;			/* streams with a call in flight */
+	size_t live; /* streams with a call in flight */
 	bool headers_sent;
 	bool ending;
 	grpc_status_code end_code;
@@ -91,7 +91,7 @@ struct watcher {
 
 struct watches {
 	struct hub *hub;
-	struct watcher *head;		/* owned */
+	struct watcher *head; /* owned */
 	size_t n;
 };
 
@@ -169,8 +169,7 @@ static bool watch_stream_settled(const struct watch_stream *s)
 }
 
 /* The attempt is over: s waits for its next one. */
-static void watch_retry_later(struct watch_stream *s, grpc_status_code code,
-			      const char *details)
+static void watch_retry_later(struct watch_stream *s, grpc_status_code code, const char *details)
 {
 	int64_t now = clock_mono_ms();
 
@@ -325,8 +324,7 @@ static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
 	struct stream_pos pos;
 	struct tsr_err err;
 
-	if (w->ending || s->state == WATCH_STREAM_BROKEN ||
-	    s->state == WATCH_STREAM_RETRY_BROKEN)
+	if (w->ending || s->state == WATCH_STREAM_BROKEN || s->state == WATCH_STREAM_RETRY_BROKEN)
 		return;
 	if (envelope_event_open(msg, len, &s->sp->conf->pub, s->sp->conf->id, &ev, &err) != 0) {
 		watch_stream_break(s, err.msg);
@@ -369,7 +367,8 @@ static void watch_out_of_range(struct watch_stream *s, const char *details)
 	stream_pos_format(&s->w->pos[s->sp->index].pos, pos, sizeof(pos));
 	snprintf(msg, sizeof(msg),
 		 "spoke %s no longer has events after position %s (retention); resume "
-		 "without a cursor or from_start (spoke: %s)", s->sp->conf->id, pos, details);
+		 "without a cursor or from_start (spoke: %s)",
+		 s->sp->conf->id, pos, details);
 	log_info("watch: %s", msg);
 	watch_end(s->w, GRPC_STATUS_OUT_OF_RANGE, msg);
 }
@@ -465,7 +464,8 @@ static void watch_setup(struct watcher *w, const struct cursor_entry *ents, size
 		/* A spoke no longer configured has nothing to resume. */
 		if (sp == NULL)
 			continue;
-		w->pos[sp->index] = (struct watch_pos){ .pos = ents[i].pos, .have = true,
+		w->pos[sp->index] = (struct watch_pos){ .pos = ents[i].pos,
+							.have = true,
 							.exact = true };
 	}
 	for (size_t i = 0; i < spokes->n; i++) {
@@ -488,9 +488,8 @@ static void watch_setup(struct watcher *w, const struct cursor_entry *ents, size
 	}
 }
 
-int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor,
-		bool from_start, struct spoke *only, const char *agent_id,
-		struct tsr_err *err)
+int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, bool from_start,
+		struct spoke *only, const char *agent_id, struct tsr_err *err)
 {
 	size_t nspokes = ws->hub->spokes->n, nents = 0;
 	struct cursor_entry *ents = NULL;

@@ -30,9 +30,8 @@ void watches_free(struct watches *ws);
  * from_start). On success the watch owns call and ends it; on failure the
  * caller answers call with err.
  */
-int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor,
-		bool from_start, struct spoke *only, const char *agent_id,
-		struct tsr_err *err);
+int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, bool from_start,
+		struct spoke *only, const char *agent_id, struct tsr_err *err);
 /* On the loop tick: resumes spoke streams whose backoff has passed. */
 void watches_tick(struct watches *ws);
 /* Ends every watch with UNAVAILABLE; their spoke streams are cancelled. */

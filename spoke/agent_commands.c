@@ -15,12 +15,12 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "pb.h"
-#include "spoke.h"
 #include "spawn_check.h"
+#include "spoke.h"
 #include "tessera/v1/spoke.pb-c.h"
 
-static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out,
-			      size_t *outlen, struct tsr_err *err)
+static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out, size_t *outlen,
+			      struct tsr_err *err)
 {
 	Tessera__V1__Agent *a = NULL;
 	int rc;
@@ -57,8 +57,9 @@ static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char 
 	upd.completed_at_ms = clock_wall_ms();
 	upd.has_error = true;
 	upd.error = why;
-	if (store_agent_transition(sp->store, agent_id, TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED,
-				   &upd, pos, sizeof(pos), &err) != 0)
+	if (store_agent_transition(sp->store, agent_id,
+				   TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED, &upd, pos,
+				   sizeof(pos), &err) != 0)
 		log_error("agent %s: cannot record failed spawn: %s", agent_id, err.msg);
 }
 
@@ -163,15 +164,15 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 	}
 	fault_point("spawn-after-running");
 	if (supervisor_release(sp->sv, id, &serr) != 0)
-		log_error("agent %s: %s", id, serr.msg);	/* its exit report follows */
+		log_error("agent %s: %s", id, serr.msg); /* its exit report follows */
 	else
 		log_info("agent %s (%s) running as pid %d", id, type->name, (int)proc->pid);
 	fault_point("spawn-after-release");
 	return 0;
 }
 
-int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
-		    uint8_t **out, size_t *outlen, struct tsr_err *err)
+int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		    size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__SpawnCommand *req;
 	const struct agent_type *type = NULL;
@@ -211,8 +212,8 @@ out:
 	return rc;
 }
 
-int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
-		     uint8_t **out, size_t *outlen, struct tsr_err *err)
+int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		     size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__StatusCommand *req;
 	Tessera__V1__Agent *a = NULL;
@@ -300,8 +301,8 @@ static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct 
 	return 0;
 }
 
-int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err)
+int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__KillCommand *req;
 	Tessera__V1__Agent *a = NULL;
@@ -314,8 +315,8 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
 	    store_agent_get(sp->store, req->agent_id, &a, err) != 0)
 		goto out;
 	if (lifecycle_terminal(a->state)) {
-		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "agent %s is already %s",
-			    a->id, lifecycle_state_name(a->state));
+		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "agent %s is already %s", a->id,
+			    lifecycle_state_name(a->state));
 		goto out;
 	}
 	if (!a->kill_requested && agent_kill_now(sp, a, err) != 0)
@@ -328,8 +329,8 @@ out:
 	return rc;
 }
 
-int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err)
+int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__ListCommand *req;
 	Tessera__V1__AgentPage *resp = NULL;

@@ -15,15 +15,15 @@
 
 struct spoke;
 
-int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len,
-		    uint8_t **out, size_t *outlen, struct tsr_err *err);
-int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len,
-		     uint8_t **out, size_t *outlen, struct tsr_err *err);
-int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err);
+int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		    size_t *outlen, struct tsr_err *err);
+int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		     size_t *outlen, struct tsr_err *err);
+int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err);
 /* The SIGTERM-to-SIGKILL grace of an agent of type type_name (may be unknown now). */
 int agent_grace_ms(const struct spoke *sp, const char *type_name);
-int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err);
+int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err);
 
 #endif

@@ -13,9 +13,9 @@
 #include "ids.h"
 #include "log.h"
 
-#define AGENT_FILES_BLOCK 4096		/* punched ranges are whole blocks */
-#define AGENT_FILES_EXIT_MAX 64		/* bytes of an exit record */
-#define AGENT_FILES_SCAN_MAX 100000	/* directory entries one sweep looks at */
+#define AGENT_FILES_BLOCK 4096	    /* punched ranges are whole blocks */
+#define AGENT_FILES_EXIT_MAX 64	    /* bytes of an exit record */
+#define AGENT_FILES_SCAN_MAX 100000 /* directory entries one sweep looks at */
 
 static const char *const agent_file_suffix[] = {
 	[AGENT_FILE_OUT] = ".out",
@@ -54,8 +54,8 @@ int agent_files_dir_prepare(const char *dir, struct tsr_err *err)
 	return 0;
 }
 
-int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind,
-		     char *buf, size_t len, struct tsr_err *err)
+int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind, char *buf,
+		     size_t len, struct tsr_err *err)
 {
 	int n;
 
@@ -98,8 +98,8 @@ int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct 
 		return -1;
 	r = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
 	if (r < 0)
-		return tsr_err_set(err, errno == ENOENT ? GRPC_STATUS_NOT_FOUND
-							: GRPC_STATUS_INTERNAL,
+		return tsr_err_set(err,
+				   errno == ENOENT ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
 				   "%s: %s", path, strerror(errno));
 	*rd = r;
 	return 0;
@@ -153,10 +153,10 @@ void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *age
 	if (sb.st_size - *punched <= (off_t)(tail + AGENT_FILES_SLACK))
 		return;
 	upto = (sb.st_size - (off_t)tail) / AGENT_FILES_BLOCK * AGENT_FILES_BLOCK;
-	if (fallocate(rd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, *punched,
-		      upto - *punched) != 0) {
-		log_warn("agent %s: cannot free old output (%s): the file keeps growing",
-			 agent_id, strerror(errno));
+	if (fallocate(rd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, *punched, upto - *punched) !=
+	    0) {
+		log_warn("agent %s: cannot free old output (%s): the file keeps growing", agent_id,
+			 strerror(errno));
 		*punched = -1;
 		return;
 	}
@@ -193,8 +193,8 @@ int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_en
 		rc = 0;
 		goto out;
 	}
-	if (sscanf(buf, "%7s", word) != 1 || (strcmp(word, "exit") != 0 &&
-					      strcmp(word, "signal") != 0))
+	if (sscanf(buf, "%7s", word) != 1 ||
+	    (strcmp(word, "exit") != 0 && strcmp(word, "signal") != 0))
 		goto bad;
 	errno = 0;
 	v = strtol(buf + strlen(word), &rest, 10);

@@ -21,9 +21,9 @@
 
 #include "error.h"
 
-#define AGENT_FILES_DIR_MAX 3800	/* state dir path; leaves room for names */
+#define AGENT_FILES_DIR_MAX 3800 /* state dir path; leaves room for names */
 #define AGENT_FILES_PATH_MAX 4096
-#define AGENT_FILES_SLACK (1024 * 1024)	/* output kept beyond the tail before a punch */
+#define AGENT_FILES_SLACK (1024 * 1024) /* output kept beyond the tail before a punch */
 
 enum agent_file_kind {
 	AGENT_FILE_OUT,
@@ -33,8 +33,8 @@ enum agent_file_kind {
 /* Creates dir (and missing parents) if missing, mode 0700; it must be a directory we can write. */
 int agent_files_dir_prepare(const char *dir, struct tsr_err *err);
 /* The path of agent_id's file of kind, into buf (AGENT_FILES_PATH_MAX). */
-int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind,
-		     char *buf, size_t len, struct tsr_err *err);
+int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind, char *buf,
+		     size_t len, struct tsr_err *err);
 /*
  * A new, empty output file for agent_id: *wr for the agent (append only),
  * *rd for the spoke (read and punch). Both O_CLOEXEC.
@@ -58,10 +58,10 @@ int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct ts
 void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *agent_id);
 /* The agent's end as tessera-shim recorded it. */
 struct agent_end {
-	bool found;			/* false: no record (yet); the rest is unset */
-	bool started;			/* false: "none", the agent never ran */
-	bool signaled;			/* then status is the signal number */
-	int status;			/* else the exit code */
+	bool found;    /* false: no record (yet); the rest is unset */
+	bool started;  /* false: "none", the agent never ran */
+	bool signaled; /* then status is the signal number */
+	int status;    /* else the exit code */
 };
 
 int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,

@@ -61,8 +61,8 @@ int agent_types_add(struct agent_types *t, int argc, char **argv, struct tsr_err
 	if (agent_types_check_path(argv[3], err) != 0)
 		return -1;
 	if (t->n == AGENT_TYPES_MAX)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-				   "more than %d agent types", AGENT_TYPES_MAX);
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "more than %d agent types",
+				   AGENT_TYPES_MAX);
 
 	for (int i = 3; i < argc; i++)
 		size += strnlen(argv[i], CONFIG_LINE_MAX) + 1;
@@ -108,7 +108,7 @@ static int agent_types_ms(const char *s, long long min, long long max, long long
 int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
 {
 	struct agent_type *ty = NULL;
-	long long def = 0, max = 0;	/* set by agent_types_ms; GCC cannot see it */
+	long long def = 0, max = 0; /* set by agent_types_ms; GCC cannot see it */
 
 	if (argc >= 2)
 		ty = agent_types_get(t, argv[1]);
@@ -119,7 +119,8 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
 		if (ty == NULL)
 			return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 					   "agent-timeout: no agent %s defined above", argv[1]);
-		if (agent_types_ms(argv[3], 1, TSR_AGENT_TIMEOUT_MAX_MS, &max, "MAX_MS", err) != 0 ||
+		if (agent_types_ms(argv[3], 1, TSR_AGENT_TIMEOUT_MAX_MS, &max, "MAX_MS", err) !=
+			    0 ||
 		    agent_types_ms(argv[2], 0, max, &def, "DEFAULT_MS", err) != 0)
 			return -1;
 		ty->timeout_default_ms = (uint32_t)def;
@@ -144,12 +145,12 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
 /* [A-Za-z_][A-Za-z0-9_]*: what a shell, and so most agents, can read back. */
 static bool agent_types_env_name(const char *s, size_t len)
 {
-	if (len == 0 || !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') ||
-			  (s[0] >= 'a' && s[0] <= 'z')))
+	if (len == 0 ||
+	    !(s[0] == '_' || (s[0] >= 'A' && s[0] <= 'Z') || (s[0] >= 'a' && s[0] <= 'z')))
 		return false;
 	for (size_t i = 1; i < len; i++)
-		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') ||
-		      (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+		if (!(s[i] == '_' || (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+		      (s[i] >= '0' && s[i] <= '9')))
 			return false;
 	return true;
 }

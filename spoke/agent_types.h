@@ -20,26 +20,26 @@
 #include "ids.h"
 
 #define AGENT_TYPES_MAX 64
-#define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3)	/* PATH and ARGs of one line */
-#define AGENT_ENV_MAX 32				/* agent-env lines per type */
-#define AGENT_GRACE_MAX_MS (10 * 60 * 1000)		/* longest SIGTERM-to-SIGKILL grace */
+#define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3) /* PATH and ARGs of one line */
+#define AGENT_ENV_MAX 32		      /* agent-env lines per type */
+#define AGENT_GRACE_MAX_MS (10 * 60 * 1000)   /* longest SIGTERM-to-SIGKILL grace */
 
 enum agent_task_delivery {
-	AGENT_TASK_STDIN,	/* the task is the child's stdin */
-	AGENT_TASK_ENV,		/* the task is $TESSERA_TASK; stdin is /dev/null */
+	AGENT_TASK_STDIN, /* the task is the child's stdin */
+	AGENT_TASK_ENV,	  /* the task is $TESSERA_TASK; stdin is /dev/null */
 };
 
 struct agent_type {
 	char name[TSR_NAME_MAX + 1];
 	enum agent_task_delivery delivery;
-	char *words;				/* owned: PATH and ARGs, NUL-separated */
-	char *argv[AGENT_ARGV_MAX + 1];		/* into words; argv[0] = PATH; NULL-ended */
-	uint32_t timeout_default_ms;		/* for spawns asking none; 0: no timeout */
-	uint32_t timeout_max_ms;		/* most a spawn may ask for */
-	int grace_ms;				/* -1: the spoke's kill-grace-ms */
-	char **env;				/* owned: NULL, or env_n "KEY=VALUE" then NULL */
-	size_t env_n;				/* at most AGENT_ENV_MAX */
-	char *workdir;				/* owned: absolute; NULL: the spoke's own */
+	char *words;			/* owned: PATH and ARGs, NUL-separated */
+	char *argv[AGENT_ARGV_MAX + 1]; /* into words; argv[0] = PATH; NULL-ended */
+	uint32_t timeout_default_ms;	/* for spawns asking none; 0: no timeout */
+	uint32_t timeout_max_ms;	/* most a spawn may ask for */
+	int grace_ms;			/* -1: the spoke's kill-grace-ms */
+	char **env;			/* owned: NULL, or env_n "KEY=VALUE" then NULL */
+	size_t env_n;			/* at most AGENT_ENV_MAX */
+	char *workdir;			/* owned: absolute; NULL: the spoke's own */
 };
 
 struct agent_types {

@@ -22,24 +22,24 @@
 #include "spoke.h"
 #include "tessera/v1/spoke.pb-c.h"
 
-#define EVENT_STREAM_BLOCK_MS 1000	/* how often a reader looks at its flags */
+#define EVENT_STREAM_BLOCK_MS 1000 /* how often a reader looks at its flags */
 #define EVENT_STREAM_BATCH 100
-#define EVENT_STREAM_QUEUE_HIGH 256	/* pause reading while this many wait */
+#define EVENT_STREAM_QUEUE_HIGH 256 /* pause reading while this many wait */
 #define EVENT_STREAM_POSITION_TEXT 40
 
 struct event_stream {
 	struct event_streams *owner;
-	struct rpc_call *call;		/* the handler's reference, ended by the thread */
+	struct rpc_call *call; /* the handler's reference, ended by the thread */
 	char position[STORE_POSITION_MAX];
 	bool from_start;
 	pthread_t thread;
-	atomic_bool done;		/* the thread has finished */
+	atomic_bool done; /* the thread has finished */
 	bool used;
 };
 
 struct event_streams {
 	struct spoke *sp;
-	pthread_mutex_t mu;		/* guards slots */
+	pthread_mutex_t mu; /* guards slots */
 	struct event_stream slots[EVENT_STREAMS_MAX];
 	atomic_bool stopping;
 };
@@ -208,7 +208,7 @@ static int event_stream_parse(struct spoke *sp, const uint8_t *req, size_t len,
 		goto out;
 	}
 	*out = tessera__v1__stream_events_request__unpack(NULL, cmd->payload.len,
-							    cmd->payload.data);
+							  cmd->payload.data);
 	if (*out == NULL) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed stream request");
 		goto out;

@@ -24,8 +24,8 @@ _Static_assert(ENVELOPE_NONCE_BYTES <= STORE_NONCE_MAX, "a nonce must fit the st
 _Static_assert(ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS <= STORE_NONCE_TTL_MAX_MS,
 	       "a nonce must be kept until its command would be refused anyway");
 
-typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len,
-			  uint8_t **out, size_t *outlen, struct tsr_err *err);
+typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+			  size_t *outlen, struct tsr_err *err);
 
 static const struct {
 	Tessera__V1__CommandType type;
@@ -68,8 +68,8 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	}
 	fn = execute_route(cmd->type);
 	if (fn == NULL)
-		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED, "Execute does not take command type %d",
-			    (int)cmd->type);
+		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED,
+			    "Execute does not take command type %d", (int)cmd->type);
 	else
 		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
 

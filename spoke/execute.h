@@ -13,7 +13,6 @@
 #include "protocol.h"
 #include "rpc_server.h"
 
-
 /* An rpc_handler_fn; ctx is the struct spoke. */
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len);
 

@@ -17,20 +17,20 @@
 struct exit_record {
 	struct exit_record *next;
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	bool started;			/* false: no agent code ran */
-	bool signaled;			/* then status is the signal number */
-	int status;			/* -1 with !signaled: unknown */
+	bool started;  /* false: no agent code ran */
+	bool signaled; /* then status is the signal number */
+	int status;    /* -1 with !signaled: unknown */
 	bool kill_requested;
-	bool timed_out;			/* then timeout_ms ended it */
+	bool timed_out; /* then timeout_ms ended it */
 	uint32_t timeout_ms;
 	int64_t completed_at_ms;
-	char *output;			/* owned, NUL-ended output tail, or NULL */
-	char detail[160];		/* why, when not started or the status is unknown */
+	char *output;	  /* owned, NUL-ended output tail, or NULL */
+	char detail[160]; /* why, when not started or the status is unknown */
 };
 
 struct exits {
 	pthread_mutex_t mu;
-	struct exit_record *head, *tail;	/* owned */
+	struct exit_record *head, *tail; /* owned */
 };
 
 void exits_init(struct exits *ex);

@@ -21,12 +21,8 @@ static const bool lifecycle_table[S_COUNT][S_COUNT] = {
 };
 
 static const char *const lifecycle_names[S_COUNT] = {
-	[S_UNSPECIFIED] = "unspecified",
-	[S_SPAWNING] = "spawning",
-	[S_RUNNING] = "running",
-	[S_COMPLETED] = "completed",
-	[S_FAILED] = "failed",
-	[S_KILLED] = "killed",
+	[S_UNSPECIFIED] = "unspecified", [S_SPAWNING] = "spawning", [S_RUNNING] = "running",
+	[S_COMPLETED] = "completed",	 [S_FAILED] = "failed",	    [S_KILLED] = "killed",
 };
 
 _Static_assert(S_COUNT <= LIFECYCLE_STATES_MAX, "LIFECYCLE_STATES_MAX too small");
@@ -52,8 +48,7 @@ bool lifecycle_terminal(Tessera__V1__AgentState s)
 	return true;
 }
 
-size_t lifecycle_predecessors(Tessera__V1__AgentState to, Tessera__V1__AgentState *out,
-			      size_t max)
+size_t lifecycle_predecessors(Tessera__V1__AgentState to, Tessera__V1__AgentState *out, size_t max)
 {
 	size_t n = 0;
 

@@ -23,8 +23,7 @@ bool lifecycle_terminal(Tessera__V1__AgentState s);
  * Writes into out (at most max) the states from which to may be entered,
  * in enum order, and returns how many there are in total.
  */
-size_t lifecycle_predecessors(Tessera__V1__AgentState to, Tessera__V1__AgentState *out,
-			      size_t max);
+size_t lifecycle_predecessors(Tessera__V1__AgentState to, Tessera__V1__AgentState *out, size_t max);
 /* "spawning", ..., "killed"; "unspecified" for 0; NULL for anything else. */
 const char *lifecycle_state_name(Tessera__V1__AgentState s);
 /* The inverse of lifecycle_state_name: 0, or -1 for an unknown name. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_files.h"
 #include "clock.h"
 #include "daemon.h"
 #include "event_stream.h"
@@ -18,17 +19,16 @@
 #include "health.h"
 #include "log.h"
 #include "outcomes.h"
-#include "agent_files.h"
 #include "proc_identity.h"
 #include "recovery.h"
 #include "reflection.h"
 #include "rpc_server.h"
 #include "spoke.h"
 
-#define SPOKE_VALKEY_WAIT_MS 30000	/* at start-up, for Valkey to come up */
+#define SPOKE_VALKEY_WAIT_MS 30000 /* at start-up, for Valkey to come up */
 #define SPOKE_TICK_MS 20
 #define SPOKE_DRAIN_MS 5000
-#define SPOKE_HEALTH_MS 1000		/* how often Valkey is checked for health */
+#define SPOKE_HEALTH_MS 1000 /* how often Valkey is checked for health */
 
 /* A revoked hub key is refused from the next command on, without a restart. */
 static void spoke_reload_trust(struct spoke *sp)
@@ -96,8 +96,7 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 	int64_t until = clock_mono_ms() + SPOKE_VALKEY_WAIT_MS;
 
 	/* Refused credentials too are waited out: Valkey may be mid-reconfiguration. */
-	while (store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store,
-			  err) != 0) {
+	while (store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store, err) != 0) {
 		if (err->code != GRPC_STATUS_UNAVAILABLE || clock_mono_ms() >= until)
 			return -1;
 		/* store_open's messages name the address. */
@@ -119,8 +118,7 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	daemon_tls_opts(&sp->cfg.tls, &opts);
 	if (rpc_loop_new(&loop, err) != 0)
 		return -1;
-	if (health_new(&sp->health, err) != 0 ||
-	    rpc_server_new(loop, &opts, &srv, err) != 0 ||
+	if (health_new(&sp->health, err) != 0 || rpc_server_new(loop, &opts, &srv, err) != 0 ||
 	    rpc_server_add_method(srv, TSR_METHOD_EXECUTE, execute_handle, sp, err) != 0 ||
 	    rpc_server_add_method(srv, TSR_METHOD_STREAM_EVENTS, event_stream_handle, sp->streams,
 				  err) != 0 ||
@@ -174,10 +172,8 @@ int main(int argc, char **argv)
 	grpc_init();
 	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
-	    spoke_open_store(&sp, &err) != 0 ||
-	    spoke_start_supervisor(&sp, &err) != 0 ||
-	    recovery_run(&sp, &err) != 0 ||
-	    event_streams_new(&sp, &sp.streams, &err) != 0 ||
+	    spoke_open_store(&sp, &err) != 0 || spoke_start_supervisor(&sp, &err) != 0 ||
+	    recovery_run(&sp, &err) != 0 || event_streams_new(&sp, &sp.streams, &err) != 0 ||
 	    spoke_serve(&sp, &err) != 0)
 		goto out;
 	rc = 0;

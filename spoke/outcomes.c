@@ -35,9 +35,10 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 		upd.exit_code = r->status;
 		snprintf(why, sizeof(why), "exited with code %d", r->status);
 	} else {
-		snprintf(why, sizeof(why), "%s", r->detail[0] != '\0' ? r->detail
-			 : r->started ? "its exit status was lost"
-				      : "the agent was not started");
+		snprintf(why, sizeof(why), "%s",
+			 r->detail[0] != '\0' ? r->detail
+			 : r->started	      ? "its exit status was lost"
+					      : "the agent was not started");
 	}
 	/* The supervisor sets timed_out only if no kill came first: one state. */
 	if (!r->started && !r->kill_requested) {

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PROC_STAT_MAX 4096		/* /proc/PID/stat is a few hundred bytes */
+#define PROC_STAT_MAX 4096 /* /proc/PID/stat is a few hundred bytes */
 #define PROC_STARTTIME_FIELD 22
 
 /* Reads up to len - 1 bytes of path into buf, NUL-ended; their count in *n. */
@@ -37,8 +37,8 @@ int proc_boot_id_valid(const char *s)
 	for (int i = 0; i < PROC_BOOT_ID_LEN; i++) {
 		int dash = i == 8 || i == 13 || i == 18 || i == 23;
 
-		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') ||
-					   (s[i] >= 'a' && s[i] <= 'f')))
+		if (dash ? s[i] != '-'
+			 : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return 0;
 	}
 	return s[PROC_BOOT_ID_LEN] == '\0';
@@ -98,13 +98,15 @@ int proc_start_ticks(pid_t pid, uint64_t *ticks, struct tsr_err *err)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid pid %d", (int)pid);
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	if (proc_read(path, buf, sizeof(buf), &n) != 0)
-		return tsr_err_set(err, errno == ENOENT || errno == ESRCH ? GRPC_STATUS_NOT_FOUND
-									 : GRPC_STATUS_INTERNAL,
+		return tsr_err_set(err,
+				   errno == ENOENT || errno == ESRCH ? GRPC_STATUS_NOT_FOUND
+								     : GRPC_STATUS_INTERNAL,
 				   "process %d: %s", (int)pid, strerror(errno));
 	/* The command name (field 2) may hold spaces and ')': fields restart after the last ')'. */
 	p = strrchr(buf, ')');
 	if (p == NULL)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "process %d: malformed stat", (int)pid);
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "process %d: malformed stat",
+				   (int)pid);
 	p++;
 	for (int field = 3; field < PROC_STARTTIME_FIELD; field++) {
 		p = strchr(p + 1, ' ');

@@ -17,7 +17,7 @@
 
 #include "error.h"
 
-#define PROC_BOOT_ID_LEN 36		/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
+#define PROC_BOOT_ID_LEN 36 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 
 /* This boot's id, PROC_BOOT_ID_LEN characters and a NUL, into boot_id. */
 int proc_boot_id(char boot_id[PROC_BOOT_ID_LEN + 1], struct tsr_err *err);
@@ -35,8 +35,8 @@ int proc_boot_id_valid(const char *boot_id);
  * started in the boot's first tick, a host's init: a 0 is not compared.
  */
 struct proc_pid_ns {
-	uint64_t ino;			/* of /proc/self/ns/pid; never 0 */
-	uint64_t init_ticks;		/* its pid 1's start time (clock ticks after boot) */
+	uint64_t ino;	     /* of /proc/self/ns/pid; never 0 */
+	uint64_t init_ticks; /* its pid 1's start time (clock ticks after boot) */
 };
 
 /*

@@ -16,7 +16,7 @@
 /* One start-up's walk over the records. */
 struct recovery_walk {
 	struct spoke *sp;
-	bool ns_told;		/* the PID namespace change was logged */
+	bool ns_told; /* the PID namespace change was logged */
 };
 
 static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
@@ -111,16 +111,19 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 				 (unsigned long long)a->pid_ns,
 				 (unsigned long long)a->pid_ns_init_ticks);
 		w->ns_told = true;
-		return recovery_ended(sp, a, "its PID namespace ended (the spoke's container was "
-				      "restarted), and its process with it", err);
+		return recovery_ended(sp, a,
+				      "its PID namespace ended (the spoke's container was "
+				      "restarted), and its process with it",
+				      err);
 	}
 	limit.grace_ms = agent_grace_ms(sp, a->type);
 	if (a->timeout_at_ms > 0) {
 		/* What it was spawned with, for the report; what is left, to enforce. */
 		int64_t total = a->timeout_at_ms - a->started_at_ms;
 
-		limit.ms = total > 0 && total <= TSR_AGENT_TIMEOUT_MAX_MS ? (uint32_t)total
-								       : TSR_AGENT_TIMEOUT_MAX_MS;
+		limit.ms = total > 0 && total <= TSR_AGENT_TIMEOUT_MAX_MS
+				   ? (uint32_t)total
+				   : TSR_AGENT_TIMEOUT_MAX_MS;
 		left = a->timeout_at_ms > now ? a->timeout_at_ms - now : 0;
 		if (left > limit.ms)
 			left = limit.ms;
@@ -133,8 +136,10 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 	if (aerr.code != GRPC_STATUS_NOT_FOUND)
 		return tsr_err_set(err, aerr.code, "agent %s: %s", a->id, aerr.msg);
 	log_info("agent %s: not adopted: %s", a->id, aerr.msg);
-	return recovery_ended(sp, a, "its process ended while the spoke was down; its exit "
-			      "status is unknown", err);
+	return recovery_ended(sp, a,
+			      "its process ended while the spoke was down; its exit "
+			      "status is unknown",
+			      err);
 }
 
 /* Files of agents not supervised now are leftovers: their records are final or gone. */

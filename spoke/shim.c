@@ -32,9 +32,9 @@
 #include <unistd.h>
 
 #define SHIM_GATE_FD 3
-#define SHIM_EXIT_NOT_STARTED 125	/* the gate closed without a go-ahead */
-#define SHIM_EXIT_NO_AGENT 126		/* the agent could not be forked */
-#define SHIM_EXIT_NO_EXEC 127		/* the agent's exec failed (as a shell says) */
+#define SHIM_EXIT_NOT_STARTED 125 /* the gate closed without a go-ahead */
+#define SHIM_EXIT_NO_AGENT 126	  /* the agent could not be forked */
+#define SHIM_EXIT_NO_EXEC 127	  /* the agent's exec failed (as a shell says) */
 
 static const int shim_kill_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 
@@ -77,8 +77,7 @@ static void shim_exec_agent(char **argv)
 	sigset_t none;
 
 	sigemptyset(&none);
-	if (shim_set_kill_signals(SIG_DFL) != 0 ||
-	    sigprocmask(SIG_SETMASK, &none, NULL) != 0) {
+	if (shim_set_kill_signals(SIG_DFL) != 0 || sigprocmask(SIG_SETMASK, &none, NULL) != 0) {
 		shim_say("signal reset", "", errno);
 		_exit(SHIM_EXIT_NO_EXEC);
 	}
@@ -150,5 +149,5 @@ int main(int argc, char **argv)
 	if (shim_write_exit(argv[1], line) != 0)
 		shim_say("cannot record the exit in", argv[1], errno);
 	kill(0, SIGKILL);
-	return SHIM_EXIT_NO_AGENT;	/* not reached: SIGKILL included this process */
+	return SHIM_EXIT_NO_AGENT; /* not reached: SIGKILL included this process */
 }

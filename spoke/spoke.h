@@ -20,20 +20,20 @@ struct event_streams;
 struct health;
 
 struct spoke {
-	struct config_sources config;	/* read again on SIGHUP */
-	struct spoke_config cfg;	/* read-only once loaded, but for trusted:
+	struct config_sources config;	    /* read again on SIGHUP */
+	struct spoke_config cfg;	    /* read-only once loaded, but for trusted:
 					 * replaced on SIGHUP by the loop thread,
 					 * its only reader */
-	struct sign_key key;		/* read-only once loaded */
-	char boot_id[PROC_BOOT_ID_LEN + 1];	/* this boot's: read-only once read */
-	struct proc_pid_ns pid_ns;	/* its PID namespace: read-only once read */
-	struct store *store;		/* loop thread only */
+	struct sign_key key;		    /* read-only once loaded */
+	char boot_id[PROC_BOOT_ID_LEN + 1]; /* this boot's: read-only once read */
+	struct proc_pid_ns pid_ns;	    /* its PID namespace: read-only once read */
+	struct store *store;		    /* loop thread only */
 	struct supervisor *sv;
-	struct exits exits;		/* reaper thread in, loop thread out */
+	struct exits exits; /* reaper thread in, loop thread out */
 	struct event_streams *streams;
-	struct health *health;		/* loop thread only */
-	int64_t next_health_ms;		/* monotonic: next Valkey check */
-	bool valkey_ok;			/* loop thread only: its last check passed */
+	struct health *health;	/* loop thread only */
+	int64_t next_health_ms; /* monotonic: next Valkey check */
+	bool valkey_ok;		/* loop thread only: its last check passed */
 	atomic_bool stopping;
 };
 

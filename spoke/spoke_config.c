@@ -39,8 +39,7 @@ static int spoke_config_int(const char *s, int min, int max, int *out, const cha
 }
 
 /* An ACL user name: one word (the line format has no quoting), no control bytes. */
-static int spoke_config_valkey_user(struct spoke_config *cfg, const char *name,
-				    struct tsr_err *err)
+static int spoke_config_valkey_user(struct spoke_config *cfg, const char *name, struct tsr_err *err)
 {
 	size_t len = strnlen(name, STORE_USER_MAX + 1);
 	bool ok = len > 0 && len <= STORE_USER_MAX;
@@ -80,7 +79,8 @@ static int spoke_config_secret_open(const char *path, int *out, struct tsr_err *
 	if ((sb.st_mode & 077) != 0) {
 		tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED,
 			    "valkey-password-file %s: open to group or others (mode %03o); "
-			    "chmod 600 it", path, (unsigned)(sb.st_mode & 0777));
+			    "chmod 600 it",
+			    path, (unsigned)(sb.st_mode & 0777));
 		goto out;
 	}
 	*out = fd;
@@ -93,8 +93,8 @@ out:
 }
 
 /* Reads fd (path, for messages) into buf until its end or len bytes; *n: how many. */
-static int spoke_config_secret_read(int fd, const char *path, char *buf, size_t len,
-				    size_t *n, struct tsr_err *err)
+static int spoke_config_secret_read(int fd, const char *path, char *buf, size_t len, size_t *n,
+				    struct tsr_err *err)
 {
 	ssize_t r;
 
@@ -240,7 +240,7 @@ static int spoke_config_defaults(struct spoke_config *cfg, struct tsr_err *err)
 }
 
 int spoke_config_load_sources(const struct config_sources *src, struct spoke_config *cfg,
-			       struct tsr_err *err)
+			      struct tsr_err *err)
 {
 	const char *path = config_sources_name(src);
 

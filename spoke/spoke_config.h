@@ -45,7 +45,7 @@ struct spoke_config {
 	char id[TSR_NAME_MAX + 1];
 	char listen[SPOKE_LISTEN_MAX];
 	char valkey[STORE_ADDR_MAX];
-	struct store_auth valkey_auth;	/* wiped by spoke_config_free */
+	struct store_auth valkey_auth; /* wiped by spoke_config_free */
 	char key_path[SPOKE_PATH_MAX];
 	char state_dir[SPOKE_PATH_MAX];
 	char shim_path[SPOKE_PATH_MAX];
@@ -54,7 +54,7 @@ struct spoke_config {
 	int max_agents;
 	int kill_grace_ms;
 	int output_tail_bytes;
-	int event_retention;		/* events the stream keeps (store_events_keep) */
+	int event_retention; /* events the stream keeps (store_events_keep) */
 	struct tls_conf tls;
 };
 

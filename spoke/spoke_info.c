@@ -9,8 +9,8 @@
 #include "spoke.h"
 #include "tessera/v1/spoke.pb-c.h"
 
-int spoke_cmd_info(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err)
+int spoke_cmd_info(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__SpokeStatusRequest *req;
 	Tessera__V1__SpokeStatus st = TESSERA__V1__SPOKE_STATUS__INIT;

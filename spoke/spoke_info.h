@@ -14,7 +14,7 @@
 struct spoke;
 
 /* Reply payload: a packed SpokeStatus in a malloc'd buffer. */
-int spoke_cmd_info(struct spoke *sp, const uint8_t *payload, size_t len,
-		   uint8_t **out, size_t *outlen, struct tsr_err *err);
+int spoke_cmd_info(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err);
 
 #endif

@@ -44,20 +44,20 @@
 #include "tessera/v1/spoke.pb-c.h"
 
 #define STORE_ADDR_MAX 256
-#define STORE_TIMEOUT_MS 2000		/* connect, and each command */
-#define STORE_BOOT_ID_MAX 64		/* bytes of a boot id */
-#define STORE_EVENTS_KEPT 1000000	/* default stream length cap */
+#define STORE_TIMEOUT_MS 2000	  /* connect, and each command */
+#define STORE_BOOT_ID_MAX 64	  /* bytes of a boot id */
+#define STORE_EVENTS_KEPT 1000000 /* default stream length cap */
 #define STORE_EVENTS_KEPT_MIN 100
 #define STORE_EVENTS_KEPT_MAX 100000000
 #define STORE_PAGE_DEFAULT 50
-#define STORE_LIST_SCAN_MAX 2000	/* index entries one list call examines */
-#define STORE_READ_MAX 1000		/* events one read returns */
-#define STORE_BLOCK_MAX_MS 60000	/* longest XREAD BLOCK */
-#define STORE_POSITION_MAX 48		/* "<ms>-<seq>" plus NUL, with room */
-#define STORE_NONCE_MAX 32		/* bytes of a command nonce */
-#define STORE_NONCE_TTL_MAX_MS (60 * 60 * 1000)	/* longest a nonce is kept */
-#define STORE_USER_MAX 128		/* bytes of a Valkey ACL user name */
-#define STORE_PASSWORD_MAX 512		/* bytes of a Valkey password */
+#define STORE_LIST_SCAN_MAX 2000		/* index entries one list call examines */
+#define STORE_READ_MAX 1000			/* events one read returns */
+#define STORE_BLOCK_MAX_MS 60000		/* longest XREAD BLOCK */
+#define STORE_POSITION_MAX 48			/* "<ms>-<seq>" plus NUL, with room */
+#define STORE_NONCE_MAX 32			/* bytes of a command nonce */
+#define STORE_NONCE_TTL_MAX_MS (60 * 60 * 1000) /* longest a nonce is kept */
+#define STORE_USER_MAX 128			/* bytes of a Valkey ACL user name */
+#define STORE_PASSWORD_MAX 512			/* bytes of a Valkey password */
 
 struct store;
 
@@ -81,23 +81,23 @@ struct store_update {
 	int64_t completed_at_ms;
 	bool has_pid;
 	int32_t pid;
-	bool has_process;		/* the process for good (agent.proto) */
+	bool has_process; /* the process for good (agent.proto) */
 	uint64_t pid_start_ticks;
-	const char *boot_id;		/* borrowed; PROC_BOOT_ID_LEN characters */
-	uint64_t pid_ns;		/* the spoke's PID namespace (proc_pid_ns); 0: none */
-	uint64_t pid_ns_init_ticks;	/* and its pid 1's start time; 0: none */
+	const char *boot_id;	    /* borrowed; PROC_BOOT_ID_LEN characters */
+	uint64_t pid_ns;	    /* the spoke's PID namespace (proc_pid_ns); 0: none */
+	uint64_t pid_ns_init_ticks; /* and its pid 1's start time; 0: none */
 	bool has_timeout_at_ms;
 	int64_t timeout_at_ms;
-	bool has_exit_code;		/* exit_code and signal exclude each other */
+	bool has_exit_code; /* exit_code and signal exclude each other */
 	int32_t exit_code;
 	bool has_signal;
 	int32_t signal;
 	bool has_error;
-	const char *error;		/* borrowed; at most TSR_ERROR_MAX bytes */
+	const char *error; /* borrowed; at most TSR_ERROR_MAX bytes */
 	bool has_kill_requested;
 	bool kill_requested;
 	bool has_output;
-	const char *output;		/* borrowed; at most TSR_OUTPUT_MAX bytes */
+	const char *output; /* borrowed; at most TSR_OUTPUT_MAX bytes */
 };
 
 /* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */
@@ -154,8 +154,8 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
  */
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
 		     const char *type_filter, const struct tsr_label *labels, size_t nlabels,
-		     uint32_t page_size, const char *page_token,
-		     Tessera__V1__AgentPage **out, struct tsr_err *err);
+		     uint32_t page_size, const char *page_token, Tessera__V1__AgentPage **out,
+		     struct tsr_err *err);
 /*
  * Makes sure the state and type indexes hold every agent: if the version
  * key is missing (data from an older spoke), indexes the main index in
@@ -168,8 +168,7 @@ int store_indexes_ensure(struct store *st, struct tsr_err *err);
  * other, newest first within each, for recovery at start-up; stops at fn's
  * first error. fn may use st, and may move the agent to another state.
  */
-int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
-			     struct tsr_err *err);
+int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg, struct tsr_err *err);
 
 /*
  * Records a command nonce for ttl_ms (1..STORE_NONCE_TTL_MAX_MS), in one

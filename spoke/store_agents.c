@@ -18,8 +18,8 @@
 #include "spawn_check.h"
 #include "store_internal.h"
 
-#define STORE_SCAN_PAGES_MAX 100000	/* pages of one full walk of the index */
-#define STORE_REINDEX_BATCH 1000	/* agents one reindex step indexes */
+#define STORE_SCAN_PAGES_MAX 100000 /* pages of one full walk of the index */
+#define STORE_REINDEX_BATCH 1000    /* agents one reindex step indexes */
 #define STORE_LABEL_FIELD_MAX (sizeof(STORE_LABEL_PREFIX) + TSR_NAME_MAX)
 
 static bool reply_is(const redisReply *r, const char *s)
@@ -84,23 +84,23 @@ static void args_event(struct store_args *a, const struct store *st, const char 
 /* What the create arguments borrow besides the agent, until they are sent. */
 struct agent_new {
 	char key[STORE_KEY_MAX];
-	struct tsr_label labels[TSR_LABELS_MAX];	/* the agent's strings */
-	char lfields[TSR_LABELS_MAX][STORE_LABEL_FIELD_MAX];	/* their hash fields */
+	struct tsr_label labels[TSR_LABELS_MAX];	     /* the agent's strings */
+	char lfields[TSR_LABELS_MAX][STORE_LABEL_FIELD_MAX]; /* their hash fields */
 	char etype[STORE_EVENT_TYPE_MAX];
-	int64_t created;				/* its creation time, 0 made now */
+	int64_t created; /* its creation time, 0 made now */
 };
 
 /* Checks a as the spoke checks a spawn, an id of this spoke, and fills n. */
-static int create_check(const struct store *st, const Tessera__V1__Agent *a,
-			struct agent_new *n, struct tsr_err *err)
+static int create_check(const struct store *st, const Tessera__V1__Agent *a, struct agent_new *n,
+			struct tsr_err *err)
 {
 	char spoke[TSR_NAME_MAX + 1];
 
 	if (store_agent_key(st, a->id, n->key, err) != 0)
 		return -1;
 	if (ids_agent_spoke(a->id, spoke, sizeof(spoke)) != 0 || strcmp(spoke, st->spoke) != 0)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "agent %s is not of spoke %s", a->id, st->spoke);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent %s is not of spoke %s",
+				   a->id, st->spoke);
 	for (size_t i = 0; i < a->n_labels && i < TSR_LABELS_MAX; i++) {
 		n->labels[i].key = a->labels[i]->key;
 		n->labels[i].value = a->labels[i]->value;
@@ -240,8 +240,8 @@ static int store_check_update(const struct store_update *u, struct tsr_err *err)
 /* A step of one agent: what its errors name, and where its event's position goes. */
 struct agent_step {
 	const char *agent_id;
-	const char *to;		/* the state, or what the step does */
-	char *position;		/* NULL: the step makes no event */
+	const char *to; /* the state, or what the step does */
+	char *position; /* NULL: the step makes no event */
 	size_t poslen;
 };
 
@@ -353,8 +353,8 @@ int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err
 
 static int agent_own_strings(Tessera__V1__Agent *a, struct tsr_err *err)
 {
-	char **fields[] = { &a->id, &a->spoke_id, &a->type, &a->task, &a->error,
-			    &a->request_id, &a->output, &a->boot_id };
+	char **fields[] = { &a->id,    &a->spoke_id,   &a->type,   &a->task,
+			    &a->error, &a->request_id, &a->output, &a->boot_id };
 
 	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
 }
@@ -560,8 +560,7 @@ static void args_list(struct store_args *args, const struct store *st,
 }
 
 /* One agent of a list reply, {id, pairs}. */
-static int list_item_decode(const redisReply *item, Tessera__V1__Agent **out,
-			    struct tsr_err *err)
+static int list_item_decode(const redisReply *item, Tessera__V1__Agent **out, struct tsr_err *err)
 {
 	if (item->type != REDIS_REPLY_ARRAY || item->elements != 2 ||
 	    item->element[0]->type != REDIS_REPLY_STRING)
@@ -629,10 +628,10 @@ out:
  * One page, matching any of states (none: any state), the type (""
  * any) and every one of the labels.
  */
-static int store_list_page(struct store *st, const Tessera__V1__AgentState *states,
-			   size_t nstates, const char *type_filter, const struct tsr_label *labels,
-			   size_t nlabels, uint32_t page_size, const char *page_token,
-			   Tessera__V1__AgentPage **out, struct tsr_err *err)
+static int store_list_page(struct store *st, const Tessera__V1__AgentState *states, size_t nstates,
+			   const char *type_filter, const struct tsr_label *labels, size_t nlabels,
+			   uint32_t page_size, const char *page_token, Tessera__V1__AgentPage **out,
+			   struct tsr_err *err)
 {
 	struct page_ask q = { page_size, out };
 	struct store_args args = { 0 };
@@ -655,8 +654,8 @@ static int store_list_page(struct store *st, const Tessera__V1__AgentState *stat
 
 int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
 		     const char *type_filter, const struct tsr_label *labels, size_t nlabels,
-		     uint32_t page_size, const char *page_token,
-		     Tessera__V1__AgentPage **out, struct tsr_err *err)
+		     uint32_t page_size, const char *page_token, Tessera__V1__AgentPage **out,
+		     struct tsr_err *err)
 {
 	const char *name = lifecycle_state_name(state_filter);
 
@@ -684,8 +683,8 @@ static int store_agents_in_state(struct store *st, Tessera__V1__AgentState s, st
 				    "more than %d pages of agents", STORE_SCAN_PAGES_MAX);
 			goto out;
 		}
-		if (store_list_page(st, &s, 1, "", NULL, 0, TSR_PAGE_SIZE_MAX, token, &page,
-				    err) != 0)
+		if (store_list_page(st, &s, 1, "", NULL, 0, TSR_PAGE_SIZE_MAX, token, &page, err) !=
+		    0)
 			goto out;
 		for (size_t k = 0; k < page->n_agents; k++)
 			if (fn(arg, page->agents[k], err) != 0)
@@ -703,8 +702,7 @@ out:
 	return rc;
 }
 
-int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg,
-			     struct tsr_err *err)
+int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg, struct tsr_err *err)
 {
 	for (int s = 1; lifecycle_state_name((Tessera__V1__AgentState)s) != NULL; s++)
 		if (!lifecycle_terminal((Tessera__V1__AgentState)s) &&

@@ -75,7 +75,7 @@ void store_args_state(struct store_args *a, Tessera__V1__AgentState s)
 }
 
 void store_args_eval(struct store_args *a, const struct store *st, const char *op,
-	       const char *agent_key)
+		     const char *agent_key)
 {
 	store_args_str(a, "EVALSHA");
 	/* Loaded at store_open; the text never changes, so neither does its SHA. */
@@ -112,14 +112,15 @@ static void store_drop(struct store *st)
  */
 static int store_reply_error(const redisReply *r, const char *what, struct tsr_err *err)
 {
-	static const char *const transient[] = { "LOADING", "BUSY", "MASTERDOWN", "TRYAGAIN",
-						 "READONLY", "CLUSTERDOWN" };
+	static const char *const transient[] = { "LOADING",  "BUSY",	 "MASTERDOWN",
+						 "TRYAGAIN", "READONLY", "CLUSTERDOWN" };
 	grpc_status_code code = GRPC_STATUS_INTERNAL;
 	size_t n;
 
 	for (size_t i = 0; i < sizeof(transient) / sizeof(transient[0]); i++) {
 		n = strlen(transient[i]);
-		if (strncmp(r->str, transient[i], n) == 0 && (r->str[n] == ' ' || r->str[n] == '\0'))
+		if (strncmp(r->str, transient[i], n) == 0 &&
+		    (r->str[n] == ' ' || r->str[n] == '\0'))
 			code = GRPC_STATUS_UNAVAILABLE;
 	}
 	/* Credentials we lack make Valkey as useless to us as one that is down. */
@@ -144,8 +145,8 @@ static int store_set_timeout(struct store *st, int ms, struct tsr_err *err)
  * Sends one command on the current connection; a reply of any type is 0.
  * A timeout other than STORE_TIMEOUT_MS holds for this command only.
  */
-static int store_exec(struct store *st, struct store_args *a, int timeout_ms,
-		      redisReply **out, struct tsr_err *err)
+static int store_exec(struct store *st, struct store_args *a, int timeout_ms, redisReply **out,
+		      struct tsr_err *err)
 {
 	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
 	redisReply *r;
@@ -173,8 +174,7 @@ static int store_exec(struct store *st, struct store_args *a, int timeout_ms,
  * The one place a reply no caller keeps is let go: after a send that
  * gave r (sent 0), fn checks r and copies out what it needs.
  */
-static int store_use(int sent, redisReply *r, store_reply_fn fn, void *arg,
-		     struct tsr_err *err)
+static int store_use(int sent, redisReply *r, store_reply_fn fn, void *arg, struct tsr_err *err)
 {
 	int rc;
 
@@ -196,7 +196,8 @@ static int script_loaded(const redisReply *r, void *arg, struct tsr_err *err)
 		return store_reply_error(r, what, err);
 	}
 	if (r->type != REDIS_REPLY_STRING || r->len != STORE_SHA_LEN)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SCRIPT LOAD: unexpected reply");
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey SCRIPT LOAD: unexpected reply");
 	memcpy(st->sha, r->str, STORE_SHA_LEN + 1);
 	return 0;
 }
@@ -220,10 +221,11 @@ static int auth_accepted(const redisReply *r, void *arg, struct tsr_err *err)
 
 	if (r->type == REDIS_REPLY_ERROR)
 		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-				   "valkey at %s: authentication refused: %.200s", st->addr, r->str);
+				   "valkey at %s: authentication refused: %.200s", st->addr,
+				   r->str);
 	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey at %s: AUTH: unexpected reply",
-				   st->addr);
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey at %s: AUTH: unexpected reply", st->addr);
 	return 0;
 }
 
@@ -298,8 +300,8 @@ static bool store_conn_usable(const struct store *st)
 	return st->ctx->err == 0 && poll(&p, 1, 0) == 0;
 }
 
-static int store_call(struct store *st, struct store_args *a, int timeout_ms,
-		      redisReply **out, struct tsr_err *err)
+static int store_call(struct store *st, struct store_args *a, int timeout_ms, redisReply **out,
+		      struct tsr_err *err)
 {
 	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
 		return -1;
@@ -307,8 +309,8 @@ static int store_call(struct store *st, struct store_args *a, int timeout_ms,
 }
 
 /* Sends one command; an error reply fails with the status it maps to. */
-static int store_command(struct store *st, struct store_args *a, int timeout_ms,
-			 redisReply **out, struct tsr_err *err)
+static int store_command(struct store *st, struct store_args *a, int timeout_ms, redisReply **out,
+			 struct tsr_err *err)
 {
 	redisReply *r = NULL;
 
@@ -392,8 +394,8 @@ static int store_parse_addr(struct store *st, const char *addr, struct tsr_err *
 	port = strtol(colon + 1, &end, 10);
 	if (errno != 0 || *end != '\0' || colon[1] < '0' || colon[1] > '9' || port < 1 ||
 	    port > 65535)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "valkey address %s: bad port", addr);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "valkey address %s: bad port",
+				   addr);
 	host = addr;
 	hlen = (size_t)(colon - addr);
 	if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']') {
@@ -401,8 +403,8 @@ static int store_parse_addr(struct store *st, const char *addr, struct tsr_err *
 		hlen -= 2;
 	}
 	if (hlen == 0)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "valkey address %s: no host", addr);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "valkey address %s: no host",
+				   addr);
 	memcpy(st->host, host, hlen);
 	st->host[hlen] = '\0';
 	st->port = (int)port;

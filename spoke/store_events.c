@@ -31,7 +31,7 @@ static bool position_valid(const char *p)
 /* The two numbers of a position_valid one; false if either overflows. */
 static bool position_numbers(const char *p, uint64_t v[2])
 {
-	for (int k = 0; k < 2; k++, p++) {	/* p++: past the dash */
+	for (int k = 0; k < 2; k++, p++) { /* p++: past the dash */
 		v[k] = 0;
 		for (; *p >= '0' && *p <= '9'; p++) {
 			if (v[k] > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
@@ -105,8 +105,7 @@ int store_events_last(struct store *st, char *position, size_t len, struct tsr_e
 
 static int event_own_strings(Tessera__V1__Event *ev, struct tsr_err *err)
 {
-	char **fields[] = { &ev->position, &ev->type, &ev->agent_id, &ev->spoke_id,
-			    &ev->error };
+	char **fields[] = { &ev->position, &ev->type, &ev->agent_id, &ev->spoke_id, &ev->error };
 
 	return store_strings_own(fields, sizeof(fields) / sizeof(fields[0]), err);
 }
@@ -115,8 +114,8 @@ static int event_own_strings(Tessera__V1__Event *ev, struct tsr_err *err)
 static int event_check(const struct store *st, const Tessera__V1__Event *ev, unsigned seen,
 		       struct tsr_err *err)
 {
-	const unsigned required = 1u << EF_TYPE | 1u << EF_AGENT | 1u << EF_SPOKE |
-				  1u << EF_OLD | 1u << EF_NEW | 1u << EF_TIME;
+	const unsigned required = 1u << EF_TYPE | 1u << EF_AGENT | 1u << EF_SPOKE | 1u << EF_OLD |
+				  1u << EF_NEW | 1u << EF_TIME;
 	char want_type[STORE_EVENT_TYPE_MAX];
 
 	if ((seen & required) != required)
@@ -151,8 +150,8 @@ static int event_decode(const struct store *st, const redisReply *e, Tessera__V1
 	id = e->element[0]->str;
 	fv = e->element[1];
 	if (store_pairs_check(fv, "stream entry", err) != 0 ||
-	    store_field_text(e->element[0], STORE_POSITION_MAX - 1, &ev->position, "id",
-			     err) != 0 ||
+	    store_field_text(e->element[0], STORE_POSITION_MAX - 1, &ev->position, "id", err) !=
+		    0 ||
 	    store_record_decode(&store_event_record, ev, fv, NULL, &seen, err) != 0 ||
 	    event_check(st, ev, seen, err) != 0 || event_own_strings(ev, err) != 0)
 		goto out;
@@ -187,13 +186,13 @@ void store_events_free(Tessera__V1__Event **events, size_t n)
  * No stream at all has lost nothing.
  */
 static const char events_read_script[] =
-"if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', '0-0', 0, {}} end\n"
-"local info = redis.call('XINFO', 'STREAM', KEYS[1])\n"
-"local f = {}\n"
-"for i = 1, #info - 1, 2 do f[info[i]] = info[i + 1] end\n"
-"local r = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])\n"
-"return {f['max-deleted-entry-id'] or '', f['recorded-first-entry-id'] or '',\n"
-"        f['length'] or -1, r and r[1][2] or {}}\n";
+	"if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', '0-0', 0, {}} end\n"
+	"local info = redis.call('XINFO', 'STREAM', KEYS[1])\n"
+	"local f = {}\n"
+	"for i = 1, #info - 1, 2 do f[info[i]] = info[i + 1] end\n"
+	"local r = redis.call('XREAD', 'COUNT', ARGV[2], 'STREAMS', KEYS[1], ARGV[1])\n"
+	"return {f['max-deleted-entry-id'] or '', f['recorded-first-entry-id'] or '',\n"
+	"        f['length'] or -1, r and r[1][2] or {}}\n";
 
 /*
  * OUT_OF_RANGE if an entry after after has been deleted: the reader would
@@ -220,10 +219,12 @@ static int events_check_kept(const char *after, const redisReply *r, struct tsr_
 	if (r->element[2]->integer <= 0)
 		return tsr_err_set(err, GRPC_STATUS_OUT_OF_RANGE,
 				   "events after position %s are no longer kept "
-				   "(retention); none is kept now", after);
+				   "(retention); none is kept now",
+				   after);
 	return tsr_err_set(err, GRPC_STATUS_OUT_OF_RANGE,
 			   "events after position %s are no longer kept (retention); "
-			   "the oldest kept is %.*s", after, STORE_POSITION_MAX, first->str);
+			   "the oldest kept is %.*s",
+			   after, STORE_POSITION_MAX, first->str);
 }
 
 /* What one read gives store_events_read. */
@@ -231,8 +232,8 @@ struct events_got {
 	const struct store *st;
 	const char *after;
 	size_t max_count;
-	Tessera__V1__Event **evs;	/* owned; NULL until a read gives entries */
-	size_t n;			/* how many of evs are decoded */
+	Tessera__V1__Event **evs; /* owned; NULL until a read gives entries */
+	size_t n;		  /* how many of evs are decoded */
 };
 
 /* Checks the read script's reply and decodes its entries into g. */
@@ -242,9 +243,9 @@ static int events_decode_all(const redisReply *r, void *arg, struct tsr_err *err
 	const redisReply *entries;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element[3]->type != REDIS_REPLY_ARRAY ||
-	    r->element[3]->elements > g->max_count)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: unexpected event read reply");
+	    r->element[3]->type != REDIS_REPLY_ARRAY || r->element[3]->elements > g->max_count)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey: unexpected event read reply");
 	if (events_check_kept(g->after, r, err) != 0)
 		return -1;
 	entries = r->element[3];

@@ -14,7 +14,7 @@
 
 #include "lifecycle.h"
 
-#define STORE_FIELDS_MAX 64		/* fields of one hash or stream entry */
+#define STORE_FIELDS_MAX 64 /* fields of one hash or stream entry */
 
 /* The end oneof's case is read and written as an int, whichever enum it is. */
 _Static_assert(sizeof(Tessera__V1__Agent__EndCase) == sizeof(int), "end case is an int");
@@ -30,9 +30,9 @@ _Static_assert(AF_COUNT <= 32 && EF_COUNT <= 32, "fields fit the seen bits");
 /* Where its member is; UPDATE: an agent field a store_update carries under the same name. */
 #define AGENT(m) .at = offsetof(Tessera__V1__Agent, m)
 #define EVENT(m) .at = offsetof(Tessera__V1__Event, m)
-#define UPDATE(m, has) AGENT(m), .in_update = true, \
-	.update_has = offsetof(struct store_update, has), \
-	.update_at = offsetof(struct store_update, m)
+#define UPDATE(m, has)                                                                 \
+	AGENT(m), .in_update = true, .update_has = offsetof(struct store_update, has), \
+		  .update_at = offsetof(struct store_update, m)
 
 /* Agent hash fields; those of a store_update in the order it writes them. */
 const struct store_field store_agent_fields[AF_COUNT] = {
@@ -86,10 +86,16 @@ const int store_event_copied[] = { AF_STARTED, AF_COMPLETED, AF_EXIT, AF_SIGNAL,
 const size_t store_event_copied_count = sizeof(store_event_copied) / sizeof(store_event_copied[0]);
 
 const struct store_record store_agent_record = {
-	"agent", store_agent_fields, AF_COUNT, offsetof(Tessera__V1__Agent, end_case),
+	"agent",
+	store_agent_fields,
+	AF_COUNT,
+	offsetof(Tessera__V1__Agent, end_case),
 };
 const struct store_record store_event_record = {
-	"event", store_event_fields, EF_COUNT, offsetof(Tessera__V1__Event, end_case),
+	"event",
+	store_event_fields,
+	EF_COUNT,
+	offsetof(Tessera__V1__Event, end_case),
 };
 
 int store_field_text(const redisReply *v, size_t max, char **dst, const char *name,
@@ -106,8 +112,8 @@ int store_field_text(const redisReply *v, size_t max, char **dst, const char *na
 	return 0;
 }
 
-static int field_int(const redisReply *v, int64_t min, int64_t max, int64_t *out,
-		     const char *name, struct tsr_err *err)
+static int field_int(const redisReply *v, int64_t min, int64_t max, int64_t *out, const char *name,
+		     struct tsr_err *err)
 {
 	long long n;
 	char *end;
@@ -130,8 +136,8 @@ static int field_state(const redisReply *v, Tessera__V1__AgentState *out, const 
 }
 
 /* Sets f's member of msg, of the C type its kind says, to n, already in range. */
-static void field_set_int(const struct store_record *rec, void *msg,
-			  const struct store_field *f, int64_t n)
+static void field_set_int(const struct store_record *rec, void *msg, const struct store_field *f,
+			  int64_t n)
 {
 	char *at = (char *)msg + f->at;
 
@@ -141,7 +147,7 @@ static void field_set_int(const struct store_record *rec, void *msg,
 		*(int64_t *)at = n;
 	else if (f->kind == SK_U64)
 		*(uint64_t *)at = (uint64_t)n;
-	else	/* SK_I32, SK_END */
+	else /* SK_I32, SK_END */
 		*(int32_t *)at = (int32_t)n;
 	if (f->kind == SK_END)
 		memcpy((char *)msg + rec->end_case_at, &f->end_case, sizeof(f->end_case));
@@ -152,7 +158,7 @@ static int field_decode(const struct store_record *rec, void *msg, const struct 
 			const redisReply *v, struct tsr_err *err)
 {
 	char *at = (char *)msg + f->at;
-	int64_t n = 0;		/* set by field_int; gcc cannot tell */
+	int64_t n = 0; /* set by field_int; gcc cannot tell */
 	int end_case;
 
 	if (f->kind == SK_TEXT)
@@ -224,7 +230,7 @@ void store_args_update(struct store_args *a, const struct store_update *u)
 			store_args_int(a, *(const int64_t *)v);
 		else if (f->kind == SK_U64)
 			store_args_int(a, (long long)*(const uint64_t *)v);
-		else	/* SK_I32, SK_END; no update carries a state */
+		else /* SK_I32, SK_END; no update carries a state */
 			store_args_int(a, *(const int32_t *)v);
 	}
 }
@@ -252,7 +258,6 @@ int store_pairs_check(const redisReply *r, const char *what, struct tsr_err *err
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed %s", what);
 	for (size_t i = 0; i < r->elements; i++)
 		if (r->element[i]->type != REDIS_REPLY_STRING)
-			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed %s",
-					   what);
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed %s", what);
 	return 0;
 }

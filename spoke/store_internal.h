@@ -25,21 +25,21 @@
 #define STORE_EVENT_TYPE_MAX 32
 
 struct store {
-	redisContext *ctx;		/* owned; NULL while disconnected */
+	redisContext *ctx; /* owned; NULL while disconnected */
 	bool unix_socket;
-	char addr[STORE_ADDR_MAX];	/* as given, for messages */
-	char host[STORE_ADDR_MAX];	/* host name or socket path */
+	char addr[STORE_ADDR_MAX]; /* as given, for messages */
+	char host[STORE_ADDR_MAX]; /* host name or socket path */
 	int port;
-	struct store_auth auth;		/* sent on every connect; wiped at store_close */
+	struct store_auth auth; /* sent on every connect; wiped at store_close */
 	char spoke[TSR_NAME_MAX + 1];
 	char agent_prefix[STORE_KEY_MAX];
 	char k_index[STORE_KEY_MAX];
 	char k_requests[STORE_KEY_MAX];
-	char k_events[STORE_KEY_MAX];	/* also the PUBLISH channel */
-	long long events_kept;		/* the stream's length cap (store_events_keep) */
+	char k_events[STORE_KEY_MAX]; /* also the PUBLISH channel */
+	long long events_kept;	      /* the stream's length cap (store_events_keep) */
 	char nonce_prefix[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
-	bool indexes_ok;		/* the index version key was seen (store_indexes_ensure) */
+	bool indexes_ok; /* the index version key was seen (store_indexes_ensure) */
 };
 
 /*
@@ -50,7 +50,7 @@ struct store {
 struct store_args {
 	int argc;
 	bool overflow;
-	const char *argv[STORE_ARGS_MAX];	/* borrowed, or pointing into nums */
+	const char *argv[STORE_ARGS_MAX]; /* borrowed, or pointing into nums */
 	size_t len[STORE_ARGS_MAX];
 	char nums[STORE_ARGS_MAX][STORE_NUM_LEN];
 };
@@ -60,10 +60,27 @@ struct store_args {
  * carries stand in the order store_args_update writes them.
  */
 enum {
-	AF_ID, AF_SPOKE, AF_TYPE, AF_TASK, AF_STATE, AF_CREATED, AF_REQUEST,
-	AF_STARTED, AF_COMPLETED, AF_PID, AF_PID_START, AF_BOOT, AF_PID_NS,
-	AF_PID_NS_INIT, AF_TIMEOUT_AT, AF_EXIT, AF_SIGNAL, AF_ERROR, AF_KILL,
-	AF_OUTPUT, AF_COUNT
+	AF_ID,
+	AF_SPOKE,
+	AF_TYPE,
+	AF_TASK,
+	AF_STATE,
+	AF_CREATED,
+	AF_REQUEST,
+	AF_STARTED,
+	AF_COMPLETED,
+	AF_PID,
+	AF_PID_START,
+	AF_BOOT,
+	AF_PID_NS,
+	AF_PID_NS_INIT,
+	AF_TIMEOUT_AT,
+	AF_EXIT,
+	AF_SIGNAL,
+	AF_ERROR,
+	AF_KILL,
+	AF_OUTPUT,
+	AF_COUNT
 };
 
 /*
@@ -77,8 +94,18 @@ enum {
 
 /* Event stream fields: indexes into store_event_fields. */
 enum {
-	EF_TYPE, EF_AGENT, EF_SPOKE, EF_OLD, EF_NEW, EF_TIME, EF_STARTED,
-	EF_COMPLETED, EF_EXIT, EF_SIGNAL, EF_ERROR, EF_COUNT
+	EF_TYPE,
+	EF_AGENT,
+	EF_SPOKE,
+	EF_OLD,
+	EF_NEW,
+	EF_TIME,
+	EF_STARTED,
+	EF_COMPLETED,
+	EF_EXIT,
+	EF_SIGNAL,
+	EF_ERROR,
+	EF_COUNT
 };
 
 /* store_conn.c: building commands and sending them. */
@@ -91,7 +118,7 @@ void store_args_list_end(struct store_args *a, int slot);
 void store_args_state(struct store_args *a, Tessera__V1__AgentState s);
 /* EVALSHA of store_script with the keys; agent_key NULL for "list". */
 void store_args_eval(struct store_args *a, const struct store *st, const char *op,
-	       const char *agent_key);
+		     const char *agent_key);
 /* Checks a reply and copies out of it what the caller keeps; arg is the caller's. */
 typedef int (*store_reply_fn)(const redisReply *r, void *arg, struct tsr_err *err);
 /*
@@ -120,38 +147,38 @@ int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *e
 
 /* How a field's value is checked, and the C type of its member. */
 enum store_kind {
-	SK_TEXT,	/* char * (const char * in a store_update), at most max bytes */
-	SK_STATE,	/* Tessera__V1__AgentState, by its lifecycle name */
-	SK_BOOL,	/* protobuf_c_boolean (bool in a store_update), 0 or 1 */
-	SK_I32,		/* int32_t in min..max */
-	SK_I64,		/* int64_t in min..max */
-	SK_U64,		/* uint64_t in min..max */
-	SK_END,		/* int32_t in min..max, of the message's end oneof */
+	SK_TEXT,  /* char * (const char * in a store_update), at most max bytes */
+	SK_STATE, /* Tessera__V1__AgentState, by its lifecycle name */
+	SK_BOOL,  /* protobuf_c_boolean (bool in a store_update), 0 or 1 */
+	SK_I32,	  /* int32_t in min..max */
+	SK_I64,	  /* int64_t in min..max */
+	SK_U64,	  /* uint64_t in min..max */
+	SK_END,	  /* int32_t in min..max, of the message's end oneof */
 };
 
 struct store_field {
-	const char *name;	/* in the hash or entry: writer and reader share it */
+	const char *name; /* in the hash or entry: writer and reader share it */
 	enum store_kind kind;
-	int64_t min, max;	/* the value's range; SK_TEXT: max is its length in bytes */
-	size_t at;		/* offsetof its member in the message */
-	int end_case;		/* SK_END: the oneof case its member is */
-	bool in_update;		/* whether a struct store_update carries it, and where: */
-	size_t update_has;	/* offsetof its has_ flag */
-	size_t update_at;	/* offsetof its value */
+	int64_t min, max;  /* the value's range; SK_TEXT: max is its length in bytes */
+	size_t at;	   /* offsetof its member in the message */
+	int end_case;	   /* SK_END: the oneof case its member is */
+	bool in_update;	   /* whether a struct store_update carries it, and where: */
+	size_t update_has; /* offsetof its has_ flag */
+	size_t update_at;  /* offsetof its value */
 };
 
 /* A record: its fields, by AF_ or EF_ index, and where its message keeps the end case. */
 struct store_record {
-	const char *what;		/* "agent", "event": for messages */
+	const char *what; /* "agent", "event": for messages */
 	const struct store_field *fields;
 	int count;
-	size_t end_case_at;		/* offsetof end_case; 0 there means not set */
+	size_t end_case_at; /* offsetof end_case; 0 there means not set */
 };
 
 extern const struct store_field store_agent_fields[AF_COUNT];
 extern const struct store_field store_event_fields[EF_COUNT];
-extern const struct store_record store_agent_record;	/* Tessera__V1__Agent */
-extern const struct store_record store_event_record;	/* Tessera__V1__Event */
+extern const struct store_record store_agent_record; /* Tessera__V1__Agent */
+extern const struct store_record store_event_record; /* Tessera__V1__Event */
 /* The agent fields a transition's event copies, by name (AF_ indexes). */
 extern const int store_event_copied[];
 extern const size_t store_event_copied_count;

@@ -32,8 +32,8 @@ int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_
 
 	if (len == 0 || len > STORE_NONCE_MAX || ttl_ms < 1 || ttl_ms > STORE_NONCE_TTL_MAX_MS)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "nonce of %zu bytes or lifetime of %lld ms out of bounds",
-				   len, (long long)ttl_ms);
+				   "nonce of %zu bytes or lifetime of %lld ms out of bounds", len,
+				   (long long)ttl_ms);
 	for (size_t i = 0; i < len; i++) {
 		name[2 * i] = hex[nonce[i] >> 4];
 		name[2 * i + 1] = hex[nonce[i] & 0xf];

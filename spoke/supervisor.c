@@ -30,66 +30,66 @@
 #include "log.h"
 #include "proc_identity.h"
 
-#define SV_DRAIN_POLL_MS 10	/* re-check of a group that is still dying */
-#define SV_REAP_PER_PASS 256	/* orphans of one group reaped per pass */
+#define SV_DRAIN_POLL_MS 10  /* re-check of a group that is still dying */
+#define SV_REAP_PER_PASS 256 /* orphans of one group reaped per pass */
 /* PATH, HOME, the type's, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
 #define SV_ENV_MAX (AGENT_ENV_MAX + 5)
 #define SV_HOME_MAX 4096
 #define SV_PATH "/usr/local/bin:/usr/bin:/bin"
-#define SV_GATE_FD 3		/* where tessera-shim reads its go-ahead */
-#define SV_TRIM_EVERY_MS 1000	/* how often output files are trimmed */
+#define SV_GATE_FD 3	      /* where tessera-shim reads its go-ahead */
+#define SV_TRIM_EVERY_MS 1000 /* how often output files are trimmed */
 
 /* A record holds the whole tail a terminal agent leaves. */
 _Static_assert(SUPERVISOR_TAIL_MAX <= TSR_OUTPUT_MAX, "the output tail must fit its record");
 
 enum sv_slot_state {
 	SV_FREE,
-	SV_SPAWNING,	/* reserved while posix_spawn runs; not yet polled */
-	SV_RUNNING,	/* shim alive or unreaped; pidfd polled */
-	SV_DRAINING,	/* shim ended; waiting for the rest of its group */
-	SV_REPORTING,	/* its exit goes to on_exit: still found until it has */
+	SV_SPAWNING,  /* reserved while posix_spawn runs; not yet polled */
+	SV_RUNNING,   /* shim alive or unreaped; pidfd polled */
+	SV_DRAINING,  /* shim ended; waiting for the rest of its group */
+	SV_REPORTING, /* its exit goes to on_exit: still found until it has */
 };
 
 struct sv_child {
 	enum sv_slot_state state;
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	pid_t pid;			/* the shim's, also the process group id */
-	int pidfd;			/* owned while SV_RUNNING */
-	int gatefd;			/* owned while held: write end of the shim's gate */
-	int outfd;			/* owned until freed: the output file, or -1 */
-	int64_t punched;		/* output freed up to here; -1: cannot */
-	bool released;			/* the gate opened: the agent was let run */
-	bool adopted;			/* started by an earlier spoke: not our child */
+	pid_t pid;	 /* the shim's, also the process group id */
+	int pidfd;	 /* owned while SV_RUNNING */
+	int gatefd;	 /* owned while held: write end of the shim's gate */
+	int outfd;	 /* owned until freed: the output file, or -1 */
+	int64_t punched; /* output freed up to here; -1: cannot */
+	bool released;	 /* the gate opened: the agent was let run */
+	bool adopted;	 /* started by an earlier spoke: not our child */
 	bool kill_requested;
-	int64_t kill_at_mono;		/* when to SIGKILL the group; 0: not due */
+	int64_t kill_at_mono; /* when to SIGKILL the group; 0: not due */
 	struct supervisor_timeout limit;
-	int64_t timeout_at_mono;	/* when the timeout ends it; 0: none, or done */
+	int64_t timeout_at_mono; /* when the timeout ends it; 0: none, or done */
 	bool timed_out;
 	int64_t drain_until_mono;
-	struct supervisor_exit ex;	/* the leader's end, kept while draining */
+	struct supervisor_exit ex; /* the leader's end, kept while draining */
 };
 
 struct sv_done {
-	struct sv_child *slot;		/* SV_REPORTING until on_exit has returned */
+	struct sv_child *slot; /* SV_REPORTING until on_exit has returned */
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	struct supervisor_exit ex;	/* ex.agent_id points at agent_id above */
-	char *output;			/* owned, ex.output points here */
+	struct supervisor_exit ex; /* ex.agent_id points at agent_id above */
+	char *output;		   /* owned, ex.output points here */
 };
 
 struct supervisor {
 	pthread_mutex_t mu;
 	pthread_t reaper;
-	int wakefd;			/* owned eventfd: spawn and kill wake the reaper */
+	int wakefd; /* owned eventfd: spawn and kill wake the reaper */
 	bool stopping;
 	size_t max;
-	size_t tail_max;		/* bytes of output kept per agent */
-	struct sv_child *slots;		/* owned, [max] */
-	struct pollfd *pfds;		/* owned, [max + 1], reaper only: wakefd, pidfds */
-	size_t *pfd_slot;		/* owned, [max + 1], reaper only: slot of pfds[k] */
-	struct sv_done *done;		/* owned, [max], reaper only: exits to report */
-	const char *state_dir;		/* borrowed */
-	const char *shim_path;		/* borrowed */
-	int64_t next_trim_mono;		/* reaper only */
+	size_t tail_max;	/* bytes of output kept per agent */
+	struct sv_child *slots; /* owned, [max] */
+	struct pollfd *pfds;	/* owned, [max + 1], reaper only: wakefd, pidfds */
+	size_t *pfd_slot;	/* owned, [max + 1], reaper only: slot of pfds[k] */
+	struct sv_done *done;	/* owned, [max], reaper only: exits to report */
+	const char *state_dir;	/* borrowed */
+	const char *shim_path;	/* borrowed */
+	int64_t next_trim_mono; /* reaper only */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -198,7 +198,7 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 		if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) != 0)
 			log_error("agent %s: waitid: %s", c->agent_id, strerror(errno));
 		else if (si.si_pid == 0)
-			return;		/* readable but not yet waitable: look again next pass */
+			return; /* readable but not yet waitable: look again next pass */
 		else
 			reaped = true;
 	}
@@ -236,8 +236,8 @@ static bool sv_group_gone(struct sv_child *c, int64_t now)
 		return true;
 	if (now < c->drain_until_mono)
 		return false;
-	log_warn("agent %s: process group %d not empty %d ms after its leader ended",
-		 c->agent_id, (int)c->pid, SUPERVISOR_DRAIN_MS);
+	log_warn("agent %s: process group %d not empty %d ms after its leader ended", c->agent_id,
+		 (int)c->pid, SUPERVISOR_DRAIN_MS);
 	return true;
 }
 
@@ -338,14 +338,15 @@ static void *sv_reaper_main(void *p)
 			if (errno != EINTR) {
 				log_error("supervisor: poll: %s", strerror(errno));
 				/* Kill deadlines still get served, without spinning. */
-				nanosleep(&(struct timespec){ .tv_nsec = SV_DRAIN_POLL_MS * 1000000L },
+				nanosleep(&(struct timespec){ .tv_nsec = SV_DRAIN_POLL_MS *
+									 1000000L },
 					  NULL);
 			}
 			for (size_t k = 0; k < npfds; k++)
 				sv->pfds[k].revents = 0;
 		}
-		if ((sv->pfds[0].revents & POLLIN) &&
-		    read(sv->wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		if ((sv->pfds[0].revents & POLLIN) && read(sv->wakefd, &count, sizeof(count)) < 0 &&
+		    errno != EAGAIN)
 			log_warn("supervisor: wake-up read: %s", strerror(errno));
 
 		pthread_mutex_lock(&sv->mu);
@@ -411,22 +412,22 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	return 0;
 }
 
-int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit,
-		     void *arg, struct supervisor **out, struct tsr_err *err)
+int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit, void *arg,
+		     struct supervisor **out, struct tsr_err *err)
 {
 	struct supervisor *sv = NULL;
 	bool mu_ready = false;
 	int rc = -1, e;
 
 	if (cfg->max_agents == 0 || cfg->max_agents > SUPERVISOR_AGENTS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "agent cap must be 1..%d", SUPERVISOR_AGENTS_MAX);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "agent cap must be 1..%d",
+				   SUPERVISOR_AGENTS_MAX);
 	if (cfg->tail_bytes == 0 || cfg->tail_bytes > SUPERVISOR_TAIL_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "output tail must be 1..%d bytes", SUPERVISOR_TAIL_MAX);
 	if (access(cfg->shim_path, X_OK) != 0)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim %s: %s",
-				   cfg->shim_path, strerror(errno));
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim %s: %s", cfg->shim_path,
+				   strerror(errno));
 	if (sv_new(cfg, on_exit, arg, &sv, err) != 0)
 		return -1;
 	sv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -485,14 +486,14 @@ void supervisor_stop(struct supervisor *sv)
  * owned here until the slot takes it over, -1 once it is not.
  */
 struct sv_spawn {
-	char exit_path[AGENT_FILES_PATH_MAX];	/* where the shim records the exit */
-	char *argv[AGENT_ARGV_MAX + 3];		/* the shim's, exit_path, the type's; borrowed */
-	char *envp[SV_ENV_MAX];			/* owned strings, NULL-ended */
-	int task_fd;				/* the memfd for stdin, or -1: /dev/null */
-	int out_wr, out_rd;			/* the output file: the shim's end, ours */
-	int gate_rd, gate_wr;			/* the gate: the shim's end, ours */
-	pid_t pid;				/* the shim, once spawned */
-	int pidfd;				/* the shim's, once spawned */
+	char exit_path[AGENT_FILES_PATH_MAX]; /* where the shim records the exit */
+	char *argv[AGENT_ARGV_MAX + 3];	      /* the shim's, exit_path, the type's; borrowed */
+	char *envp[SV_ENV_MAX];		      /* owned strings, NULL-ended */
+	int task_fd;			      /* the memfd for stdin, or -1: /dev/null */
+	int out_wr, out_rd;		      /* the output file: the shim's end, ours */
+	int gate_rd, gate_wr;		      /* the gate: the shim's end, ours */
+	pid_t pid;			      /* the shim, once spawned */
+	int pidfd;			      /* the shim's, once spawned */
 };
 
 /* A memfd at offset 0 holding the task: unlike a pipe, nothing can block on it. */
@@ -566,8 +567,8 @@ static int sv_fd_above_gate(int *fd, struct tsr_err *err)
 }
 
 /* Appends one malloc'd "name=value" to envp, keeping room for its NULL end. */
-static int sv_env_add(char **envp, size_t *n, const char *name, const char *value,
-		      size_t value_len, struct tsr_err *err)
+static int sv_env_add(char **envp, size_t *n, const char *name, const char *value, size_t value_len,
+		      struct tsr_err *err)
 {
 	size_t nlen = strlen(name);
 	char *s;
@@ -728,8 +729,8 @@ static int sv_spawn_check(const char *agent_id, const struct agent_type *type, c
 	if (!ids_valid_agent_id(agent_id))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
 	if (task_len > TSR_TASK_MAX || (task == NULL && task_len > 0))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "task longer than %d bytes", TSR_TASK_MAX);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "task longer than %d bytes",
+				   TSR_TASK_MAX);
 	if (type->delivery == AGENT_TASK_ENV && task_len > 0 && memchr(task, '\0', task_len))
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "a task passed by environment cannot hold NUL bytes");
@@ -819,8 +820,13 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err)
 {
 	struct sv_spawn sp = {
-		.task_fd = -1, .out_wr = -1, .out_rd = -1, .gate_rd = -1, .gate_wr = -1,
-		.pid = -1, .pidfd = -1,
+		.task_fd = -1,
+		.out_wr = -1,
+		.out_rd = -1,
+		.gate_rd = -1,
+		.gate_wr = -1,
+		.pid = -1,
+		.pidfd = -1,
 	};
 	struct sv_child *c = NULL;
 	uint64_t ticks = 0;
@@ -933,8 +939,8 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 	int pidfd = -1, out_rd = -1, rc = -1;
 	int64_t now;
 
-	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms || limit->grace_ms < 0 ||
-	    limit->grace_ms > AGENT_GRACE_MAX_MS || proc->pid <= 0)
+	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms ||
+	    limit->grace_ms < 0 || limit->grace_ms > AGENT_GRACE_MAX_MS || proc->pid <= 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "bad process, timeout or grace to adopt");
 	if (sv_reserve(sv, agent_id, &c, err) != 0)
@@ -952,10 +958,11 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 	if (proc_start_ticks(proc->pid, &ticks, err) != 0)
 		goto out;
 	if (ticks != proc->start_ticks) {
-		tsr_err_set(err, GRPC_STATUS_NOT_FOUND,
-			    "pid %d now belongs to another process (started at tick %llu, not %llu)",
-			    (int)proc->pid, (unsigned long long)ticks,
-			    (unsigned long long)proc->start_ticks);
+		tsr_err_set(
+			err, GRPC_STATUS_NOT_FOUND,
+			"pid %d now belongs to another process (started at tick %llu, not %llu)",
+			(int)proc->pid, (unsigned long long)ticks,
+			(unsigned long long)proc->start_ticks);
 		goto out;
 	}
 	if (agent_files_out_open(sv->state_dir, agent_id, &out_rd, &oerr) != 0)
@@ -977,8 +984,8 @@ out:
 			c->kill_requested = true;
 			c->kill_at_mono = now + limit->grace_ms;
 			if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH)
-				log_warn("agent %s: SIGTERM to group %d: %s", agent_id,
-					 (int)c->pid, strerror(errno));
+				log_warn("agent %s: SIGTERM to group %d: %s", agent_id, (int)c->pid,
+					 strerror(errno));
 		}
 		pidfd = -1;
 	} else {
@@ -1008,8 +1015,9 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 	if (c->outfd < 0) {
 		*out = strdup("");
 		*len = 0;
-		rc = *out != NULL ? 0 : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-						    "out of memory");
+		rc = *out != NULL
+			     ? 0
+			     : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		goto out;
 	}
 	rc = agent_files_out_tail(c->outfd, sv->tail_max, out, len, err);
@@ -1070,16 +1078,15 @@ void supervisor_kill_unclaim(struct supervisor *sv, const char *agent_id)
 	pthread_mutex_unlock(&sv->mu);
 }
 
-int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
-		    struct tsr_err *err)
+int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms, struct tsr_err *err)
 {
 	struct sv_child *c;
 	int64_t at;
 	int rc = -1;
 
 	if (grace_ms < 0 || grace_ms > AGENT_GRACE_MAX_MS)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "grace must be 0..%d ms", AGENT_GRACE_MAX_MS);
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "grace must be 0..%d ms",
+				   AGENT_GRACE_MAX_MS);
 	pthread_mutex_lock(&sv->mu);
 	c = sv_find(sv, agent_id);
 	if (c == NULL || c->state == SV_SPAWNING) {

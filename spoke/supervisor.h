@@ -46,9 +46,9 @@
 #include "agent_types.h"
 #include "error.h"
 
-#define SUPERVISOR_AGENTS_MAX 4096	/* highest cap on concurrent agents */
-#define SUPERVISOR_DRAIN_MS 5000	/* longest wait for a group to empty */
-#define SUPERVISOR_TAIL_DEFAULT 65536	/* bytes of output kept per agent */
+#define SUPERVISOR_AGENTS_MAX 4096    /* highest cap on concurrent agents */
+#define SUPERVISOR_DRAIN_MS 5000      /* longest wait for a group to empty */
+#define SUPERVISOR_TAIL_DEFAULT 65536 /* bytes of output kept per agent */
 #define SUPERVISOR_TAIL_MAX 1048576
 
 struct supervisor;
@@ -57,14 +57,14 @@ struct supervisor;
 struct supervisor_exit {
 	const char *agent_id;
 	pid_t pid;
-	bool started;			/* false: its gate closed, no agent code ran */
-	bool signaled;			/* status is a signal number, else an exit code */
-	int status;			/* -1 with !signaled: the status is unknown */
-	bool kill_requested;		/* supervisor_kill was called for it */
-	bool timed_out;			/* its timeout ended it, before any kill */
-	uint32_t timeout_ms;		/* the timeout it was spawned with; 0: none */
-	int64_t completed_at_ms;	/* wall clock when the leader's exit was seen */
-	const char *output;		/* NUL-ended tail (NUL bytes as '?'), or NULL */
+	bool started;		 /* false: its gate closed, no agent code ran */
+	bool signaled;		 /* status is a signal number, else an exit code */
+	int status;		 /* -1 with !signaled: the status is unknown */
+	bool kill_requested;	 /* supervisor_kill was called for it */
+	bool timed_out;		 /* its timeout ended it, before any kill */
+	uint32_t timeout_ms;	 /* the timeout it was spawned with; 0: none */
+	int64_t completed_at_ms; /* wall clock when the leader's exit was seen */
+	const char *output;	 /* NUL-ended tail (NUL bytes as '?'), or NULL */
 	size_t output_len;
 };
 
@@ -76,24 +76,24 @@ struct supervisor_exit {
 typedef void (*supervisor_exit_fn)(void *arg, const struct supervisor_exit *ex);
 
 struct supervisor_config {
-	size_t max_agents;		/* 1..SUPERVISOR_AGENTS_MAX agents at once */
-	size_t tail_bytes;		/* 1..SUPERVISOR_TAIL_MAX bytes of output kept */
-	const char *state_dir;		/* borrowed for sv's life; agent_files_dir_prepare'd */
-	const char *shim_path;		/* borrowed for sv's life: tessera-shim */
+	size_t max_agents;     /* 1..SUPERVISOR_AGENTS_MAX agents at once */
+	size_t tail_bytes;     /* 1..SUPERVISOR_TAIL_MAX bytes of output kept */
+	const char *state_dir; /* borrowed for sv's life; agent_files_dir_prepare'd */
+	const char *shim_path; /* borrowed for sv's life: tessera-shim */
 };
 
 /* One process for good: its pid and start time (proc_identity.h). */
 struct supervisor_proc {
-	pid_t pid;			/* the shim's, also the agent's process group */
+	pid_t pid; /* the shim's, also the agent's process group */
 	uint64_t start_ticks;
 };
 
-int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit,
-		     void *arg, struct supervisor **out, struct tsr_err *err);
+int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit, void *arg,
+		     struct supervisor **out, struct tsr_err *err);
 /* What ends an agent that runs too long. */
 struct supervisor_timeout {
-	uint32_t ms;			/* 0..TSR_AGENT_TIMEOUT_MAX_MS after the spawn; 0: never */
-	int grace_ms;			/* 0..AGENT_GRACE_MAX_MS, SIGTERM to SIGKILL */
+	uint32_t ms;  /* 0..TSR_AGENT_TIMEOUT_MAX_MS after the spawn; 0: never */
+	int grace_ms; /* 0..AGENT_GRACE_MAX_MS, SIGTERM to SIGKILL */
 };
 
 /*
@@ -128,8 +128,7 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
  * process, has been handed to on_exit already (an agent stays supervised
  * until on_exit has returned).
  */
-int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms,
-		    struct tsr_err *err);
+int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms, struct tsr_err *err);
 /*
  * Claims agent_id for a kill without signalling it yet: its exit, from
  * now on, is reported kill_requested. Record the kill, then call

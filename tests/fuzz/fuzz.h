@@ -11,12 +11,12 @@
 
 #include "sign.h"
 
-#define FUZZ_NOW_MS 1700000000000LL	/* the clock every target and seed agrees on */
+#define FUZZ_NOW_MS 1700000000000LL /* the clock every target and seed agrees on */
 #define FUZZ_SPOKE_ID "spoke-1"
 #define FUZZ_COMMAND_ID "cmd-1"
 #define FUZZ_HUB_SEED 1
 #define FUZZ_SPOKE_SEED 2
-#define FUZZ_TEXT_MAX (64 * 1024)	/* longest string input tried */
+#define FUZZ_TEXT_MAX (64 * 1024) /* longest string input tried */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

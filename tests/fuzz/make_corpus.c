@@ -21,8 +21,8 @@
 
 #define CORPUS_PATH_MAX 4096
 
-static int corpus_write(const char *dir, const char *target, const char *name,
-			const void *data, size_t len, struct tsr_err *err)
+static int corpus_write(const char *dir, const char *target, const char *name, const void *data,
+			size_t len, struct tsr_err *err)
 {
 	char path[CORPUS_PATH_MAX];
 	FILE *f = NULL;
@@ -66,7 +66,8 @@ static int corpus_commands(const char *dir, const struct sign_key *hub, struct t
 	Tessera__V1__StreamEventsRequest stream = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
 	struct envelope_command_args a = { .audience = FUZZ_SPOKE_ID,
 					   .command_id = FUZZ_COMMAND_ID,
-					   .now_ms = FUZZ_NOW_MS, .ttl_ms = ENVELOPE_TTL_MS };
+					   .now_ms = FUZZ_NOW_MS,
+					   .ttl_ms = ENVELOPE_TTL_MS };
 	uint8_t *payload = NULL, *buf = NULL;
 	size_t payload_len, len;
 	int rc = -1;
@@ -196,8 +197,8 @@ int main(int argc, char **argv)
 	fuzz_fixed_key(FUZZ_HUB_SEED, &hub);
 	fuzz_fixed_key(FUZZ_SPOKE_SEED, &spoke);
 	if (corpus_commands(argv[1], &hub, &err) != 0 ||
-	    corpus_replies(argv[1], &spoke, &err) != 0 ||
-	    corpus_tokens(argv[1], &err) != 0 || corpus_requests(argv[1], &err) != 0)
+	    corpus_replies(argv[1], &spoke, &err) != 0 || corpus_tokens(argv[1], &err) != 0 ||
+	    corpus_requests(argv[1], &err) != 0)
 		fprintf(stderr, "make_corpus: %s\n", err.msg);
 	else
 		rc = 0;

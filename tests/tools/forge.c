@@ -15,12 +15,12 @@
 #include "clock.h"
 #include "envelope.h"
 #include "pb.h"
+#include "protocol.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
-#include "protocol.h"
 #include "rpc_metadata.h"
-#include "tessera/v1/spoke.pb-c.h"
 #include "status_name.h"
+#include "tessera/v1/spoke.pb-c.h"
 #include "tool_util.h"
 
 #define FORGE_TASK_MAX (1024 * 1024)
@@ -28,11 +28,11 @@
 
 struct forge {
 	const char *addr, *key_path, *spoke_id, *spoke_pub, *audience, *agent_type;
-	const char *defect;		/* NULL, "badsig", "tamper" or "truncate" */
-	const char *nonce_hex;		/* NULL: a fresh nonce */
+	const char *defect;    /* NULL, "badsig", "tamper" or "truncate" */
+	const char *nonce_hex; /* NULL: a fresh nonce */
 	long task_len;
 	int64_t issued_offset_ms, ttl_ms;
-	bool stream;			/* StreamEvents, not Execute */
+	bool stream; /* StreamEvents, not Execute */
 };
 
 struct forge_result {
@@ -40,12 +40,12 @@ struct forge_result {
 	grpc_status_code code;
 	uint8_t *resp;
 	size_t len;
-	bool accepted;			/* stream: the spoke sent its position */
+	bool accepted; /* stream: the spoke sent its position */
 	struct rpc_client_call *call;
 };
 
-static void forge_done(void *arg, grpc_status_code code, const char *details,
-		       const uint8_t *resp, size_t len)
+static void forge_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
+		       size_t len)
 {
 	struct forge_result *r = arg;
 
@@ -125,14 +125,15 @@ static int forge_reseal(const struct forge *f, const struct sign_key *key, uint8
 	int rc = -1;
 
 	sc = tessera__v1__signed_command__unpack(NULL, *len, *buf);
-	if (sc == NULL || (cmd = tessera__v1__command__unpack(NULL, sc->command.len,
-							       sc->command.data)) == NULL) {
+	if (sc == NULL ||
+	    (cmd = tessera__v1__command__unpack(NULL, sc->command.len, sc->command.data)) == NULL) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot decode the sealed command");
 		goto out;
 	}
 	if (strlen(f->nonce_hex) != 2 * sizeof(nonce) ||
 	    sodium_hex2bin(nonce, sizeof(nonce), f->nonce_hex, strlen(f->nonce_hex), NULL, NULL,
-			   NULL) != 0 || cmd->nonce.len != sizeof(nonce)) {
+			   NULL) != 0 ||
+	    cmd->nonce.len != sizeof(nonce)) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "bad nonce (want 32 hex digits)");
 		goto out;
 	}
@@ -165,7 +166,7 @@ static int forge_defect(const struct forge *f, uint8_t *buf, size_t *len, struct
 	if (f->defect == NULL)
 		return 0;
 	if (strcmp(f->defect, "badsig") == 0)
-		buf[*len - 1] ^= 0x01;		/* the signature is the last field */
+		buf[*len - 1] ^= 0x01; /* the signature is the last field */
 	else if (strcmp(f->defect, "tamper") == 0)
 		/* Before the signature's tag and length: the command's last byte. */
 		buf[*len - crypto_sign_BYTES - 3] ^= 0x01;
@@ -210,14 +211,13 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 	a.ttl_ms = f->ttl_ms;
 	if (envelope_command_seal(&key, &a, &buf, &len, err) != 0 ||
 	    (f->nonce_hex != NULL && forge_reseal(f, &key, &buf, &len, err) != 0) ||
-	    forge_defect(f, buf, &len, err) != 0 ||
-	    rpc_loop_new(&loop, err) != 0 ||
+	    forge_defect(f, buf, &len, err) != 0 || rpc_loop_new(&loop, err) != 0 ||
 	    rpc_channel_new(f->addr, 0, NULL, &ch, err) != 0)
 		goto out;
-	if (f->stream ? rpc_client_stream(loop, ch, TSR_METHOD_STREAM_EVENTS, buf, len,
-					  &opts, &cbs, &res, &res.call, err) != 0 :
-			rpc_client_unary(loop, ch, TSR_METHOD_EXECUTE, buf, len, &opts,
-					 forge_done, &res, NULL, err) != 0)
+	if (f->stream ? rpc_client_stream(loop, ch, TSR_METHOD_STREAM_EVENTS, buf, len, &opts, &cbs,
+					  &res, &res.call, err) != 0
+		      : rpc_client_unary(loop, ch, TSR_METHOD_EXECUTE, buf, len, &opts, forge_done,
+					 &res, NULL, err) != 0)
 		goto out;
 	rpc_loop_run(loop, &res.done);
 	if (res.code != GRPC_STATUS_OK || f->stream) {
@@ -246,35 +246,59 @@ out:
 
 static void forge_usage(void)
 {
-	fprintf(stderr,
-		"usage: tessera-forge -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB\n"
-		"       [-A AGENT_TYPE] [-T TASK_BYTES] [-u AUDIENCE]\n"
-		"       [-i ISSUED_OFFSET_MS] [-l TTL_MS] [-n NONCE_HEX]\n"
-		"       [-d badsig|tamper|truncate] [-S]\n");
+	fprintf(stderr, "usage: tessera-forge -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB\n"
+			"       [-A AGENT_TYPE] [-T TASK_BYTES] [-u AUDIENCE]\n"
+			"       [-i ISSUED_OFFSET_MS] [-l TTL_MS] [-n NONCE_HEX]\n"
+			"       [-d badsig|tamper|truncate] [-S]\n");
 }
 
 int main(int argc, char **argv)
 {
-	struct forge f = { .agent_type = "true",
-			   .ttl_ms = ENVELOPE_TTL_MS };
+	struct forge f = { .agent_type = "true", .ttl_ms = ENVELOPE_TTL_MS };
 	struct tsr_err err;
 	int c, rc;
 
 	while ((c = getopt(argc, argv, "a:k:s:p:A:T:u:i:l:n:d:S")) != -1) {
 		switch (c) {
-		case 'a': f.addr = optarg; break;
-		case 'k': f.key_path = optarg; break;
-		case 's': f.spoke_id = optarg; break;
-		case 'p': f.spoke_pub = optarg; break;
-		case 'A': f.agent_type = optarg; break;
-		case 'T': f.task_len = strtol(optarg, NULL, 10); break;
-		case 'u': f.audience = optarg; break;
-		case 'i': f.issued_offset_ms = strtoll(optarg, NULL, 10); break;
-		case 'l': f.ttl_ms = strtoll(optarg, NULL, 10); break;
-		case 'n': f.nonce_hex = optarg; break;
-		case 'd': f.defect = optarg; break;
-		case 'S': f.stream = true; break;
-		default: forge_usage(); return 2;
+		case 'a':
+			f.addr = optarg;
+			break;
+		case 'k':
+			f.key_path = optarg;
+			break;
+		case 's':
+			f.spoke_id = optarg;
+			break;
+		case 'p':
+			f.spoke_pub = optarg;
+			break;
+		case 'A':
+			f.agent_type = optarg;
+			break;
+		case 'T':
+			f.task_len = strtol(optarg, NULL, 10);
+			break;
+		case 'u':
+			f.audience = optarg;
+			break;
+		case 'i':
+			f.issued_offset_ms = strtoll(optarg, NULL, 10);
+			break;
+		case 'l':
+			f.ttl_ms = strtoll(optarg, NULL, 10);
+			break;
+		case 'n':
+			f.nonce_hex = optarg;
+			break;
+		case 'd':
+			f.defect = optarg;
+			break;
+		case 'S':
+			f.stream = true;
+			break;
+		default:
+			forge_usage();
+			return 2;
 		}
 	}
 	if (f.addr == NULL || f.key_path == NULL || f.spoke_id == NULL || f.spoke_pub == NULL ||

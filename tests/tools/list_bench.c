@@ -104,8 +104,9 @@ static int bench_walk(struct store *st, const char *what, Tessera__V1__AgentStat
 			break;
 	}
 	printf("# %-34s %7ld agents %6ld pages (%ld empty): walk %6lld ms, "
-	       "first page %lld ms, slowest page %lld ms\n", what, agents, pages, empty,
-	       (long long)(clock_mono_ms() - t0), (long long)first_ms, (long long)slowest);
+	       "first page %lld ms, slowest page %lld ms\n",
+	       what, agents, pages, empty, (long long)(clock_mono_ms() - t0), (long long)first_ms,
+	       (long long)slowest);
 	rc = 0;
 out:
 	if (page != NULL)
@@ -163,8 +164,8 @@ int main(int argc, char **argv)
 	    /* What every rare filter cost before the state and type indexes. */
 	    bench_walk(st, "label team=none (main index only)", UNSPECIFIED, "", &nobody, 1, 0,
 		       &err) != 0 ||
-	    bench_walk(st, "type=type3 labels shard=3 team=1", UNSPECIFIED, "type3", shard3team1,
-		       2, 0, &err) != 0 ||
+	    bench_walk(st, "type=type3 labels shard=3 team=1", UNSPECIFIED, "type3", shard3team1, 2,
+		       0, &err) != 0 ||
 	    bench_walk(st, "no filter, pages of 500", UNSPECIFIED, "", NULL, 0, TSR_PAGE_SIZE_MAX,
 		       &err) != 0)
 		goto out;

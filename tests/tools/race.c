@@ -18,8 +18,8 @@
 #include "pb.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
-#include "tessera/v1/spoke.pb-c.h"
 #include "status_name.h"
+#include "tessera/v1/spoke.pb-c.h"
 #include "tool_util.h"
 
 #define RACE_COUNT_MAX 100000
@@ -30,7 +30,7 @@ struct race {
 	const char *addr, *key_path, *spoke_id, *pub_path, *agent_type;
 	long count;
 	long conc;
-	long agent_timeout_ms;		/* the spawn's timeout_ms; 0: the type's */
+	long agent_timeout_ms; /* the spawn's timeout_ms; 0: the type's */
 	bool kill;
 	struct rpc_loop *loop;
 	struct rpc_channel *ch;
@@ -43,7 +43,7 @@ struct race {
 struct pair {
 	struct race *r;
 	long n;
-	bool killing;			/* the call in flight is the kill */
+	bool killing; /* the call in flight is the kill */
 	char command_id[48];
 	char agent_id[TSR_AGENT_ID_MAX + 1];
 	const char *spawn_state;
@@ -53,8 +53,8 @@ static void race_fill(struct race *r);
 
 static const char *race_state_name(int state)
 {
-	const ProtobufCEnumValue *v =
-		protobuf_c_enum_descriptor_get_value(&tessera__v1__agent_state__descriptor, state);
+	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(
+		&tessera__v1__agent_state__descriptor, state);
 
 	return v != NULL ? v->name : "AGENT_STATE_UNKNOWN";
 }
@@ -70,8 +70,8 @@ static void pair_end(struct pair *p, bool failed)
 	race_fill(r);
 }
 
-static void pair_done(void *arg, grpc_status_code code, const char *details,
-		      const uint8_t *resp, size_t len);
+static void pair_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
+		      size_t len);
 
 /* Seals the pair's next command (spawn, or kill of its agent) and sends it. */
 static int pair_send(struct pair *p, struct tsr_err *err)
@@ -93,7 +93,8 @@ static int pair_send(struct pair *p, struct tsr_err *err)
 		goto out;
 	snprintf(p->command_id, sizeof(p->command_id), "race-%lld-%ld-%s",
 		 (long long)clock_wall_ms(), p->n, p->killing ? "kill" : "spawn");
-	a.type = p->killing ? TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
+	a.type = p->killing ? TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL
+			    : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
 	a.payload = payload;
 	a.payload_len = payload_len;
 	a.audience = r->spoke_id;
@@ -101,8 +102,8 @@ static int pair_send(struct pair *p, struct tsr_err *err)
 	a.now_ms = clock_wall_ms();
 	a.ttl_ms = ENVELOPE_TTL_MS;
 	if (envelope_command_seal(&r->key, &a, &buf, &len, err) != 0 ||
-	    rpc_client_unary(r->loop, r->ch, TSR_METHOD_EXECUTE, buf, len, &opts, pair_done, p, NULL,
-			     err) != 0)
+	    rpc_client_unary(r->loop, r->ch, TSR_METHOD_EXECUTE, buf, len, &opts, pair_done, p,
+			     NULL, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -131,8 +132,8 @@ out:
 	return rc;
 }
 
-static void pair_done(void *arg, grpc_status_code code, const char *details,
-		      const uint8_t *resp, size_t len)
+static void pair_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
+		      size_t len)
 {
 	struct pair *p = arg;
 	struct race *r = p->r;
@@ -145,8 +146,7 @@ static void pair_done(void *arg, grpc_status_code code, const char *details,
 		tsr_err_set(&err, code, "%s", details);
 		goto out;
 	}
-	if (envelope_reply_open(resp, len, &r->pub, r->spoke_id, p->command_id, &rep,
-				&err) != 0)
+	if (envelope_reply_open(resp, len, &r->pub, r->spoke_id, p->command_id, &rep, &err) != 0)
 		goto out;
 	if (p->killing) {
 		/* Either outcome of the race is an answer: the test judges it. */
@@ -214,8 +214,7 @@ static int race_run(struct race *r, struct tsr_err *err)
 
 	memset(&r->key, 0, sizeof(r->key));
 	if (sign_init(err) != 0 || sign_key_load(r->key_path, &r->key, err) != 0 ||
-	    tool_read_pub(r->pub_path, &r->pub, err) != 0 ||
-	    rpc_loop_new(&r->loop, err) != 0 ||
+	    tool_read_pub(r->pub_path, &r->pub, err) != 0 || rpc_loop_new(&r->loop, err) != 0 ||
 	    rpc_channel_new(r->addr, 0, NULL, &r->ch, err) != 0)
 		goto out;
 	race_fill(r);
@@ -237,9 +236,8 @@ out:
 
 static void race_usage(void)
 {
-	fprintf(stderr,
-		"usage: tessera-race -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB -n COUNT\n"
-		"       [-A AGENT_TYPE] [-c IN_FLIGHT] [-o AGENT_TIMEOUT_MS] [-N]\n");
+	fprintf(stderr, "usage: tessera-race -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB -n COUNT\n"
+			"       [-A AGENT_TYPE] [-c IN_FLIGHT] [-o AGENT_TIMEOUT_MS] [-N]\n");
 }
 
 /* A whole decimal number from min to max, else -1 (which every caller refuses). */
@@ -259,16 +257,36 @@ int main(int argc, char **argv)
 
 	while ((c = getopt(argc, argv, "a:k:s:p:n:A:c:o:N")) != -1) {
 		switch (c) {
-		case 'a': r.addr = optarg; break;
-		case 'k': r.key_path = optarg; break;
-		case 's': r.spoke_id = optarg; break;
-		case 'p': r.pub_path = optarg; break;
-		case 'n': r.count = race_number(optarg, 1, RACE_COUNT_MAX); break;
-		case 'A': r.agent_type = optarg; break;
-		case 'c': r.conc = race_number(optarg, 1, RACE_CONC_MAX); break;
-		case 'o': r.agent_timeout_ms = race_number(optarg, 0, UINT32_MAX); break;
-		case 'N': r.kill = false; break;
-		default: race_usage(); return 2;
+		case 'a':
+			r.addr = optarg;
+			break;
+		case 'k':
+			r.key_path = optarg;
+			break;
+		case 's':
+			r.spoke_id = optarg;
+			break;
+		case 'p':
+			r.pub_path = optarg;
+			break;
+		case 'n':
+			r.count = race_number(optarg, 1, RACE_COUNT_MAX);
+			break;
+		case 'A':
+			r.agent_type = optarg;
+			break;
+		case 'c':
+			r.conc = race_number(optarg, 1, RACE_CONC_MAX);
+			break;
+		case 'o':
+			r.agent_timeout_ms = race_number(optarg, 0, UINT32_MAX);
+			break;
+		case 'N':
+			r.kill = false;
+			break;
+		default:
+			race_usage();
+			return 2;
 		}
 	}
 	if (r.addr == NULL || r.key_path == NULL || r.spoke_id == NULL || r.pub_path == NULL ||

@@ -1,8 +1,8 @@
 /* check_main: runs the suite that test_suite() gives and reports it. */
 #include "check_main.h"
 
-#include <stdlib.h>
 #include <sodium.h>
+#include <stdlib.h>
 
 TCase *check_suite(SRunner *sr, const char *name, const TTest *const *tests, size_t n)
 {

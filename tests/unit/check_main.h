@@ -24,8 +24,8 @@ int test_suite(SRunner *sr);
  * CHECK_TESTS(test_a, test_b, ...).
  */
 TCase *check_suite(SRunner *sr, const char *name, const TTest *const *tests, size_t n);
-#define CHECK_TESTS(...) \
+#define CHECK_TESTS(...)                       \
 	(const TTest *const[]){ __VA_ARGS__ }, \
-	sizeof((const TTest *const[]){ __VA_ARGS__ }) / sizeof(const TTest *)
+		sizeof((const TTest *const[]){ __VA_ARGS__ }) / sizeof(const TTest *)
 
 #endif

@@ -119,8 +119,9 @@ static void fx_write_config(struct fx *f)
 	ck_assert_int_eq(sign_pubkey_format(&f->hub.pub, pub, sizeof(pub)), 0);
 	cf = fopen(f->config_path, "we");
 	ck_assert_ptr_nonnull(cf);
-	fprintf(cf, "id %s\nlisten 127.0.0.1:0\nvalkey %s\nkey %s/spoke.key\n"
-		    "state-dir %s\nshim %s\ntrust-hub %s\nplaintext yes\n%s\n",
+	fprintf(cf,
+		"id %s\nlisten 127.0.0.1:0\nvalkey %s\nkey %s/spoke.key\n"
+		"state-dir %s\nshim %s\ntrust-hub %s\nplaintext yes\n%s\n",
 		FX_SPOKE, f->valkey.addr, f->dir, f->state_dir, getenv("TESSERA_SHIM"), pub,
 		f->extra);
 	ck_assert_int_eq(fclose(cf), 0);
@@ -137,8 +138,9 @@ void fx_spoke_start(struct fx *f)
 	sp->config.path = f->config_path;
 	ck_assert_msg(spoke_config_load(f->config_path, &sp->cfg, &err) == 0, "%s", err.msg);
 	ck_assert_msg(sign_key_load(sp->cfg.key_path, &sp->key, &err) == 0, "%s", err.msg);
-	ck_assert_msg(store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store,
-				 &err) == 0, "%s", err.msg);
+	ck_assert_msg(
+		store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store, &err) == 0,
+		"%s", err.msg);
 	ck_assert_int_eq(proc_boot_id(sp->boot_id, &err), 0);
 	ck_assert_int_eq(proc_pid_ns(&sp->pid_ns, &err), 0);
 	ck_assert_msg(agent_files_dir_prepare(sp->cfg.state_dir, &err) == 0, "%s", err.msg);
@@ -148,7 +150,8 @@ void fx_spoke_start(struct fx *f)
 		.state_dir = sp->cfg.state_dir,
 		.shim_path = sp->cfg.shim_path,
 	};
-	ck_assert_msg(supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, &err) == 0,
+	ck_assert_msg(supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, &err) ==
+			      0,
 		      "%s", err.msg);
 	f->spoke_up = true;
 }
@@ -223,8 +226,7 @@ redisReply *fx_raw(struct fx *f, const char *fmt, ...)
 	return r;
 }
 
-const char *fx_field(struct fx *f, const char *agent_id, const char *field, char *buf,
-		     size_t len)
+const char *fx_field(struct fx *f, const char *agent_id, const char *field, char *buf, size_t len)
 {
 	redisReply *r = fx_raw(f, "HGET tessera:{%s}:agent:%s %s", FX_SPOKE, agent_id, field);
 
@@ -358,11 +360,11 @@ void fx_client_run(struct fx_server *s, bool (*done)(void *arg), void *arg)
 }
 
 void fx_command(const struct sign_key *key, Tessera__V1__CommandType type,
-		const ProtobufCMessage *payload, const char *audience, uint8_t **out,
-		size_t *len)
+		const ProtobufCMessage *payload, const char *audience, uint8_t **out, size_t *len)
 {
-	struct envelope_command_args a = { .type = type, .audience = audience,
-					   .command_id = "cmd-test", .ttl_ms = 30000 };
+	struct envelope_command_args a = {
+		.type = type, .audience = audience, .command_id = "cmd-test", .ttl_ms = 30000
+	};
 	uint8_t *body = NULL;
 	size_t body_len = 0;
 	struct tsr_err err;

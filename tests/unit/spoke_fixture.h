@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <pthread.h>
 #include <protobuf-c/protobuf-c.h>
+#include <pthread.h>
 
 #include "rpc_client.h"
 #include "rpc_loop.h"
@@ -43,15 +43,15 @@ struct fx_valkey {
 
 struct fx {
 	struct fx_valkey valkey;
-	char dir[64];			/* the spoke's files: config, key, state/ */
+	char dir[64]; /* the spoke's files: config, key, state/ */
 	char config_path[128];
 	char state_dir[96];
-	char extra[FX_EXTRA_MAX];	/* config lines after the fixed ones */
-	struct sign_key hub;		/* a hub the spoke trusts */
+	char extra[FX_EXTRA_MAX]; /* config lines after the fixed ones */
+	struct sign_key hub;	  /* a hub the spoke trusts */
 	struct spoke sp;
 	bool spoke_up;
 	redisContext *raw;
-	pid_t tracked[FX_TRACKED_MAX];	/* process groups to SIGKILL at the end */
+	pid_t tracked[FX_TRACKED_MAX]; /* process groups to SIGKILL at the end */
 	size_t ntracked;
 };
 
@@ -83,8 +83,7 @@ void fx_spoke_stop(struct fx *f);
 /* A command on the raw connection; never NULL. Free with freeReplyObject. */
 redisReply *fx_raw(struct fx *f, const char *fmt, ...);
 /* The agent hash field, or "" if missing, into buf. */
-const char *fx_field(struct fx *f, const char *agent_id, const char *field, char *buf,
-		     size_t len);
+const char *fx_field(struct fx *f, const char *agent_id, const char *field, char *buf, size_t len);
 /* Kills process group pgid at fx_down, in case a test left it running. */
 void fx_track(struct fx *f, pid_t pgid);
 
@@ -115,8 +114,7 @@ void fx_serve_stop(struct fx_server *s);
 void fx_client_run(struct fx_server *s, bool (*done)(void *arg), void *arg);
 /* A command as the trusted hub signs it, for audience, with a fresh nonce. */
 void fx_command(const struct sign_key *key, Tessera__V1__CommandType type,
-		const ProtobufCMessage *payload, const char *audience, uint8_t **out,
-		size_t *len);
+		const ProtobufCMessage *payload, const char *audience, uint8_t **out, size_t *len);
 
 /* The path of a file in the state directory, into buf. */
 void fx_state_path(struct fx *f, const char *name, char *buf, size_t len);

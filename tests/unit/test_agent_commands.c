@@ -28,10 +28,11 @@
 #define KILLED TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED
 
 /* "sh" runs its task as a script; "sleeper" allows a timeout of 1 s at most. */
-#define TYPES "max-agents 2\n" \
-	"agent cat stdin /bin/cat\n" \
-	"agent sh stdin /bin/sh\n" \
-	"agent-grace sh 3000\n" \
+#define TYPES                               \
+	"max-agents 2\n"                    \
+	"agent cat stdin /bin/cat\n"        \
+	"agent sh stdin /bin/sh\n"          \
+	"agent-grace sh 3000\n"             \
 	"agent sleeper env /bin/sleep 30\n" \
 	"agent-timeout sleeper 0 1000\n"
 
@@ -79,7 +80,7 @@ struct spawn_args {
 	const char *type, *task, *request_id;
 	uint32_t timeout_ms;
 	size_t nlabels;
-	const char *const *kv;		/* 2 * nlabels words */
+	const char *const *kv; /* 2 * nlabels words */
 };
 
 static int spawn(const struct spawn_args *s, Tessera__V1__Agent **out, struct tsr_err *err)
@@ -175,8 +176,9 @@ static void assert_group_gone(pid_t pgid)
 START_TEST(test_spawn_runs_and_completes)
 {
 	static const char *const kv[] = { "team", "blue", "tier", "gold" };
-	struct spawn_args s = { .type = "cat", .task = "hello from the task", .nlabels = 2,
-				.kv = kv };
+	struct spawn_args s = {
+		.type = "cat", .task = "hello from the task", .nlabels = 2, .kv = kv
+	};
 	Tessera__V1__Agent *a = NULL, *b;
 	char buf[128], id[TSR_AGENT_ID_MAX + 1];
 	struct tsr_err err;
@@ -430,8 +432,8 @@ START_TEST(test_kill_unsupervised)
 	rec.request_id = "";
 	ck_assert_int_eq(store_agent_create(fx.sp.store, &rec, existing, sizeof(existing), &err),
 			 0);
-	ck_assert_int_eq(store_agent_transition(fx.sp.store, id, RUNNING, &upd, pos, sizeof(pos),
-						&err), 0);
+	ck_assert_int_eq(
+		store_agent_transition(fx.sp.store, id, RUNNING, &upd, pos, sizeof(pos), &err), 0);
 	ck_assert_msg(kill_agent(id, &b, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(b->state, KILLED);
 	ck_assert(b->kill_requested);
@@ -467,8 +469,7 @@ struct list_args {
 	const char *const *kv;
 };
 
-static int list(const struct list_args *l, Tessera__V1__AgentPage **out,
-		struct tsr_err *err)
+static int list(const struct list_args *l, Tessera__V1__AgentPage **out, struct tsr_err *err)
 {
 	Tessera__V1__ListCommand req = TESSERA__V1__LIST_COMMAND__INIT;
 	Tessera__V1__ListCommand__LabelsEntry e[TSR_LABELS_MAX + 1], *ep[TSR_LABELS_MAX + 1];
@@ -616,11 +617,11 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "agent_commands",
-		    CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
-				test_spawn_refusals, test_spawn_cap, test_spawn_cannot_start,
-				test_spawn_timeout, test_grace, test_status, test_kill,
-				test_kill_unsupervised, test_kill_refusals, test_list,
-				test_list_refusals, test_valkey_down));
+			 CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
+				     test_spawn_refusals, test_spawn_cap, test_spawn_cannot_start,
+				     test_spawn_timeout, test_grace, test_status, test_kill,
+				     test_kill_unsupervised, test_kill_refusals, test_list,
+				     test_list_refusals, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -113,8 +113,9 @@ START_TEST(test_path)
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
 	snprintf(want, sizeof(want), "%s/%s.exit", dir, id);
 	ck_assert_str_eq(path, want);
-	ck_assert_int_eq(agent_files_path(dir, "../etc/passwd", AGENT_FILE_OUT, path, sizeof(path),
-					  &err), -1);
+	ck_assert_int_eq(
+		agent_files_path(dir, "../etc/passwd", AGENT_FILE_OUT, path, sizeof(path), &err),
+		-1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, small, sizeof(small), &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
@@ -260,8 +261,9 @@ static int read_exit(const char *text, struct agent_end *end, grpc_status_code *
 START_TEST(test_exit_records)
 {
 	static const char *const bad[] = {
-		"", "exit\n", "exit 3", "exit 3 \n", "exit x\n", "exit -1\n", "exit 256\n",
-		"quit 3\n", "none", "none\n\n", "signal\n", "exit 99999999999999999999\n",
+		"",	     "exit\n",	  "exit 3",	"exit 3 \n",
+		"exit x\n",  "exit -1\n", "exit 256\n", "quit 3\n",
+		"none",	     "none\n\n",  "signal\n",	"exit 99999999999999999999\n",
 		"exitt 3\n",
 	};
 	struct agent_end end;
@@ -392,9 +394,9 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "agent_files",
-		    CHECK_TESTS(test_dir_prepare, test_path, test_output_tail,
-				test_output_refusals, test_output_trim, test_exit_records,
-				test_remove, test_each));
+			 CHECK_TESTS(test_dir_prepare, test_path, test_output_tail,
+				     test_output_refusals, test_output_trim, test_exit_records,
+				     test_remove, test_each));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

@@ -19,10 +19,10 @@
 
 /* Per test (checked fixture). */
 static struct agent_types types;
-static char dir[DIR_PATH_MAX];		/* scratch directory */
-static char plain[DIR_PATH_MAX];	/* a regular file without x bits, in dir */
-static char exe[DIR_PATH_MAX];		/* an executable regular file, in dir */
-static char sub[DIR_PATH_MAX];		/* a subdirectory of dir */
+static char dir[DIR_PATH_MAX];	 /* scratch directory */
+static char plain[DIR_PATH_MAX]; /* a regular file without x bits, in dir */
+static char exe[DIR_PATH_MAX];	 /* an executable regular file, in dir */
+static char sub[DIR_PATH_MAX];	 /* a subdirectory of dir */
 
 static void path_in_dir(char *out, const char *name)
 {
@@ -144,15 +144,15 @@ END_TEST
 START_TEST(test_agent_rejections)
 {
 	static const char *const bad[] = {
-		"agent x stdin bin/true",		/* relative */
-		"agent x stdin ./true",			/* relative too */
-		"agent co.dex stdin /bin/true",		/* bad name */
-		"agent x pipe /bin/true",		/* unknown delivery */
-		"agent x stdin /nonexistent/true",	/* missing */
-		"agent x stdin",			/* no path */
-		"agent x",				/* no delivery */
-		"agnet x stdin /bin/true",		/* not an agent line */
-		"agent first stdin /bin/true",		/* defined twice */
+		"agent x stdin bin/true",	   /* relative */
+		"agent x stdin ./true",		   /* relative too */
+		"agent co.dex stdin /bin/true",	   /* bad name */
+		"agent x pipe /bin/true",	   /* unknown delivery */
+		"agent x stdin /nonexistent/true", /* missing */
+		"agent x stdin",		   /* no path */
+		"agent x",			   /* no delivery */
+		"agnet x stdin /bin/true",	   /* not an agent line */
+		"agent first stdin /bin/true",	   /* defined twice */
 	};
 	char *argv[AGENT_ARGV_MAX + 4];
 	struct tsr_err err;
@@ -160,9 +160,9 @@ START_TEST(test_agent_rejections)
 	ok("agent first stdin /bin/true");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(line_path("agent x stdin", plain, &err), -1);	/* not executable */
+	ck_assert_int_eq(line_path("agent x stdin", plain, &err), -1); /* not executable */
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(line_path("agent x stdin", sub, &err), -1);		/* a directory */
+	ck_assert_int_eq(line_path("agent x stdin", sub, &err), -1); /* a directory */
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(line_path("agent x stdin", exe, &err), 0);
 	ck_assert_str_eq(find("x")->argv[0], exe);
@@ -199,19 +199,19 @@ END_TEST
 START_TEST(test_limits)
 {
 	static const char *const bad[] = {
-		"agent-timeout nosuch 0 1000",		/* unknown type */
-		"agent-grace nosuch 10",		/* unknown type */
-		"agent-timeout a 2000 1000",		/* default above max */
-		"agent-timeout a 0 0",			/* max 0 */
-		"agent-timeout a 0 86400001",		/* above 24 h */
-		"agent-timeout a 0",			/* too few words */
-		"agent-timeout a 0 10 20",		/* too many */
-		"agent-timeout a -1 1000",		/* negative */
-		"agent-timeout a 1e3 2000",		/* not a whole number */
-		"agent-grace a 600001",			/* above the grace cap */
-		"agent-grace a -1",			/* negative */
-		"agent-grace a 1x",			/* not a number */
-		"agent-grace a",			/* too few words */
+		"agent-timeout nosuch 0 1000", /* unknown type */
+		"agent-grace nosuch 10",       /* unknown type */
+		"agent-timeout a 2000 1000",   /* default above max */
+		"agent-timeout a 0 0",	       /* max 0 */
+		"agent-timeout a 0 86400001",  /* above 24 h */
+		"agent-timeout a 0",	       /* too few words */
+		"agent-timeout a 0 10 20",     /* too many */
+		"agent-timeout a -1 1000",     /* negative */
+		"agent-timeout a 1e3 2000",    /* not a whole number */
+		"agent-grace a 600001",	       /* above the grace cap */
+		"agent-grace a -1",	       /* negative */
+		"agent-grace a 1x",	       /* not a number */
+		"agent-grace a",	       /* too few words */
 	};
 	struct tsr_err err;
 	char *kw[] = { "agent-nothing", "a", "1" };
@@ -249,35 +249,35 @@ END_TEST
 START_TEST(test_env)
 {
 	static const char *const bad[] = {
-		"agent-env nosuch A=1",			/* unknown type */
-		"agent-env a A",			/* no '=' */
-		"agent-env a =1",			/* empty name */
-		"agent-env a 1A=1",			/* starts with a digit */
-		"agent-env a A-B=1",			/* '-' */
-		"agent-env a A.B=1",			/* '.' */
-		"agent-env a PATH=/opt/bin",		/* the spoke's */
+		"agent-env nosuch A=1",	     /* unknown type */
+		"agent-env a A",	     /* no '=' */
+		"agent-env a =1",	     /* empty name */
+		"agent-env a 1A=1",	     /* starts with a digit */
+		"agent-env a A-B=1",	     /* '-' */
+		"agent-env a A.B=1",	     /* '.' */
+		"agent-env a PATH=/opt/bin", /* the spoke's */
 		"agent-env a HOME=/root",
 		"agent-env a TESSERA_TASK=x",
 		"agent-env a TESSERA_AGENT_ID=x",
-		"agent-env a TESSERA_ANYTHING=x",	/* the whole prefix */
-		"agent-env a MODEL=other",		/* set twice */
-		"agent-env a",				/* too few words */
-		"agent-env a A=1 2",			/* a value is one word */
+		"agent-env a TESSERA_ANYTHING=x", /* the whole prefix */
+		"agent-env a MODEL=other",	  /* set twice */
+		"agent-env a",			  /* too few words */
+		"agent-env a A=1 2",		  /* a value is one word */
 	};
 	const struct agent_type *t;
 	struct tsr_err err;
 	char *kw[] = { "agent-envy", "a", "A=1" };
 
-	refused("agent-env a A=1", GRPC_STATUS_INVALID_ARGUMENT);	/* before its agent line */
+	refused("agent-env a A=1", GRPC_STATUS_INVALID_ARGUMENT); /* before its agent line */
 	ok("agent a env /bin/true");
 	ok("agent b env /bin/true");
 	ok("agent-env a MODEL=gpt-5");
 	ok("agent-env a EMPTY=");
-	ok("agent-env a OPTS=--x=1,y=2");	/* '=' in the value is the value's */
+	ok("agent-env a OPTS=--x=1,y=2"); /* '=' in the value is the value's */
 	ok("agent-env a _lower_9=x");
-	ok("agent-env a path=/tmp");		/* names are case-sensitive: not PATH */
-	ok("agent-env a TESSERA=1");		/* only the prefix TESSERA_ is reserved */
-	ok("agent-env a MODEL_2=x");		/* MODEL as a prefix is another name */
+	ok("agent-env a path=/tmp"); /* names are case-sensitive: not PATH */
+	ok("agent-env a TESSERA=1"); /* only the prefix TESSERA_ is reserved */
+	ok("agent-env a MODEL_2=x"); /* MODEL as a prefix is another name */
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(agent_types_launch(&types, 3, kw, &err), -1);
@@ -323,21 +323,21 @@ END_TEST
 START_TEST(test_dir)
 {
 	static const char *const bad[] = {
-		"agent-dir a tmp",			/* relative */
-		"agent-dir a ./",			/* relative */
-		"agent-dir a /nonexistent/dir",		/* missing */
-		"agent-dir a",				/* too few words */
-		"agent-dir a /tmp /tmp",		/* too many */
+		"agent-dir a tmp",		/* relative */
+		"agent-dir a ./",		/* relative */
+		"agent-dir a /nonexistent/dir", /* missing */
+		"agent-dir a",			/* too few words */
+		"agent-dir a /tmp /tmp",	/* too many */
 	};
 	struct tsr_err err;
 
-	ck_assert_int_eq(line_path("agent-dir a", sub, &err), -1);	/* before its agent line */
+	ck_assert_int_eq(line_path("agent-dir a", sub, &err), -1); /* before its agent line */
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ok("agent a stdin /bin/true");
 	ok("agent b stdin /bin/true");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(line_path("agent-dir a", plain, &err), -1);	/* a file */
+	ck_assert_int_eq(line_path("agent-dir a", plain, &err), -1); /* a file */
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(line_path("agent-dir nosuch", sub, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
@@ -396,8 +396,9 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "agent_types",
-		    CHECK_TESTS(test_agent_line, test_agent_rejections, test_too_many_types,
-				test_limits, test_env, test_env_too_many, test_dir, test_free));
+			 CHECK_TESTS(test_agent_line, test_agent_rejections, test_too_many_types,
+				     test_limits, test_env, test_env_too_many, test_dir,
+				     test_free));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
 }

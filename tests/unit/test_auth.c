@@ -18,9 +18,11 @@ START_TEST(test_auth_check)
 	struct tsr_err err;
 	char path[64];
 
-	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n"
-					 "plaintext yes\nspoke-plaintext yes\n" HFX_TOKEN_LINE("alice"),
-					 &cfg, &err, path, sizeof(path)), 0);
+	ck_assert_int_eq(
+		hfx_config_load("key k\nspoke a h:1 @K\n"
+				"plaintext yes\nspoke-plaintext yes\n" HFX_TOKEN_LINE("alice"),
+				&cfg, &err, path, sizeof(path)),
+		0);
 	auth_set(&a, &cfg);
 	hub_config_free(&cfg);
 	ck_assert_int_eq(auth_check(&a, "Bearer 0123456789abcdef", &err), 0);
@@ -36,7 +38,8 @@ START_TEST(test_auth_check)
 	ck_assert_int_ne(auth_check(&a, "Bearer ", &err), 0);
 
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n" HFX_PLAIN, &cfg, &err, path,
-					 sizeof(path)), 0);
+					 sizeof(path)),
+			 0);
 	auth_set(&a, &cfg);
 	hub_config_free(&cfg);
 	ck_assert_int_eq(auth_check(&a, NULL, &err), 0);

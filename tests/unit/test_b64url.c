@@ -38,7 +38,8 @@ START_TEST(test_round_trip)
 		bin[i] = (uint8_t)(i + 1);
 	ck_assert_int_eq(b64url_encode(bin, sizeof(bin), &text, &err), 0);
 	ck_assert_uint_eq(strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-				       "0123456789-_"), strlen(text));
+				       "0123456789-_"),
+			  strlen(text));
 	ck_assert_int_eq(b64url_decode(text, "thing", out, OUT_MAX, &len, &err), 0);
 	ck_assert_uint_eq(len, sizeof(bin));
 	ck_assert_mem_eq(out, bin, sizeof(bin));
@@ -66,14 +67,16 @@ START_TEST(test_refusals)
 	struct tsr_err err;
 	size_t len;
 
-	refused("YT0xLTE=", OUT_MAX);		/* padded */
-	refused("+/8", OUT_MAX);		/* the standard alphabet's letters */
-	refused("YT0xLTF", OUT_MAX);		/* non-canonical trailing bits */
-	refused("Y", OUT_MAX);			/* no byte ends in one letter */
-	refused("YT\xc3\xa9" "0", OUT_MAX);	/* bytes above 0x7f */
+	refused("YT0xLTE=", OUT_MAX); /* padded */
+	refused("+/8", OUT_MAX);      /* the standard alphabet's letters */
+	refused("YT0xLTF", OUT_MAX);  /* non-canonical trailing bits */
+	refused("Y", OUT_MAX);	      /* no byte ends in one letter */
+	refused("YT\xc3\xa9"
+		"0",
+		OUT_MAX); /* bytes above 0x7f */
 	refused("YT 0", OUT_MAX);
-	refused("AA", OUT_MAX);			/* a NUL byte */
-	refused("YQBi", OUT_MAX);		/* "a", NUL, "b" */
+	refused("AA", OUT_MAX);	  /* a NUL byte */
+	refused("YQBi", OUT_MAX); /* "a", NUL, "b" */
 	/* Longer than max bytes: early for a long text, by decoding otherwise. */
 	refused("YWJjZGVmZ2hp", 3);
 	refused("YWJjZA", 3);

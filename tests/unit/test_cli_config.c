@@ -33,7 +33,9 @@ START_TEST(test_cli_config_lines)
 
 	ck_assert_int_eq(cli_config_text("# defaults\nhub 10.0.0.1:7000\n"
 					 "token-file /t\ntls-ca /ca\ntls-cert /c\ntls-key /k\n"
-					 "tls-name hub.internal\n", &cf, &err), 0);
+					 "tls-name hub.internal\n",
+					 &cf, &err),
+			 0);
 	ck_assert_str_eq(cf.hub, "10.0.0.1:7000");
 	ck_assert_str_eq(cf.token_file, "/t");
 	ck_assert_str_eq(cf.tls_ca, "/ca");
@@ -69,7 +71,9 @@ START_TEST(test_cli_config_precedence)
 
 	ck_assert_int_eq(cli_config_text("hub file:1\ntoken-file /file-token\n"
 					 "tls-ca /file-ca\ntls-key /file-key\n"
-					 "tls-name file.internal\n", &cf, &err), 0);
+					 "tls-name file.internal\n",
+					 &cf, &err),
+			 0);
 	/* What the environment (or a flag) gave stays; the file fills the rest. */
 	c.hub = "env:1";
 	c.tls_ca = "/env-ca";

@@ -43,7 +43,8 @@ static void seal_status(char *id, uint8_t **buf, size_t *len)
 
 	req.agent_id = AGENT;
 	ck_assert_msg(command_seal(&hub, "s1", STATUS, &req.base, id, COMMAND_ID_LEN + 1, buf, len,
-				   &err) == 0, "%s", err.msg);
+				   &err) == 0,
+		      "%s", err.msg);
 }
 
 START_TEST(test_sealed)
@@ -58,8 +59,9 @@ START_TEST(test_sealed)
 	seal_status(id, &buf, &len);
 	ck_assert_uint_eq(strlen(id), COMMAND_ID_LEN);
 	ck_assert_uint_eq(strspn(id, "0123456789abcdef"), COMMAND_ID_LEN);
-	ck_assert_msg(envelope_command_open(buf, len, &trusted, "s1", clock_wall_ms(), &cmd,
-					    &err) == 0, "%s", err.msg);
+	ck_assert_msg(
+		envelope_command_open(buf, len, &trusted, "s1", clock_wall_ms(), &cmd, &err) == 0,
+		"%s", err.msg);
 	ck_assert_int_eq(cmd->type, STATUS);
 	ck_assert_str_eq(cmd->audience, "s1");
 	ck_assert_str_eq(cmd->command_id, id);
@@ -72,8 +74,8 @@ START_TEST(test_sealed)
 	tessera__v1__command__free_unpacked(cmd, NULL);
 
 	/* Meant for s1, it is refused by any other spoke. */
-	ck_assert_int_ne(envelope_command_open(buf, len, &trusted, "s2", clock_wall_ms(), &cmd,
-					       &err), 0);
+	ck_assert_int_ne(
+		envelope_command_open(buf, len, &trusted, "s2", clock_wall_ms(), &cmd, &err), 0);
 	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
 	free(buf);
 }
@@ -95,8 +97,9 @@ START_TEST(test_fresh_ids)
 
 	/* No room for the id: nothing is sealed. */
 	buf = NULL;
-	ck_assert_int_ne(command_seal(&hub, "s1", STATUS, &req.base, id, COMMAND_ID_LEN, &buf, &len,
-				      &err), 0);
+	ck_assert_int_ne(
+		command_seal(&hub, "s1", STATUS, &req.base, id, COMMAND_ID_LEN, &buf, &len, &err),
+		0);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_ptr_null(buf);
 }

@@ -118,7 +118,9 @@ START_TEST(test_cursor_rejects)
 	ck_assert_int_ne(decode_text("a=1-1;b=1-1;c=1-1;d=1-1;e=1-1", &n), 0);
 	/* A spoke id one character too long. */
 	ck_assert_int_ne(decode_text("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1-1", &n), 0);
+				     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa=1-1",
+				     &n),
+			 0);
 
 	/* Not base64url at all, padded, or with non-canonical trailing bits. */
 	ck_assert_int_ne(cursor_decode("!!!", e, 4, &n, &err), 0);
@@ -126,7 +128,7 @@ START_TEST(test_cursor_rejects)
 	ck_assert_int_ne(cursor_decode("YT0xLTE=", e, 4, &n, &err), 0);
 	ck_assert_int_ne(cursor_decode("YT0xLTF", e, 4, &n, &err), 0);
 	ck_assert_int_ne(cursor_decode("YT0xLTE/", e, 4, &n, &err), 0);
-	ck_assert_int_eq(cursor_decode("YT0xLTE", e, 4, &n, &err), 0);	/* "a=1-1" */
+	ck_assert_int_eq(cursor_decode("YT0xLTE", e, 4, &n, &err), 0); /* "a=1-1" */
 
 	ck_assert_int_eq(b64url_encode((const uint8_t *)nul, sizeof(nul), &tok, &err), 0);
 	ck_assert_int_ne(cursor_decode(tok, e, 4, &n, &err), 0);

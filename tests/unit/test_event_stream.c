@@ -28,17 +28,17 @@
 static struct fx fx;
 static struct fx_server server;
 static struct event_streams *streams;
-static struct store *writer;		/* the test thread's own connection */
+static struct store *writer; /* the test thread's own connection */
 
 struct watch {
 	struct rpc_client_call *call;
 	bool headers, ended;
-	char start[STORE_POSITION_MAX];	/* the position header */
+	char start[STORE_POSITION_MAX]; /* the position header */
 	grpc_status_code code;
 	char details[256];
-	size_t n;			/* events seen, each after the one before */
+	size_t n; /* events seen, each after the one before */
 	unsigned long long last_ms, last_seq;
-	char agent[SEEN_MAX][TSR_AGENT_ID_MAX + 1];	/* of the first SEEN_MAX */
+	char agent[SEEN_MAX][TSR_AGENT_ID_MAX + 1]; /* of the first SEEN_MAX */
 	char position[SEEN_MAX][STORE_POSITION_MAX];
 };
 
@@ -77,12 +77,12 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
 
 	unsigned long long ms, seq;
 
-	ck_assert_msg(envelope_event_open(msg, len, &fx.sp.key.pub, FX_SPOKE, &ev, &err) == 0,
-		      "%s", err.msg);
+	ck_assert_msg(envelope_event_open(msg, len, &fx.sp.key.pub, FX_SPOKE, &ev, &err) == 0, "%s",
+		      err.msg);
 	ck_assert_str_eq(ev->type, "agent.spawning");
 	ck_assert_int_eq(sscanf(ev->position, "%llu-%llu", &ms, &seq), 2);
-	ck_assert_msg(ms > w->last_ms || (ms == w->last_ms && seq > w->last_seq),
-		      "%s out of order", ev->position);
+	ck_assert_msg(ms > w->last_ms || (ms == w->last_ms && seq > w->last_seq), "%s out of order",
+		      ev->position);
 	w->last_ms = ms;
 	w->last_seq = seq;
 	if (w->n < SEEN_MAX) {
@@ -104,7 +104,9 @@ static void on_end(void *arg, grpc_status_code code, const char *details)
 }
 
 static const struct rpc_stream_cbs cbs = {
-	.on_headers = on_headers, .on_message = on_message, .on_end = on_end,
+	.on_headers = on_headers,
+	.on_message = on_message,
+	.on_end = on_end,
 };
 
 /* Opens a stream with a command of type, signed by key, of payload. */
@@ -118,8 +120,9 @@ static void open_raw(struct watch *w, const struct sign_key *key, Tessera__V1__C
 
 	memset(w, 0, sizeof(*w));
 	fx_command(key, type, payload, FX_SPOKE, &cmd, &len);
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
-					   len, &opts, &cbs, w, &w->call, &err), 0);
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS,
+					   cmd, len, &opts, &cbs, w, &w->call, &err),
+			 0);
 	free(cmd);
 }
 
@@ -243,8 +246,13 @@ END_TEST
 
 START_TEST(test_refused)
 {
-	static const char *const bad[] = { "12", "-1", "1-", "a-1", "1-x", "1--1",
-		"12345678901234567890123456789012345678901-1" };
+	static const char *const bad[] = { "12",
+					   "-1",
+					   "1-",
+					   "a-1",
+					   "1-x",
+					   "1--1",
+					   "12345678901234567890123456789012345678901-1" };
 	Tessera__V1__StreamEventsRequest req = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
 	Tessera__V1__SpokeStatus wrong = TESSERA__V1__SPOKE_STATUS__INIT;
 	struct watch *w = calloc(1, sizeof(*w));
@@ -277,16 +285,19 @@ START_TEST(test_refused)
 	sign_key_wipe(&stranger);
 
 	/* The same bytes twice: the second is a replay. */
-	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base, FX_SPOKE, &cmd, &len);
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base,
+		   FX_SPOKE, &cmd, &len);
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
-					   len, &opts, &cbs, w, &w->call, &err), 0);
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS,
+					   cmd, len, &opts, &cbs, w, &w->call, &err),
+			 0);
 	fx_client_run(&server, subscribed, w);
 	ck_assert(w->headers);
 	end_stream(w);
 	memset(w, 0, sizeof(*w));
-	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS, cmd,
-					   len, &opts, &cbs, w, &w->call, &err), 0);
+	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS,
+					   cmd, len, &opts, &cbs, w, &w->call, &err),
+			 0);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_PERMISSION_DENIED);
 	ck_assert_ptr_nonnull(strstr(w->details, "replayed"));
@@ -416,9 +427,9 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "event_stream",
-		    CHECK_TESTS(test_from_start_and_live, test_cursor_and_now, test_refused,
-				test_trimmed, test_valkey_down, test_spoke_stops, test_backlog,
-				test_too_many));
+			 CHECK_TESTS(test_from_start_and_live, test_cursor_and_now, test_refused,
+				     test_trimmed, test_valkey_down, test_spoke_stops, test_backlog,
+				     test_too_many));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 40);
 	return 0;

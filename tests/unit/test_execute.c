@@ -44,8 +44,8 @@ static void teardown(void)
 	fx_down(&fx);
 }
 
-static void unary_done(void *arg, grpc_status_code code, const char *details,
-		       const uint8_t *resp, size_t len)
+static void unary_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
+		       size_t len)
 {
 	struct unary *u = arg;
 
@@ -70,7 +70,8 @@ static void call(const uint8_t *req, size_t len, struct unary *u)
 
 	memset(u, 0, sizeof(*u));
 	ck_assert_int_eq(rpc_client_unary(server.cli, server.channel, TSR_METHOD_EXECUTE, req, len,
-					  &opts, unary_done, u, NULL, &err), 0);
+					  &opts, unary_done, u, NULL, &err),
+			 0);
 	fx_client_run(&server, unary_ended, u);
 }
 
@@ -94,7 +95,8 @@ static Tessera__V1__Reply *reply(const struct unary *u)
 
 	ck_assert_msg(u->code == GRPC_STATUS_OK, "%d %s", u->code, u->details);
 	ck_assert_msg(envelope_reply_open(u->resp, u->len, &fx.sp.key.pub, FX_SPOKE, "cmd-test", &r,
-					  &err) == 0, "%s", err.msg);
+					  &err) == 0,
+		      "%s", err.msg);
 	return r;
 }
 
@@ -107,7 +109,8 @@ START_TEST(test_routed)
 	Tessera__V1__Reply *r;
 	struct unary u;
 
-	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE, &u);
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE,
+		&u);
 	r = reply(&u);
 	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
 	ck_assert_str_eq(r->spoke_id, FX_SPOKE);
@@ -121,7 +124,8 @@ START_TEST(test_routed)
 
 	spawn.type = "cat";
 	spawn.task = "via execute";
-	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, &spawn.base, FX_SPOKE, &u);
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, &spawn.base, FX_SPOKE,
+		&u);
 	r = reply(&u);
 	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
 	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
@@ -143,7 +147,8 @@ START_TEST(test_failed_command_signed)
 
 	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, id, sizeof(id)), 0);
 	get.agent_id = id;
-	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, &get.base, FX_SPOKE, &u);
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, &get.base, FX_SPOKE,
+		&u);
 	r = reply(&u);
 	ck_assert_int_eq(r->status, GRPC_STATUS_NOT_FOUND);
 	ck_assert_ptr_nonnull(strstr(r->message, id));
@@ -176,14 +181,16 @@ START_TEST(test_refused)
 	call(garbage, sizeof(garbage), &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(sign_keygen(&stranger, &err), 0);
-	execute(&stranger, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE, &u);
+	execute(&stranger, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE,
+		&u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
 	sign_key_wipe(&stranger);
 	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, "s2", &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
 
 	/* The same signed bytes twice: the second time is a replay. */
-	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE, &cmd, &len);
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base,
+		   FX_SPOKE, &cmd, &len);
 	call(cmd, len, &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
 	call(cmd, len, &u);
@@ -200,7 +207,8 @@ START_TEST(test_valkey_down)
 	struct unary u;
 
 	fx_valkey_stop(&fx.valkey);
-	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE, &u);
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, &info.base, FX_SPOKE,
+		&u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_UNAVAILABLE);
 	ck_assert_uint_eq(u.len, 0);
 }
@@ -214,8 +222,8 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "execute",
-		    CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
-				test_valkey_down));
+			 CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
+				     test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

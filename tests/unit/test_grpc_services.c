@@ -8,6 +8,9 @@
  * tessera.v1.Hub, as the hub's token check does.
  */
 #include <check.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -15,17 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <grpc/byte_buffer_reader.h>
-#include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
 
 #include "check_main.h"
 #include "descriptors.h"
-#include "protocol.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "health.h"
 #include "pb.h"
+#include "protocol.h"
 #include "reflection.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
@@ -61,9 +61,9 @@ static struct rpc_loop *cli_loop;
 static struct rpc_channel *channel;
 static volatile bool progress;
 
-static atomic_int get_agent_calls;	/* how often the handler ran */
-static atomic_int stall_ms;		/* the loop's next tick sleeps this long */
-static atomic_bool stalled;		/* while it does */
+static atomic_int get_agent_calls; /* how often the handler ran */
+static atomic_int stall_ms;	   /* the loop's next tick sleeps this long */
+static atomic_bool stalled;	   /* while it does */
 
 static void get_agent(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
@@ -197,8 +197,8 @@ struct unary {
 	size_t len;
 };
 
-static void unary_done(void *arg, grpc_status_code code, const char *details,
-		       const uint8_t *resp, size_t len)
+static void unary_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
+		       size_t len)
 {
 	struct unary *u = arg;
 
@@ -218,8 +218,8 @@ static bool unary_ended(void *arg)
 }
 
 /* A unary call with "x-gate: gate_value" unless gate_value is NULL. */
-static void unary_gate(const char *method, const uint8_t *req, size_t len,
-		       const char *gate_value, struct unary *u)
+static void unary_gate(const char *method, const uint8_t *req, size_t len, const char *gate_value,
+		       struct unary *u)
 {
 	struct rpc_client_opts opts = { .timeout_ms = CALL_MS };
 	struct tsr_err err;
@@ -229,8 +229,9 @@ static void unary_gate(const char *method, const uint8_t *req, size_t len,
 		opts.md_values[0] = gate_value;
 	}
 	memset(u, 0, sizeof(*u));
-	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, method, req, len, &opts, unary_done,
-					  u, NULL, &err), 0);
+	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, method, req, len, &opts, unary_done, u,
+					  NULL, &err),
+			 0);
 	client_run(unary_ended, u);
 }
 
@@ -313,7 +314,8 @@ static bool watch_ended(void *arg)
 static void watch_start(struct watch *w, const char *service)
 {
 	static const struct rpc_stream_cbs cbs = {
-		.on_message = watch_message, .on_end = watch_end,
+		.on_message = watch_message,
+		.on_end = watch_end,
 	};
 	Grpc__Health__V1__HealthCheckRequest rq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
 	struct rpc_client_opts opts = { .timeout_ms = 0 };
@@ -325,7 +327,8 @@ static void watch_start(struct watch *w, const char *service)
 	rq.service = (char *)service;
 	ck_assert_int_eq(pb_pack(&rq.base, &buf, &len, &err), 0);
 	ck_assert_int_eq(rpc_client_stream(cli_loop, channel, HEALTH_WATCH_METHOD, buf, len, &opts,
-					   &cbs, w, &w->call, &err), 0);
+					   &cbs, w, &w->call, &err),
+			 0);
 	free(buf);
 }
 
@@ -350,7 +353,7 @@ struct bidi {
 	grpc_completion_queue *cq;
 	grpc_channel *ch;
 	grpc_call *call;
-	bool started;			/* initial metadata sent */
+	bool started; /* initial metadata sent */
 	grpc_metadata_array init_md, trail_md;
 };
 
@@ -452,8 +455,8 @@ static void bidi_free(struct bidi *b)
 	grpc_call_unref(b->call);
 	grpc_channel_destroy(b->ch);
 	grpc_completion_queue_shutdown(b->cq);
-	while (grpc_completion_queue_next(b->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),
-					  NULL).type != GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_next(b->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC), NULL).type !=
+	       GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(b->cq);
 	grpc_metadata_array_destroy(&b->init_md);
@@ -518,8 +521,9 @@ static void expect_files(rfl_response *resp, const char *first, const char *cons
 	for (size_t i = 0; i < fdr->n_file_descriptor_proto; i++) {
 		Google__Protobuf__FileDescriptorProto *f;
 
-		f = google__protobuf__file_descriptor_proto__unpack(NULL,
-			fdr->file_descriptor_proto[i].len, fdr->file_descriptor_proto[i].data);
+		f = google__protobuf__file_descriptor_proto__unpack(
+			NULL, fdr->file_descriptor_proto[i].len,
+			fdr->file_descriptor_proto[i].data);
 		ck_assert_ptr_nonnull(f);
 		snprintf(names[i], sizeof(names[i]), "%s", f->name);
 		google__protobuf__file_descriptor_proto__free_unpacked(f, NULL);
@@ -597,8 +601,9 @@ START_TEST(test_late_call_not_served)
 		usleep(1000);
 	ck_assert(atomic_load(&stalled));
 	memset(&u, 0, sizeof(u));
-	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, GET_AGENT, buf, len, &opts,
-					  unary_done, &u, NULL, &err), 0);
+	ck_assert_int_eq(rpc_client_unary(cli_loop, channel, GET_AGENT, buf, len, &opts, unary_done,
+					  &u, NULL, &err),
+			 0);
 	client_run(unary_ended, &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_DEADLINE_EXCEEDED);
 	while (!stall_over(NULL))
@@ -781,7 +786,9 @@ START_TEST(test_reflection_list)
 {
 	static const char *const methods[] = { REFLECTION_V1_METHOD, REFLECTION_V1ALPHA_METHOD };
 	static const char *const want[] = {
-		"tessera.v1.Hub", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+		"tessera.v1.Hub",
+		"grpc.health.v1.Health",
+		"grpc.reflection.v1.ServerReflection",
 		"grpc.reflection.v1alpha.ServerReflection",
 	};
 
@@ -812,10 +819,19 @@ START_TEST(test_reflection_symbols)
 	static const char *const hub_deps[] = { "tessera/v1/agent.proto", NULL };
 	static const char *const methods[] = { REFLECTION_V1_METHOD, REFLECTION_V1ALPHA_METHOD };
 	static const char *const not_found[] = {
-		"tessera.v1", "tessera", "tessera.v1.Hu", "tessera.v1.HubX", "tessera.v1.Hub.",
-		"tessera.v1.Hub.SpawnAgentX", "tessera.v1.Hub.SpawnAgent.X", ".tessera.v1.Hub",
-		"tessera.v1.SpokeInfo.Labels", "tessera.v1.AgentState.AGENT_STATE_RUNNING.X",
-		"grpc.health.v1.Health.Check.Check", "", "nope.Nope",
+		"tessera.v1",
+		"tessera",
+		"tessera.v1.Hu",
+		"tessera.v1.HubX",
+		"tessera.v1.Hub.",
+		"tessera.v1.Hub.SpawnAgentX",
+		"tessera.v1.Hub.SpawnAgent.X",
+		".tessera.v1.Hub",
+		"tessera.v1.SpokeInfo.Labels",
+		"tessera.v1.AgentState.AGENT_STATE_RUNNING.X",
+		"grpc.health.v1.Health.Check.Check",
+		"",
+		"nope.Nope",
 	};
 	char longname[REFLECTION_NAME_MAX + 2];
 	rfl_request rq = GRPC__REFLECTION__V1__SERVER_REFLECTION_REQUEST__INIT;
@@ -852,7 +868,7 @@ START_TEST(test_reflection_symbols)
 			rfl_response *resp = ask_symbol(&b, not_found[i]);
 
 			ck_assert_msg(resp->message_response_case == RFL_RESPONSE(ERROR_RESPONSE),
-				"%s was found", not_found[i]);
+				      "%s was found", not_found[i]);
 			expect_error(resp, GRPC_STATUS_NOT_FOUND);
 		}
 		expect_error(ask_file(&b, "tessera/v1/nope.proto"), GRPC_STATUS_NOT_FOUND);
@@ -956,11 +972,11 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "grpc_services",
-		    CHECK_TESTS(test_unary_unchanged, test_late_call_not_served, test_gate,
-				test_server_services, test_health_check, test_health_malformed,
-				test_health_watch, test_health_watch_limit, test_reflection_list,
-				test_reflection_symbols, test_reflection_stream_ends,
-				test_descriptors_closed));
+			 CHECK_TESTS(test_unary_unchanged, test_late_call_not_served, test_gate,
+				     test_server_services, test_health_check, test_health_malformed,
+				     test_health_watch, test_health_watch_limit,
+				     test_reflection_list, test_reflection_symbols,
+				     test_reflection_stream_ends, test_descriptors_closed));
 	/* Checked: each test's child starts gRPC itself, never its parent. */
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);

@@ -33,7 +33,9 @@ START_TEST(test_config_ok)
 					 "relay-timeout-ms 2500\n"
 					 "plaintext yes\n"
 					 "spoke-plaintext yes\n"
-					 "auth none\n", &cfg, &err, path, sizeof(path)), 0);
+					 "auth none\n",
+					 &cfg, &err, path, sizeof(path)),
+			 0);
 	ck_assert_str_eq(cfg.listen, "0.0.0.0:7100");
 	ck_assert_str_eq(cfg.key_path, "/etc/tessera/hub.key");
 	ck_assert_int_eq(cfg.relay_timeout_ms, 2500);
@@ -53,7 +55,8 @@ START_TEST(test_config_ok)
 	hub_config_free(&cfg);
 
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n" HFX_PLAIN, &cfg, &err, path,
-					 sizeof(path)), 0);
+					 sizeof(path)),
+			 0);
 	ck_assert_str_eq(cfg.listen, HUB_LISTEN_DEFAULT);
 	ck_assert_int_eq(cfg.relay_timeout_ms, HUB_RELAY_TIMEOUT_DEFAULT_MS);
 	hub_config_free(&cfg);
@@ -107,12 +110,14 @@ START_TEST(test_config_tls)
 	struct tsr_err err;
 	char path[64];
 
-	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n"
-					 "tls-cert /c.pem\ntls-key /k.pem\ntls-client-ca /ca.pem\n"
-					 "spoke-tls-ca /sca.pem\nspoke-tls-cert /sc.pem\n"
-					 "spoke-tls-key /sk.pem\nspoke-tls-name spoke.test\n"
-					 HFX_TOKEN_LINE("alice") HFX_TOKEN_LINE("bob"),
-					 &cfg, &err, path, sizeof(path)), 0);
+	ck_assert_int_eq(
+		hfx_config_load("key k\nspoke a h:1 @K\n"
+				"tls-cert /c.pem\ntls-key /k.pem\ntls-client-ca /ca.pem\n"
+				"spoke-tls-ca /sca.pem\nspoke-tls-cert /sc.pem\n"
+				"spoke-tls-key /sk.pem\nspoke-tls-name spoke.test\n" HFX_TOKEN_LINE(
+					"alice") HFX_TOKEN_LINE("bob"),
+				&cfg, &err, path, sizeof(path)),
+		0);
 	ck_assert(!cfg.tls.plaintext && !cfg.spoke_tls.plaintext && !cfg.auth_none);
 	ck_assert_str_eq(cfg.tls.cert, "/c.pem");
 	ck_assert_str_eq(cfg.tls.key, "/k.pem");
@@ -139,7 +144,8 @@ START_TEST(test_config_tls)
 	config_fails("key k\nspoke a h:1 @K\nspoke-plaintext yes\nauth none\ntls-cert /c\n", 0,
 		     "both tls-cert and tls-key");
 	config_fails("key k\nspoke a h:1 @K\nplaintext yes\nauth none\n"
-		     "spoke-tls-ca /ca\nspoke-tls-cert /c\n", 0, "go together");
+		     "spoke-tls-ca /ca\nspoke-tls-cert /c\n",
+		     0, "go together");
 	config_fails("key k\nplaintext no\n", 2, "plaintext yes");
 	config_fails("key k\nspoke-plaintext 1\n", 2, "spoke-plaintext yes");
 	config_fails("key k\ntls-cert /a\ntls-cert /b\n", 3, "tls-cert given twice");

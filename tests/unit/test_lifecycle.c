@@ -88,7 +88,7 @@ END_TEST
 START_TEST(test_names)
 {
 	static const char *const names[] = { "unspecified", "spawning", "running",
-					     "completed", "failed", "killed" };
+					     "completed",   "failed",	"killed" };
 	Tessera__V1__AgentState s;
 
 	for (int i = 0; i < 6; i++) {

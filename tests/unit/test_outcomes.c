@@ -39,8 +39,9 @@ static void teardown(void)
 static void running(char *id)
 {
 	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
-	struct store_update upd = { .has_pid = true, .pid = 999999, .has_started_at_ms = true,
-				    .started_at_ms = 1000 };
+	struct store_update upd = {
+		.has_pid = true, .pid = 999999, .has_started_at_ms = true, .started_at_ms = 1000
+	};
 	char existing[TSR_AGENT_ID_MAX + 1], pos[STORE_POSITION_MAX], path[AGENT_FILES_PATH_MAX];
 	struct tsr_err err;
 
@@ -50,12 +51,13 @@ static void running(char *id)
 	a.type = "cat";
 	ck_assert_msg(store_agent_create(fx.sp.store, &a, existing, sizeof(existing), &err) == 0,
 		      "%s", err.msg);
-	ck_assert_msg(store_agent_transition(fx.sp.store, id, RUNNING, &upd, pos, sizeof(pos),
-					     &err) == 0, "%s", err.msg);
+	ck_assert_msg(
+		store_agent_transition(fx.sp.store, id, RUNNING, &upd, pos, sizeof(pos), &err) == 0,
+		"%s", err.msg);
 	for (int k = AGENT_FILE_OUT; k <= AGENT_FILE_EXIT; k++) {
-		ck_assert_int_eq(agent_files_path(fx.sp.cfg.state_dir, id,
-						  (enum agent_file_kind)k, path, sizeof(path),
-						  &err), 0);
+		ck_assert_int_eq(agent_files_path(fx.sp.cfg.state_dir, id, (enum agent_file_kind)k,
+						  path, sizeof(path), &err),
+				 0);
 		fx_write_file(path, k == AGENT_FILE_OUT ? "output\n" : "exit 0\n");
 	}
 }
@@ -67,7 +69,8 @@ static bool files_gone(const char *id)
 
 	for (int k = AGENT_FILE_OUT; k <= AGENT_FILE_EXIT; k++) {
 		ck_assert_int_eq(agent_files_path(fx.sp.cfg.state_dir, id, (enum agent_file_kind)k,
-						  path, sizeof(path), &err), 0);
+						  path, sizeof(path), &err),
+				 0);
 		if (access(path, F_OK) == 0)
 			return false;
 	}
@@ -101,8 +104,8 @@ static Tessera__V1__Agent *record(struct exit_record rec)
 
 START_TEST(test_completed)
 {
-	Tessera__V1__Agent *a = record((struct exit_record){ .started = true, .status = 0,
-							     .output = "all done\n" });
+	Tessera__V1__Agent *a = record(
+		(struct exit_record){ .started = true, .status = 0, .output = "all done\n" });
 
 	ck_assert_int_eq(a->state, COMPLETED);
 	ck_assert_int_eq(a->end_case, TESSERA__V1__AGENT__END_EXIT_CODE);
@@ -128,8 +131,8 @@ END_TEST
 
 START_TEST(test_failed_signal)
 {
-	Tessera__V1__Agent *a = record((struct exit_record){ .started = true, .signaled = true,
-							     .status = 11 });
+	Tessera__V1__Agent *a = record(
+		(struct exit_record){ .started = true, .signaled = true, .status = 11 });
 
 	ck_assert_int_eq(a->state, FAILED);
 	ck_assert_int_eq(a->end_case, TESSERA__V1__AGENT__END_SIGNAL);
@@ -147,8 +150,7 @@ START_TEST(test_unknown_status)
 	ck_assert_int_eq(a->end_case, TESSERA__V1__AGENT__END__NOT_SET);
 	ck_assert_str_eq(a->error, "its exit status was lost");
 	tessera__v1__agent__free_unpacked(a, NULL);
-	a = record((struct exit_record){ .started = true, .status = -1,
-					 .detail = "it vanished" });
+	a = record((struct exit_record){ .started = true, .status = -1, .detail = "it vanished" });
 	ck_assert_int_eq(a->state, FAILED);
 	ck_assert_str_eq(a->error, "it vanished");
 	tessera__v1__agent__free_unpacked(a, NULL);
@@ -172,16 +174,21 @@ END_TEST
 
 START_TEST(test_timed_out_and_killed)
 {
-	Tessera__V1__Agent *a = record((struct exit_record){ .started = true, .signaled = true,
-							     .status = 15, .timed_out = true,
+	Tessera__V1__Agent *a = record((struct exit_record){ .started = true,
+							     .signaled = true,
+							     .status = 15,
+							     .timed_out = true,
 							     .timeout_ms = 1500 });
 
 	ck_assert_int_eq(a->state, FAILED);
 	ck_assert_str_eq(a->error, "timed out after 1500 ms");
 	ck_assert_int_eq(a->signal, 15);
 	tessera__v1__agent__free_unpacked(a, NULL);
-	a = record((struct exit_record){ .started = true, .signaled = true, .status = 15,
-					 .kill_requested = true, .output = "bye" });
+	a = record((struct exit_record){ .started = true,
+					 .signaled = true,
+					 .status = 15,
+					 .kill_requested = true,
+					 .output = "bye" });
 	ck_assert_int_eq(a->state, KILLED);
 	ck_assert_str_eq(a->error, "killed on request");
 	ck_assert_str_eq(a->output, "bye");
@@ -262,9 +269,10 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "outcomes",
-		    CHECK_TESTS(test_completed, test_failed_exit_code, test_failed_signal,
-				test_unknown_status, test_not_started, test_timed_out_and_killed,
-				test_already_final_or_gone, test_valkey_down));
+			 CHECK_TESTS(test_completed, test_failed_exit_code, test_failed_signal,
+				     test_unknown_status, test_not_started,
+				     test_timed_out_and_killed, test_already_final_or_gone,
+				     test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -38,8 +38,8 @@ START_TEST(test_page_token)
 	free(tok);
 
 	static const char *const rejects[] = {
-		"", "0", "0:a", ":a:", "x:a:", "01:a:", "256:a:", "1000:a:", "-1:a:",
-		"0::", "0:a b:", "0:a.b:", "0:a:tok en", "0:a:tab\there",
+		"",	   "0",	    "0:a", ":a:",    "x:a:",   "01:a:",	     "256:a:",
+		"1000:a:", "-1:a:", "0::", "0:a b:", "0:a.b:", "0:a:tok en", "0:a:tab\there",
 	};
 	for (size_t i = 0; i < sizeof(rejects) / sizeof(rejects[0]); i++) {
 		bad = hfx_b64url(rejects[i]);

@@ -54,8 +54,9 @@ static void fleet_load(struct fleet *f, size_t i, int32_t running, int32_t max)
 static int fleet_place(struct fleet *f, const char *request_id,
 		       const struct placement_label *labels, size_t n, int *code)
 {
-	struct placement p = { .request_id = request_id, .labels = labels, .nlabels = n,
-			       .now_ms = 2000 };
+	struct placement p = {
+		.request_id = request_id, .labels = labels, .nlabels = n, .now_ms = 2000
+	};
 	struct spoke *sp;
 	struct tsr_err err;
 
@@ -122,7 +123,8 @@ END_TEST
 START_TEST(test_placement_refused)
 {
 	static const char *const none[] = { "", "", "" };
-	const struct tsr_err why = { GRPC_STATUS_PERMISSION_DENIED, "command from an untrusted key" };
+	const struct tsr_err why = { GRPC_STATUS_PERMISSION_DENIED,
+				     "command from an untrusted key" };
 	struct fleet f;
 	int code;
 	struct spoke *sp;

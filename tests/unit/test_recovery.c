@@ -64,7 +64,8 @@ static void record(char *id, Tessera__V1__AgentState state, const struct store_u
 		      "%s", err.msg);
 	if (state == RUNNING)
 		ck_assert_msg(store_agent_transition(fx.sp.store, id, RUNNING, upd, pos,
-						     sizeof(pos), &err) == 0, "%s", err.msg);
+						     sizeof(pos), &err) == 0,
+			      "%s", err.msg);
 }
 
 static void agent_file(const char *id, enum agent_file_kind kind, const char *text)
@@ -130,8 +131,7 @@ static pid_t bystander(uint64_t *ticks)
 /* The agent hash field set to a value, as a spoke that wrote it differently would. */
 static void forge(const char *id, const char *field, const char *value)
 {
-	redisReply *r = fx_raw(&fx, "HSET tessera:{%s}:agent:%s %s %s", FX_SPOKE, id, field,
-			       value);
+	redisReply *r = fx_raw(&fx, "HSET tessera:{%s}:agent:%s %s %s", FX_SPOKE, id, field, value);
 
 	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
 	freeReplyObject(r);
@@ -187,7 +187,9 @@ END_TEST
 START_TEST(test_no_process_or_other_boot)
 {
 	struct store_update none = { .has_pid = true, .pid = 0 };
-	struct store_update old = { .has_pid = true, .pid = 1, .has_process = true,
+	struct store_update old = { .has_pid = true,
+				    .pid = 1,
+				    .has_process = true,
 				    .pid_start_ticks = 1,
 				    .boot_id = "00000000-0000-0000-0000-000000000000" };
 	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], why[256];
@@ -245,7 +247,8 @@ END_TEST
 /* A pid that is gone, and one that now names another process: never signalled. */
 START_TEST(test_not_adopted)
 {
-	struct store_update upd = { .has_pid = true, .has_process = true,
+	struct store_update upd = { .has_pid = true,
+				    .has_process = true,
 				    .boot_id = fx.sp.boot_id };
 	char gone[TSR_AGENT_ID_MAX + 1], other[TSR_AGENT_ID_MAX + 1], why[256];
 	uint64_t ticks;
@@ -283,7 +286,8 @@ END_TEST
  */
 START_TEST(test_pid_ns_changed)
 {
-	struct store_update upd = { .has_pid = true, .has_process = true,
+	struct store_update upd = { .has_pid = true,
+				    .has_process = true,
 				    .boot_id = fx.sp.boot_id };
 	char gone[TSR_AGENT_ID_MAX + 1], exited[TSR_AGENT_ID_MAX + 1];
 	char asked[TSR_AGENT_ID_MAX + 1], ns[32], why[256];
@@ -336,8 +340,10 @@ END_TEST
  */
 START_TEST(test_pid_ns_inode_reused)
 {
-	struct store_update upd = { .has_pid = true, .has_process = true,
-				    .boot_id = fx.sp.boot_id, .pid_ns = fx.sp.pid_ns.ino,
+	struct store_update upd = { .has_pid = true,
+				    .has_process = true,
+				    .boot_id = fx.sp.boot_id,
+				    .pid_ns = fx.sp.pid_ns.ino,
 				    .pid_ns_init_ticks = fx.sp.pid_ns.init_ticks + 1 };
 	char gone[TSR_AGENT_ID_MAX + 1], asked[TSR_AGENT_ID_MAX + 1], why[256];
 	struct tsr_err err;
@@ -439,7 +445,8 @@ END_TEST
  */
 START_TEST(test_pid_ns_same_or_unrecorded)
 {
-	struct store_update upd = { .has_pid = true, .has_process = true,
+	struct store_update upd = { .has_pid = true,
+				    .has_process = true,
 				    .boot_id = fx.sp.boot_id };
 	Tessera__V1__Agent *same = spawn("sleep 30", 0), *old = spawn("sleep 30", 0), *x;
 	char gone[TSR_AGENT_ID_MAX + 1], ns[32], buf[32], why[256];
@@ -553,11 +560,11 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "recovery",
-		    CHECK_TESTS(test_spawning_fails, test_no_process_or_other_boot,
-				test_ended_with_exit_file, test_not_adopted, test_adopted,
-				test_pid_ns_changed, test_pid_ns_inode_reused,
-				test_pid_ns_same_or_unrecorded, test_sweep,
-				test_already_supervised, test_failures));
+			 CHECK_TESTS(test_spawning_fails, test_no_process_or_other_boot,
+				     test_ended_with_exit_file, test_not_adopted, test_adopted,
+				     test_pid_ns_changed, test_pid_ns_inode_reused,
+				     test_pid_ns_same_or_unrecorded, test_sweep,
+				     test_already_supervised, test_failures));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -45,25 +45,28 @@ START_TEST(test_sign_verify)
 	struct tsr_err err;
 
 	ck_assert_int_eq(sign_message(&hub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig, &err), 0);
-	ck_assert_int_eq(sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig,
-				     sizeof(sig)), 0);
+	ck_assert_int_eq(
+		sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig, sizeof(sig)), 0);
 	/* Every single flipped bit of the message is refused. */
 	for (size_t i = 0; i < sizeof(msg) * 8; i++) {
 		memcpy(bad, msg, sizeof(msg));
 		bad[i / 8] ^= (uint8_t)(1u << (i % 8));
 		ck_assert_int_ne(sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, bad, sizeof(bad), sig,
-					     sizeof(sig)), 0);
+					     sizeof(sig)),
+				 0);
 	}
 	/* Another key, another domain, a truncated signature: refused. */
-	ck_assert_int_ne(sign_verify(&other.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig,
-				     sizeof(sig)), 0);
-	ck_assert_int_ne(sign_verify(&hub.pub, SIGN_DOMAIN_REPLY, msg, sizeof(msg), sig,
-				     sizeof(sig)), 0);
-	ck_assert_int_ne(sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig,
-				     sizeof(sig) - 1), 0);
+	ck_assert_int_ne(
+		sign_verify(&other.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig, sizeof(sig)),
+		0);
+	ck_assert_int_ne(
+		sign_verify(&hub.pub, SIGN_DOMAIN_REPLY, msg, sizeof(msg), sig, sizeof(sig)), 0);
+	ck_assert_int_ne(
+		sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig, sizeof(sig) - 1),
+		0);
 	sig[0] ^= 1;
-	ck_assert_int_ne(sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig,
-				     sizeof(sig)), 0);
+	ck_assert_int_ne(
+		sign_verify(&hub.pub, SIGN_DOMAIN_COMMAND, msg, sizeof(msg), sig, sizeof(sig)), 0);
 }
 END_TEST
 
@@ -110,12 +113,16 @@ START_TEST(test_key_files)
 END_TEST
 
 /* A sealed AGENT_STATUS command for "spoke-1" issued at `at`. */
-static void seal(const struct sign_key *key, const char *audience, int64_t at,
-		 uint8_t **buf, size_t *len)
+static void seal(const struct sign_key *key, const char *audience, int64_t at, uint8_t **buf,
+		 size_t *len)
 {
 	struct envelope_command_args a = {
-		.type = TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, .payload = (const uint8_t *)"", .payload_len = 0,
-		.audience = audience, .command_id = "c0ffee", .now_ms = at,
+		.type = TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS,
+		.payload = (const uint8_t *)"",
+		.payload_len = 0,
+		.audience = audience,
+		.command_id = "c0ffee",
+		.now_ms = at,
 		.ttl_ms = ENVELOPE_TTL_MS,
 	};
 	struct tsr_err err;
@@ -208,19 +215,19 @@ START_TEST(test_reply_and_event)
 	reply.command_id = "c0ffee";
 	reply.spoke_id = "spoke-1";
 	ck_assert_int_eq(envelope_reply_seal(&spoke, &reply, &buf, &len, &err), 0);
-	ck_assert_int_eq(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got,
-					     &err), 0);
+	ck_assert_int_eq(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got, &err),
+			 0);
 	tessera__v1__reply__free_unpacked(got, NULL);
 	/* Wrong key, another command, another spoke, tampered: refused. */
-	ck_assert_int_ne(envelope_reply_open(buf, len, &other.pub, "spoke-1", "c0ffee", &got,
-					     &err), 0);
-	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "beef", &got,
-					     &err), 0);
-	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-2", "c0ffee", &got,
-					     &err), 0);
+	ck_assert_int_ne(envelope_reply_open(buf, len, &other.pub, "spoke-1", "c0ffee", &got, &err),
+			 0);
+	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "beef", &got, &err),
+			 0);
+	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-2", "c0ffee", &got, &err),
+			 0);
 	buf[len / 2] ^= 0x40;
-	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got,
-					     &err), 0);
+	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got, &err),
+			 0);
 	free(buf);
 
 	ev.position = "1-0";
@@ -232,8 +239,8 @@ START_TEST(test_reply_and_event)
 	tessera__v1__event__free_unpacked(gotev, NULL);
 	ck_assert_int_ne(envelope_event_open(buf, len, &other.pub, "spoke-1", &gotev, &err), 0);
 	/* A spoke's reply key cannot pass an event off as a command. */
-	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got,
-					     &err), 0);
+	ck_assert_int_ne(envelope_reply_open(buf, len, &spoke.pub, "spoke-1", "c0ffee", &got, &err),
+			 0);
 	free(buf);
 }
 END_TEST
@@ -243,8 +250,8 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "sign",
-		    CHECK_TESTS(test_sign_verify, test_pubkey_text, test_key_files,
-				test_command_open, test_command_bounds, test_reply_and_event));
+			 CHECK_TESTS(test_sign_verify, test_pubkey_text, test_key_files,
+				     test_command_open, test_command_bounds, test_reply_and_event));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
 }

@@ -22,7 +22,7 @@
 static char dir[64], path[128], pw_path[128];
 static char hub1[SIGN_PUBKEY_TEXT_MAX], hub2[SIGN_PUBKEY_TEXT_MAX];
 static struct sign_pubkey pub1, pub2;
-static char base[BASE_MAX];		/* the required lines, valid */
+static char base[BASE_MAX]; /* the required lines, valid */
 
 static void pubkey(char *text, struct sign_pubkey *pub)
 {
@@ -48,7 +48,8 @@ static void setup(void)
 	pubkey(hub2, &pub2);
 	snprintf(base, sizeof(base),
 		 "id spoke-7\nlisten 127.0.0.1:7001\nvalkey unix:/run/v.sock\n"
-		 "key /etc/tessera/spoke.key\ntrust-hub %s\nplaintext yes\n", hub1);
+		 "key /etc/tessera/spoke.key\ntrust-hub %s\nplaintext yes\n",
+		 hub1);
 }
 
 static void teardown(void)
@@ -84,8 +85,7 @@ static void refused_text(const char *text, const char *msg_part)
 	write_conf(text, NULL);
 	ck_assert_msg(spoke_config_load(path, cfg, &err) == -1, "accepted: %s", text);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_msg(strstr(err.msg, msg_part) != NULL, "\"%s\" lacks \"%s\"", err.msg,
-		      msg_part);
+	ck_assert_msg(strstr(err.msg, msg_part) != NULL, "\"%s\" lacks \"%s\"", err.msg, msg_part);
 	free(cfg);
 }
 
@@ -107,8 +107,7 @@ static void refused_as(const char *extra, grpc_status_code code, const char *msg
 	ck_assert_ptr_nonnull(cfg);
 	ck_assert_msg(load(extra, cfg, &err) == -1, "accepted: %s", extra);
 	ck_assert_int_eq(err.code, code);
-	ck_assert_msg(strstr(err.msg, msg_part) != NULL, "\"%s\" lacks \"%s\"", err.msg,
-		      msg_part);
+	ck_assert_msg(strstr(err.msg, msg_part) != NULL, "\"%s\" lacks \"%s\"", err.msg, msg_part);
 	free(cfg);
 }
 
@@ -134,7 +133,8 @@ START_TEST(test_full)
 		 "state-dir /srv/tsr\nshim /opt/tsr/tessera-shim\ntrust-hub %s\n"
 		 "max-agents 4096\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
 		 "event-retention 100\nagent echo stdin /bin/cat -u\nagent-grace echo 7\n"
-		 "# a comment\n\n", hub2);
+		 "# a comment\n\n",
+		 hub2);
 	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(cfg->id, "spoke-7");
 	ck_assert_str_eq(cfg->listen, "127.0.0.1:7001");
@@ -339,8 +339,10 @@ START_TEST(test_reload_trust)
 	ck_assert_msg(spoke_config_reload_trust(&src, &ring, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(ring.n, 2);
 	/* Only hub2 now: hub1 revoked. */
-	snprintf(extra, sizeof(extra), "id s\nlisten a:1\nvalkey b:2\nkey /k\nplaintext yes\n"
-				       "trust-hub %s\n", hub2);
+	snprintf(extra, sizeof(extra),
+		 "id s\nlisten a:1\nvalkey b:2\nkey /k\nplaintext yes\n"
+		 "trust-hub %s\n",
+		 hub2);
 	write_conf(extra, NULL);
 	ck_assert_int_eq(spoke_config_reload_trust(&src, &ring, &err), 0);
 	ck_assert_uint_eq(ring.n, 1);
@@ -360,8 +362,9 @@ START_TEST(test_sources)
 {
 	struct spoke_config *cfg = malloc(sizeof(*cfg));
 	char *sets[] = { "max-agents 9", "state-dir /from/set" };
-	struct config_sources src = { .path = path, .env_name = "TSR_TEST_SPOKE_CONFIG",
-				      .sets = sets, .nsets = 2 };
+	struct config_sources src = {
+		.path = path, .env_name = "TSR_TEST_SPOKE_CONFIG", .sets = sets, .nsets = 2
+	};
 	struct tsr_err err;
 
 	ck_assert_ptr_nonnull(cfg);
@@ -386,9 +389,9 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "spoke_config",
-		    CHECK_TESTS(test_full, test_defaults, test_refusals, test_required,
-				test_valkey_auth, test_valkey_auth_refusals, test_missing_file,
-				test_reload_trust, test_sources));
+			 CHECK_TESTS(test_full, test_defaults, test_refusals, test_required,
+				     test_valkey_auth, test_valkey_auth_refusals, test_missing_file,
+				     test_reload_trust, test_sources));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
 }

@@ -61,7 +61,8 @@ START_TEST(test_counts)
 
 	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, id, sizeof(id)), 0);
 	ck_assert_msg(supervisor_spawn(fx.sp.sv, id, sh, "sleep 0.2", 9, &limit, &proc, &started,
-				       &err) == 0, "%s", err.msg);
+				       &err) == 0,
+		      "%s", err.msg);
 	fx_track(&fx, proc.pid);
 	ck_assert_int_eq(supervisor_release(fx.sp.sv, id, &err), 0);
 	st = info();

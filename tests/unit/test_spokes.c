@@ -4,9 +4,9 @@
  * registry itself, its channels made (never connected) from a config.
  */
 #include <check.h>
+#include <grpc/grpc.h>
 #include <stdio.h>
 #include <string.h>
-#include <grpc/grpc.h>
 
 #include "check_main.h"
 #include "hub_config.h"
@@ -24,8 +24,7 @@ START_TEST(test_spoke_state)
 	/* A refusal shows only while the channel is up: down is down. */
 	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_READY, false), SPOKE_CONNECTED);
 	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_READY, true), SPOKE_REFUSED);
-	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_TRANSIENT_FAILURE, true),
-			 SPOKE_UNREACHABLE);
+	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_TRANSIENT_FAILURE, true), SPOKE_UNREACHABLE);
 	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_SHUTDOWN, false), SPOKE_UNREACHABLE);
 	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_CONNECTING, true), SPOKE_CONNECTING);
 	ck_assert_int_eq(spokes_health_of(GRPC_CHANNEL_IDLE, false), SPOKE_CONNECTING);
@@ -80,8 +79,9 @@ START_TEST(test_spokes_registry)
 
 	grpc_init();
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a 127.0.0.1:1 @K\n"
-					 "spoke b unix:/nonexistent @K\n" HFX_PLAIN, &cfg, &err, path,
-					 sizeof(path)), 0);
+					 "spoke b unix:/nonexistent @K\n" HFX_PLAIN,
+					 &cfg, &err, path, sizeof(path)),
+			 0);
 	ck_assert_msg(spokes_new(&cfg, &s, &err) == 0, "%s", err.msg);
 	ck_assert_uint_eq(s->n, 2);
 	for (size_t i = 0; i < s->n; i++) {
@@ -106,8 +106,9 @@ START_TEST(test_spokes_registry)
 
 	/* TLS to spokes whose CA cannot be read: no registry at all. */
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a 127.0.0.1:1 @K\nplaintext yes\nauth none\n"
-					 "spoke-tls-ca /nonexistent/ca.pem\n", &cfg, &err, path,
-					 sizeof(path)), 0);
+					 "spoke-tls-ca /nonexistent/ca.pem\n",
+					 &cfg, &err, path, sizeof(path)),
+			 0);
 	ck_assert_int_ne(spokes_new(&cfg, &s, &err), 0);
 	ck_assert_ptr_nonnull(strstr(err.msg, "/nonexistent/ca.pem"));
 	hub_config_free(&cfg);

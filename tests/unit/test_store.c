@@ -121,8 +121,8 @@ static void create_ok(Tessera__V1__Agent *a)
 	ck_assert_str_eq(existing, "");
 }
 
-static void transition_ok(const char *id, Tessera__V1__AgentState to,
-			  const struct store_update *u, char *pos)
+static void transition_ok(const char *id, Tessera__V1__AgentState to, const struct store_update *u,
+			  char *pos)
 {
 	char scratch[STORE_POSITION_MAX];
 	struct tsr_err err;
@@ -326,7 +326,7 @@ START_TEST(test_signal_and_mark_kill)
 	transition_ok(id, RUNNING, NULL, NULL);
 	n0 = xlen();
 	ck_assert_int_eq(store_agent_mark_kill(st, id, &err), 0);
-	ck_assert_int_eq(xlen(), n0);	/* no state change, no event */
+	ck_assert_int_eq(xlen(), n0); /* no state change, no event */
 	ck_assert_int_eq(store_agent_get(st, id, &got, NULL), 0);
 	ck_assert(got->kill_requested);
 	ck_assert_int_eq(got->state, RUNNING);
@@ -347,7 +347,8 @@ START_TEST(test_signal_and_mark_kill)
 	/* exit code and signal together make no sense. */
 	u.has_exit_code = true;
 	ck_assert_int_eq(store_agent_transition(st, id, FAILED, &u, (char[STORE_POSITION_MAX]){ 0 },
-						STORE_POSITION_MAX, &err), -1);
+						STORE_POSITION_MAX, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -384,8 +385,8 @@ static void refuse(const char *id, Tessera__V1__AgentState to, const char *from_
 
 	ck_assert_int_eq(store_agent_transition(st, id, to, &u, pos, sizeof(pos), &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
-	ck_assert_msg(strstr(err.msg, from_name) != NULL && strstr(err.msg, to_name) != NULL,
-		      "%s", err.msg);
+	ck_assert_msg(strstr(err.msg, from_name) != NULL && strstr(err.msg, to_name) != NULL, "%s",
+		      err.msg);
 	ck_assert_str_eq(pos, "untouched");
 	ck_assert_int_eq(xlen(), n0);
 	after = hash_dump(id);
@@ -421,7 +422,8 @@ START_TEST(test_not_found)
 	ck_assert_int_eq(store_agent_get(st, ghost, &got, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_ptr_null(got);
-	ck_assert_int_eq(store_agent_transition(st, ghost, RUNNING, NULL, pos, sizeof(pos), &err), -1);
+	ck_assert_int_eq(store_agent_transition(st, ghost, RUNNING, NULL, pos, sizeof(pos), &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_int_eq(store_agent_mark_kill(st, ghost, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
@@ -429,11 +431,11 @@ START_TEST(test_not_found)
 	/* Malformed ids never reach Valkey. */
 	ck_assert_int_eq(store_agent_get(st, "s1.xyz", &got, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_agent_transition(st, "../etc", RUNNING, NULL, pos, sizeof(pos), &err),
-			 -1);
+	ck_assert_int_eq(
+		store_agent_transition(st, "../etc", RUNNING, NULL, pos, sizeof(pos), &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_agent_transition(st, ghost, UNSPECIFIED, NULL, pos, sizeof(pos),
-						&err), -1);
+	ck_assert_int_eq(
+		store_agent_transition(st, ghost, UNSPECIFIED, NULL, pos, sizeof(pos), &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -493,7 +495,9 @@ static int nonterminal_collect(void *arg, const Tessera__V1__Agent *a, struct ts
 
 START_TEST(test_list)
 {
-	enum { N = 7 };
+	enum {
+		N = 7
+	};
 	/* Two pairs share a creation time: ties must page without loss or repeat. */
 	static const int64_t created[N] = { 1000, 2000, 2000, 3000, 4000, 4000, 5000 };
 	char ids[N][TSR_AGENT_ID_MAX + 1], got[N][TSR_AGENT_ID_MAX + 1];
@@ -536,7 +540,7 @@ START_TEST(test_list)
 	n = list_all(UNSPECIFIED, "odd", 0, got, N, &pages);
 	ck_assert_uint_eq(n, 3);
 	n = list_all(SPAWNING, "even", 0, got, N, &pages);
-	ck_assert_uint_eq(n, 3);	/* 0, 2, 6; 4 completed */
+	ck_assert_uint_eq(n, 3); /* 0, 2, 6; 4 completed */
 	n = list_all(COMPLETED, "odd", 0, got, N, &pages);
 	ck_assert_uint_eq(n, 0);
 
@@ -553,24 +557,28 @@ START_TEST(test_list)
 	tessera__v1__agent_page__free_unpacked(resp, NULL);
 
 	/* Tokens that were never handed out. */
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "garbage", &resp,
-					  &err), -1);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3, "garbage", &resp, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", NULL, 0, 3,
-					  "s1.0123456789abcdef01234567", &resp, &err), -1);
+					  "s1.0123456789abcdef01234567", &resp, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_agent_list(st, (Tessera__V1__AgentState)42, "", NULL, 0, 3, "",
-					  &resp, &err), -1);
+	ck_assert_int_eq(
+		store_agent_list(st, (Tessera__V1__AgentState)42, "", NULL, 0, 3, "", &resp, &err),
+		-1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 
 	ck_assert_int_eq(store_agents_nonterminal(st, nonterminal_collect, &count, &err), 0);
-	ck_assert_uint_eq(count, N + 1 - 1);	/* all but ids[4], plus late */
+	ck_assert_uint_eq(count, N + 1 - 1); /* all but ids[4], plus late */
 }
 END_TEST
 
 START_TEST(test_list_bounded)
 {
-	enum { N = STORE_LIST_SCAN_MAX + 50 };
+	enum {
+		N = STORE_LIST_SCAN_MAX + 50
+	};
 	static const struct tsr_label nobody = { "zone", "nowhere" };
 	char id[TSR_AGENT_ID_MAX + 1], first[TSR_AGENT_ID_MAX + 1];
 	Tessera__V1__AgentPage *resp;
@@ -588,14 +596,13 @@ START_TEST(test_list_bounded)
 	 * No index for labels: the main one is walked, and the first call
 	 * gives up after its budget, with a token.
 	 */
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, "", &resp, &err),
-			 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, "", &resp, &err), 0);
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_ne(resp->next_page_token, "");
 	snprintf(token, sizeof(token), "%s", resp->next_page_token);
 	tessera__v1__agent_page__free_unpacked(resp, NULL);
-	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, token, &resp,
-					  &err), 0);
+	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "", &nobody, 1, 10, token, &resp, &err),
+			 0);
 	ck_assert_uint_eq(resp->n_agents, 0);
 	ck_assert_str_eq(resp->next_page_token, "");
 	tessera__v1__agent_page__free_unpacked(resp, NULL);
@@ -720,13 +727,16 @@ START_TEST(test_labels)
 
 	/* A malformed selector is refused too. */
 	ck_assert_int_eq(store_agent_list(st, UNSPECIFIED, "",
-					  &(struct tsr_label){ "k", "two words" }, 1, 10, "",
-					  &resp, &err), -1);
+					  &(struct tsr_label){ "k", "two words" }, 1, 10, "", &resp,
+					  &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
 
-enum { FN = 60 };
+enum {
+	FN = 60
+};
 
 struct fleet {
 	char ids[FN][TSR_AGENT_ID_MAX + 1];
@@ -746,7 +756,7 @@ static void fleet_make(struct fleet *f)
 	for (int i = 0; i < FN; i++) {
 		const char *kv[] = { "zone", zones[i % 4], "gpu", i % 5 == 0 ? "yes" : "no" };
 
-		f->created[i] = 1000 + (i / 3) * 10;	/* ties of three */
+		f->created[i] = 1000 + (i / 3) * 10; /* ties of three */
 		f->type[i] = types[i % 3];
 		f->zone[i] = zones[i % 4];
 		f->gpu[i] = kv[3];
@@ -766,9 +776,8 @@ static void fleet_make(struct fleet *f)
 }
 
 /* The ids matching, newest first, as the listing must give them. */
-static size_t fleet_expect(const struct fleet *f, Tessera__V1__AgentState state,
-			   const char *type, const char *zone, const char *gpu,
-			   char (*out)[TSR_AGENT_ID_MAX + 1])
+static size_t fleet_expect(const struct fleet *f, Tessera__V1__AgentState state, const char *type,
+			   const char *zone, const char *gpu, char (*out)[TSR_AGENT_ID_MAX + 1])
 {
 	int order[FN], n = 0;
 
@@ -781,8 +790,9 @@ static size_t fleet_expect(const struct fleet *f, Tessera__V1__AgentState state,
 		order[n++] = i;
 	}
 	for (int i = 1; i < n; i++)
-		for (int j = i; j > 0 && newer((char (*)[TSR_AGENT_ID_MAX + 1])f->ids,
-					       f->created, order[j], order[j - 1]); j--) {
+		for (int j = i; j > 0 && newer((char(*)[TSR_AGENT_ID_MAX + 1]) f->ids, f->created,
+					       order[j], order[j - 1]);
+		     j--) {
 			int t = order[j];
 
 			order[j] = order[j - 1];
@@ -805,8 +815,8 @@ static long long zcard(const char *key)
 /* Every filter combination lists exactly what a scan of the records says, at every page size. */
 static void fleet_check(const struct fleet *f)
 {
-	static const Tessera__V1__AgentState states[] = { UNSPECIFIED, SPAWNING, RUNNING,
-							  COMPLETED, FAILED };
+	static const Tessera__V1__AgentState states[] = { UNSPECIFIED, SPAWNING, RUNNING, COMPLETED,
+							  FAILED };
 	static const char *const types[] = { "", "alpha", "gamma", "none" };
 	static const char *const zones[] = { NULL, "eu", "ap" };
 	static const char *const gpus[] = { NULL, "yes" };
@@ -816,25 +826,33 @@ static void fleet_check(const struct fleet *f)
 	size_t nwant, ngot, nsel, pages;
 
 	for (size_t s = 0; s < sizeof(states) / sizeof(states[0]); s++)
-	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
-	for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++)
-	for (size_t g = 0; g < sizeof(gpus) / sizeof(gpus[0]); g++) {
-		nsel = 0;
-		if (zones[z] != NULL)
-			sel[nsel++] = (struct tsr_label){ "zone", zones[z] };
-		if (gpus[g] != NULL)
-			sel[nsel++] = (struct tsr_label){ "gpu", gpus[g] };
-		nwant = fleet_expect(f, states[s], types[t], zones[z], gpus[g], want);
-		for (size_t p = 0; p < sizeof(sizes) / sizeof(sizes[0]); p++) {
-			ngot = list_sel(states[s], types[t], sel, nsel, sizes[p], got, FN, &pages);
-			ck_assert_msg(ngot == nwant, "state %d type '%s' zone %s gpu %s size %u: "
-				      "%zu agents, expected %zu", states[s], types[t],
-				      zones[z] ? zones[z] : "-", gpus[g] ? gpus[g] : "-",
-				      sizes[p], ngot, nwant);
-			for (size_t i = 0; i < nwant; i++)
-				ck_assert_str_eq(got[i], want[i]);
-		}
-	}
+		for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+			for (size_t z = 0; z < sizeof(zones) / sizeof(zones[0]); z++)
+				for (size_t g = 0; g < sizeof(gpus) / sizeof(gpus[0]); g++) {
+					nsel = 0;
+					if (zones[z] != NULL)
+						sel[nsel++] = (struct tsr_label){ "zone",
+										  zones[z] };
+					if (gpus[g] != NULL)
+						sel[nsel++] = (struct tsr_label){ "gpu", gpus[g] };
+					nwant = fleet_expect(f, states[s], types[t], zones[z],
+							     gpus[g], want);
+					for (size_t p = 0; p < sizeof(sizes) / sizeof(sizes[0]);
+					     p++) {
+						ngot = list_sel(states[s], types[t], sel, nsel,
+								sizes[p], got, FN, &pages);
+						ck_assert_msg(ngot == nwant,
+							      "state %d type '%s' zone %s gpu %s "
+							      "size %u: "
+							      "%zu agents, expected %zu",
+							      states[s], types[t],
+							      zones[z] ? zones[z] : "-",
+							      gpus[g] ? gpus[g] : "-", sizes[p],
+							      ngot, nwant);
+						for (size_t i = 0; i < nwant; i++)
+							ck_assert_str_eq(got[i], want[i]);
+					}
+				}
 }
 
 START_TEST(test_list_indexes)
@@ -852,8 +870,9 @@ START_TEST(test_list_indexes)
 	ck_assert_int_eq(zcard("tessera:{s1}:agents"), FN);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:running"), (long long)running);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:spawning") +
-			 zcard("tessera:{s1}:agents:state:running") +
-			 zcard("tessera:{s1}:agents:state:completed"), FN);
+				 zcard("tessera:{s1}:agents:state:running") +
+				 zcard("tessera:{s1}:agents:state:completed"),
+			 FN);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:alpha"), FN / 3);
 	fleet_check(&f);
 
@@ -892,9 +911,11 @@ static void indexes_drop(void)
 
 START_TEST(test_reindex)
 {
-	enum { N = 2500 };
+	enum {
+		N = 2500
+	};
 	char id[TSR_AGENT_ID_MAX + 1];
-	char (*got)[TSR_AGENT_ID_MAX + 1] = calloc(N, sizeof(*got));
+	char(*got)[TSR_AGENT_ID_MAX + 1] = calloc(N, sizeof(*got));
 	Tessera__V1__Agent a;
 	struct tsr_err err;
 	size_t n, pages;
@@ -918,7 +939,7 @@ START_TEST(test_reindex)
 	ck_assert_uint_eq(n, N / 100);
 	ck_assert_uint_eq(pages, 1);
 	n = list_all(SPAWNING, "odd", TSR_PAGE_SIZE_MAX, got, N, &pages);
-	ck_assert_uint_eq(n, N / 2 - N / 100);	/* the running ones are odd */
+	ck_assert_uint_eq(n, N / 2 - N / 100); /* the running ones are odd */
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:even"), N / 2);
 	r = rawcmd("GET tessera:{s1}:agents:version");
 	ck_assert_str_eq(r->str, "1");
@@ -1057,7 +1078,10 @@ END_TEST
  */
 START_TEST(test_events_retention)
 {
-	enum { KEPT = STORE_EVENTS_KEPT_MIN, MORE = 5 };
+	enum {
+		KEPT = STORE_EVENTS_KEPT_MIN,
+		MORE = 5
+	};
 	char id[TSR_AGENT_ID_MAX + 1], pos[KEPT + MORE][STORE_POSITION_MAX];
 	Tessera__V1__Agent a;
 	Tessera__V1__Event **ev;
@@ -1102,8 +1126,7 @@ START_TEST(test_events_retention)
 	store_events_free(ev, n);
 
 	/* pos[MORE - 1] is the newest deleted: its reader has missed nothing. */
-	ck_assert_int_eq(store_events_read(st, pos[MORE - 1], 0, STORE_READ_MAX, &ev, &n, &err),
-			 0);
+	ck_assert_int_eq(store_events_read(st, pos[MORE - 1], 0, STORE_READ_MAX, &ev, &n, &err), 0);
 	ck_assert_uint_eq(n, KEPT);
 	ck_assert_str_eq(ev[0]->position, pos[MORE]);
 	ck_assert_str_eq(ev[n - 1]->position, pos[KEPT + MORE - 1]);
@@ -1326,8 +1349,8 @@ START_TEST(test_nonce)
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), 0, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(store_nonce_claim(st, nonce, sizeof(nonce), STORE_NONCE_TTL_MAX_MS + 1,
-					   &err), -1);
+	ck_assert_int_eq(
+		store_nonce_claim(st, nonce, sizeof(nonce), STORE_NONCE_TTL_MAX_MS + 1, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -1342,13 +1365,13 @@ int test_suite(SRunner *sr)
 		return 77;
 	}
 	tc = check_suite(sr, "store",
-		    CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-				test_signal_and_mark_kill, test_illegal_transition,
-				test_not_found, test_list, test_list_bounded, test_labels,
-				test_list_indexes, test_reindex, test_events,
-				test_events_retention, test_script_flush, test_valkey_restart,
-				test_open_errors, test_auth_acl, test_auth_requirepass,
-				test_nonce));
+			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+				     test_signal_and_mark_kill, test_illegal_transition,
+				     test_not_found, test_list, test_list_bounded, test_labels,
+				     test_list_indexes, test_reindex, test_events,
+				     test_events_retention, test_script_flush, test_valkey_restart,
+				     test_open_errors, test_auth_acl, test_auth_requirepass,
+				     test_nonce));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

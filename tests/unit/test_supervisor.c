@@ -23,13 +23,13 @@
 #define EXITS_MAX 16
 #define WAIT_MS 5000
 #define SPAWNED_MAX 16
-#define TAIL_TEST 100		/* output tail of these tests: small, to overflow it */
+#define TAIL_TEST 100 /* output tail of these tests: small, to overflow it */
 #define OUTPUT_COPY_MAX 4096
 
 struct exit_rec {
 	char agent_id[TSR_AGENT_ID_MAX + 1];
 	char output[OUTPUT_COPY_MAX];
-	struct supervisor_exit ex;	/* ex.output points at output above */
+	struct supervisor_exit ex; /* ex.output points at output above */
 };
 
 /* Filled by on_exit on the reaper thread. */
@@ -42,7 +42,7 @@ static size_t nexits;
 static struct supervisor *sv;
 static struct agent_types types;
 static char dir[64];
-static pid_t spawned[SPAWNED_MAX];	/* groups to SIGKILL in teardown, in case */
+static pid_t spawned[SPAWNED_MAX]; /* groups to SIGKILL in teardown, in case */
 static size_t nspawned;
 
 static void on_exit_cb(void *arg, const struct supervisor_exit *ex)
@@ -111,8 +111,9 @@ static struct supervisor_config config(size_t max, size_t tail)
 	const char *shim = getenv("TESSERA_SHIM");
 
 	ck_assert_msg(shim != NULL, "set TESSERA_SHIM to the built tessera-shim");
-	return (struct supervisor_config){ .max_agents = max, .tail_bytes = tail,
-					   .state_dir = dir, .shim_path = shim };
+	return (struct supervisor_config){
+		.max_agents = max, .tail_bytes = tail, .state_dir = dir, .shim_path = shim
+	};
 }
 
 static void start(size_t max)
@@ -280,8 +281,9 @@ END_TEST
 
 START_TEST(test_kill_ignores_term)
 {
-	const char *t_stubborn[] = { "agent", "stubborn", "stdin", "/bin/sh", "-c",
-				     "trap '' TERM; : > \"$1\"; sleep 60; :", "sh", NULL, NULL };
+	const char *t_stubborn[] = { "agent",	"stubborn", "stdin",
+				     "/bin/sh", "-c",	    "trap '' TERM; : > \"$1\"; sleep 60; :",
+				     "sh",	NULL,	    NULL };
 	char a[TSR_AGENT_ID_MAX + 1], ready[128];
 	struct supervisor_exit ex;
 	struct tsr_err err;
@@ -292,7 +294,7 @@ START_TEST(test_kill_ignores_term)
 	t_stubborn[7] = ready;
 	start(4);
 	pid = spawn_ok(type_add(t_stubborn), "", 0, a);
-	wait_file(ready);	/* the trap is set */
+	wait_file(ready); /* the trap is set */
 	t0 = clock_mono_ms();
 	ck_assert_int_eq(supervisor_kill(sv, a, 300, &err), 0);
 	ex = wait_exit(a);
@@ -338,8 +340,8 @@ END_TEST
 
 START_TEST(test_task_stdin)
 {
-	const char *t_cat[] = { "agent", "cat", "stdin", "/bin/sh", "-c", "cat > \"$1\"", "sh",
-				NULL, NULL };
+	const char *t_cat[] = { "agent",	"cat", "stdin", "/bin/sh", "-c",
+				"cat > \"$1\"", "sh",  NULL,	NULL };
 	static const char task[] = "line one\nbinary \0 byte\n";
 	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[256];
 	struct supervisor_exit ex;
@@ -357,8 +359,8 @@ END_TEST
 
 START_TEST(test_task_env_and_environment)
 {
-	const char *t_env[] = { "agent", "env", "env", "/bin/sh", "-c", "env > \"$1\"", "sh",
-				NULL, NULL };
+	const char *t_env[] = { "agent",	"env", "env", "/bin/sh", "-c",
+				"env > \"$1\"", "sh",  NULL,  NULL };
 	char a[TSR_AGENT_ID_MAX + 1], out[128], buf[4096], want[256];
 	struct supervisor_exit ex;
 	struct tsr_err err;
@@ -381,16 +383,25 @@ START_TEST(test_task_env_and_environment)
 	/* The environment cannot carry a NUL. */
 	ck_assert_int_eq(ids_new_agent_id("s1", a, sizeof(a)), 0);
 	ck_assert_int_eq(supervisor_spawn(sv, a, agent_types_find(&types, "env"), "a\0b", 3,
-					  &no_timeout, &proc, &(int64_t){ 0 }, &err), -1);
+					  &no_timeout, &proc, &(int64_t){ 0 }, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
 
 START_TEST(test_child_inherits_nothing)
 {
-	const char *t_probe[] = { "agent", "probe", "stdin", "/bin/sh", "-c",
-				  "ls /proc/self/fd > \"$1\"; grep -E '^Sig(Blk|Ign)' /proc/self/status >> \"$1\"",
-				  "sh", NULL, NULL };
+	const char *t_probe[] = {
+		"agent",
+		"probe",
+		"stdin",
+		"/bin/sh",
+		"-c",
+		"ls /proc/self/fd > \"$1\"; grep -E '^Sig(Blk|Ign)' /proc/self/status >> \"$1\"",
+		"sh",
+		NULL,
+		NULL
+	};
 	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
 	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], out[128], buf[1024];
 	struct supervisor_exit ex;
@@ -436,9 +447,14 @@ END_TEST
 /* More than the tail on stdout, then stderr: the last TAIL_TEST bytes, in order. */
 START_TEST(test_output_tail)
 {
-	const char *t_chatty[] = { "agent", "chatty", "stdin", "/bin/sh", "-c",
+	const char *t_chatty[] = { "agent",
+				   "chatty",
+				   "stdin",
+				   "/bin/sh",
+				   "-c",
 				   "i=0; while [ $i -lt 60 ]; do printf 'line %04d\\n' $i; "
-				   "i=$((i + 1)); done; echo to-stderr >&2; exit 3", NULL };
+				   "i=$((i + 1)); done; echo to-stderr >&2; exit 3",
+				   NULL };
 	char a[TSR_AGENT_ID_MAX + 1], all[1024];
 	struct supervisor_exit ex;
 	size_t n = 0;
@@ -458,8 +474,9 @@ END_TEST
 /* A running agent's tail so far; a NUL byte comes out as '?'. */
 START_TEST(test_output_running)
 {
-	const char *t_early[] = { "agent", "early", "stdin", "/bin/sh", "-c",
-				  "printf 'early\\000out\\n'; exec sleep 60", NULL };
+	const char *t_early[] = { "agent",   "early", "stdin",
+				  "/bin/sh", "-c",    "printf 'early\\000out\\n'; exec sleep 60",
+				  NULL };
 	char a[TSR_AGENT_ID_MAX + 1], *tail = NULL;
 	struct supervisor_exit ex;
 	struct tsr_err err;
@@ -492,8 +509,9 @@ END_TEST
 START_TEST(test_timeout)
 {
 	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
-	const char *t_stubborn[] = { "agent", "stubborn", "stdin", "/bin/sh", "-c",
-				     "trap '' TERM; : > \"$1\"; sleep 60; :", "sh", NULL, NULL };
+	const char *t_stubborn[] = { "agent",	"stubborn", "stdin",
+				     "/bin/sh", "-c",	    "trap '' TERM; : > \"$1\"; sleep 60; :",
+				     "sh",	NULL,	    NULL };
 	char a[TSR_AGENT_ID_MAX + 1], ready[128];
 	struct supervisor_exit ex;
 	int64_t t0;
@@ -579,7 +597,7 @@ START_TEST(test_cap_and_errors)
 	ck_assert_int_eq(supervisor_kill(sv, a, 0, &err), 0);
 	wait_exit(a);
 	wait_count(1);
-	spawn_ok(t, "", 0, c);	/* room again */
+	spawn_ok(t, "", 0, c); /* room again */
 	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
 	ck_assert_int_eq(supervisor_kill(sv, c, 0, &err), 0);
 	wait_exit(b);
@@ -589,19 +607,23 @@ START_TEST(test_cap_and_errors)
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_int_eq(supervisor_kill(sv, b, -1, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &proc, &started,
-					  &err), -1);
+	ck_assert_int_eq(
+		supervisor_spawn(sv, "not an id", t, "", 0, &no_timeout, &proc, &started, &err),
+		-1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", TSR_TASK_MAX + 1, &no_timeout, &proc,
-					  &started, &err), -1);
+					  &started, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
-					  &(struct supervisor_timeout){ TSR_AGENT_TIMEOUT_MAX_MS + 1, 0 },
-					  &proc, &started, &err), -1);
+	ck_assert_int_eq(
+		supervisor_spawn(sv, c, t, "", 0,
+				 &(struct supervisor_timeout){ TSR_AGENT_TIMEOUT_MAX_MS + 1, 0 },
+				 &proc, &started, &err),
+		-1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0,
-					  &(struct supervisor_timeout){ 1000, -1 }, &proc,
-					  &started, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, c, t, "", 0, &(struct supervisor_timeout){ 1000, -1 },
+					  &proc, &started, &err),
+			 -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
@@ -643,8 +665,11 @@ START_TEST(test_start_errors)
 	struct tsr_err err;
 
 	struct supervisor_config bad[] = {
-		config(0, TAIL_TEST), config(1, 0), config(1, SUPERVISOR_TAIL_MAX + 1),
-		config(SUPERVISOR_AGENTS_MAX + 1, TAIL_TEST), config(1, TAIL_TEST),
+		config(0, TAIL_TEST),
+		config(1, 0),
+		config(1, SUPERVISOR_TAIL_MAX + 1),
+		config(SUPERVISOR_AGENTS_MAX + 1, TAIL_TEST),
+		config(1, TAIL_TEST),
 	};
 
 	bad[4].shim_path = "/nonexistent/tessera-shim";
@@ -681,26 +706,26 @@ static int add_limit(const char *line, struct tsr_err *err)
 START_TEST(test_agent_types)
 {
 	static const char *const bad[] = {
-		"agent codex stdin bin/true",		/* relative */
-		"agent co.dex stdin /bin/true",		/* bad name */
-		"agent codex pipe /bin/true",		/* unknown delivery */
-		"agent codex stdin /etc/passwd",	/* not executable */
-		"agent codex stdin /bin",		/* a directory */
-		"agent codex stdin /nonexistent/x",	/* missing */
-		"agent codex stdin",			/* no path */
-		"agnet codex stdin /bin/true",		/* not an agent line */
-		"agent ok stdin /bin/true",		/* defined twice */
+		"agent codex stdin bin/true",	    /* relative */
+		"agent co.dex stdin /bin/true",	    /* bad name */
+		"agent codex pipe /bin/true",	    /* unknown delivery */
+		"agent codex stdin /etc/passwd",    /* not executable */
+		"agent codex stdin /bin",	    /* a directory */
+		"agent codex stdin /nonexistent/x", /* missing */
+		"agent codex stdin",		    /* no path */
+		"agnet codex stdin /bin/true",	    /* not an agent line */
+		"agent ok stdin /bin/true",	    /* defined twice */
 	};
 	static const char *const bad_limits[] = {
-		"agent-timeout nosuch 0 1000",		/* no such type */
-		"agent-timeout ok 2000 1000",		/* default above max */
-		"agent-timeout ok 0 0",			/* max 0 */
-		"agent-timeout ok 0 86400001",		/* above 24 h */
-		"agent-timeout ok 0",			/* too few words */
-		"agent-timeout ok -1 1000",		/* negative */
-		"agent-grace ok 600001",		/* above the grace cap */
-		"agent-grace ok 1x",			/* not a number */
-		"agent-grace ok",			/* too few words */
+		"agent-timeout nosuch 0 1000", /* no such type */
+		"agent-timeout ok 2000 1000",  /* default above max */
+		"agent-timeout ok 0 0",	       /* max 0 */
+		"agent-timeout ok 0 86400001", /* above 24 h */
+		"agent-timeout ok 0",	       /* too few words */
+		"agent-timeout ok -1 1000",    /* negative */
+		"agent-grace ok 600001",       /* above the grace cap */
+		"agent-grace ok 1x",	       /* not a number */
+		"agent-grace ok",	       /* too few words */
 	};
 	const struct agent_type *t;
 	struct tsr_err err;
@@ -751,12 +776,12 @@ int test_suite(SRunner *sr)
 	TCase *tc;
 
 	tc = check_suite(sr, "supervisor",
-		    CHECK_TESTS(test_exit_codes, test_kill_sleep, test_kill_ignores_term,
-				test_leader_exit_kills_group, test_task_stdin,
-				test_task_env_and_environment, test_child_inherits_nothing,
-				test_output_tail, test_output_running, test_timeout,
-				test_timeout_after_kill_or_end, test_cap_and_errors,
-				test_kill_claim, test_start_errors, test_agent_types));
+			 CHECK_TESTS(test_exit_codes, test_kill_sleep, test_kill_ignores_term,
+				     test_leader_exit_kills_group, test_task_stdin,
+				     test_task_env_and_environment, test_child_inherits_nothing,
+				     test_output_tail, test_output_running, test_timeout,
+				     test_timeout_after_kill_or_end, test_cap_and_errors,
+				     test_kill_claim, test_start_errors, test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
 	return 0;

@@ -13,8 +13,7 @@
 #include "tls_conf.h"
 
 /* Feeds "keyword value" to tc; the line's result. */
-static int line(struct tls_conf *tc, const char *keyword, const char *value,
-		struct tsr_err *err)
+static int line(struct tls_conf *tc, const char *keyword, const char *value, struct tsr_err *err)
 {
 	char *argv[] = { (char *)keyword, (char *)value };
 
