@@ -20,7 +20,7 @@ pkgs=(
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libprotobuf-dev libhiredis-dev libsodium-dev check
 	ca-certificates procps iproute2 python3 jq gcovr
-	clang libclang-rt-14-dev
+	clang libclang-rt-14-dev clang-format
 )
 
 . "$(dirname "$0")/apt-sources.sh"
