@@ -115,8 +115,8 @@ int store_ping(struct store *st, struct tsr_err *err);
 
 /*
  * Records a new agent in state SPAWNING with its "agent.spawning" event,
- * using a's id (of this spoke), type, task, request_id, labels (checked
- * with ids_check_labels: INVALID_ARGUMENT) and created_at_ms (0: now).
+ * using a's id (of this spoke), type, task, request_id, labels and
+ * created_at_ms (0: now); the fields must have passed spawn_check.
  * If a->request_id already names an agent, nothing is written and that
  * agent's id goes to existing_id (TSR_AGENT_ID_MAX + 1 bytes);
  * otherwise existing_id[0] is '\0'. ALREADY_EXISTS if the id is taken.

@@ -7,6 +7,7 @@
  */
 #include "supervisor.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -721,25 +722,20 @@ static void sv_discard(pid_t pid)
 	waitpid(pid, NULL, 0);
 }
 
-/* The limits supervisor.h puts on supervisor_spawn's arguments. */
-static int sv_spawn_check(const char *agent_id, const struct agent_type *type, const char *task,
-			  size_t task_len, const struct supervisor_timeout *limit,
-			  struct tsr_err *err)
+/*
+ * The limits supervisor.h puts on supervisor_spawn's arguments, which the
+ * spoke's command (spawn_check) and the type's settings have bounded.
+ */
+static void sv_spawn_assert(const char *agent_id, const struct agent_type *type, const char *task,
+			    size_t task_len, const struct supervisor_timeout *limit)
 {
-	if (!ids_valid_agent_id(agent_id))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
-	if (task_len > TSR_TASK_MAX || (task == NULL && task_len > 0))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "task longer than %d bytes",
-				   TSR_TASK_MAX);
-	if (type->delivery == AGENT_TASK_ENV && task_len > 0 && memchr(task, '\0', task_len))
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "a task passed by environment cannot hold NUL bytes");
-	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || limit->grace_ms < 0 ||
-	    limit->grace_ms > AGENT_GRACE_MAX_MS)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "timeout above %d ms or grace outside 0..%d ms",
-				   TSR_AGENT_TIMEOUT_MAX_MS, AGENT_GRACE_MAX_MS);
-	return 0;
+	assert(ids_valid_agent_id(agent_id));
+	assert(task_len <= TSR_TASK_MAX && (task != NULL || task_len == 0));
+	assert(type->delivery != AGENT_TASK_ENV || task_len == 0 ||
+	       memchr(task, '\0', task_len) == NULL);
+	assert(limit->ms <= TSR_AGENT_TIMEOUT_MAX_MS && limit->grace_ms >= 0 &&
+	       limit->grace_ms <= AGENT_GRACE_MAX_MS);
+	(void)agent_id, (void)type, (void)task, (void)task_len, (void)limit;
 }
 
 static void sv_close(int *fd)
@@ -832,8 +828,8 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	uint64_t ticks = 0;
 	int rc = -1;
 
-	if (sv_spawn_check(agent_id, type, task, task_len, limit, err) != 0 ||
-	    agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, sp.exit_path,
+	sv_spawn_assert(agent_id, type, task, task_len, limit);
+	if (agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, sp.exit_path,
 			     sizeof(sp.exit_path), err) != 0 ||
 	    sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;

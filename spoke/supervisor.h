@@ -100,7 +100,8 @@ struct supervisor_timeout {
  * Starts agent_id's shim for type, handing it task (task_len bytes; for
  * env delivery it may hold no NUL), held at its gate: record *proc, then
  * supervisor_release, or supervisor_abort. RESOURCE_EXHAUSTED at the cap,
- * ALREADY_EXISTS if agent_id is supervised.
+ * ALREADY_EXISTS if agent_id is supervised. The caller has checked the
+ * id, the task and limit (spawn_check): outside those bounds it asserts.
  */
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
