@@ -14,7 +14,8 @@ int config_split(char *line, char **argv, int max)
 	for (;;) {
 		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
 			*p++ = '\0';
-		if (*p == '\0')
+		/* A word that starts with '#' starts a comment, to the end of the line. */
+		if (*p == '\0' || *p == '#')
 			break;
 		if (argc == max)
 			return -1;
@@ -33,8 +34,6 @@ static int config_parse_line(char *line, const char *origin, int lineno, config_
 	char inner[TSR_ERR_MSG_MAX];
 	int argc;
 
-	if (line[strspn(line, " \t")] == '#')
-		return 0;
 	argc = config_split(line, argv, CONFIG_WORDS_MAX);
 	if (argc < 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s:%d: more than %d words",

@@ -1,8 +1,11 @@
 /*
  * config: the line format shared by the daemons' configuration files.
- * Each non-blank line not starting with '#' is a keyword followed by
- * words separated by blanks; no quoting. Line length and word count are
- * bounded; whatever exceeds them is an error naming file and line.
+ * Each line is a keyword followed by words separated by blanks; no
+ * quoting. A '#' at the start of the line or after a blank starts a
+ * comment to the end of the line (one inside a word is part of it: a=#1),
+ * so a line may end with one, and a line of blanks and comment only is
+ * skipped. Line length and word count are bounded; whatever exceeds them
+ * is an error naming file and line.
  *
  * Containers configure a daemon without a file: the same lines may also
  * come from an environment variable (newline-separated) and from --set
@@ -43,7 +46,10 @@ int config_parse_sources(const struct config_sources *src, config_line_fn fn, vo
 const char *config_sources_name(const struct config_sources *src);
 
 int config_parse_file(const char *path, config_line_fn fn, void *arg, struct tsr_err *err);
-/* Splits line (modified in place) into at most max words. Returns count or -1. */
+/*
+ * Splits line (modified in place) into at most max words, up to a comment.
+ * Returns the count or -1.
+ */
 int config_split(char *line, char **argv, int max);
 
 #endif

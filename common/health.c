@@ -26,7 +26,8 @@ struct health_watcher {
 	struct health *h;
 	struct rpc_call *call; /* the handler's reference */
 	char name[HEALTH_SERVICE_MAX + 1];
-	int sent; /* the status last queued, a wire number */
+	char peer[RPC_PEER_HOST_MAX]; /* its host: "" if gRPC could not say */
+	int sent;		      /* the status last queued, a wire number */
 };
 
 struct health {
@@ -219,6 +220,28 @@ static void health_watch_gone(void *arg)
 	health_watch_end(arg, GRPC_STATUS_CANCELLED, "watcher went away");
 }
 
+/*
+ * Whether w may join the watchers: the server's cap, and one host's, so
+ * that a single client cannot take every slot.
+ */
+static int health_watch_admit(const struct health *h, const struct health_watcher *w,
+			      struct tsr_err *err)
+{
+	size_t same = 0;
+
+	if (h->nwatchers == HEALTH_WATCHERS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "over %d health watchers",
+				   HEALTH_WATCHERS_MAX);
+	for (const struct health_watcher *o = h->watchers; o != NULL; o = o->next)
+		if (strcmp(o->peer, w->peer) == 0)
+			same++;
+	if (same >= HEALTH_WATCHERS_PER_PEER_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "%s has %d health watches open already, its most", w->peer,
+				   HEALTH_WATCHERS_PER_PEER_MAX);
+	return 0;
+}
+
 static void health_watch(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct health *h = ctx;
@@ -226,11 +249,6 @@ static void health_watch(void *ctx, struct rpc_call *call, const uint8_t *req, s
 	struct tsr_err err;
 
 	tsr_err_clear(&err);
-	if (h->nwatchers == HEALTH_WATCHERS_MAX) {
-		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "over %d health watchers",
-			    HEALTH_WATCHERS_MAX);
-		goto out;
-	}
 	w = calloc(1, sizeof(*w));
 	if (w == NULL) {
 		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -239,7 +257,10 @@ static void health_watch(void *ctx, struct rpc_call *call, const uint8_t *req, s
 	w->h = h;
 	w->call = call;
 	w->sent = -1;
-	if (health_request(req, len, w->name, &err) != 0 ||
+	/* Callers gRPC cannot place count together, as one host. */
+	if (rpc_call_peer_host(call, w->peer) != 0)
+		w->peer[0] = '\0';
+	if (health_watch_admit(h, w, &err) != 0 || health_request(req, len, w->name, &err) != 0 ||
 	    health_notify(w, health_wire_status(h, w->name), &err) != 0)
 		goto out;
 	w->next = h->watchers;

@@ -16,9 +16,10 @@
 #define HEALTH_CHECK_METHOD "/grpc.health.v1.Health/Check"
 #define HEALTH_WATCH_METHOD "/grpc.health.v1.Health/Watch"
 
-#define HEALTH_SERVICES_MAX 64 /* names in the registry */
-#define HEALTH_SERVICE_MAX 200 /* bytes of a service name */
-#define HEALTH_WATCHERS_MAX 64 /* Watch calls open at once */
+#define HEALTH_SERVICES_MAX 64	       /* names in the registry */
+#define HEALTH_SERVICE_MAX 200	       /* bytes of a service name */
+#define HEALTH_WATCHERS_MAX 64	       /* Watch calls open at once */
+#define HEALTH_WATCHERS_PER_PEER_MAX 8 /* of them from one host */
 
 /* The protocol's numbers for the statuses a server sets. */
 enum health_status {

@@ -1,4 +1,4 @@
-/* pb: protobuf-c packing with a checked allocation. */
+/* pb: protobuf-c packing with a checked allocation, and packed sizes. */
 #include "pb.h"
 
 #include <stdlib.h>
@@ -18,4 +18,15 @@ int pb_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len, struct tsr_
 	*out = buf;
 	*len = n;
 	return 0;
+}
+
+size_t pb_element_size(const ProtobufCMessage *msg)
+{
+	size_t body = protobuf_c_message_get_packed_size(msg),
+	       n = 2; /* tag < 16, one-byte length */
+
+	/* The length is a varint: one more byte per 7 bits beyond the first 7. */
+	for (size_t v = body >> 7; v != 0; v >>= 7)
+		n++;
+	return n + body;
 }

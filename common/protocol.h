@@ -39,9 +39,37 @@
 #define TSR_ERROR_MAX 1024			       /* bytes of why it failed or was killed */
 #define TSR_OUTPUT_MAX (1024 * 1024)		       /* bytes of its output tail */
 
+/*
+ * What a server reads beyond the largest request it takes: a spoke's is a
+ * signed command (ENVELOPE_COMMAND_MAX, envelope.h), so it reads that much
+ * and this margin, and a command just over the cap still meets the
+ * envelope's own check and message. gRPC refuses anything longer
+ * RESOURCE_EXHAUSTED before a handler sees it.
+ */
+#define TSR_RECEIVE_MARGIN (16 * 1024)
+
 /* List pages. A spoke's page token is opaque to the hub, which carries it. */
 #define TSR_PAGE_SIZE_MAX 500
 #define TSR_SPOKE_PAGE_TOKEN_MAX 256
+/*
+ * Bytes of agents in one page (packed), a spoke's AgentPage and the hub's
+ * ListAgentsResponse alike: well under the 4 MiB any gRPC client takes by
+ * default, with room for the signature's envelope. List items carry no
+ * task and no output, so each is a few KiB at most.
+ */
+#define TSR_PAGE_BYTES_MAX (1024 * 1024)
+
+/*
+ * Event streams (Spoke/StreamEvents). A spoke serves at most
+ * TSR_SPOKE_STREAMS_MAX at once, each a thread with a Valkey connection;
+ * a hub opens one per watcher and spoke, so it holds its watchers within
+ * that (hub_limits.h asserts it). Every stream's first message is a
+ * signed Event of type TSR_EVENT_STREAM_START carrying the position the
+ * stream starts after and the id of the command that opened it: the hub
+ * takes the start from it, never from unsigned metadata.
+ */
+#define TSR_SPOKE_STREAMS_MAX 256
+#define TSR_EVENT_STREAM_START "stream.start"
 
 /* The name of a command type for logs ("AGENT_SPAWN"); "UNKNOWN" if none. */
 const char *protocol_command_name(Tessera__V1__CommandType type);

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "pem.h"
 #include "rpc_metadata.h"
+#include "utf8.h"
 
 /* Must stay above the servers' minimum ping interval (rpc_server.c). */
 #define RPC_KEEPALIVE_TIME_MS 20000
@@ -177,15 +178,15 @@ static void rpc_client_call_free(struct rpc_client_call *c)
 	free(c);
 }
 
-/* NUL-terminated copy of the status details, bounded for the callback. */
+/*
+ * The status details for the callback, bounded and escaped (utf8_escape):
+ * no signature covers them, so whatever the server put there must reach
+ * logs, terminals and protobuf strings as harmless, well-formed text.
+ */
 static void rpc_client_details(struct rpc_client_call *c, char *buf, size_t buflen)
 {
-	size_t n = GRPC_SLICE_LENGTH(c->details);
-
-	if (n >= buflen)
-		n = buflen - 1;
-	memcpy(buf, GRPC_SLICE_START_PTR(c->details), n);
-	buf[n] = '\0';
+	utf8_escape((const char *)GRPC_SLICE_START_PTR(c->details), GRPC_SLICE_LENGTH(c->details),
+		    buf, buflen);
 }
 
 static grpc_slice rpc_client_take_message(struct rpc_client_call *c)

@@ -26,7 +26,11 @@ struct rpc_client_opts {
 	const char *md_values[RPC_CLIENT_METADATA_MAX];
 };
 
-/* resp is valid only during the callback; NULL unless code is OK. */
+/*
+ * resp is valid only during the callback; NULL unless code is OK. details
+ * (here and in on_end) is the server's status message, unsigned, escaped
+ * (utf8_escape): control and ill-formed bytes as \xNN.
+ */
 typedef void (*rpc_unary_done_fn)(void *arg, grpc_status_code code, const char *details,
 				  const uint8_t *resp, size_t len);
 

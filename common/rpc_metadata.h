@@ -10,8 +10,6 @@
 
 /* Longest value Tessera puts in a header: well inside gRPC's 8 KiB default. */
 #define RPC_HEADER_VALUE_MAX 4096
-/* Spoke/StreamEvents headers: the position the stream starts after. */
-#define RPC_HEADER_STREAM_POSITION "tessera-position"
 /* Hub/WatchEvents headers: the cursor at the moment the watch subscribed,
  * or "" when it is longer than RPC_HEADER_VALUE_MAX. */
 #define RPC_HEADER_WATCH_CURSOR "tessera-cursor"

@@ -11,14 +11,25 @@
 
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "envelope.h"
 #include "log.h"
 #include "pem.h"
+#include "protocol.h"
 #include "rpc_metadata.h"
+
+/*
+ * What a server reads when its caller names no bound: what a spoke's
+ * requests need, a signed command (Execute and StreamEvents take nothing
+ * else) and a margin. The spoke names none; the hub names its own
+ * (hub_limits.h). gRPC refuses a longer request RESOURCE_EXHAUSTED unread.
+ */
+#define RPC_SERVER_RECEIVE_DEFAULT (ENVELOPE_COMMAND_MAX + TSR_RECEIVE_MARGIN)
 
 struct rpc_slot { /* one pending grpc_server_request_*call */
 	struct rpc_tag tag;
@@ -375,6 +386,28 @@ int rpc_call_metadata(struct rpc_call *c, const char *key, char *buf, size_t buf
 	return rpc_metadata_get(&c->md, key, buf, buflen);
 }
 
+int rpc_call_peer_host(struct rpc_call *c, char buf[RPC_PEER_HOST_MAX])
+{
+	char *peer = grpc_call_get_peer(c->call), *port;
+	size_t len;
+	int rc = -1;
+
+	if (peer == NULL)
+		return -1;
+	len = strlen(peer);
+	/* An IP peer ends in ":PORT" (an IPv6 address is bracketed); unix ones have none. */
+	port = strrchr(peer, ':');
+	if (strncmp(peer, "ipv", 3) == 0 && port != NULL && port > peer + 5)
+		len = (size_t)(port - peer);
+	if (len < RPC_PEER_HOST_MAX) {
+		memcpy(buf, peer, len);
+		buf[len] = '\0';
+		rc = 0;
+	}
+	gpr_free(peer);
+	return rc;
+}
+
 /* Takes over the slot's call and metadata; the slot is free again after. */
 static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
 {
@@ -601,7 +634,7 @@ int rpc_server_new(struct rpc_loop *loop, const struct rpc_server_opts *opts,
 	struct rpc_server *srv;
 	grpc_arg args[4];
 	grpc_channel_args chargs;
-	int max = opts->max_message ? (int)opts->max_message : RPC_DEFAULT_MAX_MESSAGE;
+	int max = opts->max_message ? (int)opts->max_message : RPC_SERVER_RECEIVE_DEFAULT;
 
 	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)

@@ -23,7 +23,7 @@
 
 #define RPC_METHODS_MAX 32
 #define RPC_SEND_QUEUE_MAX 1024
-#define RPC_DEFAULT_MAX_MESSAGE (4 * 1024 * 1024)
+#define RPC_DEFAULT_MAX_MESSAGE (4 * 1024 * 1024) /* what a gRPC client takes unless told */
 
 struct rpc_server;
 struct rpc_call;
@@ -34,7 +34,7 @@ typedef void (*rpc_handler_fn)(void *ctx, struct rpc_call *call, const uint8_t *
 
 struct rpc_server_opts {
 	const char *listen; /* "host:port" */
-	size_t max_message; /* received messages; 0: default */
+	size_t max_message; /* received messages; 0: a signed command and its margin */
 	/* PEM files. tls_cert NULL: plaintext; tls_client_ca given: clients
 	 * must present a certificate it signed (mutual TLS). */
 	const char *tls_cert, *tls_key, *tls_client_ca;
@@ -102,5 +102,13 @@ void rpc_call_on_cancel(struct rpc_call *call, void (*fn)(void *arg), void *arg)
 int64_t rpc_call_remaining_ms(struct rpc_call *call);
 /* Copies a request metadata value (NUL-terminated); -1 if absent/too long. */
 int rpc_call_metadata(struct rpc_call *call, const char *key, char *buf, size_t buflen);
+#define RPC_PEER_HOST_MAX 128 /* bytes of rpc_call_peer_host's answer, its NUL among them */
+/*
+ * Copies into buf (RPC_PEER_HOST_MAX) where the call comes from, without
+ * its port ("ipv4:10.0.0.5", "ipv6:[::1]", "unix:/path"), so that one
+ * host's calls can be counted together; -1 if gRPC cannot say or it is
+ * too long.
+ */
+int rpc_call_peer_host(struct rpc_call *call, char buf[RPC_PEER_HOST_MAX]);
 
 #endif

@@ -22,7 +22,10 @@ struct spawn_fields { /* borrowed strings */
 	size_t nlabels;			/* as many as the request carried */
 };
 
-/* INVALID_ARGUMENT, saying which field and why, unless every field is valid. */
+/*
+ * INVALID_ARGUMENT, saying which field and why, unless every field is
+ * valid. The task, a proto3 string, must be well-formed UTF-8 (utf8.h).
+ */
 int spawn_check(const struct spawn_fields *f, struct tsr_err *err);
 
 #endif

@@ -18,7 +18,18 @@
 #define HUB_RELAY_TIMEOUT_MAX_MS 600000
 
 #define HUB_RELAYS_MAX 4096 /* spoke commands in flight */
-#define HUB_WATCHERS_MAX 512
+/*
+ * WatchEvents: each watcher holds one stream on every spoke it watches,
+ * so the hub never has more watchers than a spoke serves streams, and one
+ * token (one user) never takes all of them. "auth none" has no tokens to
+ * count: there only HUB_WATCHERS_MAX holds.
+ */
+#define HUB_WATCHERS_MAX 256
+#define HUB_WATCHERS_PER_TOKEN_MAX 32
+_Static_assert(HUB_WATCHERS_MAX <= TSR_SPOKE_STREAMS_MAX,
+	       "a spoke must serve a stream to every watcher of a hub");
+_Static_assert(HUB_WATCHERS_PER_TOKEN_MAX < HUB_WATCHERS_MAX,
+	       "one token must leave watch slots to the others");
 #define HUB_REQUEST_MAX (256 * 1024) /* a user's request message */
 #define HUB_TOKENS_MAX 256	     /* bearer tokens in the config */
 

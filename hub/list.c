@@ -3,8 +3,10 @@
  * the answer: it asks one spoke at a time (through the relay), keeps each
  * spoke's unpacked page, and answers with all their agents and a token
  * for the next page. Filters (state, type, label selector) are checked
- * here and passed to every spoke, which applies them. Pages stay under the
- * default message size, so that any gRPC client can receive them.
+ * here and passed to every spoke, which applies them. Pages stay within
+ * TSR_PAGE_BYTES_MAX, under the default message size, so that any gRPC
+ * client can receive them; every agent in a spoke's page must be that
+ * spoke's, as in its unary replies.
  */
 #include "list.h"
 
@@ -18,8 +20,8 @@
 #include "relay.h"
 #include "tessera/v1/hub.pb-c.h"
 
-/* Room under the default message size for the page token and framing. */
-#define LIST_BYTES_MAX (RPC_DEFAULT_MAX_MESSAGE - 64 * 1024)
+_Static_assert(TSR_PAGE_BYTES_MAX + 64 * 1024 <= RPC_DEFAULT_MAX_MESSAGE,
+	       "a page, its token and framing fit any client's default message size");
 
 struct list_op {
 	struct hub *hub;
@@ -87,6 +89,34 @@ static int list_ask(struct list_op *op, struct tsr_err *err)
 }
 
 /*
+ * A spoke signs its page, but may only speak for its own agents; and it
+ * bounds its page's bytes as the hub bounds its answer. *bytes: the
+ * agents' packed size.
+ */
+static int list_page_check(const Tessera__V1__AgentPage *page, const char *spoke_id, size_t *bytes,
+			   struct tsr_err *err)
+{
+	char owner[TSR_NAME_MAX + 1];
+
+	*bytes = 0;
+	for (size_t i = 0; i < page->n_agents; i++) {
+		const Tessera__V1__Agent *a = page->agents[i];
+
+		if (ids_agent_spoke(a->id, owner, sizeof(owner)) != 0 ||
+		    strcmp(owner, spoke_id) != 0 || strcmp(a->spoke_id, spoke_id) != 0)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+					   "spoke %s listed agent %.*s of another spoke", spoke_id,
+					   TSR_AGENT_ID_MAX, a->id);
+		*bytes += pb_element_size(&a->base);
+	}
+	if (*bytes > TSR_PAGE_BYTES_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "spoke %s sent a page of %zu bytes, over %d", spoke_id, *bytes,
+				   TSR_PAGE_BYTES_MAX);
+	return 0;
+}
+
+/*
  * Adds the page spoke op->index answered and moves index/token on.
  * *more says whether the next spoke should fill the rest of this page.
  */
@@ -110,9 +140,9 @@ static int list_take(struct list_op *op, const uint8_t *payload, size_t len, boo
 			    resp->n_agents, asked);
 		goto out;
 	}
-	for (size_t i = 0; i < resp->n_agents; i++)
-		bytes += tessera__v1__agent__get_packed_size(resp->agents[i]);
-	if (op->npages > 0 && op->bytes + bytes > LIST_BYTES_MAX) {
+	if (list_page_check(resp, id, &bytes, err) != 0)
+		goto out;
+	if (op->npages > 0 && op->bytes + bytes > TSR_PAGE_BYTES_MAX) {
 		/* Too much for one answer: the next page starts with this one again. */
 		op->has_next = true;
 		rc = 0;

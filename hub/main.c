@@ -5,8 +5,8 @@
  * thread runs the completion queue and everything else; SIGINT/SIGTERM
  * stop it, after which every user call and spoke call is cancelled and
  * drained before memory is freed. SIGHUP re-reads the bearer tokens and the
- * spokes' public keys (nothing else, so no call is disturbed) on that
- * same thread.
+ * spokes' public keys (nothing else) on that same thread, and ends the
+ * watches of tokens no longer configured.
  */
 #include <grpc/grpc.h>
 #include <stdio.h>
@@ -75,6 +75,7 @@ static void main_reload_config(struct main_ctx *m)
 {
 	struct hub_config *fresh;
 	struct tsr_err err;
+	size_t ended;
 
 	/* A whole configuration is tens of KiB: the heap, not the loop's stack. */
 	fresh = malloc(sizeof(*fresh));
@@ -86,6 +87,9 @@ static void main_reload_config(struct main_ctx *m)
 		log_error("SIGHUP: keeping the tokens and spoke keys: %s", err.msg);
 	} else {
 		auth_set(m->auth, fresh);
+		ended = watches_reauth(m->h->watches);
+		if (ended > 0)
+			log_info("SIGHUP: ended %zu watches whose token is gone", ended);
 		main_reload_spoke_keys(m->cfg, fresh, m->h->spokes);
 		if (fresh->auth_none)
 			log_warn("SIGHUP: %s says \"auth none\": the API is open",
@@ -168,7 +172,7 @@ static int main_serve(struct hub_config *cfg, const struct config_sources *confi
 	if (rpc_loop_new(&h.loop, err) != 0)
 		goto out;
 	if (spokes_new(cfg, &h.spokes, err) != 0 || relays_new(h.loop, key, &h.relays, err) != 0 ||
-	    watches_new(&h, &h.watches, err) != 0 || health_new(&health, err) != 0)
+	    watches_new(&h, &auth, &h.watches, err) != 0 || health_new(&health, err) != 0)
 		goto out;
 	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0 || api_register(&h, srv, err) != 0 ||
 	    rpc_server_set_gate(srv, TSR_HUB_SERVICE, auth_gate, &auth, err) != 0 ||

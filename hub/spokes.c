@@ -10,6 +10,7 @@
 #include "log.h"
 #include "sign.h"
 #include "status_name.h"
+#include "utf8.h"
 
 /* A spoke's signed reply holds at most SIGN_MESSAGE_MAX bytes plus framing. */
 #define SPOKES_MAX_MESSAGE (SIGN_MESSAGE_MAX + 64 * 1024)
@@ -138,12 +139,20 @@ bool spokes_any_connected(const struct spokes *s)
 
 void spokes_poll_result(struct spoke *sp, const struct tsr_err *err, bool refused)
 {
+	char reason[SPOKE_REASON_MAX];
+
 	sp->refused = err != NULL && refused;
-	if (err == NULL)
+	if (err == NULL) {
 		sp->reason[0] = '\0';
-	else
-		snprintf(sp->reason, sizeof(sp->reason), "%s: %s", status_name(err->code),
-			 err->msg);
+		return;
+	}
+	/*
+	 * ListSpokes carries the reason in a protobuf string, and logs show
+	 * it: escaped, it is well-formed UTF-8 without control bytes, even
+	 * from a spoke's signed message or a message cut inside a character.
+	 */
+	snprintf(reason, sizeof(reason), "%s: %s", status_name(err->code), err->msg);
+	utf8_escape(reason, strlen(reason), sp->reason, sizeof(sp->reason));
 }
 
 const char *spokes_reason(const struct spoke *sp)

@@ -11,6 +11,12 @@
  * new "now", which would lose whatever happened in between. That floor
  * assumes the hub's and the spoke's clocks agree (the envelopes' time
  * window assumes as much).
+ *
+ * Trust: a spoke stream's start comes from its first message, an event
+ * signed by the spoke that names the command this attempt sent (a stream
+ * marker); an event about another spoke's agent is dropped. Each watcher
+ * keeps the token that opened it: a token gets HUB_WATCHERS_PER_TOKEN_MAX
+ * watches, and a watch whose token SIGHUP removed ends UNAUTHENTICATED.
  */
 #include "watch.h"
 
@@ -23,6 +29,7 @@
 #include "cursor.h"
 #include "envelope.h"
 #include "hub_limits.h"
+#include "ids.h"
 #include "log.h"
 #include "pb.h"
 #include "rpc_client.h"
@@ -47,10 +54,10 @@ struct watcher;
  * being cancelled and the rest of what it sends is ignored.
  *
  *   NEW       start: ASKING
- *   ASKING    headers with a position, or an event: OPEN; bad: BROKEN
+ *   ASKING    its signed start: OPEN; bad: BROKEN
  *   OPEN      bad: BROKEN
  *   WAITING   at retry_ms, start: RETRYING
- *   RETRYING  event: OPEN; bad: RETRY_BROKEN
+ *   RETRYING  an event after its start: OPEN; bad: RETRY_BROKEN
  *   any       the attempt ends, or fails to start: WAITING (unless the
  *             watch is ending: then states no longer matter)
  */
@@ -72,12 +79,15 @@ struct watch_stream { /* one watched spoke's StreamEvents */
 	int64_t started_ms; /* monotonic, this attempt */
 	int64_t retry_ms;   /* monotonic time of the next attempt (WAITING) */
 	int64_t backoff_ms;
+	char command_id[COMMAND_ID_LEN + 1]; /* this attempt's EVENTS_STREAM */
+	bool started;			     /* this attempt's signed start came */
 };
 
 struct watcher {
 	struct watcher *prev, *next;
 	struct watches *ws;
 	struct rpc_call *call;		     /* the user's: finished when the watcher is freed */
+	struct auth_caller caller;	     /* whose token opened it */
 	char agent_id[TSR_AGENT_ID_MAX + 1]; /* "": every agent */
 	struct watch_pos *pos;		     /* owned: one per configured spoke */
 	struct watch_stream *streams;	     /* owned: one per watched spoke */
@@ -91,11 +101,12 @@ struct watcher {
 
 struct watches {
 	struct hub *hub;
+	const struct auth *auth;
 	struct watcher *head; /* owned */
 	size_t n;
 };
 
-int watches_new(struct hub *h, struct watches **out, struct tsr_err *err)
+int watches_new(struct hub *h, const struct auth *auth, struct watches **out, struct tsr_err *err)
 {
 	struct watches *ws;
 
@@ -103,6 +114,7 @@ int watches_new(struct hub *h, struct watches **out, struct tsr_err *err)
 	if (ws == NULL)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	ws->hub = h;
+	ws->auth = auth;
 	*out = ws;
 	return 0;
 }
@@ -277,7 +289,8 @@ out:
 }
 
 /*
- * p takes the position text announces unless it already has an exact one.
+ * p takes the position text announces unless it has an exact one, which
+ * text must then be: the spoke starts where it was asked to.
  * The parsed value lives only in here: as the caller's, GCC 12 at -O3 split
  * the caller's tail off, lost where the value's lifetime ends on that path
  * and took the store into *p for a use of a dead local (-Wdangling-pointer).
@@ -288,56 +301,76 @@ static int watch_pos_announced(struct watch_pos *p, const char *text, struct tsr
 
 	if (stream_pos_parse(text, &pos, err) != 0)
 		return -1;
-	if (!p->exact)
-		*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
+	if (p->exact && stream_pos_cmp(&pos, &p->pos) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "stream starts after %s, not where it was asked to", text);
+	*p = (struct watch_pos){ .pos = pos, .have = true, .exact = true };
 	return 0;
 }
 
 /*
- * The spoke has fixed where its stream starts and says so in a header; a
- * stream asked "from now" takes that exact position. A refusal brings
- * empty headers: its end settles it instead.
+ * The spoke's first message fixes where its stream starts: an event it
+ * signed, of type TSR_EVENT_STREAM_START, naming the command this attempt
+ * sent, so that neither unsigned metadata nor a marker replayed from
+ * another stream can move a watcher's position. A stream asked "from
+ * now" takes that exact position.
  */
-static void watch_on_headers(void *arg, const struct rpc_headers *h)
+static void watch_stream_begin(struct watch_stream *s, const Tessera__V1__Event *ev)
 {
-	struct watch_stream *s = arg;
-	char text[STREAM_POS_TEXT_MAX + 1];
 	struct tsr_err err;
 
-	if (rpc_headers_get(h, RPC_HEADER_STREAM_POSITION, text, sizeof(text)) != 0)
+	if (s->started || strcmp(ev->type, TSR_EVENT_STREAM_START) != 0 ||
+	    strcmp(ev->command_id, s->command_id) != 0) {
+		watch_stream_break(s, "the stream did not start with its own signed start");
 		return;
-	if (watch_pos_announced(&s->w->pos[s->sp->index], text, &err) != 0) {
+	}
+	if (watch_pos_announced(&s->w->pos[s->sp->index], ev->position, &err) != 0) {
 		watch_stream_break(s, err.msg);
 		return;
 	}
+	s->started = true;
 	if (s->state == WATCH_STREAM_ASKING)
 		s->state = WATCH_STREAM_OPEN;
 	watch_headers(s->w, false);
 }
 
-static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
+/*
+ * A spoke speaks only for its own agents, as api.c checks of its replies.
+ * An event about another spoke's agent is never delivered, and the stream
+ * goes on past it rather than being resumed: the event is in the spoke's
+ * record, so a resumed stream would only bring it back and stall every
+ * later event of that spoke for good, while skipping it hides nothing a
+ * watcher could have trusted. It is logged, so that the operator learns
+ * of a spoke that misbehaves (or whose Valkey was written by others).
+ */
+static bool watch_event_owned(const struct watch_stream *s, const Tessera__V1__Event *ev)
 {
-	struct watch_stream *s = arg;
+	char owner[TSR_NAME_MAX + 1];
+
+	if (ids_agent_spoke(ev->agent_id, owner, sizeof(owner)) == 0 &&
+	    strcmp(owner, s->sp->conf->id) == 0)
+		return true;
+	log_error("watch: spoke %s signed event %s about an agent that is not its own; dropped",
+		  s->sp->conf->id, ev->position);
+	return false;
+}
+
+/* An event after the stream's start: delivered unless already seen. */
+static void watch_on_event(struct watch_stream *s, Tessera__V1__Event *ev)
+{
 	struct watcher *w = s->w;
 	struct watch_pos *p = &w->pos[s->sp->index];
-	Tessera__V1__Event *ev = NULL;
 	struct stream_pos pos;
 	struct tsr_err err;
 
-	if (w->ending || s->state == WATCH_STREAM_BROKEN || s->state == WATCH_STREAM_RETRY_BROKEN)
-		return;
-	if (envelope_event_open(msg, len, &s->sp->conf->pub, s->sp->conf->id, &ev, &err) != 0) {
-		watch_stream_break(s, err.msg);
-		goto out;
-	}
 	if (stream_pos_parse(ev->position, &pos, &err) != 0) {
 		watch_stream_break(s, err.msg);
-		goto out;
+		return;
 	}
 	if (p->exact && stream_pos_cmp(&pos, &p->pos) <= 0) {
 		log_debug("watch: spoke %s repeated position %s; dropped", s->sp->conf->id,
 			  ev->position);
-		goto out;
+		return;
 	}
 	/* The cursor in the headers must not already count this event. */
 	watch_headers(w, true);
@@ -347,13 +380,32 @@ static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
 	if (s->state == WATCH_STREAM_RETRYING)
 		log_info("watch: events of spoke %s flow again", s->sp->conf->id);
 	s->state = WATCH_STREAM_OPEN;
+	if (!watch_event_owned(s, ev))
+		return;
 	if (w->agent_id[0] != '\0' && strcmp(ev->agent_id, w->agent_id) != 0)
-		goto out;
+		return;
 	if (watch_deliver(w, ev, &err) != 0)
 		watch_end(w, err.code, err.msg);
-out:
-	if (ev != NULL)
-		tessera__v1__event__free_unpacked(ev, NULL);
+}
+
+static void watch_on_message(void *arg, const uint8_t *msg, size_t len)
+{
+	struct watch_stream *s = arg;
+	Tessera__V1__Event *ev = NULL;
+	struct tsr_err err;
+
+	if (s->w->ending || s->state == WATCH_STREAM_BROKEN ||
+	    s->state == WATCH_STREAM_RETRY_BROKEN)
+		return;
+	if (envelope_event_open(msg, len, &s->sp->conf->pub, s->sp->conf->id, &ev, &err) != 0) {
+		watch_stream_break(s, err.msg);
+		return;
+	}
+	if (!s->started || strcmp(ev->type, TSR_EVENT_STREAM_START) == 0)
+		watch_stream_begin(s, ev);
+	else
+		watch_on_event(s, ev);
+	tessera__v1__event__free_unpacked(ev, NULL);
 }
 
 /*
@@ -396,7 +448,6 @@ static void watch_on_end(void *arg, grpc_status_code code, const char *details)
 static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 {
 	static const struct rpc_stream_cbs cbs = {
-		.on_headers = watch_on_headers,
 		.on_message = watch_on_message,
 		.on_end = watch_on_end,
 	};
@@ -406,7 +457,7 @@ static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 	bool from_now = s->state == WATCH_STREAM_NEW && !p->exact;
 	struct hub *h = s->w->ws->hub;
 	struct rpc_client_opts opts;
-	char pos[STREAM_POS_TEXT_MAX + 1], id[COMMAND_ID_LEN + 1];
+	char pos[STREAM_POS_TEXT_MAX + 1];
 	uint8_t *cmd = NULL;
 	size_t cmd_len;
 	int rc = -1;
@@ -418,9 +469,10 @@ static int watch_stream_call(struct watch_stream *s, struct tsr_err *err)
 		req.cursor = pos;
 	}
 	if (command_seal(h->key, s->sp->conf->id,
-			 TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base, id,
-			 sizeof(id), &cmd, &cmd_len, err) != 0)
+			 TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base,
+			 s->command_id, sizeof(s->command_id), &cmd, &cmd_len, err) != 0)
 		goto out;
+	s->started = false;
 	memset(&opts, 0, sizeof(opts));
 	if (rpc_client_stream(h->loop, s->sp->ch, TSR_METHOD_STREAM_EVENTS, cmd, cmd_len, &opts,
 			      &cbs, s, &s->call, err) != 0)
@@ -488,19 +540,39 @@ static void watch_setup(struct watcher *w, const struct cursor_entry *ents, size
 	}
 }
 
+/* Whether caller may open one more watch: the hub's and its token's caps. */
+static int watch_admit(struct watches *ws, struct rpc_call *call, struct auth_caller *caller,
+		       struct tsr_err *err)
+{
+	size_t mine = 0;
+
+	if (ws->n >= HUB_WATCHERS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "%d watches already open",
+				   HUB_WATCHERS_MAX);
+	if (auth_caller(ws->auth, call, caller, err) != 0)
+		return -1;
+	for (const struct watcher *w = ws->head; w != NULL; w = w->next)
+		if (auth_same_token(&w->caller, caller))
+			mine++;
+	if (mine >= HUB_WATCHERS_PER_TOKEN_MAX)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				   "this token has %d watches open already, its most; end one "
+				   "first",
+				   HUB_WATCHERS_PER_TOKEN_MAX);
+	return 0;
+}
+
 int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, bool from_start,
 		struct spoke *only, const char *agent_id, struct tsr_err *err)
 {
 	size_t nspokes = ws->hub->spokes->n, nents = 0;
 	struct cursor_entry *ents = NULL;
 	struct watcher *w = NULL;
+	struct auth_caller caller;
 	int rc = -1;
 
-	if (ws->n >= HUB_WATCHERS_MAX) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "%d watches already open",
-			    HUB_WATCHERS_MAX);
+	if (watch_admit(ws, call, &caller, err) != 0)
 		goto out;
-	}
 	if (cursor[0] != '\0') {
 		ents = calloc(CURSOR_ENTRIES_MAX, sizeof(*ents));
 		if (ents == NULL) {
@@ -523,6 +595,7 @@ int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, b
 	}
 	w->ws = ws;
 	w->call = call;
+	w->caller = caller;
 	watch_setup(w, ents, nents, from_start, only);
 	w->next = ws->head;
 	if (ws->head != NULL)
@@ -558,6 +631,23 @@ void watches_tick(struct watches *ws)
 				watch_stream_start(s);
 		}
 	}
+}
+
+size_t watches_reauth(struct watches *ws)
+{
+	struct watcher *w, *next;
+	size_t ended = 0;
+
+	for (w = ws->head; w != NULL; w = next) {
+		next = w->next;
+		if (w->ending || auth_still_valid(ws->auth, &w->caller))
+			continue;
+		/* As the gate would answer the same token now. */
+		watch_end(w, GRPC_STATUS_UNAUTHENTICATED,
+			  "the token of this watch is no longer accepted");
+		ended++;
+	}
+	return ended;
 }
 
 void watches_shutdown(struct watches *ws)

@@ -7,21 +7,26 @@
  * so the watcher misses nothing and gets nothing twice. A watch ends only
  * when its caller goes away, when it falls too far behind (its send queue
  * is bounded), when a spoke no longer keeps the events after the watch's
- * position there (OUT_OF_RANGE), or when the hub shuts down.
+ * position there (OUT_OF_RANGE), when the token that opened it is removed
+ * (UNAUTHENTICATED, on SIGHUP), or when the hub shuts down. At most
+ * HUB_WATCHERS_MAX watches are open, HUB_WATCHERS_PER_TOKEN_MAX per token
+ * (RESOURCE_EXHAUSTED beyond).
  */
 #ifndef TSR_HUB_WATCH_H
 #define TSR_HUB_WATCH_H
 
 #include <stdbool.h>
 
+#include "auth.h"
 #include "error.h"
 #include "hub.h"
 #include "rpc_server.h"
 
 struct watches;
 
-/* h is borrowed and outlives the set. */
-int watches_new(struct hub *h, struct watches **out, struct tsr_err *err);
+/* h and auth (the gate's, read again at each watch_start and
+ * watches_reauth) are borrowed and outlive the set. */
+int watches_new(struct hub *h, const struct auth *auth, struct watches **out, struct tsr_err *err);
 /* Only once every watch has ended (after watches_shutdown and a drain). */
 void watches_free(struct watches *ws);
 /*
@@ -32,6 +37,11 @@ void watches_free(struct watches *ws);
  */
 int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, bool from_start,
 		struct spoke *only, const char *agent_id, struct tsr_err *err);
+/*
+ * After the tokens changed (SIGHUP): ends, UNAUTHENTICATED, every watch
+ * whose token auth no longer accepts; returns how many.
+ */
+size_t watches_reauth(struct watches *ws);
 /* On the loop tick: resumes spoke streams whose backoff has passed. */
 void watches_tick(struct watches *ws);
 /* Ends every watch with UNAVAILABLE; their spoke streams are cancelled. */

@@ -18,6 +18,7 @@
 #include "spawn_check.h"
 #include "spoke.h"
 #include "tessera/v1/spoke.pb-c.h"
+#include "utf8.h"
 
 static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out, size_t *outlen,
 			      struct tsr_err *err)
@@ -218,8 +219,8 @@ int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8
 	Tessera__V1__StatusCommand *req;
 	Tessera__V1__Agent *a = NULL;
 	struct tsr_err serr;
-	char *tail;
-	size_t tail_len;
+	char *tail, *repaired;
+	size_t tail_len, repaired_len;
 	int rc = -1;
 
 	req = tessera__v1__status_command__unpack(NULL, len, payload);
@@ -235,8 +236,14 @@ int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8
 	 */
 	if (!lifecycle_terminal(a->state) &&
 	    supervisor_output(sp->sv, a->id, &tail, &tail_len, &serr) == 0) {
+		/* A proto3 string, repaired as the store repairs the final tail. */
+		rc = utf8_repair(tail, tail_len, TSR_OUTPUT_MAX, UTF8_KEEP_TAIL, &repaired,
+				 &repaired_len, err);
+		free(tail);
+		if (rc != 0)
+			goto out;
 		free(a->output);
-		a->output = tail;
+		a->output = repaired;
 	}
 	rc = pb_pack(&a->base, out, outlen, err);
 out:

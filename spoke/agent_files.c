@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define AGENT_FILES_BLOCK 4096	    /* punched ranges are whole blocks */
-#define AGENT_FILES_EXIT_MAX 64	    /* bytes of an exit record */
+#define AGENT_FILES_EXIT_MAX 64	    /* bytes of an exit record; "signal 255\n" is 11 */
 #define AGENT_FILES_SCAN_MAX 100000 /* directory entries one sweep looks at */
 
 static const char *const agent_file_suffix[] = {
@@ -67,42 +67,90 @@ int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind
 	return 0;
 }
 
+/* What a file of mode m is, for a message. */
+static const char *af_file_type(mode_t m)
+{
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m) || S_ISBLK(m))
+		return "a device";
+	return "of another kind";
+}
+
+/*
+ * Opens path with access mode flags as a regular file and nothing else,
+ * *fd and *sb its descriptor and status; what names it in messages. An
+ * agent can put anything at its files' paths: a symbolic link is never
+ * followed, and the open never blocks, which opening a FIFO would until
+ * some writer came. NOT_FOUND if there is no such file.
+ */
+static int af_open_regular(const char *path, int flags, const char *what, int *fd, struct stat *sb,
+			   struct tsr_err *err)
+{
+	int f, rc = -1;
+
+	f = open(path, flags | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+	if (f < 0) {
+		if (errno == ELOOP)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s is a symbolic link",
+					   what);
+		return tsr_err_set(err,
+				   errno == ENOENT ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+				   "%s: %s", what, strerror(errno));
+	}
+	if (fstat(f, sb) != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", what, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb->st_mode)) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s is not a regular file (%s)", what,
+			    af_file_type(sb->st_mode));
+		goto out;
+	}
+	*fd = f;
+	f = -1;
+	rc = 0;
+out:
+	if (f >= 0)
+		close(f);
+	return rc;
+}
+
 int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
 			   struct tsr_err *err)
 {
 	char path[AGENT_FILES_PATH_MAX];
-	int w = -1, r = -1;
+	struct stat sb;
+	int w;
 
 	if (agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), err) != 0)
 		return -1;
-	w = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* A new file, whatever was there: opening a FIFO left there would block. */
+	if (unlink(path) != 0 && errno != ENOENT)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+	w = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (w < 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
-	r = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (r < 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+	if (af_open_regular(path, O_RDWR, path, rd, &sb, err) != 0) {
 		close(w);
 		return -1;
 	}
 	*wr = w;
-	*rd = r;
 	return 0;
 }
 
 int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct tsr_err *err)
 {
 	char path[AGENT_FILES_PATH_MAX];
-	int r;
+	struct stat sb;
 
 	if (agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), err) != 0)
 		return -1;
-	r = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-	if (r < 0)
-		return tsr_err_set(err,
-				   errno == ENOENT ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
-				   "%s: %s", path, strerror(errno));
-	*rd = r;
-	return 0;
+	return af_open_regular(path, O_RDWR, path, rd, &sb, err);
 }
 
 int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err)
@@ -163,50 +211,58 @@ void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *age
 	*punched = upto;
 }
 
+/* The exit record's text, n bytes NUL-ended in buf, into end. */
+static int af_exit_parse(const char *buf, size_t n, struct agent_end *end, struct tsr_err *err)
+{
+	char word[8], *rest;
+	long v;
+
+	if (memchr(buf, '\0', n) != NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "exit record is malformed");
+	if (strcmp(buf, "none\n") == 0) {
+		end->found = true;
+		return 0;
+	}
+	if (sscanf(buf, "%7s", word) != 1 ||
+	    (strcmp(word, "exit") != 0 && strcmp(word, "signal") != 0))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "exit record is malformed");
+	errno = 0;
+	v = strtol(buf + strlen(word), &rest, 10);
+	if (errno != 0 || rest == buf + strlen(word) || strcmp(rest, "\n") != 0 || v < 0 || v > 255)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "exit record is malformed");
+	end->found = end->started = true;
+	end->signaled = word[0] == 's';
+	end->status = (int)v;
+	return 0;
+}
+
 int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,
 			  struct tsr_err *err)
 {
-	char path[AGENT_FILES_PATH_MAX], buf[AGENT_FILES_EXIT_MAX], word[8], *rest;
-	long v;
+	char path[AGENT_FILES_PATH_MAX], buf[AGENT_FILES_EXIT_MAX + 1];
+	struct stat sb;
 	ssize_t n;
 	int fd, rc = -1;
 
 	memset(end, 0, sizeof(*end));
 	if (agent_files_path(dir, agent_id, AGENT_FILE_EXIT, path, sizeof(path), err) != 0)
 		return -1;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+	if (af_open_regular(path, O_RDONLY, "exit record", &fd, &sb, err) != 0)
+		return err->code == GRPC_STATUS_NOT_FOUND ? 0 : -1; /* none (yet) */
+	if (sb.st_size > AGENT_FILES_EXIT_MAX) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "exit record is larger than %d bytes",
+			    AGENT_FILES_EXIT_MAX);
+		goto out;
 	}
 	do
-		n = read(fd, buf, sizeof(buf) - 1);
+		n = read(fd, buf, AGENT_FILES_EXIT_MAX);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "exit record: %s", strerror(errno));
 		goto out;
 	}
 	buf[n] = '\0';
-	if (strcmp(buf, "none\n") == 0) {
-		end->found = true;
-		rc = 0;
-		goto out;
-	}
-	if (sscanf(buf, "%7s", word) != 1 ||
-	    (strcmp(word, "exit") != 0 && strcmp(word, "signal") != 0))
-		goto bad;
-	errno = 0;
-	v = strtol(buf + strlen(word), &rest, 10);
-	if (errno != 0 || rest == buf + strlen(word) || strcmp(rest, "\n") != 0 || v < 0 || v > 255)
-		goto bad;
-	end->found = end->started = true;
-	end->signaled = word[0] == 's';
-	end->status = (int)v;
-	rc = 0;
-	goto out;
-bad:
-	tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: malformed exit record", path);
+	rc = af_exit_parse(buf, (size_t)n, end, err);
 out:
 	close(fd);
 	return rc;

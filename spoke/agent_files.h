@@ -10,7 +10,10 @@
  *   STATE_DIR/ID.exit  "exit N" or "signal N", written by tessera-shim
  *                      once the agent has ended, or "none" if the shim
  *                      ended without starting it.
- * Both go once the agent's end is recorded in Valkey.
+ * Both go once the agent's end is recorded in Valkey. The agent can put
+ * anything at these paths: the spoke opens them only as regular files,
+ * without following a symbolic link or blocking (a FIFO there is refused,
+ * not waited on), and reads an exit record only up to a bound.
  */
 #ifndef TSR_AGENT_FILES_H
 #define TSR_AGENT_FILES_H
@@ -36,12 +39,17 @@ int agent_files_dir_prepare(const char *dir, struct tsr_err *err);
 int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind kind, char *buf,
 		     size_t len, struct tsr_err *err);
 /*
- * A new, empty output file for agent_id: *wr for the agent (append only),
- * *rd for the spoke (read and punch). Both O_CLOEXEC.
+ * A new, empty output file for agent_id, replacing whatever was at its
+ * path: *wr for the agent (append only), *rd for the spoke (read and
+ * punch). Both O_CLOEXEC.
  */
 int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
 			   struct tsr_err *err);
-/* Opens an existing output file for the spoke, as *rd of agent_files_out_create. */
+/*
+ * Opens an existing output file for the spoke, as *rd of
+ * agent_files_out_create. NOT_FOUND if there is none; INTERNAL if it is
+ * not a regular file.
+ */
 int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct tsr_err *err);
 /*
  * A malloc'd, NUL-ended copy of the last tail bytes of the output file
@@ -64,6 +72,11 @@ struct agent_end {
 	int status;    /* else the exit code */
 };
 
+/*
+ * Reads agent_id's exit record into end (!end->found if there is none).
+ * INTERNAL if it is not a regular file, is too large or is malformed;
+ * err's message then names no path, so that it can be the agent's error.
+ */
 int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,
 			  struct tsr_err *err);
 /* Removes both files of agent_id; missing ones are fine. */

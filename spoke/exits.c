@@ -107,6 +107,8 @@ void exits_on_supervisor_exit(void *arg, const struct supervisor_exit *ex)
 	rec.timed_out = ex->timed_out;
 	rec.timeout_ms = ex->timeout_ms;
 	rec.completed_at_ms = ex->completed_at_ms;
+	if (ex->detail != NULL)
+		snprintf(rec.detail, sizeof(rec.detail), "%s", ex->detail);
 	/* A lost tail must not cost the exit: it is recorded without one. */
 	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
 		log_error("agent %s: out of memory copying its output", ex->agent_id);

@@ -22,6 +22,7 @@
 #include "proc_identity.h"
 #include "recovery.h"
 #include "reflection.h"
+#include "retention.h"
 #include "rpc_server.h"
 #include "spoke.h"
 
@@ -30,10 +31,14 @@
 #define SPOKE_DRAIN_MS 5000
 #define SPOKE_HEALTH_MS 1000 /* how often Valkey is checked for health */
 
-/* A revoked hub key is refused from the next command on, without a restart. */
+/*
+ * A revoked hub key is refused from the next command on, without a
+ * restart, and the event streams it opened end.
+ */
 static void spoke_reload_trust(struct spoke *sp)
 {
 	struct tsr_err err;
+	size_t ended;
 
 	tsr_err_clear(&err);
 	if (spoke_config_reload_trust(&sp->config, &sp->cfg.trusted, &err) != 0) {
@@ -42,6 +47,9 @@ static void spoke_reload_trust(struct spoke *sp)
 	}
 	log_info("SIGHUP: %zu trusted hub keys from %s; other settings need a restart",
 		 sp->cfg.trusted.n, config_sources_name(&sp->config));
+	ended = event_streams_revoke(sp->streams, &sp->cfg.trusted);
+	if (ended > 0)
+		log_info("SIGHUP: ending %zu event streams of hub keys no longer trusted", ended);
 }
 
 /* The spoke serves only while it can reach its Valkey. */
@@ -63,6 +71,7 @@ static void spoke_tick(void *arg)
 	if (daemon_reload_due())
 		spoke_reload_trust(sp);
 	outcomes_record(sp);
+	retention_tick(sp, now);
 	if (now < sp->next_health_ms)
 		return;
 	sp->next_health_ms = now + SPOKE_HEALTH_MS;

@@ -3,33 +3,143 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define PROC_STAT_MAX 4096 /* /proc/PID/stat is a few hundred bytes */
 #define PROC_STARTTIME_FIELD 22
+/* Of a command line, proc_runs needs argv[0] and argv[1]: two paths. */
+#define PROC_CMDLINE_MAX (2 * (PATH_MAX + 1))
+#define PROC_DELETED " (deleted)" /* what /proc/PID/exe adds to a deleted file's path */
+/*
+ * A command line reads empty while its process finishes an exec (the
+ * parent of posix_spawn runs on before the child's arguments are in
+ * place) and once it has ended: looked at again this often, this long.
+ */
+#define PROC_CMDLINE_TRIES 50
+#define PROC_CMDLINE_WAIT_MS 10
 
-/* Reads up to len - 1 bytes of path into buf, NUL-ended; their count in *n. */
+/*
+ * Reads up to len - 1 bytes of path into buf, NUL-ended; their count in
+ * *n. Fails with errno set.
+ */
 static int proc_read(const char *path, char *buf, size_t len, size_t *n)
 {
+	size_t got = 0;
 	ssize_t r;
-	int fd;
+	int fd, e = 0;
 
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	do
-		r = read(fd, buf, len - 1);
-	while (r < 0 && errno == EINTR);
+	/* A command line may come a page per read. */
+	while (got < len - 1) {
+		r = read(fd, buf + got, len - 1 - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			e = errno;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
 	close(fd);
-	if (r < 0)
+	if (e != 0) {
+		errno = e;
 		return -1;
-	buf[r] = '\0';
-	*n = (size_t)r;
+	}
+	buf[got] = '\0';
+	*n = got;
 	return 0;
+}
+
+/* err for pid's /proc entry that could not be read (errno e): NOT_FOUND if it has ended. */
+static int proc_unreadable(pid_t pid, int e, struct tsr_err *err)
+{
+	if (e == ENOENT || e == ESRCH)
+		return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "process %d has ended", (int)pid);
+	return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+			   "process %d cannot be inspected (%s)", (int)pid, strerror(e));
+}
+
+/* Whether link (read from /proc/PID/exe) is the path canon with PROC_DELETED after it. */
+static int proc_deleted_path(const char *link, const char *canon)
+{
+	size_t n = strlen(canon);
+
+	return strncmp(link, canon, n) == 0 && strcmp(link + n, PROC_DELETED) == 0;
+}
+
+/* The program part of proc_runs. */
+static int proc_exe_is(pid_t pid, const char *exe, struct tsr_err *err)
+{
+	char path[64], link[PATH_MAX + sizeof(PROC_DELETED)], canon[PATH_MAX];
+	struct stat ps, es;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	if (stat(path, &ps) != 0)
+		return proc_unreadable(pid, errno, err);
+	if (stat(exe, &es) == 0 && ps.st_dev == es.st_dev && ps.st_ino == es.st_ino)
+		return 0;
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return proc_unreadable(pid, errno, err);
+	link[n] = '\0';
+	if (ps.st_nlink == 0 && realpath(exe, canon) != NULL && proc_deleted_path(link, canon))
+		return 0;
+	return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "process %d runs %s", (int)pid,
+			   link);
+}
+
+/* Reads pid's command line into buf (len), *n bytes; see PROC_CMDLINE_TRIES. */
+static int proc_cmdline(pid_t pid, char *buf, size_t len, size_t *n, struct tsr_err *err)
+{
+	const struct timespec wait = { .tv_nsec = PROC_CMDLINE_WAIT_MS * 1000000L };
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	for (int i = 0; i < PROC_CMDLINE_TRIES; i++) {
+		if (proc_read(path, buf, len, n) != 0)
+			return proc_unreadable(pid, errno, err);
+		if (*n > 0)
+			return 0;
+		nanosleep(&wait, NULL);
+	}
+	return proc_unreadable(pid, ENOENT, err);
+}
+
+/* The argument part of proc_runs. */
+static int proc_arg1_is(pid_t pid, const char *arg1, struct tsr_err *err)
+{
+	char buf[PROC_CMDLINE_MAX];
+	const char *a, *end;
+	size_t n;
+
+	if (proc_cmdline(pid, buf, sizeof(buf), &n, err) != 0)
+		return -1;
+	/* argv[1] lies between the first two NULs read, both within the bound. */
+	end = buf + n;
+	a = memchr(buf, '\0', n);
+	if (a != NULL && memchr(a + 1, '\0', (size_t)(end - (a + 1))) != NULL &&
+	    strcmp(a + 1, arg1) == 0)
+		return 0;
+	return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+			   "process %d was started with another first argument", (int)pid);
+}
+
+int proc_runs(pid_t pid, const char *exe, const char *arg1, struct tsr_err *err)
+{
+	if (pid <= 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid pid %d", (int)pid);
+	if (proc_exe_is(pid, exe, err) != 0)
+		return -1;
+	return proc_arg1_is(pid, arg1, err);
 }
 
 int proc_boot_id_valid(const char *s)

@@ -7,7 +7,10 @@
  * if all three still match. It also records its PID namespace (inode,
  * and the start time of its pid 1): a container restart ends the
  * namespace, and every process in it, while the boot id stays, and pids
- * count from 1 again in the new one.
+ * count from 1 again in the new one. A record could still name a process
+ * that is not the one it was written for (written by hand, or by anyone
+ * with access to Valkey): before adopting, the spoke checks that the
+ * process runs the shim, for that agent (proc_runs).
  */
 #ifndef TSR_PROC_IDENTITY_H
 #define TSR_PROC_IDENTITY_H
@@ -19,6 +22,17 @@
 
 #define PROC_BOOT_ID_LEN 36 /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" */
 
+/*
+ * Whether process pid runs the program file exe, given arg1 as its first
+ * argument (argv[1]). The program is the same file as exe (device and
+ * inode, however either path is spelled), or, once exe has been replaced
+ * (an upgrade under running processes), a deleted file that had exe's
+ * canonical path. 0 if so. NOT_FOUND if the process has ended (or is a
+ * zombie or a kernel thread, with no program). FAILED_PRECONDITION if it
+ * runs something else, has another first argument, or cannot be
+ * inspected (another user's): err says which. Reads /proc only, boundedly.
+ */
+int proc_runs(pid_t pid, const char *exe, const char *arg1, struct tsr_err *err);
 /* This boot's id, PROC_BOOT_ID_LEN characters and a NUL, into boot_id. */
 int proc_boot_id(char boot_id[PROC_BOOT_ID_LEN + 1], struct tsr_err *err);
 /* The start time of process pid. NOT_FOUND if there is no such process. */

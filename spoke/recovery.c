@@ -13,6 +13,11 @@
 #include "log.h"
 #include "spoke.h"
 
+/* Why an agent whose gate never opened ended: "none" in its exit record, or SPAWNING. */
+#define RECOVERY_NOT_STARTED "the spoke stopped before starting the agent; no agent code ran"
+/* Each of two reasons joined in an exit's detail gets up to half of it. */
+#define RECOVERY_DETAIL_HALF ((int)sizeof(((struct exit_record *)0)->detail) / 2 - 2)
+
 /* One start-up's walk over the records. */
 struct recovery_walk {
 	struct spoke *sp;
@@ -24,7 +29,7 @@ static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
 {
 	struct store_update upd = { 0 };
 	char pos[STORE_POSITION_MAX];
-	const char *why = "the spoke stopped before starting the agent; no agent code ran";
+	const char *why = RECOVERY_NOT_STARTED;
 
 	upd.has_completed_at_ms = true;
 	upd.completed_at_ms = clock_wall_ms();
@@ -52,14 +57,19 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	rec.completed_at_ms = clock_wall_ms();
 	rec.status = -1;
 	rec.started = true;
-	if (agent_files_exit_read(sp->cfg.state_dir, a->id, &end, &ferr) != 0)
+	if (agent_files_exit_read(sp->cfg.state_dir, a->id, &end, &ferr) != 0) {
 		log_warn("agent %s: %s", a->id, ferr.msg);
-	else if (end.found) {
+		snprintf(rec.detail, sizeof(rec.detail), "%.*s; %.*s", RECOVERY_DETAIL_HALF, why,
+			 RECOVERY_DETAIL_HALF, ferr.msg);
+	} else if (end.found) {
 		rec.started = end.started;
 		rec.signaled = end.signaled;
 		rec.status = end.started ? end.status : -1;
 	}
-	if (!end.found || !end.started)
+	/* A record saying none ran tells more than how the process went. */
+	if (end.found && !end.started)
+		snprintf(rec.detail, sizeof(rec.detail), "%s", RECOVERY_NOT_STARTED);
+	else if (!end.found && rec.detail[0] == '\0')
 		snprintf(rec.detail, sizeof(rec.detail), "%s", why);
 	if (agent_files_out_open(sp->cfg.state_dir, a->id, &rd, &ferr) == 0) {
 		if (agent_files_out_tail(rd, (size_t)sp->cfg.output_tail_bytes, &rec.output, &len,
@@ -76,46 +86,19 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	return 0;
 }
 
-static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
+/*
+ * A RUNNING agent of this boot and PID namespace: supervised again if its
+ * shim still runs, else ended. The supervisor signals no process that is
+ * not provably its shim.
+ */
+static int recovery_adopt(struct spoke *sp, const Tessera__V1__Agent *a, struct tsr_err *err)
 {
-	struct recovery_walk *w = arg;
-	struct spoke *sp = w->sp;
 	struct supervisor_proc proc = { .pid = a->pid, .start_ticks = a->pid_start_ticks };
 	struct supervisor_timeout limit = { 0 };
 	int64_t now = clock_wall_ms(), left = 0;
+	char why[TSR_ERR_MSG_MAX + 32];
 	struct tsr_err aerr;
 
-	if (a->state == TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING)
-		return recovery_fail_spawning(sp, a, err);
-	if (a->pid <= 0 || a->pid_start_ticks == 0)
-		return recovery_ended(sp, a, "no process was recorded for it", err);
-	if (strcmp(a->boot_id, sp->boot_id) != 0)
-		return recovery_ended(sp, a, "the machine restarted since it was started", err);
-	/*
-	 * Same boot, other PID namespace: the spoke's container was restarted,
-	 * which ends the old namespace and every process in it, and pids count
-	 * from 1 again, so this one may name anything here: never touch it.
-	 * Either value differing tells (a new namespace may get a dead one's
-	 * inode, never its pid 1); one not recorded (0: an older record) is
-	 * not compared. Where nothing differs, the start time decides, in
-	 * supervisor_adopt.
-	 */
-	if ((a->pid_ns != 0 && a->pid_ns != sp->pid_ns.ino) ||
-	    (a->pid_ns_init_ticks != 0 && a->pid_ns_init_ticks != sp->pid_ns.init_ticks)) {
-		if (!w->ns_told)
-			log_warn("the spoke's PID namespace changed (inode %llu, pid 1 from tick "
-				 "%llu; was %llu, %llu): its container was restarted, and the "
-				 "agents it ran ended with it",
-				 (unsigned long long)sp->pid_ns.ino,
-				 (unsigned long long)sp->pid_ns.init_ticks,
-				 (unsigned long long)a->pid_ns,
-				 (unsigned long long)a->pid_ns_init_ticks);
-		w->ns_told = true;
-		return recovery_ended(sp, a,
-				      "its PID namespace ended (the spoke's container was "
-				      "restarted), and its process with it",
-				      err);
-	}
 	limit.grace_ms = agent_grace_ms(sp, a->type);
 	if (a->timeout_at_ms > 0) {
 		/* What it was spawned with, for the report; what is left, to enforce. */
@@ -133,6 +116,12 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 		log_info("agent %s: adopted again, pid %d", a->id, (int)a->pid);
 		return 0;
 	}
+	/* A record that names some other live process: written by hand, or forged. */
+	if (aerr.code == GRPC_STATUS_FAILED_PRECONDITION) {
+		log_warn("agent %s: not adopted: %s", a->id, aerr.msg);
+		snprintf(why, sizeof(why), "its recorded process is %s", aerr.msg);
+		return recovery_ended(sp, a, why, err);
+	}
 	if (aerr.code != GRPC_STATUS_NOT_FOUND)
 		return tsr_err_set(err, aerr.code, "agent %s: %s", a->id, aerr.msg);
 	log_info("agent %s: not adopted: %s", a->id, aerr.msg);
@@ -140,6 +129,44 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 			      "its process ended while the spoke was down; its exit "
 			      "status is unknown",
 			      err);
+}
+
+static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *err)
+{
+	struct recovery_walk *w = arg;
+	struct spoke *sp = w->sp;
+
+	if (a->state == TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING)
+		return recovery_fail_spawning(sp, a, err);
+	if (a->pid <= 0 || a->pid_start_ticks == 0)
+		return recovery_ended(sp, a, "no process was recorded for it", err);
+	if (strcmp(a->boot_id, sp->boot_id) != 0)
+		return recovery_ended(sp, a, "the machine restarted since it was started", err);
+	/*
+	 * Same boot, other PID namespace: the spoke's container was restarted,
+	 * which ends the old namespace and every process in it, and pids count
+	 * from 1 again, so this one may name anything here: never touch it.
+	 * Either value differing tells (a new namespace may get a dead one's
+	 * inode, never its pid 1); one not recorded (0: an older record) is
+	 * not compared. Where nothing differs, supervisor_adopt decides.
+	 */
+	if ((a->pid_ns != 0 && a->pid_ns != sp->pid_ns.ino) ||
+	    (a->pid_ns_init_ticks != 0 && a->pid_ns_init_ticks != sp->pid_ns.init_ticks)) {
+		if (!w->ns_told)
+			log_warn("the spoke's PID namespace changed (inode %llu, pid 1 from tick "
+				 "%llu; was %llu, %llu): its container was restarted, and the "
+				 "agents it ran ended with it",
+				 (unsigned long long)sp->pid_ns.ino,
+				 (unsigned long long)sp->pid_ns.init_ticks,
+				 (unsigned long long)a->pid_ns,
+				 (unsigned long long)a->pid_ns_init_ticks);
+		w->ns_told = true;
+		return recovery_ended(sp, a,
+				      "its PID namespace ended (the spoke's container was "
+				      "restarted), and its process with it",
+				      err);
+	}
+	return recovery_adopt(sp, a, err);
 }
 
 /* Files of agents not supervised now are leftovers: their records are final or gone. */

@@ -8,7 +8,10 @@
  *             FAILED, saying so.
  *   RUNNING   If its shim is provably still the same process (pid, start
  *             time and boot id all recorded and all matching, and its PID
- *             namespace, where recorded, the spoke's), it is adopted:
+ *             namespace, where recorded, the spoke's) and is this agent's
+ *             shim (the configured program, given this agent's exit file:
+ *             a record naming any other process is forged or corrupt, and
+ *             ends FAILED saying so), it is adopted:
  *             kill, timeout and completion work as before, with the exact
  *             exit status, which the shim records in a file. Otherwise
  *             the process has ended (or the machine rebooted, or the

@@ -19,7 +19,8 @@
  * 4. When the agent has ended it writes "exit N" or "signal N" to
  *    EXIT_FILE (whole, through a temporary file and rename), then
  *    SIGKILLs its process group, itself included: nothing of the agent
- *    outlives it.
+ *    outlives it. The agent can put anything at either path; what the
+ *    shim cannot replace, it leaves, unrecorded, rather than wait on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,7 +95,13 @@ static int shim_write_exit(const char *path, const char *line)
 
 	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
 		return -1;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/*
+	 * A file of its own, never one found there: opening a FIFO the agent
+	 * made at tmp would block this shim, and its exit, for good.
+	 */
+	if (unlink(tmp) != 0 && errno != ENOENT)
+		return -1;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -1;
 	if (write(fd, line, (size_t)len) == len && close(fd) == 0) {

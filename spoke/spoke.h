@@ -31,9 +31,10 @@ struct spoke {
 	struct supervisor *sv;
 	struct exits exits; /* reaper thread in, loop thread out */
 	struct event_streams *streams;
-	struct health *health;	/* loop thread only */
-	int64_t next_health_ms; /* monotonic: next Valkey check */
-	bool valkey_ok;		/* loop thread only: its last check passed */
+	struct health *health;	   /* loop thread only */
+	int64_t next_health_ms;	   /* monotonic: next Valkey check */
+	int64_t next_retention_ms; /* monotonic: next look for agents to delete */
+	bool valkey_ok;		   /* loop thread only: its last check passed */
 	atomic_bool stopping;
 };
 

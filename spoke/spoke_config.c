@@ -25,15 +25,27 @@ static int spoke_config_copy(char *dst, size_t dstlen, const char *src, const ch
 	return 0;
 }
 
-static int spoke_config_int(const char *s, int min, int max, int *out, const char *what,
-			    struct tsr_err *err)
+static int spoke_config_number(const char *s, int64_t min, int64_t max, int64_t *out,
+			       const char *what, struct tsr_err *err)
 {
 	char *end;
-	long v = strtol(s, &end, 10);
+	long long v = strtoll(s, &end, 10);
 
 	if (*s == '\0' || *end != '\0' || v < min || v > max)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "%s must be a number from %d to %d", what, min, max);
+				   "%s must be a number from %lld to %lld", what, (long long)min,
+				   (long long)max);
+	*out = v;
+	return 0;
+}
+
+static int spoke_config_int(const char *s, int min, int max, int *out, const char *what,
+			    struct tsr_err *err)
+{
+	int64_t v = 0;
+
+	if (spoke_config_number(s, min, max, &v, what, err) != 0)
+		return -1;
 	*out = (int)v;
 	return 0;
 }
@@ -207,6 +219,12 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 	if (strcmp(argv[0], "event-retention") == 0)
 		return spoke_config_int(argv[1], STORE_EVENTS_KEPT_MIN, STORE_EVENTS_KEPT_MAX,
 					&cfg->event_retention, "event-retention", err);
+	if (strcmp(argv[0], "agent-retention-ms") == 0)
+		return spoke_config_number(argv[1], SPOKE_RETENTION_MS_MIN, SPOKE_RETENTION_MS_MAX,
+					   &cfg->retention.ms, "agent-retention-ms", err);
+	if (strcmp(argv[0], "agent-retention-count") == 0)
+		return spoke_config_number(argv[1], 0, SPOKE_RETENTION_COUNT_MAX,
+					   &cfg->retention.count, "agent-retention-count", err);
 	return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "unknown keyword \"%s\"", argv[0]);
 }
 
@@ -249,6 +267,8 @@ int spoke_config_load_sources(const struct config_sources *src, struct spoke_con
 	cfg->kill_grace_ms = 5000;
 	cfg->output_tail_bytes = SUPERVISOR_TAIL_DEFAULT;
 	cfg->event_retention = STORE_EVENTS_KEPT;
+	cfg->retention.ms = SPOKE_RETENTION_MS_DEFAULT;
+	cfg->retention.count = SPOKE_RETENTION_COUNT_DEFAULT;
 	if (config_parse_sources(src, spoke_config_line, cfg, err) != 0)
 		goto fail;
 	if (cfg->id[0] == '\0' || cfg->listen[0] == '\0' || cfg->valkey[0] == '\0' ||

@@ -17,6 +17,8 @@
  *   kill-grace-ms 5000
  *   output-tail-bytes 65536         (output kept per agent, up to 1 MiB)
  *   event-retention 1000000         (events kept in the stream, 100 to 10^8)
+ *   agent-retention-ms 604800000    (ended agents' records kept this long)
+ *   agent-retention-count 10000     (and at most this many of them)
  *   agent NAME stdin|env /abs/path [ARG...]
  *   agent-timeout NAME DEFAULT_MS MAX_MS  (after its agent line; agent_types.h)
  *   agent-grace NAME MS
@@ -40,6 +42,12 @@
 #define SPOKE_LISTEN_MAX 256
 #define SPOKE_PATH_MAX 4096
 #define SPOKE_STATE_DIR_DEFAULT "/var/lib/tessera"
+/* Ended agents' records: a week, and at most 10,000 (each up to its task and output tail). */
+#define SPOKE_RETENTION_MS_DEFAULT (7LL * 24 * 60 * 60 * 1000)
+#define SPOKE_RETENTION_MS_MIN 1000
+#define SPOKE_RETENTION_MS_MAX (3650LL * 24 * 60 * 60 * 1000)
+#define SPOKE_RETENTION_COUNT_DEFAULT 10000
+#define SPOKE_RETENTION_COUNT_MAX 100000000
 
 struct spoke_config {
 	char id[TSR_NAME_MAX + 1];
@@ -54,7 +62,8 @@ struct spoke_config {
 	int max_agents;
 	int kill_grace_ms;
 	int output_tail_bytes;
-	int event_retention; /* events the stream keeps (store_events_keep) */
+	int event_retention;		  /* events the stream keeps (store_events_keep) */
+	struct store_retention retention; /* ended agents' records kept */
 	struct tls_conf tls;
 };
 

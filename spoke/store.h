@@ -6,7 +6,8 @@
  *   tessera:{S}:agents      sorted set of agent ids, score = created ms
  *   tessera:{S}:agents:state:<state>  the same, only agents now in that state
  *   tessera:{S}:agents:type:<type>    the same, only agents of that type
- *   tessera:{S}:agents:version  "1" once the two above hold every agent
+ *   tessera:{S}:agents:ended  ended agents, score = when they ended (ms)
+ *   tessera:{S}:agents:version  "2" once the three above hold every agent
  *   tessera:{S}:requests    hash, request id -> agent id
  *   tessera:{S}:events      stream of events, the newest store_events_keep()
  *   tessera:{S}:nonce:<hex> a seen command nonce, expiring with its window
@@ -125,7 +126,8 @@ int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *exis
 		       size_t existing_len, struct tsr_err *err);
 /*
  * Moves agent_id to state to if lifecycle allows it from the current state,
- * writing upd (may be NULL) and the "agent.<to>" event; position receives
+ * writing upd (may be NULL; an end without completed_at_ms gets now) and
+ * the "agent.<to>" event; position receives
  * the event's stream id (STORE_POSITION_MAX). NOT_FOUND, or
  * FAILED_PRECONDITION naming both states, with nothing changed.
  */
@@ -169,6 +171,27 @@ int store_indexes_ensure(struct store *st, struct tsr_err *err);
  * first error. fn may use st, and may move the agent to another state.
  */
 int store_agents_nonterminal(struct store *st, store_agent_fn fn, void *arg, struct tsr_err *err);
+
+/* How long ended agents are kept: both bounds hold. */
+struct store_retention {
+	int64_t ms;    /* 1..: an agent goes this long after it ended */
+	int64_t count; /* 0..: the most ended agents kept */
+};
+#define STORE_PRUNE_BATCH_MAX 1000 /* agents one store_agents_prune deletes at most */
+
+struct store_pruned {
+	size_t deleted; /* agents deleted by this call */
+	size_t due;	/* more that are due, for another call */
+};
+
+/*
+ * Deletes up to most (1..STORE_PRUNE_BATCH_MAX) of the ended agents that
+ * keep no longer holds at now_ms, oldest first, each with its index and
+ * request-map entries, in one atomic step; GetAgent then finds them
+ * NOT_FOUND. Their events stay, under the stream's own cap.
+ */
+int store_agents_prune(struct store *st, const struct store_retention *keep, int64_t now_ms,
+		       size_t most, struct store_pruned *out, struct tsr_err *err);
 
 /*
  * Records a command nonce for ttl_ms (1..STORE_NONCE_TTL_MAX_MS), in one

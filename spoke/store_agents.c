@@ -16,6 +16,7 @@
 #include "clock.h"
 #include "ids.h"
 #include "lifecycle.h"
+#include "pb.h"
 #include "spawn_check.h"
 #include "store_internal.h"
 
@@ -305,27 +306,37 @@ static void args_transition(struct store_args *args, const struct store *st, con
 		store_args_str(args, store_agent_fields[store_event_copied[i]].name);
 	store_args_list_end(args, slot);
 	args_event(args, st, agent_id, NULL, to, clock_wall_ms(), etype);
+	/* The ended index's score: retention counts from the agent's end. */
+	slot = store_args_list(args);
+	if (lifecycle_terminal(to))
+		store_args_int(args, upd->completed_at_ms);
+	store_args_list_end(args, slot);
 }
 
 int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			   const struct store_update *upd, char *position, size_t poslen,
 			   struct tsr_err *err)
 {
-	static const struct store_update none;
 	struct agent_step step = { agent_id, lifecycle_state_name(to), position, poslen };
 	char key[STORE_KEY_MAX], etype[STORE_EVENT_TYPE_MAX];
 	struct store_args args = { 0 };
+	struct store_update u = { 0 };
 
-	if (upd == NULL)
-		upd = &none;
+	if (upd != NULL)
+		u = *upd;
+	/* Every ended record says when: the ended index (retention) is scored by it. */
+	if (lifecycle_terminal(to) && !u.has_completed_at_ms) {
+		u.has_completed_at_ms = true;
+		u.completed_at_ms = clock_wall_ms();
+	}
 	if (step.to == NULL || to == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid target state %d",
 				   (int)to);
 	if (poslen < STORE_POSITION_MAX)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
-	if (store_agent_key(st, agent_id, key, err) != 0 || store_check_update(upd, err) != 0)
+	if (store_agent_key(st, agent_id, key, err) != 0 || store_check_update(&u, err) != 0)
 		return -1;
-	args_transition(&args, st, key, agent_id, to, upd, etype);
+	args_transition(&args, st, key, agent_id, to, &u, etype);
 	return store_eval(st, &args, step_outcome, &step, err);
 }
 
@@ -581,12 +592,40 @@ struct page_ask {
 	Tessera__V1__AgentPage **out;
 };
 
+/*
+ * Whether page's agent n_agents still fits TSR_PAGE_BYTES_MAX with those
+ * before it (*bytes, their packed size so far, which it grows). The first
+ * always does, so that every page moves on.
+ */
+static bool list_page_fits(const Tessera__V1__AgentPage *page, size_t *bytes)
+{
+	size_t item = pb_element_size(&page->agents[page->n_agents]->base);
+
+	if (page->n_agents > 0 && *bytes + item > TSR_PAGE_BYTES_MAX)
+		return false;
+	*bytes += item;
+	return true;
+}
+
+/* Ends page after its last agent: the next page starts after that one. */
+static int list_page_cut(Tessera__V1__AgentPage *page, struct tsr_err *err)
+{
+	char *next = strdup(page->agents[page->n_agents - 1]->id);
+
+	if (next == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
+	free(page->next_page_token);
+	page->next_page_token = next;
+	return 0;
+}
+
 /* The page in a list reply: ok, the id to go on after ("": the end), then its agents. */
 static int list_reply_decode(const redisReply *r, void *arg, struct tsr_err *err)
 {
 	const struct page_ask *q = arg;
 	Tessera__V1__AgentPage *resp = NULL;
 	const char *next = reply_str(r, 1);
+	size_t bytes = 0;
 	int rc = -1;
 
 	if (reply_is(r->element[0], "badcursor")) {
@@ -614,6 +653,14 @@ static int list_reply_decode(const redisReply *r, void *arg, struct tsr_err *err
 	for (size_t i = 2; i < r->elements; i++) {
 		if (list_item_decode(r->element[i], &resp->agents[resp->n_agents], err) != 0)
 			goto out;
+		if (!list_page_fits(resp, &bytes)) {
+			/* The rest waits for the next page, which starts after the last kept. */
+			tessera__v1__agent__free_unpacked(resp->agents[resp->n_agents], NULL);
+			resp->agents[resp->n_agents] = NULL;
+			if (list_page_cut(resp, err) != 0)
+				goto out;
+			break;
+		}
 		resp->n_agents++;
 	}
 	*q->out = resp;

@@ -5,6 +5,11 @@
  * protobuf message and in a struct store_update), the one decoder that
  * checks a value and sets the message from it, and the one encoder of a
  * store_update's fields.
+ *
+ * Valkey keeps text as it was written, an agent's output as the agent
+ * printed it; the decoder is where a record becomes protobuf strings, so
+ * it repairs each text into well-formed UTF-8 (utf8.h), whoever wrote it
+ * and whenever.
  */
 #include "store_internal.h"
 
@@ -13,6 +18,7 @@
 #include <string.h>
 
 #include "lifecycle.h"
+#include "utf8.h"
 
 #define STORE_FIELDS_MAX 64 /* fields of one hash or stream entry */
 
@@ -24,6 +30,7 @@ _Static_assert(AF_COUNT <= 32 && EF_COUNT <= 32, "fields fit the seen bits");
 
 /* A row's name, kind and bounds; integers other than SK_END's are at least 0. */
 #define TEXT(n, bound) .name = n, .kind = SK_TEXT, .max = bound
+#define TAIL(n, bound) TEXT(n, bound), .keep_tail = true
 #define STATE(n) .name = n, .kind = SK_STATE
 #define INT(n, k, hi) .name = n, .kind = k, .min = 0, .max = hi
 #define END(n, c) .name = n, .kind = SK_END, .min = INT32_MIN, .max = INT32_MAX, .end_case = c
@@ -62,7 +69,7 @@ const struct store_field store_agent_fields[AF_COUNT] = {
 	[AF_ERROR] = { TEXT("error", TSR_ERROR_MAX), UPDATE(error, has_error) },
 	[AF_KILL] = { INT("kill_requested", SK_BOOL, 1),
 		      UPDATE(kill_requested, has_kill_requested) },
-	[AF_OUTPUT] = { TEXT("output", TSR_OUTPUT_MAX), UPDATE(output, has_output) },
+	[AF_OUTPUT] = { TAIL("output", TSR_OUTPUT_MAX), UPDATE(output, has_output) },
 };
 
 /*
@@ -98,18 +105,26 @@ const struct store_record store_event_record = {
 	offsetof(Tessera__V1__Event, end_case),
 };
 
-int store_field_text(const redisReply *v, size_t max, char **dst, const char *name,
-		     struct tsr_err *err)
+/*
+ * Copies v, repaired, into *dst. The repair keeps the bound the raw value
+ * met, so a message never outgrows what its readers allow.
+ */
+static int field_text(const redisReply *v, size_t max, enum utf8_keep keep, char **dst,
+		      const char *name, struct tsr_err *err)
 {
-	char *s;
+	size_t len;
 
 	if (v->len > max || strlen(v->str) != v->len)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed field %s", name);
-	s = strdup(v->str);
-	if (s == NULL)
+	if (utf8_repair(v->str, v->len, max, keep, dst, &len, err) != 0)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "store: out of memory");
-	*dst = s;
 	return 0;
+}
+
+int store_field_text(const redisReply *v, size_t max, char **dst, const char *name,
+		     struct tsr_err *err)
+{
+	return field_text(v, max, UTF8_KEEP_HEAD, dst, name, err);
 }
 
 static int field_int(const redisReply *v, int64_t min, int64_t max, int64_t *out, const char *name,
@@ -162,7 +177,8 @@ static int field_decode(const struct store_record *rec, void *msg, const struct 
 	int end_case;
 
 	if (f->kind == SK_TEXT)
-		return store_field_text(v, (size_t)f->max, (char **)at, f->name, err);
+		return field_text(v, (size_t)f->max, f->keep_tail ? UTF8_KEEP_TAIL : UTF8_KEEP_HEAD,
+				  (char **)at, f->name, err);
 	if (f->kind == SK_STATE)
 		return field_state(v, (Tessera__V1__AgentState *)at, f->name, err);
 	if (f->kind == SK_END) {

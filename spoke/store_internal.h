@@ -90,7 +90,7 @@ enum {
 #define STORE_LABEL_PREFIX "label:"
 /* Index keys: <k_index>:state:<state>, <k_index>:type:<type>, and this version key. */
 #define STORE_INDEX_VERSION_SUFFIX ":version"
-#define STORE_INDEX_VERSION "1"
+#define STORE_INDEX_VERSION "2"
 
 /* Event stream fields: indexes into store_event_fields. */
 enum {
@@ -160,6 +160,7 @@ struct store_field {
 	const char *name; /* in the hash or entry: writer and reader share it */
 	enum store_kind kind;
 	int64_t min, max;  /* the value's range; SK_TEXT: max is its length in bytes */
+	bool keep_tail;	   /* SK_TEXT: an output tail, whose newest bytes a bound keeps */
 	size_t at;	   /* offsetof its member in the message */
 	int end_case;	   /* SK_END: the oneof case its member is */
 	bool in_update;	   /* whether a struct store_update carries it, and where: */
@@ -183,7 +184,10 @@ extern const struct store_record store_event_record; /* Tessera__V1__Event */
 extern const int store_event_copied[];
 extern const size_t store_event_copied_count;
 
-/* Copies v, a string of at most max bytes and no NUL, into *dst. */
+/*
+ * Copies v, a string of at most max bytes and no NUL, into *dst, with any
+ * ill-formed UTF-8 repaired (utf8_repair, its start kept within max).
+ */
 int store_field_text(const redisReply *v, size_t max, char **dst, const char *name,
 		     struct tsr_err *err);
 /* Decodes a pair of no field's name into msg; one it does not know, it skips. */

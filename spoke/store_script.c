@@ -5,7 +5,7 @@
  * come in as arguments, computed by lifecycle.c.
  *
  * KEYS: [1] index, [2] request map, [3] event stream, [4] agent hash
- * (no [4] for "list" and "reindex"). ARGV: [1] operation, [2] PUBLISH
+ * (no [4] for "list", "reindex" and "prune"). ARGV: [1] operation, [2] PUBLISH
  * channel, [3] stream length cap, then the operation's own. A "counted
  * list" is a count n followed by n strings. Replies are arrays whose first
  * string says how the step ended: ok, existing, exists, notfound, illegal,
@@ -13,9 +13,11 @@
  *
  * Secondary indexes, named after KEYS[1] (same hash slot): one sorted set
  * per state and per type, scored like the main index by creation time, so
- * that a filtered listing walks only the agents that can match. "create"
- * and "transition" keep them right in the same step; "reindex" builds them
- * for records written before they existed.
+ * that a filtered listing walks only the agents that can match; and one
+ * of the terminal agents ("ended"), scored by when they ended, which
+ * "prune" walks oldest first to delete what retention no longer keeps.
+ * "create" and "transition" keep them right in the same step; "reindex"
+ * builds them for records written before they existed.
  */
 #include "store_script.h"
 
@@ -58,6 +60,7 @@ const char store_script[] =
 "\n"
 "local function state_index(s) return KEYS[1] .. ':state:' .. s end\n"
 "local function type_index(t) return KEYS[1] .. ':type:' .. t end\n"
+"local ended_index = KEYS[1] .. ':ended'\n"
 "\n"
 "-- ARGV[4] agent id, [5] created ms, [6] request id or '', [7] type,\n"
 "-- [8] state, then counted lists: hash pairs, event pairs.\n"
@@ -80,13 +83,15 @@ const char store_script[] =
 "\n"
 "-- Counted lists from ARGV[4]: states allowed before, pairs to set (the\n"
 "-- new state among them), fields to delete, fields copied from the record\n"
-"-- into the event, event pairs. The event also gets 'old'.\n"
+"-- into the event, event pairs, and when it ended (empty: it goes on).\n"
+"-- The event also gets 'old'.\n"
 "if op == 'transition' then\n"
 "  local from, i = take(4)\n"
 "  local set, j = take(i)\n"
 "  local del, k = take(j)\n"
 "  local copy, l = take(k)\n"
-"  local event = take(l)\n"
+"  local event, m = take(l)\n"
+"  local ended = take(m)\n"
 "  local rec = redis.call('HMGET', KEYS[4], 'state', 'id', 'created_at_ms')\n"
 "  local cur = rec[1]\n"
 "  if not cur then return {'notfound'} end\n"
@@ -97,6 +102,7 @@ const char store_script[] =
 "  if new ~= cur then\n"
 "    redis.call('ZREM', state_index(cur), rec[2])\n"
 "    redis.call('ZADD', state_index(new), rec[3], rec[2])\n"
+"    if #ended == 1 then redis.call('ZADD', ended_index, ended[1], rec[2]) end\n"
 "  end\n"
 "  event[#event + 1] = 'old'\n"
 "  event[#event + 1] = cur\n"
@@ -133,7 +139,8 @@ const char store_script[] =
 "-- main index keeps it) and id, not by its membership of the index walked,\n"
 "-- so an agent that changed state since keeps its place; all in the same\n"
 "-- step as the page, so agents created meanwhile shift nothing. Replies ok,\n"
-"-- the id to continue after ('' at the end), then {id, HGETALL} per agent.\n"
+"-- the id to continue after ('' at the end), then {id, field/value pairs}\n"
+"-- per agent.\n"
 "if op == 'list' then\n"
 "  local prefix, after, typ = ARGV[4], ARGV[5], ARGV[8]\n"
 "  local want, budget = tonumber(ARGV[6]), tonumber(ARGV[7])\n"
@@ -181,10 +188,18 @@ const char store_script[] =
 "        if v[2 + n / 2] ~= labels[n] then ok = false end\n"
 "      end\n"
 "      if ok then\n"
-"        -- Without the output tail: a page of tails could outgrow a reply.\n"
-"        local h = redis.call('HGETALL', prefix .. id)\n"
-"        for n = #h - 1, 1, -2 do\n"
-"          if h[n] == 'output' then table.remove(h, n + 1); table.remove(h, n) end\n"
+"        -- Without the task and the output tail, which are never copied\n"
+"        -- here: a page of them could outgrow a reply.\n"
+"        local names = {}\n"
+"        for _, f in ipairs(redis.call('HKEYS', prefix .. id)) do\n"
+"          if f ~= 'output' and f ~= 'task' then names[#names + 1] = f end\n"
+"        end\n"
+"        local h = {}\n"
+"        if #names > 0 then\n"
+"          local vals = redis.call('HMGET', prefix .. id, unpack(names))\n"
+"          for n, f in ipairs(names) do\n"
+"            if vals[n] then h[#h + 1] = f; h[#h + 1] = vals[n] end\n"
+"          end\n"
 "        end\n"
 "        out[#out + 1] = {id, h}\n"
 "        found = found + 1\n"
@@ -198,22 +213,50 @@ const char store_script[] =
 "\n"
 "-- ARGV[4] agent key prefix, [5] rank in the main index to start at, [6]\n"
 "-- most entries, [7] index version. Adds those agents to their state's and\n"
-"-- type's indexes (again is harmless: ZADD of a member already there).\n"
+"-- type's indexes, and to the ended one if they have ended (a completion\n"
+"-- time other than 0; again is harmless: ZADD of a member already there).\n"
 "-- Replies ok and the rank to go on from, or ok and '' once the main index\n"
 "-- is done, having then set the version key that says the indexes are whole.\n"
 "if op == 'reindex' then\n"
 "  local prefix, from, count = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])\n"
 "  local ids = redis.call('ZRANGE', KEYS[1], from, from + count - 1, 'WITHSCORES')\n"
 "  for n = 1, #ids, 2 do\n"
-"    local v = redis.call('HMGET', prefix .. ids[n], 'state', 'type')\n"
+"    local v = redis.call('HMGET', prefix .. ids[n], 'state', 'type', 'completed_at_ms')\n"
 "    if v[1] then redis.call('ZADD', state_index(v[1]), ids[n + 1], ids[n]) end\n"
 "    if v[2] then redis.call('ZADD', type_index(v[2]), ids[n + 1], ids[n]) end\n"
+"    if tonumber(v[3] or '0') > 0 then redis.call('ZADD', ended_index, v[3], ids[n]) end\n"
 "  end\n"
 "  if #ids < 2 * count then\n"
 "    redis.call('SET', KEYS[1] .. ':version', ARGV[7])\n"
 "    return {'ok', ''}\n"
 "  end\n"
 "  return {'ok', tostring(from + count)}\n"
+"end\n"
+"\n"
+"-- ARGV[4] agent key prefix, [5] time (ms) before which ended agents go,\n"
+"-- [6] ended agents kept at most, [7] most deleted in this step. Deletes\n"
+"-- the oldest ended agents that either bound no longer keeps: each one's\n"
+"-- hash, index entries and request-map entry together. Its events stay,\n"
+"-- under the event stream's own cap. Replies ok, how many it deleted, and\n"
+"-- how many more are due ('0': none).\n"
+"if op == 'prune' then\n"
+"  local prefix, keep, most = ARGV[4], tonumber(ARGV[6]), tonumber(ARGV[7])\n"
+"  local old = redis.call('ZCOUNT', ended_index, '-inf', '(' .. ARGV[5])\n"
+"  local due = math.max(old, redis.call('ZCARD', ended_index) - keep)\n"
+"  local n = math.min(due, most)\n"
+"  if n <= 0 then return {'ok', '0', '0'} end\n"
+"  for _, id in ipairs(redis.call('ZRANGE', ended_index, 0, n - 1)) do\n"
+"    local v = redis.call('HMGET', prefix .. id, 'state', 'type', 'request_id')\n"
+"    redis.call('DEL', prefix .. id)\n"
+"    redis.call('ZREM', KEYS[1], id)\n"
+"    redis.call('ZREM', ended_index, id)\n"
+"    if v[1] then redis.call('ZREM', state_index(v[1]), id) end\n"
+"    if v[2] then redis.call('ZREM', type_index(v[2]), id) end\n"
+"    if v[3] and v[3] ~= '' and redis.call('HGET', KEYS[2], v[3]) == id then\n"
+"      redis.call('HDEL', KEYS[2], v[3])\n"
+"    end\n"
+"  end\n"
+"  return {'ok', tostring(n), tostring(due - n)}\n"
 "end\n"
 "\n"
 "return redis.error_reply('tessera store: unknown operation')\n";

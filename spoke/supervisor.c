@@ -3,7 +3,10 @@
  * and the reaper thread that turns pidfd readiness and kill deadlines
  * into exit reports. One mutex guards the slot table; the reaper alone
  * frees slots, so a slot it polls stays valid while it polls without the
- * lock.
+ * lock. No file is read or written with the mutex held: an agent can put
+ * anything at its files' paths, and whatever reading them costs must not
+ * hold up spawns, kills and look-ups (the gate is a pipe, whose one byte
+ * never blocks).
  */
 #include "supervisor.h"
 
@@ -39,6 +42,8 @@
 #define SV_PATH "/usr/local/bin:/usr/bin:/bin"
 #define SV_GATE_FD 3	      /* where tessera-shim reads its go-ahead */
 #define SV_TRIM_EVERY_MS 1000 /* how often output files are trimmed */
+/* Why supervisor_adopt refuses a live process that is not the agent's shim. */
+#define SV_NOT_SHIM "not this agent's tessera-shim, left alone: "
 
 /* A record holds the whole tail a terminal agent leaves. */
 _Static_assert(SUPERVISOR_TAIL_MAX <= TSR_OUTPUT_MAX, "the output tail must fit its record");
@@ -68,13 +73,19 @@ struct sv_child {
 	bool timed_out;
 	int64_t drain_until_mono;
 	struct supervisor_exit ex; /* the leader's end, kept while draining */
+	int shim_code;		   /* how the shim ended (CLD_*) if we reaped it, else 0 */
+	int shim_status;	   /* with shim_code: its exit status or signal */
 };
 
+/* An exit to report, read and handed to on_exit by the reaper without mu. */
 struct sv_done {
 	struct sv_child *slot; /* SV_REPORTING until on_exit has returned */
 	char agent_id[TSR_AGENT_ID_MAX + 1];
-	struct supervisor_exit ex; /* ex.agent_id points at agent_id above */
-	char *output;		   /* owned, ex.output points here */
+	struct supervisor_exit ex;    /* ex.agent_id points at agent_id above */
+	int shim_code, shim_status;   /* as in struct sv_child */
+	int outfd;		      /* owned: the output file, or -1 */
+	char *output;		      /* owned, ex.output points here */
+	char detail[TSR_ERR_MSG_MAX]; /* ex.detail points here when set */
 };
 
 struct supervisor {
@@ -145,48 +156,12 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
 }
 
 /*
- * How the agent ended, once its shim has: the shim's record if it made
- * one; else, after a kill or timeout, the SIGKILL that ended the group
- * before the shim could record anything; else unknown.
- */
-static void sv_read_end(struct supervisor *sv, struct sv_child *c, const siginfo_t *shim)
-{
-	struct agent_end end;
-	struct tsr_err err;
-
-	c->ex.started = c->released;
-	c->ex.signaled = false;
-	c->ex.status = -1;
-	if (!c->released)
-		return;
-	if (agent_files_exit_read(sv->state_dir, c->agent_id, &end, &err) != 0)
-		log_error("agent %s: %s", c->agent_id, err.msg);
-	if (end.found) {
-		c->ex.started = end.started;
-		c->ex.signaled = end.signaled;
-		c->ex.status = end.started ? end.status : -1;
-		return;
-	}
-	if (c->kill_requested || c->timed_out) {
-		c->ex.signaled = true;
-		c->ex.status = SIGKILL;
-		return;
-	}
-	if (shim != NULL)
-		log_error("agent %s: its shim ended (%s %d) without recording the agent's exit",
-			  c->agent_id, shim->si_code == CLD_EXITED ? "exit" : "signal",
-			  shim->si_status);
-	else
-		log_error("agent %s: its shim ended without recording the agent's exit",
-			  c->agent_id);
-}
-
-/*
  * The shim has ended (its pidfd is readable). A shim of ours is still a
  * zombie, which pins its pid as the group id; any member left pins it
- * too. SIGKILL the group now, then reap.
+ * too. SIGKILL the group now, then reap. How the agent ended is read
+ * once the group is gone (sv_read_end).
  */
-static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t now)
+static void sv_leader_exited(struct sv_child *c, int64_t now)
 {
 	siginfo_t si;
 	bool reaped = false;
@@ -203,8 +178,10 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 		else
 			reaped = true;
 	}
-	sv_read_end(sv, c, reaped ? &si : NULL);
+	c->shim_code = reaped ? si.si_code : 0;
+	c->shim_status = reaped ? si.si_status : 0;
 	c->ex.pid = c->pid;
+	c->ex.started = c->released; /* until its exit record says otherwise */
 	c->ex.kill_requested = c->kill_requested;
 	c->ex.timed_out = c->timed_out;
 	c->ex.timeout_ms = c->limit.ms;
@@ -263,28 +240,26 @@ static void sv_time_out(struct sv_child *c, int64_t now)
 		c->kill_at_mono = at;
 }
 
-/* One pass over the table after poll(); returns how many exits went to sv->done. */
+/*
+ * One pass over the table after poll(), with mu held; returns how many
+ * exits went to sv->done, each slot SV_REPORTING, its output file handed
+ * over.
+ */
 static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 {
 	size_t ndone = 0;
-	bool trim;
-	struct tsr_err err;
+	struct sv_done *d;
 
 	for (size_t k = 1; k < npfds; k++) {
 		struct sv_child *c = &sv->slots[sv->pfd_slot[k]];
 
 		if (sv->pfds[k].revents == 0 || c->state != SV_RUNNING)
 			continue;
-		sv_leader_exited(sv, c, now);
+		sv_leader_exited(c, now);
 	}
-	trim = now >= sv->next_trim_mono;
-	if (trim)
-		sv->next_trim_mono = now + SV_TRIM_EVERY_MS;
 	for (size_t i = 0; i < sv->max; i++) {
 		struct sv_child *c = &sv->slots[i];
 
-		if (c->state == SV_RUNNING && trim && c->outfd >= 0)
-			agent_files_out_trim(c->outfd, sv->tail_max, &c->punched, c->agent_id);
 		if (c->state == SV_RUNNING && c->timeout_at_mono != 0 && c->timeout_at_mono <= now)
 			sv_time_out(c, now);
 		if (c->state == SV_RUNNING && c->kill_at_mono != 0 && c->kill_at_mono <= now) {
@@ -295,20 +270,14 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 		}
 		if (c->state != SV_DRAINING || !sv_group_gone(c, now))
 			continue;
-		memcpy(sv->done[ndone].agent_id, c->agent_id, sizeof(c->agent_id));
-		sv->done[ndone].ex = c->ex;
-		sv->done[ndone].ex.agent_id = sv->done[ndone].agent_id;
-		sv->done[ndone].output = NULL;
-		sv->done[ndone].ex.output_len = 0;
-		if (c->outfd >= 0 &&
-		    agent_files_out_tail(c->outfd, sv->tail_max, &sv->done[ndone].output,
-					 &sv->done[ndone].ex.output_len, &err) != 0)
-			log_error("agent %s: %s", c->agent_id, err.msg);
-		sv->done[ndone].ex.output = sv->done[ndone].output;
-		sv->done[ndone].slot = c;
-		ndone++;
-		if (c->outfd >= 0)
-			close(c->outfd);
+		d = &sv->done[ndone++];
+		d->slot = c;
+		memcpy(d->agent_id, c->agent_id, sizeof(c->agent_id));
+		d->ex = c->ex;
+		d->ex.agent_id = d->agent_id;
+		d->shim_code = c->shim_code;
+		d->shim_status = c->shim_status;
+		d->outfd = c->outfd;
 		c->outfd = -1;
 		/*
 		 * Kept until on_exit has queued the exit: whoever finds no
@@ -319,11 +288,100 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 	return ndone;
 }
 
+/*
+ * Frees the old output of the agents polled this pass, without mu: only
+ * the reaper moves or closes a slot's outfd and punched, and it frees no
+ * polled slot before the next pass.
+ */
+static void sv_trim(struct supervisor *sv, size_t npfds)
+{
+	for (size_t k = 1; k < npfds; k++) {
+		struct sv_child *c = &sv->slots[sv->pfd_slot[k]];
+
+		if (c->outfd >= 0)
+			agent_files_out_trim(c->outfd, sv->tail_max, &c->punched, c->agent_id);
+	}
+}
+
+/*
+ * How d's agent ended, once its group has: the shim's record if it made
+ * one; else, after a kill or timeout, the SIGKILL that ended the group
+ * before the shim could record anything; else unknown, saying why when
+ * the record was there but unusable.
+ */
+static void sv_read_end(struct supervisor *sv, struct sv_done *d)
+{
+	struct agent_end end;
+	struct tsr_err err;
+
+	d->ex.signaled = false;
+	d->ex.status = -1;
+	d->ex.detail = NULL;
+	d->detail[0] = '\0';
+	if (!d->ex.started)
+		return;
+	if (agent_files_exit_read(sv->state_dir, d->agent_id, &end, &err) != 0) {
+		log_error("agent %s: %s", d->agent_id, err.msg);
+		snprintf(d->detail, sizeof(d->detail), "%s", err.msg);
+	}
+	if (end.found) {
+		d->ex.started = end.started;
+		d->ex.signaled = end.signaled;
+		d->ex.status = end.started ? end.status : -1;
+		return;
+	}
+	if (d->ex.kill_requested || d->ex.timed_out) {
+		d->ex.signaled = true;
+		d->ex.status = SIGKILL;
+		return;
+	}
+	if (d->detail[0] != '\0')
+		d->ex.detail = d->detail;
+	else if (d->shim_code != 0)
+		log_error("agent %s: its shim ended (%s %d) without recording the agent's exit",
+			  d->agent_id, d->shim_code == CLD_EXITED ? "exit" : "signal",
+			  d->shim_status);
+	else
+		log_error("agent %s: its shim ended without recording the agent's exit",
+			  d->agent_id);
+}
+
+/*
+ * Reads how d's agent ended and its output tail, both files, without mu;
+ * hands the exit to on_exit, then frees the slot.
+ */
+static void sv_report(struct supervisor *sv, struct sv_done *d)
+{
+	struct tsr_err err;
+
+	sv_read_end(sv, d);
+	d->output = NULL;
+	d->ex.output_len = 0;
+	if (d->outfd >= 0) {
+		if (agent_files_out_tail(d->outfd, sv->tail_max, &d->output, &d->ex.output_len,
+					 &err) != 0)
+			log_error("agent %s: %s", d->agent_id, err.msg);
+		close(d->outfd);
+		d->outfd = -1;
+	}
+	d->ex.output = d->output;
+	sv->on_exit(sv->arg, &d->ex);
+	free(d->output);
+	d->output = NULL;
+	pthread_mutex_lock(&sv->mu);
+	memset(d->slot, 0, sizeof(*d->slot));
+	d->slot->state = SV_FREE;
+	d->slot->pidfd = d->slot->gatefd = d->slot->outfd = -1;
+	pthread_mutex_unlock(&sv->mu);
+}
+
 static void *sv_reaper_main(void *p)
 {
 	struct supervisor *sv = p;
 	uint64_t count;
 	size_t npfds, ndone;
+	int64_t now;
+	bool trim;
 	int timeout;
 
 	for (;;) {
@@ -350,20 +408,17 @@ static void *sv_reaper_main(void *p)
 		    errno != EAGAIN)
 			log_warn("supervisor: wake-up read: %s", strerror(errno));
 
+		now = clock_mono_ms();
+		trim = now >= sv->next_trim_mono;
+		if (trim)
+			sv->next_trim_mono = now + SV_TRIM_EVERY_MS;
 		pthread_mutex_lock(&sv->mu);
-		ndone = sv_step(sv, npfds, clock_mono_ms());
+		ndone = sv_step(sv, npfds, now);
 		pthread_mutex_unlock(&sv->mu);
-		for (size_t i = 0; i < ndone; i++) {
-			sv->on_exit(sv->arg, &sv->done[i].ex);
-			free(sv->done[i].output);
-			sv->done[i].output = NULL;
-			pthread_mutex_lock(&sv->mu);
-			memset(sv->done[i].slot, 0, sizeof(*sv->done[i].slot));
-			sv->done[i].slot->state = SV_FREE;
-			sv->done[i].slot->pidfd = sv->done[i].slot->gatefd = -1;
-			sv->done[i].slot->outfd = -1;
-			pthread_mutex_unlock(&sv->mu);
-		}
+		if (trim)
+			sv_trim(sv, npfds);
+		for (size_t i = 0; i < ndone; i++)
+			sv_report(sv, &sv->done[i]);
 	}
 	return NULL;
 }
@@ -925,32 +980,38 @@ int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err
 	return rc;
 }
 
-int supervisor_adopt(struct supervisor *sv, const char *agent_id,
-		     const struct supervisor_proc *proc, const struct supervisor_timeout *limit,
-		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err)
+/*
+ * A pidfd for proc into *pidfd_out, if proc is still this agent's shim
+ * (see supervisor_adopt, which has reserved the slot). Nothing here
+ * signals the process.
+ */
+static int sv_adopt_open(const struct supervisor *sv, const char *agent_id,
+			 const struct supervisor_proc *proc, int *pidfd_out, struct tsr_err *err)
 {
-	struct sv_child *c = NULL;
-	struct tsr_err oerr;
+	char exit_path[AGENT_FILES_PATH_MAX];
+	struct tsr_err ierr;
 	uint64_t ticks;
-	int pidfd = -1, out_rd = -1, rc = -1;
-	int64_t now;
+	int pidfd, id_rc, rc = -1;
 
-	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms ||
-	    limit->grace_ms < 0 || limit->grace_ms > AGENT_GRACE_MAX_MS || proc->pid <= 0)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "bad process, timeout or grace to adopt");
-	if (sv_reserve(sv, agent_id, &c, err) != 0)
+	if (agent_files_path(sv->state_dir, agent_id, AGENT_FILE_EXIT, exit_path, sizeof(exit_path),
+			     err) != 0)
 		return -1;
 	pidfd = (int)syscall(SYS_pidfd_open, proc->pid, 0);
-	if (pidfd < 0) {
-		tsr_err_set(err, errno == ESRCH ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
-			    "process %d: %s", (int)proc->pid, strerror(errno));
-		goto out;
-	}
+	/* A thread that leads no process (EINVAL; ENOENT on newer kernels): no shim. */
+	if (pidfd < 0 && (errno == EINVAL || errno == ENOENT))
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   SV_NOT_SHIM "pid %d names no process (%s)", (int)proc->pid,
+				   strerror(errno));
+	if (pidfd < 0)
+		return tsr_err_set(err,
+				   errno == ESRCH ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+				   "process %d: %s", (int)proc->pid, strerror(errno));
 	/*
-	 * Read after the pidfd is open: if the start time still matches,
-	 * the pidfd refers to the recorded process, not to a later one.
+	 * Read after the pidfd is open and before the start time: if that
+	 * still matches, the pidfd and what proc_runs read refer to the
+	 * recorded process, not to a later one that got its pid.
 	 */
+	id_rc = proc_runs(proc->pid, sv->shim_path, exit_path, &ierr);
 	if (proc_start_ticks(proc->pid, &ticks, err) != 0)
 		goto out;
 	if (ticks != proc->start_ticks) {
@@ -961,6 +1022,39 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 			(unsigned long long)proc->start_ticks);
 		goto out;
 	}
+	if (id_rc != 0) {
+		if (ierr.code == GRPC_STATUS_FAILED_PRECONDITION)
+			tsr_err_set(err, ierr.code, SV_NOT_SHIM "%s", ierr.msg);
+		else
+			*err = ierr;
+		goto out;
+	}
+	*pidfd_out = pidfd;
+	pidfd = -1;
+	rc = 0;
+out:
+	if (pidfd >= 0)
+		close(pidfd);
+	return rc;
+}
+
+int supervisor_adopt(struct supervisor *sv, const char *agent_id,
+		     const struct supervisor_proc *proc, const struct supervisor_timeout *limit,
+		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err)
+{
+	struct sv_child *c = NULL;
+	struct tsr_err oerr;
+	int pidfd = -1, out_rd = -1, rc = -1;
+	int64_t now;
+
+	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms ||
+	    limit->grace_ms < 0 || limit->grace_ms > AGENT_GRACE_MAX_MS || proc->pid <= 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "bad process, timeout or grace to adopt");
+	if (sv_reserve(sv, agent_id, &c, err) != 0)
+		return -1;
+	if (sv_adopt_open(sv, agent_id, proc, &pidfd, err) != 0)
+		goto out;
 	if (agent_files_out_open(sv->state_dir, agent_id, &out_rd, &oerr) != 0)
 		log_warn("agent %s: output not recovered: %s", agent_id, oerr.msg);
 	rc = 0;
@@ -983,15 +1077,12 @@ out:
 				log_warn("agent %s: SIGTERM to group %d: %s", agent_id, (int)c->pid,
 					 strerror(errno));
 		}
-		pidfd = -1;
 	} else {
 		c->state = SV_FREE;
 	}
 	pthread_mutex_unlock(&sv->mu);
 	if (rc == 0)
 		sv_wake(sv);
-	if (pidfd >= 0)
-		close(pidfd);
 	return rc;
 }
 
@@ -999,26 +1090,31 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 		      struct tsr_err *err)
 {
 	struct sv_child *c;
-	int rc = -1;
+	int fd = -1, rc = -1;
 
 	pthread_mutex_lock(&sv->mu);
 	c = sv_find(sv, agent_id);
 	/* Reporting: its tail goes with the exit, into its record. */
-	if (c == NULL || c->state == SV_SPAWNING || c->state == SV_REPORTING) {
+	if (c == NULL || c->state == SV_SPAWNING || c->state == SV_REPORTING)
 		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here", agent_id);
-		goto out;
-	}
-	if (c->outfd < 0) {
+	/* A descriptor of its own, read once mu is let go: the reaper may close the slot's. */
+	else if (c->outfd >= 0 && (fd = fcntl(c->outfd, F_DUPFD_CLOEXEC, 0)) < 0)
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "agent %s: output: %s", agent_id,
+			    strerror(errno));
+	else
+		rc = 0;
+	pthread_mutex_unlock(&sv->mu);
+	if (rc != 0)
+		return -1;
+	if (fd < 0) {
 		*out = strdup("");
 		*len = 0;
-		rc = *out != NULL
-			     ? 0
-			     : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
+		return *out != NULL
+			       ? 0
+			       : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	rc = agent_files_out_tail(c->outfd, sv->tail_max, out, len, err);
-out:
-	pthread_mutex_unlock(&sv->mu);
+	rc = agent_files_out_tail(fd, sv->tail_max, out, len, err);
+	close(fd);
 	return rc;
 }
 

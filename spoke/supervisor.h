@@ -17,7 +17,11 @@
  * caller records the process (pid and start time) before any agent code
  * runs; a spoke that dies first closes the gate and the shim just ends.
  * The shim records the agent's exit status in a file, which a restarted
- * spoke reads even though the shim is no longer its child.
+ * spoke reads even though the shim is no longer its child. The reaper
+ * reads it, and the output tail, only once the agent's group is gone and
+ * without holding the supervisor's lock; a record that is not a regular
+ * file of a few bytes is refused (agent_files.h), not waited on, and the
+ * exit says why its status is unknown.
  *
  * One reaper thread waits on a pidfd per shim. When a shim ends, its
  * whole group is SIGKILLed (the shim does so itself after recording the
@@ -53,7 +57,11 @@
 
 struct supervisor;
 
-/* How an agent ended. agent_id is valid during the callback only. */
+/*
+ * How an agent ended. agent_id, output and detail are valid during the
+ * callback only. detail, with status -1, says why the status is unknown
+ * when its exit record was there but unusable; else it is NULL.
+ */
 struct supervisor_exit {
 	const char *agent_id;
 	pid_t pid;
@@ -66,6 +74,7 @@ struct supervisor_exit {
 	int64_t completed_at_ms; /* wall clock when the leader's exit was seen */
 	const char *output;	 /* NUL-ended tail (NUL bytes as '?'), or NULL */
 	size_t output_len;
+	const char *detail;
 };
 
 /*
@@ -113,10 +122,14 @@ int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err
 /*
  * Supervises again an agent that an earlier spoke process started, if
  * proc still names a live process (same pid and start time; the caller
- * checks the boot). limit is the one it was spawned with; with a timeout,
- * remaining_ms is what is left of it (0: due now). With kill_requested
- * the kill goes on, with limit->grace_ms. NOT_FOUND if the process is gone
- * or the pid now belongs to another process, which is then left alone.
+ * checks the boot) that is this agent's shim: it runs the configured
+ * shim (proc_runs: the same file, or the one it replaced) and was given
+ * this agent's exit file. limit is the one it was spawned with; with a
+ * timeout, remaining_ms is what is left of it (0: due now). With
+ * kill_requested the kill goes on, with limit->grace_ms. NOT_FOUND if the
+ * process is gone or the pid now belongs to another process;
+ * FAILED_PRECONDITION if the process is not this agent's shim (a forged
+ * or corrupt record). Either way the process is left alone, unsignalled.
  */
 int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 		     const struct supervisor_proc *proc, const struct supervisor_timeout *limit,

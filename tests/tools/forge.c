@@ -3,9 +3,12 @@
  * and sends one to a spoke's Execute, printing the outcome as one status
  * name: the gRPC status when the spoke refuses the call, else the status
  * inside the spoke's signed reply (verified against the spoke's key).
- * With -S it opens StreamEvents instead, and prints OK once the spoke
- * names its starting position (the stream was accepted), then hangs up.
- * The attack tests use it to craft what no honest hub would send.
+ * With -S it opens StreamEvents instead, and prints OK once the spoke's
+ * signed start (verified, and naming this command) has come: the stream
+ * was accepted; then it hangs up. With -W MS as well it holds the stream
+ * for up to MS, printing OK at the start, "event POSITION" for each event,
+ * and last the status the stream ended with (DEADLINE_EXCEEDED if it
+ * lasted). The attack tests use it to craft what no honest hub would send.
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -18,7 +21,6 @@
 #include "protocol.h"
 #include "rpc_client.h"
 #include "rpc_loop.h"
-#include "rpc_metadata.h"
 #include "status_name.h"
 #include "tessera/v1/spoke.pb-c.h"
 #include "tool_util.h"
@@ -32,7 +34,8 @@ struct forge {
 	const char *nonce_hex; /* NULL: a fresh nonce */
 	long task_len;
 	int64_t issued_offset_ms, ttl_ms;
-	bool stream; /* StreamEvents, not Execute */
+	bool stream;	 /* StreamEvents, not Execute */
+	int64_t hold_ms; /* stream: > 0 holds it open this long */
 };
 
 struct forge_result {
@@ -40,8 +43,11 @@ struct forge_result {
 	grpc_status_code code;
 	uint8_t *resp;
 	size_t len;
-	bool accepted; /* stream: the spoke sent its position */
+	bool accepted; /* stream: the spoke sent its signed start */
 	struct rpc_client_call *call;
+	const struct forge *f;
+	struct sign_pubkey spoke_pub;
+	const char *command_id;
 };
 
 static void forge_done(void *arg, grpc_status_code code, const char *details, const uint8_t *resp,
@@ -59,30 +65,42 @@ static void forge_done(void *arg, grpc_status_code code, const char *details, co
 	r->done = true;
 }
 
-static void forge_stream_headers(void *arg, const struct rpc_headers *h)
-{
-	struct forge_result *r = arg;
-	char pos[RPC_HEADER_VALUE_MAX];
-
-	if (rpc_headers_get(h, RPC_HEADER_STREAM_POSITION, pos, sizeof(pos)) == 0) {
-		r->accepted = true;
-		rpc_client_cancel(r->call);
-	}
-}
-
+/* The first message must be the spoke's signed start for this command. */
 static void forge_stream_message(void *arg, const uint8_t *msg, size_t len)
 {
-	(void)arg;
-	(void)msg;
-	(void)len;
+	struct forge_result *r = arg;
+	Tessera__V1__Event *ev = NULL;
+	struct tsr_err err;
+
+	if (envelope_event_open(msg, len, &r->spoke_pub, r->f->spoke_id, &ev, &err) != 0) {
+		fprintf(stderr, "tessera-forge: %s\n", err.msg);
+		rpc_client_cancel(r->call);
+		return;
+	}
+	if (!r->accepted && (strcmp(ev->type, TSR_EVENT_STREAM_START) != 0 ||
+			     strcmp(ev->command_id, r->command_id) != 0)) {
+		fprintf(stderr, "tessera-forge: the stream did not start with its signed start\n");
+		rpc_client_cancel(r->call);
+	} else if (!r->accepted) {
+		r->accepted = true;
+		if (r->f->hold_ms > 0)
+			printf("OK\n");
+		else
+			rpc_client_cancel(r->call);
+	} else {
+		printf("event %s\n", ev->position);
+	}
+	fflush(stdout);
+	tessera__v1__event__free_unpacked(ev, NULL);
 }
 
 static void forge_stream_end(void *arg, grpc_status_code code, const char *details)
 {
 	struct forge_result *r = arg;
 
-	r->code = r->accepted ? GRPC_STATUS_OK : code;
-	if (!r->accepted)
+	/* Held: how it ended; else whether it was accepted. */
+	r->code = r->accepted && r->f->hold_ms == 0 ? GRPC_STATUS_OK : code;
+	if (r->code != GRPC_STATUS_OK)
 		fprintf(stderr, "tessera-forge: %s\n", details);
 	r->call = NULL;
 	r->done = true;
@@ -181,14 +199,14 @@ static int forge_defect(const struct forge *f, uint8_t *buf, size_t *len, struct
 static int forge_run(const struct forge *f, struct tsr_err *err)
 {
 	struct envelope_command_args a = { 0 };
-	struct forge_result res = { 0 };
-	struct rpc_client_opts opts = { .timeout_ms = FORGE_TIMEOUT_MS };
-	const struct rpc_stream_cbs cbs = { forge_stream_headers, forge_stream_message,
-					    forge_stream_end };
+	struct forge_result res = { .f = f };
+	struct rpc_client_opts opts = { .timeout_ms = f->hold_ms > 0 ? f->hold_ms
+								     : FORGE_TIMEOUT_MS };
+	const struct rpc_stream_cbs cbs = { .on_message = forge_stream_message,
+					    .on_end = forge_stream_end };
 	struct rpc_loop *loop = NULL;
 	struct rpc_channel *ch = NULL;
 	struct sign_key key;
-	struct sign_pubkey spoke_pub;
 	Tessera__V1__Reply *reply = NULL;
 	uint8_t *payload = NULL, *buf = NULL;
 	size_t payload_len, len;
@@ -197,10 +215,11 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 
 	memset(&key, 0, sizeof(key));
 	if (sign_init(err) != 0 || sign_key_load(f->key_path, &key, err) != 0 ||
-	    tool_read_pub(f->spoke_pub, &spoke_pub, err) != 0 ||
+	    tool_read_pub(f->spoke_pub, &res.spoke_pub, err) != 0 ||
 	    forge_payload(f, &payload, &payload_len, err) != 0)
 		goto out;
 	snprintf(command_id, sizeof(command_id), "forge-%lld", (long long)clock_wall_ms());
+	res.command_id = command_id;
 	a.type = f->stream ? TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM
 			   : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
 	a.payload = payload;
@@ -225,7 +244,7 @@ static int forge_run(const struct forge *f, struct tsr_err *err)
 		rc = 0;
 		goto out;
 	}
-	if (envelope_reply_open(res.resp, res.len, &spoke_pub, f->spoke_id, command_id, &reply,
+	if (envelope_reply_open(res.resp, res.len, &res.spoke_pub, f->spoke_id, command_id, &reply,
 				err) != 0)
 		goto out;
 	printf("%s\n", status_name(reply->status));
@@ -249,7 +268,7 @@ static void forge_usage(void)
 	fprintf(stderr, "usage: tessera-forge -a ADDR -k HUB_KEY -s SPOKE_ID -p SPOKE_PUB\n"
 			"       [-A AGENT_TYPE] [-T TASK_BYTES] [-u AUDIENCE]\n"
 			"       [-i ISSUED_OFFSET_MS] [-l TTL_MS] [-n NONCE_HEX]\n"
-			"       [-d badsig|tamper|truncate] [-S]\n");
+			"       [-d badsig|tamper|truncate] [-S [-W HOLD_MS]]\n");
 }
 
 int main(int argc, char **argv)
@@ -258,7 +277,7 @@ int main(int argc, char **argv)
 	struct tsr_err err;
 	int c, rc;
 
-	while ((c = getopt(argc, argv, "a:k:s:p:A:T:u:i:l:n:d:S")) != -1) {
+	while ((c = getopt(argc, argv, "a:k:s:p:A:T:u:i:l:n:d:SW:")) != -1) {
 		switch (c) {
 		case 'a':
 			f.addr = optarg;
@@ -296,13 +315,16 @@ int main(int argc, char **argv)
 		case 'S':
 			f.stream = true;
 			break;
+		case 'W':
+			f.hold_ms = strtoll(optarg, NULL, 10);
+			break;
 		default:
 			forge_usage();
 			return 2;
 		}
 	}
 	if (f.addr == NULL || f.key_path == NULL || f.spoke_id == NULL || f.spoke_pub == NULL ||
-	    f.task_len < 0 || f.task_len > FORGE_TASK_MAX) {
+	    f.task_len < 0 || f.task_len > FORGE_TASK_MAX || f.hold_ms < 0) {
 		forge_usage();
 		return 2;
 	}

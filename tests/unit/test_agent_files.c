@@ -2,11 +2,14 @@
  * test_agent_files: the state directory (preparing it, and each refusal),
  * file paths, the output file (creation, tail, NUL bytes, holes punched
  * before the tail), exit records (each form and each malformed one),
- * removal and the sweep of agent ids.
+ * what an agent can put at either path instead (a symbolic link, a
+ * directory, an oversized file, a FIFO: replaced when created, refused
+ * when read, never waited on), removal and the sweep of agent ids.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,13 +55,26 @@ static void write_file(const char *path, const char *text, size_t len)
 	ck_assert_int_eq(close(fd), 0);
 }
 
-static void exit_file(const char *text)
+static void exit_file_len(const char *text, size_t len)
 {
 	char path[AGENT_FILES_PATH_MAX];
 	struct tsr_err err;
 
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
-	write_file(path, text, strlen(text));
+	write_file(path, text, len);
+}
+
+static void exit_file(const char *text)
+{
+	exit_file_len(text, strlen(text));
+}
+
+/* Whether path is a regular file itself, not a link to one. */
+static bool is_regular(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
 START_TEST(test_dir_prepare)
@@ -178,9 +194,30 @@ START_TEST(test_output_refusals)
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(agent_files_out_create(dir, "bad", &wr, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	/* A symlink planted where the output goes is never followed. */
+	/* A symlink planted where the output goes is never followed... */
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
 	ck_assert_int_eq(symlink("/etc/hostname", path), 0);
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
+	/* ...and a new file replaces it. */
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert(is_regular(path));
+	close(wr);
+	close(rd);
+	/* Neither does a FIFO block the spoke: replaced when created, refused when opened. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_ptr_nonnull(strstr(err.msg, "is not a regular file (a FIFO)"));
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert(is_regular(path));
+	close(wr);
+	close(rd);
+	/* What cannot be replaced fails the creation. */
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkdir(path, 0700), 0);
 	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
@@ -268,7 +305,7 @@ START_TEST(test_exit_records)
 	};
 	struct agent_end end;
 	grpc_status_code code;
-	char path[AGENT_FILES_PATH_MAX];
+	char big[65];
 	struct tsr_err err;
 
 	ck_assert_int_eq(read_exit(NULL, &end, &code), 0);
@@ -291,16 +328,54 @@ START_TEST(test_exit_records)
 	}
 	ck_assert_int_eq(agent_files_exit_read(dir, "bad", &end, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	/* Not a file one can read, and a symlink: refused, never followed. */
+	/* A NUL byte within, and more than a record's bound (a valid record first). */
+	exit_file_len("exit 0\n\0", 8);
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert_str_eq(err.msg, "exit record is malformed");
+	exit_file_len("none\n\0", 6);
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert(!end.found);
+	memset(big, ' ', sizeof(big));
+	memcpy(big, "exit 0\n", 7);
+	exit_file_len(big, sizeof(big));
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_str_eq(err.msg, "exit record is larger than 64 bytes");
+	ck_assert(!end.found);
+}
+END_TEST
+
+/*
+ * Anything but a regular file where the exit record goes is refused at
+ * once, saying what it is, with no path in the message (it becomes the
+ * agent's error): a directory, a symlink, and a FIFO with no writer,
+ * which a blocking open would wait on for good.
+ */
+START_TEST(test_exit_record_not_a_file)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	struct agent_end end;
+	struct tsr_err err;
+
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_EXIT, path, sizeof(path), &err), 0);
-	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(read_exit(NULL, &end, &code), -1);
-	ck_assert_int_eq(code, GRPC_STATUS_INTERNAL);
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_str_eq(err.msg, "exit record is not a regular file (a directory)");
 	ck_assert_int_eq(rmdir(path), 0);
 	ck_assert_int_eq(symlink("/etc/hostname", path), 0);
-	ck_assert_int_eq(read_exit(NULL, &end, &code), -1);
-	ck_assert_int_eq(code, GRPC_STATUS_INTERNAL);
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_str_eq(err.msg, "exit record is a symbolic link");
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	ck_assert_int_eq(agent_files_exit_read(dir, id, &end, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	ck_assert_str_eq(err.msg, "exit record is not a regular file (a FIFO)");
+	ck_assert(!end.found);
+	/* And the FIFO goes with the agent's files. */
+	agent_files_remove(dir, id);
+	ck_assert_int_eq(access(path, F_OK), -1);
 }
 END_TEST
 
@@ -396,7 +471,7 @@ int test_suite(SRunner *sr)
 	tc = check_suite(sr, "agent_files",
 			 CHECK_TESTS(test_dir_prepare, test_path, test_output_tail,
 				     test_output_refusals, test_output_trim, test_exit_records,
-				     test_remove, test_each));
+				     test_exit_record_not_a_file, test_remove, test_each));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

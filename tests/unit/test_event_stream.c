@@ -1,12 +1,15 @@
 /*
  * test_event_stream: tessera.v1.Spoke/StreamEvents over real gRPC on
  * loopback, on a hand-built spoke (spoke_fixture.h). Events arrive signed
- * by the spoke, in stream order: from the start, after a cursor with no
- * gap and no repeat, or from now, and live as they are written. A stream
- * ends OUT_OF_RANGE when its cursor's events were trimmed off, UNAVAILABLE
- * when Valkey goes or the spoke stops; a backlog of thousands comes whole.
- * Refused: malformed cursors and payloads, other command types, untrusted
- * signers, replays, and more than EVENT_STREAMS_MAX streams at once.
+ * by the spoke, in stream order, after one signed start that names the
+ * stream's position and its command: from the start, after a cursor with
+ * no gap and no repeat, or from now, and live as they are written. A
+ * stream ends OUT_OF_RANGE when its cursor's events were trimmed off,
+ * UNAVAILABLE when Valkey goes or the spoke stops, PERMISSION_DENIED when
+ * the key that opened it is no longer trusted (others go on); a backlog of
+ * thousands comes whole. Refused: malformed cursors and payloads, other
+ * command types, untrusted signers, replays, and more than
+ * TSR_SPOKE_STREAMS_MAX streams at once.
  */
 #include <check.h>
 #include <stdio.h>
@@ -19,7 +22,6 @@
 #include "envelope.h"
 #include "event_stream.h"
 #include "ids.h"
-#include "rpc_metadata.h"
 #include "spoke_fixture.h"
 #include "tessera/v1/spoke.pb-c.h"
 
@@ -28,12 +30,13 @@
 static struct fx fx;
 static struct fx_server server;
 static struct event_streams *streams;
-static struct store *writer; /* the test thread's own connection */
+static struct store *writer;  /* the test thread's own connection */
+static struct sign_key other; /* a second hub the spoke trusts */
 
 struct watch {
 	struct rpc_client_call *call;
-	bool headers, ended;
-	char start[STORE_POSITION_MAX]; /* the position header */
+	bool started, ended;
+	char start[STORE_POSITION_MAX]; /* the position its signed start names */
 	grpc_status_code code;
 	char details[256];
 	size_t n; /* events seen, each after the one before */
@@ -47,6 +50,8 @@ static void setup(void)
 	struct tsr_err err;
 
 	fx_up(&fx, NULL);
+	ck_assert_int_eq(sign_keygen(&other, &err), 0);
+	ck_assert_int_eq(sign_keyring_add(&fx.sp.cfg.trusted, &other.pub, &err), 0);
 	ck_assert_int_eq(event_streams_new(&fx.sp, &streams, &err), 0);
 	fx_serve(&server, TSR_METHOD_STREAM_EVENTS, event_stream_handle, streams);
 	ck_assert_int_eq(store_open(fx.valkey.addr, FX_SPOKE, NULL, &writer, &err), 0);
@@ -58,15 +63,23 @@ static void teardown(void)
 	streams = NULL;
 	fx_serve_stop(&server);
 	store_close(writer);
+	sign_key_wipe(&other);
 	fx_down(&fx);
 }
 
-static void on_headers(void *arg, const struct rpc_headers *h)
+/* The first message, and only that one, is the start: its position and command. */
+static bool on_start(struct watch *w, const Tessera__V1__Event *ev)
 {
-	struct watch *w = arg;
-
-	if (rpc_headers_get(h, RPC_HEADER_STREAM_POSITION, w->start, sizeof(w->start)) == 0)
-		w->headers = true;
+	if (w->started) {
+		ck_assert_str_ne(ev->type, TSR_EVENT_STREAM_START);
+		return false;
+	}
+	ck_assert_str_eq(ev->type, TSR_EVENT_STREAM_START);
+	ck_assert_str_eq(ev->command_id, "cmd-test"); /* fx_command's */
+	ck_assert_str_eq(ev->agent_id, "");
+	snprintf(w->start, sizeof(w->start), "%s", ev->position);
+	w->started = true;
+	return true;
 }
 
 static void on_message(void *arg, const uint8_t *msg, size_t len)
@@ -79,6 +92,10 @@ static void on_message(void *arg, const uint8_t *msg, size_t len)
 
 	ck_assert_msg(envelope_event_open(msg, len, &fx.sp.key.pub, FX_SPOKE, &ev, &err) == 0, "%s",
 		      err.msg);
+	if (on_start(w, ev)) {
+		tessera__v1__event__free_unpacked(ev, NULL);
+		return;
+	}
 	ck_assert_str_eq(ev->type, "agent.spawning");
 	ck_assert_int_eq(sscanf(ev->position, "%llu-%llu", &ms, &seq), 2);
 	ck_assert_msg(ms > w->last_ms || (ms == w->last_ms && seq > w->last_seq), "%s out of order",
@@ -104,7 +121,6 @@ static void on_end(void *arg, grpc_status_code code, const char *details)
 }
 
 static const struct rpc_stream_cbs cbs = {
-	.on_headers = on_headers,
 	.on_message = on_message,
 	.on_end = on_end,
 };
@@ -139,7 +155,7 @@ static bool subscribed(void *arg)
 {
 	struct watch *w = arg;
 
-	return w->headers || w->ended;
+	return w->started || w->ended;
 }
 
 static bool ended(void *arg)
@@ -229,7 +245,7 @@ START_TEST(test_cursor_and_now)
 
 	open_stream(now, "", false);
 	fx_client_run(&server, subscribed, now);
-	ck_assert(now->headers);
+	ck_assert(now->started);
 	ck_assert_str_eq(now->start, w->position[0]);
 	create(ids[3]);
 	wait_events(now, 1);
@@ -268,7 +284,7 @@ START_TEST(test_refused)
 		fx_client_run(&server, ended, w);
 		ck_assert_msg(w->code == GRPC_STATUS_INVALID_ARGUMENT, "cursor %s: %d", bad[i],
 			      w->code);
-		ck_assert(!w->headers);
+		ck_assert(!w->started);
 	}
 	open_raw(w, &fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, &req.base);
 	fx_client_run(&server, ended, w);
@@ -292,7 +308,7 @@ START_TEST(test_refused)
 					   cmd, len, &opts, &cbs, w, &w->call, &err),
 			 0);
 	fx_client_run(&server, subscribed, w);
-	ck_assert(w->headers);
+	ck_assert(w->started);
 	end_stream(w);
 	memset(w, 0, sizeof(*w));
 	ck_assert_int_eq(rpc_client_stream(server.cli, server.channel, TSR_METHOD_STREAM_EVENTS,
@@ -332,7 +348,7 @@ START_TEST(test_valkey_down)
 	ck_assert_ptr_nonnull(w);
 	open_stream(w, "", true);
 	fx_client_run(&server, subscribed, w);
-	ck_assert(w->headers);
+	ck_assert(w->started);
 	fx_valkey_stop(&fx.valkey);
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_UNAVAILABLE);
@@ -372,7 +388,7 @@ START_TEST(test_backlog)
 		create(id);
 	open_stream(w, "", true);
 	fx_client_run(&server, subscribed, w);
-	ck_assert(w->headers);
+	ck_assert(w->started);
 	/* Nothing is taken off the client's queue meanwhile. */
 	sleep(1);
 	wait_events(w, total);
@@ -386,36 +402,104 @@ START_TEST(test_backlog)
 }
 END_TEST
 
-/* Every slot taken: one more is refused; a slot freed is used again. */
+static struct watch *all;
+
+/* Every stream of all[] (TSR_SPOKE_STREAMS_MAX) has started, or ended. */
+static bool all_subscribed(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TSR_SPOKE_STREAMS_MAX; i++)
+		if (!subscribed(&all[i]))
+			return false;
+	return true;
+}
+
+static bool all_ended(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < TSR_SPOKE_STREAMS_MAX; i++)
+		if (!all[i].ended)
+			return false;
+	return true;
+}
+
+/*
+ * Every slot taken: one more is refused; a slot freed is used again. The
+ * streams are opened, and ended, all at once: one by one, the client
+ * loop's pace would make this test the slowest of all.
+ */
 START_TEST(test_too_many)
 {
-	struct watch *w = calloc(EVENT_STREAMS_MAX + 1, sizeof(*w));
+	struct watch *w = calloc(TSR_SPOKE_STREAMS_MAX + 1, sizeof(*w));
 	int64_t deadline;
 
 	ck_assert_ptr_nonnull(w);
-	for (int i = 0; i < EVENT_STREAMS_MAX; i++) {
+	all = w;
+	for (int i = 0; i < TSR_SPOKE_STREAMS_MAX; i++)
 		open_stream(&w[i], "", false);
-		fx_client_run(&server, subscribed, &w[i]);
-		ck_assert_msg(w[i].headers, "stream %d: %s", i, w[i].details);
-	}
-	open_stream(&w[EVENT_STREAMS_MAX], "", false);
-	fx_client_run(&server, ended, &w[EVENT_STREAMS_MAX]);
-	ck_assert_int_eq(w[EVENT_STREAMS_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	fx_client_run(&server, all_subscribed, NULL);
+	for (int i = 0; i < TSR_SPOKE_STREAMS_MAX; i++)
+		ck_assert_msg(w[i].started, "stream %d: %s", i, w[i].details);
+	open_stream(&w[TSR_SPOKE_STREAMS_MAX], "", false);
+	fx_client_run(&server, ended, &w[TSR_SPOKE_STREAMS_MAX]);
+	ck_assert_int_eq(w[TSR_SPOKE_STREAMS_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
 	end_stream(&w[0]);
 	/* Its thread sees the cancel within one blocking read; refused until then. */
 	deadline = clock_mono_ms() + FX_WAIT_MS;
 	for (;;) {
-		open_stream(&w[EVENT_STREAMS_MAX], "", false);
-		fx_client_run(&server, subscribed, &w[EVENT_STREAMS_MAX]);
-		if (w[EVENT_STREAMS_MAX].headers)
+		open_stream(&w[TSR_SPOKE_STREAMS_MAX], "", false);
+		fx_client_run(&server, subscribed, &w[TSR_SPOKE_STREAMS_MAX]);
+		if (w[TSR_SPOKE_STREAMS_MAX].started)
 			break;
-		ck_assert_int_eq(w[EVENT_STREAMS_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+		ck_assert_int_eq(w[TSR_SPOKE_STREAMS_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
 		ck_assert_msg(clock_mono_ms() < deadline, "the freed slot was never used again");
 		usleep(100 * 1000);
 	}
-	for (int i = 1; i <= EVENT_STREAMS_MAX; i++)
-		end_stream(&w[i]);
+	all = w + 1;
+	for (int i = 0; i < TSR_SPOKE_STREAMS_MAX; i++)
+		if (all[i].call != NULL)
+			rpc_client_cancel(all[i].call);
+	fx_client_run(&server, all_ended, NULL);
 	free(w);
+}
+END_TEST
+
+/*
+ * A key SIGHUP no longer trusts ends the streams it opened, within one
+ * blocking read and before another event; a still trusted key's go on.
+ */
+START_TEST(test_revoked)
+{
+	Tessera__V1__StreamEventsRequest req = TESSERA__V1__STREAM_EVENTS_REQUEST__INIT;
+	struct watch *gone = calloc(1, sizeof(*gone)), *kept = calloc(1, sizeof(*kept));
+	char id[TSR_AGENT_ID_MAX + 1];
+	struct sign_keyring ring = { 0 };
+	struct tsr_err err;
+	int64_t t0;
+
+	ck_assert_ptr_nonnull(gone);
+	ck_assert_ptr_nonnull(kept);
+	open_stream(gone, "", false);
+	fx_client_run(&server, subscribed, gone);
+	open_raw(kept, &other, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_EVENTS_STREAM, &req.base);
+	fx_client_run(&server, subscribed, kept);
+	ck_assert(gone->started && kept->started);
+	/* The reloaded keys: other's alone. */
+	ck_assert_int_eq(sign_keyring_add(&ring, &other.pub, &err), 0);
+	t0 = clock_mono_ms();
+	ck_assert_uint_eq(event_streams_revoke(streams, &ring), 1);
+	ck_assert_uint_eq(event_streams_revoke(streams, &ring), 0);
+	fx_client_run(&server, ended, gone);
+	ck_assert_int_eq(gone->code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(gone->details, "no longer trusted"));
+	ck_assert_int_lt(clock_mono_ms() - t0, 2000);
+	create(id);
+	wait_events(kept, 1);
+	ck_assert_str_eq(kept->agent[0], id);
+	ck_assert_uint_eq(gone->n, 0);
+	end_stream(kept);
+	free(gone);
+	free(kept);
 }
 END_TEST
 
@@ -429,7 +513,7 @@ int test_suite(SRunner *sr)
 	tc = check_suite(sr, "event_stream",
 			 CHECK_TESTS(test_from_start_and_live, test_cursor_and_now, test_refused,
 				     test_trimmed, test_valkey_down, test_spoke_stops, test_backlog,
-				     test_too_many));
+				     test_too_many, test_revoked));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 40);
 	return 0;

@@ -5,7 +5,9 @@
  * against an rpc_server on a loopback port whose loop runs in a thread.
  * Unary and server-streaming calls go through rpc_client; the reflection
  * streams through a small synchronous client below. A gate guards
- * tessera.v1.Hub, as the hub's token check does.
+ * tessera.v1.Hub, as the hub's token check does. The server takes the
+ * bound a spoke's does (none given: a signed command and a margin), and
+ * a client hands on a server's status message escaped.
  */
 #include <check.h>
 #include <grpc/byte_buffer_reader.h>
@@ -21,6 +23,7 @@
 
 #include "check_main.h"
 #include "descriptors.h"
+#include "envelope.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "grpc/reflection/v1/reflection.pb-c.h"
 #include "health.h"
@@ -34,6 +37,10 @@
 #include "tessera/v1/hub.pb-c.h"
 
 #define GET_AGENT TSR_METHOD_GET_AGENT
+/* A status message with terminal controls and bytes that are not UTF-8. */
+#define HOSTILE_MESSAGE "spoke down\x1b[2J\x1b]0;owned\x07\r\n\xff\xc3"
+/* What a server reads when told nothing: the spoke's bound. */
+#define RECEIVE_MAX (ENVELOPE_COMMAND_MAX + TSR_RECEIVE_MARGIN)
 #define CALL_MS 10000
 
 typedef Grpc__Reflection__V1__ServerReflectionRequest rfl_request;
@@ -79,13 +86,17 @@ static void get_agent(void *ctx, struct rpc_call *call, const uint8_t *req, size
 	free(buf);
 }
 
-/* Refuses the calls that carry "x-gate: closed". */
+/* Refuses the calls that carry "x-gate: closed", and "x-gate: hostile" with HOSTILE_MESSAGE. */
 static int gate(void *ctx, struct rpc_call *call, struct tsr_err *err)
 {
 	char v[16];
 
-	if (rpc_call_metadata(call, "x-gate", v, sizeof(v)) == 0 && strcmp(v, "closed") == 0)
+	if (rpc_call_metadata(call, "x-gate", v, sizeof(v)) != 0)
+		return 0;
+	if (strcmp(v, "closed") == 0)
 		return tsr_err_set(err, GRPC_STATUS_UNAUTHENTICATED, "gate closed");
+	if (strcmp(v, "hostile") == 0)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "%s", HOSTILE_MESSAGE);
 	return 0;
 }
 
@@ -647,6 +658,38 @@ START_TEST(test_gate)
 }
 END_TEST
 
+/*
+ * A server told no bound reads a signed command and the margin, and gRPC
+ * refuses a byte more RESOURCE_EXHAUSTED before the handler runs.
+ */
+START_TEST(test_receive_bound)
+{
+	uint8_t *big = calloc(1, RECEIVE_MAX + 1);
+	int before = atomic_load(&get_agent_calls);
+	struct unary u;
+
+	ck_assert_ptr_nonnull(big);
+	unary(GET_AGENT, big, RECEIVE_MAX, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	ck_assert_int_eq(atomic_load(&get_agent_calls), before + 1);
+	unary(GET_AGENT, big, RECEIVE_MAX + 1, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	ck_assert_int_eq(atomic_load(&get_agent_calls), before + 1);
+	free(big);
+}
+END_TEST
+
+/* No signature covers a status message: the client escapes what it shows. */
+START_TEST(test_details_escaped)
+{
+	struct unary u;
+
+	unary_gate(GET_AGENT, (const uint8_t *)"", 0, "hostile", &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_str_eq(u.details, "spoke down\\x1b[2J\\x1b]0;owned\\x07\\x0d\\x0a\\xff\\xc3");
+}
+END_TEST
+
 START_TEST(test_server_services)
 {
 	struct rpc_loop *loop;
@@ -753,21 +796,25 @@ START_TEST(test_health_watch)
 }
 END_TEST
 
+/*
+ * One host holds at most HEALTH_WATCHERS_PER_PEER_MAX watches (every call
+ * here comes from loopback); once one ends, it gets one again.
+ */
 START_TEST(test_health_watch_limit)
 {
-	static struct watch w[HEALTH_WATCHERS_MAX + 1];
+	static struct watch w[HEALTH_WATCHERS_PER_PEER_MAX + 1];
 	struct watch again;
 	bool served = false;
 
-	for (int i = 0; i < HEALTH_WATCHERS_MAX; i++) {
+	for (int i = 0; i < HEALTH_WATCHERS_PER_PEER_MAX; i++) {
 		watch_start(&w[i], "");
 		watch_wait(&w[i], 1);
 		ck_assert(!w[i].ended);
 	}
-	watch_start(&w[HEALTH_WATCHERS_MAX], "");
-	client_run(watch_ended, &w[HEALTH_WATCHERS_MAX]);
-	ck_assert_int_eq(w[HEALTH_WATCHERS_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
-	for (int i = 0; i < HEALTH_WATCHERS_MAX; i++)
+	watch_start(&w[HEALTH_WATCHERS_PER_PEER_MAX], "");
+	client_run(watch_ended, &w[HEALTH_WATCHERS_PER_PEER_MAX]);
+	ck_assert_int_eq(w[HEALTH_WATCHERS_PER_PEER_MAX].code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	for (int i = 0; i < HEALTH_WATCHERS_PER_PEER_MAX; i++)
 		watch_cancel(&w[i]);
 	/* The server sees the cancels a little later; then it takes watchers again. */
 	for (int tries = 0; tries < 100 && !served; tries++) {
@@ -973,10 +1020,11 @@ int test_suite(SRunner *sr)
 
 	tc = check_suite(sr, "grpc_services",
 			 CHECK_TESTS(test_unary_unchanged, test_late_call_not_served, test_gate,
-				     test_server_services, test_health_check, test_health_malformed,
-				     test_health_watch, test_health_watch_limit,
-				     test_reflection_list, test_reflection_symbols,
-				     test_reflection_stream_ends, test_descriptors_closed));
+				     test_receive_bound, test_details_escaped, test_server_services,
+				     test_health_check, test_health_malformed, test_health_watch,
+				     test_health_watch_limit, test_reflection_list,
+				     test_reflection_symbols, test_reflection_stream_ends,
+				     test_descriptors_closed));
 	/* Checked: each test's child starts gRPC itself, never its parent. */
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);

@@ -3,13 +3,19 @@
  * process start times (of this process and of a child, a command name
  * with spaces and parentheses, refusals for bad and vanished pids), the
  * PID namespace (its inode and its pid 1's start time: shared with a
- * child, both others in a new namespace).
+ * child, both others in a new namespace), and whether a process runs a
+ * given program with a given first argument (the same file however
+ * spelled, or the deleted one an upgrade replaced; another program or
+ * argument, an ended or zombie process, and a process just spawned,
+ * whose arguments are not in place yet when posix_spawn returns).
  */
 #include <check.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -19,6 +25,10 @@
 
 #include "check_main.h"
 #include "proc_identity.h"
+
+#define SPAWN_ROUNDS 20 /* spawns checked at once, each in its exec's window */
+
+extern char **environ;
 
 START_TEST(test_boot_id)
 {
@@ -226,11 +236,122 @@ START_TEST(test_pid_ns_other)
 }
 END_TEST
 
+/* prog started as "prog arg" (posix_spawn, like the supervisor's shim): its pid. */
+static pid_t run(const char *prog, const char *arg)
+{
+	char *argv[] = { (char *)prog, (char *)arg, NULL };
+	pid_t pid;
+
+	ck_assert_int_eq(posix_spawn(&pid, prog, NULL, NULL, argv, environ), 0);
+	return pid;
+}
+
+/* proc_runs(pid, exe, arg1): its result, and the code and message into *err. */
+static int runs(pid_t pid, const char *exe, const char *arg1, struct tsr_err *err)
+{
+	tsr_err_clear(err);
+	return proc_runs(pid, exe, arg1, err);
+}
+
+START_TEST(test_runs)
+{
+	struct tsr_err err;
+	pid_t pid = run("/bin/sleep", "30");
+
+	ck_assert_msg(runs(pid, "/bin/sleep", "30", &err) == 0, "%s", err.msg);
+	/* The same file by another path (and through a symlink: /bin on merged /usr). */
+	ck_assert_msg(runs(pid, "/bin/../bin/./sleep", "30", &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(runs(pid, "/bin/cat", "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.msg, " runs /") != NULL && strstr(err.msg, "sleep") != NULL, "%s",
+		      err.msg);
+	ck_assert_int_eq(runs(pid, "/bin/sleep", "3", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "another first argument"));
+	ck_assert_int_eq(runs(pid, "/bin/sleep", "30x", &err), -1);
+	ck_assert_int_eq(runs(pid, "/nonexistent/sleep", "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	/* A zombie has no program any more, nor has a reaped process. */
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitid(P_PID, (id_t)pid, NULL, WEXITED | WNOWAIT), 0);
+	ck_assert_int_eq(runs(pid, "/bin/sleep", "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(waitpid(pid, NULL, 0), pid);
+	ck_assert_int_eq(runs(pid, "/bin/sleep", "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(runs(0, "/bin/sleep", "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+}
+END_TEST
+
+/* cp SRC DST, by the shell: a program file of the test's own. */
+static void copy_file(const char *src, const char *dst)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", src, dst);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+/*
+ * An upgrade replaces the program under a running process: the process
+ * still runs the deleted file, which had the path now holding the new
+ * one; that still counts, a deleted file of another path does not.
+ */
+START_TEST(test_runs_replaced)
+{
+	char dir[] = "/tmp/tsr-pi-XXXXXX", prog[64], next[64], other[64], cmd[96];
+	struct tsr_err err;
+	pid_t pid, pother;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(prog, sizeof(prog), "%s/prog", dir);
+	snprintf(next, sizeof(next), "%s/prog.new", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	copy_file("/bin/sleep", prog);
+	copy_file("/bin/sleep", other);
+	pid = run(prog, "30");
+	pother = run(other, "30");
+	ck_assert_msg(runs(pid, prog, "30", &err) == 0, "%s", err.msg);
+	copy_file("/bin/sleep", next);
+	ck_assert_int_eq(rename(next, prog), 0);
+	ck_assert_msg(runs(pid, prog, "30", &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(unlink(other), 0);
+	ck_assert_int_eq(runs(pother, prog, "30", &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "(deleted)"));
+	child_end(pid);
+	child_end(pother);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/*
+ * posix_spawn returns before the child's arguments are in place (its exec
+ * wakes the parent early): read at once, a command line may still be
+ * empty, which must not pass for "another first argument".
+ */
+START_TEST(test_runs_just_spawned)
+{
+	pid_t pids[SPAWN_ROUNDS];
+	struct tsr_err err;
+
+	for (int i = 0; i < SPAWN_ROUNDS; i++) {
+		pids[i] = run("/bin/sleep", "30");
+		ck_assert_msg(runs(pids[i], "/bin/sleep", "30", &err) == 0, "round %d: %s", i,
+			      err.msg);
+	}
+	for (int i = 0; i < SPAWN_ROUNDS; i++)
+		child_end(pids[i]);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
 	check_suite(sr, "proc_identity",
 		    CHECK_TESTS(test_boot_id, test_boot_id_valid, test_start_ticks,
-				test_odd_command_name, test_bad_pid, test_pid_ns,
-				test_pid_ns_other));
+				test_odd_command_name, test_bad_pid, test_pid_ns, test_pid_ns_other,
+				test_runs, test_runs_replaced, test_runs_just_spawned));
 	return 0;
 }

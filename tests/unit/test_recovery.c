@@ -7,9 +7,12 @@
  * a pid that now names another process ever being signalled; those
  * recorded in another PID namespace (a restarted container; another
  * inode, or the same one with another pid 1) are never adopted, even
- * where their pid names a process of the same start time;
- * leftover files are swept; a Valkey that is down or a missing state
- * directory fail the run.
+ * where their pid names a process of the same start time; forged
+ * records, whose pid and start time name a live process that is not the
+ * agent's shim (another program, or another agent's shim), end FAILED
+ * saying so and leave that process unsignalled; a FIFO where an exit
+ * record goes is refused, not waited on; leftover files are swept; a
+ * Valkey that is down or a missing state directory fail the run.
  */
 #include <check.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -235,9 +239,9 @@ START_TEST(test_ended_with_exit_file)
 	ck_assert_int_eq(ended(sig, why, sizeof(why)), FAILED);
 	ck_assert_str_eq(why, "ended by signal 9");
 	ck_assert_int_eq(ended(none, why, sizeof(why)), FAILED);
-	ck_assert_str_eq(why, "no process was recorded for it");
+	ck_assert_str_eq(why, "the spoke stopped before starting the agent; no agent code ran");
 	ck_assert_int_eq(ended(bad, why, sizeof(why)), FAILED);
-	ck_assert_str_eq(why, "no process was recorded for it");
+	ck_assert_str_eq(why, "no process was recorded for it; exit record is malformed");
 	ck_assert_int_eq(ended(killed, why, sizeof(why)), KILLED);
 	ck_assert(!agent_file_exists(ok, AGENT_FILE_OUT));
 	ck_assert(!agent_file_exists(ok, AGENT_FILE_EXIT));
@@ -371,6 +375,39 @@ START_TEST(test_pid_ns_inode_reused)
 }
 END_TEST
 
+/*
+ * A FIFO where a gone agent's exit record goes (its agent made one, and
+ * the spoke was down): the run goes on, and the agent ends FAILED saying
+ * why its status is unknown.
+ */
+START_TEST(test_exit_record_fifo)
+{
+	struct store_update upd = { .has_pid = true,
+				    .has_process = true,
+				    .boot_id = fx.sp.boot_id };
+	char id[TSR_AGENT_ID_MAX + 1], path[AGENT_FILES_PATH_MAX], why[256];
+	struct tsr_err err;
+	uint64_t ticks;
+	pid_t dead;
+
+	dead = bystander(&ticks);
+	kill(dead, SIGKILL);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	upd.pid = dead;
+	upd.pid_start_ticks = ticks;
+	record(id, RUNNING, &upd);
+	ck_assert_int_eq(agent_files_path(fx.sp.cfg.state_dir, id, AGENT_FILE_EXIT, path,
+					  sizeof(path), &err),
+			 0);
+	ck_assert_int_eq(mkfifo(path, 0600), 0);
+	recover();
+	ck_assert_int_eq(ended(id, why, sizeof(why)), FAILED);
+	ck_assert_str_eq(why, "its process ended while the spoke was down; its exit status is "
+			      "unknown; exit record is not a regular file (a FIFO)");
+	ck_assert(!agent_file_exists(id, AGENT_FILE_EXIT));
+}
+END_TEST
+
 static Tessera__V1__Agent *spawn(const char *task, uint32_t timeout_ms)
 {
 	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
@@ -488,6 +525,61 @@ START_TEST(test_pid_ns_same_or_unrecorded)
 }
 END_TEST
 
+/* id's record made to name proc, with a timeout due at once: adopted, it would be signalled. */
+static void forge_process(const char *id, pid_t pid, uint64_t ticks)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", (int)pid);
+	forge(id, "pid", v);
+	snprintf(v, sizeof(v), "%llu", (unsigned long long)ticks);
+	forge(id, "pid_start_ticks", v);
+	forge(id, "boot_id", fx.sp.boot_id);
+	forge(id, "started_at_ms", "1000");
+	forge(id, "timeout_at_ms", "1001");
+}
+
+/*
+ * Forged RUNNING records: one names a live process of its exact start
+ * time, this boot and namespace, leading its group, but running another
+ * program; one names the live shim of another agent. Neither is adopted:
+ * FAILED, saying which, and neither process gets a signal, though the
+ * records' timeouts are due; the other agent is adopted as its own.
+ */
+START_TEST(test_forged_records)
+{
+	struct store_update none = { .has_pid = true, .pid = 0 };
+	Tessera__V1__Agent *a = spawn("sleep 30", 0);
+	char foreign[TSR_AGENT_ID_MAX + 1], twin[TSR_AGENT_ID_MAX + 1], why[256];
+	uint64_t ticks;
+	pid_t live;
+
+	live = bystander(&ticks);
+	fx_track(&fx, live);
+	record(foreign, RUNNING, &none);
+	forge_process(foreign, live, ticks);
+	record(twin, RUNNING, &none);
+	forge_process(twin, a->pid, a->pid_start_ticks);
+	restart_spoke();
+	ck_assert(!supervisor_has(fx.sp.sv, foreign));
+	ck_assert(!supervisor_has(fx.sp.sv, twin));
+	ck_assert(supervisor_has(fx.sp.sv, a->id));
+	ck_assert_int_eq(ended(foreign, why, sizeof(why)), FAILED);
+	ck_assert_msg(strstr(why, "its recorded process is not this agent's tessera-shim") == why &&
+			      strstr(why, " runs /") != NULL,
+		      "%s", why);
+	ck_assert_int_eq(ended(twin, why, sizeof(why)), FAILED);
+	ck_assert_msg(strstr(why, "another first argument") != NULL, "%s", why);
+	usleep(200000);
+	ck_assert_int_eq(waitpid(live, NULL, WNOHANG), 0);
+	ck_assert(supervisor_has(fx.sp.sv, a->id));
+	ck_assert_int_eq(kill(a->pid, 0), 0);
+	kill(live, SIGKILL);
+	ck_assert_int_eq(waitpid(live, NULL, 0), live);
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
 /* Files of agents nobody supervises go; those of queued exits and other files stay. */
 START_TEST(test_sweep)
 {
@@ -563,8 +655,9 @@ int test_suite(SRunner *sr)
 			 CHECK_TESTS(test_spawning_fails, test_no_process_or_other_boot,
 				     test_ended_with_exit_file, test_not_adopted, test_adopted,
 				     test_pid_ns_changed, test_pid_ns_inode_reused,
-				     test_pid_ns_same_or_unrecorded, test_sweep,
-				     test_already_supervised, test_failures));
+				     test_pid_ns_same_or_unrecorded, test_exit_record_fifo,
+				     test_forged_records, test_sweep, test_already_supervised,
+				     test_failures));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

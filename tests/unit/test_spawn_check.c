@@ -1,7 +1,8 @@
 /*
  * test_spawn_check: the one check of a spawn's fields that the hub runs on
  * users' requests and the spoke on commands: what it accepts at the limits,
- * and every field it refuses, with INVALID_ARGUMENT naming that field.
+ * and every field it refuses, with INVALID_ARGUMENT naming that field (a
+ * task that is not well-formed UTF-8 among them, naming the first bad byte).
  */
 #include <check.h>
 #include <stdio.h>
@@ -38,12 +39,23 @@ START_TEST(test_at_the_limits)
 	char *task = filled(TSR_TASK_MAX), *name = filled(TSR_NAME_MAX);
 	char *value = filled(TSR_LABEL_VALUE_MAX);
 	struct tsr_err err;
+	static const char *const utf8[] = {
+		"caf\xc3\xa9 \xe2\x82\xac \xf0\x9d\x84\x9e \xef\xbf\xbd",
+		"\xf4\x8f\xbf\xbf\xed\x9f\xbf\xee\x80\x80",
+	};
 
 	for (size_t i = 0; i < TSR_LABELS_MAX; i++) {
 		snprintf(keys[i], sizeof(keys[i]), "k%zu", i);
 		labels[i] = (struct tsr_label){ keys[i], value };
 	}
 	ck_assert_int_eq(spawn_check(&(struct spawn_fields){ "t", "", "", 0, NULL, 0 }, &err), 0);
+	/* Any well-formed UTF-8, to the last byte allowed. */
+	for (size_t i = 0; i < sizeof(utf8) / sizeof(utf8[0]); i++)
+		ck_assert_int_eq(
+			spawn_check(&(struct spawn_fields){ "t", utf8[i], "", 0, NULL, 0 }, &err),
+			0);
+	for (size_t i = 0; i + 2 <= TSR_TASK_MAX; i += 2)
+		memcpy(task + i, "\xc3\xa9", 2);
 	ck_assert_int_eq(
 		spawn_check(&(struct spawn_fields){ name, task, name, TSR_AGENT_TIMEOUT_MAX_MS,
 						    labels, TSR_LABELS_MAX },
@@ -65,6 +77,15 @@ START_TEST(test_refusals)
 	refused(&(struct spawn_fields){ "no spaces", "", "", 0, NULL, 0 }, "type");
 	refused(&(struct spawn_fields){ name, "", "", 0, NULL, 0 }, "type");
 	refused(&(struct spawn_fields){ "t", task, "", 0, NULL, 0 }, "task");
+	/* A proto3 string: ill-formed UTF-8 (overlong, surrogate, cut short) is refused. */
+	refused(&(struct spawn_fields){ "t", "\xff", "", 0, NULL, 0 },
+		"task is not valid UTF-8 (byte 0xff at offset 0)");
+	refused(&(struct spawn_fields){ "t", "fix \xc0\x80 this", "", 0, NULL, 0 },
+		"task is not valid UTF-8 (byte 0xc0 at offset 4)");
+	refused(&(struct spawn_fields){ "t", "ok \xed\xa0\x80", "", 0, NULL, 0 },
+		"task is not valid UTF-8 (byte 0xed at offset 3)");
+	refused(&(struct spawn_fields){ "t", "cut \xe2\x82", "", 0, NULL, 0 },
+		"task is not valid UTF-8 (byte 0xe2 at offset 4)");
 	refused(&(struct spawn_fields){ "t", "", "bad/id", 0, NULL, 0 }, "request_id");
 	refused(&(struct spawn_fields){ "t", "", name, 0, NULL, 0 }, "request_id");
 	refused(&(struct spawn_fields){ "t", "", "", TSR_AGENT_TIMEOUT_MAX_MS + 1, NULL, 0 },

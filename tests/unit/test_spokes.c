@@ -1,7 +1,8 @@
 /*
  * test_spokes: the registry of configured spokes: a spoke's health from
- * its channel and its last poll, the reason ListSpokes shows, and the
- * registry itself, its channels made (never connected) from a config.
+ * its channel and its last poll, the reason ListSpokes shows (escaped),
+ * and the registry itself, its channels made (never connected) from a
+ * config.
  */
 #include <check.h>
 #include <grpc/grpc.h>
@@ -58,6 +59,15 @@ START_TEST(test_spoke_state)
 	sp.health = SPOKE_UNREACHABLE;
 	ck_assert_str_eq(spokes_reason(&sp),
 			 "DEADLINE_EXCEEDED: spoke spoke-2 did not answer within 2000 ms");
+
+	/*
+	 * ListSpokes carries the reason in a protobuf string: control bytes
+	 * and ill-formed UTF-8 (here a character cut short) come escaped.
+	 */
+	snprintf(why.msg, sizeof(why.msg), "spoke says \x1b[2J\r\xff caf\xc3\xa9 \xe2\x82");
+	spokes_poll_result(&sp, &why, false);
+	ck_assert_str_eq(spokes_reason(&sp), "DEADLINE_EXCEEDED: spoke says \\x1b[2J\\x0d\\xff "
+					     "caf\xc3\xa9 \\xe2\\x82");
 
 	/* The longest message still fits, cut rather than overflowing. */
 	memset(why.msg, 'x', sizeof(why.msg) - 1);

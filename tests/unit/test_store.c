@@ -18,6 +18,7 @@
 #include "check_main.h"
 #include "clock.h"
 #include "ids.h"
+#include "pb.h"
 #include "spoke_fixture.h"
 #include "store.h"
 
@@ -643,6 +644,70 @@ START_TEST(test_list_bounded)
 }
 END_TEST
 
+/*
+ * A page stops before its agents pass TSR_PAGE_BYTES_MAX, and the next
+ * one goes on after its last: every agent exactly once. Items carry
+ * neither the task nor the output, which GetAgent has.
+ */
+START_TEST(test_list_bytes)
+{
+	enum {
+		N = TSR_PAGE_SIZE_MAX
+	};
+	Tessera__V1__Agent__LabelsEntry e[TSR_LABELS_MAX], *ep[TSR_LABELS_MAX];
+	char id[TSR_AGENT_ID_MAX + 1], token[TSR_AGENT_ID_MAX + 1] = "";
+	char key[TSR_LABELS_MAX][TSR_NAME_MAX + 1], value[TSR_LABEL_VALUE_MAX + 1];
+	Tessera__V1__AgentPage *resp;
+	Tessera__V1__Agent a, *got;
+	struct store_update upd = { 0 };
+	struct tsr_err err;
+	size_t seen = 0, pages = 0, bytes;
+
+	memset(value, 'v', TSR_LABEL_VALUE_MAX);
+	value[TSR_LABEL_VALUE_MAX] = '\0';
+	for (int i = 0; i < TSR_LABELS_MAX; i++) {
+		memset(key[i], 'k', TSR_NAME_MAX);
+		key[i][0] = (char)('a' + i);
+		key[i][TSR_NAME_MAX] = '\0';
+		tessera__v1__agent__labels_entry__init(&e[i]);
+		e[i].key = key[i];
+		e[i].value = value;
+		ep[i] = &e[i];
+	}
+	for (int i = 0; i < N; i++) {
+		a = agent_new(id, "big", "", 1000 + i);
+		a.labels = ep;
+		a.n_labels = TSR_LABELS_MAX;
+		create_ok(&a);
+	}
+	upd.has_output = true;
+	upd.output = "the tail";
+	transition_ok(id, RUNNING, &upd, NULL);
+	do {
+		ck_assert_int_eq(
+			store_agent_list(st, UNSPECIFIED, "", NULL, 0, N, token, &resp, &err), 0);
+		bytes = 0;
+		for (size_t k = 0; k < resp->n_agents; k++) {
+			ck_assert_str_eq(resp->agents[k]->task, "");
+			ck_assert_str_eq(resp->agents[k]->output, "");
+			ck_assert_uint_eq(resp->agents[k]->n_labels, TSR_LABELS_MAX);
+			bytes += pb_element_size(&resp->agents[k]->base);
+		}
+		ck_assert_uint_le(bytes, TSR_PAGE_BYTES_MAX);
+		seen += resp->n_agents;
+		pages++;
+		snprintf(token, sizeof(token), "%s", resp->next_page_token);
+		tessera__v1__agent_page__free_unpacked(resp, NULL);
+	} while (token[0] != '\0' && pages < 10);
+	ck_assert_uint_eq(seen, N);
+	ck_assert_uint_ge(pages, 2);
+	ck_assert_int_eq(store_agent_get(st, id, &got, &err), 0);
+	ck_assert_str_eq(got->task, "do the thing");
+	ck_assert_str_eq(got->output, "the tail");
+	tessera__v1__agent__free_unpacked(got, NULL);
+}
+END_TEST
+
 /* Labels of a, sorted as the store returns them, as "k=v,k=v". */
 static void labels_text(const Tessera__V1__Agent *a, char *buf, size_t len)
 {
@@ -916,6 +981,8 @@ START_TEST(test_reindex)
 		create_ok(&a);
 		if (i % 100 == 7)
 			transition_ok(id, RUNNING, NULL, NULL);
+		if (i % 100 == 9)
+			transition_ok(id, FAILED, NULL, NULL);
 	}
 	/* A store that has already seen the indexes trusts them... */
 	ck_assert_int_eq(list_all(RUNNING, "", 0, got, N, &pages), N / 100);
@@ -928,10 +995,11 @@ START_TEST(test_reindex)
 	ck_assert_uint_eq(n, N / 100);
 	ck_assert_uint_eq(pages, 1);
 	n = list_all(SPAWNING, "odd", TSR_PAGE_SIZE_MAX, got, N, &pages);
-	ck_assert_uint_eq(n, N / 2 - N / 100); /* the running ones are odd */
+	ck_assert_uint_eq(n, N / 2 - 2 * (N / 100)); /* the running and failed ones are odd */
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:ended"), N / 100);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:even"), N / 2);
 	r = rawcmd("GET tessera:{s1}:agents:version");
-	ck_assert_str_eq(r->str, "1");
+	ck_assert_str_eq(r->str, "2");
 	freeReplyObject(r);
 	/* store_indexes_ensure on its own, as start-up may call it. */
 	indexes_drop();
@@ -940,6 +1008,95 @@ START_TEST(test_reindex)
 	ck_assert_int_eq(store_indexes_ensure(st, &err), 0);
 	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:running"), N / 100);
 	free(got);
+}
+END_TEST
+
+/* Ends agent id at ended_ms (FAILED), with request id rid. */
+static void ended_at(char *id, const char *rid, int64_t ended_ms)
+{
+	Tessera__V1__Agent a = agent_new(id, "gone", rid, 1000);
+	struct store_update u = { .has_completed_at_ms = true, .completed_at_ms = ended_ms };
+
+	create_ok(&a);
+	transition_ok(id, FAILED, &u, NULL);
+}
+
+static bool agent_exists(const char *id)
+{
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+
+	if (store_agent_get(st, id, &got, &err) == 0) {
+		tessera__v1__agent__free_unpacked(got, NULL);
+		return true;
+	}
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	return false;
+}
+
+/*
+ * Retention: ended agents go once older than the time or beyond the
+ * count, oldest first and in bounded steps, with their index and
+ * request-map entries; running agents and their events stay.
+ */
+START_TEST(test_prune)
+{
+	enum {
+		N = 10
+	};
+	const struct store_retention keep = { .ms = 60000, .count = 6 };
+	char old[N][TSR_AGENT_ID_MAX + 1], live[TSR_AGENT_ID_MAX + 1], rid[16];
+	char existing[TSR_AGENT_ID_MAX + 1];
+	const int64_t now = 10000000;
+	struct store_pruned p;
+	Tessera__V1__Agent a;
+	struct tsr_err err;
+	redisReply *r;
+	long long events;
+
+	/* Two ended long ago, eight recently: the count keeps the newest six. */
+	for (int i = 0; i < N; i++) {
+		snprintf(rid, sizeof(rid), "req-%d", i);
+		ended_at(old[i], rid, i < 2 ? now - 2 * keep.ms + i : now - 1000 + i);
+	}
+	a = agent_new(live, "gone", "", 1000);
+	create_ok(&a);
+	transition_ok(live, RUNNING, NULL, NULL);
+	events = xlen();
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:ended"), N);
+
+	ck_assert_int_eq(store_agents_prune(st, &keep, now, 3, &p, &err), 0);
+	ck_assert_uint_eq(p.deleted, 3);
+	ck_assert_uint_eq(p.due, 1);
+	ck_assert_int_eq(store_agents_prune(st, &keep, now, 3, &p, &err), 0);
+	ck_assert_uint_eq(p.deleted, 1);
+	ck_assert_uint_eq(p.due, 0);
+	ck_assert_int_eq(store_agents_prune(st, &keep, now, 3, &p, &err), 0);
+	ck_assert_uint_eq(p.deleted, 0);
+	for (int i = 0; i < N; i++)
+		ck_assert_int_eq(agent_exists(old[i]), i >= N - keep.count);
+	ck_assert(agent_exists(live));
+	ck_assert_int_eq(zcard("tessera:{s1}:agents"), keep.count + 1);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:state:failed"), keep.count);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:type:gone"), keep.count + 1);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:ended"), keep.count);
+	r = rawcmd("HLEN tessera:{s1}:requests");
+	ck_assert_int_eq(r->integer, keep.count);
+	freeReplyObject(r);
+	ck_assert_int_eq(xlen(), events);
+	/* A pruned request id is free again: it makes a new agent. */
+	a = agent_new(live, "gone", "req-0", 1000);
+	ck_assert_int_eq(store_agent_create(st, &a, existing, sizeof(existing), &err), 0);
+	ck_assert_str_eq(existing, "");
+
+	/* Later, time alone ends the rest. */
+	ck_assert_int_eq(store_agents_prune(st, &keep, now + 2 * keep.ms, 100, &p, &err), 0);
+	ck_assert_uint_eq(p.deleted, keep.count);
+	ck_assert_int_eq(zcard("tessera:{s1}:agents:ended"), 0);
+
+	ck_assert_int_eq(
+		store_agents_prune(st, &(struct store_retention){ 0, 1 }, now, 3, &p, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 }
 END_TEST
 
@@ -1356,11 +1513,11 @@ int test_suite(SRunner *sr)
 	tc = check_suite(sr, "store",
 			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
 				     test_signal_and_mark_kill, test_illegal_transition,
-				     test_not_found, test_list, test_list_bounded, test_labels,
-				     test_list_indexes, test_reindex, test_events,
-				     test_events_retention, test_script_flush, test_valkey_restart,
-				     test_open_errors, test_auth_acl, test_auth_requirepass,
-				     test_nonce));
+				     test_not_found, test_list, test_list_bounded, test_list_bytes,
+				     test_prune, test_labels, test_list_indexes, test_reindex,
+				     test_events, test_events_retention, test_script_flush,
+				     test_valkey_restart, test_open_errors, test_auth_acl,
+				     test_auth_requirepass, test_nonce));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG

@@ -1,7 +1,10 @@
 /*
  * test_supervisor: real children through the supervisor (exit codes,
  * signals, kills with and without grace, task delivery, what the child
- * inherits, the cap, the output tail) and the parsing of agent type lines.
+ * inherits, the cap, the output tail), agents that put a FIFO where their
+ * exit is recorded (the supervisor goes on and says why the status is
+ * unknown), adoption that refuses any process but the agent's own shim,
+ * and the parsing of agent type lines.
  */
 #include <check.h>
 #include <errno.h>
@@ -12,12 +15,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent_types.h"
 #include "check_main.h"
 #include "clock.h"
 #include "ids.h"
+#include "proc_identity.h"
 #include "supervisor.h"
 
 #define EXITS_MAX 16
@@ -788,6 +793,177 @@ START_TEST(test_agent_types)
 }
 END_TEST
 
+/*
+ * The shell line an agent runs to sabotage its exit record: the record's
+ * path made a FIFO, with no writer, and a directory where the shim writes
+ * its temporary file, so that the shim cannot rename over the FIFO. $1
+ * is the state dir. Then it exits 3.
+ */
+#define FIFO_AGENT                                                         \
+	"e=\"$1/$TESSERA_AGENT_ID.exit\"; rm -f \"$e\"; mkfifo \"$e\" && " \
+	"mkdir \"$e.tmp\" && exit 3; exit 9"
+
+/*
+ * The exit is still reported, its status unknown, saying why; meanwhile
+ * and after, the supervisor answers and supervises the others.
+ */
+START_TEST(test_exit_record_fifo)
+{
+	const char *t_fifo[] = { "agent",    "fifo", "stdin", "/bin/sh", "-c",
+				 FIFO_AGENT, "sh",   dir,     NULL };
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], b[TSR_AGENT_ID_MAX + 1], c[TSR_AGENT_ID_MAX + 1];
+	char *tail = NULL;
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	size_t len;
+
+	start(4);
+	spawn_ok(type_add(t_sleep), "", 0, b);
+	spawn_ok(type_add(t_fifo), "", 0, a);
+	ex = wait_exit(a);
+	ck_assert(ex.started);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, -1);
+	ck_assert_ptr_nonnull(ex.detail);
+	ck_assert_str_eq(ex.detail, "exit record is not a regular file (a FIFO)");
+	ck_assert(supervisor_has(sv, b));
+	ck_assert_int_eq(supervisor_output(sv, b, &tail, &len, &err), 0);
+	free(tail);
+	spawn_ok(agent_types_find(&types, "sleeper"), "", 0, c);
+	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
+	ck_assert_int_eq(supervisor_kill(sv, c, 0, &err), 0);
+	ck_assert(wait_exit(b).kill_requested);
+	ck_assert(wait_exit(c).kill_requested);
+	wait_count(0);
+}
+END_TEST
+
+/* A FIFO where the shim writes its temporary file: the shim replaces it, not waits on it. */
+START_TEST(test_exit_tmp_fifo)
+{
+	const char *t_tmp[] = {
+		"agent",   "tmp", "stdin",
+		"/bin/sh", "-c",  "mkfifo \"$1/$TESSERA_AGENT_ID.exit.tmp\" && exit 4; exit 9",
+		"sh",	   dir,	  NULL
+	};
+	char a[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_exit ex;
+
+	start(2);
+	spawn_ok(type_add(t_tmp), "", 0, a);
+	ex = wait_exit(a);
+	ck_assert(!ex.signaled);
+	ck_assert_int_eq(ex.status, 4);
+	ck_assert_ptr_null(ex.detail);
+}
+END_TEST
+
+/* A process that leads its own group as a shim does, and is no shim: its pid. */
+static pid_t bystander(void)
+{
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		pause();
+		_exit(0);
+	}
+	ck_assert(setpgid(pid, pid) == 0 || errno == EACCES);
+	/* Ended by teardown should the test fail first. */
+	if (nspawned < SPAWNED_MAX)
+		spawned[nspawned++] = pid;
+	return pid;
+}
+
+/* A thread that writes its id to pipe fds[0..1], then waits for a byte on pipe fds[2..3]. */
+static void *waiting_thread(void *arg)
+{
+	int *fds = arg;
+	pid_t tid = gettid();
+	char b;
+
+	ck_assert_int_eq(write(fds[1], &tid, sizeof(tid)), (ssize_t)sizeof(tid));
+	ck_assert_int_eq(read(fds[2], &b, 1), 1);
+	return NULL;
+}
+
+/* supervisor_adopt of proc for agent_id, asked to kill at once: its result, err's code. */
+static int adopt_killing(const char *agent_id, const struct supervisor_proc *proc,
+			 struct tsr_err *err)
+{
+	const struct supervisor_timeout limit = { .ms = 0, .grace_ms = 0 };
+
+	tsr_err_clear(err);
+	return supervisor_adopt(sv, agent_id, proc, &limit, 0, true, err);
+}
+
+/*
+ * Adoption takes the agent's own shim and nothing else, and signals
+ * nothing it refuses, though asked to kill: not a process of the right
+ * pid and start time that runs another program, not the shim of another
+ * agent; after a restart, the agent's own shim is adopted and killed.
+ */
+START_TEST(test_adopt_only_own_shim)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], forged[TSR_AGENT_ID_MAX + 1];
+	struct supervisor_proc proc = { 0 };
+	struct supervisor_exit ex;
+	struct tsr_err err;
+	pthread_t th;
+	pid_t pa, other;
+	int fds[4];
+
+	start(4);
+	pa = spawn_ok(type_add(t_sleep), "", 0, a);
+	proc.pid = pa;
+	ck_assert_int_eq(proc_start_ticks(proc.pid, &proc.start_ticks, &err), 0);
+	ck_assert_int_eq(ids_new_agent_id("s1", forged, sizeof(forged)), 0);
+	ck_assert_int_eq(adopt_killing(forged, &proc, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_msg(strstr(err.msg, "not this agent's tessera-shim") != NULL &&
+			      strstr(err.msg, "another first argument") != NULL,
+		      "%s", err.msg);
+	other = bystander();
+	proc.pid = other;
+	ck_assert_int_eq(proc_start_ticks(other, &proc.start_ticks, &err), 0);
+	ck_assert_int_eq(adopt_killing(forged, &proc, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.msg, " runs /"));
+	ck_assert(!supervisor_has(sv, forged));
+	/* A thread's id, of the right start time: no process, no shim. */
+	ck_assert(pipe(fds) == 0 && pipe(fds + 2) == 0);
+	ck_assert_int_eq(pthread_create(&th, NULL, waiting_thread, fds), 0);
+	ck_assert_int_eq(read(fds[0], &proc.pid, sizeof(proc.pid)), (ssize_t)sizeof(proc.pid));
+	ck_assert_int_ne(proc.pid, getpid());
+	ck_assert_int_eq(proc_start_ticks(proc.pid, &proc.start_ticks, &err), 0);
+	ck_assert_int_eq(adopt_killing(forged, &proc, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(err.msg, "names no process"));
+	ck_assert_int_eq(write(fds[3], "x", 1), 1);
+	ck_assert_int_eq(pthread_join(th, NULL), 0);
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	usleep(100000);
+	ck_assert_int_eq(waitpid(other, NULL, WNOHANG), 0);
+	ck_assert_uint_eq(exits_count(), 0);
+
+	/* A new supervisor, as after a restart: a's own shim is adopted, and its kill goes on. */
+	supervisor_stop(sv);
+	start(4);
+	proc.pid = pa;
+	ck_assert_int_eq(proc_start_ticks(proc.pid, &proc.start_ticks, &err), 0);
+	ck_assert_msg(adopt_killing(a, &proc, &err) == 0, "%s", err.msg);
+	ex = wait_exit(a);
+	ck_assert(ex.kill_requested);
+	assert_group_gone(proc.pid);
+	kill(other, SIGKILL);
+	ck_assert_int_eq(waitpid(other, NULL, 0), other);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
 	TCase *tc;
@@ -798,7 +974,9 @@ int test_suite(SRunner *sr)
 				     test_task_env_and_environment, test_child_inherits_nothing,
 				     test_output_tail, test_output_running, test_timeout,
 				     test_timeout_after_kill_or_end, test_cap_and_errors,
-				     test_kill_claim, test_start_errors, test_agent_types));
+				     test_kill_claim, test_start_errors, test_exit_record_fifo,
+				     test_exit_tmp_fifo, test_adopt_only_own_shim,
+				     test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
 #ifndef NDEBUG
