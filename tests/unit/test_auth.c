@@ -12,10 +12,10 @@
 #include "hub_config.h"
 #include "hub_fixture.h"
 
-START_TEST(test_auth_check)
+/* a takes the tokens of a config with alice's token line. */
+static void auth_of_alice(struct auth *a)
 {
 	struct hub_config cfg;
-	struct auth a;
 	struct tsr_err err;
 	char path[64];
 
@@ -24,8 +24,18 @@ START_TEST(test_auth_check)
 				"plaintext yes\nspoke-plaintext yes\n" HFX_TOKEN_LINE("alice"),
 				&cfg, &err, path, sizeof(path)),
 		0);
-	auth_set(&a, &cfg);
+	auth_set(a, &cfg);
 	hub_config_free(&cfg);
+}
+
+START_TEST(test_auth_check)
+{
+	struct hub_config cfg;
+	struct auth a;
+	struct tsr_err err;
+	char path[64];
+
+	auth_of_alice(&a);
 	ck_assert_int_eq(auth_check(&a, "Bearer 0123456789abcdef", &err), 0);
 	ck_assert_int_eq(auth_check(&a, "bearer 0123456789abcdef", &err), 0);
 	ck_assert_int_ne(auth_check(&a, NULL, &err), 0);
@@ -49,19 +59,11 @@ END_TEST
 
 START_TEST(test_auth_caller)
 {
-	struct hub_config cfg;
 	struct auth a, gone = { .none = false, .n = 0 }, open = { .none = true };
 	struct auth_caller c, same, anon;
 	struct tsr_err err;
-	char path[64];
 
-	ck_assert_int_eq(
-		hfx_config_load("key k\nspoke a h:1 @K\n"
-				"plaintext yes\nspoke-plaintext yes\n" HFX_TOKEN_LINE("alice"),
-				&cfg, &err, path, sizeof(path)),
-		0);
-	auth_set(&a, &cfg);
-	hub_config_free(&cfg);
+	auth_of_alice(&a);
 	ck_assert_int_eq(auth_caller_of(&a, "Bearer 0123456789abcdef", &c, &err), 0);
 	ck_assert(!c.anonymous);
 	ck_assert_int_eq(auth_caller_of(&a, "bearer 0123456789abcdef", &same, &err), 0);
