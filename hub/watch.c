@@ -238,24 +238,36 @@ static int watch_cursor(const struct watcher *w, char **out, struct tsr_err *err
  * before the first event, whichever comes first: gRPC sends headers only
  * once, ahead of any message.
  */
-static void watch_headers(struct watcher *w, bool force)
+static bool watch_headers_due(const struct watcher *w, bool force)
 {
-	char *cursor = NULL;
-	struct tsr_err err;
-
 	if (w->headers_sent || w->ending)
-		return;
+		return false;
 	for (size_t i = 0; i < w->nstreams && !force; i++)
 		if (!watch_stream_settled(&w->streams[i]))
-			return;
-	if (watch_cursor(w, &cursor, &err) != 0) {
-		watch_end(w, err.code, err.msg);
-		return;
-	}
+			return false;
+	return true;
+}
+
+static int watch_headers_send(struct watcher *w, struct tsr_err *err)
+{
+	char *cursor = NULL;
+
+	if (watch_cursor(w, &cursor, err) != 0)
+		return -1;
 	w->headers_sent = true;
 	rpc_call_send_headers(w->call, RPC_HEADER_WATCH_CURSOR,
 			      strlen(cursor) <= RPC_HEADER_VALUE_MAX ? cursor : "");
 	free(cursor);
+	return 0;
+}
+
+/* Sends the headers if due; w may be freed on return. */
+static void watch_headers(struct watcher *w, bool force)
+{
+	struct tsr_err err;
+
+	if (watch_headers_due(w, force) && watch_headers_send(w, &err) != 0)
+		watch_end(w, err.code, err.msg);
 }
 
 /* Queues ev with the cursor after it on the user's call. */
@@ -484,7 +496,11 @@ out:
 	return rc;
 }
 
-/* One attempt; a failure to even start is retried like a failed stream. */
+/*
+ * One attempt; a failure to even start is retried like a failed stream.
+ * That may make the headers due: the caller sends them once done with w,
+ * as their failure ends the watch, which may free w.
+ */
 static void watch_stream_start(struct watch_stream *s)
 {
 	struct tsr_err err;
@@ -492,7 +508,6 @@ static void watch_stream_start(struct watch_stream *s)
 	s->started_ms = clock_mono_ms();
 	if (watch_stream_call(s, &err) != 0) {
 		watch_retry_later(s, err.code, err.msg);
-		watch_headers(s->w, false);
 		return;
 	}
 	s->state = watch_stream_in_outage(s) ? WATCH_STREAM_RETRYING : WATCH_STREAM_ASKING;
@@ -597,13 +612,20 @@ int watch_start(struct watches *ws, struct rpc_call *call, const char *cursor, b
 	w->call = call;
 	w->caller = caller;
 	watch_setup(w, ents, nents, from_start, only);
+	for (size_t i = 0; i < w->nstreams; i++)
+		watch_stream_start(&w->streams[i]);
+	/*
+	 * The headers are due now only if every start failed, so no stream
+	 * call refers to w: should they fail, so does the call, through err,
+	 * and out frees w, which nothing else has seen.
+	 */
+	if (watch_headers_due(w, false) && watch_headers_send(w, err) != 0)
+		goto out;
 	w->next = ws->head;
 	if (ws->head != NULL)
 		ws->head->prev = w;
 	ws->head = w;
 	ws->n++;
-	for (size_t i = 0; i < w->nstreams; i++)
-		watch_stream_start(&w->streams[i]);
 	/* w owns call now; a cancel that already happened ends it right here. */
 	rpc_call_on_cancel(call, watch_on_cancel, w);
 	w = NULL;
@@ -618,10 +640,12 @@ out:
 void watches_tick(struct watches *ws)
 {
 	int64_t now = clock_mono_ms();
+	struct watcher *w, *next;
 
 	if (ws->hub->stopping)
 		return;
-	for (struct watcher *w = ws->head; w != NULL; w = w->next) {
+	for (w = ws->head; w != NULL; w = next) {
+		next = w->next;
 		if (w->ending)
 			continue;
 		for (size_t i = 0; i < w->nstreams; i++) {
@@ -630,6 +654,8 @@ void watches_tick(struct watches *ws)
 			if (s->state == WATCH_STREAM_WAITING && now >= s->retry_ms)
 				watch_stream_start(s);
 		}
+		/* Last: a failed start may have made them due, and ending frees w. */
+		watch_headers(w, false);
 	}
 }
 
