@@ -242,6 +242,23 @@ void fx_track(struct fx *f, pid_t pgid)
 	f->tracked[f->ntracked++] = pgid;
 }
 
+pid_t fx_bystander(uint64_t *ticks)
+{
+	struct tsr_err err;
+	pid_t pid = fork();
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		setpgid(0, 0);
+		pause();
+		_exit(0);
+	}
+	/* Either call may come first; both ask for the same group. */
+	ck_assert(setpgid(pid, pid) == 0 || errno == EACCES);
+	ck_assert_msg(proc_start_ticks(pid, ticks, &err) == 0, "%s", err.msg);
+	return pid;
+}
+
 Tessera__V1__Agent *fx_get(struct fx *f, const char *agent_id)
 {
 	Tessera__V1__Agent *a = NULL;

@@ -86,6 +86,8 @@ redisReply *fx_raw(struct fx *f, const char *fmt, ...);
 const char *fx_field(struct fx *f, const char *agent_id, const char *field, char *buf, size_t len);
 /* Kills process group pgid at fx_down, in case a test left it running. */
 void fx_track(struct fx *f, pid_t pgid);
+/* A paused child leading its own group, as a shim does, and no shim; its start time into *ticks. */
+pid_t fx_bystander(uint64_t *ticks);
 
 /* The agent as the store has it: free with tessera__v1__agent__free_unpacked. */
 Tessera__V1__Agent *fx_get(struct fx *f, const char *agent_id);

@@ -15,7 +15,6 @@
  * Valkey that is down or a missing state directory fail the run.
  */
 #include <check.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -108,28 +107,6 @@ static Tessera__V1__AgentState ended(const char *id, char *why, size_t len)
 	snprintf(why, len, "%s", a->error);
 	tessera__v1__agent__free_unpacked(a, NULL);
 	return state;
-}
-
-/*
- * A live process of ours that is no agent, leading a process group as a
- * shim does, so that a signal to the group would reach it: its pid, and
- * its start time.
- */
-static pid_t bystander(uint64_t *ticks)
-{
-	struct tsr_err err;
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setpgid(0, 0);
-		pause();
-		_exit(0);
-	}
-	/* Either call may come first; both ask for the same group. */
-	ck_assert(setpgid(pid, pid) == 0 || errno == EACCES);
-	ck_assert_int_eq(proc_start_ticks(pid, ticks, &err), 0);
-	return pid;
 }
 
 /* The agent hash field set to a value, as a spoke that wrote it differently would. */
@@ -258,13 +235,13 @@ START_TEST(test_not_adopted)
 	uint64_t ticks;
 	pid_t dead, live;
 
-	dead = bystander(&ticks);
+	dead = fx_bystander(&ticks);
 	kill(dead, SIGKILL);
 	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
 	upd.pid = dead;
 	upd.pid_start_ticks = ticks;
 	record(gone, RUNNING, &upd);
-	live = bystander(&ticks);
+	live = fx_bystander(&ticks);
 	upd.pid = live;
 	upd.pid_start_ticks = ticks + 1;
 	record(other, RUNNING, &upd);
@@ -300,7 +277,7 @@ START_TEST(test_pid_ns_changed)
 	uint64_t ticks;
 	pid_t live;
 
-	live = bystander(&ticks);
+	live = fx_bystander(&ticks);
 	upd.pid = live;
 	upd.pid_start_ticks = ticks;
 	snprintf(ns, sizeof(ns), "%llu", (unsigned long long)fx.sp.pid_ns.ino + 1);
@@ -354,7 +331,7 @@ START_TEST(test_pid_ns_inode_reused)
 	uint64_t ticks;
 	pid_t live;
 
-	live = bystander(&ticks);
+	live = fx_bystander(&ticks);
 	upd.pid = live;
 	upd.pid_start_ticks = ticks;
 	record(gone, RUNNING, &upd);
@@ -390,7 +367,7 @@ START_TEST(test_exit_record_fifo)
 	uint64_t ticks;
 	pid_t dead;
 
-	dead = bystander(&ticks);
+	dead = fx_bystander(&ticks);
 	kill(dead, SIGKILL);
 	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
 	upd.pid = dead;
@@ -503,7 +480,7 @@ START_TEST(test_pid_ns_same_or_unrecorded)
 	ck_assert_uint_eq(x->pid_ns, 0);
 	ck_assert_uint_eq(x->pid_ns_init_ticks, 0);
 	tessera__v1__agent__free_unpacked(x, NULL);
-	dead = bystander(&ticks);
+	dead = fx_bystander(&ticks);
 	kill(dead, SIGKILL);
 	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
 	upd.pid = dead;
@@ -554,7 +531,7 @@ START_TEST(test_forged_records)
 	uint64_t ticks;
 	pid_t live;
 
-	live = bystander(&ticks);
+	live = fx_bystander(&ticks);
 	fx_track(&fx, live);
 	record(foreign, RUNNING, &none);
 	forge_process(foreign, live, ticks);

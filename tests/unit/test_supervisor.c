@@ -23,6 +23,7 @@
 #include "clock.h"
 #include "ids.h"
 #include "proc_identity.h"
+#include "spoke_fixture.h"
 #include "supervisor.h"
 
 #define EXITS_MAX 16
@@ -859,24 +860,6 @@ START_TEST(test_exit_tmp_fifo)
 }
 END_TEST
 
-/* A process that leads its own group as a shim does, and is no shim: its pid. */
-static pid_t bystander(void)
-{
-	pid_t pid = fork();
-
-	ck_assert_int_ge(pid, 0);
-	if (pid == 0) {
-		setpgid(0, 0);
-		pause();
-		_exit(0);
-	}
-	ck_assert(setpgid(pid, pid) == 0 || errno == EACCES);
-	/* Ended by teardown should the test fail first. */
-	if (nspawned < SPAWNED_MAX)
-		spawned[nspawned++] = pid;
-	return pid;
-}
-
 /* A thread that writes its id to pipe fds[0..1], then waits for a byte on pipe fds[2..3]. */
 static void *waiting_thread(void *arg)
 {
@@ -926,9 +909,11 @@ START_TEST(test_adopt_only_own_shim)
 	ck_assert_msg(strstr(err.msg, "not this agent's tessera-shim") != NULL &&
 			      strstr(err.msg, "another first argument") != NULL,
 		      "%s", err.msg);
-	other = bystander();
+	other = fx_bystander(&proc.start_ticks);
+	/* Ended by teardown should the test fail first. */
+	if (nspawned < SPAWNED_MAX)
+		spawned[nspawned++] = other;
 	proc.pid = other;
-	ck_assert_int_eq(proc_start_ticks(other, &proc.start_ticks, &err), 0);
 	ck_assert_int_eq(adopt_killing(forged, &proc, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
 	ck_assert_ptr_nonnull(strstr(err.msg, " runs /"));
