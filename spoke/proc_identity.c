@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 #define PROC_STAT_MAX 4096 /* /proc/PID/stat is a few hundred bytes */
 #define PROC_STARTTIME_FIELD 22
 /* Of a command line, proc_runs needs argv[0] and argv[1]: two paths. */
@@ -79,6 +81,7 @@ static int proc_deleted_path(const char *link, const char *canon)
 static int proc_exe_is(pid_t pid, const char *exe, struct tsr_err *err)
 {
 	char path[64], link[PATH_MAX + sizeof(PROC_DELETED)], canon[PATH_MAX];
+	char shown[TSR_ERR_MSG_MAX / 2];
 	struct stat ps, es;
 	ssize_t n;
 
@@ -93,8 +96,10 @@ static int proc_exe_is(pid_t pid, const char *exe, struct tsr_err *err)
 	link[n] = '\0';
 	if (ps.st_nlink == 0 && realpath(exe, canon) != NULL && proc_deleted_path(link, canon))
 		return 0;
+	/* Whoever made that process chose the path: it reaches logs and clients escaped. */
+	utf8_escape(link, (size_t)n, shown, sizeof(shown));
 	return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "process %d runs %s", (int)pid,
-			   link);
+			   shown);
 }
 
 /* Reads pid's command line into buf (len), *n bytes; see PROC_CMDLINE_TRIES. */

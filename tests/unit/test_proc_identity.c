@@ -289,7 +289,7 @@ static void copy_file(const char *src, const char *dst)
 {
 	char cmd[256];
 
-	snprintf(cmd, sizeof(cmd), "cp %s %s", src, dst);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", src, dst);
 	ck_assert_int_eq(system(cmd), 0);
 }
 
@@ -320,6 +320,13 @@ START_TEST(test_runs_replaced)
 	ck_assert_int_eq(runs(pother, prog, "30", &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
 	ck_assert_ptr_nonnull(strstr(err.msg, "(deleted)"));
+	child_end(pother);
+	/* A path its maker chose comes out escaped: no terminal control, valid UTF-8. */
+	snprintf(other, sizeof(other), "%s/e\x1b[2J\xff", dir);
+	copy_file("/bin/sleep", other);
+	pother = run(other, "30");
+	ck_assert_int_eq(runs(pother, prog, "30", &err), -1);
+	ck_assert_msg(strstr(err.msg, "/e\\x1b[2J\\xff") != NULL, "%s", err.msg);
 	child_end(pid);
 	child_end(pother);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
