@@ -1,6 +1,8 @@
 /* agent_types: parsing and lookup of the configured agent types. */
 #include "agent_types.h"
 
+#include "agent_account.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
@@ -244,6 +246,26 @@ int agent_types_launch(struct agent_types *t, int argc, char **argv, struct tsr_
 	return env ? agent_types_env(ty, argv[2], err) : agent_types_dir(ty, argv[2], err);
 }
 
+int agent_types_account(struct agent_types *t, int argc, char **argv, struct tsr_err *err)
+{
+	struct agent_type *ty = argc >= 2 ? agent_types_get(t, argv[1]) : NULL;
+	bool user = strcmp(argv[0], "agent-user") == 0;
+
+	if (!user && strcmp(argv[0], "agent-rlimit") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "not an agent account: %s",
+				   argv[0]);
+	if (argc != (user ? 3 : 5))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "%s",
+				   user ? "want: agent-user NAME USER[:GROUP]"
+					: "want: agent-rlimit NAME nproc|nofile|core SOFT HARD");
+	if (ty == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: no agent %s defined above", argv[0], argv[1]);
+	if (user)
+		return agent_account_user(&ty->spec, &ty->home, ty->name, argv[2], err);
+	return agent_account_limit(&ty->spec, ty->name, argv[2], argv[3], argv[4], err);
+}
+
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name)
 {
 	return agent_types_get((struct agent_types *)t, name);
@@ -259,6 +281,7 @@ void agent_types_free(struct agent_types *t)
 			free(ty->env[j]);
 		free(ty->env);
 		free(ty->workdir);
+		free(ty->home);
 	}
 	t->n = 0;
 }

@@ -7,7 +7,8 @@
  * "agent-grace NAME MS" (SIGTERM-to-SIGKILL grace instead of the spoke's),
  * and how its process starts: "agent-env NAME KEY=VALUE" (repeatable;
  * added to the environment the spoke gives every agent) and
- * "agent-dir NAME /abs/dir" (its working directory).
+ * "agent-dir NAME /abs/dir" (its working directory), and whom it runs
+ * as: "agent-user" and "agent-rlimit" (agent_account.h).
  */
 #ifndef TSR_AGENT_TYPES_H
 #define TSR_AGENT_TYPES_H
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "error.h"
 #include "ids.h"
+#include "shim_spec.h"
 
 #define AGENT_TYPES_MAX 64
 #define AGENT_ARGV_MAX (CONFIG_WORDS_MAX - 3) /* PATH and ARGs of one line */
@@ -40,6 +42,8 @@ struct agent_type {
 	char **env;			/* owned: NULL, or env_n "KEY=VALUE" then NULL */
 	size_t env_n;			/* at most AGENT_ENV_MAX */
 	char *workdir;			/* owned: absolute; NULL: the spoke's own */
+	struct shim_spec spec;		/* user and limits the shim gives the agent */
+	char *home;			/* owned: HOME with agent-user; NULL: the spoke's */
 };
 
 struct agent_types {
@@ -71,6 +75,12 @@ int agent_types_limit(struct agent_types *t, int argc, char **argv, struct tsr_e
  * INVALID_ARGUMENT, or RESOURCE_EXHAUSTED past AGENT_ENV_MAX or memory.
  */
 int agent_types_launch(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
+/*
+ * Applies an "agent-user NAME USER[:GROUP]" or "agent-rlimit NAME
+ * RESOURCE SOFT HARD" line (argv[0] the keyword) to its type, defined by
+ * an earlier "agent" line (agent_account.h). INVALID_ARGUMENT.
+ */
+int agent_types_account(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
 /* The type called name, or NULL. */
 const struct agent_type *agent_types_find(const struct agent_types *t, const char *name);
 /*

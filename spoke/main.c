@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent_account.h"
 #include "agent_files.h"
 #include "clock.h"
 #include "daemon.h"
@@ -92,11 +93,19 @@ static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 		.tail_bytes = (size_t)sp->cfg.output_tail_bytes,
 		.state_dir = sp->cfg.state_dir,
 		.shim_path = sp->cfg.shim_path,
+		.reap_inherited = true,
+		.cgroup = &sp->cgroup,
 	};
+	char why[AGENT_CGROUP_WHY_MAX];
 
 	if (proc_boot_id(sp->boot_id, err) != 0 || proc_pid_ns(&sp->pid_ns, err) != 0 ||
-	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0)
+	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0 ||
+	    agent_cgroup_open(&sp->cgroup, sp->cfg.agent_cgroups_off, why, sizeof(why), err) != 0)
 		return -1;
+	if (sp->cgroup.enabled)
+		log_info("agent cgroups: on, under %s", sp->cgroup.base);
+	else
+		log_info("agent cgroups: off (%s)", why);
 	return supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, err);
 }
 
@@ -171,6 +180,7 @@ int main(int argc, char **argv)
 	int rc;
 
 	memset(&sp, 0, sizeof(sp));
+	sp.cgroup.dirfd = -1;
 	tsr_err_clear(&err);
 	rc = daemon_begin("tessera-spoke", "TESSERA_SPOKE_CONFIG", argc, argv, &args, &sp.config);
 	if (rc >= 0)
@@ -180,6 +190,7 @@ int main(int argc, char **argv)
 	exits_init(&sp.exits);
 	grpc_init();
 	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
+	    agent_account_check(&sp.cfg.types, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 || spoke_start_supervisor(&sp, &err) != 0 ||
 	    recovery_run(&sp, &err) != 0 || event_streams_new(&sp, &sp.streams, &err) != 0 ||
@@ -192,6 +203,7 @@ out:
 	event_streams_free(sp.streams);
 	if (sp.sv != NULL)
 		supervisor_stop(sp.sv);
+	agent_cgroup_close(&sp.cgroup);
 	if (sp.store != NULL)
 		store_close(sp.store);
 	grpc_shutdown();

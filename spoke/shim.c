@@ -4,23 +4,28 @@
  * that an agent outlives a spoke that crashes or restarts and still gets
  * its exit status recorded (the kernel tells it only to the parent).
  *
- *   usage: tessera-shim EXIT_FILE PATH [ARG...]
+ *   usage: tessera-shim EXIT_FILE SPEC PATH [ARG...]
  *   fd 0 the task or /dev/null, fds 1 and 2 the output file, fd 3 the gate;
- *   the environment and working directory are already the agent's.
+ *   the environment and working directory are already the agent's; SPEC
+ *   (shim_spec.h) the uid, gid and limits the agent gets.
  *
- * 1. It ignores the signals a kill sends first (SIGTERM, SIGINT, SIGHUP,
- *    SIGQUIT), so that a group SIGTERM reaches the agent, not the shim.
+ * 1. It blocks the signals a kill sends first (SIGTERM, SIGINT, SIGHUP,
+ *    SIGQUIT), so that a group SIGTERM ends the agent, not the shim; one
+ *    that came before the agent existed is passed on to it.
  * 2. It reads one byte from the gate. The spoke sends it only once this
  *    process is recorded in Valkey; end of file means the spoke died or
  *    gave up first, and the shim writes "none" to EXIT_FILE and ends with
  *    nothing started.
- * 3. It forks the agent, with the signal mask and dispositions back to
- *    their defaults and no fd but 0-2, and execs PATH.
+ * 3. It forks the agent, which takes SPEC's limits, groups, gid and uid,
+ *    unblocks the signals (their dispositions are the defaults) and execs
+ *    PATH with no fd but 0-2. The shim is a child subreaper: whatever the
+ *    agent starts stays below it, even after setsid or a double fork.
  * 4. When the agent has ended it writes "exit N" or "signal N" to
- *    EXIT_FILE (whole, through a temporary file and rename), then
- *    SIGKILLs its process group, itself included: nothing of the agent
- *    outlives it. The agent can put anything at either path; what the
- *    shim cannot replace, it leaves, unrecorded, rather than wait on it.
+ *    EXIT_FILE (whole, through a temporary file and rename), SIGKILLs
+ *    every descendant left, then its process group, itself included:
+ *    nothing of the agent outlives it. The agent can put anything at
+ *    either path (unless SPEC makes it another user); what the shim
+ *    cannot replace, it leaves, unrecorded, rather than wait on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -29,13 +34,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "shim_spec.h"
 
 #define SHIM_GATE_FD 3
 #define SHIM_EXIT_NOT_STARTED 125 /* the gate closed without a go-ahead */
 #define SHIM_EXIT_NO_AGENT 126	  /* the agent could not be forked */
 #define SHIM_EXIT_NO_EXEC 127	  /* the agent's exec failed (as a shell says) */
+/* Rounds of SIGKILL to what is left below the shim, 1 ms apart: a tree is cut a level a round. */
+#define SHIM_SWEEP_ROUNDS 2000
+#define SHIM_CHILDREN_MAX 8192 /* bytes of /proc/self/task/PID/children read a round */
 
 static const int shim_kill_signals[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT };
 
@@ -59,32 +71,108 @@ static int shim_wait_gate(void)
 	return n == 1 ? 0 : -1;
 }
 
-static int shim_set_kill_signals(void (*handler)(int))
+static void shim_kill_set(sigset_t *set)
 {
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = handler;
-	sigemptyset(&sa.sa_mask);
+	sigemptyset(set);
 	for (size_t i = 0; i < sizeof(shim_kill_signals) / sizeof(shim_kill_signals[0]); i++)
-		if (sigaction(shim_kill_signals[i], &sa, NULL) != 0)
-			return -1;
-	return 0;
+		sigaddset(set, shim_kill_signals[i]);
 }
 
-/* In the forked child: back to what the agent is promised, then exec. */
-static void shim_exec_agent(char **argv)
+/* In the forked child: the spec, the signals, then exec. */
+static void shim_exec_agent(const struct shim_spec *spec, char **argv)
 {
+	const char *what = "";
 	sigset_t none;
 
+	if (shim_spec_apply(spec, &what) != 0) {
+		shim_say("cannot set", what, errno);
+		_exit(SHIM_EXIT_NO_EXEC);
+	}
+	/* A kill that reached the group since the fork is pending here, and ends the agent now. */
 	sigemptyset(&none);
-	if (shim_set_kill_signals(SIG_DFL) != 0 || sigprocmask(SIG_SETMASK, &none, NULL) != 0) {
-		shim_say("signal reset", "", errno);
+	if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) {
+		shim_say("signal mask", "", errno);
 		_exit(SHIM_EXIT_NO_EXEC);
 	}
 	execv(argv[0], argv);
 	shim_say("cannot execute", argv[0], errno);
 	_exit(SHIM_EXIT_NO_EXEC);
+}
+
+/* A kill the shim held back while the agent did not exist yet goes to the agent. */
+static void shim_pass_pending(pid_t agent)
+{
+	sigset_t pending;
+
+	if (sigpending(&pending) != 0)
+		return;
+	for (size_t i = 0; i < sizeof(shim_kill_signals) / sizeof(shim_kill_signals[0]); i++)
+		if (sigismember(&pending, shim_kill_signals[i]) == 1)
+			kill(agent, shim_kill_signals[i]);
+}
+
+/* Waits for the agent, reaping what else ends below the shim meanwhile. */
+static int shim_wait_agent(pid_t agent, int *status)
+{
+	pid_t r;
+
+	for (;;) {
+		r = waitpid(-1, status, 0);
+		if (r == agent)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -1;
+	}
+}
+
+/* SIGKILL to each pid listed in buf. */
+static void shim_kill_listed(const char *buf)
+{
+	const char *p = buf;
+	char *end;
+	long pid;
+
+	for (;;) {
+		pid = strtol(p, &end, 10);
+		if (end == p)
+			return;
+		if (pid > 0)
+			kill((pid_t)pid, SIGKILL);
+		p = end;
+	}
+}
+
+/*
+ * Ends every process below the shim: as a subreaper it inherits those
+ * whose parents die, so killing its children round after round empties
+ * the tree, setsid and double forks included. Bounded: a tree still
+ * there after SHIM_SWEEP_ROUNDS is left to the spoke.
+ */
+static void shim_end_descendants(void)
+{
+	char path[64], buf[SHIM_CHILDREN_MAX];
+	struct timespec ms = { .tv_nsec = 1000000L };
+	ssize_t n;
+	pid_t r;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+	for (int round = 0; round < SHIM_SWEEP_ROUNDS; round++) {
+		while ((r = waitpid(-1, NULL, WNOHANG)) > 0)
+			;
+		if (r < 0 && errno == ECHILD)
+			return;
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n < 0)
+			return;
+		buf[n] = '\0';
+		shim_kill_listed(buf);
+		nanosleep(&ms, NULL);
+	}
 }
 
 /* Writes line to path, all of it or nothing. */
@@ -115,19 +203,31 @@ static int shim_write_exit(const char *path, const char *line)
 	return rc;
 }
 
+/* Blocks the kill signals and makes the shim its agent's subreaper; 0 or -1 with errno. */
+static int shim_prepare(void)
+{
+	sigset_t kills;
+
+	/* Before the gate: a kill may come as soon as the go-ahead is sent. */
+	shim_kill_set(&kills);
+	if (sigprocmask(SIG_BLOCK, &kills, NULL) != 0)
+		return -1;
+	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
+	struct shim_spec spec;
 	char line[32];
-	pid_t agent, r;
+	pid_t agent;
 	int status;
 
-	if (argc < 3 || argv[2][0] != '/') {
-		dprintf(STDERR_FILENO, "usage: tessera-shim EXIT_FILE /PATH [ARG...]\n");
+	if (argc < 4 || argv[3][0] != '/' || shim_spec_parse(argv[2], &spec) != 0) {
+		dprintf(STDERR_FILENO, "usage: tessera-shim EXIT_FILE SPEC /PATH [ARG...]\n");
 		return 2;
 	}
-	/* Before the gate: a kill may come as soon as the go-ahead is sent. */
-	if (shim_set_kill_signals(SIG_IGN) != 0) {
-		shim_say("sigaction", "", errno);
+	if (shim_prepare() != 0) {
+		shim_say("cannot prepare", "", errno);
 		return SHIM_EXIT_NO_AGENT;
 	}
 	if (shim_wait_gate() != 0) {
@@ -141,11 +241,9 @@ int main(int argc, char **argv)
 		return SHIM_EXIT_NO_AGENT;
 	}
 	if (agent == 0)
-		shim_exec_agent(argv + 2);
-	do
-		r = waitpid(agent, &status, 0);
-	while (r < 0 && errno == EINTR);
-	if (r != agent) {
+		shim_exec_agent(&spec, argv + 3);
+	shim_pass_pending(agent);
+	if (shim_wait_agent(agent, &status) != 0) {
 		shim_say("waitpid", "", errno);
 		return SHIM_EXIT_NO_AGENT;
 	}
@@ -155,6 +253,7 @@ int main(int argc, char **argv)
 		snprintf(line, sizeof(line), "exit %d\n", WEXITSTATUS(status));
 	if (shim_write_exit(argv[1], line) != 0)
 		shim_say("cannot record the exit in", argv[1], errno);
+	shim_end_descendants();
 	kill(0, SIGKILL);
 	return SHIM_EXIT_NO_AGENT; /* not reached: SIGKILL included this process */
 }

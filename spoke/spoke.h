@@ -29,7 +29,8 @@ struct spoke {
 	struct proc_pid_ns pid_ns;	    /* its PID namespace: read-only once read */
 	struct store *store;		    /* loop thread only */
 	struct supervisor *sv;
-	struct exits exits; /* reaper thread in, loop thread out */
+	struct agent_cgroup cgroup; /* read-only once opened: the supervisor's */
+	struct exits exits;	    /* reaper thread in, loop thread out */
 	struct event_streams *streams;
 	struct health *health;	   /* loop thread only */
 	int64_t next_health_ms;	   /* monotonic: next Valkey check */

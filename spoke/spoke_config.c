@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <hiredis/hiredis.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -164,17 +165,44 @@ out:
 	return rc;
 }
 
+/* The lines about one agent type, each handed to agent_types. */
+static const struct {
+	const char *keyword;
+	int (*fn)(struct agent_types *t, int argc, char **argv, struct tsr_err *err);
+} spoke_type_lines[] = {
+	{ "agent", agent_types_add },
+	{ "agent-timeout", agent_types_limit },
+	{ "agent-grace", agent_types_limit },
+	{ "agent-env", agent_types_launch },
+	{ "agent-dir", agent_types_launch },
+	{ "agent-user", agent_types_account },
+	{ "agent-rlimit", agent_types_account },
+};
+
+static int spoke_config_cgroups(struct spoke_config *cfg, const char *v, struct tsr_err *err)
+{
+	if (strcmp(v, "auto") != 0 && strcmp(v, "off") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "agent-cgroups must be auto or off");
+	cfg->agent_cgroups_off = strcmp(v, "off") == 0;
+	return 0;
+}
+
 static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *err)
 {
 	struct spoke_config *cfg = arg;
 	struct sign_pubkey pub;
 
-	if (strcmp(argv[0], "agent") == 0)
-		return agent_types_add(&cfg->types, argc, argv, err);
-	if (strcmp(argv[0], "agent-timeout") == 0 || strcmp(argv[0], "agent-grace") == 0)
-		return agent_types_limit(&cfg->types, argc, argv, err);
-	if (strcmp(argv[0], "agent-env") == 0 || strcmp(argv[0], "agent-dir") == 0)
-		return agent_types_launch(&cfg->types, argc, argv, err);
+	for (size_t i = 0; i < sizeof(spoke_type_lines) / sizeof(spoke_type_lines[0]); i++)
+		if (strcmp(argv[0], spoke_type_lines[i].keyword) == 0)
+			return spoke_type_lines[i].fn(&cfg->types, argc, argv, err);
+	if (strncmp(argv[0], "valkey-tls-", 11) == 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "%s: Valkey over TLS is not supported (built with hiredis "
+				   "%d.%d, Debian 12's, which has none); reach Valkey by a unix "
+				   "socket in a 0700 directory, or on loopback or a private "
+				   "network with valkey-user and valkey-password-file",
+				   argv[0], HIREDIS_MAJOR, HIREDIS_MINOR);
 	if (tls_conf_keyword(argv[0]))
 		return tls_conf_line(&cfg->tls, argc, argv, err);
 	if (argc != 2)
@@ -219,6 +247,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 	if (strcmp(argv[0], "event-retention") == 0)
 		return spoke_config_int(argv[1], STORE_EVENTS_KEPT_MIN, STORE_EVENTS_KEPT_MAX,
 					&cfg->event_retention, "event-retention", err);
+	if (strcmp(argv[0], "agent-cgroups") == 0)
+		return spoke_config_cgroups(cfg, argv[1], err);
 	if (strcmp(argv[0], "agent-retention-ms") == 0)
 		return spoke_config_number(argv[1], SPOKE_RETENTION_MS_MIN, SPOKE_RETENTION_MS_MAX,
 					   &cfg->retention.ms, "agent-retention-ms", err);

@@ -65,6 +65,7 @@ struct spoke_config {
 	int event_retention;		  /* events the stream keeps (store_events_keep) */
 	struct store_retention retention; /* ended agents' records kept */
 	struct tls_conf tls;
+	bool agent_cgroups_off; /* "agent-cgroups off": no cgroup per agent */
 };
 
 /* From src: the file, then $TESSERA_SPOKE_CONFIG, then --set lines (config.h). */

@@ -33,6 +33,7 @@
 #include "ids.h"
 #include "log.h"
 #include "proc_identity.h"
+#include "proc_tree.h"
 
 #define SV_DRAIN_POLL_MS 10  /* re-check of a group that is still dying */
 #define SV_REAP_PER_PASS 256 /* orphans of one group reaped per pass */
@@ -101,7 +102,9 @@ struct supervisor {
 	struct sv_done *done;	/* owned, [max], reaper only: exits to report */
 	const char *state_dir;	/* borrowed */
 	const char *shim_path;	/* borrowed */
-	int64_t next_trim_mono; /* reaper only */
+	bool reap_inherited;
+	const struct agent_cgroup *cgroup; /* borrowed, or NULL */
+	int64_t next_trim_mono;		   /* reaper only */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -151,8 +154,25 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
 			wait = wait < 0 || SV_DRAIN_POLL_MS < wait ? SV_DRAIN_POLL_MS : wait;
 		}
 	}
+	/* An inherited process may end any time, with no pidfd to say so. */
+	if (sv->reap_inherited) {
+		d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
+		wait = wait < 0 || d < wait ? d : wait;
+	}
 	*timeout = (int)wait;
 	return n;
+}
+
+/* SIGKILL to c's group and, if agents have cgroups, to its cgroup. */
+static void sv_kill_group(struct supervisor *sv, struct sv_child *c)
+{
+	struct tsr_err err;
+
+	if (kill(-c->pid, SIGKILL) != 0 && errno != ESRCH)
+		log_warn("agent %s: SIGKILL to group %d: %s", c->agent_id, (int)c->pid,
+			 strerror(errno));
+	if (sv->cgroup != NULL && agent_cgroup_kill(sv->cgroup, c->agent_id, &err) != 0)
+		log_warn("agent %s: %s", c->agent_id, err.msg);
 }
 
 /*
@@ -161,14 +181,12 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
  * too. SIGKILL the group now, then reap. How the agent ended is read
  * once the group is gone (sv_read_end).
  */
-static void sv_leader_exited(struct sv_child *c, int64_t now)
+static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t now)
 {
 	siginfo_t si;
 	bool reaped = false;
 
-	if (kill(-c->pid, SIGKILL) != 0 && errno != ESRCH)
-		log_warn("agent %s: SIGKILL to group %d: %s", c->agent_id, (int)c->pid,
-			 strerror(errno));
+	sv_kill_group(sv, c);
 	if (!c->adopted) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) != 0)
@@ -201,21 +219,26 @@ static void sv_leader_exited(struct sv_child *c, int64_t now)
  * Linux hands out pids cyclically, so the id does not come back as some
  * new group within the few seconds of a drain.
  */
-static bool sv_group_gone(struct sv_child *c, int64_t now)
+static bool sv_group_gone(struct supervisor *sv, struct sv_child *c, int64_t now)
 {
+	struct tsr_err err;
 	siginfo_t si;
+	bool populated = false;
 
 	for (size_t i = 0; i < SV_REAP_PER_PASS; i++) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PGID, (id_t)c->pid, &si, WEXITED | WNOHANG) != 0 || si.si_pid == 0)
 			break;
 	}
-	if (kill(-c->pid, 0) != 0 && errno == ESRCH)
+	if (sv->cgroup != NULL &&
+	    agent_cgroup_populated(sv->cgroup, c->agent_id, &populated, &err) != 0)
+		log_warn("agent %s: %s", c->agent_id, err.msg);
+	if (!populated && kill(-c->pid, 0) != 0 && errno == ESRCH)
 		return true;
 	if (now < c->drain_until_mono)
 		return false;
-	log_warn("agent %s: process group %d not empty %d ms after its leader ended", c->agent_id,
-		 (int)c->pid, SUPERVISOR_DRAIN_MS);
+	log_warn("agent %s: process group %d or its cgroup not empty %d ms after its leader ended",
+		 c->agent_id, (int)c->pid, SUPERVISOR_DRAIN_MS);
 	return true;
 }
 
@@ -255,7 +278,7 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 
 		if (sv->pfds[k].revents == 0 || c->state != SV_RUNNING)
 			continue;
-		sv_leader_exited(c, now);
+		sv_leader_exited(sv, c, now);
 	}
 	for (size_t i = 0; i < sv->max; i++) {
 		struct sv_child *c = &sv->slots[i];
@@ -263,12 +286,16 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 		if (c->state == SV_RUNNING && c->timeout_at_mono != 0 && c->timeout_at_mono <= now)
 			sv_time_out(c, now);
 		if (c->state == SV_RUNNING && c->kill_at_mono != 0 && c->kill_at_mono <= now) {
-			if (kill(-c->pid, SIGKILL) != 0 && errno != ESRCH)
-				log_warn("agent %s: SIGKILL to group %d: %s", c->agent_id,
-					 (int)c->pid, strerror(errno));
+			/*
+			 * Below the shim first: what left the group is still
+			 * there (it is their subreaper), and the shim then
+			 * records the end and clears what the walk missed.
+			 */
+			proc_tree_kill_below(c->pid);
+			sv_kill_group(sv, c);
 			c->kill_at_mono = 0;
 		}
-		if (c->state != SV_DRAINING || !sv_group_gone(c, now))
+		if (c->state != SV_DRAINING || !sv_group_gone(sv, c, now))
 			continue;
 		d = &sv->done[ndone++];
 		d->slot = c;
@@ -368,11 +395,52 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	sv->on_exit(sv->arg, &d->ex);
 	free(d->output);
 	d->output = NULL;
+	if (sv->cgroup != NULL && agent_cgroup_remove(sv->cgroup, d->agent_id, &err) != 0)
+		log_warn("agent %s: %s", d->agent_id, err.msg);
 	pthread_mutex_lock(&sv->mu);
 	memset(d->slot, 0, sizeof(*d->slot));
 	d->slot->state = SV_FREE;
 	d->slot->pidfd = d->slot->gatefd = d->slot->outfd = -1;
 	pthread_mutex_unlock(&sv->mu);
+}
+
+/* Whether pid is a shim of ours still to be reaped by its slot's path; with mu held. */
+static bool sv_is_shim(struct supervisor *sv, pid_t pid)
+{
+	for (size_t i = 0; i < sv->max; i++)
+		if (sv->slots[i].state == SV_RUNNING && !sv->slots[i].adopted &&
+		    sv->slots[i].pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * Reaps the children this process inherited as subreaper that have ended:
+ * the descendants of agents whose shim died first (killed after its
+ * grace, say) and that had left their group. None of them may pile up
+ * as a zombie. Skipped while a shim is being spawned: its pid is not in
+ * its slot yet, and its exit must be left for the slot's path.
+ */
+static void sv_reap_inherited(struct supervisor *sv)
+{
+	pid_t pids[SV_REAP_PER_PASS];
+	siginfo_t si;
+	bool spawning = false;
+	int n;
+
+	n = proc_tree_children(getpid(), pids, SV_REAP_PER_PASS);
+	pthread_mutex_lock(&sv->mu);
+	for (size_t i = 0; i < sv->max && !spawning; i++)
+		spawning = sv->slots[i].state == SV_SPAWNING;
+	for (int i = 0; i < n && !spawning; i++)
+		if (sv_is_shim(sv, pids[i]))
+			pids[i] = 0;
+	pthread_mutex_unlock(&sv->mu);
+	for (int i = 0; i < n && !spawning; i++) {
+		memset(&si, 0, sizeof(si));
+		if (pids[i] > 0)
+			waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOHANG);
+	}
 }
 
 static void *sv_reaper_main(void *p)
@@ -417,6 +485,8 @@ static void *sv_reaper_main(void *p)
 		pthread_mutex_unlock(&sv->mu);
 		if (trim)
 			sv_trim(sv, npfds);
+		if (trim && sv->reap_inherited)
+			sv_reap_inherited(sv);
 		for (size_t i = 0; i < ndone; i++)
 			sv_report(sv, &sv->done[i]);
 	}
@@ -452,6 +522,8 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv->tail_max = cfg->tail_bytes;
 	sv->state_dir = cfg->state_dir;
 	sv->shim_path = cfg->shim_path;
+	sv->reap_inherited = cfg->reap_inherited;
+	sv->cgroup = cfg->cgroup != NULL && cfg->cgroup->enabled ? cfg->cgroup : NULL;
 	sv->on_exit = on_exit;
 	sv->arg = arg;
 	sv->slots = calloc(max, sizeof(*sv->slots));
@@ -543,13 +615,14 @@ void supervisor_stop(struct supervisor *sv)
  */
 struct sv_spawn {
 	char exit_path[AGENT_FILES_PATH_MAX]; /* where the shim records the exit */
-	char *argv[AGENT_ARGV_MAX + 3];	      /* the shim's, exit_path, the type's; borrowed */
-	char *envp[SV_ENV_MAX];		      /* owned strings, NULL-ended */
-	int task_fd;			      /* the memfd for stdin, or -1: /dev/null */
-	int out_wr, out_rd;		      /* the output file: the shim's end, ours */
-	int gate_rd, gate_wr;		      /* the gate: the shim's end, ours */
-	pid_t pid;			      /* the shim, once spawned */
-	int pidfd;			      /* the shim's, once spawned */
+	char spec[SHIM_SPEC_MAX];	      /* the type's user and limits for the shim */
+	char *argv[AGENT_ARGV_MAX + 4]; /* the shim's, exit_path, spec, the type's; borrowed */
+	char *envp[SV_ENV_MAX];		/* owned strings, NULL-ended */
+	int task_fd;			/* the memfd for stdin, or -1: /dev/null */
+	int out_wr, out_rd;		/* the output file: the shim's end, ours */
+	int gate_rd, gate_wr;		/* the gate: the shim's end, ours */
+	pid_t pid;			/* the shim, once spawned */
+	int pidfd;			/* the shim's, once spawned */
 };
 
 /* A memfd at offset 0 holding the task: unlike a pipe, nothing can block on it. */
@@ -646,7 +719,7 @@ static int sv_env_add(char **envp, size_t *n, const char *name, const char *valu
 static int sv_env(const char *agent_id, const struct agent_type *type, const char *task,
 		  size_t task_len, char **envp, struct tsr_err *err)
 {
-	const char *home = getenv("HOME");
+	const char *home = type->home != NULL ? type->home : getenv("HOME");
 	size_t n = 0;
 
 	if (sv_env_add(envp, &n, "PATH", SV_PATH, strlen(SV_PATH), err) != 0)
@@ -825,6 +898,8 @@ static int sv_spawn_prepare(const struct supervisor *sv, const char *agent_id,
 
 	sp->argv[n++] = (char *)sv->shim_path;
 	sp->argv[n++] = sp->exit_path;
+	shim_spec_format(&type->spec, sp->spec);
+	sp->argv[n++] = sp->spec;
 	for (size_t i = 0; type->argv[i] != NULL; i++)
 		sp->argv[n++] = type->argv[i];
 	sp->argv[n] = NULL;
@@ -866,6 +941,26 @@ out:
 	return rc;
 }
 
+/*
+ * Puts the shim just spawned, still at its gate, into the agent's own
+ * cgroup, when agents get one: whatever the agent forks is inside. A
+ * shim that cannot be is ended rather than let run uncontained.
+ */
+static int sv_spawn_contain(const struct supervisor *sv, const char *agent_id,
+			    const struct sv_spawn *sp, struct tsr_err *err)
+{
+	struct tsr_err ignored;
+
+	if (sv->cgroup == NULL)
+		return 0;
+	if (agent_cgroup_create(sv->cgroup, agent_id, err) == 0 &&
+	    agent_cgroup_enter(sv->cgroup, agent_id, sp->pid, err) == 0)
+		return 0;
+	sv_discard(sp->pid);
+	agent_cgroup_remove(sv->cgroup, agent_id, &ignored);
+	return -1;
+}
+
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err)
@@ -892,7 +987,7 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	    sv_posix_spawn(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
-	if (sv_spawn_watch(&sp, &ticks, err) != 0)
+	if (sv_spawn_watch(&sp, &ticks, err) != 0 || sv_spawn_contain(sv, agent_id, &sp, err) != 0)
 		goto out;
 	rc = 0;
 out:

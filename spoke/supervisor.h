@@ -9,7 +9,8 @@
  * fd, the type's working directory, and this environment only:
  *   PATH=/usr/local/bin:/usr/bin:/bin  (fixed: the spoke's own is not an
  *                                       agent's business)
- *   HOME                               (the spoke's, if set: agents keep
+ *   HOME                               (agent-user's home, else the
+ *                                       spoke's if set: agents keep
  *                                       their configuration there)
  *   the type's agent-env lines, TESSERA_AGENT_ID, and TESSERA_TASK for
  *   types that take the task by env.
@@ -28,8 +29,13 @@
  * exit), and the exit is reported once the group is empty or
  * SUPERVISOR_DRAIN_MS have passed. supervisor_start makes this process a
  * child subreaper (PR_SET_CHILD_SUBREAPER): orphans of an agent become
- * its children and the reaper reaps those of agent groups. A descendant
- * that leaves its group (setsid) escapes the supervisor.
+ * its children and the reaper reaps those of agent groups, and with
+ * reap_inherited every other child it inherits. A descendant that leaves
+ * its group (setsid) is still below the shim, itself a subreaper, which
+ * kills it when the agent ends; the SIGKILL after a kill's grace first
+ * kills the tree below the shim (proc_tree.h); and with a cgroup per
+ * agent (agent_cgroup.h), which the shim enters before its gate opens,
+ * that SIGKILL and the end of the shim also kill the whole cgroup.
  *
  * The output file is the agent's own (it survives the spoke); the tail so
  * far is there for the asking while the agent runs, and goes with its
@@ -47,6 +53,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "agent_cgroup.h"
 #include "agent_types.h"
 #include "error.h"
 
@@ -89,6 +96,14 @@ struct supervisor_config {
 	size_t tail_bytes;     /* 1..SUPERVISOR_TAIL_MAX bytes of output kept */
 	const char *state_dir; /* borrowed for sv's life; agent_files_dir_prepare'd */
 	const char *shim_path; /* borrowed for sv's life: tessera-shim */
+	/*
+	 * Reap every child this process inherits as subreaper, not only its
+	 * shims and their groups: what a daemon wants, not a test that has
+	 * children of its own.
+	 */
+	bool reap_inherited;
+	/* borrowed for sv's life: a cgroup per agent when enabled, or NULL */
+	const struct agent_cgroup *cgroup;
 };
 
 /* One process for good: its pid and start time (proc_identity.h). */

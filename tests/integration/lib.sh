@@ -348,6 +348,8 @@ make_netns() {
 
 # A daemon runs in network namespace NETNS when set; a spoke listens on
 # SPOKE_HOST (default 127.0.0.1), which is where its hub will reach it.
+# SPOKE_CONF_EXTRA, when set, is lines appended to a spoke's config, after
+# every line above (so they may name its agent types).
 
 # start_spoke ID VALKEY_NAME HUB_KEY_NAME...: writes its config and starts it
 # (max-agents SPOKE_MAX_AGENTS, default 16; the Valkey's password, if it has
@@ -381,6 +383,7 @@ start_spoke() {
 		echo "agent-env shenv TSR_GREETING=hello"
 		echo "agent-dir shenv $WORK"
 		tls_lines "${SPOKE_TLS:-}"
+		[ -z "${SPOKE_CONF_EXTRA:-}" ] || printf '%s\n' "$SPOKE_CONF_EXTRA"
 	} >"$conf"
 	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_SPOKE" --config "$conf" >"$WORK/$id.log" 2>&1 &
 	track $! "spoke $id"

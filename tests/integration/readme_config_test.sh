@@ -156,8 +156,12 @@ echo "sample $*: $(cat)"
 EOF
 sandbox_file "$S" /usr/local/bin/coding-agent 755 <<'EOF'
 #!/bin/sh
-echo "coder in $(pwd) with MODEL=$MODEL TAG=$TAG: $TESSERA_TASK"
+echo "coder as $(id -un):$(id -gn) in $(pwd) with MODEL=$MODEL TAG=$TAG: $TESSERA_TASK"
 EOF
+# The README's agent-user, a system account of the agents' own.
+{ cat /etc/passwd; echo "tessera-agent:x:64201:64201::/nonexistent:/usr/sbin/nologin"; } |
+	sandbox_file "$S" /etc/passwd 644
+{ cat /etc/group; echo "tessera-agent:x:64201:"; } | sandbox_file "$S" /etc/group 644
 ln -s "$TESSERA_BUILD/spoke/tessera-shim" "$S/usr/local/bin/tessera-shim"
 sandbox_file "$H" /etc/tessera/hub.pem 644 "$TLS_DIR/hub.pem"
 sandbox_file "$H" /etc/tessera/hub.key.pem 600 "$TLS_DIR/hub.key"
@@ -189,9 +193,9 @@ check "the CLI, on the README's file, sees spoke-1 connected through the hub (TL
 	wait_for 15 spoke_connected
 
 id=$(readme_cli --json spawn coder "fix issue 7" --wait | jq -r .id)
-check "the README's coder type runs in its agent-dir with its agent-env (and issue#7 whole)" \
+check "the README's coder type runs as its agent-user in its agent-dir with its agent-env (and issue#7 whole)" \
 	[ "$(readme_cli --json get "$id" | jq -r .output)" = \
-	"coder in /srv/coder with MODEL=large TAG=issue#7: fix issue 7" ]
+	"coder as tessera-agent:tessera-agent in /srv/coder with MODEL=large TAG=issue#7: fix issue 7" ]
 id=$(readme_cli --json spawn sample "fix issue 12" --wait | jq -r .id)
 check "the README's sample type gets its fixed argument and its task on stdin" \
 	[ "$(readme_cli --json get "$id" | jq -r .output)" = "sample --verbose: fix issue 12" ]

@@ -1,7 +1,8 @@
 /*
  * test_agent_types: the spoke config lines that define agent types
- * (agent, agent-timeout, agent-grace, agent-env, agent-dir), each of
- * their rejections, and that freeing leaves the table reusable.
+ * (agent, agent-timeout, agent-grace, agent-env, agent-dir, agent-user,
+ * agent-rlimit), each of their rejections, the spec the shim gets from
+ * them, and that freeing leaves the table reusable.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -76,6 +77,8 @@ static int line(const char *l, struct tsr_err *err)
 		return agent_types_limit(&types, argc, argv, err);
 	if (strcmp(argv[0], "agent-env") == 0 || strcmp(argv[0], "agent-dir") == 0)
 		return agent_types_launch(&types, argc, argv, err);
+	if (strcmp(argv[0], "agent-user") == 0 || strcmp(argv[0], "agent-rlimit") == 0)
+		return agent_types_account(&types, argc, argv, err);
 	return agent_types_add(&types, argc, argv, err);
 }
 
@@ -361,6 +364,114 @@ START_TEST(test_dir)
 }
 END_TEST
 
+START_TEST(test_user)
+{
+	static const char *const bad[] = {
+		"agent-user a",			     /* too few words */
+		"agent-user a nobody nogroup",	     /* too many */
+		"agent-user a no-such-user-here",    /* unknown name */
+		"agent-user a nobody:no-such-group", /* unknown group */
+		"agent-user a 64123",		     /* no passwd entry, no group */
+		"agent-user a 0:65534",		     /* root */
+		"agent-user a root",		     /* root by name */
+		"agent-user a 65534:0",		     /* group root */
+		"agent-user a 4294967295:1",	     /* (uid_t)-1 means "unchanged" */
+		"agent-user a 12x:1",
+		"agent-user nosuch nobody",
+	};
+	char word[SHIM_SPEC_MAX];
+	struct shim_spec back;
+
+	ok("agent a stdin /bin/true");
+	ok("agent b stdin /bin/true");
+	ok("agent c stdin /bin/true");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert(!find("a")->spec.set_user);
+	ck_assert_ptr_null(find("a")->home);
+
+	ok("agent-user a nobody");
+	ck_assert(find("a")->spec.set_user);
+	ck_assert_uint_eq(find("a")->spec.uid, 65534);
+	ck_assert_uint_eq(find("a")->spec.gid, 65534);
+	ck_assert_str_eq(find("a")->home, "/nonexistent");
+	refused("agent-user a nobody", GRPC_STATUS_INVALID_ARGUMENT); /* once per type */
+	ok("agent-user b 64123:nogroup");
+	ck_assert_uint_eq(find("b")->spec.uid, 64123);
+	ck_assert_uint_eq(find("b")->spec.gid, 65534);
+	ck_assert_str_eq(find("b")->home, "/");
+
+	/* What the shim is handed is what was configured. */
+	shim_spec_format(&find("b")->spec, word);
+	ck_assert_str_eq(word, "user=64123:65534");
+	ck_assert_int_eq(shim_spec_parse(word, &back), 0);
+	ck_assert(back.set_user && back.uid == 64123 && back.gid == 65534);
+	shim_spec_format(&find("c")->spec, word);
+	ck_assert_str_eq(word, SHIM_SPEC_NONE);
+}
+END_TEST
+
+START_TEST(test_rlimit)
+{
+	static const char *const bad[] = {
+		"agent-rlimit a nofile 10",	      /* too few words */
+		"agent-rlimit a nofile 10 20 30",     /* too many */
+		"agent-rlimit a stack 10 20",	      /* not one of ours */
+		"agent-rlimit a nofile 20 10",	      /* soft above hard */
+		"agent-rlimit a nofile unlimited 10", /* the same */
+		"agent-rlimit a nofile -1 10",
+		"agent-rlimit a nofile 1e3 2000",
+		"agent-rlimit a nofile 1 9999999999999999999",
+		"agent-rlimit nosuch nofile 1 2",
+	};
+	char word[SHIM_SPEC_MAX];
+	struct shim_spec back;
+
+	ok("agent a stdin /bin/true");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		refused(bad[i], GRPC_STATUS_INVALID_ARGUMENT);
+	ok("agent-rlimit a nofile 64 128");
+	ok("agent-rlimit a core 0 0");
+	ok("agent-rlimit a nproc 100 unlimited");
+	refused("agent-rlimit a core 0 1", GRPC_STATUS_INVALID_ARGUMENT); /* once per resource */
+	ok("agent-user a nobody");
+
+	shim_spec_format(&find("a")->spec, word);
+	ck_assert_str_eq(word, "user=65534:65534,nproc=100:u,nofile=64:128,core=0:0");
+	ck_assert_int_eq(shim_spec_parse(word, &back), 0);
+	ck_assert_int_eq(memcmp(&back, &find("a")->spec, sizeof(back)), 0);
+}
+END_TEST
+
+/* The shim refuses any spec word the spoke could not have written. */
+START_TEST(test_spec_parse)
+{
+	static const char *const bad[] = {
+		"",
+		"user=1",
+		"user=1:2,user=1:2",
+		"nofile=2:1",
+		"stack=1:2",
+		"nofile=1:2,",
+		",nofile=1:2",
+		"user=-1:2",
+		"user=u:1",
+		"nofile=1",
+		"core=x:1",
+		"user=1:2:3",
+		"nproc=1:2,nproc=1:2",
+	};
+	struct shim_spec s;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		ck_assert_msg(shim_spec_parse(bad[i], &s) == -1, "took \"%s\"", bad[i]);
+	ck_assert_int_eq(shim_spec_parse("-", &s), 0);
+	ck_assert(!s.set_user && !s.set_limit[SHIM_LIMIT_NOFILE]);
+	ck_assert_int_eq(shim_spec_parse("nofile=u:u", &s), 0);
+	ck_assert(s.limit[SHIM_LIMIT_NOFILE].rlim_cur == RLIM_INFINITY);
+}
+END_TEST
+
 START_TEST(test_free)
 {
 	struct tsr_err err;
@@ -372,6 +483,7 @@ START_TEST(test_free)
 		ck_assert_int_eq(line_path("agent-dir a", sub, &err), 0);
 		ok("agent b stdin /bin/true");
 		ok("agent-timeout b 5 10");
+		ok("agent-user b nobody");
 		ck_assert_uint_eq(types.n, 2);
 		agent_types_free(&types);
 		ck_assert_uint_eq(types.n, 0);
@@ -384,6 +496,8 @@ START_TEST(test_free)
 	ck_assert_uint_eq(find("a")->env_n, 0);
 	ck_assert_ptr_null(find("a")->workdir);
 	ck_assert_int_eq(find("a")->grace_ms, -1);
+	ck_assert(!find("a")->spec.set_user);
+	ck_assert_ptr_null(find("a")->home);
 	/* Freeing an empty table, and freeing twice, are harmless. */
 	agent_types_free(&types);
 	agent_types_free(&types);
@@ -397,8 +511,8 @@ int test_suite(SRunner *sr)
 
 	tc = check_suite(sr, "agent_types",
 			 CHECK_TESTS(test_agent_line, test_agent_rejections, test_too_many_types,
-				     test_limits, test_env, test_env_too_many, test_dir,
-				     test_free));
+				     test_limits, test_env, test_env_too_many, test_dir, test_user,
+				     test_rlimit, test_spec_parse, test_free));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
 }

@@ -133,6 +133,7 @@ START_TEST(test_full)
 		 "state-dir /srv/tsr\nshim /opt/tsr/tessera-shim\ntrust-hub %s\n"
 		 "max-agents 4096\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
 		 "event-retention 100\nagent echo stdin /bin/cat -u\nagent-grace echo 7\n"
+		 "agent-user echo nobody\nagent-rlimit echo core 0 0\nagent-cgroups off\n"
 		 "# a comment\n\n",
 		 hub2);
 	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
@@ -152,6 +153,9 @@ START_TEST(test_full)
 	ck_assert_uint_eq(cfg->types.n, 1);
 	ck_assert_str_eq(agent_types_find(&cfg->types, "echo")->argv[1], "-u");
 	ck_assert_int_eq(agent_types_find(&cfg->types, "echo")->grace_ms, 7);
+	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_user);
+	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_limit[SHIM_LIMIT_CORE]);
+	ck_assert(cfg->agent_cgroups_off);
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -179,6 +183,7 @@ START_TEST(test_defaults)
 	snprintf(want, sizeof(want), "%s/tessera-shim", self);
 	ck_assert_str_eq(cfg->shim_path, want);
 	ck_assert_uint_eq(cfg->types.n, 0);
+	ck_assert(!cfg->agent_cgroups_off);
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -208,6 +213,10 @@ START_TEST(test_refusals)
 	refused("agent-env nosuch A=b\n", "");
 	refused("plaintext no\n", "plaintext yes");
 	refused("tls-cert /etc/c.pem\n", "contradicts");
+	refused("valkey-tls-ca /etc/ca.pem\n", "Valkey over TLS is not supported");
+	refused("agent-user nosuch nobody\n", "no agent nosuch");
+	refused("agent-rlimit nosuch core 0 0\n", "no agent nosuch");
+	refused("agent-cgroups on\n", "agent-cgroups must be auto or off");
 	memset(longv, 'l', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	snprintf(line, sizeof(line), "listen %s\n", longv);

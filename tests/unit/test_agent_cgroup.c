@@ -1,0 +1,476 @@
+/*
+ * test_agent_cgroup: opening on this host (enabled as root beside a
+ * writable cgroup2 mount, and then on the cgroup this process is in; else
+ * off with a reason), refusals (turned off, and then every call a no-op;
+ * a directory that is not a cgroup, a relative, missing or overlong path,
+ * a symbolic link to a cgroup), and in a base cgroup the test makes under
+ * the cgroup2 mount: opening it leaves no probe behind, an agent's cgroup
+ * made twice, a child and its double-forked grandchild in a session of
+ * its own both inside and both SIGKILLed by one kill, populated before
+ * and after, removal refused while populated, and each call on a missing
+ * cgroup. Where no cgroup2 mount can be written here, or the kernel has
+ * no cgroup.kill, those last are skipped with a note.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent_cgroup.h"
+#include "check_main.h"
+#include "ids.h"
+
+#define LINE_MAX_ 8192	  /* a line of /proc/self/mountinfo or /proc/PID/cgroup */
+#define POLL_ROUNDS 200	  /* of POLL_NS each: 2 s */
+#define POLL_NS 10000000L /* 10 ms */
+
+static char base[AGENT_CGROUP_PATH_MAX]; /* the test's base cgroup, made by cg_setup */
+static const char *skip_note;		 /* why the tests in a base cgroup are skipped */
+
+static void nap(void)
+{
+	struct timespec ts = { .tv_nsec = POLL_NS };
+
+	nanosleep(&ts, NULL);
+}
+
+/* The cgroup2 mount point, into mnt (len bytes); false if there is none. */
+static bool cgroup2_mount(char *mnt, size_t len)
+{
+	char line[LINE_MAX_], point[LINE_MAX_];
+	bool found = false;
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+
+	ck_assert_ptr_nonnull(f);
+	while (!found && fgets(line, sizeof(line), f) != NULL)
+		found = strstr(line, " - cgroup2 ") != NULL &&
+			sscanf(line, "%*s %*s %*s %*s %8191s", point) == 1 &&
+			(size_t)snprintf(mnt, len, "%s", point) < len;
+	fclose(f);
+	return found;
+}
+
+/* In the runner, before the tests: BASE = the cgroup2 mount/tsr-test-PID, or a skip note. */
+static void cg_setup(void)
+{
+	char mnt[AGENT_CGROUP_PATH_MAX - 32], kill_file[AGENT_CGROUP_PATH_MAX + 16];
+
+	if (!cgroup2_mount(mnt, sizeof(mnt))) {
+		skip_note = "no cgroup2 mount";
+		return;
+	}
+	snprintf(base, sizeof(base), "%s/tsr-test-%ld", mnt, (long)getpid());
+	if (mkdir(base, 0755) != 0) {
+		ck_assert_msg(errno == EACCES || errno == EROFS || errno == ENOENT, "%s: %s", base,
+			      strerror(errno));
+		skip_note = "cannot make a cgroup under the cgroup2 mount";
+		base[0] = '\0';
+		return;
+	}
+	snprintf(kill_file, sizeof(kill_file), "%s/cgroup.kill", base);
+	if (access(kill_file, F_OK) != 0 && errno == ENOENT) {
+		skip_note = "the kernel has no cgroup.kill";
+		ck_assert_int_eq(rmdir(base), 0);
+		base[0] = '\0';
+	}
+}
+
+/* Writes text to dir/file; -1 with errno if it cannot. */
+static int put(const char *dir, const char *file, const char *text)
+{
+	char path[AGENT_CGROUP_PATH_MAX + 64];
+	ssize_t n;
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file) >= sizeof(path))
+		return -1;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, strlen(text));
+	close(fd);
+	return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Whether dir/cgroup.events says populated 1. */
+static bool dir_populated(const char *dir)
+{
+	char path[AGENT_CGROUP_PATH_MAX + 64], buf[256];
+	size_t n;
+	FILE *f;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.events", dir) >= sizeof(path))
+		return false;
+	f = fopen(path, "re");
+	if (f == NULL)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return strstr(buf, "populated 1") != NULL;
+}
+
+/*
+ * In the runner, after the tests, passed or not (each runs in a process
+ * of its own, which a failure ends): whatever they left in BASE is
+ * killed, and BASE and the cgroups in it removed.
+ */
+static void cg_teardown(void)
+{
+	char sub[AGENT_CGROUP_PATH_MAX + 300];
+	struct dirent *de;
+	DIR *d;
+
+	if (base[0] == '\0')
+		return;
+	d = opendir(base);
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		if (de->d_type != DT_DIR || de->d_name[0] == '.')
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", base, de->d_name);
+		put(sub, "cgroup.kill", "1");
+		for (int i = 0; i < POLL_ROUNDS && dir_populated(sub); i++)
+			nap();
+		if (rmdir(sub) != 0)
+			fprintf(stderr, "cannot remove %s: %s\n", sub, strerror(errno));
+	}
+	if (d != NULL)
+		closedir(d);
+	if (rmdir(base) != 0)
+		fprintf(stderr, "cannot remove %s: %s\n", base, strerror(errno));
+	base[0] = '\0';
+}
+
+/* Whether the test can run in BASE; if not, says why once per test. */
+static bool have_base(void)
+{
+	if (skip_note != NULL)
+		fprintf(stderr, "%s: the cgroup is not exercised\n", skip_note);
+	return skip_note == NULL;
+}
+
+static void new_id(char *id)
+{
+	ck_assert_int_eq(ids_new_agent_id("s1", id, TSR_AGENT_ID_MAX + 1), 0);
+}
+
+/* Whether pid is listed in dir/cgroup.procs. */
+static bool listed(const char *dir, pid_t pid)
+{
+	char path[AGENT_CGROUP_PATH_MAX + 64];
+	bool found = false;
+	long p;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	while (!found && fscanf(f, "%ld", &p) == 1)
+		found = p == (long)pid;
+	fclose(f);
+	return found;
+}
+
+/* Whether pid's cgroup v2 path ends in "/tail". */
+static bool in_cgroup(pid_t pid, const char *tail)
+{
+	char path[64], line[LINE_MAX_], *end = NULL;
+	size_t n, t = strlen(tail);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", (long)pid);
+	f = fopen(path, "re");
+	ck_assert_ptr_nonnull(f);
+	while (end == NULL && fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "0::", 3) == 0)
+			end = line + strcspn(line, "\n");
+	fclose(f);
+	ck_assert_ptr_nonnull(end);
+	*end = '\0';
+	n = (size_t)(end - line);
+	return n > t + 1 && end[-(long)t - 1] == '/' && strcmp(end - t, tail) == 0;
+}
+
+/* Reaps pid, which must end by SIGKILL within POLL_ROUNDS. */
+static void reaped_killed(pid_t pid)
+{
+	int status = 0;
+	pid_t r = 0;
+
+	for (int i = 0; i < POLL_ROUNDS && r == 0; i++) {
+		r = waitpid(pid, &status, WNOHANG);
+		if (r == 0)
+			nap();
+	}
+	ck_assert_msg(r == pid, "pid %ld was not reaped: %s", (long)pid,
+		      r < 0 ? strerror(errno) : "still running");
+	ck_assert(WIFSIGNALED(status));
+	ck_assert_int_eq(WTERMSIG(status), SIGKILL);
+	ck_assert_int_eq(kill(pid, 0), -1);
+}
+
+START_TEST(test_open_host)
+{
+	char why[AGENT_CGROUP_WHY_MAX], probe[AGENT_CGROUP_PATH_MAX + 64];
+	struct agent_cgroup cg;
+	struct tsr_err err;
+
+	ck_assert_msg(agent_cgroup_open(&cg, false, why, sizeof(why), &err) == 0, "%s", err.msg);
+	if (!cg.enabled) {
+		ck_assert_str_ne(why, "");
+		ck_assert_int_eq(cg.dirfd, -1);
+		ck_assert_msg(skip_note != NULL || geteuid() != 0,
+			      "off as root beside a writable cgroup2 mount: %s", why);
+		fprintf(stderr, "agent cgroups are off on this host: %s\n", why);
+		return;
+	}
+	ck_assert_str_eq(why, "");
+	ck_assert_int_ge(cg.dirfd, 0);
+	/* The base is the cgroup this process is in, and the probe is gone from it. */
+	ck_assert_msg(listed(cg.base, getpid()), "%s", cg.base);
+	snprintf(probe, sizeof(probe), "%s/tessera-probe-%ld", cg.base, (long)getpid());
+	ck_assert_int_eq(access(probe, F_OK), -1);
+	ck_assert_int_eq(errno, ENOENT);
+	agent_cgroup_close(&cg);
+	ck_assert(!cg.enabled);
+	ck_assert_int_eq(cg.dirfd, -1);
+}
+END_TEST
+
+/* cg is off with a reason, and every call on it does nothing. */
+static void off(struct agent_cgroup *cg, const char *why)
+{
+	char id[TSR_AGENT_ID_MAX + 1];
+	bool populated = true;
+	struct tsr_err err;
+
+	ck_assert(!cg->enabled);
+	ck_assert_int_eq(cg->dirfd, -1);
+	ck_assert_str_ne(why, "");
+	new_id(id);
+	ck_assert_int_eq(agent_cgroup_create(cg, id, &err), 0);
+	ck_assert_int_eq(agent_cgroup_enter(cg, id, getpid(), &err), 0);
+	ck_assert_int_eq(agent_cgroup_kill(cg, id, &err), 0);
+	ck_assert_int_eq(agent_cgroup_populated(cg, id, &populated, &err), 0);
+	ck_assert(!populated);
+	ck_assert_int_eq(agent_cgroup_remove(cg, id, &err), 0);
+	agent_cgroup_close(cg);
+}
+
+START_TEST(test_open_refused)
+{
+	char why[AGENT_CGROUP_WHY_MAX], dir[] = "/tmp/tsr-cg-XXXXXX", link[64];
+	char longpath[AGENT_CGROUP_PATH_MAX + 1];
+	struct agent_cgroup cg;
+	struct tsr_err err;
+
+	ck_assert_int_eq(agent_cgroup_open(&cg, true, why, sizeof(why), &err), 0);
+	off(&cg, why);
+
+	/* Not a cgroup: refused before anything is made in it. */
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_int_eq(agent_cgroup_open_at(&cg, dir, why, sizeof(why), &err), 0);
+	ck_assert_ptr_nonnull(strstr(why, "not in a cgroup2 file system"));
+	off(&cg, why);
+
+	ck_assert_int_eq(agent_cgroup_open_at(&cg, "sys/fs/cgroup", why, sizeof(why), &err), 0);
+	off(&cg, why);
+	ck_assert_int_eq(agent_cgroup_open_at(&cg, "/nonexistent-tsr-cg", why, sizeof(why), &err),
+			 0);
+	ck_assert_ptr_nonnull(strstr(why, "No such file"));
+	off(&cg, why);
+	longpath[0] = '/';
+	memset(longpath + 1, 'c', AGENT_CGROUP_PATH_MAX - 1);
+	longpath[AGENT_CGROUP_PATH_MAX] = '\0';
+	ck_assert_int_eq(agent_cgroup_open_at(&cg, longpath, why, sizeof(why), &err), 0);
+	off(&cg, why);
+
+	/* A symbolic link, even to a cgroup, is not followed. */
+	snprintf(link, sizeof(link), "%s/link", dir);
+	ck_assert_int_eq(symlink(base[0] != '\0' ? base : "/sys/fs/cgroup", link), 0);
+	ck_assert_int_eq(agent_cgroup_open_at(&cg, link, why, sizeof(why), &err), 0);
+	off(&cg, why);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+START_TEST(test_open_at)
+{
+	char why[AGENT_CGROUP_WHY_MAX], probe[AGENT_CGROUP_PATH_MAX + 64];
+	struct agent_cgroup cg;
+	struct tsr_err err;
+
+	if (!have_base())
+		return;
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	ck_assert_str_eq(why, "");
+	ck_assert_str_eq(cg.base, base);
+	snprintf(probe, sizeof(probe), "%s/tessera-probe-%ld", base, (long)getpid());
+	ck_assert_int_eq(access(probe, F_OK), -1);
+	/* A probe left by an earlier process of this pid is reused and removed. */
+	ck_assert_int_eq(mkdir(probe, 0755), 0);
+	agent_cgroup_close(&cg);
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	ck_assert_int_eq(access(probe, F_OK), -1);
+	agent_cgroup_close(&cg);
+}
+END_TEST
+
+/*
+ * In the child, entered once it reads a byte from go: a new session, a
+ * middle process in another that forks the grandchild and ends, so the
+ * grandchild is orphaned into the test process (a subreaper). Reports the
+ * grandchild's pid, then a byte once the middle one is reaped; pauses.
+ */
+static void descend(int go, int report)
+{
+	pid_t mid, grand;
+	int status;
+	char c;
+
+	if (read(go, &c, 1) != 1 || setsid() < 0)
+		_exit(1);
+	mid = fork();
+	if (mid == 0) {
+		if (setsid() < 0)
+			_exit(1);
+		grand = fork();
+		if (grand == 0) {
+			for (;;)
+				pause();
+		}
+		_exit(grand > 0 && write(report, &grand, sizeof(grand)) == sizeof(grand) ? 0 : 1);
+	}
+	if (mid < 0 || waitpid(mid, &status, 0) != mid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0 || write(report, "r", 1) != 1)
+		_exit(1);
+	close(report);
+	for (;;)
+		pause();
+}
+
+START_TEST(test_kill_descendants)
+{
+	char why[AGENT_CGROUP_WHY_MAX], id[TSR_AGENT_ID_MAX + 1], tail[AGENT_CGROUP_PATH_MAX];
+	const char *leaf;
+	struct agent_cgroup cg;
+	struct tsr_err err;
+	bool populated = false;
+	int go[2], report[2];
+	pid_t child, grand;
+	char c;
+
+	if (!have_base())
+		return;
+	ck_assert_int_eq(prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), 0);
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	new_id(id);
+	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(!populated);
+
+	ck_assert_int_eq(pipe(go), 0);
+	ck_assert_int_eq(pipe(report), 0);
+	child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		close(go[1]);
+		close(report[0]);
+		descend(go[0], report[1]);
+	}
+	close(go[0]);
+	close(report[1]);
+	ck_assert_msg(agent_cgroup_enter(&cg, id, child, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(write(go[1], "g", 1), 1);
+	ck_assert_int_eq(read(report[0], &grand, sizeof(grand)), (ssize_t)sizeof(grand));
+	ck_assert_int_eq(read(report[0], &c, 1), 1);
+	close(go[1]);
+	close(report[0]);
+
+	/* The grandchild left both the test's session and the child's: a group kill misses it. */
+	leaf = strrchr(base, '/') + 1;
+	snprintf(tail, sizeof(tail), "%s/agent-%s", leaf, id);
+	ck_assert(in_cgroup(child, tail));
+	ck_assert(in_cgroup(grand, tail));
+	ck_assert_int_ne(getsid(grand), getsid(0));
+	ck_assert_int_ne(getsid(grand), getsid(child));
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(populated);
+	ck_assert_int_eq(agent_cgroup_remove(&cg, id, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+
+	ck_assert_msg(agent_cgroup_kill(&cg, id, &err) == 0, "%s", err.msg);
+	reaped_killed(child);
+	reaped_killed(grand);
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(!populated);
+	ck_assert_msg(agent_cgroup_remove(&cg, id, &err) == 0, "%s", err.msg);
+
+	/* Gone now: each call on it is fine, but entering. */
+	ck_assert_msg(agent_cgroup_remove(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_kill(&cg, id, &err) == 0, "%s", err.msg);
+	populated = true;
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(!populated);
+	ck_assert_int_eq(agent_cgroup_enter(&cg, id, getpid(), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	agent_cgroup_close(&cg);
+}
+END_TEST
+
+START_TEST(test_empty_and_missing)
+{
+	char why[AGENT_CGROUP_WHY_MAX], id[TSR_AGENT_ID_MAX + 1];
+	struct agent_cgroup cg;
+	struct tsr_err err;
+	bool populated = true;
+
+	if (!have_base())
+		return;
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	new_id(id);
+	/* Never made. */
+	ck_assert_msg(agent_cgroup_kill(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_remove(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(!populated);
+	/* Made, with nothing in it: a kill is fine, and so is removal. */
+	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_kill(&cg, id, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
+	ck_assert(!populated);
+	/* A pid that is no process. */
+	ck_assert_int_eq(agent_cgroup_enter(&cg, id, 0x3fffffff, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_msg(agent_cgroup_remove(&cg, id, &err) == 0, "%s", err.msg);
+	agent_cgroup_close(&cg);
+}
+END_TEST
+
+int test_suite(SRunner *sr)
+{
+	TCase *tc;
+
+	tc = check_suite(sr, "agent_cgroup",
+			 CHECK_TESTS(test_open_host, test_open_refused, test_open_at,
+				     test_kill_descendants, test_empty_and_missing));
+	tcase_add_unchecked_fixture(tc, cg_setup, cg_teardown);
+	tcase_set_timeout(tc, 20);
+	return 0;
+}
