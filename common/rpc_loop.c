@@ -1,17 +1,22 @@
 /*
  * rpc_loop: one completion queue driven by grpc_completion_queue_next().
- * Wakes at least every tick interval so that timers and stop requests are
- * seen without any other thread touching the queue.
+ * Wakes at least every RPC_LOOP_WAKE_MS so that timers and stop requests
+ * are seen without any other thread touching the queue; another thread
+ * that needs the tick at once rings the doorbell.
  */
 #include "rpc_loop.h"
 
+#include <grpc/grpc_security.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 
 #include "clock.h"
 
 #define RPC_LOOP_WAKE_MS 100
+/* Where the doorbell channel points: never a socket, and never dialled. */
+#define RPC_LOOP_DOORBELL_TARGET "unix:/dev/null/tessera-doorbell"
 
 struct rpc_loop {
 	grpc_completion_queue *cq;
@@ -21,6 +26,14 @@ struct rpc_loop {
 	void *tick_arg;
 	int tick_interval_ms;
 	int64_t next_tick_ms;
+	/*
+	 * Owned, or NULL: a channel that never connects. Watching it for a
+	 * state other than its own completes at once, which is the one way
+	 * the public core API lets another thread put a tag on the queue.
+	 */
+	grpc_channel *doorbell;
+	atomic_bool ringing; /* bell_tag is on the queue */
+	struct rpc_tag bell_tag;
 };
 
 gpr_timespec rpc_deadline_in(int64_t ms)
@@ -55,6 +68,41 @@ void rpc_loop_set_tick(struct rpc_loop *loop, rpc_tick_fn fn, void *arg, int int
 	loop->tick_arg = arg;
 	loop->tick_interval_ms = interval_ms;
 	loop->next_tick_ms = clock_mono_ms() + interval_ms;
+}
+
+static void rpc_loop_bell_done(struct rpc_tag *tag, bool ok)
+{
+	struct rpc_loop *loop = (struct rpc_loop *)((char *)tag -
+						    offsetof(struct rpc_loop, bell_tag));
+
+	(void)ok;
+	/* Cleared before the tick runs: a ring from now on is a new one. */
+	atomic_store(&loop->ringing, false);
+	loop->next_tick_ms = 0;
+}
+
+int rpc_loop_doorbell(struct rpc_loop *loop, struct tsr_err *err)
+{
+	grpc_channel_credentials *creds = grpc_insecure_credentials_create();
+
+	if (creds == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make the loop's doorbell");
+	loop->doorbell = grpc_channel_create(RPC_LOOP_DOORBELL_TARGET, creds, NULL);
+	grpc_channel_credentials_release(creds);
+	if (loop->doorbell == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make the loop's doorbell");
+	loop->bell_tag.done = rpc_loop_bell_done;
+	return 0;
+}
+
+void rpc_loop_tick_soon(struct rpc_loop *loop)
+{
+	if (loop->doorbell == NULL || atomic_exchange(&loop->ringing, true))
+		return;
+	rpc_loop_op_started(loop);
+	grpc_channel_watch_connectivity_state(loop->doorbell, GRPC_CHANNEL_SHUTDOWN,
+					      gpr_inf_future(GPR_CLOCK_MONOTONIC), loop->cq,
+					      &loop->bell_tag);
 }
 
 void rpc_loop_op_started(struct rpc_loop *loop)
@@ -124,6 +172,9 @@ void rpc_loop_free(struct rpc_loop *loop)
 
 	if (loop == NULL)
 		return;
+	/* A ring still pending completes now, and is drained below. */
+	if (loop->doorbell != NULL)
+		grpc_channel_destroy(loop->doorbell);
 	grpc_completion_queue_shutdown(loop->cq);
 	do {
 		ev = grpc_completion_queue_next(loop->cq, gpr_inf_future(GPR_CLOCK_MONOTONIC),

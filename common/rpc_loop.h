@@ -29,6 +29,18 @@ grpc_completion_queue *rpc_loop_cq(struct rpc_loop *loop);
 /* fn runs on the loop thread about every interval_ms (timers, health). */
 void rpc_loop_set_tick(struct rpc_loop *loop, rpc_tick_fn fn, void *arg, int interval_ms);
 
+/*
+ * Lets other threads call rpc_loop_tick_soon (a channel of its own, never
+ * connected, rings the queue). Called once, before any of them can.
+ */
+int rpc_loop_doorbell(struct rpc_loop *loop, struct tsr_err *err);
+/*
+ * Thread-safe: the tick runs at the loop's next wake-up, which comes at
+ * once, instead of when its interval is up. Needs rpc_loop_doorbell, else
+ * does nothing. Rings at most once until the loop has heard it.
+ */
+void rpc_loop_tick_soon(struct rpc_loop *loop);
+
 /* Before and after each grpc_call_start_batch() of the loop's queue. */
 void rpc_loop_op_started(struct rpc_loop *loop);
 

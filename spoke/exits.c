@@ -11,6 +11,16 @@ void exits_init(struct exits *ex)
 {
 	pthread_mutex_init(&ex->mu, NULL);
 	ex->head = ex->tail = NULL;
+	ex->wake = NULL;
+	ex->wake_arg = NULL;
+}
+
+void exits_set_wake(struct exits *ex, void (*wake)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&ex->mu);
+	ex->wake = wake;
+	ex->wake_arg = arg;
+	pthread_mutex_unlock(&ex->mu);
 }
 
 void exit_record_free(struct exit_record *r)
@@ -52,6 +62,9 @@ int exits_push(struct exits *ex, const struct exit_record *rec)
 	else
 		ex->head = r;
 	ex->tail = r;
+	/* Under mu: once exits_set_wake has cleared it, no call is still under way. */
+	if (ex->wake != NULL)
+		ex->wake(ex->wake_arg);
 	pthread_mutex_unlock(&ex->mu);
 	return 0;
 }

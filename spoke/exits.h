@@ -31,9 +31,17 @@ struct exit_record {
 struct exits {
 	pthread_mutex_t mu;
 	struct exit_record *head, *tail; /* owned */
+	void (*wake)(void *arg);	 /* called on each push, with mu held, or NULL */
+	void *wake_arg;
 };
 
 void exits_init(struct exits *ex);
+/*
+ * Has every push call wake(arg) (NULL: none), so that the loop thread
+ * records an exit at once rather than at its next tick. wake must be
+ * quick and not touch ex. Once this returns, the old one is not running.
+ */
+void exits_set_wake(struct exits *ex, void (*wake)(void *arg), void *arg);
 void exits_free(struct exits *ex);
 /* Thread-safe; -1 only when out of memory. Takes rec->output on success. */
 int exits_push(struct exits *ex, const struct exit_record *rec);

@@ -86,6 +86,12 @@ static void spoke_tick(void *arg)
 	spoke_health(sp, ok ? HEALTH_SERVING : HEALTH_NOT_SERVING);
 }
 
+/* An exits wake function: the reaper queued an exit. */
+static void spoke_wake(void *loop)
+{
+	rpc_loop_tick_soon(loop);
+}
+
 static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 {
 	struct supervisor_config cfg = {
@@ -136,6 +142,11 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	daemon_tls_opts(&sp->cfg.tls, &opts);
 	if (rpc_loop_new(&loop, err) != 0)
 		return -1;
+	/* An agent's end is recorded, and streamed, as soon as its exit is queued. */
+	if (rpc_loop_doorbell(loop, err) == 0)
+		exits_set_wake(&sp->exits, spoke_wake, loop);
+	else
+		log_warn("agent exits wait for the %d ms tick: %s", SPOKE_TICK_MS, err->msg);
 	if (health_new(&sp->health, err) != 0 || rpc_server_new(loop, &opts, &srv, err) != 0 ||
 	    rpc_server_add_method(srv, TSR_METHOD_EXECUTE, execute_handle, sp, err) != 0 ||
 	    rpc_server_add_method(srv, TSR_METHOD_STREAM_EVENTS, event_stream_handle, sp->streams,
@@ -168,6 +179,7 @@ out:
 	sp->health = NULL;
 	rpc_server_free(srv);
 	daemon_signals_detach();
+	exits_set_wake(&sp->exits, NULL, NULL);
 	rpc_loop_free(loop);
 	return rc;
 }
