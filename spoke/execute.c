@@ -8,6 +8,7 @@
  */
 #include "execute.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@
 #include "envelope.h"
 #include "log.h"
 #include "protocol.h"
+#include "read_nonces.h"
 #include "spoke.h"
 #include "spoke_info.h"
 
@@ -47,6 +49,34 @@ static command_fn execute_route(Tessera__V1__CommandType type)
 	return NULL;
 }
 
+/*
+ * Records cmd's nonce, or refuses a replay: in memory for a command that
+ * only reads (read_nonces.h: no fsync for a read), in Valkey for the rest
+ * and for a read the memory has no room for.
+ */
+static int execute_claim(struct spoke *sp, const Tessera__V1__Command *cmd, int64_t now,
+			 struct tsr_err *err)
+{
+	int64_t ttl = envelope_command_replay_ms(cmd, now);
+	/*
+	 * SPOKE_INFO reads too, but the hub's poll of it is how it learns that
+	 * this spoke cannot serve while Valkey is away: it keeps its nonce there.
+	 */
+	bool read = cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS ||
+		    cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST;
+
+	if (read && sp->read_nonces != NULL) {
+		if (read_nonces_claim(sp->read_nonces, cmd->nonce.data, cmd->nonce.len, now, ttl,
+				      err) == 0)
+			return 0;
+		if (err->code != GRPC_STATUS_RESOURCE_EXHAUSTED)
+			return -1;
+		log_warn("%s; this one goes to Valkey", err->msg);
+		tsr_err_clear(err);
+	}
+	return store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len, ttl, err);
+}
+
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct spoke *sp = ctx;
@@ -60,8 +90,7 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 
 	tsr_err_clear(&err);
 	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0 ||
-	    store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len,
-			      envelope_command_replay_ms(cmd, now), &err) != 0) {
+	    execute_claim(sp, cmd, now, &err) != 0) {
 		log_warn("refused a command: %s", err.msg);
 		rpc_call_fail(call, &err);
 		goto out;

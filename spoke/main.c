@@ -204,9 +204,9 @@ int main(int argc, char **argv)
 	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
 	    agent_account_check(&sp.cfg.types, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
-	    spoke_open_store(&sp, &err) != 0 || spoke_start_supervisor(&sp, &err) != 0 ||
-	    recovery_run(&sp, &err) != 0 || event_streams_new(&sp, &sp.streams, &err) != 0 ||
-	    spoke_serve(&sp, &err) != 0)
+	    spoke_open_store(&sp, &err) != 0 || read_nonces_new(&sp.read_nonces, &err) != 0 ||
+	    spoke_start_supervisor(&sp, &err) != 0 || recovery_run(&sp, &err) != 0 ||
+	    event_streams_new(&sp, &sp.streams, &err) != 0 || spoke_serve(&sp, &err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -218,6 +218,7 @@ out:
 	agent_cgroup_close(&sp.cgroup);
 	if (sp.store != NULL)
 		store_close(sp.store);
+	read_nonces_free(sp.read_nonces);
 	grpc_shutdown();
 	sign_key_wipe(&sp.key);
 	spoke_config_free(&sp.cfg);

@@ -11,6 +11,7 @@
 
 #include "exits.h"
 #include "proc_identity.h"
+#include "read_nonces.h"
 #include "sign.h"
 #include "spoke_config.h"
 #include "store.h"
@@ -28,6 +29,7 @@ struct spoke {
 	char boot_id[PROC_BOOT_ID_LEN + 1]; /* this boot's: read-only once read */
 	struct proc_pid_ns pid_ns;	    /* its PID namespace: read-only once read */
 	struct store *store;		    /* loop thread only */
+	struct read_nonces *read_nonces;    /* loop thread only; NULL: all in Valkey */
 	struct supervisor *sv;
 	struct agent_cgroup cgroup; /* read-only once opened: the supervisor's */
 	struct exits exits;	    /* reaper thread in, loop thread out */

@@ -141,6 +141,7 @@ void fx_spoke_start(struct fx *f)
 	ck_assert_msg(
 		store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store, &err) == 0,
 		"%s", err.msg);
+	ck_assert_int_eq(read_nonces_new(&sp->read_nonces, &err), 0);
 	ck_assert_int_eq(proc_boot_id(sp->boot_id, &err), 0);
 	ck_assert_int_eq(proc_pid_ns(&sp->pid_ns, &err), 0);
 	ck_assert_msg(agent_files_dir_prepare(sp->cfg.state_dir, &err) == 0, "%s", err.msg);
@@ -164,6 +165,7 @@ void fx_spoke_stop(struct fx *f)
 		return;
 	supervisor_stop(sp->sv);
 	store_close(sp->store);
+	read_nonces_free(sp->read_nonces);
 	sign_key_wipe(&sp->key);
 	spoke_config_free(&sp->cfg);
 	exits_free(&sp->exits);

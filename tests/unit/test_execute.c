@@ -200,6 +200,62 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/* Valkey's count of keys naming a nonce. */
+static long long nonce_keys(void)
+{
+	redisReply *r = fx_raw(&fx, "KEYS tessera:{%s}:nonce:*", FX_SPOKE);
+	long long n = (long long)r->elements;
+
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * A read's nonce is kept in memory, not in Valkey (no fsync): its replay
+ * is refused all the same while the spoke runs; after a restart, which
+ * forgets it, the same read is answered once more. A write's nonce is in
+ * Valkey and outlives the restart.
+ */
+START_TEST(test_read_replay)
+{
+	Tessera__V1__StatusCommand get = TESSERA__V1__STATUS_COMMAND__INIT;
+	Tessera__V1__KillCommand kill = TESSERA__V1__KILL_COMMAND__INIT;
+	char id[TSR_AGENT_ID_MAX + 1];
+	uint8_t *rd = NULL, *wr = NULL;
+	size_t rd_len = 0, wr_len = 0;
+	long long before = nonce_keys();
+	struct unary u;
+
+	ck_assert_int_eq(ids_new_agent_id(FX_SPOKE, id, sizeof(id)), 0);
+	get.agent_id = id;
+	kill.agent_id = id;
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, &get.base,
+		   FX_SPOKE, &rd, &rd_len);
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, &kill.base,
+		   FX_SPOKE, &wr, &wr_len);
+	call(rd, rd_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK); /* a signed NOT_FOUND */
+	ck_assert_int_eq(nonce_keys(), before);
+	call(rd, rd_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(u.details, "replayed"));
+	call(wr, wr_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	ck_assert_int_eq(nonce_keys(), before + 1);
+
+	fx_spoke_stop(&fx);
+	fx_spoke_start(&fx);
+	call(rd, rd_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	call(rd, rd_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	call(wr, wr_len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	free(rd);
+	free(wr);
+}
+END_TEST
+
 /* No nonce can be recorded: every command is refused, none reaches a handler. */
 START_TEST(test_valkey_down)
 {
@@ -223,7 +279,7 @@ int test_suite(SRunner *sr)
 		return rc;
 	tc = check_suite(sr, "execute",
 			 CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
-				     test_valkey_down));
+				     test_read_replay, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;
