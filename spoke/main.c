@@ -5,9 +5,11 @@
  * the trusted hub keys on SIGHUP. Agents keep
  * running across a spoke stop; the next start settles their records.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "agent_account.h"
@@ -29,6 +31,7 @@
 
 #define SPOKE_VALKEY_WAIT_MS 30000 /* at start-up, for Valkey to come up */
 #define SPOKE_TICK_MS 20
+#define SPOKE_FDS_OWN 1024 /* descriptors beyond agents': gRPC, Valkey, event streams */
 #define SPOKE_DRAIN_MS 5000
 #define SPOKE_HEALTH_MS 1000 /* how often Valkey is checked for health */
 
@@ -92,6 +95,34 @@ static void spoke_wake(void *loop)
 	rpc_loop_tick_soon(loop);
 }
 
+/*
+ * Raises this process's RLIMIT_NOFILE to its hard limit, which max-agents
+ * needs (each running agent holds SUPERVISOR_FDS_PER_AGENT descriptors);
+ * *agents gets the limit it had, which agents start with.
+ */
+static int spoke_raise_nofile(const struct spoke *sp, struct rlimit *agents, struct tsr_err *err)
+{
+	rlim_t need = (rlim_t)sp->cfg.max_agents * SUPERVISOR_FDS_PER_AGENT + SPOKE_FDS_OWN;
+	struct rlimit r;
+
+	if (getrlimit(RLIMIT_NOFILE, &r) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "getrlimit: %s", strerror(errno));
+	*agents = r;
+	if (r.rlim_cur < need) {
+		r.rlim_cur = r.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &r) != 0)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "setrlimit: %s",
+					   strerror(errno));
+	}
+	if (r.rlim_cur < need)
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   "max-agents %d needs %llu file descriptors, and this process "
+				   "may have %llu (RLIMIT_NOFILE; systemd: LimitNOFILE=)",
+				   sp->cfg.max_agents, (unsigned long long)need,
+				   (unsigned long long)r.rlim_cur);
+	return 0;
+}
+
 static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 {
 	struct supervisor_config cfg = {
@@ -104,7 +135,8 @@ static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 	};
 	char why[AGENT_CGROUP_WHY_MAX];
 
-	if (proc_boot_id(sp->boot_id, err) != 0 || proc_pid_ns(&sp->pid_ns, err) != 0 ||
+	if (spoke_raise_nofile(sp, &cfg.agent_nofile, err) != 0 ||
+	    proc_boot_id(sp->boot_id, err) != 0 || proc_pid_ns(&sp->pid_ns, err) != 0 ||
 	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0 ||
 	    agent_cgroup_open(&sp->cgroup, sp->cfg.agent_cgroups_off, why, sizeof(why), err) != 0)
 		return -1;

@@ -15,7 +15,6 @@
 #include "config.h"
 #include "tls_conf.h"
 
-#define SPOKE_MAX_AGENTS_LIMIT 4096
 #define SPOKE_GRACE_MAX_MS (10 * 60 * 1000)
 
 static int spoke_config_copy(char *dst, size_t dstlen, const char *src, const char *what,
@@ -236,7 +235,7 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 		return sign_keyring_add(&cfg->trusted, &pub, err);
 	}
 	if (strcmp(argv[0], "max-agents") == 0)
-		return spoke_config_int(argv[1], 1, SPOKE_MAX_AGENTS_LIMIT, &cfg->max_agents,
+		return spoke_config_int(argv[1], 1, SUPERVISOR_AGENTS_MAX, &cfg->max_agents,
 					"max-agents", err);
 	if (strcmp(argv[0], "kill-grace-ms") == 0)
 		return spoke_config_int(argv[1], 0, SPOKE_GRACE_MAX_MS, &cfg->kill_grace_ms,

@@ -104,6 +104,7 @@ struct supervisor {
 	const char *shim_path;	/* borrowed */
 	bool reap_inherited;
 	const struct agent_cgroup *cgroup; /* borrowed, or NULL */
+	struct rlimit agent_nofile;	   /* rlim_cur 0: none */
 	int64_t next_trim_mono;		   /* reaper only */
 	supervisor_exit_fn on_exit;
 	void *arg;
@@ -524,6 +525,7 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv->shim_path = cfg->shim_path;
 	sv->reap_inherited = cfg->reap_inherited;
 	sv->cgroup = cfg->cgroup != NULL && cfg->cgroup->enabled ? cfg->cgroup : NULL;
+	sv->agent_nofile = cfg->agent_nofile;
 	sv->on_exit = on_exit;
 	sv->arg = arg;
 	sv->slots = calloc(max, sizeof(*sv->slots));
@@ -894,11 +896,17 @@ static int sv_spawn_prepare(const struct supervisor *sv, const char *agent_id,
 			    const struct agent_type *type, const char *task, size_t task_len,
 			    struct sv_spawn *sp, struct tsr_err *err)
 {
+	struct shim_spec spec;
 	size_t n = 0;
 
 	sp->argv[n++] = (char *)sv->shim_path;
 	sp->argv[n++] = sp->exit_path;
-	shim_spec_format(&type->spec, sp->spec);
+	spec = type->spec;
+	if (!spec.set_limit[SHIM_LIMIT_NOFILE] && sv->agent_nofile.rlim_cur != 0) {
+		spec.set_limit[SHIM_LIMIT_NOFILE] = true;
+		spec.limit[SHIM_LIMIT_NOFILE] = sv->agent_nofile;
+	}
+	shim_spec_format(&spec, sp->spec);
 	sp->argv[n++] = sp->spec;
 	for (size_t i = 0; type->argv[i] != NULL; i++)
 		sp->argv[n++] = type->argv[i];

@@ -51,13 +51,15 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include "agent_cgroup.h"
 #include "agent_types.h"
 #include "error.h"
 
-#define SUPERVISOR_AGENTS_MAX 4096    /* highest cap on concurrent agents */
+#define SUPERVISOR_AGENTS_MAX 16384   /* highest cap on concurrent agents */
+#define SUPERVISOR_FDS_PER_AGENT 2    /* a running agent's pidfd and output file */
 #define SUPERVISOR_DRAIN_MS 5000      /* longest wait for a group to empty */
 #define SUPERVISOR_TAIL_DEFAULT 65536 /* bytes of output kept per agent */
 #define SUPERVISOR_TAIL_MAX 1048576
@@ -104,6 +106,12 @@ struct supervisor_config {
 	bool reap_inherited;
 	/* borrowed for sv's life: a cgroup per agent when enabled, or NULL */
 	const struct agent_cgroup *cgroup;
+	/*
+	 * RLIMIT_NOFILE of agents whose type sets none, or rlim_cur 0 for
+	 * the spoke's own: the limit it had before raising its own for its
+	 * agents' descriptors, so that agents start as they would elsewhere.
+	 */
+	struct rlimit agent_nofile;
 };
 
 /* One process for good: its pid and start time (proc_identity.h). */

@@ -131,7 +131,7 @@ START_TEST(test_full)
 	ck_assert_ptr_nonnull(cfg);
 	snprintf(extra, sizeof(extra),
 		 "state-dir /srv/tsr\nshim /opt/tsr/tessera-shim\ntrust-hub %s\n"
-		 "max-agents 4096\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
+		 "max-agents 16384\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
 		 "event-retention 100\nagent echo stdin /bin/cat -u\nagent-grace echo 7\n"
 		 "agent-user echo nobody\nagent-rlimit echo core 0 0\nagent-cgroups off\n"
 		 "# a comment\n\n",
@@ -145,7 +145,7 @@ START_TEST(test_full)
 	ck_assert_str_eq(cfg->shim_path, "/opt/tsr/tessera-shim");
 	ck_assert_uint_eq(cfg->trusted.n, 2);
 	ck_assert_ptr_nonnull(sign_keyring_find(&cfg->trusted, pub2.id));
-	ck_assert_int_eq(cfg->max_agents, 4096);
+	ck_assert_int_eq(cfg->max_agents, 16384);
 	ck_assert_int_eq(cfg->kill_grace_ms, 0);
 	ck_assert_int_eq(cfg->output_tail_bytes, 1048576);
 	ck_assert_int_eq(cfg->event_retention, 100);
@@ -197,8 +197,8 @@ START_TEST(test_refusals)
 	refused("max-agents\n", "takes exactly one value");
 	refused("max-agents 1 2\n", "takes exactly one value");
 	refused("id bad.id\n", "id must be");
-	refused("max-agents 0\n", "max-agents must be a number from 1 to 4096");
-	refused("max-agents 4097\n", "max-agents must be");
+	refused("max-agents 0\n", "max-agents must be a number from 1 to 16384");
+	refused("max-agents 16385\n", "max-agents must be");
 	refused("max-agents 12x\n", "max-agents must be");
 	refused("max-agents -1\n", "max-agents must be");
 	refused("kill-grace-ms -1\n", "kill-grace-ms must be");

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -438,6 +439,45 @@ START_TEST(test_child_inherits_nothing)
 	close(leak);
 	ck_assert_int_eq(supervisor_kill(sv, b, 0, &err), 0);
 	wait_exit(b);
+}
+END_TEST
+
+/*
+ * Agents start with the descriptor limit the spoke had before it raised
+ * its own (agent_nofile), unless their type sets one.
+ */
+START_TEST(test_agent_nofile)
+{
+	const char *t_limits[] = { "agent",   "limits", "stdin",
+				   "/bin/sh", "-c",	"echo $(ulimit -Sn) $(ulimit -Hn)",
+				   NULL };
+	struct supervisor_config cfg = config(2, TAIL_TEST);
+	char a[TSR_AGENT_ID_MAX + 1], want[64];
+	const struct agent_type *t;
+	struct supervisor_exit ex;
+	struct rlimit own;
+	struct tsr_err err;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &own), 0);
+	ck_assert_uint_ge(own.rlim_max, 100);
+	cfg.agent_nofile = (struct rlimit){ .rlim_cur = 100, .rlim_max = own.rlim_max };
+	ck_assert_msg(supervisor_start(&cfg, on_exit_cb, NULL, &sv, &err) == 0, "%s", err.msg);
+	t = type_add(t_limits);
+	spawn_ok(t, "", 0, a);
+	ex = wait_exit(a);
+	if (own.rlim_max == RLIM_INFINITY)
+		snprintf(want, sizeof(want), "100 unlimited\n");
+	else
+		snprintf(want, sizeof(want), "100 %llu\n", (unsigned long long)own.rlim_max);
+	ck_assert_str_eq(ex.output, want);
+
+	/* The type's own agent-rlimit wins. */
+	((struct agent_type *)t)->spec.set_limit[SHIM_LIMIT_NOFILE] = true;
+	((struct agent_type *)t)->spec.limit[SHIM_LIMIT_NOFILE] = (struct rlimit){ .rlim_cur = 64,
+										   .rlim_max = 64 };
+	spawn_ok(t, "", 0, a);
+	ex = wait_exit(a);
+	ck_assert_str_eq(ex.output, "64 64\n");
 }
 END_TEST
 
@@ -957,11 +997,11 @@ int test_suite(SRunner *sr)
 			 CHECK_TESTS(test_exit_codes, test_kill_sleep, test_kill_ignores_term,
 				     test_leader_exit_kills_group, test_task_stdin,
 				     test_task_env_and_environment, test_child_inherits_nothing,
-				     test_output_tail, test_output_running, test_timeout,
-				     test_timeout_after_kill_or_end, test_cap_and_errors,
-				     test_kill_claim, test_start_errors, test_exit_record_fifo,
-				     test_exit_tmp_fifo, test_adopt_only_own_shim,
-				     test_agent_types));
+				     test_agent_nofile, test_output_tail, test_output_running,
+				     test_timeout, test_timeout_after_kill_or_end,
+				     test_cap_and_errors, test_kill_claim, test_start_errors,
+				     test_exit_record_fifo, test_exit_tmp_fifo,
+				     test_adopt_only_own_shim, test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
 #ifndef NDEBUG
