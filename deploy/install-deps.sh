@@ -21,6 +21,7 @@ pkgs=(
 	libprotobuf-dev libhiredis-dev libsodium-dev check
 	ca-certificates procps iproute2 python3 jq gcovr
 	clang libclang-rt-14-dev clang-format
+	hyperfine python3-grpcio python3-protobuf python3-grpc-tools
 )
 
 . "$(dirname "$0")/apt-sources.sh"

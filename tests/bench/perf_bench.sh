@@ -1,0 +1,214 @@
+#!/usr/bin/env bash
+# Perf benchmark: each figure of Tessera beside a floor measured
+# in the same run on the same machine, and their ratio. It prints figures,
+# never judges them; the exit status only says whether the set-up worked.
+#
+# Set-up: the build folder it runs from (TESSERA_BUILD), one Valkey started
+# with deploy/valkey.conf (append-only, appendfsync always), one spoke on
+# it, one hub with token auth, all plaintext on loopback.
+#
+# Figures (sample sizes from the environment):
+#   CLI wall time p50 of `tessera spokes` and `tessera get ID`, by hyperfine
+#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floor: /bin/true
+#   kill latency as a watcher sees it (perf_client.py): SpawnAgent(sleep),
+#     agent.running on the watch, KillAgent right away or after
+#     PERF_KILL_PAUSE_MS (200), until agent.killed arrives; p50 and p90 of
+#     PERF_KILLS (50) each; floor: posix_spawn+waitpid of /bin/true
+#   GetAgent p50, sequential (PERF_GETS 500); floor: the hub's
+#     grpc.health.v1.Health/Check from the same client
+#   SpawnAgent(true) p50, sequential (PERF_SPAWNS 200); floor:
+#     posix_spawn+waitpid
+#   short agents end to end: PERF_SHORT (1000) `true` agents, PERF_IN_FLIGHT
+#     (16) at a time, each until its terminal event; rate, and the CPU of
+#     hub, spoke, Valkey and the whole machine per agent; floor: spawn-floor
+#     with as many in flight (its rate, and its own and its children's CPU)
+#   PERF_SLEEPS (1000) `sleep` agents spawned PERF_IN_FLIGHT at a time, then
+#     all killed (each until agent.killed); both rates; floor as above
+# The floors come from spawn-floor (spawn_floor.c, the first argument):
+# PERF_FLOOR_SEQ (2000) sequential spawns, PERF_FLOOR_PAR (5000) in flight.
+. "$(dirname "$0")/../integration/lib.sh"
+
+SPAWN_FLOOR=${1:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+CLI_WARMUP=${PERF_CLI_WARMUP:-3}
+CLI_RUNS=${PERF_CLI_RUNS:-30}
+KILLS=${PERF_KILLS:-50}
+KILL_PAUSE_MS=${PERF_KILL_PAUSE_MS:-200}
+GETS=${PERF_GETS:-500}
+SPAWNS=${PERF_SPAWNS:-200}
+SHORT=${PERF_SHORT:-1000}
+SLEEPS=${PERF_SLEEPS:-1000}
+IN_FLIGHT=${PERF_IN_FLIGHT:-16}
+FLOOR_SEQ=${PERF_FLOOR_SEQ:-2000}
+FLOOR_PAR=${PERF_FLOOR_PAR:-5000}
+
+say() { echo "# $*"; }
+
+for tool in hyperfine jq valkey-server; do
+	command -v "$tool" >/dev/null || bail "$tool is not installed (deploy/install-deps.sh)"
+done
+# No __pycache__ in the source tree.
+export PYTHONDONTWRITEBYTECODE=1
+# Debian's python3-grpcio and python3-grpc-tools live under /usr/bin/python3,
+# which may not be the python3 first on PATH.
+PY=
+for p in python3 /usr/bin/python3; do
+	if "$p" -c 'import grpc, grpc_tools.protoc, google.protobuf' 2>/dev/null; then
+		PY=$p
+		break
+	fi
+done
+[ -n "$PY" ] || bail "no python3 with grpcio, protobuf and grpc_tools (deploy/install-deps.sh)"
+
+# The whole run's own processes are tracked, so that a bail-out stops them
+# by PID; bg_wait PID waits for one and stops tracking it.
+bg_wait() {
+	local i rc=0
+	wait "$1" || rc=$?
+	for i in "${!PIDS[@]}"; do
+		[ "${PIDS[$i]}" != "$1" ] || PIDS[$i]=
+	done
+	return "$rc"
+}
+
+# kv FILE KEY: a value from a line of key=value pairs.
+kv() {
+	tr ' ' '\n' <"$1" | sed -n "s/^$2=//p"
+}
+
+t_start=$(date +%s)
+say "perf: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
+	"kernel $(uname -r)"
+say "commit $(git -C "$SRC" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)," \
+	"build $TESSERA_BUILD ($(sed -n 's/^buildtype = //p' "$TESSERA_BUILD/meson-private/cmd_line.txt" 2>/dev/null || echo '?'))"
+
+# Python stubs of proto/, made for this run only. The health service goes
+# under another Python package: grpc/health/v1 would hide grpcio's grpc.
+STUBS=$WORK/stubs
+mkdir -p "$STUBS" "$WORK/proto/tsr_health/v1"
+cp "$SRC/proto/grpc/health/v1/health.proto" "$WORK/proto/tsr_health/v1/health.proto"
+"$PY" -m grpc_tools.protoc -I "$SRC/proto" -I "$SRC/proto/hub" -I "$WORK/proto" \
+	--python_out="$STUBS" --grpc_python_out="$STUBS" \
+	tessera/v1/agent.proto tessera/v1/hub.proto tsr_health/v1/health.proto \
+	>"$WORK/protoc.log" 2>&1 || bail "grpc_tools.protoc failed: $(tail -n 3 "$WORK/protoc.log")"
+
+# Valkey with the deployment's persistence settings (deploy/valkey.conf),
+# listening where lib.sh's helpers look for it.
+mkdir -p "$WORK/vk"
+valkey-server "$SRC/deploy/valkey.conf" --port 0 --unixsocket "$WORK/vk/valkey.sock" \
+	--unixsocketperm 700 --dir "$WORK/vk" --daemonize no --logfile "$WORK/vk.log" &
+VALKEY_PID=$!
+track "$VALKEY_PID" "valkey vk"
+wait_for 10 valkey vk ping || bail "valkey did not start"
+say "valkey $(valkey-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'):" \
+	"$(valkey vk config get appendonly | paste -sd ' ')," \
+	"$(valkey vk config get appendfsync | paste -sd ' ')"
+
+keygen hub
+# The hub counts every spawn it places against the spoke's last polled load
+# (every 2 s), ended or not, so short agents need room too: the most a spoke
+# accepts.
+max_agents=${PERF_MAX_AGENTS:-4096}
+SPOKE_MAX_AGENTS=$max_agents start_spoke spoke-1 vk hub
+SPOKE_PID=$SPOKE_PID_spoke_1
+HUB_TOKENS=bench start_hub hub hub spoke-1
+
+unset TESSERA_TOKEN_FILE TESSERA_TLS_CA TESSERA_TLS_CERT TESSERA_TLS_KEY TESSERA_TLS_NAME
+: >"$WORK/cli.conf"
+export TESSERA_CONFIG=$WORK/cli.conf TESSERA_HUB=$HUB_ADDR
+TESSERA_TOKEN=$(token bench)
+export TESSERA_TOKEN
+polled() {
+	[ "$(cli --json spokes | jq '.spokes[0].maxAgents // 0')" -gt 0 ]
+}
+wait_for 30 polled || bail "the spoke did not answer the hub's load poll"
+target=$(cli --json spawn true "perf get target" | jq -r .id) || bail "spawn failed"
+wait_for 10 agent_terminal "$target" || bail "agent $target did not end"
+say "daemons: valkey $VALKEY_PID, spoke $SPOKE_PID (max-agents $max_agents), hub $HUB_PID;" \
+	"set-up $(($(date +%s) - t_start)) s"
+
+# 1. CLI wall time: hyperfine without a shell, /bin/true alongside.
+hyperfine -N --warmup "$CLI_WARMUP" --runs "$CLI_RUNS" --export-json "$WORK/cli.json" \
+	/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" \
+	>"$WORK/hyperfine.log" 2>&1 || bail "hyperfine failed: $(tail -n 5 "$WORK/hyperfine.log")"
+cli_ms() { jq -r ".results[$1].median * 1000" "$WORK/cli.json"; }
+true_ms=$(cli_ms 0)
+spokes_ms=$(cli_ms 1)
+get_ms=$(cli_ms 2)
+say "CLI timed: $(($(date +%s) - t_start)) s"
+
+# The floors.
+"$SPAWN_FLOOR" seq "$FLOOR_SEQ" >"$WORK/floor-seq" || bail "spawn-floor seq failed"
+"$SPAWN_FLOOR" par "$FLOOR_PAR" "$IN_FLIGHT" >"$WORK/floor-par" || bail "spawn-floor par failed"
+fl_p50=$(awk -v us="$(kv "$WORK/floor-seq" p50_us)" 'BEGIN { print us / 1000 }')
+fl_p90=$(awk -v us="$(kv "$WORK/floor-seq" p90_us)" 'BEGIN { print us / 1000 }')
+fl_rate=$(kv "$WORK/floor-par" rate_per_s)
+fl_cpu=$(awk -v us="$(kv "$WORK/floor-par" cpu_us_per)" 'BEGIN { print us / 1000 }')
+say "floors measured: $(($(date +%s) - t_start)) s"
+
+# 2-7. Everything else through the gRPC API.
+"$PY" "$SRC/tests/bench/perf_client.py" --addr "$HUB_ADDR" --stubs "$STUBS" \
+	--kills "$KILLS" --kill-pause-ms "$KILL_PAUSE_MS" --gets "$GETS" --spawns "$SPAWNS" \
+	--short "$SHORT" --sleeps "$SLEEPS" --in-flight "$IN_FLIGHT" \
+	--pids "hub=$HUB_PID,spoke=$SPOKE_PID,valkey=$VALKEY_PID" \
+	>"$WORK/client.json" 2>"$WORK/client.err" &
+client_pid=$!
+track "$client_pid" -
+bg_wait "$client_pid" || bail "perf_client failed: $(tail -n 5 "$WORK/client.err")"
+say "client done: $(($(date +%s) - t_start)) s"
+c() { jq -r "$1" "$WORK/client.json"; }
+
+# The table. ratio: how many times the floor's cost tessera's is (a time
+# over the floor's time; the floor's rate over a rate).
+row() { # LABEL UNIT TESSERA FLOOR time|rate FLOOR_LABEL
+	awk -v l="$1" -v u="$2" -v t="$3" -v f="$4" -v k="$5" -v fl="$6" 'BEGIN {
+		r = (k == "rate") ? f / t : t / f
+		printf "# %-46s | %10.3f | %10.3f | %7.1fx | %-6s | %s\n", l, t, f, r, u, fl
+	}'
+}
+echo "#"
+printf '# %-46s | %10s | %10s | %8s | %-6s | %s\n' figure tessera floor ratio unit floor
+printf '# %s\n' "$(printf '%.0s-' $(seq 1 116))"
+row "CLI \`tessera spokes\` wall p50" ms "$spokes_ms" "$true_ms" time "/bin/true (hyperfine -N)"
+row "CLI \`tessera get ID\` wall p50" ms "$get_ms" "$true_ms" time "/bin/true (hyperfine -N)"
+for v in now pause; do
+	[ "$v" = now ] && what="kill at running" || what="kill ${KILL_PAUSE_MS} ms after running"
+	row "$what, to agent.killed p50" ms "$(c ".kill_$v.p50_ms")" "$fl_p50" time "posix_spawn+wait p50"
+	row "$what, to agent.killed p90" ms "$(c ".kill_$v.p90_ms")" "$fl_p90" time "posix_spawn+wait p90"
+done
+row "GetAgent p50 (sequential)" ms "$(c .get.p50_ms)" "$(c .health.p50_ms)" time "Health/Check p50"
+row "SpawnAgent(true) p50 (sequential)" ms "$(c .spawn.p50_ms)" "$fl_p50" time "posix_spawn+wait p50"
+row "short agents, $IN_FLIGHT in flight, to end" "/s" "$(c .short.rate_per_s)" "$fl_rate" rate \
+	"posix_spawn+wait, $IN_FLIGHT in flight"
+for p in hub spoke valkey; do
+	row "CPU per short agent: $p" ms "$(c ".short.cpu_ms_per.$p")" "$fl_cpu" time \
+		"CPU per posix_spawn+wait (self+children)"
+done
+row "CPU per short agent: hub+spoke+valkey" ms \
+	"$(c '.short.cpu_ms_per | .hub + .spoke + .valkey')" "$fl_cpu" time \
+	"CPU per posix_spawn+wait (self+children)"
+row "CPU per short agent: whole machine" ms "$(c .short.machine_cpu_ms_per)" "$fl_cpu" time \
+	"CPU per posix_spawn+wait (self+children)"
+row "sleep agents spawned, $IN_FLIGHT in flight" "/s" "$(c .sleep.spawn_rate_per_s)" "$fl_rate" rate \
+	"posix_spawn+wait, $IN_FLIGHT in flight"
+row "sleep agents killed, $IN_FLIGHT in flight" "/s" "$(c .sleep.kill_rate_per_s)" "$fl_rate" rate \
+	"posix_spawn+wait, $IN_FLIGHT in flight"
+echo "#"
+say "samples: CLI $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per variant; GetAgent and" \
+	"Health $GETS; SpawnAgent $SPAWNS; short agents $SHORT; sleep agents $SLEEPS; floor" \
+	"$FLOOR_SEQ sequential, $FLOOR_PAR at $IN_FLIGHT in flight"
+say "SpawnAgent has no wait field: it returns once the agent is RUNNING (docs/DESIGN.md);" \
+	"kill latency runs from the KillAgent call to agent.killed on one WatchEvents stream"
+say "kill p50, at running / after the pause: the KillAgent call returns in" \
+	"$(c '.kill_now.call_p50_ms * 1000 | round / 1000') / $(c '.kill_pause.call_p50_ms * 1000 | round / 1000') ms;" \
+	"the spoke's agent.killed time_ms is" \
+	"$(c '.kill_now.recorded_p50_ms * 1000 | round / 1000') / $(c '.kill_pause.recorded_p50_ms * 1000 | round / 1000') ms" \
+	"after the call was made (wall clock)"
+say "GetAgent p90 $(c '.get.p90_ms * 1000 | round / 1000') ms, Health p90" \
+	"$(c '.health.p90_ms * 1000 | round / 1000') ms; SpawnAgent p90" \
+	"$(c '.spawn.p90_ms * 1000 | round / 1000') ms"
+say "short agents: $(c .short.n) in $(c '.short.seconds * 100 | round / 100') s; the client's" \
+	"own CPU $(c '.short.client_cpu_ms_per * 1000 | round / 1000') ms per agent (in the machine's)"
+say "machine CPU is /proc/stat busy time: anything else running on the machine counts too"
+say "total $(($(date +%s) - t_start)) s"
+finish
