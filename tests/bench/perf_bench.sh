@@ -24,6 +24,15 @@
 #     with as many in flight (its rate, and its own and its children's CPU)
 #   PERF_SLEEPS (1000) `sleep` agents spawned PERF_IN_FLIGHT at a time, then
 #     all killed (each until agent.killed); both rates; floor as above
+#   live agents: PERF_LIVE (10000; 0 skips it) `idle` agents (/bin/sleep
+#     3600) spawned PERF_IN_FLIGHT at a time, all running at once on the one
+#     spoke, then all killed likewise; both rates (floor as above), and what
+#     they cost: spoke, hub (VmRSS) and Valkey (used_memory) before and with
+#     all live, per live agent; the mean PSS (smaps_rollup) of the spoke's
+#     tessera-shim children and of the agents below them. Goals are printed
+#     beside them, not judged. The spoke gets max-agents of at least
+#     PERF_LIVE, and the file descriptors and processes that needs (see
+#     below), or PERF_LIVE is capped, with a note.
 # The floors come from spawn-floor (spawn_floor.c, the first argument):
 # PERF_FLOOR_SEQ (2000) sequential spawns, PERF_FLOOR_PAR (5000) in flight.
 . "$(dirname "$0")/../integration/lib.sh"
@@ -41,6 +50,7 @@ SLEEPS=${PERF_SLEEPS:-1000}
 IN_FLIGHT=${PERF_IN_FLIGHT:-16}
 FLOOR_SEQ=${PERF_FLOOR_SEQ:-2000}
 FLOOR_PAR=${PERF_FLOOR_PAR:-5000}
+LIVE=${PERF_LIVE:-10000}
 
 say() { echo "# $*"; }
 
@@ -106,10 +116,75 @@ say "valkey $(valkey-server --version | sed -n 's/.*v=\([^ ]*\).*/\1/p'):" \
 
 keygen hub
 # The hub counts every spawn it places against the spoke's last polled load
-# (every 2 s), ended or not, so short agents need room too: the most a spoke
-# accepts.
+# (every 2 s), ended or not, so short agents need room too; and the live
+# stage needs PERF_LIVE at once.
 max_agents=${PERF_MAX_AGENTS:-4096}
-SPOKE_MAX_AGENTS=$max_agents start_spoke spoke-1 vk hub
+live_notes=()
+if [ "$LIVE" -gt 16384 ]; then # SUPERVISOR_AGENTS_MAX (spoke/supervisor.h)
+	live_notes+=("PERF_LIVE $LIVE capped at 16384, the most max-agents a spoke accepts")
+	LIVE=16384
+fi
+[ "$max_agents" -ge "$LIVE" ] || max_agents=$LIVE
+# The spoke holds 2 descriptors per agent beyond 1024 of its own, and raises
+# its soft RLIMIT_NOFILE to the hard one (refusing to start short of it).
+# Raising the hard limit needs CAP_SYS_RESOURCE (root may lack it in a
+# container); the soft one is left as it is, since agents start with the
+# soft limit the spoke had (as under systemd's 1024).
+nofile_need=$((max_agents * 2 + 1024))
+nofile_was=$(ulimit -Hn)
+if [ "$nofile_was" != unlimited ] && [ "$nofile_was" -lt "$nofile_need" ]; then
+	want=65536
+	[ "$want" -ge "$nofile_need" ] || want=$nofile_need
+	ulimit -Hn "$want" 2>/dev/null || true
+fi
+nofile=$(ulimit -Hn)
+if [ "$nofile" != unlimited ] && [ "$nofile" -lt "$nofile_need" ]; then
+	cap=$(((nofile - 1024) / 2))
+	[ "$cap" -ge 1 ] || bail "RLIMIT_NOFILE hard limit $nofile leaves the spoke no agents"
+	caps=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
+	if [ -n "$caps" ] && (((0x$caps >> 24) & 1)); then why="raising it failed"
+	elif [ "$(id -u)" -eq 0 ]; then why="root, but without CAP_SYS_RESOURCE, cannot raise it"
+	else why="not root, cannot raise it"; fi
+	capped="max-agents $max_agents"
+	[ "$LIVE" -le "$cap" ] || capped="$capped and PERF_LIVE $LIVE"
+	live_notes+=("RLIMIT_NOFILE hard limit $nofile ($why) holds $cap agents at 2 descriptors each
+		beyond the spoke's 1024: $capped capped at that")
+	[ "$max_agents" -le "$cap" ] || max_agents=$cap
+	[ "$LIVE" -le "$cap" ] || LIVE=$cap
+fi
+# Each live agent is two processes (its shim and itself), beside the tasks
+# already there (a margin of 2048 for the daemons' and the client's threads).
+pid_max=$(cat /proc/sys/kernel/pid_max)
+threads_max=$(cat /proc/sys/kernel/threads-max)
+tasks=$(ls -d /proc/[0-9]*/task/[0-9]* 2>/dev/null | wc -l)
+pids_cg=$(sed -n 's/^[0-9]*:pids:\(.*\)/\1/p; s/^0::\(.*\)/\1/p' /proc/self/cgroup | head -n 1)
+pids_max=none
+for f in "/sys/fs/cgroup/pids$pids_cg/pids.max" "/sys/fs/cgroup$pids_cg/pids.max"; do
+	if [ -r "$f" ]; then
+		pids_max=$(cat "$f")
+		break
+	fi
+done
+room=$pid_max
+[ "$threads_max" -ge "$room" ] || room=$threads_max
+[ "$pids_max" = none ] || [ "$pids_max" = max ] || [ "$pids_max" -ge "$room" ] || room=$pids_max
+if [ "$(id -u)" -ne 0 ] && [ "$(ulimit -u)" != unlimited ] && [ "$(ulimit -u)" -lt "$room" ]; then
+	room=$(ulimit -u)
+fi
+room=$(((room - tasks - 2048) / 2))
+if [ "$LIVE" -gt "$room" ]; then
+	live_notes+=("pid_max $pid_max, threads-max $threads_max, cgroup pids.max $pids_max and
+		$tasks tasks running leave room for $room agents: PERF_LIVE $LIVE capped at that")
+	LIVE=$((room > 0 ? room : 0))
+fi
+say "limits: RLIMIT_NOFILE hard $nofile_was -> $nofile (max-agents $max_agents needs" \
+	"$((max_agents * 2 + 1024))), soft $(ulimit -Sn); pid_max $pid_max, threads-max $threads_max, cgroup" \
+	"pids.max $pids_max, $tasks tasks running; MemAvailable" \
+	"$(sed -n 's/^MemAvailable: *//p' /proc/meminfo)"
+# The live stage's agents: lib.sh's sleep (60 s) would end before 10,000
+# are up at ~100 a second.
+SPOKE_CONF_EXTRA="agent idle stdin /bin/sleep 3600" \
+	SPOKE_MAX_AGENTS=$max_agents start_spoke spoke-1 vk hub
 SPOKE_PID=$SPOKE_PID_spoke_1
 HUB_TOKENS=bench start_hub hub hub spoke-1
 
@@ -151,6 +226,8 @@ say "floors measured: $(($(date +%s) - t_start)) s"
 	--kills "$KILLS" --kill-pause-ms "$KILL_PAUSE_MS" --gets "$GETS" --spawns "$SPAWNS" \
 	--short "$SHORT" --sleeps "$SLEEPS" --in-flight "$IN_FLIGHT" \
 	--pids "hub=$HUB_PID,spoke=$SPOKE_PID,valkey=$VALKEY_PID" \
+	--live "$LIVE" --live-type idle --shim "$TESSERA_BUILD/spoke/tessera-shim" \
+	--valkey-sock "$WORK/vk/valkey.sock" \
 	>"$WORK/client.json" 2>"$WORK/client.err" &
 client_pid=$!
 track "$client_pid" -
@@ -193,9 +270,47 @@ row "sleep agents spawned, $IN_FLIGHT in flight" "/s" "$(c .sleep.spawn_rate_per
 	"posix_spawn+wait, $IN_FLIGHT in flight"
 row "sleep agents killed, $IN_FLIGHT in flight" "/s" "$(c .sleep.kill_rate_per_s)" "$fl_rate" rate \
 	"posix_spawn+wait, $IN_FLIGHT in flight"
+if [ "$LIVE" -gt 0 ]; then
+	row "$LIVE live agents spawned, $IN_FLIGHT in flight" "/s" "$(c .live.spawn_rate_per_s)" \
+		"$fl_rate" rate "posix_spawn+wait, $IN_FLIGHT in flight"
+	row "$LIVE live agents killed, $IN_FLIGHT in flight" "/s" "$(c .live.kill_rate_per_s)" \
+		"$fl_rate" rate "posix_spawn+wait, $IN_FLIGHT in flight"
+fi
 echo "#"
+# The live stage's memory: before it, with every agent live, and the
+# difference per live agent; goals beside, not judged.
+if [ "$LIVE" -gt 0 ]; then
+	mrow() { # LABEL BEFORE WITH_LIVE PER_AGENT UNIT GOAL
+		awk -v l="$1" -v b="$2" -v w="$3" -v p="$4" -v u="$5" -v g="$6" 'BEGIN {
+			if (p != "-") p = sprintf("%.2f", p)
+			printf "# %-40s | %12s | %12s | %10s | %-9s | %s\n", l, b, w, p, u, g
+		}'
+	}
+	per() { # BEFORE WITH_LIVE
+		awk -v b="$1" -v w="$2" -v n="$LIVE" 'BEGIN { print (w - b) / n }'
+	}
+	printf '# %-40s | %12s | %12s | %10s | %-9s | %s\n' \
+		"live agents: $LIVE at once, one spoke" before "all live" "per agent" unit goal
+	printf '# %s\n' "$(printf '%.0s-' $(seq 1 116))"
+	for p in spoke hub; do
+		b=$(c ".live.before.${p}_rss_kib")
+		w=$(c ".live.with_live.${p}_rss_kib")
+		[ "$p" = spoke ] && goal="<= 4 KiB per agent" || goal=-
+		mrow "$p RSS (VmRSS), KiB" "$b" "$w" "$(per "$b" "$w")" "KiB/agent" "$goal"
+	done
+	b=$(c .live.before.valkey_used_memory)
+	w=$(c .live.with_live.valkey_used_memory)
+	mrow "Valkey used_memory, bytes" "$b" "$w" "$(per "$b" "$w")" "B/agent" -
+	mrow "tessera-shim PSS, mean of $(c .live.shim.n)" - - "$(c .live.shim.pss_kib)" "KiB each" \
+		"<= 256 KiB each"
+	mrow "agent ($(basename "$(c .live.agent_exe)")) PSS, mean of $(c .live.agent.n)" - - \
+		"$(c .live.agent.pss_kib)" "KiB each" -
+	mrow "agents live at once (tessera-shim count)" - "$(c .live.shim.n)" - agents ">= 10,000 live"
+	echo "#"
+fi
 say "samples: CLI $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per variant; GetAgent and" \
-	"Health $GETS; SpawnAgent $SPAWNS; short agents $SHORT; sleep agents $SLEEPS; floor" \
+	"Health $GETS; SpawnAgent $SPAWNS; short agents $SHORT; sleep agents $SLEEPS; live agents" \
+	"$LIVE; floor" \
 	"$FLOOR_SEQ sequential, $FLOOR_PAR at $IN_FLIGHT in flight"
 say "SpawnAgent has no wait field: it returns once the agent is RUNNING (docs/DESIGN.md);" \
 	"kill latency runs from the KillAgent call to agent.killed on one WatchEvents stream"
@@ -210,5 +325,31 @@ say "GetAgent p90 $(c '.get.p90_ms * 1000 | round / 1000') ms, Health p90" \
 say "short agents: $(c .short.n) in $(c '.short.seconds * 100 | round / 100') s; the client's" \
 	"own CPU $(c '.short.client_cpu_ms_per * 1000 | round / 1000') ms per agent (in the machine's)"
 say "machine CPU is /proc/stat busy time: anything else running on the machine counts too"
+if [ "$LIVE" -gt 0 ]; then
+	say "live stage: $(c '.live.stage_seconds | round') s (spawn $(c '.live.spawn_seconds | round') s," \
+		"measure $(c '.live.measure_seconds * 10 | round / 10') s, kill $(c '.live.kill_seconds | round') s);" \
+		"spawns retried after RESOURCE_EXHAUSTED: $(c .live.spawn_retries); max-agents $max_agents"
+	say "live rates, first / last tenth: spawn $(c '.live.spawn_rate_first_tenth | round') /" \
+		"$(c '.live.spawn_rate_last_tenth | round') /s, kill $(c '.live.kill_rate_first_tenth | round') /" \
+		"$(c '.live.kill_rate_last_tenth | round') /s"
+	for w in spawn kill; do
+		say "live CPU ms per $w, hub / spoke / valkey: all" \
+			"$(c ".live.${w}_cpu_ms_per | [.hub, .spoke, .valkey] | map(. * 100 | round / 100) | join(\" / \")");" \
+			"first tenth" \
+			"$(c ".live.${w}_cpu_ms_per_tenth.first // {} | [.hub, .spoke, .valkey] | map(. // 0 | . * 100 | round / 100) | join(\" / \")");" \
+			"last tenth" \
+			"$(c ".live.${w}_cpu_ms_per_tenth.last // {} | [.hub, .spoke, .valkey] | map(. // 0 | . * 100 | round / 100) | join(\" / \")")"
+	done
+	say "live RSS KiB mean each: tessera-shim $(c '.live.shim.rss_kib | round')," \
+		"agent $(c '.live.agent.rss_kib | round') (PSS shares what they map in common)"
+	say "the spoke's tables for max-agents $max_agents are allocated at its start, so they are in" \
+		"its RSS before; per agent is the growth from there"
+	say "after the kills: spoke RSS $(c .live.after.spoke_rss_kib) KiB, hub RSS" \
+		"$(c .live.after.hub_rss_kib) KiB, Valkey used_memory $(c .live.after.valkey_used_memory) B," \
+		"$(c .live.after.shims) tessera-shim left"
+fi
+for n in "${live_notes[@]}"; do
+	say "note: $(printf '%s' "$n" | tr '\n\t' '  ' | tr -s ' ')"
+done
 say "total $(($(date +%s) - t_start)) s"
 finish

@@ -18,12 +18,22 @@ Phases, in this order (sample sizes from the command line):
             terminal event; rate, and CPU of the daemons and the machine
   sleep     SpawnAgent(sleep) at IN_FLIGHT, then KillAgent of them all at
             IN_FLIGHT, each waiting for agent.killed; both rates
+  live      (--live N, 0 skips it) N agents of --live-type spawned at
+            IN_FLIGHT, all running at once on the one spoke; then the
+            memory they cost: the spoke's and the hub's VmRSS and Valkey's
+            used_memory before and with all live, the mean PSS of the
+            spoke's tessera-shim children (--shim) and of their agents;
+            then all killed at IN_FLIGHT, each until agent.killed. A spawn
+            refused RESOURCE_EXHAUSTED (the hub counts its placements
+            against the spoke's last load poll) is retried after 100 ms,
+            as a client would, and counted
 Any call that fails ends it with exit status 1 and the error on stderr.
 """
 import argparse
 import json
 import os
 import queue
+import subprocess
 import sys
 import threading
 import time
@@ -103,6 +113,88 @@ def machine_cpu():
     return (sum(v[:8]) - v[3] - v[4]) / CLK_TCK
 
 
+def vm_rss_kib(pid):
+    """VmRSS of a process, KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS for PID %d" % pid)
+
+
+def rollup_kib(pid):
+    """Pss and Rss of a process from smaps_rollup, KiB; None once it is gone."""
+    out = {}
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("Pss", "Rss"):
+                    out[key] = int(rest.split()[0])
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return out
+
+
+def exe_of(pid):
+    try:
+        return os.readlink("/proc/%d/exe" % pid)
+    except OSError:
+        return None
+
+
+def children_by_parent():
+    """Parent PID -> its child processes, from every /proc/PID/stat."""
+    kids = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        kids.setdefault(ppid, []).append(int(name))
+    return kids
+
+
+def shims_and_agents(spoke_pid, shim_exe):
+    """The spoke's tessera-shim children, and their children that have
+    exec'd their own program (the agents)."""
+    kids = children_by_parent()
+    shims = [p for p in kids.get(spoke_pid, ()) if exe_of(p) == shim_exe]
+    agents = [c for s in shims for c in kids.get(s, ()) if exe_of(c) not in (None, shim_exe)]
+    return shims, agents
+
+
+def mean_rollup(pids):
+    """Mean Pss and Rss (KiB) of those processes still there, and how many."""
+    got = [r for r in map(rollup_kib, pids) if r is not None]
+    if not got:
+        return {"n": 0, "pss_kib": 0.0, "rss_kib": 0.0}
+    return {"n": len(got), "pss_kib": sum(r["Pss"] for r in got) / len(got),
+            "rss_kib": sum(r["Rss"] for r in got) / len(got)}
+
+
+def valkey_used_memory(sock):
+    """used_memory of INFO memory, bytes, through valkey-cli -s SOCK."""
+    out = subprocess.run(["valkey-cli", "-s", sock, "info", "memory"], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("used_memory:"):
+            return int(line.split(":", 1)[1])
+    raise RuntimeError("valkey-cli: no used_memory in INFO memory")
+
+
+def tenths(start, stamps):
+    """Rates (/s) over the first and the last tenth of completions."""
+    s = sorted(stamps)
+    k = max(1, len(s) // 10)
+    first = k / (s[k - 1] - start)
+    last = k / (s[-1] - s[-k - 1]) if len(s) > k else first
+    return first, last
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--addr", required=True)
@@ -115,6 +207,10 @@ def main():
     ap.add_argument("--sleeps", type=int, default=1000)
     ap.add_argument("--in-flight", type=int, default=16)
     ap.add_argument("--pids", default="", help="name=PID,... whose CPU phase short reports")
+    ap.add_argument("--live", type=int, default=0, help="agents at once in phase live; 0 skips it")
+    ap.add_argument("--live-type", default="idle")
+    ap.add_argument("--shim", default="", help="the spoke's tessera-shim (phase live)")
+    ap.add_argument("--valkey-sock", default="", help="the spoke's Valkey socket (phase live)")
     a = ap.parse_args()
 
     sys.path.insert(0, a.stubs)
@@ -245,11 +341,125 @@ def main():
     if out["sleep"]["killed"] != a.sleeps:
         raise RuntimeError("sleep agents: %d of %d killed" % (out["sleep"]["killed"], a.sleeps))
 
+    # 6. Live agents: a.live at once on the spoke, what they cost, then all killed.
+    if a.live > 0:
+        out["live"] = live_phase(a, hub, hub_pb2, md, watch, pool, pids, spawn, kill_one, grpc)
+
     pool.shutdown()
     watch.close()
     chan.close()
     json.dump(out, sys.stdout)
     print()
+
+
+def live_phase(a, hub, hub_pb2, md, watch, pool, pids, spawn, kill_one, grpc):
+    spoke, hubpid = pids["spoke"], pids["hub"]
+    shim_exe = os.path.realpath(a.shim)
+    lock = threading.Lock()
+    retries = [0]
+    stamps = []
+    k = max(1, a.live // 10)
+    marks = {}  # completions -> the daemons' CPU then: the first and last tenth's cost
+
+    def stamp():
+        t = time.perf_counter()
+        with lock:
+            stamps.append(t)
+            if len(stamps) in (k, a.live - k):
+                marks[len(stamps)] = {name: proc_cpu(pid) for name, pid in pids.items()}
+
+    def tenth_cpu(c0, c1):
+        """The daemons' CPU per agent, ms, over the first and the last tenth."""
+        if k not in marks or a.live - k not in marks:
+            return None
+        return {"first": {n: (marks[k][n] - c0[n]) * 1e3 / k for n in pids},
+                "last": {n: (c1[n] - marks[a.live - k][n]) * 1e3 / k for n in pids}}
+
+    def live_one(i):
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                ag = spawn(a.live_type, "perf live %d" % i)
+                break
+            except grpc.RpcError as e:
+                if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED or time.monotonic() > deadline:
+                    raise
+            with lock:
+                retries[0] += 1
+            time.sleep(0.1)
+        stamp()
+        return ag.id
+
+    def kill_stamped(agent_id):
+        typ = kill_one(agent_id)
+        stamp()
+        return typ
+
+    r = {"n": a.live, "in_flight": a.in_flight, "type": a.live_type}
+    t_stage = time.perf_counter()
+    r["before"] = {"spoke_rss_kib": vm_rss_kib(spoke), "hub_rss_kib": vm_rss_kib(hubpid),
+                   "valkey_used_memory": valkey_used_memory(a.valkey_sock)}
+    shims, _ = shims_and_agents(spoke, shim_exe)
+    r["before"]["shims"] = len(shims)
+
+    c0 = {name: proc_cpu(pid) for name, pid in pids.items()}
+    t0 = time.perf_counter()
+    live = list(pool.map(live_one, range(a.live)))
+    el = time.perf_counter() - t0
+    c1 = {name: proc_cpu(pid) for name, pid in pids.items()}
+    r["spawn_cpu_ms_per"] = {n: (c1[n] - c0[n]) * 1e3 / a.live for n in pids}
+    r["spawn_cpu_ms_per_tenth"] = tenth_cpu(c0, c1)
+    r["spawn_seconds"] = el
+    r["spawn_rate_per_s"] = a.live / el
+    r["spawn_rate_first_tenth"], r["spawn_rate_last_tenth"] = tenths(t0, stamps)
+    r["spawn_retries"] = retries[0]
+
+    # SpawnAgent returns at RUNNING; an agent may still be a forked shim
+    # short of its exec for a moment.
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + 30
+    while True:
+        shims, agents = shims_and_agents(spoke, shim_exe)
+        if len(agents) >= a.live or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    if len(shims) < a.live or len(agents) < a.live:
+        raise RuntimeError("live agents: %d shims and %d agents running for %d spawned"
+                           % (len(shims), len(agents), a.live))
+    r["with_live"] = {"spoke_rss_kib": vm_rss_kib(spoke), "hub_rss_kib": vm_rss_kib(hubpid),
+                      "valkey_used_memory": valkey_used_memory(a.valkey_sock)}
+    r["shim"] = mean_rollup(shims)
+    r["agent"] = mean_rollup(agents)
+    r["agent_exe"] = exe_of(agents[0]) or "?"
+    r["measure_seconds"] = time.perf_counter() - t0
+
+    stamps.clear()
+    marks.clear()
+    c0 = {name: proc_cpu(pid) for name, pid in pids.items()}
+    t0 = time.perf_counter()
+    ends = list(pool.map(kill_stamped, live))
+    el = time.perf_counter() - t0
+    c1 = {name: proc_cpu(pid) for name, pid in pids.items()}
+    r["kill_cpu_ms_per"] = {n: (c1[n] - c0[n]) * 1e3 / a.live for n in pids}
+    r["kill_cpu_ms_per_tenth"] = tenth_cpu(c0, c1)
+    r["kill_seconds"] = el
+    r["kill_rate_per_s"] = a.live / el
+    r["kill_rate_first_tenth"], r["kill_rate_last_tenth"] = tenths(t0, stamps)
+    r["killed"] = ends.count("agent.killed")
+    if r["killed"] != a.live:
+        raise RuntimeError("live agents: %d of %d killed" % (r["killed"], a.live))
+    # agent.killed is recorded once the exit is queued; the shims are reaped
+    # by then or just after.
+    deadline = time.monotonic() + 10
+    while True:
+        shims, _ = shims_and_agents(spoke, shim_exe)
+        if not shims or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    r["after"] = {"spoke_rss_kib": vm_rss_kib(spoke), "hub_rss_kib": vm_rss_kib(hubpid),
+                  "valkey_used_memory": valkey_used_memory(a.valkey_sock), "shims": len(shims)}
+    r["stage_seconds"] = time.perf_counter() - t_stage
+    return r
 
 
 if __name__ == "__main__":
