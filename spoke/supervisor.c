@@ -13,13 +13,13 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -35,8 +35,9 @@
 #include "proc_identity.h"
 #include "proc_tree.h"
 
-#define SV_DRAIN_POLL_MS 10  /* re-check of a group that is still dying */
-#define SV_REAP_PER_PASS 256 /* orphans of one group reaped per pass */
+#define SV_DRAIN_POLL_MS 10	 /* re-check of a group that is still dying */
+#define SV_REAP_PER_PASS 256	 /* orphans of one group reaped per pass */
+#define SV_EPOLL_WAKE UINT64_MAX /* the epoll datum of wakefd; a slot's is its index */
 /* PATH, HOME, the type's, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
 #define SV_ENV_MAX (AGENT_ENV_MAX + 5)
 #define SV_HOME_MAX 4096
@@ -95,13 +96,16 @@ struct supervisor {
 	int wakefd; /* owned eventfd: spawn and kill wake the reaper */
 	bool stopping;
 	size_t max;
-	size_t tail_max;	/* bytes of output kept per agent */
-	struct sv_child *slots; /* owned, [max] */
-	struct pollfd *pfds;	/* owned, [max + 1], reaper only: wakefd, pidfds */
-	size_t *pfd_slot;	/* owned, [max + 1], reaper only: slot of pfds[k] */
-	struct sv_done *done;	/* owned, [max], reaper only: exits to report */
-	const char *state_dir;	/* borrowed */
-	const char *shim_path;	/* borrowed */
+	size_t tail_max;	    /* bytes of output kept per agent */
+	struct sv_child *slots;	    /* owned, [max] */
+	int epfd;		    /* owned epoll: wakefd, and each running slot's pidfd */
+	struct epoll_event *events; /* owned, [max + 1], reaper only */
+	size_t *ready;		    /* owned, [max], reaper only: slots whose shim ended */
+	size_t *running;	    /* owned, [max], reaper only: slots to trim */
+	size_t nrunning;
+	struct sv_done *done;  /* owned, [max], reaper only: exits to report */
+	const char *state_dir; /* borrowed */
+	const char *shim_path; /* borrowed */
 	bool reap_inherited;
 	const struct agent_cgroup *cgroup; /* borrowed, or NULL */
 	struct rlimit agent_nofile;	   /* rlim_cur 0: none */
@@ -128,19 +132,18 @@ static struct sv_child *sv_find(struct supervisor *sv, const char *agent_id)
 	return NULL;
 }
 
-/* Fills pfds from the table and returns their count; *timeout for poll(). */
-static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
+/*
+ * How long the reaper may wait for a pidfd or a wake-up: until the next
+ * kill, timeout, trim or drain re-check; -1 for none. Called with mu held.
+ */
+static int sv_wait_ms(struct supervisor *sv, int64_t now)
 {
-	size_t n = 1;
 	int64_t wait = -1, d;
 
-	sv->pfds[0] = (struct pollfd){ .fd = sv->wakefd, .events = POLLIN };
 	for (size_t i = 0; i < sv->max; i++) {
 		struct sv_child *c = &sv->slots[i];
 
 		if (c->state == SV_RUNNING) {
-			sv->pfds[n] = (struct pollfd){ .fd = c->pidfd, .events = POLLIN };
-			sv->pfd_slot[n++] = i;
 			d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
 			wait = wait < 0 || d < wait ? d : wait;
 			if (c->kill_at_mono != 0) {
@@ -160,8 +163,7 @@ static size_t sv_poll_set(struct supervisor *sv, int64_t now, int *timeout)
 		d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
 		wait = wait < 0 || d < wait ? d : wait;
 	}
-	*timeout = (int)wait;
-	return n;
+	return (int)wait;
 }
 
 /* SIGKILL to c's group and, if agents have cgroups, to its cgroup. */
@@ -269,18 +271,21 @@ static void sv_time_out(struct sv_child *c, int64_t now)
  * exits went to sv->done, each slot SV_REPORTING, its output file handed
  * over.
  */
-static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
+static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t now)
 {
 	size_t ndone = 0;
 	struct sv_done *d;
 
-	for (size_t k = 1; k < npfds; k++) {
-		struct sv_child *c = &sv->slots[sv->pfd_slot[k]];
+	for (size_t k = 0; k < nready; k++) {
+		struct sv_child *c = &sv->slots[sv->ready[k]];
 
-		if (sv->pfds[k].revents == 0 || c->state != SV_RUNNING)
-			continue;
-		sv_leader_exited(sv, c, now);
+		if (c->state == SV_RUNNING)
+			sv_leader_exited(sv, c, now);
 	}
+	sv->nrunning = 0;
+	for (size_t i = 0; i < sv->max && trim; i++)
+		if (sv->slots[i].state == SV_RUNNING)
+			sv->running[sv->nrunning++] = i;
 	for (size_t i = 0; i < sv->max; i++) {
 		struct sv_child *c = &sv->slots[i];
 
@@ -317,14 +322,14 @@ static size_t sv_step(struct supervisor *sv, size_t npfds, int64_t now)
 }
 
 /*
- * Frees the old output of the agents polled this pass, without mu: only
- * the reaper moves or closes a slot's outfd and punched, and it frees no
- * polled slot before the next pass.
+ * Frees the old output of the agents running at this pass, without mu:
+ * only the reaper moves or closes a slot's outfd and punched, and it
+ * frees no such slot before the next pass.
  */
-static void sv_trim(struct supervisor *sv, size_t npfds)
+static void sv_trim(struct supervisor *sv)
 {
-	for (size_t k = 1; k < npfds; k++) {
-		struct sv_child *c = &sv->slots[sv->pfd_slot[k]];
+	for (size_t k = 0; k < sv->nrunning; k++) {
+		struct sv_child *c = &sv->slots[sv->running[k]];
 
 		if (c->outfd >= 0)
 			agent_files_out_trim(c->outfd, sv->tail_max, &c->punched, c->agent_id);
@@ -444,11 +449,35 @@ static void sv_reap_inherited(struct supervisor *sv)
 	}
 }
 
+/*
+ * Waits up to timeout ms for shims to end or a wake-up; the slots whose
+ * shim ended go to sv->ready, and their count is returned.
+ */
+static size_t sv_wait(struct supervisor *sv, int timeout)
+{
+	uint64_t count;
+	size_t nready = 0;
+	int n;
+
+	n = epoll_wait(sv->epfd, sv->events, (int)sv->max + 1, timeout);
+	if (n < 0 && errno != EINTR) {
+		log_error("supervisor: epoll_wait: %s", strerror(errno));
+		/* Kill deadlines still get served, without spinning. */
+		nanosleep(&(struct timespec){ .tv_nsec = SV_DRAIN_POLL_MS * 1000000L }, NULL);
+	}
+	for (int k = 0; k < n; k++) {
+		if (sv->events[k].data.u64 != SV_EPOLL_WAKE)
+			sv->ready[nready++] = (size_t)sv->events[k].data.u64;
+		else if (read(sv->wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			log_warn("supervisor: wake-up read: %s", strerror(errno));
+	}
+	return nready;
+}
+
 static void *sv_reaper_main(void *p)
 {
 	struct supervisor *sv = p;
-	uint64_t count;
-	size_t npfds, ndone;
+	size_t nready, ndone;
 	int64_t now;
 	bool trim;
 	int timeout;
@@ -459,33 +488,19 @@ static void *sv_reaper_main(void *p)
 			pthread_mutex_unlock(&sv->mu);
 			break;
 		}
-		npfds = sv_poll_set(sv, clock_mono_ms(), &timeout);
+		timeout = sv_wait_ms(sv, clock_mono_ms());
 		pthread_mutex_unlock(&sv->mu);
 
-		if (poll(sv->pfds, npfds, timeout) < 0) {
-			if (errno != EINTR) {
-				log_error("supervisor: poll: %s", strerror(errno));
-				/* Kill deadlines still get served, without spinning. */
-				nanosleep(&(struct timespec){ .tv_nsec = SV_DRAIN_POLL_MS *
-									 1000000L },
-					  NULL);
-			}
-			for (size_t k = 0; k < npfds; k++)
-				sv->pfds[k].revents = 0;
-		}
-		if ((sv->pfds[0].revents & POLLIN) && read(sv->wakefd, &count, sizeof(count)) < 0 &&
-		    errno != EAGAIN)
-			log_warn("supervisor: wake-up read: %s", strerror(errno));
-
+		nready = sv_wait(sv, timeout);
 		now = clock_mono_ms();
 		trim = now >= sv->next_trim_mono;
 		if (trim)
 			sv->next_trim_mono = now + SV_TRIM_EVERY_MS;
 		pthread_mutex_lock(&sv->mu);
-		ndone = sv_step(sv, npfds, now);
+		ndone = sv_step(sv, nready, trim, now);
 		pthread_mutex_unlock(&sv->mu);
 		if (trim)
-			sv_trim(sv, npfds);
+			sv_trim(sv);
 		if (trim && sv->reap_inherited)
 			sv_reap_inherited(sv);
 		for (size_t i = 0; i < ndone; i++)
@@ -501,9 +516,12 @@ static void sv_free(struct supervisor *sv, bool mu_ready)
 		pthread_mutex_destroy(&sv->mu);
 	if (sv->wakefd >= 0)
 		close(sv->wakefd);
+	if (sv->epfd >= 0)
+		close(sv->epfd);
 	free(sv->slots);
-	free(sv->pfds);
-	free(sv->pfd_slot);
+	free(sv->events);
+	free(sv->ready);
+	free(sv->running);
 	free(sv->done);
 	free(sv);
 }
@@ -518,7 +536,7 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv = calloc(1, sizeof(*sv));
 	if (sv == NULL)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	sv->wakefd = -1;
+	sv->wakefd = sv->epfd = -1;
 	sv->max = max;
 	sv->tail_max = cfg->tail_bytes;
 	sv->state_dir = cfg->state_dir;
@@ -529,10 +547,12 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv->on_exit = on_exit;
 	sv->arg = arg;
 	sv->slots = calloc(max, sizeof(*sv->slots));
-	sv->pfds = calloc(max + 1, sizeof(*sv->pfds));
-	sv->pfd_slot = calloc(max + 1, sizeof(*sv->pfd_slot));
+	sv->events = calloc(max + 1, sizeof(*sv->events));
+	sv->ready = calloc(max, sizeof(*sv->ready));
+	sv->running = calloc(max, sizeof(*sv->running));
 	sv->done = calloc(max, sizeof(*sv->done));
-	if (sv->slots == NULL || sv->pfds == NULL || sv->pfd_slot == NULL || sv->done == NULL) {
+	if (sv->slots == NULL || sv->events == NULL || sv->ready == NULL || sv->running == NULL ||
+	    sv->done == NULL) {
 		sv_free(sv, false);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
@@ -561,8 +581,11 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 	if (sv_new(cfg, on_exit, arg, &sv, err) != 0)
 		return -1;
 	sv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (sv->wakefd < 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "eventfd: %s", strerror(errno));
+	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (sv->wakefd < 0 || sv->epfd < 0 ||
+	    epoll_ctl(sv->epfd, EPOLL_CTL_ADD, sv->wakefd,
+		      &(struct epoll_event){ .events = EPOLLIN, .data.u64 = SV_EPOLL_WAKE }) != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL, "eventfd or epoll: %s", strerror(errno));
 		goto out;
 	}
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
@@ -853,6 +876,25 @@ static void sv_discard(pid_t pid)
 }
 
 /*
+ * Has the reaper's epoll watch the pidfd of slot c, reserved by the
+ * caller; a shim that cannot be watched is ended rather than left
+ * unreported. Watched before the slot is RUNNING: the reaper skips a
+ * readable one until then.
+ */
+static int sv_epoll_add(struct supervisor *sv, const struct sv_child *c, int pidfd, pid_t pid,
+			struct tsr_err *err)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(c - sv->slots) };
+
+	if (epoll_ctl(sv->epfd, EPOLL_CTL_ADD, pidfd, &ev) == 0)
+		return 0;
+	tsr_err_set(err, GRPC_STATUS_INTERNAL, "epoll_ctl: %s", strerror(errno));
+	if (pid > 0)
+		sv_discard(pid);
+	return -1;
+}
+
+/*
  * The limits supervisor.h puts on supervisor_spawn's arguments, which the
  * spoke's command (spawn_check) and the type's settings have bounded.
  */
@@ -995,7 +1037,9 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	    sv_posix_spawn(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
-	if (sv_spawn_watch(&sp, &ticks, err) != 0 || sv_spawn_contain(sv, agent_id, &sp, err) != 0)
+	if (sv_spawn_watch(&sp, &ticks, err) != 0 ||
+	    sv_spawn_contain(sv, agent_id, &sp, err) != 0 ||
+	    sv_epoll_add(sv, c, sp.pidfd, sp.pid, err) != 0)
 		goto out;
 	rc = 0;
 out:
@@ -1156,7 +1200,8 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 				   "bad process, timeout or grace to adopt");
 	if (sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;
-	if (sv_adopt_open(sv, agent_id, proc, &pidfd, err) != 0)
+	if (sv_adopt_open(sv, agent_id, proc, &pidfd, err) != 0 ||
+	    sv_epoll_add(sv, c, pidfd, 0, err) != 0)
 		goto out;
 	if (agent_files_out_open(sv->state_dir, agent_id, &out_rd, &oerr) != 0)
 		log_warn("agent %s: output not recovered: %s", agent_id, oerr.msg);
@@ -1186,6 +1231,8 @@ out:
 	pthread_mutex_unlock(&sv->mu);
 	if (rc == 0)
 		sv_wake(sv);
+	else if (pidfd >= 0)
+		close(pidfd);
 	return rc;
 }
 
