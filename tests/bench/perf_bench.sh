@@ -57,19 +57,6 @@ say() { echo "# $*"; }
 for tool in hyperfine jq valkey-server; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (deploy/install-deps.sh)"
 done
-# No __pycache__ in the source tree.
-export PYTHONDONTWRITEBYTECODE=1
-# Debian's python3-grpcio and python3-grpc-tools live under /usr/bin/python3,
-# which may not be the python3 first on PATH.
-PY=
-for p in python3 /usr/bin/python3; do
-	if "$p" -c 'import grpc, grpc_tools.protoc, google.protobuf' 2>/dev/null; then
-		PY=$p
-		break
-	fi
-done
-[ -n "$PY" ] || bail "no python3 with grpcio, protobuf and grpc_tools (deploy/install-deps.sh)"
-
 # The whole run's own processes are tracked, so that a bail-out stops them
 # by PID; bg_wait PID waits for one and stops tracking it.
 bg_wait() {
@@ -92,15 +79,8 @@ say "perf: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinf
 say "commit $(git -C "$SRC" describe --always --dirty --abbrev=12 2>/dev/null || echo unknown)," \
 	"build $TESSERA_BUILD ($(sed -n 's/^buildtype = //p' "$TESSERA_BUILD/meson-private/cmd_line.txt" 2>/dev/null || echo '?'))"
 
-# Python stubs of proto/, made for this run only. The health service goes
-# under another Python package: grpc/health/v1 would hide grpcio's grpc.
-STUBS=$WORK/stubs
-mkdir -p "$STUBS" "$WORK/proto/tsr_health/v1"
-cp "$SRC/proto/grpc/health/v1/health.proto" "$WORK/proto/tsr_health/v1/health.proto"
-"$PY" -m grpc_tools.protoc -I "$SRC/proto" -I "$SRC/proto/hub" -I "$WORK/proto" \
-	--python_out="$STUBS" --grpc_python_out="$STUBS" \
-	tessera/v1/agent.proto tessera/v1/hub.proto tsr_health/v1/health.proto \
-	>"$WORK/protoc.log" 2>&1 || bail "grpc_tools.protoc failed: $(tail -n 3 "$WORK/protoc.log")"
+python_grpc_stubs
+STUBS=$PY_STUBS
 
 # Valkey with the deployment's persistence settings (deploy/valkey.conf),
 # listening where lib.sh's helpers look for it.

@@ -457,3 +457,30 @@ agent_processes() {
 		<(grep -ahoz 'TESSERA_AGENT_ID=[^[:cntrl:]]*' /proc/[0-9]*/environ 2>/dev/null |
 			tr '\0' '\n' | sed 's/^TESSERA_AGENT_ID=//' | LC_ALL=C sort -u)
 }
+
+# python_grpc_stubs: PY, a python3 with Debian's grpcio, protobuf and
+# grpc_tools (under /usr/bin/python3, which may not be the first on
+# PATH), and PY_STUBS, a folder of this run's Python stubs of proto/
+# (tessera.v1 and the health service as tsr_health.v1: a package named
+# grpc would hide grpcio's own).
+python_grpc_stubs() {
+	local p src
+	src=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+	export PYTHONDONTWRITEBYTECODE=1
+	PY=
+	for p in python3 /usr/bin/python3; do
+		if "$p" -c 'import grpc, grpc_tools.protoc, google.protobuf' 2>/dev/null; then
+			PY=$p
+			break
+		fi
+	done
+	[ -n "$PY" ] || bail "no python3 with grpcio, protobuf and grpc_tools (deploy/install-deps.sh)"
+	PY_STUBS=$WORK/stubs
+	mkdir -p "$PY_STUBS" "$WORK/proto/tsr_health/v1"
+	cp "$src/proto/grpc/health/v1/health.proto" "$WORK/proto/tsr_health/v1/health.proto"
+	"$PY" -m grpc_tools.protoc -I "$src/proto" -I "$src/proto/hub" -I "$WORK/proto" \
+		--python_out="$PY_STUBS" --grpc_python_out="$PY_STUBS" \
+		tessera/v1/agent.proto tessera/v1/hub.proto tsr_health/v1/health.proto \
+		>"$WORK/protoc.log" 2>&1 ||
+		bail "grpc_tools.protoc failed: $(tail -n 3 "$WORK/protoc.log")"
+}

@@ -162,4 +162,38 @@ strict_text "$WORK/watch.txt" error >"$WORK/watch-errors"
 check "WatchEvents of that agent: every string is well-formed UTF-8" [ $? -eq 0 ]
 check "its failure came, the error with U+FFFD" grep -qF "$want_path" "$WORK/watch-errors"
 
+# And a client that refuses ill-formed strings on receipt, Python's grpcio
+# with its protobuf: both agents' GetAgent, ListAgents and the watch of
+# the failed spawn decode, with U+FFFD where the bytes were (what it
+# printed is in python.txt, kept with the test's folder on a failure).
+python_grpc_stubs
+"$PY" - "$HUB_ADDR" "$PY_STUBS" "$id" "$failed" >"$WORK/python.txt" 2>&1 <<'EOF'
+import sys
+sys.path.insert(0, sys.argv[2])
+import grpc
+from tessera.v1 import hub_pb2, hub_pb2_grpc
+
+hub = hub_pb2_grpc.HubStub(grpc.insecure_channel(sys.argv[1]))
+printed = hub.GetAgent(hub_pb2.GetAgentRequest(agent_id=sys.argv[3]), timeout=10)
+failed = hub.GetAgent(hub_pb2.GetAgentRequest(agent_id=sys.argv[4]), timeout=10)
+page = hub.ListAgents(hub_pb2.ListAgentsRequest(), timeout=10)
+events = []
+try:
+    for r in hub.WatchEvents(hub_pb2.WatchEventsRequest(agent_id=sys.argv[4], from_start=True),
+                             timeout=3):
+        events.append(r)
+except grpc.RpcError as e:
+    if e.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+        raise
+print("output", "\ufffd" in printed.output)
+print("error", "\ufffd" in failed.error)
+print("list", sum("\ufffd" in a.error for a in page.agents))
+print("events", sum("\ufffd" in r.event.error for r in events))
+EOF
+check "Python's grpcio decodes them all (it refuses ill-formed UTF-8)" [ $? -eq 0 ]
+check "GetAgent's output holds U+FFFD there" grep -qx "output True" "$WORK/python.txt"
+check "and the failed spawn's error" grep -qx "error True" "$WORK/python.txt"
+check "and ListAgents's" grep -q "^list [1-9]" "$WORK/python.txt"
+check "and WatchEvents's" grep -q "^events [1-9]" "$WORK/python.txt"
+
 finish
