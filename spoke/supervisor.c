@@ -37,7 +37,7 @@
 
 #define SV_DRAIN_POLL_MS 10	 /* re-check of a group that is still dying */
 #define SV_REAP_PER_PASS 256	 /* orphans of one group reaped per pass */
-#define SV_EPOLL_WAKE UINT64_MAX /* the epoll datum of wakefd; a slot's is its index */
+#define SV_EPOLL_WAKE UINT64_MAX /* wakefd's epoll datum; a pidfd's: sv_epoll_add */
 /* PATH, HOME, the type's, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
 #define SV_ENV_MAX (AGENT_ENV_MAX + 5)
 #define SV_HOME_MAX 4096
@@ -77,6 +77,7 @@ struct sv_child {
 	struct supervisor_exit ex; /* the leader's end, kept while draining */
 	int shim_code;		   /* how the shim ended (CLD_*) if we reaped it, else 0 */
 	int shim_status;	   /* with shim_code: its exit status or signal */
+	uint32_t watch;		   /* this pidfd's epoll tag (see sv_epoll_add) */
 };
 
 /* An exit to report, read and handed to on_exit by the reaper without mu. */
@@ -100,7 +101,7 @@ struct supervisor {
 	struct sv_child *slots;	    /* owned, [max] */
 	int epfd;		    /* owned epoll: wakefd, and each running slot's pidfd */
 	struct epoll_event *events; /* owned, [max + 1], reaper only */
-	size_t *ready;		    /* owned, [max], reaper only: slots whose shim ended */
+	uint64_t *ready;	    /* owned, [max], reaper only: epoll data of ended shims */
 	size_t *running;	    /* owned, [max], reaper only: slots to trim */
 	size_t nrunning;
 	struct sv_done *done;  /* owned, [max], reaper only: exits to report */
@@ -110,6 +111,7 @@ struct supervisor {
 	const struct agent_cgroup *cgroup; /* borrowed, or NULL */
 	struct rlimit agent_nofile;	   /* rlim_cur 0: none */
 	int64_t next_trim_mono;		   /* reaper only */
+	uint32_t watches;		   /* epoll tags handed out, under mu */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -207,6 +209,12 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 	c->ex.timed_out = c->timed_out;
 	c->ex.timeout_ms = c->limit.ms;
 	c->ex.completed_at_ms = clock_wall_ms();
+	/*
+	 * Out of the epoll set before the close: a shim being spawned may
+	 * still hold the pidfd open (its copy of the fd table until exec),
+	 * which would keep the watch, and its readiness, alive.
+	 */
+	epoll_ctl(sv->epfd, EPOLL_CTL_DEL, c->pidfd, NULL);
 	close(c->pidfd);
 	c->pidfd = -1;
 	if (c->gatefd >= 0)
@@ -277,9 +285,10 @@ static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t n
 	struct sv_done *d;
 
 	for (size_t k = 0; k < nready; k++) {
-		struct sv_child *c = &sv->slots[sv->ready[k]];
+		struct sv_child *c = &sv->slots[(uint32_t)sv->ready[k]];
 
-		if (c->state == SV_RUNNING)
+		/* An event of a slot's earlier watch is no news of its shim. */
+		if (c->state == SV_RUNNING && c->watch == (uint32_t)(sv->ready[k] >> 32))
 			sv_leader_exited(sv, c, now);
 	}
 	sv->nrunning = 0;
@@ -467,7 +476,7 @@ static size_t sv_wait(struct supervisor *sv, int timeout)
 	}
 	for (int k = 0; k < n; k++) {
 		if (sv->events[k].data.u64 != SV_EPOLL_WAKE)
-			sv->ready[nready++] = (size_t)sv->events[k].data.u64;
+			sv->ready[nready++] = sv->events[k].data.u64;
 		else if (read(sv->wakefd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 			log_warn("supervisor: wake-up read: %s", strerror(errno));
 	}
@@ -879,13 +888,18 @@ static void sv_discard(pid_t pid)
  * Has the reaper's epoll watch the pidfd of slot c, reserved by the
  * caller; a shim that cannot be watched is ended rather than left
  * unreported. Watched before the slot is RUNNING: the reaper skips a
- * readable one until then.
+ * readable one until then. The event carries the slot's index and a tag
+ * of this watch, so that one of an earlier watch of the slot is known.
  */
-static int sv_epoll_add(struct supervisor *sv, const struct sv_child *c, int pidfd, pid_t pid,
+static int sv_epoll_add(struct supervisor *sv, struct sv_child *c, int pidfd, pid_t pid,
 			struct tsr_err *err)
 {
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)(c - sv->slots) };
+	struct epoll_event ev = { .events = EPOLLIN };
 
+	pthread_mutex_lock(&sv->mu);
+	c->watch = ++sv->watches;
+	pthread_mutex_unlock(&sv->mu);
+	ev.data.u64 = (uint64_t)(c - sv->slots) | (uint64_t)c->watch << 32;
 	if (epoll_ctl(sv->epfd, EPOLL_CTL_ADD, pidfd, &ev) == 0)
 		return 0;
 	tsr_err_set(err, GRPC_STATUS_INTERNAL, "epoll_ctl: %s", strerror(errno));
