@@ -35,17 +35,9 @@ trap bench_cleanup EXIT
 
 say() { echo "# $*"; }
 
-# bg_started / bg_wait PID: a background ghz is tracked (so that a bail-out
-# stops it by its PID) until it has been waited for.
+# bg_started PID: a background ghz is tracked (so that a bail-out stops it
+# by its PID) until wait_tracked has waited for it.
 bg_started() { track "$1" -; }
-bg_wait() {
-	local i rc=0
-	wait "$1" || rc=$?
-	for i in "${!PIDS[@]}"; do
-		[ "${PIDS[$i]}" != "$1" ] || PIDS[$i]=
-	done
-	return "$rc"
-}
 
 # hub_mem WHEN: the hub's resident set (now and peak) and thread count.
 hub_mem() {
@@ -131,7 +123,7 @@ load list1 empty.json ListSpokes 20 2000 10s &
 list_pid=$!
 bg_started "$list_pid"
 load all all.json GetAgent "$CONC" "$CALLS" 10s || bail "ghz failed: $(tail -n 3 "$WORK/all.err")"
-bg_wait "$list_pid" || bail "ghz ListSpokes failed: $(tail -n 3 "$WORK/list1.err")"
+wait_tracked "$list_pid" || bail "ghz ListSpokes failed: $(tail -n 3 "$WORK/list1.err")"
 say "phase 1: all $NSPOKES spokes up"
 report "GetAgent, all spokes, -c $CONC" "$WORK/all.json"
 report "ListSpokes alongside, -c 20" "$WORK/list1.json"
@@ -149,8 +141,8 @@ list_pid=$!
 bg_started "$list_pid"
 sleep 0.5
 load others others.json GetAgent "$CONC" "$CALLS" 10s || bail "ghz failed: $(tail -n 3 "$WORK/others.err")"
-bg_wait "$list_pid" || bail "ghz ListSpokes failed: $(tail -n 3 "$WORK/list2.err")"
-bg_wait "$slow_pid" || bail "ghz (stopped spoke) failed: $(tail -n 3 "$WORK/slow.err")"
+wait_tracked "$list_pid" || bail "ghz ListSpokes failed: $(tail -n 3 "$WORK/list2.err")"
+wait_tracked "$slow_pid" || bail "ghz (stopped spoke) failed: $(tail -n 3 "$WORK/slow.err")"
 say "phase 2: $slow stopped (SIGSTOP)"
 report "GetAgent, the other $((NSPOKES - 1)) spokes, -c $CONC" "$WORK/others.json"
 report "GetAgent, stopped $slow, -c 20, deadline $SLOW_DEADLINE" "$WORK/slow.json"

@@ -57,16 +57,8 @@ say() { echo "# $*"; }
 for tool in hyperfine jq valkey-server; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (deploy/install-deps.sh)"
 done
-# The whole run's own processes are tracked, so that a bail-out stops them
-# by PID; bg_wait PID waits for one and stops tracking it.
-bg_wait() {
-	local i rc=0
-	wait "$1" || rc=$?
-	for i in "${!PIDS[@]}"; do
-		[ "${PIDS[$i]}" != "$1" ] || PIDS[$i]=
-	done
-	return "$rc"
-}
+# The whole run's own processes are tracked (a bail-out stops them by
+# PID) until wait_tracked has waited for them.
 
 # kv FILE KEY: a value from a line of key=value pairs.
 kv() {
@@ -211,7 +203,7 @@ say "floors measured: $(($(date +%s) - t_start)) s"
 	>"$WORK/client.json" 2>"$WORK/client.err" &
 client_pid=$!
 track "$client_pid" -
-bg_wait "$client_pid" || bail "perf_client failed: $(tail -n 5 "$WORK/client.err")"
+wait_tracked "$client_pid" || bail "perf_client failed: $(tail -n 5 "$WORK/client.err")"
 say "client done: $(($(date +%s) - t_start)) s"
 c() { jq -r "$1" "$WORK/client.json"; }
 

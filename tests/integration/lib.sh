@@ -36,6 +36,17 @@ track() {
 	NAMES+=("$2")
 }
 
+# wait_tracked PID: waits for a tracked process, with its exit status, and
+# stops tracking it.
+wait_tracked() {
+	local i rc=0
+	wait "$1" || rc=$?
+	for i in "${!PIDS[@]}"; do
+		[ "${PIDS[$i]}" != "$1" ] || PIDS[$i]=
+	done
+	return "$rc"
+}
+
 stop_all() {
 	local i rc
 	for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
