@@ -120,11 +120,9 @@ out:
 	return rc;
 }
 
-int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
-			   struct tsr_err *err)
+int agent_files_out_create(const char *dir, const char *agent_id, int *wr, struct tsr_err *err)
 {
 	char path[AGENT_FILES_PATH_MAX];
-	struct stat sb;
 	int w;
 
 	if (agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), err) != 0)
@@ -135,10 +133,6 @@ int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *
 	w = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (w < 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", path, strerror(errno));
-	if (af_open_regular(path, O_RDWR, path, rd, &sb, err) != 0) {
-		close(w);
-		return -1;
-	}
 	*wr = w;
 	return 0;
 }
@@ -191,7 +185,19 @@ int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct ts
 	return 0;
 }
 
-void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *agent_id)
+int agent_files_out_read_tail(const char *dir, const char *agent_id, size_t tail, char **out,
+			      size_t *len, struct tsr_err *err)
+{
+	int rd = -1, rc;
+
+	if (agent_files_out_open(dir, agent_id, &rd, err) != 0)
+		return -1;
+	rc = agent_files_out_tail(rd, tail, out, len, err);
+	close(rd);
+	return rc;
+}
+
+void agent_files_out_punch(int rd, size_t tail, int64_t *punched, const char *agent_id)
 {
 	struct stat sb;
 	off_t upto;
@@ -209,6 +215,25 @@ void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *age
 		return;
 	}
 	*punched = upto;
+}
+
+void agent_files_out_trim(const char *dir, const char *agent_id, size_t tail, int64_t *punched)
+{
+	char path[AGENT_FILES_PATH_MAX];
+	struct tsr_err err;
+	struct stat sb;
+	int rd;
+
+	if (*punched < 0 ||
+	    agent_files_path(dir, agent_id, AGENT_FILE_OUT, path, sizeof(path), &err) != 0)
+		return;
+	/* Opened only to punch: most passes find nothing to free. */
+	if (lstat(path, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+	    sb.st_size - *punched <= (off_t)(tail + AGENT_FILES_SLACK) ||
+	    af_open_regular(path, O_RDWR, path, &rd, &sb, &err) != 0)
+		return;
+	agent_files_out_punch(rd, tail, punched, agent_id);
+	close(rd);
 }
 
 /* The exit record's text, n bytes NUL-ended in buf, into end. */

@@ -40,15 +40,15 @@ int agent_files_path(const char *dir, const char *agent_id, enum agent_file_kind
 		     size_t len, struct tsr_err *err);
 /*
  * A new, empty output file for agent_id, replacing whatever was at its
- * path: *wr for the agent (append only), *rd for the spoke (read and
- * punch). Both O_CLOEXEC.
+ * path: *wr for the agent (append only, O_CLOEXEC). The spoke holds no
+ * descriptor of it while the agent runs (one per agent would halve how
+ * many can run under a file limit): it opens the file by name to read or
+ * trim it.
  */
-int agent_files_out_create(const char *dir, const char *agent_id, int *wr, int *rd,
-			   struct tsr_err *err);
+int agent_files_out_create(const char *dir, const char *agent_id, int *wr, struct tsr_err *err);
 /*
- * Opens an existing output file for the spoke, as *rd of
- * agent_files_out_create. NOT_FOUND if there is none; INTERNAL if it is
- * not a regular file.
+ * Opens an existing output file for the spoke, to read and punch.
+ * NOT_FOUND if there is none; INTERNAL if it is not a regular file.
  */
 int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct tsr_err *err);
 /*
@@ -57,13 +57,18 @@ int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct 
  * protobuf string); its length in *len.
  */
 int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err);
+/* agent_files_out_open, agent_files_out_tail and close in one. */
+int agent_files_out_read_tail(const char *dir, const char *agent_id, size_t tail, char **out,
+			      size_t *len, struct tsr_err *err);
 /*
  * Frees the disk blocks of rd's output before its last tail bytes once
  * they exceed AGENT_FILES_SLACK; *punched is how far it has freed, kept
  * by the caller (0 at first). Quietly stops punching (*punched = -1) on a
  * file system that cannot.
  */
-void agent_files_out_trim(int rd, size_t tail, int64_t *punched, const char *agent_id);
+void agent_files_out_punch(int rd, size_t tail, int64_t *punched, const char *agent_id);
+/* agent_files_out_punch on agent_id's output file, opened only if there is something to free. */
+void agent_files_out_trim(const char *dir, const char *agent_id, size_t tail, int64_t *punched);
 /* The agent's end as tessera-shim recorded it. */
 struct agent_end {
 	bool found;    /* false: no record (yet); the rest is unset */

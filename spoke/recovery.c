@@ -50,7 +50,6 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	struct agent_end end;
 	struct tsr_err ferr;
 	size_t len;
-	int rd;
 
 	snprintf(rec.agent_id, sizeof(rec.agent_id), "%s", a->id);
 	rec.kill_requested = a->kill_requested;
@@ -71,12 +70,10 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 		snprintf(rec.detail, sizeof(rec.detail), "%s", RECOVERY_NOT_STARTED);
 	else if (!end.found && rec.detail[0] == '\0')
 		snprintf(rec.detail, sizeof(rec.detail), "%s", why);
-	if (agent_files_out_open(sp->cfg.state_dir, a->id, &rd, &ferr) == 0) {
-		if (agent_files_out_tail(rd, (size_t)sp->cfg.output_tail_bytes, &rec.output, &len,
-					 &ferr) != 0)
-			log_warn("agent %s: %s", a->id, ferr.msg);
-		close(rd);
-	}
+	if (agent_files_out_read_tail(sp->cfg.state_dir, a->id, (size_t)sp->cfg.output_tail_bytes,
+				      &rec.output, &len, &ferr) != 0 &&
+	    ferr.code != GRPC_STATUS_NOT_FOUND)
+		log_warn("agent %s: %s", a->id, ferr.msg);
 	if (exits_push(&sp->exits, &rec) != 0) {
 		free(rec.output);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");

@@ -64,7 +64,6 @@ struct sv_child {
 	pid_t pid;	 /* the shim's, also the process group id */
 	int pidfd;	 /* owned while SV_RUNNING */
 	int gatefd;	 /* owned while held: write end of the shim's gate */
-	int outfd;	 /* owned until freed: the output file, or -1 */
 	int64_t punched; /* output freed up to here; -1: cannot */
 	bool released;	 /* the gate opened: the agent was let run */
 	bool adopted;	 /* started by an earlier spoke: not our child */
@@ -86,7 +85,6 @@ struct sv_done {
 	char agent_id[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_exit ex;    /* ex.agent_id points at agent_id above */
 	int shim_code, shim_status;   /* as in struct sv_child */
-	int outfd;		      /* owned: the output file, or -1 */
 	char *output;		      /* owned, ex.output points here */
 	char detail[TSR_ERR_MSG_MAX]; /* ex.detail points here when set */
 };
@@ -319,8 +317,6 @@ static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t n
 		d->ex.agent_id = d->agent_id;
 		d->shim_code = c->shim_code;
 		d->shim_status = c->shim_status;
-		d->outfd = c->outfd;
-		c->outfd = -1;
 		/*
 		 * Kept until on_exit has queued the exit: whoever finds no
 		 * slot for an agent can count on finding its exit queued.
@@ -332,16 +328,15 @@ static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t n
 
 /*
  * Frees the old output of the agents running at this pass, without mu:
- * only the reaper moves or closes a slot's outfd and punched, and it
- * frees no such slot before the next pass.
+ * only the reaper moves a slot's punched, and it frees no such slot
+ * before the next pass.
  */
 static void sv_trim(struct supervisor *sv)
 {
 	for (size_t k = 0; k < sv->nrunning; k++) {
 		struct sv_child *c = &sv->slots[sv->running[k]];
 
-		if (c->outfd >= 0)
-			agent_files_out_trim(c->outfd, sv->tail_max, &c->punched, c->agent_id);
+		agent_files_out_trim(sv->state_dir, c->agent_id, sv->tail_max, &c->punched);
 	}
 }
 
@@ -399,13 +394,9 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	sv_read_end(sv, d);
 	d->output = NULL;
 	d->ex.output_len = 0;
-	if (d->outfd >= 0) {
-		if (agent_files_out_tail(d->outfd, sv->tail_max, &d->output, &d->ex.output_len,
-					 &err) != 0)
-			log_error("agent %s: %s", d->agent_id, err.msg);
-		close(d->outfd);
-		d->outfd = -1;
-	}
+	if (agent_files_out_read_tail(sv->state_dir, d->agent_id, sv->tail_max, &d->output,
+				      &d->ex.output_len, &err) != 0)
+		log_warn("agent %s: no output: %s", d->agent_id, err.msg);
 	d->ex.output = d->output;
 	sv->on_exit(sv->arg, &d->ex);
 	free(d->output);
@@ -415,7 +406,7 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	pthread_mutex_lock(&sv->mu);
 	memset(d->slot, 0, sizeof(*d->slot));
 	d->slot->state = SV_FREE;
-	d->slot->pidfd = d->slot->gatefd = d->slot->outfd = -1;
+	d->slot->pidfd = d->slot->gatefd = -1;
 	pthread_mutex_unlock(&sv->mu);
 }
 
@@ -566,7 +557,7 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
 	for (size_t i = 0; i < max; i++)
-		sv->slots[i].pidfd = sv->slots[i].gatefd = sv->slots[i].outfd = -1;
+		sv->slots[i].pidfd = sv->slots[i].gatefd = -1;
 	*out = sv;
 	return 0;
 }
@@ -637,8 +628,6 @@ void supervisor_stop(struct supervisor *sv)
 			close(sv->slots[i].pidfd);
 		if (sv->slots[i].gatefd >= 0)
 			close(sv->slots[i].gatefd);
-		if (sv->slots[i].outfd >= 0)
-			close(sv->slots[i].outfd);
 	}
 	sv_free(sv, true);
 }
@@ -653,7 +642,7 @@ struct sv_spawn {
 	char *argv[AGENT_ARGV_MAX + 4]; /* the shim's, exit_path, spec, the type's; borrowed */
 	char *envp[SV_ENV_MAX];		/* owned strings, NULL-ended */
 	int task_fd;			/* the memfd for stdin, or -1: /dev/null */
-	int out_wr, out_rd;		/* the output file: the shim's end, ours */
+	int out_wr;			/* the output file, the shim's end */
 	int gate_rd, gate_wr;		/* the gate: the shim's end, ours */
 	pid_t pid;			/* the shim, once spawned */
 	int pidfd;			/* the shim's, once spawned */
@@ -940,7 +929,6 @@ static void sv_spawn_free(struct sv_spawn *sp)
 	sv_close(&sp->gate_rd);
 	sv_close(&sp->gate_wr);
 	sv_close(&sp->out_wr);
-	sv_close(&sp->out_rd);
 	sv_env_free(sp->envp);
 }
 
@@ -974,7 +962,7 @@ static int sv_spawn_prepare(const struct supervisor *sv, const char *agent_id,
 	if (type->delivery == AGENT_TASK_STDIN &&
 	    sv_task_memfd(task, task_len, &sp->task_fd, err) != 0)
 		return -1;
-	if (agent_files_out_create(sv->state_dir, agent_id, &sp->out_wr, &sp->out_rd, err) != 0 ||
+	if (agent_files_out_create(sv->state_dir, agent_id, &sp->out_wr, err) != 0 ||
 	    sv_fd_above_gate(&sp->out_wr, err) != 0 ||
 	    sv_gate_pipe(&sp->gate_rd, &sp->gate_wr, err) != 0 ||
 	    sv_env(agent_id, type, task, task_len, sp->envp, err) != 0)
@@ -1032,7 +1020,6 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	struct sv_spawn sp = {
 		.task_fd = -1,
 		.out_wr = -1,
-		.out_rd = -1,
 		.gate_rd = -1,
 		.gate_wr = -1,
 		.pid = -1,
@@ -1062,13 +1049,12 @@ out:
 		c->pid = sp.pid;
 		c->pidfd = sp.pidfd;
 		c->gatefd = sp.gate_wr;
-		c->outfd = sp.out_rd;
 		c->punched = 0;
 		c->limit = *limit;
 		c->state = SV_RUNNING;
 		proc->pid = sp.pid;
 		proc->start_ticks = ticks;
-		sp.pidfd = sp.gate_wr = sp.out_rd = -1;
+		sp.pidfd = sp.gate_wr = -1;
 	} else {
 		c->state = SV_FREE;
 	}
@@ -1204,8 +1190,7 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 		     uint32_t remaining_ms, bool kill_requested, struct tsr_err *err)
 {
 	struct sv_child *c = NULL;
-	struct tsr_err oerr;
-	int pidfd = -1, out_rd = -1, rc = -1;
+	int pidfd = -1, rc = -1;
 	int64_t now;
 
 	if (limit->ms > TSR_AGENT_TIMEOUT_MAX_MS || remaining_ms > limit->ms ||
@@ -1217,8 +1202,6 @@ int supervisor_adopt(struct supervisor *sv, const char *agent_id,
 	if (sv_adopt_open(sv, agent_id, proc, &pidfd, err) != 0 ||
 	    sv_epoll_add(sv, c, pidfd, 0, err) != 0)
 		goto out;
-	if (agent_files_out_open(sv->state_dir, agent_id, &out_rd, &oerr) != 0)
-		log_warn("agent %s: output not recovered: %s", agent_id, oerr.msg);
 	rc = 0;
 out:
 	pthread_mutex_lock(&sv->mu);
@@ -1226,7 +1209,6 @@ out:
 		now = clock_mono_ms();
 		c->pid = proc->pid;
 		c->pidfd = pidfd;
-		c->outfd = out_rd;
 		c->punched = 0;
 		c->released = c->adopted = true;
 		c->limit = *limit;
@@ -1254,32 +1236,18 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 		      struct tsr_err *err)
 {
 	struct sv_child *c;
-	int fd = -1, rc = -1;
+	bool running;
 
 	pthread_mutex_lock(&sv->mu);
 	c = sv_find(sv, agent_id);
 	/* Reporting: its tail goes with the exit, into its record. */
-	if (c == NULL || c->state == SV_SPAWNING || c->state == SV_REPORTING)
-		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here", agent_id);
-	/* A descriptor of its own, read once mu is let go: the reaper may close the slot's. */
-	else if (c->outfd >= 0 && (fd = fcntl(c->outfd, F_DUPFD_CLOEXEC, 0)) < 0)
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "agent %s: output: %s", agent_id,
-			    strerror(errno));
-	else
-		rc = 0;
+	running = c != NULL && c->state != SV_SPAWNING && c->state != SV_REPORTING;
 	pthread_mutex_unlock(&sv->mu);
-	if (rc != 0)
-		return -1;
-	if (fd < 0) {
-		*out = strdup("");
-		*len = 0;
-		return *out != NULL
-			       ? 0
-			       : tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	rc = agent_files_out_tail(fd, sv->tail_max, out, len, err);
-	close(fd);
-	return rc;
+	if (!running)
+		return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here",
+				   agent_id);
+	/* Gone meanwhile with its agent, whose record then has the tail. */
+	return agent_files_out_read_tail(sv->state_dir, agent_id, sv->tail_max, out, len, err);
 }
 
 bool supervisor_has(struct supervisor *sv, const char *agent_id)

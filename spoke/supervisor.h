@@ -59,7 +59,7 @@
 #include "error.h"
 
 #define SUPERVISOR_AGENTS_MAX 16384   /* highest cap on concurrent agents */
-#define SUPERVISOR_FDS_PER_AGENT 2    /* a running agent's pidfd and output file */
+#define SUPERVISOR_FDS_PER_AGENT 1    /* a running agent's pidfd */
 #define SUPERVISOR_DRAIN_MS 5000      /* longest wait for a group to empty */
 #define SUPERVISOR_TAIL_DEFAULT 65536 /* bytes of output kept per agent */
 #define SUPERVISOR_TAIL_MAX 1048576
@@ -178,7 +178,8 @@ int supervisor_kill_claim(struct supervisor *sv, const char *agent_id, struct ts
 void supervisor_kill_unclaim(struct supervisor *sv, const char *agent_id);
 /*
  * A malloc'd copy of agent_id's output tail so far, NUL-ended as in
- * struct supervisor_exit, its length in *len. NOT_FOUND if not supervised.
+ * struct supervisor_exit, its length in *len. NOT_FOUND if not supervised
+ * or its output file is gone (it has just ended).
  */
 int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, size_t *len,
 		      struct tsr_err *err);

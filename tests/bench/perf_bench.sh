@@ -97,12 +97,13 @@ if [ "$LIVE" -gt 16384 ]; then # SUPERVISOR_AGENTS_MAX (spoke/supervisor.h)
 	LIVE=16384
 fi
 [ "$max_agents" -ge "$LIVE" ] || max_agents=$LIVE
-# The spoke holds 2 descriptors per agent beyond 1024 of its own, and raises
-# its soft RLIMIT_NOFILE to the hard one (refusing to start short of it).
+# The spoke holds 1 descriptor per agent (SUPERVISOR_FDS_PER_AGENT) beyond
+# 1024 of its own (SPOKE_FDS_OWN), and raises its soft RLIMIT_NOFILE to the
+# hard one (refusing to start short of it).
 # Raising the hard limit needs CAP_SYS_RESOURCE (root may lack it in a
 # container); the soft one is left as it is, since agents start with the
 # soft limit the spoke had (as under systemd's 1024).
-nofile_need=$((max_agents * 2 + 1024))
+nofile_need=$((max_agents + 1024))
 nofile_was=$(ulimit -Hn)
 if [ "$nofile_was" != unlimited ] && [ "$nofile_was" -lt "$nofile_need" ]; then
 	want=65536
@@ -111,7 +112,7 @@ if [ "$nofile_was" != unlimited ] && [ "$nofile_was" -lt "$nofile_need" ]; then
 fi
 nofile=$(ulimit -Hn)
 if [ "$nofile" != unlimited ] && [ "$nofile" -lt "$nofile_need" ]; then
-	cap=$(((nofile - 1024) / 2))
+	cap=$((nofile - 1024))
 	[ "$cap" -ge 1 ] || bail "RLIMIT_NOFILE hard limit $nofile leaves the spoke no agents"
 	caps=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status)
 	if [ -n "$caps" ] && (((0x$caps >> 24) & 1)); then why="raising it failed"
@@ -119,7 +120,7 @@ if [ "$nofile" != unlimited ] && [ "$nofile" -lt "$nofile_need" ]; then
 	else why="not root, cannot raise it"; fi
 	capped="max-agents $max_agents"
 	[ "$LIVE" -le "$cap" ] || capped="$capped and PERF_LIVE $LIVE"
-	live_notes+=("RLIMIT_NOFILE hard limit $nofile ($why) holds $cap agents at 2 descriptors each
+	live_notes+=("RLIMIT_NOFILE hard limit $nofile ($why) holds $cap agents at 1 descriptor each
 		beyond the spoke's 1024: $capped capped at that")
 	[ "$max_agents" -le "$cap" ] || max_agents=$cap
 	[ "$LIVE" -le "$cap" ] || LIVE=$cap
@@ -150,7 +151,7 @@ if [ "$LIVE" -gt "$room" ]; then
 	LIVE=$((room > 0 ? room : 0))
 fi
 say "limits: RLIMIT_NOFILE hard $nofile_was -> $nofile (max-agents $max_agents needs" \
-	"$((max_agents * 2 + 1024))), soft $(ulimit -Sn); pid_max $pid_max, threads-max $threads_max, cgroup" \
+	"$((max_agents + 1024))), soft $(ulimit -Sn); pid_max $pid_max, threads-max $threads_max, cgroup" \
 	"pids.max $pids_max, $tasks tasks running; MemAvailable" \
 	"$(sed -n 's/^MemAvailable: *//p' /proc/meminfo)"
 # The live stage's agents: lib.sh's sleep (60 s) would end before 10,000

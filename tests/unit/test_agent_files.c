@@ -146,7 +146,8 @@ START_TEST(test_output_tail)
 	size_t len = 0;
 	struct tsr_err err;
 
-	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_files_out_open(dir, id, &rd, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_str_eq(tail, "");
@@ -167,12 +168,14 @@ START_TEST(test_output_tail)
 	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, &err), 0);
 	ck_assert_str_eq(tail, "d\nmore");
 	free(tail);
-	/* A new file for the same agent starts empty. */
+	/* A new file for the same agent starts empty; the old one's descriptor reads the old. */
 	close(wr);
-	close(rd);
-	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), 0);
-	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), 0);
+	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 100, &tail, &len, &err), 0);
 	ck_assert_uint_eq(len, 0);
+	free(tail);
+	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, &err), 0);
+	ck_assert_str_eq(tail, "more");
 	free(tail);
 	close(wr);
 	close(rd);
@@ -184,15 +187,19 @@ END_TEST
 
 START_TEST(test_output_refusals)
 {
-	char path[AGENT_FILES_PATH_MAX], other[TSR_AGENT_ID_MAX + 1];
+	char path[AGENT_FILES_PATH_MAX], other[TSR_AGENT_ID_MAX + 1], *tail = NULL;
+	size_t len = 0;
 	int wr, rd;
 	struct tsr_err err;
 
 	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 10, &tail, &len, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_ptr_null(tail);
 	ck_assert_int_eq(agent_files_out_open(dir, "bad", &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
-	ck_assert_int_eq(agent_files_out_create(dir, "bad", &wr, &rd, &err), -1);
+	ck_assert_int_eq(agent_files_out_create(dir, "bad", &wr, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	/* A symlink planted where the output goes is never followed... */
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
@@ -201,30 +208,28 @@ START_TEST(test_output_refusals)
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "symbolic link"));
 	/* ...and a new file replaces it. */
-	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &err) == 0, "%s", err.msg);
 	ck_assert(is_regular(path));
 	close(wr);
-	close(rd);
 	/* Neither does a FIFO block the spoke: replaced when created, refused when opened. */
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkfifo(path, 0600), 0);
 	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_ptr_nonnull(strstr(err.msg, "is not a regular file (a FIFO)"));
-	ck_assert_msg(agent_files_out_create(dir, id, &wr, &rd, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_files_out_create(dir, id, &wr, &err) == 0, "%s", err.msg);
 	ck_assert(is_regular(path));
 	close(wr);
-	close(rd);
 	/* What cannot be replaced fails the creation. */
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(mkdir(path, 0700), 0);
-	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), -1);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 	/* No directory to create it in. */
 	ck_assert_int_eq(ids_new_agent_id("s1", other, sizeof(other)), 0);
-	ck_assert_int_eq(agent_files_out_create("/nonexistent-tsr", other, &wr, &rd, &err), -1);
+	ck_assert_int_eq(agent_files_out_create("/nonexistent-tsr", other, &wr, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 }
 END_TEST
@@ -242,19 +247,21 @@ START_TEST(test_output_trim)
 
 	ck_assert_ptr_nonnull(buf);
 	memset(buf, 'o', chunk);
-	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &rd, &err), 0);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), 0);
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), 0);
 	while (total + chunk <= AGENT_FILES_SLACK) {
 		ck_assert_int_eq(write(wr, buf, chunk), (ssize_t)chunk);
 		total += chunk;
 	}
-	agent_files_out_trim(rd, tail, &punched, id);
+	agent_files_out_trim(dir, id, tail, &punched);
 	ck_assert_int_eq(punched, 0);
 	ck_assert_int_eq(write(wr, buf, chunk), (ssize_t)chunk);
 	ck_assert_int_eq(write(wr, "the end", 7), 7);
 	total += chunk + 7;
 	ck_assert_int_eq(fsync(wr), 0);
 	ck_assert_int_eq(fstat(rd, &before), 0);
-	agent_files_out_trim(rd, tail, &punched, id);
+	/* By name, as the spoke does it: it holds no descriptor of a running agent's output. */
+	agent_files_out_trim(dir, id, tail, &punched);
 	ck_assert_int_eq(punched, (int64_t)((total - tail) / 4096 * 4096));
 	ck_assert_int_eq(fstat(rd, &after), 0);
 	ck_assert_int_eq(after.st_size, (off_t)total);
@@ -263,17 +270,19 @@ START_TEST(test_output_trim)
 	ck_assert_str_eq(out, "the end");
 	free(out);
 	/* Nothing new beyond the slack: nothing more to punch. */
-	agent_files_out_trim(rd, tail, &punched, id);
+	agent_files_out_punch(rd, tail, &punched, id);
 	ck_assert_int_eq(punched, (int64_t)((total - tail) / 4096 * 4096));
 	/* Stopped for good after a file system said no. */
-	agent_files_out_trim(rd, tail, &stop, id);
+	agent_files_out_punch(rd, tail, &stop, id);
+	ck_assert_int_eq(stop, -1);
+	agent_files_out_trim(dir, id, tail, &stop);
 	ck_assert_int_eq(stop, -1);
 	/* A descriptor that cannot punch (read only): it stops, quietly. */
 	close(rd);
 	ck_assert_int_eq(agent_files_path(dir, id, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
 	rd = open(path, O_RDONLY);
 	ck_assert_int_ge(rd, 0);
-	agent_files_out_trim(rd, 1, &ro, id);
+	agent_files_out_punch(rd, 1, &ro, id);
 	ck_assert_int_eq(ro, -1);
 	close(rd);
 	close(wr);
