@@ -5,6 +5,7 @@
  */
 #include "agent_commands.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,14 +100,37 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnComman
 	return 0;
 }
 
+/* A failure to record a command's nonce: what store_nonce_claim fails with. */
+static bool agent_nonce_failure(const struct tsr_err *err)
+{
+	return err->code == GRPC_STATUS_PERMISSION_DENIED || err->code == GRPC_STATUS_UNAVAILABLE;
+}
+
+/*
+ * Records nonce (if any) for a spawn refused before it wrote anything, so
+ * that its replay is refused too; err keeps why it was refused unless the
+ * nonce cannot be recorded. -1, or AGENT_CMD_REFUSED.
+ */
+static int agent_spawn_refused(struct spoke *sp, const struct store_nonce *nonce,
+			       struct tsr_err *err)
+{
+	struct tsr_err nerr;
+
+	if (nonce == NULL ||
+	    store_nonce_claim(sp->store, nonce->bytes, nonce->len, nonce->ttl_ms, &nerr) == 0)
+		return -1;
+	*err = nerr;
+	return AGENT_CMD_REFUSED;
+}
+
 /*
  * Records the agent a spawn asks for, under a new id (TSR_AGENT_ID_MAX + 1
- * bytes); existing gets the id of the agent its request id already names,
- * else "".
+ * bytes), and nonce with it; existing gets the id of the agent its request
+ * id already names, else "".
  */
 static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
-			    char id[TSR_AGENT_ID_MAX + 1], char existing[TSR_AGENT_ID_MAX + 1],
-			    struct tsr_err *err)
+			    const struct store_nonce *nonce, char id[TSR_AGENT_ID_MAX + 1],
+			    char existing[TSR_AGENT_ID_MAX + 1], struct tsr_err *err)
 {
 	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
 	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
@@ -129,7 +153,7 @@ static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *r
 	a.labels = labelp;
 	a.n_labels = req->n_labels;
 	fault_point("spawn-before-create");
-	return store_agent_create(sp->store, &a, existing, TSR_AGENT_ID_MAX + 1, err);
+	return store_agent_create_once(sp->store, &a, nonce, existing, TSR_AGENT_ID_MAX + 1, err);
 }
 
 /*
@@ -172,8 +196,8 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 	return 0;
 }
 
-int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
-		    size_t *outlen, struct tsr_err *err)
+int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
+		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__SpawnCommand *req;
 	const struct agent_type *type = NULL;
@@ -185,11 +209,19 @@ int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len, uint8_
 	int rc = -1;
 
 	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
-	if (req == NULL)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
-	if (agent_validate_spawn(sp, req, &type, err) != 0 ||
-	    agent_record_new(sp, req, id, existing, err) != 0)
+	if (req == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
+		return agent_spawn_refused(sp, nonce, err);
+	}
+	if (agent_validate_spawn(sp, req, &type, err) != 0) {
+		rc = agent_spawn_refused(sp, nonce, err);
 		goto out;
+	}
+	if (agent_record_new(sp, req, nonce, id, existing, err) != 0) {
+		if (nonce != NULL && agent_nonce_failure(err))
+			rc = AGENT_CMD_REFUSED;
+		goto out;
+	}
 	if (existing[0] != '\0') {
 		rc = agent_pack_current(sp, existing, out, outlen, err);
 		goto out;

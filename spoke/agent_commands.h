@@ -14,9 +14,20 @@
 #include "error.h"
 
 struct spoke;
+struct store_nonce;
 
-int agent_cmd_spawn(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
-		    size_t *outlen, struct tsr_err *err);
+/* agent_cmd_spawn could not record its command's nonce: refuse the command, sign nothing. */
+#define AGENT_CMD_REFUSED (-2)
+
+/*
+ * Records nonce (unless NULL: the caller has) in the same atomic step as
+ * the new agent, or on its own when the spawn writes nothing: its write
+ * is the spawn's first, so a spawn pays one fsync fewer. A replay, or
+ * Valkey out of reach, is AGENT_CMD_REFUSED with err set, as execute
+ * refuses a command whose nonce it cannot record.
+ */
+int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
+		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err);
 int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		     size_t *outlen, struct tsr_err *err);
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,

@@ -1,10 +1,11 @@
 /*
  * execute: the command router. A refused envelope is a gRPC error (the
  * caller is not trusted with an answer), and so is a replayed one: the
- * nonce is recorded in Valkey before the payload is looked at, and a
- * command whose nonce cannot be recorded is refused. A failed command is
- * a signed reply carrying the status, so the hub can prove which spoke
- * said no.
+ * nonce is recorded in Valkey before the payload is looked at (AGENT_SPAWN
+ * records it in its first write instead, saving an fsync: see
+ * agent_commands.h), and a command whose nonce cannot be recorded is
+ * refused. A failed command is a signed reply carrying the status, so the
+ * hub can prove which spoke said no.
  */
 #include "execute.h"
 
@@ -33,14 +34,16 @@ static const struct {
 	Tessera__V1__CommandType type;
 	command_fn fn;
 } execute_routes[] = {
-	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, agent_cmd_spawn },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, agent_cmd_status },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, agent_cmd_list },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, spoke_cmd_info },
 };
 
-/* NULL for EVENTS_STREAM (StreamEvents takes it) and for types it does not know. */
+/*
+ * NULL for AGENT_SPAWN (execute_handle calls it), EVENTS_STREAM
+ * (StreamEvents takes it) and for types it does not know.
+ */
 static command_fn execute_route(Tessera__V1__CommandType type)
 {
 	for (size_t i = 0; i < sizeof(execute_routes) / sizeof(execute_routes[0]); i++)
@@ -86,21 +89,29 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	uint8_t *payload = NULL, *sealed = NULL;
 	size_t payload_len = 0, sealed_len = 0;
 	int64_t now = clock_wall_ms();
+	struct store_nonce nonce;
 	command_fn fn;
+	bool spawn;
 
 	tsr_err_clear(&err);
-	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0 ||
-	    execute_claim(sp, cmd, now, &err) != 0) {
-		log_warn("refused a command: %s", err.msg);
-		rpc_call_fail(call, &err);
-		goto out;
-	}
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0)
+		goto refused;
+	spawn = cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
+	if (!spawn && execute_claim(sp, cmd, now, &err) != 0)
+		goto refused;
 	fn = execute_route(cmd->type);
-	if (fn == NULL)
+	if (spawn) {
+		nonce = (struct store_nonce){ cmd->nonce.data, cmd->nonce.len,
+					      envelope_command_replay_ms(cmd, now) };
+		if (agent_cmd_spawn(sp, &nonce, cmd->payload.data, cmd->payload.len, &payload,
+				    &payload_len, &err) == AGENT_CMD_REFUSED)
+			goto refused;
+	} else if (fn == NULL) {
 		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED,
 			    "Execute does not take command type %d", (int)cmd->type);
-	else
+	} else {
 		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
+	}
 
 	reply.command_id = cmd->command_id;
 	reply.spoke_id = sp->cfg.id;
@@ -115,6 +126,10 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 		rpc_call_fail(call, &err);
 	else
 		rpc_call_reply(call, sealed, sealed_len);
+	goto out;
+refused:
+	log_warn("refused a command: %s", err.msg);
+	rpc_call_fail(call, &err);
 out:
 	free(sealed);
 	free(payload);

@@ -124,6 +124,20 @@ int store_ping(struct store *st, struct tsr_err *err);
  */
 int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
 		       size_t existing_len, struct tsr_err *err);
+/* A command nonce and how long to keep it, as store_nonce_claim takes them. */
+struct store_nonce {
+	const uint8_t *bytes;
+	size_t len;
+	int64_t ttl_ms;
+};
+/*
+ * store_agent_create that first records nonce, in the same atomic step:
+ * a spawn pays one write (one fsync) instead of two. Fails as
+ * store_nonce_claim would, with nothing written, if it cannot.
+ */
+int store_agent_create_once(struct store *st, const Tessera__V1__Agent *a,
+			    const struct store_nonce *nonce, char *existing_id, size_t existing_len,
+			    struct tsr_err *err);
 /*
  * Moves agent_id to state to if lifecycle allows it from the current state,
  * writing upd (may be NULL; an end without completed_at_ms gets now) and

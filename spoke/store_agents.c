@@ -118,15 +118,19 @@ static int create_prepare(const struct store *st, const Tessera__V1__Agent *a, s
 	return 0;
 }
 
-/* The arguments of "create": the new agent's keys, hash pairs and event pairs. */
+/*
+ * The arguments of "create": the new agent's keys, hash pairs and event
+ * pairs, and the nonce's lifetime when nonce_key is not NULL.
+ */
 static void args_create(struct store_args *args, const struct store *st,
-			const Tessera__V1__Agent *a, struct agent_new *n)
+			const Tessera__V1__Agent *a, struct agent_new *n, const char *nonce_key,
+			int64_t nonce_ttl_ms)
 {
 	const Tessera__V1__AgentState spawning = TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING;
 	const Tessera__V1__AgentState none = TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED;
 	int slot;
 
-	store_args_eval(args, st, "create", n->key);
+	store_args_eval_nonce(args, st, "create", n->key, nonce_key);
 	store_args_str(args, a->id);
 	store_args_int(args, n->created);
 	store_args_str(args, a->request_id);
@@ -163,6 +167,8 @@ static void args_create(struct store_args *args, const struct store *st,
 	}
 	store_args_list_end(args, slot);
 	args_event(args, st, a->id, &none, spawning, n->created, n->etype);
+	if (nonce_key != NULL)
+		store_args_int(args, nonce_ttl_ms);
 }
 
 /* The agent create asked for, and where the id of one made before goes. */
@@ -181,6 +187,8 @@ static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 
 	if (strcmp(what, "ok") == 0)
 		return 0;
+	if (strcmp(what, "replayed") == 0)
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
 	if (strcmp(what, "exists") == 0)
 		return tsr_err_set(err, GRPC_STATUS_ALREADY_EXISTS, "agent %s already exists",
 				   a->id);
@@ -196,21 +204,31 @@ static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 	return 0;
 }
 
-int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
-		       size_t existing_len, struct tsr_err *err)
+int store_agent_create_once(struct store *st, const Tessera__V1__Agent *a,
+			    const struct store_nonce *nonce, char *existing_id, size_t existing_len,
+			    struct tsr_err *err)
 {
 	struct create_ask c = { a, existing_id, existing_len };
 	struct agent_new n;
 	struct store_args args = { 0 };
+	char nonce_key[STORE_KEY_MAX];
 
 	if (existing_len < TSR_AGENT_ID_MAX + 1)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
 				   "store: existing id buffer too small");
 	existing_id[0] = '\0';
-	if (create_prepare(st, a, &n, err) != 0)
+	if ((nonce != NULL && store_nonce_key(st, nonce, nonce_key, err) != 0) ||
+	    create_prepare(st, a, &n, err) != 0)
 		return -1;
-	args_create(&args, st, a, &n);
+	args_create(&args, st, a, &n, nonce != NULL ? nonce_key : NULL,
+		    nonce != NULL ? nonce->ttl_ms : 0);
 	return store_eval(st, &args, create_outcome, &c, err);
+}
+
+int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
+		       size_t existing_len, struct tsr_err *err)
+{
+	return store_agent_create_once(st, a, NULL, existing_id, existing_len, err);
 }
 
 static int store_check_update(const struct store_update *u, struct tsr_err *err)

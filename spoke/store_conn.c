@@ -7,6 +7,7 @@
  */
 #include "store.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hiredis/hiredis.h>
@@ -74,21 +75,30 @@ void store_args_state(struct store_args *a, Tessera__V1__AgentState s)
 	store_args_str(a, lifecycle_state_name(s));
 }
 
-void store_args_eval(struct store_args *a, const struct store *st, const char *op,
-		     const char *agent_key)
+void store_args_eval_nonce(struct store_args *a, const struct store *st, const char *op,
+			   const char *agent_key, const char *nonce_key)
 {
+	assert(nonce_key == NULL || agent_key != NULL);
 	store_args_str(a, "EVALSHA");
 	/* Loaded at store_open; the text never changes, so neither does its SHA. */
 	store_args_mem(a, st->sha, STORE_SHA_LEN);
-	store_args_int(a, agent_key != NULL ? 4 : 3);
+	store_args_int(a, nonce_key != NULL ? 5 : agent_key != NULL ? 4 : 3);
 	store_args_str(a, st->k_index);
 	store_args_str(a, st->k_requests);
 	store_args_str(a, st->k_events);
 	if (agent_key != NULL)
 		store_args_str(a, agent_key);
+	if (nonce_key != NULL)
+		store_args_str(a, nonce_key);
 	store_args_str(a, op);
 	store_args_str(a, st->k_events);
 	store_args_int(a, st->events_kept);
+}
+
+void store_args_eval(struct store_args *a, const struct store *st, const char *op,
+		     const char *agent_key)
+{
+	store_args_eval_nonce(a, st, op, agent_key, NULL);
 }
 
 static struct timeval store_tv(int ms)

@@ -119,6 +119,14 @@ void store_args_state(struct store_args *a, Tessera__V1__AgentState s);
 /* EVALSHA of store_script with the keys; agent_key NULL for "list". */
 void store_args_eval(struct store_args *a, const struct store *st, const char *op,
 		     const char *agent_key);
+/* The same with KEYS[5], a command nonce's key ("create" records it). */
+void store_args_eval_nonce(struct store_args *a, const struct store *st, const char *op,
+			   const char *agent_key, const char *nonce_key);
+/* The key of a command nonce, after checking it and its lifetime as store_nonce_claim does. */
+int store_nonce_key(const struct store *st, const struct store_nonce *n, char key[STORE_KEY_MAX],
+		    struct tsr_err *err);
+/* Of two copies of a command, the second finds its nonce recorded. */
+#define STORE_REPLAYED "replayed command"
 /* Checks a reply and copies out of it what the caller keeps; arg is the caller's. */
 typedef int (*store_reply_fn)(const redisReply *r, void *arg, struct tsr_err *err);
 /*

@@ -17,29 +17,39 @@ static int nonce_claimed(const redisReply *r, void *arg, struct tsr_err *err)
 {
 	(void)arg;
 	if (r->type == REDIS_REPLY_NIL)
-		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, "replayed command");
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
 	if (r->type != REDIS_REPLY_STATUS || strcmp(r->str, "OK") != 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey SET NX: unexpected reply");
 	return 0;
 }
 
+int store_nonce_key(const struct store *st, const struct store_nonce *n, char key[STORE_KEY_MAX],
+		    struct tsr_err *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	char name[STORE_NONCE_HEX_MAX + 1];
+
+	if (n->len == 0 || n->len > STORE_NONCE_MAX || n->ttl_ms < 1 ||
+	    n->ttl_ms > STORE_NONCE_TTL_MAX_MS)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "nonce of %zu bytes or lifetime of %lld ms out of bounds",
+				   n->len, (long long)n->ttl_ms);
+	for (size_t i = 0; i < n->len; i++) {
+		name[2 * i] = hex[n->bytes[i] >> 4];
+		name[2 * i + 1] = hex[n->bytes[i] & 0xf];
+	}
+	name[2 * n->len] = '\0';
+	return store_key(key, st->nonce_prefix, name, err);
+}
+
 int store_nonce_claim(struct store *st, const uint8_t *nonce, size_t len, int64_t ttl_ms,
 		      struct tsr_err *err)
 {
-	static const char hex[] = "0123456789abcdef";
+	const struct store_nonce n = { nonce, len, ttl_ms };
 	struct store_args a = { 0 };
-	char name[STORE_NONCE_HEX_MAX + 1], key[STORE_KEY_MAX];
+	char key[STORE_KEY_MAX];
 
-	if (len == 0 || len > STORE_NONCE_MAX || ttl_ms < 1 || ttl_ms > STORE_NONCE_TTL_MAX_MS)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
-				   "nonce of %zu bytes or lifetime of %lld ms out of bounds", len,
-				   (long long)ttl_ms);
-	for (size_t i = 0; i < len; i++) {
-		name[2 * i] = hex[nonce[i] >> 4];
-		name[2 * i + 1] = hex[nonce[i] & 0xf];
-	}
-	name[2 * len] = '\0';
-	if (store_key(key, st->nonce_prefix, name, err) != 0)
+	if (store_nonce_key(st, &n, key, err) != 0)
 		return -1;
 	/* One atomic step: of two copies of a command, exactly one sets it. */
 	store_args_str(&a, "SET");

@@ -5,11 +5,12 @@
  * come in as arguments, computed by lifecycle.c.
  *
  * KEYS: [1] index, [2] request map, [3] event stream, [4] agent hash
- * (no [4] for "list", "reindex" and "prune"). ARGV: [1] operation, [2] PUBLISH
+ * (no [4] for "list", "reindex" and "prune"), [5] a command nonce
+ * ("create" only, optional). ARGV: [1] operation, [2] PUBLISH
  * channel, [3] stream length cap, then the operation's own. A "counted
  * list" is a count n followed by n strings. Replies are arrays whose first
  * string says how the step ended: ok, existing, exists, notfound, illegal,
- * badcursor.
+ * badcursor, replayed.
  *
  * Secondary indexes, named after KEYS[1] (same hash slot): one sorted set
  * per state and per type, scored like the main index by creation time, so
@@ -63,16 +64,21 @@ const char store_script[] =
 "local ended_index = KEYS[1] .. ':ended'\n"
 "\n"
 "-- ARGV[4] agent id, [5] created ms, [6] request id or '', [7] type,\n"
-"-- [8] state, then counted lists: hash pairs, event pairs.\n"
+"-- [8] state, then counted lists: hash pairs, event pairs; with KEYS[5],\n"
+"-- the command's nonce, recorded first for ARGV after them ms, or\n"
+"-- 'replayed' with nothing written (store_nonce.c's SET, in this step).\n"
 "if op == 'create' then\n"
+"  local hash, i = take(9)\n"
+"  local event, j = take(i)\n"
+"  if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[j]) then\n"
+"    return {'replayed'}\n"
+"  end\n"
 "  local rid = ARGV[6]\n"
 "  if rid ~= '' then\n"
 "    local prev = redis.call('HGET', KEYS[2], rid)\n"
 "    if prev then return {'existing', prev} end\n"
 "  end\n"
 "  if redis.call('EXISTS', KEYS[4]) == 1 then return {'exists'} end\n"
-"  local hash, i = take(9)\n"
-"  local event = take(i)\n"
 "  redis.call('HSET', KEYS[4], unpack(hash))\n"
 "  redis.call('ZADD', KEYS[1], ARGV[5], ARGV[4])\n"
 "  redis.call('ZADD', state_index(ARGV[8]), ARGV[5], ARGV[4])\n"

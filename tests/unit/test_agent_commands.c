@@ -54,6 +54,15 @@ static void teardown(void)
 typedef int (*cmd_fn)(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		      size_t *outlen, struct tsr_err *err);
 
+/* The nonce a spawn records itself; NULL: none, as when execute has recorded it. */
+static const struct store_nonce *spawn_nonce;
+
+static int spawn_cmd(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		     size_t *outlen, struct tsr_err *err)
+{
+	return agent_cmd_spawn(sp, spawn_nonce, payload, len, out, outlen, err);
+}
+
 /* Runs fn on msg; on success the reply unpacked as an Agent into *out. */
 static int call_agent(cmd_fn fn, const ProtobufCMessage *msg, Tessera__V1__Agent **out,
 		      struct tsr_err *err)
@@ -102,7 +111,7 @@ static int spawn(const struct spawn_args *s, Tessera__V1__Agent **out, struct ts
 	}
 	req.labels = ep;
 	req.n_labels = s->nlabels;
-	rc = call_agent(agent_cmd_spawn, &req.base, out, err);
+	rc = call_agent(spawn_cmd, &req.base, out, err);
 	if (rc == 0 && (*out)->pid > 0)
 		fx_track(&fx, (*out)->pid);
 	return rc;
@@ -149,16 +158,25 @@ static int kill_agent(const char *id, Tessera__V1__Agent **out, struct tsr_err *
 	return call_agent(agent_cmd_kill, &req.base, out, err);
 }
 
-/* A raw payload (not packed from a message) through fn: its error code. */
-static grpc_status_code raw_refused(cmd_fn fn, const uint8_t *payload, size_t len)
+/* A raw payload (not packed from a message) through fn: what fn returned, err its error. */
+static int raw_call(cmd_fn fn, const uint8_t *payload, size_t len, struct tsr_err *err)
 {
 	uint8_t *resp = NULL;
 	size_t rlen = 0;
+	int rc;
+
+	tsr_err_clear(err);
+	rc = fn(&fx.sp, payload, len, &resp, &rlen, err);
+	ck_assert_ptr_null(resp);
+	return rc;
+}
+
+/* A raw payload through fn, which must refuse it: its error code. */
+static grpc_status_code raw_refused(cmd_fn fn, const uint8_t *payload, size_t len)
+{
 	struct tsr_err err;
 
-	tsr_err_clear(&err);
-	ck_assert_int_eq(fn(&fx.sp, payload, len, &resp, &rlen, &err), -1);
-	ck_assert_ptr_null(resp);
+	ck_assert_int_eq(raw_call(fn, payload, len, &err), -1);
 	return err.code;
 }
 
@@ -237,6 +255,69 @@ START_TEST(test_spawn_idempotent)
 }
 END_TEST
 
+/* Of a spawn's nonce in Valkey: 1 if recorded, else 0. */
+static long long nonce_recorded(const uint8_t nonce[16])
+{
+	redisReply *r;
+	long long n;
+
+	r = fx_raw(&fx,
+		   "EXISTS "
+		   "tessera:{s1}:nonce:%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%02x%"
+		   "02x%02x",
+		   nonce[0], nonce[1], nonce[2], nonce[3], nonce[4], nonce[5], nonce[6], nonce[7],
+		   nonce[8], nonce[9], nonce[10], nonce[11], nonce[12], nonce[13], nonce[14],
+		   nonce[15]);
+	n = r->integer;
+	freeReplyObject(r);
+	return n;
+}
+
+/*
+ * A spawn records its nonce in the same step as its agent, or alone when
+ * refused before writing it: a replay of either is refused, with nothing
+ * written, as AGENT_CMD_REFUSED.
+ */
+START_TEST(test_spawn_nonce)
+{
+	uint8_t bytes[16] = { 0xa1 }, bad[16] = { 0xb2 };
+	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
+	struct spawn_args s = { .type = "sh", .task = "sleep 30" }, unknown = { .type = "unknown" };
+	Tessera__V1__Agent *a = NULL, *b = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	spawn_nonce = &nonce;
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(nonce_recorded(bytes), 1);
+	ck_assert_int_eq(spawn(&s, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_str_eq(err.msg, "replayed command");
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 1);
+	r = fx_raw(&fx, "ZCARD tessera:{s1}:agents");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	/* Refused on its fields: a signed refusal, its nonce recorded all the same. */
+	nonce.bytes = bad;
+	ck_assert_int_eq(spawn(&unknown, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(nonce_recorded(bad), 1);
+	ck_assert_int_eq(spawn(&unknown, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_int_eq(raw_call(spawn_cmd, garbage, sizeof(garbage), &err), AGENT_CMD_REFUSED);
+	/* Valkey away: refused, as execute refuses a nonce it cannot record. */
+	bytes[0] = 0xc3;
+	nonce.bytes = bytes;
+	fx_valkey_stop(&fx.valkey);
+	ck_assert_int_eq(spawn(&s, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(spawn(&unknown, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	spawn_nonce = NULL;
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
 START_TEST(test_spawn_refusals)
 {
 	static const char *const dup[] = { "k", "a", "k", "b" };
@@ -245,7 +326,7 @@ START_TEST(test_spawn_refusals)
 	struct spawn_args s = { .type = "cat" };
 	char *task;
 
-	ck_assert_int_eq(raw_refused(agent_cmd_spawn, garbage, sizeof(garbage)),
+	ck_assert_int_eq(raw_refused(spawn_cmd, garbage, sizeof(garbage)),
 			 GRPC_STATUS_INVALID_ARGUMENT);
 	s.type = "no such!";
 	ck_assert_int_eq(spawn_refused(&s), GRPC_STATUS_INVALID_ARGUMENT);
@@ -618,10 +699,11 @@ int test_suite(SRunner *sr)
 		return rc;
 	tc = check_suite(sr, "agent_commands",
 			 CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
-				     test_spawn_refusals, test_spawn_cap, test_spawn_cannot_start,
-				     test_spawn_timeout, test_grace, test_status, test_kill,
-				     test_kill_unsupervised, test_kill_refusals, test_list,
-				     test_list_refusals, test_valkey_down));
+				     test_spawn_nonce, test_spawn_refusals, test_spawn_cap,
+				     test_spawn_cannot_start, test_spawn_timeout, test_grace,
+				     test_status, test_kill, test_kill_unsupervised,
+				     test_kill_refusals, test_list, test_list_refusals,
+				     test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -172,12 +172,19 @@ START_TEST(test_refused)
 {
 	static const uint8_t garbage[] = { 0x0a, 0xff };
 	Tessera__V1__SpokeStatusRequest info = TESSERA__V1__SPOKE_STATUS_REQUEST__INIT;
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__Reply *r;
+	Tessera__V1__Agent *a;
+	redisReply *rr;
 	struct sign_key stranger;
 	uint8_t *cmd = NULL;
 	size_t len = 0;
 	struct unary u;
 	struct tsr_err err;
 
+	spawn.type = "cat";
+	spawn.task = "";
+	spawn.request_id = "";
 	call(garbage, sizeof(garbage), &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_int_eq(sign_keygen(&stranger, &err), 0);
@@ -196,6 +203,26 @@ START_TEST(test_refused)
 	call(cmd, len, &u);
 	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
 	ck_assert_ptr_nonnull(strstr(u.details, "replayed"));
+	free(cmd);
+
+	/* A spawn records its nonce with its agent: its replay is refused the same. */
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, &spawn.base,
+		   FX_SPOKE, &cmd, &len);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(a);
+	fx_track(&fx, a->pid);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__reply__free_unpacked(r, NULL);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(u.details, "replayed"));
+	rr = fx_raw(&fx, "ZCARD tessera:{%s}:agents", FX_SPOKE);
+	ck_assert_int_eq(rr->integer, 1);
+	freeReplyObject(rr);
 	free(cmd);
 }
 END_TEST

@@ -397,7 +397,8 @@ static Tessera__V1__Agent *spawn(const char *task, uint32_t timeout_ms)
 	req.task = (char *)task;
 	req.timeout_ms = timeout_ms;
 	ck_assert_int_eq(pb_pack(&req.base, &buf, &len, &err), 0);
-	ck_assert_msg(agent_cmd_spawn(&fx.sp, buf, len, &resp, &rlen, &err) == 0, "%s", err.msg);
+	ck_assert_msg(agent_cmd_spawn(&fx.sp, NULL, buf, len, &resp, &rlen, &err) == 0, "%s",
+		      err.msg);
 	free(buf);
 	a = tessera__v1__agent__unpack(NULL, rlen, resp);
 	free(resp);
