@@ -13,6 +13,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -30,6 +31,7 @@
 
 #include "agent_files.h"
 #include "clock.h"
+#include "id_index.h"
 #include "ids.h"
 #include "log.h"
 #include "proc_identity.h"
@@ -109,7 +111,15 @@ struct supervisor {
 	const struct agent_cgroup *cgroup; /* borrowed, or NULL */
 	struct rlimit agent_nofile;	   /* rlim_cur 0: none */
 	int64_t next_trim_mono;		   /* reaper only */
-	uint32_t watches;		   /* epoll tags handed out, under mu */
+	/*
+	 * Under mu: no slot has a kill, timeout or drain re-check due before
+	 * this, so that a pass scans the table only when one is due.
+	 */
+	int64_t next_due_mono;
+	struct id_index ids;  /* under mu: the used slots by agent id */
+	uint32_t *free_slots; /* owned, [max], under mu: a stack of the free slots */
+	size_t nfree;
+	uint32_t watches; /* epoll tags handed out, under mu */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -126,10 +136,34 @@ static void sv_wake(struct supervisor *sv)
 /* Slot of agent_id among used slots, or NULL. Called with mu held. */
 static struct sv_child *sv_find(struct supervisor *sv, const char *agent_id)
 {
-	for (size_t i = 0; i < sv->max; i++)
-		if (sv->slots[i].state != SV_FREE && strcmp(sv->slots[i].agent_id, agent_id) == 0)
-			return &sv->slots[i];
-	return NULL;
+	int64_t i = id_index_find(&sv->ids, agent_id);
+
+	return i >= 0 ? &sv->slots[i] : NULL;
+}
+
+/* The id_index_name_fn of sv->ids. */
+static const char *sv_slot_id(const void *ctx, uint32_t slot)
+{
+	const struct supervisor *sv = ctx;
+
+	return sv->slots[slot].agent_id;
+}
+
+/* Frees slot c, with mu held. */
+static void sv_slot_free(struct supervisor *sv, struct sv_child *c)
+{
+	id_index_remove(&sv->ids, c->agent_id);
+	memset(c, 0, sizeof(*c));
+	c->state = SV_FREE;
+	c->pidfd = c->gatefd = -1;
+	sv->free_slots[sv->nfree++] = (uint32_t)(c - sv->slots);
+}
+
+/* A deadline set for some slot, with mu held: the reaper looks at the table by then. */
+static void sv_due(struct supervisor *sv, int64_t at)
+{
+	if (at < sv->next_due_mono)
+		sv->next_due_mono = at;
 }
 
 /*
@@ -138,32 +172,14 @@ static struct sv_child *sv_find(struct supervisor *sv, const char *agent_id)
  */
 static int sv_wait_ms(struct supervisor *sv, int64_t now)
 {
-	int64_t wait = -1, d;
+	int64_t at = sv->next_due_mono;
 
-	for (size_t i = 0; i < sv->max; i++) {
-		struct sv_child *c = &sv->slots[i];
-
-		if (c->state == SV_RUNNING) {
-			d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
-			wait = wait < 0 || d < wait ? d : wait;
-			if (c->kill_at_mono != 0) {
-				d = c->kill_at_mono > now ? c->kill_at_mono - now : 0;
-				wait = wait < 0 || d < wait ? d : wait;
-			}
-			if (c->timeout_at_mono != 0) {
-				d = c->timeout_at_mono > now ? c->timeout_at_mono - now : 0;
-				wait = wait < 0 || d < wait ? d : wait;
-			}
-		} else if (c->state == SV_DRAINING) {
-			wait = wait < 0 || SV_DRAIN_POLL_MS < wait ? SV_DRAIN_POLL_MS : wait;
-		}
-	}
-	/* An inherited process may end any time, with no pidfd to say so. */
-	if (sv->reap_inherited) {
-		d = sv->next_trim_mono > now ? sv->next_trim_mono - now : 0;
-		wait = wait < 0 || d < wait ? d : wait;
-	}
-	return (int)wait;
+	/* Running output to trim, or an inherited process that may end with no pidfd to say so. */
+	if ((sv->nfree < sv->max || sv->reap_inherited) && sv->next_trim_mono < at)
+		at = sv->next_trim_mono;
+	if (at == INT64_MAX)
+		return -1;
+	return at <= now ? 0 : at - now < INT_MAX ? (int)(at - now) : INT_MAX;
 }
 
 /* SIGKILL to c's group and, if agents have cgroups, to its cgroup. */
@@ -220,6 +236,7 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 	c->gatefd = -1;
 	c->state = SV_DRAINING;
 	c->drain_until_mono = now + SUPERVISOR_DRAIN_MS;
+	sv_due(sv, now);
 }
 
 /*
@@ -273,14 +290,58 @@ static void sv_time_out(struct sv_child *c, int64_t now)
 }
 
 /*
- * One pass over the table after poll(), with mu held; returns how many
- * exits went to sv->done, each slot SV_REPORTING, its output file handed
- * over.
+ * Serves c's deadlines that are due and notes its next one; 1 if its
+ * exit goes to d (the slot SV_REPORTING), else 0. With mu held.
+ */
+static size_t sv_step_slot(struct supervisor *sv, struct sv_child *c, int64_t now,
+			   struct sv_done *d)
+{
+	if (c->state == SV_RUNNING && c->timeout_at_mono != 0 && c->timeout_at_mono <= now)
+		sv_time_out(c, now);
+	if (c->state == SV_RUNNING && c->kill_at_mono != 0 && c->kill_at_mono <= now) {
+		/*
+		 * Below the shim first: what left the group is still there
+		 * (it is their subreaper), and the shim then records the end
+		 * and clears what the walk missed.
+		 */
+		proc_tree_kill_below(c->pid);
+		sv_kill_group(sv, c);
+		c->kill_at_mono = 0;
+	}
+	if (c->state == SV_RUNNING) {
+		if (c->timeout_at_mono != 0)
+			sv_due(sv, c->timeout_at_mono);
+		if (c->kill_at_mono != 0)
+			sv_due(sv, c->kill_at_mono);
+	}
+	if (c->state != SV_DRAINING)
+		return 0;
+	if (!sv_group_gone(sv, c, now)) {
+		sv_due(sv, now + SV_DRAIN_POLL_MS);
+		return 0;
+	}
+	d->slot = c;
+	memcpy(d->agent_id, c->agent_id, sizeof(c->agent_id));
+	d->ex = c->ex;
+	d->ex.agent_id = d->agent_id;
+	d->shim_code = c->shim_code;
+	d->shim_status = c->shim_status;
+	/*
+	 * Kept until on_exit has queued the exit: whoever finds no slot for
+	 * an agent can count on finding its exit queued.
+	 */
+	c->state = SV_REPORTING;
+	return 1;
+}
+
+/*
+ * One pass after poll(), with mu held: the shims that ended, then the
+ * table, if some deadline is due; returns how many exits went to
+ * sv->done, each slot SV_REPORTING.
  */
 static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t now)
 {
 	size_t ndone = 0;
-	struct sv_done *d;
 
 	for (size_t k = 0; k < nready; k++) {
 		struct sv_child *c = &sv->slots[(uint32_t)sv->ready[k]];
@@ -293,36 +354,11 @@ static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t n
 	for (size_t i = 0; i < sv->max && trim; i++)
 		if (sv->slots[i].state == SV_RUNNING)
 			sv->running[sv->nrunning++] = i;
-	for (size_t i = 0; i < sv->max; i++) {
-		struct sv_child *c = &sv->slots[i];
-
-		if (c->state == SV_RUNNING && c->timeout_at_mono != 0 && c->timeout_at_mono <= now)
-			sv_time_out(c, now);
-		if (c->state == SV_RUNNING && c->kill_at_mono != 0 && c->kill_at_mono <= now) {
-			/*
-			 * Below the shim first: what left the group is still
-			 * there (it is their subreaper), and the shim then
-			 * records the end and clears what the walk missed.
-			 */
-			proc_tree_kill_below(c->pid);
-			sv_kill_group(sv, c);
-			c->kill_at_mono = 0;
-		}
-		if (c->state != SV_DRAINING || !sv_group_gone(sv, c, now))
-			continue;
-		d = &sv->done[ndone++];
-		d->slot = c;
-		memcpy(d->agent_id, c->agent_id, sizeof(c->agent_id));
-		d->ex = c->ex;
-		d->ex.agent_id = d->agent_id;
-		d->shim_code = c->shim_code;
-		d->shim_status = c->shim_status;
-		/*
-		 * Kept until on_exit has queued the exit: whoever finds no
-		 * slot for an agent can count on finding its exit queued.
-		 */
-		c->state = SV_REPORTING;
-	}
+	if (now < sv->next_due_mono)
+		return 0;
+	sv->next_due_mono = INT64_MAX;
+	for (size_t i = 0; i < sv->max; i++)
+		ndone += sv_step_slot(sv, &sv->slots[i], now, &sv->done[ndone]);
 	return ndone;
 }
 
@@ -404,9 +440,7 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	if (sv->cgroup != NULL && agent_cgroup_remove(sv->cgroup, d->agent_id, &err) != 0)
 		log_warn("agent %s: %s", d->agent_id, err.msg);
 	pthread_mutex_lock(&sv->mu);
-	memset(d->slot, 0, sizeof(*d->slot));
-	d->slot->state = SV_FREE;
-	d->slot->pidfd = d->slot->gatefd = -1;
+	sv_slot_free(sv, d->slot);
 	pthread_mutex_unlock(&sv->mu);
 }
 
@@ -523,6 +557,8 @@ static void sv_free(struct supervisor *sv, bool mu_ready)
 	free(sv->ready);
 	free(sv->running);
 	free(sv->done);
+	free(sv->free_slots);
+	id_index_free(&sv->ids);
 	free(sv);
 }
 
@@ -551,13 +587,19 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv->ready = calloc(max, sizeof(*sv->ready));
 	sv->running = calloc(max, sizeof(*sv->running));
 	sv->done = calloc(max, sizeof(*sv->done));
+	sv->free_slots = calloc(max, sizeof(*sv->free_slots));
 	if (sv->slots == NULL || sv->events == NULL || sv->ready == NULL || sv->running == NULL ||
-	    sv->done == NULL) {
+	    sv->done == NULL || sv->free_slots == NULL ||
+	    id_index_init(&sv->ids, max, sv_slot_id, sv) != 0) {
 		sv_free(sv, false);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	for (size_t i = 0; i < max; i++)
+	sv->next_due_mono = INT64_MAX;
+	/* The lowest slots first, as a scan from 0 would hand them out. */
+	for (size_t i = 0; i < max; i++) {
 		sv->slots[i].pidfd = sv->slots[i].gatefd = -1;
+		sv->free_slots[sv->nfree++] = (uint32_t)(max - 1 - i);
+	}
 	*out = sv;
 	return 0;
 }
@@ -849,16 +891,16 @@ static int sv_reserve(struct supervisor *sv, const char *agent_id, struct sv_chi
 			    agent_id);
 		goto out;
 	}
-	for (size_t i = 0; i < sv->max && c == NULL; i++)
-		if (sv->slots[i].state == SV_FREE)
-			c = &sv->slots[i];
-	if (c == NULL) {
+	if (sv->nfree == 0) {
 		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "%zu agents already running",
 			    sv->max);
 		goto out;
 	}
+	c = &sv->slots[sv->free_slots[--sv->nfree]];
+	assert(c->state == SV_FREE);
 	c->state = SV_SPAWNING;
 	snprintf(c->agent_id, sizeof(c->agent_id), "%s", agent_id);
+	id_index_add(&sv->ids, (uint32_t)(c - sv->slots));
 	*out = c;
 	rc = 0;
 out:
@@ -1056,7 +1098,7 @@ out:
 		proc->start_ticks = ticks;
 		sp.pidfd = sp.gate_wr = -1;
 	} else {
-		c->state = SV_FREE;
+		sv_slot_free(sv, c);
 	}
 	pthread_mutex_unlock(&sv->mu);
 	if (rc == 0)
@@ -1104,6 +1146,8 @@ int supervisor_release(struct supervisor *sv, const char *agent_id, struct tsr_e
 	}
 	c->released = true;
 	c->timeout_at_mono = c->limit.ms != 0 ? clock_mono_ms() + c->limit.ms : 0;
+	if (c->timeout_at_mono != 0)
+		sv_due(sv, c->timeout_at_mono);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&sv->mu);
@@ -1214,15 +1258,18 @@ out:
 		c->limit = *limit;
 		c->timeout_at_mono = limit->ms != 0 ? now + remaining_ms : 0;
 		c->state = SV_RUNNING;
+		if (c->timeout_at_mono != 0)
+			sv_due(sv, c->timeout_at_mono);
 		if (kill_requested) {
 			c->kill_requested = true;
 			c->kill_at_mono = now + limit->grace_ms;
+			sv_due(sv, c->kill_at_mono);
 			if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH)
 				log_warn("agent %s: SIGTERM to group %d: %s", agent_id, (int)c->pid,
 					 strerror(errno));
 		}
 	} else {
-		c->state = SV_FREE;
+		sv_slot_free(sv, c);
 	}
 	pthread_mutex_unlock(&sv->mu);
 	if (rc == 0)
@@ -1262,12 +1309,10 @@ bool supervisor_has(struct supervisor *sv, const char *agent_id)
 
 size_t supervisor_count(struct supervisor *sv)
 {
-	size_t n = 0;
+	size_t n;
 
 	pthread_mutex_lock(&sv->mu);
-	for (size_t i = 0; i < sv->max; i++)
-		if (sv->slots[i].state != SV_FREE)
-			n++;
+	n = sv->max - sv->nfree;
 	pthread_mutex_unlock(&sv->mu);
 	return n;
 }
@@ -1332,6 +1377,7 @@ int supervisor_kill(struct supervisor *sv, const char *agent_id, int grace_ms, s
 	at = clock_mono_ms() + grace_ms;
 	if (c->kill_at_mono == 0 || at < c->kill_at_mono)
 		c->kill_at_mono = at;
+	sv_due(sv, c->kill_at_mono);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&sv->mu);
