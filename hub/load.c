@@ -9,6 +9,20 @@
 /* Far above any max-agents a spoke accepts: figures beyond it are nonsense. */
 #define LOAD_AGENTS_MAX 1000000
 
+/* Whether a spoke can have running agents of max-agents max. */
+static bool load_possible(int32_t running, int32_t max)
+{
+	return max >= 1 && max <= LOAD_AGENTS_MAX && running >= 0 && running <= max;
+}
+
+void load_note_reply(struct spoke *sp, int32_t running, int32_t max)
+{
+	if (!sp->load_known || !load_possible(running, max))
+		return;
+	sp->running = running;
+	sp->max = max;
+}
+
 /* Takes the figures of st, or -1 with err if they cannot be true. */
 static int load_take(struct spoke *sp, const uint8_t *payload, size_t len, struct tsr_err *err)
 {
@@ -20,8 +34,7 @@ static int load_take(struct spoke *sp, const uint8_t *payload, size_t len, struc
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "malformed SpokeStatus");
 		goto out;
 	}
-	if (st->max_agents < 1 || st->max_agents > LOAD_AGENTS_MAX || st->running_agents < 0 ||
-	    st->running_agents > st->max_agents) {
+	if (!load_possible(st->running_agents, st->max_agents)) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "impossible load %d/%d",
 			    (int)st->running_agents, (int)st->max_agents);
 		goto out;

@@ -8,7 +8,9 @@
  * A spoke that does not answer, or answers nonsense, has no known load
  * until it answers again; the poll's error is kept as the spoke's reason,
  * and a refusal (see relay_done_fn) makes a connected spoke "refused"
- * until a poll succeeds. Loop thread only.
+ * until a poll succeeds. Every other signed reply carries the spoke's
+ * figures too (Reply.running_agents), which refresh a known load between
+ * polls. Loop thread only.
  */
 #ifndef TSR_HUB_LOAD_H
 #define TSR_HUB_LOAD_H
@@ -19,5 +21,12 @@
 #define LOAD_TIMEOUT_MS 2000 /* or the relay timeout, if shorter */
 
 void load_tick(struct hub *h);
+/*
+ * The figures of a verified reply of sp: taken if its load is known and
+ * they can be true, else left (max 0: a spoke that does not send them).
+ * They count the spawns that spoke has carried out, so a burst of short
+ * agents is not refused as if every spawn since the last poll still ran.
+ */
+void load_note_reply(struct spoke *sp, int32_t running, int32_t max);
 
 #endif

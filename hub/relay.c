@@ -7,6 +7,7 @@
 #include "command.h"
 #include "envelope.h"
 #include "hub_limits.h"
+#include "load.h"
 #include "log.h"
 #include "protocol.h"
 #include "rpc_client.h"
@@ -105,6 +106,7 @@ static int relay_open_reply(const struct relay *r, const uint8_t *resp, size_t l
 		*refused = true;
 		goto out;
 	}
+	load_note_reply(r->sp, rep->running_agents, rep->max_agents);
 	if (rep->status < 0 || rep->status > GRPC_STATUS_UNAUTHENTICATED) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s replied with status %d",
 			    r->sp->conf->id, (int)rep->status);

@@ -21,6 +21,7 @@
 #include "read_nonces.h"
 #include "spoke.h"
 #include "spoke_info.h"
+#include "supervisor.h"
 
 /* Every nonce an envelope can carry is recordable for as long as it must be. */
 _Static_assert(ENVELOPE_NONCE_BYTES <= STORE_NONCE_MAX, "a nonce must fit the store");
@@ -120,6 +121,8 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	reply.payload.data = payload;
 	reply.payload.len = payload_len;
 	reply.issued_at_ms = clock_wall_ms();
+	reply.running_agents = (int32_t)supervisor_count(sp->sv);
+	reply.max_agents = sp->cfg.max_agents;
 	if (err.code != GRPC_STATUS_OK)
 		log_info("%s %s: %s", protocol_command_name(cmd->type), cmd->command_id, err.msg);
 	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)

@@ -212,6 +212,10 @@ START_TEST(test_refused)
 	ck_assert_int_eq(u.code, GRPC_STATUS_OK);
 	r = reply(&u);
 	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	/* Every reply says how loaded the spoke is (its cat may have ended already). */
+	ck_assert_int_eq(r->max_agents, 5);
+	ck_assert_int_ge(r->running_agents, 0);
+	ck_assert_int_le(r->running_agents, 1);
 	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
 	ck_assert_ptr_nonnull(a);
 	fx_track(&fx, a->pid);
