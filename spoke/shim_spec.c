@@ -3,10 +3,13 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 static const struct {
@@ -171,6 +174,24 @@ bad:
 	return -1;
 }
 
+/*
+ * Empties the ambient set, and every set when the process is not root:
+ * a change between two users other than root keeps what is permitted.
+ */
+static int shim_caps_drop(void)
+{
+	struct __user_cap_header_struct head = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+
+	/* EINVAL: a kernel before ambient capabilities (4.3) has none to drop. */
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+		return -1;
+	if (getuid() == 0 || geteuid() == 0)
+		return 0;
+	memset(none, 0, sizeof(none));
+	return (int)syscall(SYS_capset, &head, none);
+}
+
 int shim_spec_apply(const struct shim_spec *s, const char **what)
 {
 	for (int l = 0; l < SHIM_LIMITS; l++) {
@@ -179,20 +200,25 @@ int shim_spec_apply(const struct shim_spec *s, const char **what)
 			return -1;
 		}
 	}
-	if (!s->set_user)
-		return 0;
-	/* Groups first: once the uid is dropped, nothing else can be. */
-	*what = "setgroups";
-	if (setgroups(0, NULL) != 0)
-		return -1;
-	*what = "setgid";
-	if (setresgid(s->gid, s->gid, s->gid) != 0)
-		return -1;
-	*what = "setuid";
-	if (setresuid(s->uid, s->uid, s->uid) != 0)
+	if (s->set_user) {
+		/* Groups first: once the uid is dropped, nothing else can be. */
+		*what = "setgroups";
+		if (setgroups(0, NULL) != 0)
+			return -1;
+		*what = "setgid";
+		if (setresgid(s->gid, s->gid, s->gid) != 0)
+			return -1;
+		*what = "setuid";
+		if (setresuid(s->uid, s->uid, s->uid) != 0)
+			return -1;
+	}
+	*what = "capabilities";
+	if (shim_caps_drop() != 0)
 		return -1;
 	/* Belt and braces: a uid 0 that could get root back must not exec as the agent. */
-	if (s->uid != 0 && (setuid(0) == 0 || geteuid() != s->uid || getegid() != s->gid)) {
+	*what = "setuid";
+	if (s->set_user && s->uid != 0 &&
+	    (setuid(0) == 0 || geteuid() != s->uid || getegid() != s->gid)) {
 		errno = EPERM;
 		return -1;
 	}

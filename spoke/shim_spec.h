@@ -46,8 +46,12 @@ void shim_spec_format(const struct shim_spec *s, char buf[SHIM_SPEC_MAX]);
 int shim_spec_parse(const char *word, struct shim_spec *s);
 /*
  * In the agent's process before exec: the limits, then the groups, gid
- * and uid, each checked. -1 with errno and *what naming the step that
- * failed; the caller must not exec then.
+ * and uid, then the capabilities, each checked. The ambient set is
+ * emptied, and an agent that is not root keeps no capability at all:
+ * those a spoke is given to switch users and signal agents (ambient
+ * CAP_SETUID, CAP_SETGID, CAP_KILL under systemd, say) stay the spoke's.
+ * -1 with errno and *what naming the step that failed; the caller must
+ * not exec then.
  */
 int shim_spec_apply(const struct shim_spec *s, const char **what);
 

@@ -217,4 +217,46 @@ check "the same spoke without the agent-user line starts" \
 	wait_for 15 grep -q "listening on" "$WORK/s2.log"
 stop_tracked "spoke s2 (no agent-user, unprivileged)"
 
+# --- a spoke that is no root, given the three as ambient capabilities ------------------
+# As a systemd unit with User= and AmbientCapabilities= would run it. What
+# it holds to switch users and signal agents must not reach an agent: not
+# one of another user (whose shim could otherwise take root back), not one
+# of the spoke's own user (which could make itself root).
+S3_UID=65533
+keygen s3
+chown "$S3_UID" "$WORK/s3.key"
+mkdir -m 0700 "$WORK/s3.state" && chown "$S3_UID" "$WORK/s3.state"
+chmod 0777 "$WORK/vk1/valkey.sock"
+cp "$WORK/vk1/password" "$WORK/s3.password" && chown "$S3_UID" "$WORK/s3.password"
+s3_port=$(free_port)
+{
+	echo "id s3"
+	echo "listen 127.0.0.1:$s3_port"
+	echo "valkey unix:$WORK/vk1/valkey.sock"
+	echo "valkey-password-file $WORK/s3.password"
+	echo "key $WORK/s3.key"
+	echo "state-dir $WORK/s3.state"
+	echo "trust-hub $(pubkey hub)"
+	echo "plaintext yes"
+	echo "agent caps stdin /bin/grep ^Cap /proc/self/status"
+	echo "agent capsnobody stdin /bin/grep ^Cap /proc/self/status"
+	echo "agent-user capsnobody nobody:nogroup"
+} >"$WORK/s3.conf"
+setpriv --reuid="$S3_UID" --regid="$S3_UID" --clear-groups \
+	--inh-caps=+setuid,+setgid,+kill --ambient-caps=+setuid,+setgid,+kill \
+	"$TESSERA_SPOKE" --config "$WORK/s3.conf" >"$WORK/s3.log" 2>&1 &
+track $! "spoke s3 (uid $S3_UID, ambient capabilities)"
+wait_for 15 grep -q "listening on" "$WORK/s3.log" || bail "spoke s3 did not start"
+SPOKE_PORT_s3=$s3_port
+start_hub h3 hub s3
+for t in caps capsnobody; do
+	id=$(cli spawn "$t" --wait --json | jq -r .id)
+	check "$t: COMPLETED (the spoke is uid $S3_UID, with ambient CAP_SETUID)" \
+		[ "$(agent_field "$id" .state)" = AGENT_STATE_COMPLETED ]
+	out=$(agent_field "$id" .output)
+	for set in CapInh CapPrm CapEff CapAmb; do
+		check "$t: the agent's $set is empty" grep -q "^$set:[[:space:]]*0*$" <<<"$out"
+	done
+done
+
 finish
