@@ -22,6 +22,7 @@ pkgs=(
 	ca-certificates procps iproute2 python3 jq gcovr
 	clang libclang-rt-14-dev clang-format
 	hyperfine python3-grpcio python3-protobuf python3-grpc-tools
+	systemd # systemd-analyze, which checks the unit files (no running systemd needed)
 )
 
 . "$(dirname "$0")/apt-sources.sh"

@@ -42,6 +42,8 @@ expected=(
 	"$BIN/tessera"
 	"$SHARE/tessera/agents/sample-agent.sh"
 	"$SHARE/tessera/valkey.conf"
+	"$SHARE/tessera/systemd/tessera-hub.service"
+	"$SHARE/tessera/systemd/tessera-spoke@.service"
 	"$SHARE/doc/tessera/README.md"
 	"$SHARE/doc/tessera/DESIGN.md"
 )
@@ -58,6 +60,14 @@ check "nothing else is installed${extra:+ (also: ${extra//$'\n'/ })}" [ -z "$ext
 check "the sample agent is the one in deploy/agents/" \
 	cmp -s "$SRC/deploy/agents/sample-agent.sh" "$SHARE/tessera/agents/sample-agent.sh"
 check "the installed README is the source's" cmp -s "$SRC/README.md" "$SHARE/doc/tessera/README.md"
+# The units start the daemons where they were installed (without DESTDIR).
+unit_exec() {
+	sed -n 's/^ExecStart=\([^ ]*\).*/\1/p' "$SHARE/tessera/systemd/$1"
+}
+check "tessera-hub.service starts the installed tessera-hub" \
+	[ "$DEST$(unit_exec tessera-hub.service)" = "$BIN/tessera-hub" ]
+check "tessera-spoke@.service starts the installed tessera-spoke" \
+	[ "$DEST$(unit_exec tessera-spoke@.service)" = "$BIN/tessera-spoke" ]
 
 # The installed programs run from there.
 check "tessera -h" quiet "$BIN/tessera" -h
