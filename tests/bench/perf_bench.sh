@@ -35,9 +35,19 @@
 #     below), or PERF_LIVE is capped, with a note.
 # The floors come from spawn-floor (spawn_floor.c, the first argument):
 # PERF_FLOOR_SEQ (2000) sequential spawns, PERF_FLOOR_PAR (5000) in flight.
+# Two more make the floors of a relayed call: sign-floor (sign_floor.c, the
+# second argument), one Ed25519 signature and its check, PERF_SIGNS (2000)
+# times; and valkey-benchmark's SET, one client, PERF_WRITES (2000) times,
+# against the run's Valkey (appendfsync always): one durable write. Every
+# relayed call crosses two gRPC hops (each at least a Health/Check) and
+# two signatures (the command's, the reply's), each made and checked;
+# a spawn adds two durable writes (the agent and its nonce, then RUNNING
+# with its process) and a process creation. Those sums are printed beside
+# GetAgent and SpawnAgent.
 . "$(dirname "$0")/../integration/lib.sh"
 
-SPAWN_FLOOR=${1:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM}
+SPAWN_FLOOR=${1:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM SIGN_FLOOR_PROGRAM}
+SIGN_FLOOR=${2:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM SIGN_FLOOR_PROGRAM}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CLI_WARMUP=${PERF_CLI_WARMUP:-3}
 CLI_RUNS=${PERF_CLI_RUNS:-30}
@@ -50,11 +60,13 @@ SLEEPS=${PERF_SLEEPS:-1000}
 IN_FLIGHT=${PERF_IN_FLIGHT:-16}
 FLOOR_SEQ=${PERF_FLOOR_SEQ:-2000}
 FLOOR_PAR=${PERF_FLOOR_PAR:-5000}
+SIGNS=${PERF_SIGNS:-2000}
+WRITES=${PERF_WRITES:-2000}
 LIVE=${PERF_LIVE:-10000}
 
 say() { echo "# $*"; }
 
-for tool in hyperfine jq valkey-server; do
+for tool in hyperfine jq valkey-server valkey-benchmark; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (deploy/install-deps.sh)"
 done
 # The whole run's own processes are tracked (a bail-out stops them by
@@ -192,6 +204,15 @@ fl_p50=$(awk -v us="$(kv "$WORK/floor-seq" p50_us)" 'BEGIN { print us / 1000 }')
 fl_p90=$(awk -v us="$(kv "$WORK/floor-seq" p90_us)" 'BEGIN { print us / 1000 }')
 fl_rate=$(kv "$WORK/floor-par" rate_per_s)
 fl_cpu=$(awk -v us="$(kv "$WORK/floor-par" cpu_us_per)" 'BEGIN { print us / 1000 }')
+"$SIGN_FLOOR" "$SIGNS" >"$WORK/floor-sign" || bail "sign-floor failed"
+fl_sign=$(awk -v us="$(kv "$WORK/floor-sign" p50_us)" 'BEGIN { print us / 1000 }')
+# -q prints "SET: R requests per second, p50=X msec"; the keys are its own.
+valkey-benchmark -s "$WORK/vk/valkey.sock" -c 1 -n "$WRITES" -t set -q \
+	>"$WORK/floor-write" 2>&1 || bail "valkey-benchmark failed: $(tail -n 3 "$WORK/floor-write")"
+fl_write=$(tr '\r' '\n' <"$WORK/floor-write" | sed -n 's/^SET: .*p50=\([0-9.]*\) msec.*/\1/p' | tail -n 1)
+[ -n "$fl_write" ] || bail "no p50 in valkey-benchmark's output: $(tail -c 300 "$WORK/floor-write")"
+# Without -r its one key is that name itself; the spoke's keys stay.
+valkey vk DEL "key:__rand_int__" >/dev/null || bail "cannot delete valkey-benchmark's key"
 say "floors measured: $(($(date +%s) - t_start)) s"
 
 # 2-7. Everything else through the gRPC API.
@@ -227,7 +248,13 @@ for v in now pause; do
 	row "$what, to agent.killed p90" ms "$(c ".kill_$v.p90_ms")" "$fl_p90" time "posix_spawn+wait p90"
 done
 row "GetAgent p50 (sequential)" ms "$(c .get.p50_ms)" "$(c .health.p50_ms)" time "Health/Check p50"
+relay_floor=$(awk -v h="$(c .health.p50_ms)" -v s="$fl_sign" 'BEGIN { print 2 * h + 2 * s }')
+row "GetAgent p50, beside a relayed call's floor" ms "$(c .get.p50_ms)" "$relay_floor" time \
+	"2 Health + 2 (sign+verify)"
 row "SpawnAgent(true) p50 (sequential)" ms "$(c .spawn.p50_ms)" "$fl_p50" time "posix_spawn+wait p50"
+spawn_floor=$(awk -v r="$relay_floor" -v w="$fl_write" -v p="$fl_p50" 'BEGIN { print r + 2 * w + p }')
+row "SpawnAgent p50, beside a relayed spawn's floor" ms "$(c .spawn.p50_ms)" "$spawn_floor" time \
+	"the above + 2 durable writes + posix_spawn+wait"
 row "short agents, $IN_FLIGHT in flight, to end" "/s" "$(c .short.rate_per_s)" "$fl_rate" rate \
 	"posix_spawn+wait, $IN_FLIGHT in flight"
 for p in hub spoke valkey; do
@@ -284,7 +311,8 @@ fi
 say "samples: CLI $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per variant; GetAgent and" \
 	"Health $GETS; SpawnAgent $SPAWNS; short agents $SHORT; sleep agents $SLEEPS; live agents" \
 	"$LIVE; floor" \
-	"$FLOOR_SEQ sequential, $FLOOR_PAR at $IN_FLIGHT in flight"
+	"$FLOOR_SEQ sequential, $FLOOR_PAR at $IN_FLIGHT in flight; sign+verify $SIGNS;" \
+	"durable writes $WRITES"
 say "SpawnAgent has no wait field: it returns once the agent is RUNNING (docs/DESIGN.md);" \
 	"kill latency runs from the KillAgent call to agent.killed on one WatchEvents stream"
 say "kill p50, at running / after the pause: the KillAgent call returns in" \
