@@ -4,11 +4,13 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "version.h"
+
 static void daemon_usage(const char *name, FILE *f)
 {
 	fprintf(f,
 		"usage: %s [--config FILE] [--set 'KEYWORD WORD...']... "
-		"[--log-level debug|info|warn|error]\n",
+		"[--log-level debug|info|warn|error] [--help] [--version]\n",
 		name);
 }
 
@@ -19,6 +21,7 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int opt;
@@ -46,6 +49,9 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 			break;
 		case 'h':
 			daemon_usage(name, stdout);
+			return 0;
+		case 'V':
+			printf("%s %s\n", name, TSR_VERSION);
 			return 0;
 		default:
 			daemon_usage(name, stderr);

@@ -1,6 +1,7 @@
 /*
  * daemon_args: the command line both daemons share,
- *   NAME [--config FILE] [--set LINE]... [--log-level debug|info|warn|error] [--help]
+ *   NAME [--config FILE] [--set LINE]... [--log-level debug|info|warn|error]
+ *        [--help] [--version]
  * Each --set is one configuration line, applied after the file and the
  * daemon's environment variable (config.h), so a container needs no file.
  */
@@ -19,7 +20,10 @@ struct daemon_args {
 	enum log_level level;
 };
 
-/* -1: run with *out; otherwise the exit code (0 after --help, 2 on misuse). */
+/*
+ * -1: run with *out; otherwise the exit code (0 after --help or --version,
+ * which prints "NAME VERSION", 2 on misuse).
+ */
 int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_args *out);
 
 #endif

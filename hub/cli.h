@@ -7,7 +7,9 @@
  * verify the hub with, plaintext otherwise;
  * each command parses its own arguments and returns the process's exit
  * status: CLI_EXIT_OK, CLI_EXIT_FAIL (a gRPC error, printed as
- * "tessera: NAME: details"), or CLI_EXIT_USAGE.
+ * "tessera: NAME: details"), or CLI_EXIT_USAGE. Each command's flags are
+ * one option array, which it parses with and which the command table
+ * (cli_main.c) hands to shell completion (cli_complete.h).
  */
 #ifndef TSR_HUB_CLI_H
 #define TSR_HUB_CLI_H
@@ -64,13 +66,35 @@ enum {
 		"tls-name", required_argument, NULL, CLI_OPT_TLS_NAME          \
 	}
 
+/* The global flags alone: the options of a command that has none of its own. */
+extern const struct option cli_global_options[];
+/* The options of the commands that have flags of their own. */
+extern const struct option cli_spawn_options[];
+extern const struct option cli_kill_options[];
+extern const struct option cli_list_options[];
+extern const struct option cli_watch_options[];
+extern const struct option cli_health_options[];
+/* getopt's short options, after the ':' that makes a missing value ':'. */
+#define CLI_NO_SHORTS ":"
+#define CLI_LIST_SHORTS ":o:" /* -o: --output */
+
+/* One entry of the command table: tessera NAME ... runs fn. */
+struct cli_command {
+	const char *name;
+	int (*fn)(struct cli *c, int argc, char **argv);
+	const struct option *options; /* its flags, CLI_GLOBAL_OPTIONS among them */
+	const char *shorts;	      /* CLI_NO_SHORTS or its own */
+	const char *usage;
+};
+
 /*
- * Runs getopt_long over argv (argv[0] is the command) with longopts,
- * which include CLI_GLOBAL_OPTIONS; global flags are applied to c, others
- * returned as getopt_long returns them. '?' means a usage error (already
- * reported).
+ * Runs getopt_long over argv (argv[0] is the command) with shorts and
+ * longopts, which include CLI_GLOBAL_OPTIONS; global flags are applied to
+ * c, others returned as getopt_long returns them. '?' means a usage error
+ * (already reported).
  */
-int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts);
+int cli_getopt(struct cli *c, int argc, char **argv, const char *shorts,
+	       const struct option *longopts);
 /* Prints "tessera: NAME: message" on stderr; returns CLI_EXIT_FAIL. */
 int cli_fail(const struct tsr_err *err);
 /* Prints the command's usage line on stderr; returns CLI_EXIT_USAGE. */

@@ -1,7 +1,8 @@
 /*
  * cli_agents: tessera spawn, get, kill and list: one Hub call each, except
  * kill (and spawn --wait), which then follow the agent to its end, and
- * list, which follows page tokens (a bounded number of them).
+ * list, which follows page tokens (a bounded number of them). list's
+ * table is newest first across spokes; its JSON is in the hub's order.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include "cli_json.h"
 #include "cli_print.h"
 #include "cli_rpc.h"
+#include "cli_table.h"
 #include "clock.h"
 #include "hub_limits.h"
 #include "ids.h"
@@ -21,7 +23,35 @@
 
 #define CLI_WAIT_POLL_MS 100
 #define CLI_LIST_PAGES_MAX 100
+/* Every agent the pages can hold: the table, sorted whole, never drops one. */
 #define CLI_ROWS_MAX (CLI_LIST_PAGES_MAX * TSR_PAGE_SIZE_MAX)
+
+const struct option cli_spawn_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "spoke", required_argument, NULL, 's' },
+	{ "request-id", required_argument, NULL, 'r' },
+	{ "label", required_argument, NULL, 'l' },
+	{ "wait", no_argument, NULL, 'w' },
+	{ "agent-timeout", required_argument, NULL, 'a' },
+	{ "agent-label", required_argument, NULL, 'L' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct option cli_kill_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "no-wait", no_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 },
+};
+
+const struct option cli_list_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "spoke", required_argument, NULL, 's' },
+	{ "state", required_argument, NULL, 'S' },
+	{ "type", required_argument, NULL, 't' },
+	{ "label", required_argument, NULL, 'l' },
+	{ "output", required_argument, NULL, 'o' },
+	{ NULL, 0, NULL, 0 },
+};
 
 /* A SpawnAgent request and what it points into. */
 struct cli_spawn_req {
@@ -42,6 +72,7 @@ struct cli_list_req {
 	Tessera__V1__ListAgentsRequest__LabelsEntry sel[TSR_LABELS_MAX];
 	Tessera__V1__ListAgentsRequest__LabelsEntry *selp[TSR_LABELS_MAX];
 	struct tsr_label args[TSR_LABELS_MAX]; /* strings borrowed from argv */
+	bool wide;			       /* --output wide */
 };
 
 /* Reads the task from stdin into *out (malloc'd), refusing more than TSR_TASK_MAX. */
@@ -219,23 +250,13 @@ static int cli_agent_timeout(const char *s, uint32_t *ms)
 /* spawn's options and operands into *s; -1: usage. */
 static int cli_spawn_parse(struct cli *c, int argc, char **argv, struct cli_spawn_req *s)
 {
-	static const struct option opts[] = {
-		CLI_GLOBAL_OPTIONS,
-		{ "spoke", required_argument, NULL, 's' },
-		{ "request-id", required_argument, NULL, 'r' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "wait", no_argument, NULL, 'w' },
-		{ "agent-timeout", required_argument, NULL, 'a' },
-		{ "agent-label", required_argument, NULL, 'L' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Tessera__V1__SpawnAgentRequest *req = &s->req;
 	int opt;
 
 	tessera__v1__spawn_agent_request__init(req);
 	s->wait = false;
 	req->spoke_labels = s->spokep;
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((opt = cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_spawn_options)) != -1) {
 		if (opt == 's')
 			req->spoke_id = optarg;
 		else if (opt == 'r')
@@ -348,7 +369,7 @@ static int cli_agent_args(struct cli *c, int argc, char **argv, const struct opt
 {
 	int opt;
 
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((opt = cli_getopt(c, argc, argv, CLI_NO_SHORTS, opts)) != -1) {
 		if (opt != 'n' || flag == NULL)
 			return -1;
 		*flag = true;
@@ -366,14 +387,13 @@ static int cli_agent_args(struct cli *c, int argc, char **argv, const struct opt
 static int cli_fetch_agent(struct cli *c, int argc, char **argv, const char *cmd,
 			   Tessera__V1__Agent **a, int *rc)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	Tessera__V1__GetAgentRequest req = TESSERA__V1__GET_AGENT_REQUEST__INIT;
 	struct cli_hub h = { 0 };
 	struct tsr_err err;
 	const char *id;
 	int ret = -1;
 
-	if (cli_agent_args(c, argc, argv, opts, NULL, &id) != 0) {
+	if (cli_agent_args(c, argc, argv, cli_global_options, NULL, &id) != 0) {
 		*rc = cli_usage(cmd);
 		return -1;
 	}
@@ -423,11 +443,6 @@ int cli_logs(struct cli *c, int argc, char **argv)
 
 int cli_kill(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_GLOBAL_OPTIONS,
-		{ "no-wait", no_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Tessera__V1__KillAgentRequest req = TESSERA__V1__KILL_AGENT_REQUEST__INIT;
 	Tessera__V1__Agent *a = NULL;
 	struct cli_hub h = { 0 };
@@ -436,7 +451,7 @@ int cli_kill(struct cli *c, int argc, char **argv)
 	const char *id;
 	int rc = CLI_EXIT_FAIL, waited = 0;
 
-	if (cli_agent_args(c, argc, argv, opts, &no_wait, &id) != 0)
+	if (cli_agent_args(c, argc, argv, cli_kill_options, &no_wait, &id) != 0)
 		return cli_usage("kill");
 	req.agent_id = (char *)id;
 	if (cli_hub_open(c, &h, &err) != 0 ||
@@ -511,21 +526,20 @@ out:
 /* list's options into *q; -1: usage. */
 static int cli_list_parse(struct cli *c, int argc, char **argv, struct cli_list_req *q)
 {
-	static const struct option opts[] = {
-		CLI_GLOBAL_OPTIONS,
-		{ "spoke", required_argument, NULL, 's' },
-		{ "state", required_argument, NULL, 'S' },
-		{ "type", required_argument, NULL, 't' },
-		{ "label", required_argument, NULL, 'l' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Tessera__V1__ListAgentsRequest *req = &q->req;
 	struct tsr_err err;
 	int opt;
 
 	tessera__v1__list_agents_request__init(req);
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
-		if (opt == 's') {
+	q->wide = false;
+	while ((opt = cli_getopt(c, argc, argv, CLI_LIST_SHORTS, cli_list_options)) != -1) {
+		if (opt == 'o') {
+			if (strcmp(optarg, CLI_OUTPUT_WIDE) != 0) {
+				fprintf(stderr, "tessera: --output takes %s\n", CLI_OUTPUT_WIDE);
+				return -1;
+			}
+			q->wide = true;
+		} else if (opt == 's') {
 			req->spoke_id = optarg;
 		} else if (opt == 't') {
 			req->type = optarg;
@@ -565,7 +579,7 @@ int cli_list(struct cli *c, int argc, char **argv)
 
 	if (cli_list_parse(c, argc, argv, &q) != 0)
 		return cli_usage("list");
-	cli_table_init(&t, CLI_ROWS_MAX);
+	cli_table_init(&t, CLI_ROWS_MAX, q.wide);
 	json_init(&j);
 	if (cli_hub_open(c, &h, &err) != 0) {
 		rc = cli_fail(&err);
@@ -577,7 +591,11 @@ int cli_list(struct cli *c, int argc, char **argv)
 		json_array_begin(&j);
 	}
 	listed = cli_list_pages(c, &h, &q.req, &j, &t, &err);
-	/* What was fetched is shown even if a later page failed. */
+	/*
+	 * What was fetched is shown even if a later page failed: the table
+	 * then sorts only what it holds, which, as the hub lists one spoke
+	 * after another, need not be the newest agents of all.
+	 */
 	if (c->json) {
 		json_array_end(&j);
 		json_object_end(&j);
@@ -587,7 +605,8 @@ int cli_list(struct cli *c, int argc, char **argv)
 		}
 		putchar('\n');
 	} else if (listed == 0 || t.n > 0) {
-		cli_table_print(&t);
+		cli_table_sort(&t);
+		cli_table_print(&t, stdout, cli_term_columns());
 	}
 	rc = listed == 0 ? CLI_EXIT_OK : cli_fail(&err);
 out:

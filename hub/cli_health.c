@@ -43,13 +43,14 @@ static int cli_health_show(const struct cli *c, const char *status, struct tsr_e
 	return cli_json_print(&j, err);
 }
 
+const struct option cli_health_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "service", required_argument, NULL, 's' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cli_health(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_GLOBAL_OPTIONS,
-		{ "service", required_argument, NULL, 's' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
 	Grpc__Health__V1__HealthCheckResponse *r = NULL;
 	Grpc__Health__V1__HealthCheckResponse__ServingStatus st;
@@ -59,7 +60,7 @@ int cli_health(struct cli *c, int argc, char **argv)
 	size_t len;
 	int opt, rc = CLI_EXIT_FAIL;
 
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((opt = cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_health_options)) != -1) {
 		/* The server refuses longer names; say so before connecting. */
 		if (opt != 's' || strlen(optarg) > HEALTH_SERVICE_MAX)
 			return cli_usage("health");

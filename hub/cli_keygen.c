@@ -11,14 +11,14 @@
 
 int cli_keygen(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	char pub[SIGN_PUBKEY_TEXT_MAX + 16];
 	struct sign_key key;
 	struct tsr_err err;
 	struct json j;
 	int rc = CLI_EXIT_FAIL;
 
-	if (cli_getopt(c, argc, argv, opts) != -1 || argc - optind != 1)
+	if (cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_global_options) != -1 ||
+	    argc - optind != 1)
 		return cli_usage("keygen");
 	json_init(&j);
 	if (sign_init(&err) != 0 || sign_keygen(&key, &err) != 0 ||

@@ -1,7 +1,8 @@
 /*
  * cli_main: the tessera command's entry point: global flags (over the
- * environment, over the config file), the command table, usage lines, and
- * the error line every command ends with.
+ * environment, over the config file), --version, the command table, usage
+ * lines, the error line every command ends with, and the hidden command
+ * that shell completion calls (cli_complete.h), which reads the table.
  */
 #include <grpc/grpc.h>
 #include <stdio.h>
@@ -9,28 +10,40 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cli_complete.h"
 #include "cli_config.h"
 #include "status_name.h"
+#include "version.h"
 
-static const struct {
-	const char *name;
-	int (*fn)(struct cli *c, int argc, char **argv);
-	const char *usage;
-} cli_commands[] = {
-	{ "spawn", cli_spawn,
+#define CLI_OPT_VERSION 'V'
+
+const struct option cli_global_options[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
+
+/* Before the command: the global flags, --help and --version. */
+static const struct option cli_main_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, CLI_OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static const struct cli_command cli_commands[] = {
+	{ "spawn", cli_spawn, cli_spawn_options, CLI_NO_SHORTS,
 	  "spawn TYPE [TASK|-] [--spoke ID] [--request-id ID] [--label K=V]... [--wait]"
 	  " [--agent-timeout SECONDS] [--agent-label K=V]..." },
-	{ "get", cli_get, "get AGENT_ID" },
-	{ "kill", cli_kill, "kill AGENT_ID [--no-wait]" },
-	{ "logs", cli_logs, "logs AGENT_ID" },
-	{ "list", cli_list, "list [--spoke ID] [--state STATE] [--type TYPE] [--label K=V]..." },
-	{ "watch", cli_watch,
+	{ "get", cli_get, cli_global_options, CLI_NO_SHORTS, "get AGENT_ID" },
+	{ "kill", cli_kill, cli_kill_options, CLI_NO_SHORTS, "kill AGENT_ID [--no-wait]" },
+	{ "logs", cli_logs, cli_global_options, CLI_NO_SHORTS, "logs AGENT_ID" },
+	{ "list", cli_list, cli_list_options, CLI_LIST_SHORTS,
+	  "list [--spoke ID] [--state STATE] [--type TYPE] [--label K=V]... [-o|--output wide]" },
+	{ "watch", cli_watch, cli_watch_options, CLI_NO_SHORTS,
 	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
-	{ "spokes", cli_spokes, "spokes" },
-	{ "health", cli_health, "health [ADDR] [--service NAME]" },
-	{ "keygen", cli_keygen, "keygen PATH" },
-	{ "token-new", cli_token_new, "token-new NAME" },
-	{ "token-hash", cli_token_hash, "token-hash < TOKEN" },
+	{ "spokes", cli_spokes, cli_global_options, CLI_NO_SHORTS, "spokes" },
+	{ "health", cli_health, cli_health_options, CLI_NO_SHORTS,
+	  "health [ADDR] [--service NAME]" },
+	{ "keygen", cli_keygen, cli_global_options, CLI_NO_SHORTS, "keygen PATH" },
+	{ "token-new", cli_token_new, cli_global_options, CLI_NO_SHORTS, "token-new NAME" },
+	{ "token-hash", cli_token_hash, cli_global_options, CLI_NO_SHORTS, "token-hash < TOKEN" },
 };
 
 #define CLI_NCOMMANDS (sizeof(cli_commands) / sizeof(cli_commands[0]))
@@ -43,6 +56,7 @@ static void cli_usage_all(FILE *f)
 		   "               [--tls-name NAME]] COMMAND ...\n");
 	for (size_t i = 0; i < CLI_NCOMMANDS; i++)
 		fprintf(f, "       tessera %s\n", cli_commands[i].usage);
+	fprintf(f, "       tessera --help | --version\n");
 	fprintf(f,
 		"--hub, --token* and --tls-* default to the environment ($TESSERA_HUB,\n"
 		"$TESSERA_TOKEN, $TESSERA_TOKEN_FILE, $TESSERA_TLS_CA, $TESSERA_TLS_CERT,\n"
@@ -134,12 +148,13 @@ static int cli_global(struct cli *c, int opt, const char *arg)
 	}
 }
 
-int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longopts)
+int cli_getopt(struct cli *c, int argc, char **argv, const char *shorts,
+	       const struct option *longopts)
 {
 	int opt;
 
 	for (;;) {
-		opt = getopt_long(argc, argv, ":", longopts, NULL);
+		opt = getopt_long(argc, argv, shorts, longopts, NULL);
 		if (opt == ':' || opt == '?') {
 			if (opt == ':')
 				fprintf(stderr, "tessera: %s needs a value\n", argv[optind - 1]);
@@ -156,9 +171,6 @@ int cli_getopt(struct cli *c, int argc, char **argv, const struct option *longop
 
 int main(int argc, char **argv)
 {
-	static const struct option globals[] = { CLI_GLOBAL_OPTIONS,
-						 { "help", no_argument, NULL, 'h' },
-						 { NULL, 0, NULL, 0 } };
 	struct cli c = {
 		.timeout_ms = CLI_TIMEOUT_DEFAULT_S * 1000,
 		.hub = cli_env("TESSERA_HUB"),
@@ -177,9 +189,14 @@ int main(int argc, char **argv)
 
 	/* "+": global flags stop at the command, whose own flags follow it. */
 	opterr = 0;
-	while ((opt = getopt_long(argc, argv, "+:h", globals, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+:h", cli_main_options, NULL)) != -1) {
 		if (opt == 'h') {
 			cli_usage_all(stdout);
+			rc = CLI_EXIT_OK;
+			goto out;
+		}
+		if (opt == CLI_OPT_VERSION) {
+			printf("tessera %s\n", TSR_VERSION);
 			rc = CLI_EXIT_OK;
 			goto out;
 		}
@@ -191,6 +208,14 @@ int main(int argc, char **argv)
 	cmd = optind;
 	if (cmd >= argc) {
 		cli_usage_all(stderr);
+		goto out;
+	}
+	/* Before the config file: a broken one must not break a shell's Tab. */
+	if (strcmp(argv[cmd], CLI_COMPLETE_COMMAND) == 0) {
+		rc = CLI_EXIT_FAIL;
+		if (cli_complete(cli_commands, CLI_NCOMMANDS, cli_main_options, argc - cmd - 1,
+				 argv + cmd + 1, stdout) == 0)
+			rc = CLI_EXIT_OK;
 		goto out;
 	}
 	/* The file only fills what flags and the environment left unset. */

@@ -1,4 +1,4 @@
-/* cli_print: agent and event output, human and JSON, and the agents table. */
+/* cli_print: agent and event output, human and JSON. */
 #include "cli_print.h"
 
 #include <ctype.h>
@@ -221,21 +221,27 @@ static void cli_kv(const char *key, const char *value)
 	putchar('\n');
 }
 
-/* "labels: k=v,k=v", each key and value cut at 64 bytes and made safe. */
-static void cli_agent_labels(const Tessera__V1__Agent *a)
+void cli_labels_text(const Tessera__V1__Agent *a, char *buf, size_t len)
 {
-	char buf[TSR_LABELS_MAX * (TSR_NAME_MAX + TSR_LABEL_VALUE_MAX + 2) + 1];
 	size_t off = 0;
 	int n;
 
 	buf[0] = '\0';
-	for (size_t k = 0; k < a->n_labels && off < sizeof(buf); k++) {
-		n = snprintf(buf + off, sizeof(buf) - off, "%s%.64s=%.64s", k > 0 ? "," : "",
+	for (size_t k = 0; k < a->n_labels && off < len; k++) {
+		n = snprintf(buf + off, len - off, "%s%.64s=%.64s", k > 0 ? "," : "",
 			     a->labels[k]->key, a->labels[k]->value);
 		if (n < 0)
 			break;
 		off += (size_t)n;
 	}
+}
+
+/* "labels: k=v,k=v", made safe. */
+static void cli_agent_labels(const Tessera__V1__Agent *a)
+{
+	char buf[CLI_LABELS_MAX];
+
+	cli_labels_text(a, buf, sizeof(buf));
 	printf("%-14s ", "labels:");
 	cli_put_safe(stdout, buf, sizeof(buf));
 	putchar('\n');
@@ -312,94 +318,4 @@ void cli_event_line(FILE *f, const Tessera__V1__Event *e)
 		cli_put_safe(f, e->error, CLI_TASK_SHOWN);
 	}
 	fputc('\n', f);
-}
-
-struct cli_row { /* one line of the table */
-	char id[TSR_AGENT_ID_MAX + 1];
-	char state[CLI_STATE_MAX];
-	char type[TSR_NAME_MAX + 1];
-	char spoke[TSR_NAME_MAX + 1];
-	char exit[16];
-	char started[CLI_TIME_MAX];
-};
-
-/* Copies s for a table cell, replacing what a terminal would interpret. */
-static void cli_cell(char *dst, size_t dstlen, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] != '\0' && i + 1 < dstlen; i++)
-		dst[i] = ((unsigned char)s[i] < 0x21 || s[i] == 0x7f) ? '?' : s[i];
-	dst[i] = '\0';
-}
-
-void cli_table_init(struct cli_table *t, size_t max)
-{
-	t->rows = NULL;
-	t->n = t->cap = 0;
-	t->max = max;
-}
-
-int cli_table_add(struct cli_table *t, const Tessera__V1__Agent *a, struct tsr_err *err)
-{
-	struct cli_row *r;
-
-	if (t->n == t->cap) {
-		size_t cap = t->cap != 0 ? t->cap * 2 : 64;
-		struct cli_row *grown;
-
-		if (cap > t->max)
-			cap = t->max;
-		if (t->n == cap)
-			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-					   "more than %zu agents", t->max);
-		grown = realloc(t->rows, cap * sizeof(*grown));
-		if (grown == NULL)
-			return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		t->rows = grown;
-		t->cap = cap;
-	}
-	r = &t->rows[t->n++];
-	cli_cell(r->id, sizeof(r->id), a->id);
-	cli_state_short(a->state, r->state, sizeof(r->state));
-	cli_cell(r->type, sizeof(r->type), a->type);
-	cli_cell(r->spoke, sizeof(r->spoke), a->spoke_id);
-	if (a->end_case == TESSERA__V1__AGENT__END_EXIT_CODE)
-		snprintf(r->exit, sizeof(r->exit), "%d", (int)a->exit_code);
-	else if (a->end_case == TESSERA__V1__AGENT__END_SIGNAL)
-		snprintf(r->exit, sizeof(r->exit), "sig %d", (int)a->signal);
-	else
-		snprintf(r->exit, sizeof(r->exit), "-");
-	cli_time_iso(a->started_at_ms, r->started, sizeof(r->started));
-	return 0;
-}
-
-void cli_table_print(const struct cli_table *t)
-{
-	int w[5] = { 2, 5, 4, 5, 4 };
-
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cli_row *r = &t->rows[i];
-		int l[5] = { (int)strlen(r->id), (int)strlen(r->state), (int)strlen(r->type),
-			     (int)strlen(r->spoke), (int)strlen(r->exit) };
-
-		for (int k = 0; k < 5; k++)
-			if (l[k] > w[k])
-				w[k] = l[k];
-	}
-	printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], "ID", w[1], "STATE", w[2], "TYPE", w[3],
-	       "SPOKE", w[4], "EXIT", "STARTED");
-	for (size_t i = 0; i < t->n; i++) {
-		const struct cli_row *r = &t->rows[i];
-
-		printf("%-*s  %-*s  %-*s  %-*s  %-*s  %s\n", w[0], r->id, w[1], r->state, w[2],
-		       r->type, w[3], r->spoke, w[4], r->exit, r->started);
-	}
-}
-
-void cli_table_free(struct cli_table *t)
-{
-	free(t->rows);
-	t->rows = NULL;
-	t->n = t->cap = 0;
 }

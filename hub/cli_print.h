@@ -1,6 +1,6 @@
 /*
  * cli_print: how the CLI shows agents and events, for people (key: value
- * blocks, a table of agents, one-line events, ISO-8601 UTC times,
+ * blocks, one-line events, ISO-8601 UTC times,
  * lowercase state names) and for machines (JSON with protobuf's
  * lowerCamelCase field names and full enum names such as
  * "AGENT_STATE_RUNNING"). State names come from the
@@ -17,10 +17,13 @@
 #include "cli.h"
 #include "cli_json.h"
 #include "error.h"
+#include "protocol.h"
 #include "tessera/v1/agent.pb-c.h"
 
 #define CLI_TIME_MAX 32
 #define CLI_STATE_MAX 32
+/* An agent's labels as text: each key and value cut at 64 bytes. */
+#define CLI_LABELS_MAX (TSR_LABELS_MAX * (TSR_NAME_MAX + TSR_LABEL_VALUE_MAX + 2) + 1)
 
 /* "AGENT_STATE_RUNNING"; "UNKNOWN" for a value the proto does not name. */
 const char *cli_state_name(Tessera__V1__AgentState s);
@@ -40,6 +43,8 @@ void cli_time_iso(int64_t ms, char *buf, size_t len);
 int cli_term_columns(void);
 /* Writes s with control characters escaped, cut after max bytes. */
 void cli_put_safe(FILE *f, const char *s, size_t max);
+/* "k=v,k=v" in the agent's order (its spoke sorts them by key), "" for none. */
+void cli_labels_text(const Tessera__V1__Agent *a, char *buf, size_t len);
 
 /* Writes the document j on stdout, a line of its own, and frees j. */
 int cli_json_print(struct json *j, struct tsr_err *err);
@@ -50,21 +55,5 @@ int cli_agent_show(const struct cli *c, const Tessera__V1__Agent *a, bool id_lin
 		   struct tsr_err *err);
 /* "TIME AGENT TYPE old→new [exit N|signal N] [error]" */
 void cli_event_line(FILE *f, const Tessera__V1__Event *e);
-
-/* Agents as a table: ID, STATE, TYPE, SPOKE, EXIT, STARTED. */
-struct cli_row;
-struct cli_table {
-	struct cli_row *rows; /* owned, [cap] */
-	size_t n, cap;
-	size_t max; /* rows it may hold */
-};
-
-/* An empty table of at most max rows. */
-void cli_table_init(struct cli_table *t, size_t max);
-/* a's row, its cells made safe; RESOURCE_EXHAUSTED past max rows. */
-int cli_table_add(struct cli_table *t, const Tessera__V1__Agent *a, struct tsr_err *err);
-/* On stdout, each column as wide as its widest cell. */
-void cli_table_print(const struct cli_table *t);
-void cli_table_free(struct cli_table *t);
 
 #endif

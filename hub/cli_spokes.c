@@ -142,7 +142,6 @@ static void cli_spokes_table(const Tessera__V1__ListSpokesResponse *r)
 
 int cli_spokes(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	Tessera__V1__ListSpokesRequest req = TESSERA__V1__LIST_SPOKES_REQUEST__INIT;
 	Tessera__V1__ListSpokesResponse *r = NULL;
 	ProtobufCMessage *m;
@@ -150,7 +149,7 @@ int cli_spokes(struct cli *c, int argc, char **argv)
 	struct tsr_err err;
 	int rc = CLI_EXIT_FAIL;
 
-	if (cli_getopt(c, argc, argv, opts) != -1 || optind != argc)
+	if (cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_global_options) != -1 || optind != argc)
 		return cli_usage("spokes");
 	if (cli_hub_open(c, &h, &err) != 0 ||
 	    cli_hub_fetch(&h, TSR_METHOD_LIST_SPOKES, &req.base,

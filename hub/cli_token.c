@@ -60,13 +60,13 @@ static int cli_token_print(struct cli *c, const char *key, const char *text, con
 
 int cli_token_hash(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	char token[TOKEN_MAX + 2], text[TOKEN_HASH_TEXT_MAX]; /* token: and newline */
 	struct token_hash h;
 	struct tsr_err err;
 	int rc = CLI_EXIT_FAIL;
 
-	if (cli_getopt(c, argc, argv, opts) != -1 || argc - optind != 0)
+	if (cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_global_options) != -1 ||
+	    argc - optind != 0)
 		return cli_usage("token-hash");
 	if (sodium_init() < 0) {
 		tsr_err_set(&err, GRPC_STATUS_INTERNAL, "libsodium failed to initialise");
@@ -88,14 +88,14 @@ out:
 
 int cli_token_new(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = { CLI_GLOBAL_OPTIONS, { NULL, 0, NULL, 0 } };
 	char token[TOKEN_NEW_TEXT_MAX], text[TOKEN_HASH_TEXT_MAX];
 	char line[TSR_NAME_MAX + TOKEN_HASH_TEXT_MAX + 16];
 	struct token_hash h;
 	struct tsr_err err;
 	int rc = CLI_EXIT_FAIL;
 
-	if (cli_getopt(c, argc, argv, opts) != -1 || argc - optind != 1)
+	if (cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_global_options) != -1 ||
+	    argc - optind != 1)
 		return cli_usage("token-new");
 	if (!ids_valid_name(argv[optind])) {
 		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT,

@@ -226,17 +226,18 @@ static int cli_watch_run(struct cli_watch *w, Tessera__V1__WatchEventsRequest *r
 	}
 }
 
+const struct option cli_watch_options[] = {
+	CLI_GLOBAL_OPTIONS,
+	{ "agent", required_argument, NULL, 'a' },
+	{ "spoke", required_argument, NULL, 's' },
+	{ "from-start", no_argument, NULL, 'f' },
+	{ "cursor", required_argument, NULL, 'C' },
+	{ "count", required_argument, NULL, 'n' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int cli_watch(struct cli *c, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_GLOBAL_OPTIONS,
-		{ "agent", required_argument, NULL, 'a' },
-		{ "spoke", required_argument, NULL, 's' },
-		{ "from-start", no_argument, NULL, 'f' },
-		{ "cursor", required_argument, NULL, 'C' },
-		{ "count", required_argument, NULL, 'n' },
-		{ NULL, 0, NULL, 0 },
-	};
 	Tessera__V1__WatchEventsRequest req = TESSERA__V1__WATCH_EVENTS_REQUEST__INIT;
 	struct cli_watch w;
 	struct sigaction sa;
@@ -246,7 +247,7 @@ int cli_watch(struct cli *c, int argc, char **argv)
 
 	memset(&w, 0, sizeof(w));
 	w.c = c;
-	while ((opt = cli_getopt(c, argc, argv, opts)) != -1) {
+	while ((opt = cli_getopt(c, argc, argv, CLI_NO_SHORTS, cli_watch_options)) != -1) {
 		switch (opt) {
 		case 'a':
 			req.agent_id = optarg;

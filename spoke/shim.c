@@ -4,7 +4,7 @@
  * that an agent outlives a spoke that crashes or restarts and still gets
  * its exit status recorded (the kernel tells it only to the parent).
  *
- *   usage: tessera-shim EXIT_FILE SPEC PATH [ARG...]
+ *   usage: tessera-shim EXIT_FILE SPEC PATH [ARG...]   (or --version)
  *   fd 0 the task or /dev/null, fds 1 and 2 the output file, fd 3 the gate;
  *   the environment and working directory are already the agent's; SPEC
  *   (shim_spec.h) the uid, gid and limits the agent gets.
@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #include "shim_spec.h"
+#include "version.h"
 
 #define SHIM_GATE_FD 3
 #define SHIM_EXIT_NOT_STARTED 125 /* the gate closed without a go-ahead */
@@ -222,8 +223,14 @@ int main(int argc, char **argv)
 	pid_t agent;
 	int status;
 
+	/* The spoke always passes three words or more: a lone --version is a person's. */
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		dprintf(STDOUT_FILENO, "tessera-shim %s\n", TSR_VERSION);
+		return 0;
+	}
 	if (argc < 4 || argv[3][0] != '/' || shim_spec_parse(argv[2], &spec) != 0) {
-		dprintf(STDERR_FILENO, "usage: tessera-shim EXIT_FILE SPEC /PATH [ARG...]\n");
+		dprintf(STDERR_FILENO,
+			"usage: tessera-shim EXIT_FILE SPEC /PATH [ARG...] | --version\n");
 		return 2;
 	}
 	if (shim_prepare() != 0) {

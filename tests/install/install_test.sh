@@ -44,6 +44,7 @@ expected=(
 	"$SHARE/tessera/valkey.conf"
 	"$SHARE/tessera/systemd/tessera-hub.service"
 	"$SHARE/tessera/systemd/tessera-spoke@.service"
+	"$SHARE/bash-completion/completions/tessera"
 	"$SHARE/doc/tessera/README.md"
 	"$SHARE/doc/tessera/DESIGN.md"
 )
