@@ -10,12 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
-#define PROC_TREE_LIST_MAX 16384 /* bytes of one children file read */
+#define PROC_TREE_CHUNK 4096 /* bytes of a children file read at a time */
 
-/* Appends the pids listed in one task's children file; the new count. */
+/*
+ * Appends the pids listed in one task's children file, read to its end
+ * (a subreaper's list can be far longer than a page); the new count.
+ */
 static size_t proc_tree_read_task(pid_t pid, const char *tid, pid_t *pids, size_t n, size_t max)
 {
-	char path[96], *buf, *p, *end;
+	char path[96], buf[PROC_TREE_CHUNK + 1], *p, *end;
+	size_t have = 0, used;
 	ssize_t len;
 	long v;
 	int fd;
@@ -26,21 +30,33 @@ static size_t proc_tree_read_task(pid_t pid, const char *tid, pid_t *pids, size_
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return n;
-	buf = malloc(PROC_TREE_LIST_MAX);
-	len = buf != NULL ? read(fd, buf, PROC_TREE_LIST_MAX - 1) : -1;
-	close(fd);
-	if (len < 0)
-		goto out;
-	buf[len] = '\0';
-	for (p = buf; n < max; p = end) {
-		v = strtol(p, &end, 10);
-		if (end == p)
+	while (n < max) {
+		len = read(fd, buf + have, PROC_TREE_CHUNK - have);
+		if (len < 0 && errno == EINTR)
+			continue;
+		if (len <= 0)
 			break;
-		if (v > 0)
-			pids[n++] = (pid_t)v;
+		have += (size_t)len;
+		buf[have] = '\0';
+		/* Whole numbers only: one cut by the chunk's end waits for the next read. */
+		used = 0;
+		for (p = buf; n < max; p = end) {
+			v = strtol(p, &end, 10);
+			if (end == p || *end == '\0')
+				break;
+			if (v > 0)
+				pids[n++] = (pid_t)v;
+			used = (size_t)(end - buf);
+		}
+		memmove(buf, buf + used, have - used);
+		have -= used;
 	}
-out:
-	free(buf);
+	close(fd);
+	/* What is left is the last number, whole now that the file has ended. */
+	buf[have] = '\0';
+	v = have > 0 && n < max ? strtol(buf, &end, 10) : 0;
+	if (v > 0)
+		pids[n++] = (pid_t)v;
 	return n;
 }
 

@@ -39,6 +39,7 @@
 
 #define SV_DRAIN_POLL_MS 10	 /* re-check of a group that is still dying */
 #define SV_REAP_PER_PASS 256	 /* orphans of one group reaped per pass */
+#define SV_ORPHANS_PER_PASS 4096 /* children beyond the shims looked at per pass */
 #define SV_EPOLL_WAKE UINT64_MAX /* wakefd's epoll datum; a pidfd's: sv_epoll_add */
 /* PATH, HOME, the type's, TESSERA_AGENT_ID, TESSERA_TASK, NULL */
 #define SV_ENV_MAX (AGENT_ENV_MAX + 5)
@@ -119,6 +120,8 @@ struct supervisor {
 	struct id_index ids;  /* under mu: the used slots by agent id */
 	uint32_t *free_slots; /* owned, [max], under mu: a stack of the free slots */
 	size_t nfree;
+	pid_t *children;  /* owned, [max + SV_ORPHANS_PER_PASS], reaper only */
+	pid_t *shims;	  /* owned, [max], reaper only: our shims' pids, sorted */
 	uint32_t watches; /* epoll tags handed out, under mu */
 	supervisor_exit_fn on_exit;
 	void *arg;
@@ -444,42 +447,61 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	pthread_mutex_unlock(&sv->mu);
 }
 
-/* Whether pid is a shim of ours still to be reaped by its slot's path; with mu held. */
-static bool sv_is_shim(struct supervisor *sv, pid_t pid)
+static int sv_pid_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < sv->max; i++)
-		if (sv->slots[i].state == SV_RUNNING && !sv->slots[i].adopted &&
-		    sv->slots[i].pid == pid)
-			return true;
-	return false;
+	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Into sv->shims, sorted, the pids of our shims still to be reaped by
+ * their slot's path; how many, or -1 while one is being spawned (its pid
+ * is not in its slot yet). With mu held.
+ */
+static long sv_shims_sorted(struct supervisor *sv)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sv->max; i++) {
+		const struct sv_child *c = &sv->slots[i];
+
+		if (c->state == SV_SPAWNING)
+			return -1;
+		if (c->state == SV_RUNNING && !c->adopted)
+			sv->shims[n++] = c->pid;
+	}
+	qsort(sv->shims, n, sizeof(*sv->shims), sv_pid_cmp);
+	return (long)n;
 }
 
 /*
  * Reaps the children this process inherited as subreaper that have ended:
  * the descendants of agents whose shim died first (killed after its
  * grace, say) and that had left their group. None of them may pile up
- * as a zombie. Skipped while a shim is being spawned: its pid is not in
- * its slot yet, and its exit must be left for the slot's path.
+ * as a zombie. The list is read before the shims are looked up, so a
+ * shim that is in it is in its slot by then, unless still being spawned:
+ * then the pass is skipped, its exit left for the slot's path. At most
+ * SV_ORPHANS_PER_PASS children beyond the shims are looked at a pass.
  */
 static void sv_reap_inherited(struct supervisor *sv)
 {
-	pid_t pids[SV_REAP_PER_PASS];
 	siginfo_t si;
-	bool spawning = false;
+	long nshims;
 	int n;
 
-	n = proc_tree_children(getpid(), pids, SV_REAP_PER_PASS);
+	n = proc_tree_children(getpid(), sv->children, sv->max + SV_ORPHANS_PER_PASS);
+	if (n <= 0)
+		return;
 	pthread_mutex_lock(&sv->mu);
-	for (size_t i = 0; i < sv->max && !spawning; i++)
-		spawning = sv->slots[i].state == SV_SPAWNING;
-	for (int i = 0; i < n && !spawning; i++)
-		if (sv_is_shim(sv, pids[i]))
-			pids[i] = 0;
+	nshims = sv_shims_sorted(sv);
 	pthread_mutex_unlock(&sv->mu);
-	for (int i = 0; i < n && !spawning; i++) {
+	for (int i = 0; i < n && nshims >= 0; i++) {
+		if (bsearch(&sv->children[i], sv->shims, (size_t)nshims, sizeof(*sv->shims),
+			    sv_pid_cmp) != NULL)
+			continue;
 		memset(&si, 0, sizeof(si));
-		if (pids[i] > 0)
-			waitid(P_PID, (id_t)pids[i], &si, WEXITED | WNOHANG);
+		waitid(P_PID, (id_t)sv->children[i], &si, WEXITED | WNOHANG);
 	}
 }
 
@@ -558,6 +580,8 @@ static void sv_free(struct supervisor *sv, bool mu_ready)
 	free(sv->running);
 	free(sv->done);
 	free(sv->free_slots);
+	free(sv->children);
+	free(sv->shims);
 	id_index_free(&sv->ids);
 	free(sv);
 }
@@ -588,9 +612,11 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	sv->running = calloc(max, sizeof(*sv->running));
 	sv->done = calloc(max, sizeof(*sv->done));
 	sv->free_slots = calloc(max, sizeof(*sv->free_slots));
+	sv->children = calloc(max + SV_ORPHANS_PER_PASS, sizeof(*sv->children));
+	sv->shims = calloc(max, sizeof(*sv->shims));
 	if (sv->slots == NULL || sv->events == NULL || sv->ready == NULL || sv->running == NULL ||
-	    sv->done == NULL || sv->free_slots == NULL ||
-	    id_index_init(&sv->ids, max, sv_slot_id, sv) != 0) {
+	    sv->done == NULL || sv->free_slots == NULL || sv->children == NULL ||
+	    sv->shims == NULL || id_index_init(&sv->ids, max, sv_slot_id, sv) != 0) {
 		sv_free(sv, false);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}

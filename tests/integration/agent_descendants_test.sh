@@ -11,7 +11,10 @@
 #   write, e.g. not root);
 # - spoke doff, "agent-cgroups off": the shim, a child subreaper, SIGKILLs
 #   every descendant left once its agent has ended.
-# And no zombie is left under either spoke.
+# And no zombie is left under either spoke, nor under a third, dmany
+# (agent-cgroups off), whose orphan, left by a shim killed from inside,
+# ends while MANY other agents run there: the spoke reaps what it
+# inherits however many shims it has.
 #
 # Each left-behind process is a "sleep N" with an N of this run's own (9,
 # this shell's pid, the pass, the case) that pgrep -x finds and nothing
@@ -20,14 +23,17 @@
 # the cgroups it leaves.
 . "$(dirname "$0")/lib.sh"
 
+MANY=300 # live agents under spoke dmany: more children than a page of /proc lists
+
 start_valkey vk1
 keygen hub
 SPOKE_CONF_EXTRA="agent-cgroups auto"
 start_spoke dcg vk1 hub
 SPOKE_CONF_EXTRA="agent-cgroups off"
 start_spoke doff vk1 hub
+SPOKE_MAX_AGENTS=$((MANY + 8)) start_spoke dmany vk1 hub
 SPOKE_CONF_EXTRA=
-start_hub hub hub dcg doff
+start_hub hub hub dcg doff dmany
 
 CG_DIRS=() # agents' cgroup directories seen, removed at the end if left
 
@@ -272,6 +278,24 @@ mode=$(grep -m 1 -o "agent cgroups: .*" "$WORK/doff.log")
 echo "# doff: ${mode:-no agent cgroups line}"
 check "the spoke with agent-cgroups off logs it" grep -q "^agent cgroups: off" <<<"$mode"
 run_cases doff 2 subreaper no
+
+# g. an orphan the spoke inherits, among MANY live shims, is reaped when it
+# ends: the agent kills its own shim, so nothing but the spoke is left to
+# wait for its setsid child (cgroups are off).
+for i in $(seq "$MANY"); do
+	cli spawn sleep --spoke dmany >/dev/null || break
+done
+check "$MANY sleep agents run under dmany" \
+	[ "$(pgrep -c -P "$(spoke_pid dmany)" -x tessera-shim)" -eq "$MANY" ]
+cli spawn sh "setsid sleep 3.$$ </dev/null >/dev/null 2>&1 & sleep 0.2; kill -KILL \$PPID; sleep 60" \
+	--spoke dmany >/dev/null
+orphan_inherited() {
+	[ "$(ps -o ppid= -p "$(pgrep -f -x "sleep 3.$$" | head -n 1)" 2>/dev/null | tr -d ' ')" = \
+		"$(spoke_pid dmany)" ]
+}
+check "its setsid child is inherited by the spoke" wait_for 5 orphan_inherited
+check "... and reaped once it ends, among $MANY shims" \
+	wait_for 10 eval '! pgrep -f -x "sleep 3.$$" >/dev/null && no_zombie "$(spoke_pid dmany)"'
 
 # f. nothing left unreaped under either spoke.
 for s in dcg doff; do
