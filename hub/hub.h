@@ -33,7 +33,10 @@ struct hub { /* every pointer borrowed from main */
 int hub_spoke_arg(struct hub *h, const char *spoke_id, struct spoke **out, struct tsr_err *err);
 /* The spoke owning agent_id: INVALID_ARGUMENT if malformed, NOT_FOUND if unknown. */
 int hub_agent_spoke(struct hub *h, const char *agent_id, struct spoke **out, struct tsr_err *err);
-/* min(caller's remaining deadline, relay timeout); DEADLINE_EXCEEDED if none left. */
+/*
+ * min(caller's remaining deadline less its margin (HUB_RELAY_MARGIN_MS),
+ * relay timeout); DEADLINE_EXCEEDED if none left.
+ */
 int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out, struct tsr_err *err);
 /* End a user call (giving up the handler's reference) after detaching its
  * cancel callback, whose argument the caller is about to free. */

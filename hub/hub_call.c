@@ -1,5 +1,6 @@
 /* hub_call: argument resolution, relay deadlines and ending user calls. */
 #include "hub.h"
+#include "hub_limits.h"
 
 #include "ids.h"
 
@@ -41,6 +42,8 @@ int hub_relay_timeout(struct hub *h, struct rpc_call *call, int64_t *out, struct
 	if (left == 0)
 		return tsr_err_set(err, GRPC_STATUS_DEADLINE_EXCEEDED,
 				   "deadline passed before the hub could relay");
+	if (left > 0)
+		left -= left / 20 < HUB_RELAY_MARGIN_MS ? left / 20 : HUB_RELAY_MARGIN_MS;
 	*out = (left > 0 && left < h->relay_timeout_ms) ? left : h->relay_timeout_ms;
 	return 0;
 }

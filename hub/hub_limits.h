@@ -16,6 +16,12 @@
 #define HUB_RELAY_TIMEOUT_DEFAULT_MS 10000
 #define HUB_RELAY_TIMEOUT_MIN_MS 100
 #define HUB_RELAY_TIMEOUT_MAX_MS 600000
+/*
+ * A relay bounded by its caller's deadline ends this much (at most a
+ * twentieth of what is left) before it, so that the caller hears which
+ * spoke did not answer instead of its own timer going off first.
+ */
+#define HUB_RELAY_MARGIN_MS 100
 
 #define HUB_RELAYS_MAX 4096 /* spoke commands in flight */
 /*
