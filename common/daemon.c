@@ -1,10 +1,11 @@
 /*
- * daemon: start-up, signals, TLS options and health shared by the two
- * daemons. The signal handlers only stop the loop (async-signal-safe) or
+ * daemon: start-up, the log format, signals, TLS options and health
+ * shared by the two daemons. The signal handlers only stop the loop (async-signal-safe) or
  * set a flag that the loop's tick reads: nothing else runs in them.
  */
 #include "daemon.h"
 
+#include <grpc/support/log.h>
 #include <signal.h>
 #include <string.h>
 
@@ -37,6 +38,43 @@ static int daemon_sigaction(int sig, void (*handler)(int))
 	return sigaction(sig, &sa, NULL);
 }
 
+/* gRPC's own lines, in ours: its errors, and what else GRPC_VERBOSITY asks for. */
+static void daemon_grpc_log(gpr_log_func_args *args)
+{
+	enum log_level level = args->severity == GPR_LOG_SEVERITY_ERROR	 ? LOG_LEVEL_ERROR
+			       : args->severity == GPR_LOG_SEVERITY_INFO ? LOG_LEVEL_INFO
+									 : LOG_LEVEL_DEBUG;
+
+	log_unfiltered(level, "grpc %s:%d: %s", args->file, args->line, args->message);
+}
+
+static void daemon_log_format(enum log_format format)
+{
+	log_set_format(format);
+	/* A line in gRPC's own format would be the one a JSON reader chokes on. */
+	if (format == LOG_FORMAT_JSON)
+		gpr_set_log_function(daemon_grpc_log);
+}
+
+int daemon_log_format_line(enum log_format *out, int argc, char **argv, struct tsr_err *err)
+{
+	if (argc != 2)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "\"log-format\" takes one value: text or json");
+	if (log_format_parse(argv[1], out) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "log-format must be text or json, not \"%.64s\"", argv[1]);
+	return 0;
+}
+
+void daemon_log_configured(const struct daemon_args *args, enum log_format configured,
+			   const char *spoke_id)
+{
+	if (spoke_id != NULL)
+		log_set_spoke(spoke_id);
+	daemon_log_format(args->format_given ? args->format : configured);
+}
+
 int daemon_begin(const char *name, const char *config_env, int argc, char **argv,
 		 struct daemon_args *args, struct config_sources *src)
 {
@@ -46,6 +84,8 @@ int daemon_begin(const char *name, const char *config_env, int argc, char **argv
 	if (rc >= 0)
 		return rc;
 	log_init(name, args->level);
+	if (args->format_given)
+		daemon_log_format(args->format);
 	/* A peer gone from a socket must fail that write, not end the daemon. */
 	if (daemon_sigaction(SIGPIPE, SIG_IGN) != 0) {
 		log_error("cannot ignore SIGPIPE");

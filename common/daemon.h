@@ -1,10 +1,10 @@
 /*
  * daemon: the skeleton tessera-hub and tessera-spoke share around their
- * own work: the command line and logging, the configuration sources the
- * command line names, the signals (SIGPIPE ignored from the start;
- * SIGINT and SIGTERM stop the loop, SIGHUP asks the loop for a reload),
- * how the TLS lines become server options, and one health status for the
- * whole server and its service.
+ * own work: the command line and logging (and the log-format line), the
+ * configuration sources the command line names, the signals (SIGPIPE
+ * ignored from the start; SIGINT and SIGTERM stop the loop, SIGHUP asks
+ * the loop for a reload), how the TLS lines become server options, and
+ * one health status for the whole server and its service.
  */
 #ifndef TSR_DAEMON_H
 #define TSR_DAEMON_H
@@ -15,6 +15,7 @@
 #include "daemon_args.h"
 #include "error.h"
 #include "health.h"
+#include "log.h"
 #include "rpc_loop.h"
 #include "rpc_server.h"
 #include "tls_conf.h"
@@ -27,6 +28,17 @@
  */
 int daemon_begin(const char *name, const char *config_env, int argc, char **argv,
 		 struct daemon_args *args, struct config_sources *src);
+/*
+ * The configuration line "log-format text|json" into *out; a later one
+ * replaces it (a --set line the file's).
+ */
+int daemon_log_format_line(enum log_format *out, int argc, char **argv, struct tsr_err *err);
+/*
+ * Once the configuration is loaded: logs in its format from now on,
+ * unless --log-format chose one, and, for a spoke, with its id (else NULL).
+ */
+void daemon_log_configured(const struct daemon_args *args, enum log_format configured,
+			   const char *spoke_id);
 /* From now on SIGINT and SIGTERM stop loop, and SIGHUP sets the reload flag. */
 int daemon_signals(struct rpc_loop *loop, struct tsr_err *err);
 /* Before loop is freed: SIGINT and SIGTERM no longer reach it. */

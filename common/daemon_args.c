@@ -10,7 +10,8 @@ static void daemon_usage(const char *name, FILE *f)
 {
 	fprintf(f,
 		"usage: %s [--config FILE] [--set 'KEYWORD WORD...']... "
-		"[--log-level debug|info|warn|error] [--help] [--version]\n",
+		"[--log-level debug|info|warn|error] [--log-format text|json] [--help] "
+		"[--version]\n",
 		name);
 }
 
@@ -20,6 +21,7 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 		{ "config", required_argument, NULL, 'c' },
 		{ "set", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "log-format", required_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -29,6 +31,8 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 	out->config = NULL;
 	out->nsets = 0;
 	out->level = LOG_LEVEL_INFO;
+	out->format = LOG_FORMAT_TEXT;
+	out->format_given = false;
 	while ((opt = getopt_long(argc, argv, "c:s:l:h", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -46,6 +50,13 @@ int daemon_args_parse(const char *name, int argc, char **argv, struct daemon_arg
 				daemon_usage(name, stderr);
 				return 2;
 			}
+			break;
+		case 'f':
+			if (log_format_parse(optarg, &out->format) != 0) {
+				daemon_usage(name, stderr);
+				return 2;
+			}
+			out->format_given = true;
 			break;
 		case 'h':
 			daemon_usage(name, stdout);

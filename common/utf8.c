@@ -64,6 +64,11 @@ bool utf8_valid(const char *s, size_t len, size_t *bad)
 	return true;
 }
 
+size_t utf8_next(const char *s, size_t len, bool *ok)
+{
+	return utf8_unit((const unsigned char *)s, len, ok);
+}
+
 /* What the unit at p[0..n) becomes in a repair. */
 static size_t utf8_repaired_len(size_t n, bool ok)
 {

@@ -26,6 +26,13 @@
  */
 bool utf8_valid(const char *s, size_t len, size_t *bad);
 
+/*
+ * The length of what starts s[0..len) (len >= 1): one well-formed
+ * character (*ok true) or one ill-formed stretch (*ok false), as the
+ * functions here count them: for writers of other escapes (log.c's JSON).
+ */
+size_t utf8_next(const char *s, size_t len, bool *ok);
+
 /* Which end of a repaired text its byte bound keeps. */
 enum utf8_keep {
 	UTF8_KEEP_HEAD, /* a message, a task: its start */

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "daemon.h"
 
 /* Printable ASCII without blanks: what a config word can hold anyway. */
 static bool hub_config_word_ok(const char *s, size_t max)
@@ -260,6 +261,8 @@ static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 		return hub_config_token(cfg, argc, argv, err);
 	if (strcmp(argv[0], "auth") == 0)
 		return hub_config_auth(cfg, argc, argv, err);
+	if (strcmp(argv[0], "log-format") == 0)
+		return daemon_log_format_line(&cfg->log_format, argc, argv, err);
 
 	if (strcmp(argv[0], "listen") == 0)
 		return hub_config_listen(cfg, argc, argv, err);

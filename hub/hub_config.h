@@ -15,6 +15,7 @@
  *	spoke-plaintext yes	reach spokes without TLS, on purpose
  *	token NAME blake2b256:HEX	a bearer token's hash (hub/token.h)
  *	auth none		serve tessera.v1.Hub without tokens, on purpose
+ *	log-format text|json	how it logs (default text; common/log.h)
  *
  * Every line is validated here; errors name file and line.
  */
@@ -29,6 +30,7 @@
 #include "error.h"
 #include "hub_limits.h"
 #include "ids.h"
+#include "log.h"
 #include "sign.h"
 #include "tls_conf.h"
 #include "token.h"
@@ -73,6 +75,7 @@ struct hub_config {
 	struct hub_token tokens[HUB_TOKENS_MAX];
 	size_t ntokens;
 	bool auth_none;
+	enum log_format log_format;
 	bool seen_listen, seen_key, seen_timeout;
 };
 

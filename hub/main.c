@@ -226,14 +226,15 @@ int main(int argc, char **argv)
 		return rc;
 	rc = 1;
 	grpc_init();
-	if (sign_init(&err) != 0 || hub_config_load_sources(&src, &cfg, &err) != 0 ||
-	    sign_key_load(cfg.key_path, &key, &err) != 0 ||
-	    main_serve(&cfg, &src, &key, &err) != 0) {
-		log_error("%s", err.msg);
+	if (sign_init(&err) != 0 || hub_config_load_sources(&src, &cfg, &err) != 0)
 		goto out;
-	}
+	daemon_log_configured(&args, cfg.log_format, NULL);
+	if (sign_key_load(cfg.key_path, &key, &err) != 0 || main_serve(&cfg, &src, &key, &err) != 0)
+		goto out;
 	rc = 0;
 out:
+	if (rc != 0)
+		log_error("%s", err.msg);
 	sign_key_wipe(&key);
 	hub_config_free(&cfg);
 	grpc_shutdown_blocking();

@@ -362,8 +362,11 @@ static bool watch_event_owned(const struct watch_stream *s, const Tessera__V1__E
 	if (ids_agent_spoke(ev->agent_id, owner, sizeof(owner)) == 0 &&
 	    strcmp(owner, s->sp->conf->id) == 0)
 		return true;
-	log_error("watch: spoke %s signed event %s about an agent that is not its own; dropped",
-		  s->sp->conf->id, ev->position);
+	/* The id is the spoke's word: log.c escapes it. */
+	log_agent_error(
+		ev->agent_id,
+		"watch: spoke %s signed event %s about an agent that is not its own; dropped",
+		s->sp->conf->id, ev->position);
 	return false;
 }
 

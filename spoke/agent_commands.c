@@ -62,7 +62,7 @@ static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char 
 	if (store_agent_transition(sp->store, agent_id,
 				   TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED, &upd, pos,
 				   sizeof(pos), &err) != 0)
-		log_error("agent %s: cannot record failed spawn: %s", agent_id, err.msg);
+		log_agent_error(agent_id, "cannot record failed spawn: %s", err.msg);
 }
 
 int agent_grace_ms(const struct spoke *sp, const char *type_name)
@@ -182,16 +182,17 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
 				   &upd, pos, sizeof(pos), err) != 0) {
 		/* Not acknowledged: no agent may run for a command that failed. */
-		log_error("agent %s: cannot record RUNNING: %s", id, err->msg);
+		log_agent_error(id, "cannot record RUNNING: %s", err->msg);
 		if (supervisor_abort(sp->sv, id, &serr) != 0)
-			log_error("agent %s: %s", id, serr.msg);
+			log_agent_error(id, "%s", serr.msg);
 		return -1;
 	}
 	fault_point("spawn-after-running");
 	if (supervisor_release(sp->sv, id, &serr) != 0)
-		log_error("agent %s: %s", id, serr.msg); /* its exit report follows */
+		log_agent_error(id, "%s", serr.msg); /* its exit report follows */
 	else
-		log_info("agent %s (%s) running as pid %d", id, type->name, (int)proc->pid);
+		log_agent_tag(LOG_LEVEL_INFO, id, "agent %s (%s) running as pid %d", id, type->name,
+			      (int)proc->pid);
 	fault_point("spawn-after-release");
 	return 0;
 }
@@ -231,7 +232,7 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	limit.grace_ms = agent_grace_ms(sp, type->name);
 	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &proc,
 			     &started, &serr) != 0) {
-		log_warn("agent %s: spawn failed: %s", id, serr.msg);
+		log_agent_warn(id, "spawn failed: %s", serr.msg);
 		agent_fail_spawn(sp, id, serr.msg);
 		rc = agent_pack_current(sp, id, out, outlen, err);
 		goto out;
@@ -336,7 +337,7 @@ static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct 
 		*err = serr;
 		return -1;
 	}
-	log_info("agent %s: kill requested", a->id);
+	log_agent_info(a->id, "kill requested");
 	return 0;
 }
 

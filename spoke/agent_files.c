@@ -209,8 +209,8 @@ void agent_files_out_punch(int rd, size_t tail, int64_t *punched, const char *ag
 	upto = (sb.st_size - (off_t)tail) / AGENT_FILES_BLOCK * AGENT_FILES_BLOCK;
 	if (fallocate(rd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, *punched, upto - *punched) !=
 	    0) {
-		log_warn("agent %s: cannot free old output (%s): the file keeps growing", agent_id,
-			 strerror(errno));
+		log_agent_warn(agent_id, "cannot free old output (%s): the file keeps growing",
+			       strerror(errno));
 		*punched = -1;
 		return;
 	}
@@ -303,13 +303,13 @@ void agent_files_remove(const char *dir, const char *agent_id)
 				     &err) != 0)
 			return;
 		if (unlink(path) != 0 && errno != ENOENT)
-			log_warn("%s: %s", path, strerror(errno));
+			log_agent_tag(LOG_LEVEL_WARN, agent_id, "%s: %s", path, strerror(errno));
 	}
 	/* What a shim killed while writing its exit record left (shim.c). */
 	if (strlen(path) + 4 < sizeof(path)) {
 		strcat(path, ".tmp");
 		if (unlink(path) != 0 && errno != ENOENT)
-			log_warn("%s: %s", path, strerror(errno));
+			log_agent_tag(LOG_LEVEL_WARN, agent_id, "%s: %s", path, strerror(errno));
 	}
 }
 

@@ -81,6 +81,32 @@ static int execute_claim(struct spoke *sp, const Tessera__V1__Command *cmd, int6
 	return store_nonce_claim(sp->store, cmd->nonce.data, cmd->nonce.len, ttl, err);
 }
 
+/* A command that failed, in a line that carries the agent it names, if it names one. */
+static void execute_log_failure(const Tessera__V1__Command *cmd, const struct tsr_err *err)
+{
+	Tessera__V1__StatusCommand *status_cmd = NULL;
+	Tessera__V1__KillCommand *kill_cmd = NULL;
+	const char *agent = NULL;
+
+	/* Unpacked again: failures are rare, and the handlers keep their signature. */
+	if (cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS)
+		status_cmd = tessera__v1__status_command__unpack(NULL, cmd->payload.len,
+								 cmd->payload.data);
+	else if (cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL)
+		kill_cmd = tessera__v1__kill_command__unpack(NULL, cmd->payload.len,
+							     cmd->payload.data);
+	if (status_cmd != NULL)
+		agent = status_cmd->agent_id;
+	else if (kill_cmd != NULL)
+		agent = kill_cmd->agent_id;
+	log_agent_tag(LOG_LEVEL_INFO, agent != NULL && agent[0] != '\0' ? agent : NULL, "%s %s: %s",
+		      protocol_command_name(cmd->type), cmd->command_id, err->msg);
+	if (status_cmd != NULL)
+		tessera__v1__status_command__free_unpacked(status_cmd, NULL);
+	if (kill_cmd != NULL)
+		tessera__v1__kill_command__free_unpacked(kill_cmd, NULL);
+}
+
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct spoke *sp = ctx;
@@ -124,7 +150,7 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	reply.running_agents = (int32_t)supervisor_count(sp->sv);
 	reply.max_agents = sp->cfg.max_agents;
 	if (err.code != GRPC_STATUS_OK)
-		log_info("%s %s: %s", protocol_command_name(cmd->type), cmd->command_id, err.msg);
+		execute_log_failure(cmd, &err);
 	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)
 		rpc_call_fail(call, &err);
 	else

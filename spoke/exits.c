@@ -124,9 +124,9 @@ void exits_on_supervisor_exit(void *arg, const struct supervisor_exit *ex)
 		snprintf(rec.detail, sizeof(rec.detail), "%s", ex->detail);
 	/* A lost tail must not cost the exit: it is recorded without one. */
 	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
-		log_error("agent %s: out of memory copying its output", ex->agent_id);
+		log_agent_error(ex->agent_id, "out of memory copying its output");
 	if (exits_push(q, &rec) != 0) {
-		log_error("agent %s: out of memory queueing its exit", ex->agent_id);
+		log_agent_error(ex->agent_id, "out of memory queueing its exit");
 		free(rec.output);
 	}
 }

@@ -230,11 +230,13 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	rc = 1;
-	fault_init();
 	exits_init(&sp.exits);
 	grpc_init();
-	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0 ||
-	    agent_account_check(&sp.cfg.types, &err) != 0 ||
+	if (sign_init(&err) != 0 || spoke_config_load_sources(&sp.config, &sp.cfg, &err) != 0)
+		goto out;
+	daemon_log_configured(&args, sp.cfg.log_format, sp.cfg.id);
+	fault_init(); /* its warning in the configured format */
+	if (agent_account_check(&sp.cfg.types, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 || read_nonces_new(&sp.read_nonces, &err) != 0 ||
 	    spoke_start_supervisor(&sp, &err) != 0 || recovery_run(&sp, &err) != 0 ||

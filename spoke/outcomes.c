@@ -62,12 +62,13 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 		upd.error = why;
 	}
 	if (store_agent_transition(sp->store, r->agent_id, to, &upd, pos, sizeof(pos), &err) == 0) {
-		log_info("agent %s %s (%s)", r->agent_id, lifecycle_state_name(to), why);
+		log_agent_tag(LOG_LEVEL_INFO, r->agent_id, "agent %s %s (%s)", r->agent_id,
+			      lifecycle_state_name(to), why);
 	} else if (err.code == GRPC_STATUS_UNAVAILABLE) {
 		return -1;
 	} else {
 		/* Already terminal (a kill recorded first) or gone: nothing to add. */
-		log_info("agent %s: exit not recorded: %s", r->agent_id, err.msg);
+		log_agent_info(r->agent_id, "exit not recorded: %s", err.msg);
 	}
 	agent_files_remove(sp->cfg.state_dir, r->agent_id);
 	return 0;

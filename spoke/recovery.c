@@ -38,7 +38,7 @@ static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
 	if (store_agent_transition(sp->store, a->id, TESSERA__V1__AGENT_STATE__AGENT_STATE_FAILED,
 				   &upd, pos, sizeof(pos), err) != 0)
 		return err->code == GRPC_STATUS_FAILED_PRECONDITION ? 0 : -1;
-	log_warn("agent %s: recorded FAILED: %s", a->id, why);
+	log_agent_warn(a->id, "recorded FAILED: %s", why);
 	return 0;
 }
 
@@ -57,7 +57,7 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	rec.status = -1;
 	rec.started = true;
 	if (agent_files_exit_read(sp->cfg.state_dir, a->id, &end, &ferr) != 0) {
-		log_warn("agent %s: %s", a->id, ferr.msg);
+		log_agent_warn(a->id, "%s", ferr.msg);
 		snprintf(rec.detail, sizeof(rec.detail), "%.*s; %.*s", RECOVERY_DETAIL_HALF, why,
 			 RECOVERY_DETAIL_HALF, ferr.msg);
 	} else if (end.found) {
@@ -73,13 +73,13 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	if (agent_files_out_read_tail(sp->cfg.state_dir, a->id, (size_t)sp->cfg.output_tail_bytes,
 				      &rec.output, &len, &ferr) != 0 &&
 	    ferr.code != GRPC_STATUS_NOT_FOUND)
-		log_warn("agent %s: %s", a->id, ferr.msg);
+		log_agent_warn(a->id, "%s", ferr.msg);
 	if (exits_push(&sp->exits, &rec) != 0) {
 		free(rec.output);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	log_warn("agent %s: its process ended while the spoke was down (%s)", a->id,
-		 end.found ? "its exit was recorded" : why);
+	log_agent_warn(a->id, "its process ended while the spoke was down (%s)",
+		       end.found ? "its exit was recorded" : why);
 	return 0;
 }
 
@@ -110,18 +110,18 @@ static int recovery_adopt(struct spoke *sp, const Tessera__V1__Agent *a, struct 
 	}
 	if (supervisor_adopt(sp->sv, a->id, &proc, &limit, (uint32_t)left, a->kill_requested,
 			     &aerr) == 0) {
-		log_info("agent %s: adopted again, pid %d", a->id, (int)a->pid);
+		log_agent_info(a->id, "adopted again, pid %d", (int)a->pid);
 		return 0;
 	}
 	/* A record that names some other live process: written by hand, or forged. */
 	if (aerr.code == GRPC_STATUS_FAILED_PRECONDITION) {
-		log_warn("agent %s: not adopted: %s", a->id, aerr.msg);
+		log_agent_warn(a->id, "not adopted: %s", aerr.msg);
 		snprintf(why, sizeof(why), "its recorded process is %s", aerr.msg);
 		return recovery_ended(sp, a, why, err);
 	}
 	if (aerr.code != GRPC_STATUS_NOT_FOUND)
 		return tsr_err_set(err, aerr.code, "agent %s: %s", a->id, aerr.msg);
-	log_info("agent %s: not adopted: %s", a->id, aerr.msg);
+	log_agent_info(a->id, "not adopted: %s", aerr.msg);
 	return recovery_ended(sp, a,
 			      "its process ended while the spoke was down; its exit "
 			      "status is unknown",

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "daemon.h"
 #include "tls_conf.h"
 
 #define SPOKE_GRACE_MAX_MS (10 * 60 * 1000)
@@ -204,6 +205,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 				   argv[0], HIREDIS_MAJOR, HIREDIS_MINOR);
 	if (tls_conf_keyword(argv[0]))
 		return tls_conf_line(&cfg->tls, argc, argv, err);
+	if (strcmp(argv[0], "log-format") == 0)
+		return daemon_log_format_line(&cfg->log_format, argc, argv, err);
 	if (argc != 2)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "\"%s\" takes exactly one value", argv[0]);

@@ -26,6 +26,7 @@
  *   agent-dir NAME /abs/dir         (its working directory; must exist)
  *   tls-cert PATH / tls-key PATH / tls-client-ca PATH, or plaintext yes
  *                                   (common/tls_conf.h)
+ *   log-format text|json            (default text; common/log.h)
  */
 #ifndef TSR_SPOKE_CONFIG_H
 #define TSR_SPOKE_CONFIG_H
@@ -34,6 +35,7 @@
 #include "config.h"
 #include "error.h"
 #include "ids.h"
+#include "log.h"
 #include "sign.h"
 #include "store.h"
 #include "supervisor.h"
@@ -66,6 +68,7 @@ struct spoke_config {
 	struct store_retention retention; /* ended agents' records kept */
 	struct tls_conf tls;
 	bool agent_cgroups_off; /* "agent-cgroups off": no cgroup per agent */
+	enum log_format log_format;
 };
 
 /* From src: the file, then $TESSERA_SPOKE_CONFIG, then --set lines (config.h). */

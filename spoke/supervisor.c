@@ -191,10 +191,10 @@ static void sv_kill_group(struct supervisor *sv, struct sv_child *c)
 	struct tsr_err err;
 
 	if (kill(-c->pid, SIGKILL) != 0 && errno != ESRCH)
-		log_warn("agent %s: SIGKILL to group %d: %s", c->agent_id, (int)c->pid,
-			 strerror(errno));
+		log_agent_warn(c->agent_id, "SIGKILL to group %d: %s", (int)c->pid,
+			       strerror(errno));
 	if (sv->cgroup != NULL && agent_cgroup_kill(sv->cgroup, c->agent_id, &err) != 0)
-		log_warn("agent %s: %s", c->agent_id, err.msg);
+		log_agent_warn(c->agent_id, "%s", err.msg);
 }
 
 /*
@@ -212,7 +212,7 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 	if (!c->adopted) {
 		memset(&si, 0, sizeof(si));
 		if (waitid(P_PIDFD, (id_t)c->pidfd, &si, WEXITED | WNOHANG) != 0)
-			log_error("agent %s: waitid: %s", c->agent_id, strerror(errno));
+			log_agent_error(c->agent_id, "waitid: %s", strerror(errno));
 		else if (si.si_pid == 0)
 			return; /* readable but not yet waitable: look again next pass */
 		else
@@ -261,13 +261,14 @@ static bool sv_group_gone(struct supervisor *sv, struct sv_child *c, int64_t now
 	}
 	if (sv->cgroup != NULL &&
 	    agent_cgroup_populated(sv->cgroup, c->agent_id, &populated, &err) != 0)
-		log_warn("agent %s: %s", c->agent_id, err.msg);
+		log_agent_warn(c->agent_id, "%s", err.msg);
 	if (!populated && kill(-c->pid, 0) != 0 && errno == ESRCH)
 		return true;
 	if (now < c->drain_until_mono)
 		return false;
-	log_warn("agent %s: process group %d or its cgroup not empty %d ms after its leader ended",
-		 c->agent_id, (int)c->pid, SUPERVISOR_DRAIN_MS);
+	log_agent_warn(c->agent_id,
+		       "process group %d or its cgroup not empty %d ms after its leader ended",
+		       (int)c->pid, SUPERVISOR_DRAIN_MS);
 	return true;
 }
 
@@ -284,10 +285,10 @@ static void sv_time_out(struct sv_child *c, int64_t now)
 	if (c->kill_requested)
 		return;
 	c->timed_out = true;
-	log_info("agent %s: timed out after %u ms", c->agent_id, (unsigned)c->limit.ms);
+	log_agent_info(c->agent_id, "timed out after %u ms", (unsigned)c->limit.ms);
 	if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH)
-		log_warn("agent %s: SIGTERM to group %d: %s", c->agent_id, (int)c->pid,
-			 strerror(errno));
+		log_agent_warn(c->agent_id, "SIGTERM to group %d: %s", (int)c->pid,
+			       strerror(errno));
 	if (c->kill_at_mono == 0 || at < c->kill_at_mono)
 		c->kill_at_mono = at;
 }
@@ -397,7 +398,7 @@ static void sv_read_end(struct supervisor *sv, struct sv_done *d)
 	if (!d->ex.started)
 		return;
 	if (agent_files_exit_read(sv->state_dir, d->agent_id, &end, &err) != 0) {
-		log_error("agent %s: %s", d->agent_id, err.msg);
+		log_agent_error(d->agent_id, "%s", err.msg);
 		snprintf(d->detail, sizeof(d->detail), "%s", err.msg);
 	}
 	if (end.found) {
@@ -414,12 +415,11 @@ static void sv_read_end(struct supervisor *sv, struct sv_done *d)
 	if (d->detail[0] != '\0')
 		d->ex.detail = d->detail;
 	else if (d->shim_code != 0)
-		log_error("agent %s: its shim ended (%s %d) without recording the agent's exit",
-			  d->agent_id, d->shim_code == CLD_EXITED ? "exit" : "signal",
-			  d->shim_status);
+		log_agent_error(d->agent_id,
+				"its shim ended (%s %d) without recording the agent's exit",
+				d->shim_code == CLD_EXITED ? "exit" : "signal", d->shim_status);
 	else
-		log_error("agent %s: its shim ended without recording the agent's exit",
-			  d->agent_id);
+		log_agent_error(d->agent_id, "its shim ended without recording the agent's exit");
 }
 
 /*
@@ -435,13 +435,13 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	d->ex.output_len = 0;
 	if (agent_files_out_read_tail(sv->state_dir, d->agent_id, sv->tail_max, &d->output,
 				      &d->ex.output_len, &err) != 0)
-		log_warn("agent %s: no output: %s", d->agent_id, err.msg);
+		log_agent_warn(d->agent_id, "no output: %s", err.msg);
 	d->ex.output = d->output;
 	sv->on_exit(sv->arg, &d->ex);
 	free(d->output);
 	d->output = NULL;
 	if (sv->cgroup != NULL && agent_cgroup_remove(sv->cgroup, d->agent_id, &err) != 0)
-		log_warn("agent %s: %s", d->agent_id, err.msg);
+		log_agent_warn(d->agent_id, "%s", err.msg);
 	pthread_mutex_lock(&sv->mu);
 	sv_slot_free(sv, d->slot);
 	pthread_mutex_unlock(&sv->mu);
@@ -1291,8 +1291,8 @@ out:
 			c->kill_at_mono = now + limit->grace_ms;
 			sv_due(sv, c->kill_at_mono);
 			if (kill(-c->pid, SIGTERM) != 0 && errno != ESRCH)
-				log_warn("agent %s: SIGTERM to group %d: %s", agent_id, (int)c->pid,
-					 strerror(errno));
+				log_agent_warn(agent_id, "SIGTERM to group %d: %s", (int)c->pid,
+					       strerror(errno));
 		}
 	} else {
 		sv_slot_free(sv, c);

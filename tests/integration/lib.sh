@@ -404,6 +404,7 @@ start_spoke() {
 
 # start_hub NAME KEY_NAME SPOKE_ID...: sets HUB_ADDR and HUB_PID. A spoke's
 # labels come from SPOKE_LABELS_<ID with - as _>, e.g. "zone=eu gpu=no".
+# HUB_CONF_EXTRA, when set, is lines appended to the hub's config.
 start_hub() {
 	local name=$1 key=$2 port conf=$WORK/$1.conf s p h l t
 	shift 2
@@ -431,6 +432,7 @@ start_hub() {
 		esac
 		[ -n "${HUB_TOKENS:-}" ] || echo "auth none"
 		for t in ${HUB_TOKENS:-}; do token_line "$t"; done
+		[ -z "${HUB_CONF_EXTRA:-}" ] || printf '%s\n' "$HUB_CONF_EXTRA"
 	} >"$conf"
 	${NETNS:+ip netns exec "$NETNS"} "$TESSERA_HUB" --config "$conf" >"$WORK/$name.log" 2>&1 &
 	HUB_PID=$!

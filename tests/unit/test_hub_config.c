@@ -33,7 +33,8 @@ START_TEST(test_config_ok)
 					 "relay-timeout-ms 2500\n"
 					 "plaintext yes\n"
 					 "spoke-plaintext yes\n"
-					 "auth none\n",
+					 "auth none\n"
+					 "log-format json\n",
 					 &cfg, &err, path, sizeof(path)),
 			 0);
 	ck_assert_str_eq(cfg.listen, "0.0.0.0:7100");
@@ -52,6 +53,7 @@ START_TEST(test_config_ok)
 	hub_config_free(&cfg);
 
 	ck_assert(cfg.tls.plaintext && cfg.spoke_tls.plaintext && cfg.auth_none);
+	ck_assert_int_eq(cfg.log_format, LOG_FORMAT_JSON);
 	hub_config_free(&cfg);
 
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n" HFX_PLAIN, &cfg, &err, path,
@@ -59,6 +61,7 @@ START_TEST(test_config_ok)
 			 0);
 	ck_assert_str_eq(cfg.listen, HUB_LISTEN_DEFAULT);
 	ck_assert_int_eq(cfg.relay_timeout_ms, HUB_RELAY_TIMEOUT_DEFAULT_MS);
+	ck_assert_int_eq(cfg.log_format, LOG_FORMAT_TEXT);
 	hub_config_free(&cfg);
 }
 END_TEST
@@ -99,6 +102,8 @@ START_TEST(test_config_rejects)
 	config_fails("key k\nlisten a:1\nlisten b:2\n", 3, "listen given twice");
 	config_fails("key k\nkey j\n", 2, "key given twice");
 	config_fails("key k\nspokes a h:1 @K\n", 2, "unknown keyword");
+	config_fails("key k\nspoke a h:1 @K\nlog-format yaml\n", 3,
+		     "log-format must be text or json, not \"yaml\"");
 	config_fails("spoke a h:1 @K\n", 0, "no \"key PATH\" line");
 	config_fails("key k\n", 0, "no \"spoke");
 }

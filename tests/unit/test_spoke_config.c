@@ -134,7 +134,7 @@ START_TEST(test_full)
 		 "max-agents 16384\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
 		 "event-retention 100\nagent echo stdin /bin/cat -u\nagent-grace echo 7\n"
 		 "agent-user echo nobody\nagent-rlimit echo core 0 0\nagent-cgroups off\n"
-		 "# a comment\n\n",
+		 "log-format text\nlog-format json\n# a comment\n\n",
 		 hub2);
 	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(cfg->id, "spoke-7");
@@ -156,6 +156,7 @@ START_TEST(test_full)
 	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_user);
 	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_limit[SHIM_LIMIT_CORE]);
 	ck_assert(cfg->agent_cgroups_off);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON); /* the last line counts */
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -184,6 +185,7 @@ START_TEST(test_defaults)
 	ck_assert_str_eq(cfg->shim_path, want);
 	ck_assert_uint_eq(cfg->types.n, 0);
 	ck_assert(!cfg->agent_cgroups_off);
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_TEXT);
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -217,6 +219,8 @@ START_TEST(test_refusals)
 	refused("agent-user nosuch nobody\n", "no agent nosuch");
 	refused("agent-rlimit nosuch core 0 0\n", "no agent nosuch");
 	refused("agent-cgroups on\n", "agent-cgroups must be auto or off");
+	refused("log-format yaml\n", "log-format must be text or json, not \"yaml\"");
+	refused("log-format\n", "\"log-format\" takes one value");
 	memset(longv, 'l', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	snprintf(line, sizeof(line), "listen %s\n", longv);
