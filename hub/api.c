@@ -1,7 +1,8 @@
 /*
  * api: request validation and the one-command methods of tessera.v1.Hub.
  * A relayed call is an api_op owned by the relay's completion: the user's
- * cancellation only cancels the relay, whose callback then ends the call.
+ * cancellation only cancels the relay, whose callback then ends the call
+ * (or, for a spawn a draining spoke refused, relays it to another spoke).
  */
 #include "api.h"
 
@@ -13,6 +14,7 @@
 #include "hub_limits.h"
 #include "ids.h"
 #include "list.h"
+#include "load.h"
 #include "pb.h"
 #include "placement.h"
 #include "relay.h"
@@ -20,12 +22,60 @@
 #include "tessera/v1/hub.pb-c.h"
 #include "watch.h"
 
-struct api_op {		       /* one relayed SpawnAgent, GetAgent or KillAgent */
-	struct rpc_call *call; /* the handler's reference, given up in api_op_done */
-	struct spoke *sp;
-	struct relay *relay; /* valid until api_op_done */
-	bool placed;	     /* placement counted it in sp->running */
+/* A SpawnAgent request, kept with the command it becomes while it may be placed again. */
+struct api_spawn {
+	Tessera__V1__SpawnAgentRequest *r; /* owned */
+	Tessera__V1__SpawnCommand cmd;	   /* pointing into r, as the three below do */
+	Tessera__V1__SpawnCommand__LabelsEntry entries[TSR_LABELS_MAX];
+	Tessera__V1__SpawnCommand__LabelsEntry *entryp[TSR_LABELS_MAX];
+	struct placement_label spoke_labels[TSR_LABELS_MAX];
+	bool tried[HUB_SPOKES_MAX]; /* by spoke index: refused it as draining */
 };
+
+struct api_op {		       /* one user call relayed to a spoke */
+	struct rpc_call *call; /* the handler's reference, given up when the call ends */
+	struct hub *h;
+	Tessera__V1__CommandType type;
+	struct spoke *sp;
+	struct relay *relay;	 /* valid until api_op_done */
+	bool placed;		 /* placement counted it in sp->running, */
+	uint64_t load_gen;	 /* where it stays while this is sp->load_gen */
+	struct api_spawn *spawn; /* owned; SpawnAgent's only */
+};
+
+static struct api_op *api_op_new(struct hub *h, struct rpc_call *call,
+				 Tessera__V1__CommandType type)
+{
+	struct api_op *op = calloc(1, sizeof(*op));
+
+	if (op == NULL)
+		return NULL;
+	op->call = call;
+	op->h = h;
+	op->type = type;
+	return op;
+}
+
+static void api_op_free(struct api_op *op)
+{
+	if (op == NULL)
+		return;
+	if (op->spawn != NULL && op->spawn->r != NULL)
+		tessera__v1__spawn_agent_request__free_unpacked(op->spawn->r, NULL);
+	free(op->spawn);
+	free(op);
+}
+
+/*
+ * A spawn that failed runs nothing: it must not hold the place placement
+ * counted for it, unless the spoke's own figures have replaced that count.
+ */
+static void api_op_unplace(struct api_op *op)
+{
+	if (op->placed && op->sp->load_gen == op->load_gen && op->sp->running > 0)
+		op->sp->running--;
+	op->placed = false;
+}
 
 /* The Agent a spoke answered must parse and belong to that spoke. */
 static int api_check_agent(const struct spoke *sp, const uint8_t *payload, size_t len,
@@ -54,6 +104,60 @@ out:
 	return rc;
 }
 
+/* One SpokeInfo of sp, pointing into the registry and into labels and labelp. */
+static void api_spoke_info(const struct spoke *sp, int64_t now, Tessera__V1__SpokeInfo *info,
+			   Tessera__V1__SpokeInfo__LabelsEntry *labels,
+			   Tessera__V1__SpokeInfo__LabelsEntry **labelp)
+{
+	tessera__v1__spoke_info__init(info);
+	info->id = (char *)sp->conf->id;
+	info->address = (char *)sp->conf->address;
+	info->state = (char *)spokes_state_name(sp);
+	info->since_ms = sp->since_ms;
+	info->reason = (char *)spokes_reason(sp);
+	info->draining = sp->draining;
+	if (placement_load_known(sp, now)) {
+		info->running_agents = sp->running;
+		info->max_agents = sp->max;
+	}
+	info->labels = labelp;
+	info->n_labels = sp->conf->nlabels;
+	for (size_t j = 0; j < sp->conf->nlabels; j++) {
+		tessera__v1__spoke_info__labels_entry__init(&labels[j]);
+		labels[j].key = (char *)sp->conf->labels[j].key;
+		labels[j].value = (char *)sp->conf->labels[j].value;
+		labelp[j] = &labels[j];
+	}
+}
+
+/*
+ * Answers op's call with what its spoke carried out: the Agent, or for
+ * SPOKE_DRAIN the spoke as ListSpokes shows it once its SpokeStatus is
+ * taken. -1 with err if the answer is not fit to pass on.
+ */
+static int api_op_answer(struct api_op *op, const uint8_t *payload, size_t len, struct tsr_err *err)
+{
+	Tessera__V1__SpokeInfo info;
+	Tessera__V1__SpokeInfo__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
+	uint8_t *buf = NULL;
+	size_t buflen;
+
+	if (op->type != TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN) {
+		if (api_check_agent(op->sp, payload, len, err) != 0)
+			return -1;
+		hub_call_reply(op->call, payload, len);
+		return 0;
+	}
+	if (load_note_status(op->sp, payload, len, err) != 0)
+		return -1;
+	api_spoke_info(op->sp, clock_mono_ms(), &info, labels, labelp);
+	if (pb_pack(&info.base, &buf, &buflen, err) != 0)
+		return -1;
+	hub_call_reply(op->call, buf, buflen);
+	free(buf);
+	return 0;
+}
+
 static void api_op_cancel(void *arg)
 {
 	struct api_op *op = arg;
@@ -62,141 +166,173 @@ static void api_op_cancel(void *arg)
 		relay_cancel(op->relay);
 }
 
-static void api_op_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
-			size_t len)
-{
-	struct api_op *op = arg;
-	struct tsr_err bad = { .code = GRPC_STATUS_OK };
+static void api_op_done(void *arg, const struct tsr_err *err, enum relay_end end,
+			const uint8_t *payload, size_t len);
 
-	op->relay = NULL;
-	if (err != NULL)
-		hub_call_fail(op->call, err);
-	else if (api_check_agent(op->sp, payload, len, &bad) != 0)
-		hub_call_fail(op->call, &bad);
-	else
-		hub_call_reply(op->call, payload, len);
-	/* A spawn that failed runs nothing: it must not hold a place until the next load poll. */
-	if (op->placed && (err != NULL || bad.code != GRPC_STATUS_OK) && op->sp->running > 0)
-		op->sp->running--;
-	free(op);
+/* Sends op's command, payload, to op->sp within what is left of the call's deadline. */
+static int api_op_send(struct api_op *op, const ProtobufCMessage *payload, struct tsr_err *err)
+{
+	int64_t timeout;
+
+	if (hub_relay_timeout(op->h, op->call, &timeout, err) != 0)
+		return -1;
+	return relay_start(op->h->relays, op->sp, op->type, payload, timeout, api_op_done, op,
+			   &op->relay, err);
 }
 
-/* Relays one command for call to sp; the call is answered in every case. */
-static void api_relay(struct hub *h, struct rpc_call *call, struct spoke *sp, bool placed,
-		      Tessera__V1__CommandType type, const ProtobufCMessage *payload)
+/* Sends op's first command; the call is answered in every case, and op freed with it. */
+static void api_op_start(struct api_op *op, const ProtobufCMessage *payload)
 {
-	struct api_op *op = NULL;
 	struct tsr_err err;
-	int64_t timeout;
-	int rc = -1;
 
-	if (hub_relay_timeout(h, call, &timeout, &err) != 0)
-		goto out;
-	op = calloc(1, sizeof(*op));
-	if (op == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-		goto out;
+	if (api_op_send(op, payload, &err) != 0) {
+		api_op_unplace(op);
+		rpc_call_fail(op->call, &err);
+		api_op_free(op);
+		return;
 	}
-	op->call = call;
-	op->sp = sp;
-	op->placed = placed;
-	if (relay_start(h->relays, sp, type, payload, timeout, api_op_done, op, &op->relay, &err) !=
-	    0)
-		goto out;
 	/* The relay's completion owns op now; a cancel that already happened runs here. */
-	rpc_call_on_cancel(call, api_op_cancel, op);
-	op = NULL;
-	rc = 0;
-out:
-	if (rc != 0)
-		rpc_call_fail(call, &err);
-	free(op);
+	rpc_call_on_cancel(op->call, api_op_cancel, op);
 }
 
 /*
- * The spoke a spawn goes to: the one it names (which must carry the
- * labels), or placement's choice.
+ * Where op's spawn goes: the spoke it names (which must carry its spoke
+ * labels), or placement's choice among the spokes that have not refused
+ * it as draining.
  */
-static int api_spawn_spoke(struct hub *h, const Tessera__V1__SpawnAgentRequest *r,
-			   struct spoke **out, bool *placed, struct tsr_err *err)
+static int api_spawn_place(struct api_op *op, struct tsr_err *err)
 {
-	struct placement_label labels[TSR_LABELS_MAX];
-	struct placement p = { .request_id = r->request_id, .labels = labels };
+	struct api_spawn *s = op->spawn;
+	struct placement p = { .request_id = s->r->request_id,
+			       .labels = s->spoke_labels,
+			       .nlabels = s->r->n_spoke_labels,
+			       .tried = s->tried };
 	char text[TSR_ERR_MSG_MAX / 2];
 
-	if (r->n_spoke_labels > TSR_LABELS_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d spoke labels",
-				   TSR_LABELS_MAX);
-	for (size_t i = 0; i < r->n_spoke_labels; i++) {
-		labels[i].key = r->spoke_labels[i]->key;
-		labels[i].value = r->spoke_labels[i]->value;
-	}
-	p.nlabels = r->n_spoke_labels;
-	if (placement_check_labels(labels, p.nlabels, err) != 0 ||
-	    hub_spoke_arg(h, r->spoke_id, out, err) != 0)
+	if (hub_spoke_arg(op->h, s->r->spoke_id, &op->sp, err) != 0)
 		return -1;
-	if (*out != NULL && !placement_matches(*out, labels, p.nlabels)) {
-		placement_labels_text(labels, p.nlabels, text, sizeof(text));
+	if (op->sp != NULL && !placement_matches(op->sp, p.labels, p.nlabels)) {
+		placement_labels_text(p.labels, p.nlabels, text, sizeof(text));
 		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-				   "spoke %s does not match labels %s", (*out)->conf->id, text);
+				   "spoke %s does not match labels %s", op->sp->conf->id, text);
 	}
-	if (*out != NULL)
+	if (op->sp != NULL)
 		return 0;
 	/* Fresh health, without kicking channels: the tick does that. */
-	spokes_poll(h->spokes, false);
+	spokes_poll(op->h->spokes, false);
 	p.now_ms = clock_mono_ms();
-	if (placement_choose(h->spokes, &p, out, err) != 0)
+	if (placement_choose(op->h->spokes, &p, &op->sp, err) != 0)
 		return -1;
-	*placed = placement_load_known(*out, p.now_ms);
+	/* Only a least-loaded choice counts one more agent on its spoke. */
+	op->placed = p.request_id[0] == '\0' && placement_load_known(op->sp, p.now_ms);
+	op->load_gen = op->sp->load_gen;
 	return 0;
 }
 
-static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+/*
+ * A spawn the hub placed, refused FAILED_PRECONDITION in the signed reply
+ * of a spoke that says it drains, goes where placement chooses without
+ * that spoke: a draining spoke refuses only a spawn it has no agent for,
+ * before anything runs. Each spoke refuses it once at most, so this ends.
+ * True if it took op over: sent again, or its call ended.
+ */
+static bool api_spawn_again(struct api_op *op, const struct tsr_err *err, enum relay_end end)
 {
-	struct hub *h = ctx;
+	struct tsr_err again;
+
+	if (op->spawn == NULL || op->spawn->r->spoke_id[0] != '\0' || end != RELAY_ANSWERED ||
+	    err->code != GRPC_STATUS_FAILED_PRECONDITION || !op->sp->draining ||
+	    rpc_call_cancelled(op->call))
+		return false;
+	op->spawn->tried[op->sp->index] = true;
+	if (api_spawn_place(op, &again) == 0 && api_op_send(op, &op->spawn->cmd.base, &again) == 0)
+		return true;
+	api_op_unplace(op);
+	hub_call_fail(op->call, &again);
+	api_op_free(op);
+	return true;
+}
+
+static void api_op_done(void *arg, const struct tsr_err *err, enum relay_end end,
+			const uint8_t *payload, size_t len)
+{
+	struct api_op *op = arg;
+	struct tsr_err bad;
+
+	op->relay = NULL;
+	if (err == NULL && api_op_answer(op, payload, len, &bad) != 0)
+		err = &bad;
+	if (err != NULL) {
+		api_op_unplace(op);
+		if (api_spawn_again(op, err, end))
+			return;
+		hub_call_fail(op->call, err);
+	}
+	api_op_free(op);
+}
+
+/* The request of op's spawn, checked, and the command it becomes. */
+static int api_spawn_read(struct api_spawn *s, const uint8_t *req, size_t len, struct tsr_err *err)
+{
 	Tessera__V1__SpawnAgentRequest *r;
-	Tessera__V1__SpawnCommand out = TESSERA__V1__SPAWN_COMMAND__INIT;
-	Tessera__V1__SpawnCommand__LabelsEntry entries[TSR_LABELS_MAX], *entryp[TSR_LABELS_MAX];
 	struct tsr_label labels[TSR_LABELS_MAX];
 	struct spawn_fields fields;
-	struct spoke *sp;
-	struct tsr_err err;
-	bool placed = false;
-	int rc = -1;
 
-	r = tessera__v1__spawn_agent_request__unpack(NULL, len, req);
-	if (r == NULL) {
-		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed SpawnAgentRequest");
-		goto out;
-	}
+	r = s->r = tessera__v1__spawn_agent_request__unpack(NULL, len, req);
+	if (r == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
+				   "malformed SpawnAgentRequest");
 	for (size_t i = 0; i < r->n_labels && i < TSR_LABELS_MAX; i++) {
 		labels[i].key = r->labels[i]->key;
 		labels[i].value = r->labels[i]->value;
 	}
 	fields = (struct spawn_fields){ r->type,       r->task, r->request_id,
 					r->timeout_ms, labels,	r->n_labels };
-	if (spawn_check(&fields, &err) != 0 || api_spawn_spoke(h, r, &sp, &placed, &err) != 0)
-		goto out;
-	out.type = r->type;
-	out.timeout_ms = r->timeout_ms;
-	out.task = r->task;
-	out.request_id = r->request_id;
-	for (size_t i = 0; i < r->n_labels; i++) {
-		tessera__v1__spawn_command__labels_entry__init(&entries[i]);
-		entries[i].key = r->labels[i]->key;
-		entries[i].value = r->labels[i]->value;
-		entryp[i] = &entries[i];
+	if (spawn_check(&fields, err) != 0)
+		return -1;
+	if (r->n_spoke_labels > TSR_LABELS_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "at most %d spoke labels",
+				   TSR_LABELS_MAX);
+	for (size_t i = 0; i < r->n_spoke_labels; i++) {
+		s->spoke_labels[i].key = r->spoke_labels[i]->key;
+		s->spoke_labels[i].value = r->spoke_labels[i]->value;
 	}
-	out.labels = entryp;
-	out.n_labels = r->n_labels;
-	api_relay(h, call, sp, placed, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN,
-		  &out.base);
-	rc = 0;
-out:
-	if (rc != 0)
-		rpc_call_fail(call, &err);
-	if (r != NULL)
-		tessera__v1__spawn_agent_request__free_unpacked(r, NULL);
+	if (placement_check_labels(s->spoke_labels, r->n_spoke_labels, err) != 0)
+		return -1;
+	tessera__v1__spawn_command__init(&s->cmd);
+	s->cmd.type = r->type;
+	s->cmd.timeout_ms = r->timeout_ms;
+	s->cmd.task = r->task;
+	s->cmd.request_id = r->request_id;
+	/* spawn_check has bounded n_labels by TSR_LABELS_MAX. */
+	for (size_t i = 0; i < r->n_labels; i++) {
+		tessera__v1__spawn_command__labels_entry__init(&s->entries[i]);
+		s->entries[i].key = r->labels[i]->key;
+		s->entries[i].value = r->labels[i]->value;
+		s->entryp[i] = &s->entries[i];
+	}
+	s->cmd.labels = s->entryp;
+	s->cmd.n_labels = r->n_labels;
+	return 0;
+}
+
+static void api_spawn(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	struct api_op *op;
+	struct tsr_err err;
+
+	op = api_op_new(ctx, call, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN);
+	if (op == NULL || (op->spawn = calloc(1, sizeof(*op->spawn))) == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto fail;
+	}
+	if (api_spawn_read(op->spawn, req, len, &err) != 0 || api_spawn_place(op, &err) != 0)
+		goto fail;
+	api_op_start(op, &op->spawn->cmd.base);
+	return;
+fail:
+	rpc_call_fail(call, &err);
+	api_op_free(op);
 }
 
 /*
@@ -211,9 +347,8 @@ static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_
 {
 	const ProtobufCFieldDescriptor *field;
 	ProtobufCMessage *r;
-	struct spoke *sp;
+	struct api_op *op = NULL;
 	struct tsr_err err;
-	int rc = -1;
 
 	field = protobuf_c_message_descriptor_get_field_by_name(request, "agent_id");
 	assert(field != NULL && field->type == PROTOBUF_C_TYPE_STRING);
@@ -221,16 +356,22 @@ static void api_agent_command(struct hub *h, struct rpc_call *call, const uint8_
 	if (r == NULL) {
 		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s",
 			    request->short_name);
-		goto out;
+		goto fail;
 	}
 	*command_agent_id = *(char **)((char *)r + field->offset);
-	if (hub_agent_spoke(h, *command_agent_id, &sp, &err) != 0)
-		goto out;
-	api_relay(h, call, sp, false, type, command);
-	rc = 0;
+	op = api_op_new(h, call, type);
+	if (op == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto fail;
+	}
+	if (hub_agent_spoke(h, *command_agent_id, &op->sp, &err) != 0)
+		goto fail;
+	api_op_start(op, command);
+	goto out;
+fail:
+	rpc_call_fail(call, &err);
+	api_op_free(op);
 out:
-	if (rc != 0)
-		rpc_call_fail(call, &err);
 	if (r != NULL)
 		protobuf_c_message_free_unpacked(r, NULL);
 }
@@ -275,27 +416,10 @@ static int api_spokes_pack(struct hub *h, uint8_t **buf, size_t *len, struct tsr
 	}
 	for (size_t i = 0; i < h->spokes->n; i++) {
 		const struct spoke *sp = &h->spokes->v[i];
-		Tessera__V1__SpokeInfo *info = &infos[i];
 
-		tessera__v1__spoke_info__init(info);
-		info->id = (char *)sp->conf->id;
-		info->address = (char *)sp->conf->address;
-		info->state = (char *)spokes_health_name(sp->health);
-		info->since_ms = sp->since_ms;
-		info->reason = (char *)spokes_reason(sp);
-		if (placement_load_known(sp, now)) {
-			info->running_agents = sp->running;
-			info->max_agents = sp->max;
-		}
-		info->labels = &labelp[k];
-		info->n_labels = sp->conf->nlabels;
-		for (size_t j = 0; j < sp->conf->nlabels; j++, k++) {
-			tessera__v1__spoke_info__labels_entry__init(&labels[k]);
-			labels[k].key = (char *)sp->conf->labels[j].key;
-			labels[k].value = (char *)sp->conf->labels[j].value;
-			labelp[k] = &labels[k];
-		}
-		infop[i] = info;
+		api_spoke_info(sp, now, &infos[i], &labels[k], &labelp[k]);
+		k += sp->conf->nlabels;
+		infop[i] = &infos[i];
 	}
 	resp.spokes = infop;
 	resp.n_spokes = h->spokes->n;
@@ -334,6 +458,62 @@ out:
 	free(buf);
 	if (r != NULL)
 		tessera__v1__list_spokes_request__free_unpacked(r, NULL);
+}
+
+/*
+ * DrainSpoke and UndrainSpoke: SPOKE_DRAIN to the spoke a request of shape
+ * request names in its spoke_id field, answered with that spoke's
+ * SpokeInfo once its signed SpokeStatus is taken.
+ */
+static void api_drain(struct hub *h, struct rpc_call *call, const uint8_t *req, size_t len,
+		      const ProtobufCMessageDescriptor *request, bool drain)
+{
+	Tessera__V1__SpokeDrainRequest out = TESSERA__V1__SPOKE_DRAIN_REQUEST__INIT;
+	const ProtobufCFieldDescriptor *field;
+	ProtobufCMessage *r;
+	struct api_op *op = NULL;
+	struct tsr_err err;
+	const char *id;
+
+	field = protobuf_c_message_descriptor_get_field_by_name(request, "spoke_id");
+	assert(field != NULL && field->type == PROTOBUF_C_TYPE_STRING);
+	r = protobuf_c_message_unpack(request, NULL, len, req);
+	if (r == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "malformed %s",
+			    request->short_name);
+		goto fail;
+	}
+	id = *(const char **)((const char *)r + field->offset);
+	if (id[0] == '\0') {
+		tsr_err_set(&err, GRPC_STATUS_INVALID_ARGUMENT, "spoke_id is required");
+		goto fail;
+	}
+	op = api_op_new(h, call, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN);
+	if (op == NULL) {
+		tsr_err_set(&err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto fail;
+	}
+	if (hub_spoke_arg(h, id, &op->sp, &err) != 0)
+		goto fail;
+	out.draining = drain;
+	api_op_start(op, &out.base);
+	goto out;
+fail:
+	rpc_call_fail(call, &err);
+	api_op_free(op);
+out:
+	if (r != NULL)
+		protobuf_c_message_free_unpacked(r, NULL);
+}
+
+static void api_drain_spoke(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	api_drain(ctx, call, req, len, &tessera__v1__drain_spoke_request__descriptor, true);
+}
+
+static void api_undrain_spoke(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
+{
+	api_drain(ctx, call, req, len, &tessera__v1__undrain_spoke_request__descriptor, false);
 }
 
 static void api_watch(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
@@ -381,6 +561,8 @@ int api_register(struct hub *h, struct rpc_server *srv, struct tsr_err *err)
 		{ TSR_METHOD_KILL_AGENT, api_kill },
 		{ TSR_METHOD_LIST_AGENTS, list_agents },
 		{ TSR_METHOD_LIST_SPOKES, api_list_spokes },
+		{ TSR_METHOD_DRAIN_SPOKE, api_drain_spoke },
+		{ TSR_METHOD_UNDRAIN_SPOKE, api_undrain_spoke },
 		{ TSR_METHOD_WATCH_EVENTS, api_watch },
 	};
 

@@ -1,9 +1,10 @@
 /*
  * api: the tessera.v1.Hub service. Each handler validates and bounds its
- * request before anything reaches a spoke; SpawnAgent, GetAgent and
- * KillAgent are one relayed command each, ListAgents pages across spokes
- * (list.c), ListSpokes answers from the registry, WatchEvents hands the
- * call to the fan-in (watch.c).
+ * request before anything reaches a spoke; SpawnAgent, GetAgent,
+ * KillAgent, DrainSpoke and UndrainSpoke are one relayed command each (a
+ * spawn that a draining spoke refused, one more per such spoke),
+ * ListAgents pages across spokes (list.c), ListSpokes answers from the
+ * registry, WatchEvents hands the call to the fan-in (watch.c).
  */
 #ifndef TSR_HUB_API_H
 #define TSR_HUB_API_H

@@ -74,6 +74,7 @@ extern const struct option cli_kill_options[];
 extern const struct option cli_list_options[];
 extern const struct option cli_watch_options[];
 extern const struct option cli_health_options[];
+extern const struct option cli_drain_options[];
 /* getopt's short options, after the ':' that makes a missing value ':'. */
 #define CLI_NO_SHORTS ":"
 #define CLI_LIST_SHORTS ":o:" /* -o: --output */
@@ -99,6 +100,8 @@ int cli_getopt(struct cli *c, int argc, char **argv, const char *shorts,
 int cli_fail(const struct tsr_err *err);
 /* Prints the command's usage line on stderr; returns CLI_EXIT_USAGE. */
 int cli_usage(const char *command);
+/* Sleeps ms milliseconds, through signals: the pause between a --wait's polls. */
+void cli_sleep_ms(int64_t ms);
 
 int cli_spawn(struct cli *c, int argc, char **argv);
 int cli_get(struct cli *c, int argc, char **argv);
@@ -108,6 +111,9 @@ int cli_logs(struct cli *c, int argc, char **argv);
 int cli_list(struct cli *c, int argc, char **argv);
 int cli_watch(struct cli *c, int argc, char **argv);
 int cli_spokes(struct cli *c, int argc, char **argv);
+/* DrainSpoke, and with --wait ListSpokes until the spoke runs no agent; UndrainSpoke. */
+int cli_drain(struct cli *c, int argc, char **argv);
+int cli_undrain(struct cli *c, int argc, char **argv);
 /* grpc.health.v1 Check of the hub, or of any daemon at ADDR. */
 int cli_health(struct cli *c, int argc, char **argv);
 int cli_keygen(struct cli *c, int argc, char **argv);

@@ -131,7 +131,7 @@ static int cli_agent_call(struct cli_hub *h, const char *method, const ProtobufC
 	return 0;
 }
 
-static void cli_sleep_ms(int64_t ms)
+void cli_sleep_ms(int64_t ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
 

@@ -39,6 +39,8 @@ static const struct cli_command cli_commands[] = {
 	{ "watch", cli_watch, cli_watch_options, CLI_NO_SHORTS,
 	  "watch [--agent ID] [--spoke ID] [--from-start] [--cursor C] [--count N]" },
 	{ "spokes", cli_spokes, cli_global_options, CLI_NO_SHORTS, "spokes" },
+	{ "drain", cli_drain, cli_drain_options, CLI_NO_SHORTS, "drain SPOKE_ID [--wait]" },
+	{ "undrain", cli_undrain, cli_global_options, CLI_NO_SHORTS, "undrain SPOKE_ID" },
 	{ "health", cli_health, cli_health_options, CLI_NO_SHORTS,
 	  "health [ADDR] [--service NAME]" },
 	{ "keygen", cli_keygen, cli_global_options, CLI_NO_SHORTS, "keygen PATH" },
@@ -65,7 +67,8 @@ static void cli_usage_all(FILE *f)
 		"\"tls-ca PATH\", \"tls-cert PATH\", \"tls-key PATH\", \"tls-name NAME\");\n"
 		"ADDR then to %s, SECONDS to %d. With a CA the hub is reached over\n"
 		"TLS, without one in plaintext; --tls-name is the name its certificate\n"
-		"must carry, if not ADDR's host. health exits 0 only for SERVING.\n",
+		"must carry, if not ADDR's host. health exits 0 only for SERVING.\n"
+		"drain --wait returns once the spoke runs no agent, within --timeout.\n",
 		CLI_HUB_DEFAULT, CLI_TIMEOUT_DEFAULT_S);
 }
 

@@ -54,8 +54,8 @@ static void list_op_free(struct list_op *op)
 	free(op);
 }
 
-static void list_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
-		      size_t len);
+static void list_done(void *arg, const struct tsr_err *err, enum relay_end end,
+		      const uint8_t *payload, size_t len);
 
 /* Asks spoke op->index for the rest of the page. */
 static int list_ask(struct list_op *op, struct tsr_err *err)
@@ -211,8 +211,8 @@ out:
 	free(resp.agents);
 }
 
-static void list_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
-		      size_t len)
+static void list_done(void *arg, const struct tsr_err *err, enum relay_end end,
+		      const uint8_t *payload, size_t len)
 {
 	struct list_op *op = arg;
 	struct tsr_err e;

@@ -15,16 +15,17 @@ static bool load_possible(int32_t running, int32_t max)
 	return max >= 1 && max <= LOAD_AGENTS_MAX && running >= 0 && running <= max;
 }
 
-void load_note_reply(struct spoke *sp, int32_t running, int32_t max)
+void load_note_reply(struct spoke *sp, int32_t running, int32_t max, bool draining)
 {
+	sp->draining = draining;
 	if (!sp->load_known || !load_possible(running, max))
 		return;
 	sp->running = running;
 	sp->max = max;
+	sp->load_gen++;
 }
 
-/* Takes the figures of st, or -1 with err if they cannot be true. */
-static int load_take(struct spoke *sp, const uint8_t *payload, size_t len, struct tsr_err *err)
+int load_note_status(struct spoke *sp, const uint8_t *payload, size_t len, struct tsr_err *err)
 {
 	Tessera__V1__SpokeStatus *st;
 	int rc = -1;
@@ -41,6 +42,8 @@ static int load_take(struct spoke *sp, const uint8_t *payload, size_t len, struc
 	}
 	sp->running = st->running_agents;
 	sp->max = st->max_agents;
+	sp->load_gen++;
+	sp->draining = st->draining != 0;
 	sp->load_at_ms = clock_mono_ms();
 	sp->load_known = true;
 	rc = 0;
@@ -50,8 +53,8 @@ out:
 	return rc;
 }
 
-static void load_done(void *arg, const struct tsr_err *err, bool refused, const uint8_t *payload,
-		      size_t len)
+static void load_done(void *arg, const struct tsr_err *err, enum relay_end end,
+		      const uint8_t *payload, size_t len)
 {
 	struct spoke *sp = arg;
 	struct tsr_err bad;
@@ -59,9 +62,9 @@ static void load_done(void *arg, const struct tsr_err *err, bool refused, const 
 
 	sp->load_polling = false;
 	/* A reply that verified but holds nonsense is no refusal. */
-	if (why == NULL && load_take(sp, payload, len, &bad) != 0)
+	if (why == NULL && load_note_status(sp, payload, len, &bad) != 0)
 		why = &bad;
-	spokes_poll_result(sp, why, refused);
+	spokes_poll_result(sp, why, end == RELAY_REFUSED);
 	if (why == NULL)
 		return;
 	/* Said once per loss, not every poll, for a spoke that stays silent. */

@@ -10,7 +10,8 @@
  * and a refusal (see relay_done_fn) makes a connected spoke "refused"
  * until a poll succeeds. Every other signed reply carries the spoke's
  * figures too (Reply.running_agents), which refresh a known load between
- * polls. Loop thread only.
+ * polls, and whether it drains (Reply.draining), which placement heeds
+ * from then on. Loop thread only.
  */
 #ifndef TSR_HUB_LOAD_H
 #define TSR_HUB_LOAD_H
@@ -26,7 +27,13 @@ void load_tick(struct hub *h);
  * they can be true, else left (max 0: a spoke that does not send them).
  * They count the spawns that spoke has carried out, so a burst of short
  * agents is not refused as if every spawn since the last poll still ran.
+ * Whether it drains is taken in any case: the spoke signed it.
  */
-void load_note_reply(struct spoke *sp, int32_t running, int32_t max);
+void load_note_reply(struct spoke *sp, int32_t running, int32_t max, bool draining);
+/*
+ * A verified SpokeStatus of sp (a poll's, or SPOKE_DRAIN's), taken as its
+ * load and draining flag; INTERNAL if it is malformed or cannot be true.
+ */
+int load_note_status(struct spoke *sp, const uint8_t *payload, size_t len, struct tsr_err *err);
 
 #endif

@@ -57,8 +57,17 @@ void placement_labels_text(const struct placement_label *labels, size_t n, char 
 	}
 }
 
-/* Rendezvous hashing: the matching spoke with the highest hash of (spoke, id). */
-static struct spoke *placement_by_request(struct spokes *s, const struct placement *p)
+static bool placement_tried(const struct placement *p, const struct spoke *sp)
+{
+	return p->tried != NULL && p->tried[sp->index];
+}
+
+/*
+ * Rendezvous hashing: of the matching spokes not tried yet, the one with
+ * the highest hash of (spoke, id); *matching counts the matching ones.
+ */
+static struct spoke *placement_by_request(struct spokes *s, const struct placement *p,
+					  size_t *matching)
 {
 	struct spoke *best = NULL;
 	uint64_t best_score = 0;
@@ -69,6 +78,9 @@ static struct spoke *placement_by_request(struct spokes *s, const struct placeme
 		uint64_t score = 0;
 
 		if (!placement_matches(&s->v[i], p->labels, p->nlabels))
+			continue;
+		(*matching)++;
+		if (placement_tried(p, &s->v[i]))
 			continue;
 		crypto_generichash_init(&st, NULL, 0, sizeof(h));
 		crypto_generichash_update(&st, (const uint8_t *)s->v[i].conf->id,
@@ -104,6 +116,7 @@ struct placement_scan {
 	struct spoke *best;    /* the lowest rank with room; NULL: none */
 	struct spoke *refused; /* the first matching refused spoke, or NULL */
 	size_t matching, reachable;
+	size_t draining; /* of the reachable ones, those draining or tried */
 };
 
 /* From the round-robin position on, so that equal ranks take turns. */
@@ -125,6 +138,11 @@ static void placement_scan(struct spokes *s, const struct placement *p, struct p
 		if (sp->health == SPOKE_UNREACHABLE || sp->health == SPOKE_REFUSED)
 			continue;
 		sc->reachable++;
+		/* It would refuse the spawn, as it says (or as it just did). */
+		if (sp->draining || placement_tried(p, sp)) {
+			sc->draining++;
+			continue;
+		}
 		if (known && sp->running >= sp->max)
 			continue;
 		rank = placement_rank(sp, known);
@@ -140,22 +158,30 @@ static int placement_none(const struct placement *p, const struct placement_scan
 			  const char *text, struct tsr_err *err)
 {
 	const char *matching = p->nlabels > 0 ? " matching " : "";
+	const char *undrained = sc->draining > 0 ? " that is not draining" : "";
 
 	if (sc->matching == 0)
 		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
 				   "no spoke matches labels %s", text);
-	/* Say why, or the user only learns that nothing is reachable. */
-	if (sc->reachable == 0 && sc->refused != NULL)
-		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-				   "no spoke%s%s is reachable to place the agent on; "
-				   "spoke %s is refused: %s",
-				   matching, text, sc->refused->conf->id, sc->refused->reason);
-	if (sc->reachable == 0)
-		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
-				   "no spoke%s%s is reachable to place the agent on", matching,
+	/* Only undraining them helps: no retry will. */
+	if (sc->draining == sc->matching)
+		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				   "every spoke%s%s is draining: none takes new agents", matching,
 				   text);
+	/* Say why, or the user only learns that nothing is reachable. */
+	if (sc->reachable == sc->draining && sc->refused != NULL)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "no spoke%s%s%s is reachable to place the agent on; "
+				   "spoke %s is refused: %s",
+				   matching, text, undrained, sc->refused->conf->id,
+				   sc->refused->reason);
+	if (sc->reachable == sc->draining)
+		return tsr_err_set(err, GRPC_STATUS_UNAVAILABLE,
+				   "no spoke%s%s%s is reachable to place the agent on", matching,
+				   text, undrained);
 	return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
-			   "every reachable spoke%s%s is at its max-agents", matching, text);
+			   "every reachable spoke%s%s%s is at its max-agents", matching, text,
+			   undrained);
 }
 
 int placement_choose(struct spokes *s, const struct placement *p, struct spoke **out,
@@ -167,10 +193,11 @@ int placement_choose(struct spokes *s, const struct placement *p, struct spoke *
 
 	placement_labels_text(p->labels, p->nlabels, text, sizeof(text));
 	if (p->request_id[0] != '\0') {
-		best = placement_by_request(s, p);
+		best = placement_by_request(s, p, &sc.matching);
+		/* None left untried: every matching spoke refused it as draining. */
+		sc.draining = sc.matching;
 		if (best == NULL)
-			return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-					   "no spoke matches labels %s", text);
+			return placement_none(p, &sc, text, err);
 		*out = best;
 		return 0;
 	}

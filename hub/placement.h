@@ -3,11 +3,16 @@
  *  1. a spawn that names its spoke goes there (api.c; the labels, if any,
  *     must match it);
  *  2. with a request id, a fixed function of that id over the configured
- *     spokes that match the labels, whatever their health, so that a
- *     retried spawn reaches the spoke that deduplicates it (if that spoke
- *     is down the spawn fails UNAVAILABLE rather than risk a second agent);
+ *     spokes that match the labels, whatever their health and whether
+ *     they drain, so that a retried spawn reaches the spoke that
+ *     deduplicates it (if that spoke is down the spawn fails UNAVAILABLE
+ *     rather than risk a second agent). A draining spoke refuses a request
+ *     id it has no agent for; the spawn is then placed again (api.c) with
+ *     that spoke among the tried ones, and goes to the next in the id's
+ *     order, so that a retry walks the same spokes to the same agent;
  *  3. otherwise the least-loaded matching spoke: connected spokes before
- *     connecting ones (never unreachable or refused ones); within those, fewest running agents per the last
+ *     connecting ones (never unreachable, refused, draining or tried
+ *     ones); within those, fewest running agents per the last
  *     load poll, spokes whose load is unknown (or older than
  *     PLACEMENT_LOAD_STALE_MS) after every spoke whose load is known, ties
  *     in round-robin order. A spoke at its max-agents is skipped. Each
@@ -40,6 +45,8 @@ struct placement {
 	const struct placement_label *labels;
 	size_t nlabels;
 	int64_t now_ms; /* monotonic: ages the load figures */
+	/* By spoke index, the spokes that refused this spawn as draining; NULL: none. */
+	const bool *tried;
 };
 
 /* INVALID_ARGUMENT unless at most TSR_LABELS_MAX labels, each key 1-64
@@ -53,10 +60,10 @@ bool placement_load_known(const struct spoke *sp, int64_t now_ms);
 void placement_labels_text(const struct placement_label *labels, size_t n, char *buf,
 			   size_t buflen);
 /*
- * Rules 2 and 3. FAILED_PRECONDITION if no spoke matches the labels,
- * UNAVAILABLE if none of those is reachable (naming a refused one and its
- * reason, if any), RESOURCE_EXHAUSTED if every reachable one is at its
- * max-agents.
+ * Rules 2 and 3. FAILED_PRECONDITION if no spoke matches the labels, or
+ * every one that does is draining (or tried), UNAVAILABLE if none of
+ * those that are not is reachable (naming a refused one and its reason,
+ * if any), RESOURCE_EXHAUSTED if every reachable one is at its max-agents.
  */
 int placement_choose(struct spokes *s, const struct placement *p, struct spoke **out,
 		     struct tsr_err *err);

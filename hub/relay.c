@@ -92,10 +92,10 @@ static void relay_call_error(const struct relay *r, grpc_status_code code, const
 
 /*
  * Opens the signed reply; 0 with *reply set, or -1 with err for the user
- * and *refused set if the reply does not verify.
+ * and *end RELAY_REFUSED if the reply does not verify, else RELAY_ANSWERED.
  */
 static int relay_open_reply(const struct relay *r, const uint8_t *resp, size_t len,
-			    Tessera__V1__Reply **reply, bool *refused, struct tsr_err *err)
+			    Tessera__V1__Reply **reply, enum relay_end *end, struct tsr_err *err)
 {
 	Tessera__V1__Reply *rep = NULL;
 	int rc = -1;
@@ -103,10 +103,11 @@ static int relay_open_reply(const struct relay *r, const uint8_t *resp, size_t l
 	if (envelope_reply_open(resp, len, &r->sp->conf->pub, r->sp->conf->id, r->command_id, &rep,
 				err) != 0) {
 		log_error("%s", err->msg);
-		*refused = true;
+		*end = RELAY_REFUSED;
 		goto out;
 	}
-	load_note_reply(r->sp, rep->running_agents, rep->max_agents);
+	*end = RELAY_ANSWERED;
+	load_note_reply(r->sp, rep->running_agents, rep->max_agents, rep->draining != 0);
 	if (rep->status < 0 || rep->status > GRPC_STATUS_UNAUTHENTICATED) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s replied with status %d",
 			    r->sp->conf->id, (int)rep->status);
@@ -132,24 +133,24 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 	struct relay *r = arg;
 	Tessera__V1__Reply *reply = NULL;
 	struct tsr_err err;
-	bool refused = false;
+	enum relay_end end = RELAY_LOST;
 
 	tsr_err_clear(&err);
 	relay_unlink(r);
 	if (code != GRPC_STATUS_OK) {
 		relay_call_error(r, code, details, &err);
 		/* The spoke's verdict on the envelope, before any payload is read. */
-		refused = code == GRPC_STATUS_PERMISSION_DENIED ||
-			  code == GRPC_STATUS_UNAUTHENTICATED;
+		if (code == GRPC_STATUS_PERMISSION_DENIED || code == GRPC_STATUS_UNAUTHENTICATED)
+			end = RELAY_REFUSED;
 	} else {
-		relay_open_reply(r, resp, len, &reply, &refused, &err);
+		relay_open_reply(r, resp, len, &reply, &end, &err);
 	}
 	log_debug("%s %s on spoke %s: %s", protocol_command_name(r->type), r->command_id,
 		  r->sp->conf->id, reply != NULL ? "ok" : err.msg);
 	if (reply != NULL)
-		r->done(r->arg, NULL, false, reply->payload.data, reply->payload.len);
+		r->done(r->arg, NULL, RELAY_ANSWERED, reply->payload.data, reply->payload.len);
 	else
-		r->done(r->arg, &err, refused, NULL, 0);
+		r->done(r->arg, &err, end, NULL, 0);
 	if (reply != NULL)
 		tessera__v1__reply__free_unpacked(reply, NULL);
 	free(r);

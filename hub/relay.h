@@ -22,18 +22,25 @@
 struct relays; /* every relay in flight */
 struct relay;  /* one of them */
 
+/* How a relayed command ended, besides its status. */
+enum relay_end {
+	RELAY_ANSWERED, /* a verified reply: the spoke's own word */
+	RELAY_REFUSED,	/* hub and spoke do not trust each other (below) */
+	RELAY_LOST,	/* no verified answer: unreachable, too late, cancelled */
+};
+
 /*
  * err is NULL when the spoke carried the command out, and payload is then
  * its Reply.payload (valid only during the call). Otherwise err holds the
- * code and message for the user: the spoke's own Reply.status and message,
- * or what went wrong on the way; refused then says whether hub and spoke
- * do not trust each other: the spoke refused the signed command itself
- * (PERMISSION_DENIED or UNAUTHENTICATED from Execute: an issuer it does
- * not trust, a command outside its time window...), or its reply does
- * not verify against the key configured for it. The relay is gone once
- * this returns.
+ * code and message for the user: the spoke's own Reply.status and message
+ * (end RELAY_ANSWERED), or what went wrong on the way; end RELAY_REFUSED
+ * says that hub and spoke do not trust each other: the spoke refused the
+ * signed command itself (PERMISSION_DENIED or UNAUTHENTICATED from
+ * Execute: an issuer it does not trust, a command outside its time
+ * window...), or its reply does not verify against the key configured
+ * for it. The relay is gone once this returns.
  */
-typedef void (*relay_done_fn)(void *arg, const struct tsr_err *err, bool refused,
+typedef void (*relay_done_fn)(void *arg, const struct tsr_err *err, enum relay_end end,
 			      const uint8_t *payload, size_t len);
 
 /* loop and key are borrowed and must outlive the set. */

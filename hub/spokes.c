@@ -86,6 +86,12 @@ const char *spokes_health_name(enum spoke_health h)
 	return "connecting";
 }
 
+const char *spokes_state_name(const struct spoke *sp)
+{
+	return sp->health == SPOKE_CONNECTED && sp->draining ? "draining"
+							     : spokes_health_name(sp->health);
+}
+
 enum spoke_health spokes_health_of(grpc_connectivity_state st, bool refused)
 {
 	switch (st) {

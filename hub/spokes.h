@@ -7,8 +7,9 @@
  * whose channel is connected but whose last poll was refused (it does
  * not trust the hub's key, or its reply does not verify against the key
  * configured for it) is "refused" rather than "connected", with the
- * poll's error as the reason. Placement (hub/placement.c) chooses among
- * them.
+ * poll's error as the reason. A connected spoke whose last answer says
+ * it drains is shown "draining". Placement (hub/placement.c) chooses
+ * among them.
  */
 #ifndef TSR_HUB_SPOKES_H
 #define TSR_HUB_SPOKES_H
@@ -40,6 +41,8 @@ struct spoke {
 	bool load_known;	       /* running and max hold figures */
 	int32_t running;	       /* agents, plus spawns placed since */
 	int32_t max;		       /* its max-agents, >= 1 when known */
+	uint64_t load_gen;	       /* bumped when its figures replace running */
+	bool draining;		       /* its last verified answer: no new agents */
 	int64_t load_at_ms;	       /* monotonic: when the figures came */
 	int64_t load_next_ms;	       /* monotonic: when to poll next */
 	bool load_polling;	       /* a SPOKE_INFO is in flight */
@@ -63,6 +66,8 @@ enum spoke_health spokes_health_of(grpc_connectivity_state st, bool refused);
 void spokes_poll(struct spokes *s, bool try_connect);
 /* "connecting", "connected", "unreachable", "refused" */
 const char *spokes_health_name(enum spoke_health h);
+/* What ListSpokes shows: the health's name, or "draining" for a connected spoke that drains. */
+const char *spokes_state_name(const struct spoke *sp);
 /* Whether any spoke is connected and not refused (the hub's own health). */
 bool spokes_any_connected(const struct spokes *s);
 /*

@@ -72,6 +72,28 @@ int agent_grace_ms(const struct spoke *sp, const char *type_name)
 	return type != NULL && type->grace_ms >= 0 ? type->grace_ms : sp->cfg.kill_grace_ms;
 }
 
+/*
+ * A draining spoke takes no new agent, but still answers a retry of a
+ * spawn it carried out (its request id maps to an agent): the retry
+ * starts nothing, and a refusal would tell its caller, wrongly, that
+ * nothing was started, and let a hub start the agent elsewhere too.
+ */
+static int agent_check_draining(struct spoke *sp, const char *request_id, struct tsr_err *err)
+{
+	char existing[TSR_AGENT_ID_MAX + 1] = "";
+
+	if (!sp->draining)
+		return 0;
+	if (request_id[0] != '\0' &&
+	    store_request_agent(sp->store, request_id, existing, sizeof(existing), err) != 0)
+		return -1;
+	if (existing[0] != '\0')
+		return 0;
+	return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+			   "spoke %s is draining: it takes no new agents until it is undrained",
+			   sp->cfg.id);
+}
+
 static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
 				const struct agent_type **type, struct tsr_err *err)
 {
@@ -93,6 +115,8 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnComman
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "agent type %s allows a timeout of at most %u ms", req->type,
 				   (unsigned)(*type)->timeout_max_ms);
+	if (agent_check_draining(sp, req->request_id, err) != 0)
+		return -1;
 	if (supervisor_count(sp->sv) >= (size_t)sp->cfg.max_agents)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
 				   "spoke %s runs its maximum of %d agents", sp->cfg.id,

@@ -39,6 +39,7 @@ static const struct {
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, agent_cmd_list },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, spoke_cmd_info },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN, spoke_cmd_drain },
 };
 
 /*
@@ -149,6 +150,7 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	reply.issued_at_ms = clock_wall_ms();
 	reply.running_agents = (int32_t)supervisor_count(sp->sv);
 	reply.max_agents = sp->cfg.max_agents;
+	reply.draining = sp->draining;
 	if (err.code != GRPC_STATUS_OK)
 		execute_log_failure(cmd, &err);
 	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)

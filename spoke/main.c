@@ -28,6 +28,7 @@
 #include "retention.h"
 #include "rpc_server.h"
 #include "spoke.h"
+#include "spoke_info.h"
 
 #define SPOKE_VALKEY_WAIT_MS 30000 /* at start-up, for Valkey to come up */
 #define SPOKE_TICK_MS 20
@@ -160,7 +161,9 @@ static int spoke_open_store(struct spoke *sp, struct tsr_err *err)
 		sleep(1);
 	}
 	sp->valkey_ok = true;
-	return store_events_keep(sp->store, sp->cfg.event_retention, err);
+	if (store_events_keep(sp->store, sp->cfg.event_retention, err) != 0)
+		return -1;
+	return spoke_drain_load(sp, err);
 }
 
 static int spoke_serve(struct spoke *sp, struct tsr_err *err)

@@ -38,6 +38,8 @@ struct spoke {
 	int64_t next_health_ms;	   /* monotonic: next Valkey check */
 	int64_t next_retention_ms; /* monotonic: next look for agents to delete */
 	bool valkey_ok;		   /* loop thread only: its last check passed */
+	bool draining;		   /* loop thread only: takes no new agents; Valkey's
+				    * copy (store_drain_get), loaded at start-up */
 	atomic_bool stopping;
 };
 

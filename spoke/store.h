@@ -11,6 +11,7 @@
  *   tessera:{S}:requests    hash, request id -> agent id
  *   tessera:{S}:events      stream of events, the newest store_events_keep()
  *   tessera:{S}:nonce:<hex> a seen command nonce, expiring with its window
+ *   tessera:{S}:draining    "1" while the spoke takes no new agents
  * and the PUBLISH channel tessera:{S}:events, which carries the stream id
  * of each new entry as a wake-up only: the stream is the record. Trimming
  * deletes the oldest entries (XDEL), so that Valkey records the newest id
@@ -206,6 +207,22 @@ struct store_pruned {
  */
 int store_agents_prune(struct store *st, const struct store_retention *keep, int64_t now_ms,
 		       size_t most, struct store_pruned *out, struct tsr_err *err);
+
+/*
+ * The agent request_id (a name: spawn_check's shape) maps to, into id
+ * (TSR_AGENT_ID_MAX + 1 bytes); "" if none.
+ */
+int store_request_agent(struct store *st, const char *request_id, char *id, size_t len,
+			struct tsr_err *err);
+
+/*
+ * Whether the spoke is draining (SPOKE_DRAIN): its draining key, written
+ * like every record, so that the flag is as durable as they are and
+ * outlives a spoke restart. store_drain_get reads it (INTERNAL if it holds
+ * anything but what store_drain_set writes); setting what is set is harmless.
+ */
+int store_drain_get(struct store *st, bool *draining, struct tsr_err *err);
+int store_drain_set(struct store *st, bool draining, struct tsr_err *err);
 
 /*
  * Records a command nonce for ttl_ms (1..STORE_NONCE_TTL_MAX_MS), in one

@@ -231,6 +231,44 @@ int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *exis
 	return store_agent_create_once(st, a, NULL, existing_id, existing_len, err);
 }
 
+/* Where store_request_agent copies the agent id a request maps to. */
+struct request_ask {
+	char *id;
+	size_t len;
+};
+
+static int request_outcome(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	const struct request_ask *q = arg;
+
+	if (r->type == REDIS_REPLY_NIL) {
+		q->id[0] = '\0';
+		return 0;
+	}
+	if (r->type != REDIS_REPLY_STRING || strlen(r->str) != r->len ||
+	    !ids_valid_agent_id(r->str))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey: a request maps to a malformed agent id");
+	snprintf(q->id, q->len, "%s", r->str);
+	return 0;
+}
+
+int store_request_agent(struct store *st, const char *request_id, char *id, size_t len,
+			struct tsr_err *err)
+{
+	struct request_ask q = { id, len };
+	struct store_args a = { 0 };
+
+	if (len < TSR_AGENT_ID_MAX + 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: agent id buffer too small");
+	if (!ids_valid_name(request_id))
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed request id");
+	store_args_str(&a, "HGET");
+	store_args_str(&a, st->k_requests);
+	store_args_str(&a, request_id);
+	return store_request(st, &a, STORE_TIMEOUT_MS, request_outcome, &q, err);
+}
+
 static int store_check_update(const struct store_update *u, struct tsr_err *err)
 {
 	if (u->has_exit_code && u->has_signal)

@@ -463,7 +463,8 @@ int store_open(const char *addr, const char *spoke_id, const struct store_auth *
 	    store_key(st->k_index, prefix, "agents", err) != 0 ||
 	    store_key(st->k_requests, prefix, "requests", err) != 0 ||
 	    store_key(st->k_events, prefix, "events", err) != 0 ||
-	    store_key(st->nonce_prefix, prefix, "nonce:", err) != 0)
+	    store_key(st->nonce_prefix, prefix, "nonce:", err) != 0 ||
+	    store_key(st->k_draining, prefix, "draining", err) != 0)
 		goto out;
 	if (store_connect(st, err) != 0)
 		goto out;

@@ -38,6 +38,7 @@ struct store {
 	char k_events[STORE_KEY_MAX]; /* also the PUBLISH channel */
 	long long events_kept;	      /* the stream's length cap (store_events_keep) */
 	char nonce_prefix[STORE_KEY_MAX];
+	char k_draining[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
 	bool indexes_ok; /* the index version key was seen (store_indexes_ensure) */
 };

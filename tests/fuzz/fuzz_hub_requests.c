@@ -16,12 +16,15 @@ static const ProtobufCMessageDescriptor *const fuzz_requests[] = {
 	&tessera__v1__list_agents_request__descriptor,
 	&tessera__v1__list_spokes_request__descriptor,
 	&tessera__v1__watch_events_request__descriptor,
+	&tessera__v1__drain_spoke_request__descriptor,
+	&tessera__v1__undrain_spoke_request__descriptor,
 	&tessera__v1__spawn_command__descriptor,
 	&tessera__v1__status_command__descriptor,
 	&tessera__v1__kill_command__descriptor,
 	&tessera__v1__list_command__descriptor,
 	&tessera__v1__stream_events_request__descriptor,
 	&tessera__v1__spoke_status_request__descriptor,
+	&tessera__v1__spoke_drain_request__descriptor,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -74,10 +74,12 @@ check "grpcurl with the token calls ListSpokes" \
 err=$(timeout 10 "$TESSERA_CLI" --hub "$HUB_ADDR" --tls-ca "$CA" watch --count 1 2>&1)
 check "WatchEvents without a token: UNAUTHENTICATED" grep -q UNAUTHENTICATED <<<"$err"
 agents_before=$(valkey vk1 zcard "tessera:{spoke-1}:agents")
-for method in SpawnAgent GetAgent KillAgent ListAgents ListSpokes WatchEvents; do
+for method in SpawnAgent GetAgent KillAgent ListAgents ListSpokes WatchEvents DrainSpoke \
+	UndrainSpoke; do
 	case $method in
 	SpawnAgent) body='{"type": "true"}' ;;
 	GetAgent | KillAgent | WatchEvents) body="{\"agentId\": \"$id\"}" ;;
+	DrainSpoke | UndrainSpoke) body='{"spokeId": "spoke-1"}' ;;
 	*) body='{}' ;;
 	esac
 	err=$(grpcurl -cacert "$CA" -max-time 10 -d "$body" "$HUB_ADDR" "tessera.v1.Hub/$method" 2>&1)
@@ -86,6 +88,7 @@ for method in SpawnAgent GetAgent KillAgent ListAgents ListSpokes WatchEvents; d
 done
 check "no call without a token created anything" \
 	[ "$(valkey vk1 zcard "tessera:{spoke-1}:agents")" = "$agents_before" ]
+check "... nor drained spoke-1" [ "$(valkey vk1 exists "tessera:{spoke-1}:draining")" = 0 ]
 check "the agent a tokenless KillAgent named is still COMPLETED" completed
 
 # Health and reflection stay open; TLS is still required.

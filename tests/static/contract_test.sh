@@ -31,7 +31,7 @@ spoke_sources() {
 check "no spoke source includes hub.pb-c.h" \
 	no_match 'hub\.pb-c\.h' $(spoke_sources)
 check "tessera-spoke links no message of hub.proto" \
-	sh -c "! nm '$build/spoke/tessera-spoke' | grep -qiE 'tessera__v1__(spawn_agent_request|get_agent_request|kill_agent_request|list_agents|list_spokes|spoke_info|watch_events|hub__)'"
+	sh -c "! nm '$build/spoke/tessera-spoke' | grep -qiE 'tessera__v1__(spawn_agent_request|get_agent_request|kill_agent_request|list_agents|list_spokes|spoke_info|drain_spoke_request|undrain_spoke_request|watch_events|hub__)'"
 check "tessera-spoke's reflection does not describe hub.proto" \
 	sh -c "! grep -q 'tessera/v1/hub.proto' '$build/spoke/tessera-spoke'"
 check "the hub's reflection describes hub.proto" \

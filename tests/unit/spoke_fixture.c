@@ -19,6 +19,7 @@
 #include "lifecycle.h"
 #include "outcomes.h"
 #include "pb.h"
+#include "spoke_info.h"
 
 #define FX_VALKEY_START_MS 5000
 
@@ -141,6 +142,7 @@ void fx_spoke_start(struct fx *f)
 	ck_assert_msg(
 		store_open(sp->cfg.valkey, sp->cfg.id, &sp->cfg.valkey_auth, &sp->store, &err) == 0,
 		"%s", err.msg);
+	ck_assert_msg(spoke_drain_load(sp, &err) == 0, "%s", err.msg);
 	ck_assert_int_eq(read_nonces_new(&sp->read_nonces, &err), 0);
 	ck_assert_int_eq(proc_boot_id(sp->boot_id, &err), 0);
 	ck_assert_int_eq(proc_pid_ns(&sp->pid_ns, &err), 0);

@@ -4,7 +4,8 @@
  * killed by pid (and dying with the process that started it, through
  * PR_SET_PDEATHSIG), and a struct spoke put together by hand the way
  * main.c puts it together: its config file written and loaded with
- * spoke_config_load, a fresh key, the store, the real supervisor running
+ * spoke_config_load, a fresh key, the store (and the draining flag from
+ * it), the real supervisor running
  * the built tessera-shim (TESSERA_SHIM), and exits queued on sp.exits as
  * main.c queues them, for outcomes_record to take. A raw hiredis
  * connection looks behind the store.

@@ -4,6 +4,7 @@
  * Valkey, real supervisor and tessera-shim: spoke_fixture.h), checking
  * the replies, what Valkey holds and the processes; and every refusal:
  * malformed payloads, bad ids and fields, the max-agents cap, a spawn
+ * on a draining spoke (but for a retry of one it carried out), a spawn
  * that cannot start, Valkey down.
  */
 #include <check.h>
@@ -381,6 +382,57 @@ START_TEST(test_spawn_cap)
 }
 END_TEST
 
+/*
+ * A draining spoke refuses a new spawn FAILED_PRECONDITION, with or
+ * without a request id, recording nothing but its nonce; a retry of a
+ * spawn it carried out gets that agent; its agents run on.
+ */
+START_TEST(test_spawn_draining)
+{
+	uint8_t bytes[16] = { 0xd1 };
+	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
+	struct spawn_args s = { .type = "sh", .task = "sleep 30", .request_id = "req-d" };
+	Tessera__V1__Agent *a = NULL, *b = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
+	fx.sp.draining = true;
+	ck_assert_msg(spawn(&s, &b, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(b->id, a->id);
+	tessera__v1__agent__free_unpacked(b, NULL);
+	s.request_id = "req-e";
+	spawn_nonce = &nonce;
+	ck_assert_int_eq(spawn(&s, &b, &err), -1);
+	spawn_nonce = NULL;
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_str_eq(err.msg, "spoke " FX_SPOKE
+				  " is draining: it takes no new agents until it is undrained");
+	ck_assert_int_eq(nonce_recorded(bytes), 1);
+	s.request_id = NULL;
+	ck_assert_int_eq(spawn(&s, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	r = fx_raw(&fx, "ZCARD tessera:{s1}:agents");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	ck_assert_uint_eq(supervisor_count(fx.sp.sv), 1);
+	ck_assert_int_eq(kill(a->pid, 0), 0);
+	/* Valkey away: the lookup of a retry fails as any spawn does. */
+	s.request_id = "req-d";
+	fx_valkey_stop(&fx.valkey);
+	ck_assert_int_eq(spawn(&s, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	fx_valkey_respawn(&fx.valkey);
+
+	fx.sp.draining = false;
+	s.request_id = "req-e";
+	ck_assert_msg(spawn(&s, &b, &err) == 0, "%s", err.msg);
+	ck_assert_str_ne(b->id, a->id);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
 /* The process cannot start (no state directory for its output): FAILED, saying why. */
 START_TEST(test_spawn_cannot_start)
 {
@@ -700,10 +752,10 @@ int test_suite(SRunner *sr)
 	tc = check_suite(sr, "agent_commands",
 			 CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
 				     test_spawn_nonce, test_spawn_refusals, test_spawn_cap,
-				     test_spawn_cannot_start, test_spawn_timeout, test_grace,
-				     test_status, test_kill, test_kill_unsupervised,
-				     test_kill_refusals, test_list, test_list_refusals,
-				     test_valkey_down));
+				     test_spawn_draining, test_spawn_cannot_start,
+				     test_spawn_timeout, test_grace, test_status, test_kill,
+				     test_kill_unsupervised, test_kill_refusals, test_list,
+				     test_list_refusals, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

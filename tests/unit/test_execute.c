@@ -3,7 +3,8 @@
  * hand-built spoke (spoke_fixture.h). Commands signed by the trusted hub
  * reach their handler and come back as replies signed by the spoke, a
  * failing command included (its status inside the signed reply); an
- * unknown command type is UNIMPLEMENTED there. Refused before any handler,
+ * unknown command type is UNIMPLEMENTED there. SPOKE_DRAIN keeps its nonce
+ * in Valkey, and every reply says whether the spoke drains. Refused before any handler,
  * as gRPC errors: bytes that are no command, an untrusted signer, another
  * spoke's command, a replayed nonce, and any command while Valkey is down.
  */
@@ -287,6 +288,51 @@ START_TEST(test_read_replay)
 }
 END_TEST
 
+/*
+ * SPOKE_DRAIN: a write, its nonce in Valkey; from then on every reply says
+ * the spoke drains, a spawn's refusal (FAILED_PRECONDITION, signed) too.
+ */
+START_TEST(test_drain_routed)
+{
+	Tessera__V1__SpokeDrainRequest drain = TESSERA__V1__SPOKE_DRAIN_REQUEST__INIT;
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	long long before = nonce_keys();
+	Tessera__V1__SpokeStatus *st;
+	Tessera__V1__Reply *r;
+	struct unary u;
+
+	drain.draining = true;
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN, &drain.base, FX_SPOKE,
+		&u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	ck_assert(r->draining);
+	st = tessera__v1__spoke_status__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(st);
+	ck_assert(st->draining);
+	tessera__v1__spoke_status__free_unpacked(st, NULL);
+	tessera__v1__reply__free_unpacked(r, NULL);
+	ck_assert_int_eq(nonce_keys(), before + 1);
+
+	spawn.type = "cat";
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, &spawn.base, FX_SPOKE,
+		&u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert(r->draining);
+	ck_assert_ptr_nonnull(strstr(r->message, "is draining"));
+	tessera__v1__reply__free_unpacked(r, NULL);
+
+	drain.draining = false;
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN, &drain.base, FX_SPOKE,
+		&u);
+	r = reply(&u);
+	ck_assert_int_eq(r->status, GRPC_STATUS_OK);
+	ck_assert(!r->draining);
+	tessera__v1__reply__free_unpacked(r, NULL);
+}
+END_TEST
+
 /* No nonce can be recorded: every command is refused, none reaches a handler. */
 START_TEST(test_valkey_down)
 {
@@ -310,7 +356,7 @@ int test_suite(SRunner *sr)
 		return rc;
 	tc = check_suite(sr, "execute",
 			 CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
-				     test_read_replay, test_valkey_down));
+				     test_read_replay, test_drain_routed, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

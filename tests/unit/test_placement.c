@@ -1,8 +1,9 @@
 /*
  * test_placement: which spoke a spawn goes to, on registries built by
  * hand: least loaded with round-robin ties, stale and unknown load,
- * health and refusal, label selectors, request ids that always map to
- * the same spoke, and the checks and texts of selectors.
+ * health and refusal, draining spokes and those a spawn was refused by,
+ * label selectors, request ids that always map to the same spoke, and
+ * the checks and texts of selectors.
  */
 #include <check.h>
 #include <stdio.h>
@@ -156,6 +157,107 @@ START_TEST(test_placement_refused)
 }
 END_TEST
 
+/* The index placement chooses with tried (by index), or -1 with the error in *err. */
+static int fleet_place_tried(struct fleet *f, const char *request_id,
+			     const struct placement_label *labels, size_t n, const bool *tried,
+			     struct tsr_err *err)
+{
+	struct placement p = { .request_id = request_id,
+			       .labels = labels,
+			       .nlabels = n,
+			       .now_ms = 2000,
+			       .tried = tried };
+	struct spoke *sp;
+
+	if (placement_choose(&f->s, &p, &sp, err) != 0)
+		return -1;
+	return (int)sp->index;
+}
+
+START_TEST(test_placement_draining)
+{
+	static const char *const zones[] = { "zone=eu", "zone=eu", "zone=us" };
+	const struct placement_label eu = { "zone", "eu" };
+	bool tried[4] = { false };
+	struct tsr_err err;
+	struct fleet f;
+	int first, second, code;
+
+	/* Least loaded passes over a draining spoke, however empty it is. */
+	fleet_init(&f, 3, zones);
+	fleet_load(&f, 0, 0, 8);
+	fleet_load(&f, 1, 3, 8);
+	fleet_load(&f, 2, 5, 8);
+	f.v[0].draining = true;
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_ne(fleet_place(&f, "", NULL, 0, &code), 0);
+	/* ... and over one that refused this spawn, draining as far as we knew or not. */
+	fleet_init(&f, 3, zones);
+	fleet_load(&f, 0, 0, 8);
+	fleet_load(&f, 1, 3, 8);
+	fleet_load(&f, 2, 5, 8);
+	tried[0] = true;
+	ck_assert_int_eq(fleet_place_tried(&f, "", NULL, 0, tried, &err), 1);
+	tried[0] = false;
+
+	/* Every matching spoke draining: FAILED_PRECONDITION, saying so. */
+	f.v[0].draining = true;
+	f.v[1].draining = true;
+	ck_assert_int_eq(fleet_place(&f, "", NULL, 0, &code), 2);
+	ck_assert_int_eq(fleet_place_tried(&f, "", &eu, 1, NULL, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_str_eq(err.msg,
+			 "every spoke matching zone=eu is draining: none takes new agents");
+	f.v[2].draining = true;
+	ck_assert_int_eq(fleet_place_tried(&f, "", NULL, 0, NULL, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_str_eq(err.msg, "every spoke is draining: none takes new agents");
+
+	/* The others unreachable, or at their max: their own errors, naming the drain. */
+	f.v[2].draining = false;
+	f.v[2].health = SPOKE_UNREACHABLE;
+	ck_assert_int_eq(fleet_place_tried(&f, "", NULL, 0, NULL, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_str_eq(err.msg,
+			 "no spoke that is not draining is reachable to place the agent on");
+	f.v[2].health = SPOKE_CONNECTED;
+	fleet_load(&f, 2, 8, 8);
+	ck_assert_int_eq(fleet_place_tried(&f, "", NULL, 0, NULL, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	ck_assert_str_eq(err.msg,
+			 "every reachable spoke that is not draining is at its max-agents");
+
+	/*
+	 * A request id goes to its spoke draining or not (it may hold the
+	 * agent of an earlier try); refused there, to the next in the id's
+	 * order, the same every time; refused by every one, FAILED_PRECONDITION.
+	 */
+	fleet_init(&f, 3, zones);
+	f.v[0].draining = f.v[1].draining = f.v[2].draining = true;
+	first = fleet_place_tried(&f, "deploy-7", NULL, 0, NULL, &err);
+	ck_assert_int_ge(first, 0);
+	tried[first] = true;
+	second = fleet_place_tried(&f, "deploy-7", NULL, 0, tried, &err);
+	ck_assert_int_ge(second, 0);
+	ck_assert_int_ne(second, first);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(fleet_place_tried(&f, "deploy-7", NULL, 0, tried, &err), second);
+	tried[second] = true;
+	ck_assert_int_eq(fleet_place_tried(&f, "deploy-7", NULL, 0, tried, &err),
+			 3 - first - second);
+	tried[3 - first - second] = true;
+	ck_assert_int_eq(fleet_place_tried(&f, "deploy-7", NULL, 0, tried, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_str_eq(err.msg, "every spoke is draining: none takes new agents");
+	/* Only the matching ones count: both zone=eu spokes refused it. */
+	memset(tried, 0, sizeof(tried));
+	tried[0] = tried[1] = true;
+	ck_assert_int_eq(fleet_place_tried(&f, "deploy-7", &eu, 1, tried, &err), -1);
+	ck_assert_str_eq(err.msg,
+			 "every spoke matching zone=eu is draining: none takes new agents");
+}
+END_TEST
+
 START_TEST(test_placement_labels)
 {
 	static const char *const zones[] = { "zone=us", "zone=eu", "zone=eu", "" };
@@ -255,6 +357,6 @@ int test_suite(SRunner *sr)
 	check_suite(sr, "placement",
 		    CHECK_TESTS(test_placement_least_loaded, test_placement_labels,
 				test_placement_check_labels, test_placement_refused,
-				test_placement_parts));
+				test_placement_draining, test_placement_parts));
 	return 0;
 }

@@ -1,8 +1,8 @@
 /*
  * test_spokes: the registry of configured spokes: a spoke's health from
- * its channel and its last poll, the reason ListSpokes shows (escaped),
- * and the registry itself, its channels made (never connected) from a
- * config.
+ * its channel and its last poll, the state ListSpokes shows (draining
+ * too), the reason it shows (escaped), and the registry itself, its
+ * channels made (never connected) from a config.
  */
 #include <check.h>
 #include <grpc/grpc.h>
@@ -37,6 +37,16 @@ START_TEST(test_spoke_state)
 	sp.conf = &conf;
 	sp.health = SPOKE_CONNECTED;
 	ck_assert(spokes_any_connected(&all));
+
+	/* Draining shows only while connected, and a draining spoke still counts as up. */
+	ck_assert_str_eq(spokes_state_name(&sp), "connected");
+	sp.draining = true;
+	ck_assert_str_eq(spokes_state_name(&sp), "draining");
+	ck_assert(spokes_any_connected(&all));
+	sp.health = SPOKE_UNREACHABLE;
+	ck_assert_str_eq(spokes_state_name(&sp), "unreachable");
+	sp.health = SPOKE_CONNECTED;
+	sp.draining = false;
 
 	/* A refusal keeps its error, named, until a poll succeeds. */
 	spokes_poll_result(&sp, &why, true);

@@ -1501,6 +1501,77 @@ START_TEST(test_nonce)
 }
 END_TEST
 
+/* The draining flag: off by default, set and cleared durably, refused when forged. */
+START_TEST(test_drain)
+{
+	bool draining = true;
+	struct tsr_err err;
+	redisReply *r;
+
+	ck_assert_int_eq(store_drain_get(st, &draining, &err), 0);
+	ck_assert(!draining);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(store_drain_set(st, true, &err), 0);
+		ck_assert_int_eq(store_drain_get(st, &draining, &err), 0);
+		ck_assert(draining);
+	}
+	r = rawcmd("GET tessera:{s1}:draining");
+	ck_assert_str_eq(r->str, "1");
+	freeReplyObject(r);
+	/* Another store of the same spoke, as after a restart, reads it too. */
+	store_close(st);
+	ck_assert_int_eq(store_open(server.addr, SPOKE, NULL, &st, &err), 0);
+	draining = false;
+	ck_assert_int_eq(store_drain_get(st, &draining, &err), 0);
+	ck_assert(draining);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(store_drain_set(st, false, &err), 0);
+		ck_assert_int_eq(store_drain_get(st, &draining, &err), 0);
+		ck_assert(!draining);
+	}
+	r = rawcmd("EXISTS tessera:{s1}:draining");
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+
+	/* Anything but what the store writes is refused, not taken for either. */
+	freeReplyObject(rawcmd("SET tessera:{s1}:draining yes"));
+	ck_assert_int_eq(store_drain_get(st, &draining, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	freeReplyObject(rawcmd("DEL tessera:{s1}:draining"));
+	freeReplyObject(rawcmd("HSET tessera:{s1}:draining k v"));
+	ck_assert_int_eq(store_drain_get(st, &draining, &err), -1);
+	ck_assert_int_ne(err.code, GRPC_STATUS_OK);
+
+	/* Valkey away: UNAVAILABLE. */
+	fx_valkey_stop(&server);
+	ck_assert_int_eq(store_drain_set(st, true, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+}
+END_TEST
+
+/* The agent a request id maps to, as a draining spoke looks it up. */
+START_TEST(test_request_agent)
+{
+	char id[TSR_AGENT_ID_MAX + 1], found[TSR_AGENT_ID_MAX + 1], small[8];
+	Tessera__V1__Agent a = agent_new(id, "echo", "req-3", 0);
+	struct tsr_err err;
+
+	create_ok(&a);
+	ck_assert_int_eq(store_request_agent(st, "req-3", found, sizeof(found), &err), 0);
+	ck_assert_str_eq(found, id);
+	ck_assert_int_eq(store_request_agent(st, "req-4", found, sizeof(found), &err), 0);
+	ck_assert_str_eq(found, "");
+	ck_assert_int_eq(store_request_agent(st, "not a name", found, sizeof(found), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(store_request_agent(st, "req-3", small, sizeof(small), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+	/* A request map entry that is no agent id is refused. */
+	freeReplyObject(rawcmd("HSET tessera:{s1}:requests req-5 garbage"));
+	ck_assert_int_eq(store_request_agent(st, "req-5", found, sizeof(found), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
 	const char *valkey = getenv("VALKEY_SERVER");
@@ -1510,14 +1581,14 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(sr, "store",
-			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-				     test_signal_and_mark_kill, test_illegal_transition,
-				     test_not_found, test_list, test_list_bounded, test_list_bytes,
-				     test_prune, test_labels, test_list_indexes, test_reindex,
-				     test_events, test_events_retention, test_script_flush,
-				     test_valkey_restart, test_open_errors, test_auth_acl,
-				     test_auth_requirepass, test_nonce));
+	tc = check_suite(
+		sr, "store",
+		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+			    test_signal_and_mark_kill, test_illegal_transition, test_not_found,
+			    test_list, test_list_bounded, test_list_bytes, test_prune, test_labels,
+			    test_list_indexes, test_reindex, test_events, test_events_retention,
+			    test_script_flush, test_valkey_restart, test_open_errors, test_auth_acl,
+			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
