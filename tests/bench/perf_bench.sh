@@ -9,7 +9,9 @@
 #
 # Figures (sample sizes from the environment):
 #   CLI wall time p50 of `tessera spokes` and `tessera get ID`, by hyperfine
-#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floor: /bin/true
+#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floors: /bin/true, and
+#     `tessera --version` and `tessera health` (the CLI's start, and a gRPC
+#     client's start, connection and one call)
 #   kill latency as a watcher sees it (perf_client.py): SpawnAgent(sleep),
 #     agent.running on the watch, KillAgent right away or after
 #     PERF_KILL_PAUSE_MS (200), until agent.killed arrives; p50 and p90 of
@@ -187,14 +189,20 @@ wait_for 10 agent_terminal "$target" || bail "agent $target did not end"
 say "daemons: valkey $VALKEY_PID, spoke $SPOKE_PID (max-agents $max_agents), hub $HUB_PID;" \
 	"set-up $(($(date +%s) - t_start)) s"
 
-# 1. CLI wall time: hyperfine without a shell, /bin/true alongside.
+# 1. CLI wall time: hyperfine without a shell, /bin/true alongside, and
+# two floors of the CLI's own: `tessera --version` (the program's start,
+# no gRPC) and `tessera health` (start, gRPC, a connection and the
+# cheapest call the hub answers).
 hyperfine -N --warmup "$CLI_WARMUP" --runs "$CLI_RUNS" --export-json "$WORK/cli.json" \
-	/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" \
+	/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" "$TESSERA_CLI --version" \
+	"$TESSERA_CLI health" \
 	>"$WORK/hyperfine.log" 2>&1 || bail "hyperfine failed: $(tail -n 5 "$WORK/hyperfine.log")"
 cli_ms() { jq -r ".results[$1].median * 1000" "$WORK/cli.json"; }
 true_ms=$(cli_ms 0)
 spokes_ms=$(cli_ms 1)
 get_ms=$(cli_ms 2)
+version_ms=$(cli_ms 3)
+health_cli_ms=$(cli_ms 4)
 say "CLI timed: $(($(date +%s) - t_start)) s"
 
 # The floors.
@@ -242,6 +250,10 @@ printf '# %-46s | %10s | %10s | %8s | %-6s | %s\n' figure tessera floor ratio un
 printf '# %s\n' "$(printf '%.0s-' $(seq 1 116))"
 row "CLI \`tessera spokes\` wall p50" ms "$spokes_ms" "$true_ms" time "/bin/true (hyperfine -N)"
 row "CLI \`tessera get ID\` wall p50" ms "$get_ms" "$true_ms" time "/bin/true (hyperfine -N)"
+row "CLI \`tessera --version\` wall p50" ms "$version_ms" "$true_ms" time "/bin/true (hyperfine -N)"
+row "CLI \`tessera health\` wall p50" ms "$health_cli_ms" "$true_ms" time "/bin/true (hyperfine -N)"
+row "CLI \`tessera spokes\`, beside \`tessera health\`" ms "$spokes_ms" "$health_cli_ms" time \
+	"a gRPC client's start, connection and call"
 for v in now pause; do
 	[ "$v" = now ] && what="kill at running" || what="kill ${KILL_PAUSE_MS} ms after running"
 	row "$what, to agent.killed p50" ms "$(c ".kill_$v.p50_ms")" "$fl_p50" time "posix_spawn+wait p50"
