@@ -6,19 +6,7 @@
 # usage: contract_test.sh SOURCE_ROOT BUILD_ROOT
 set -uo pipefail
 src=$1 build=$2
-n=0 failed=0
-
-check() {
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		failed=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 no_match() {
 	! grep -qE "$@"
@@ -50,5 +38,4 @@ check "no method path is spelled out beside common/protocol.h" \
 check "no command type is a string" \
 	no_match '"(agent\.(spawn|status|kill|list)|events\.stream|spoke\.info)"' $(find "$src/common" "$src/hub" "$src/spoke" "$src/tests" -name '*.[ch]')
 
-echo "1..$n"
-exit $failed
+tap_end

@@ -10,19 +10,7 @@ set -uo pipefail
 src=$1 bindir=$2 hub_unit=$3 spoke_unit=$4
 # Meson names the daemons relative to the build folder; ExecStart needs them whole.
 hub_exe=$(readlink -f "$5") spoke_exe=$(readlink -f "$6")
-n=0 failed=0
-
-check() {
-	local desc=$1
-	shift
-	n=$((n + 1))
-	if "$@"; then
-		echo "ok $n - $desc"
-	else
-		echo "not ok $n - $desc"
-		failed=1
-	fi
-}
+. "$(dirname "$0")/tap.sh"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
 	echo "1..0 # SKIP systemd-analyze is not installed (package systemd)"
@@ -97,5 +85,4 @@ nofile=$(setting "$spoke" LimitNOFILE)
 check "spoke: LimitNOFILE $nofile allows the $need descriptors of $agents agents" \
 	[ "${nofile#*:}" -ge "$need" ]
 
-echo "1..$n"
-exit $failed
+tap_end
