@@ -1,4 +1,4 @@
-/* clock: millisecond readings of CLOCK_REALTIME and CLOCK_MONOTONIC. */
+/* clock: millisecond readings of CLOCK_REALTIME and CLOCK_MONOTONIC (also in ns). */
 #include "clock.h"
 
 #include <time.h>
@@ -19,4 +19,12 @@ int64_t clock_wall_ms(void)
 int64_t clock_mono_ms(void)
 {
 	return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t clock_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }

@@ -6,5 +6,7 @@
 
 int64_t clock_wall_ms(void);
 int64_t clock_mono_ms(void);
+/* Nanoseconds, for durations shorter than a millisecond (metrics). */
+int64_t clock_mono_ns(void);
 
 #endif

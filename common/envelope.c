@@ -1,5 +1,5 @@
 /*
- * envelope: sealing and opening Command, Reply and Event messages. The
+ * envelope: sealing and opening Command, Reply, Event and Output messages. The
  * outer Signed* message carries the inner message's exact bytes, so the
  * signature never depends on re-serialization.
  */
@@ -17,7 +17,7 @@ static int envelope_seal_bytes(const struct sign_key *key, enum sign_domain doma
 			       size_t *outlen, struct tsr_err *err)
 {
 	uint8_t sig[crypto_sign_BYTES];
-	/* SignedCommand, SignedReply and SignedEvent share this layout. */
+	/* SignedCommand, SignedReply, SignedEvent and SignedOutput share this layout. */
 	Tessera__V1__SignedCommand outer = TESSERA__V1__SIGNED_COMMAND__INIT;
 
 	if (sign_message(key, domain, inner, inner_len, sig, err) != 0)
@@ -226,5 +226,55 @@ int envelope_event_open(const uint8_t *buf, size_t len, const struct sign_pubkey
 	rc = 0;
 out:
 	tessera__v1__signed_event__free_unpacked(se, NULL);
+	return rc;
+}
+
+int envelope_output_seal(const struct sign_key *key, const Tessera__V1__OutputMessage *msg,
+			 uint8_t **out, size_t *outlen, struct tsr_err *err)
+{
+	uint8_t *inner = NULL;
+	size_t inner_len;
+	int rc;
+
+	if (pb_pack(&msg->base, &inner, &inner_len, err) != 0)
+		return -1;
+	rc = envelope_seal_bytes(key, SIGN_DOMAIN_OUTPUT, inner, inner_len,
+				 &tessera__v1__signed_output__descriptor, out, outlen, err);
+	free(inner);
+	return rc;
+}
+
+int envelope_output_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
+			 const char *spoke_id, const char *command_id,
+			 Tessera__V1__OutputMessage **out, struct tsr_err *err)
+{
+	Tessera__V1__SignedOutput *so;
+	Tessera__V1__OutputMessage *m = NULL;
+	int rc = -1;
+
+	so = tessera__v1__signed_output__unpack(NULL, len, buf);
+	if (so == NULL)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "spoke %s sent malformed output",
+				   spoke_id);
+	if (sign_verify(spoke_key, SIGN_DOMAIN_OUTPUT, so->output.data, so->output.len,
+			so->signature.data, so->signature.len) != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL,
+			    "output from spoke %s does not verify against its key", spoke_id);
+		goto out;
+	}
+	m = tessera__v1__output_message__unpack(NULL, so->output.len, so->output.data);
+	if (m == NULL || m->chunk == NULL || strcmp(m->spoke_id, spoke_id) != 0 ||
+	    strcmp(m->command_id, command_id) != 0) {
+		tsr_err_set(err, GRPC_STATUS_INTERNAL,
+			    "spoke %s signed output that does not answer command %s", spoke_id,
+			    command_id);
+		if (m != NULL)
+			tessera__v1__output_message__free_unpacked(m, NULL);
+		goto out;
+	}
+	*out = m;
+	rc = 0;
+out:
+	tessera__v1__signed_output__free_unpacked(so, NULL);
 	return rc;
 }

@@ -1,7 +1,7 @@
 /*
  * envelope: the signed federation messages. The hub seals commands; the
  * spoke opens them (signature, issuer, audience, time window) and seals
- * replies and events, which the hub opens against that spoke's key.
+ * replies, events and output, which the hub opens against that spoke's key.
  * Every open* refuses before it trusts: nothing inside is used until the
  * signature has verified.
  *
@@ -64,5 +64,12 @@ int envelope_event_seal(const struct sign_key *key, const Tessera__V1__Event *ev
 			size_t *outlen, struct tsr_err *err);
 int envelope_event_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
 			const char *spoke_id, Tessera__V1__Event **out, struct tsr_err *err);
+
+int envelope_output_seal(const struct sign_key *key, const Tessera__V1__OutputMessage *msg,
+			 uint8_t **out, size_t *outlen, struct tsr_err *err);
+/* Verifies, and that it is spoke_id's answer to command_id with a chunk. */
+int envelope_output_open(const uint8_t *buf, size_t len, const struct sign_pubkey *spoke_key,
+			 const char *spoke_id, const char *command_id,
+			 Tessera__V1__OutputMessage **out, struct tsr_err *err);
 
 #endif

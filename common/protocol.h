@@ -23,10 +23,12 @@
 #define TSR_METHOD_DRAIN_SPOKE TSR_HUB_METHOD("DrainSpoke")
 #define TSR_METHOD_UNDRAIN_SPOKE TSR_HUB_METHOD("UndrainSpoke")
 #define TSR_METHOD_WATCH_EVENTS TSR_HUB_METHOD("WatchEvents")
+#define TSR_METHOD_READ_AGENT_OUTPUT TSR_HUB_METHOD("ReadAgentOutput")
 
 #define TSR_SPOKE_SERVICE "tessera.v1.Spoke"
 #define TSR_METHOD_EXECUTE "/" TSR_SPOKE_SERVICE "/Execute"
 #define TSR_METHOD_STREAM_EVENTS "/" TSR_SPOKE_SERVICE "/StreamEvents"
+#define TSR_METHOD_STREAM_OUTPUT "/" TSR_SPOKE_SERVICE "/StreamOutput"
 
 /* Names: spoke ids, agent type names, request ids, label keys. */
 #define TSR_NAME_MAX 64
@@ -40,6 +42,8 @@
 #define TSR_AGENT_TIMEOUT_MAX_MS (24 * 60 * 60 * 1000) /* longest timeout */
 #define TSR_ERROR_MAX 1024			       /* bytes of why it failed or was killed */
 #define TSR_OUTPUT_MAX (1024 * 1024)		       /* bytes of its output tail */
+#define TSR_OUTPUT_CHUNK_MAX (64 * 1024)	       /* bytes of one OutputChunk */
+#define TSR_OUTPUT_TAIL_LINES_MAX 10000		       /* lines a read may start back */
 
 /*
  * What a server reads beyond the largest request it takes: a spoke's is a

@@ -35,6 +35,8 @@ struct rpc_client_call {
 	bool stream;
 	int pending; /* batches in flight */
 	bool saw_status;
+	bool hold;   /* read no further message until rpc_client_stream_resume */
+	bool parked; /* a message was taken with hold set: none is being read */
 
 	struct rpc_tag start_tag, msg_tag, status_tag;
 	grpc_metadata md[RPC_CLIENT_METADATA_MAX];
@@ -237,7 +239,8 @@ static void rpc_client_stream_maybe_end(struct rpc_client_call *c)
 {
 	char details[512];
 
-	if (c->pending > 0 || !c->saw_status)
+	/* Messages the server sent before its OK wait for the reader. */
+	if (c->pending > 0 || !c->saw_status || (c->parked && c->status == GRPC_STATUS_OK))
 		return;
 	rpc_client_details(c, details, sizeof(details));
 	c->cbs.on_end(c->arg, c->status, details);
@@ -267,6 +270,11 @@ static void rpc_client_msg_done(struct rpc_tag *tag, bool ok)
 		c->recv_bb = NULL;
 		c->cbs.on_message(c->arg, GRPC_SLICE_START_PTR(body), GRPC_SLICE_LENGTH(body));
 		grpc_slice_unref(body);
+		if (c->hold) {
+			c->parked = true;
+			rpc_client_stream_maybe_end(c);
+			return;
+		}
 		rpc_client_recv_next(c);
 		return;
 	}
@@ -417,4 +425,18 @@ int rpc_headers_get(const struct rpc_headers *h, const char *key, char *buf, siz
 void rpc_client_cancel(struct rpc_client_call *c)
 {
 	grpc_call_cancel(c->call, NULL);
+}
+
+void rpc_client_stream_hold(struct rpc_client_call *c)
+{
+	c->hold = true;
+}
+
+void rpc_client_stream_resume(struct rpc_client_call *c)
+{
+	c->hold = false;
+	if (!c->parked)
+		return;
+	c->parked = false;
+	rpc_client_recv_next(c);
 }

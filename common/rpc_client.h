@@ -69,5 +69,12 @@ int rpc_client_stream(struct rpc_loop *loop, struct rpc_channel *ch, const char 
 int rpc_headers_get(const struct rpc_headers *h, const char *key, char *buf, size_t buflen);
 /* Thread-safe; the call still ends through its callback. */
 void rpc_client_cancel(struct rpc_client_call *call);
+/*
+ * Loop thread, for a stream: after the message being handled, read no
+ * more until resumed, so that gRPC's flow control holds the server back
+ * (a stream the server ends OK waits for them too; a failed one ends).
+ */
+void rpc_client_stream_hold(struct rpc_client_call *call);
+void rpc_client_stream_resume(struct rpc_client_call *call);
 
 #endif

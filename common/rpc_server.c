@@ -4,8 +4,9 @@
  * per call), one receive at a time on bidirectional streams, and
  * UNIMPLEMENTED for every method nobody registered, so that unknown calls
  * fail at once instead of waiting for their deadline. Also the only place
- * that makes server credentials (plaintext, TLS or mutual TLS), and where
- * a service's gate refuses calls before their request is parsed.
+ * that makes server credentials (plaintext, TLS or mutual TLS), where
+ * a service's gate refuses calls before their request is parsed, and
+ * where each call's end is told to an observer (the hub's metrics).
  */
 #include "rpc_server.h"
 
@@ -61,6 +62,8 @@ struct rpc_server {
 	char *gate_service;
 	rpc_gate_fn gate;
 	void *gate_ctx;
+	rpc_observe_fn observe;
+	void *observe_ctx;
 	struct rpc_method methods[RPC_METHODS_MAX];
 	int nmethods;
 	char *services[RPC_METHODS_MAX]; /* "package.Service", each once */
@@ -78,6 +81,9 @@ struct rpc_send {
 struct rpc_call {
 	struct rpc_loop *loop;
 	grpc_call *call;
+	const char *path; /* its method's, the server's; NULL: unregistered */
+	rpc_observe_fn observe;
+	void *observe_ctx;
 	grpc_metadata_array md;
 	gpr_timespec deadline;
 
@@ -301,17 +307,22 @@ void rpc_call_send_headers(struct rpc_call *c, const char *key, const char *valu
 /* Sets the final status, sent after every queued message; the first wins. */
 static void rpc_call_end(struct rpc_call *c, grpc_status_code code, const char *msg)
 {
+	bool first;
+
 	pthread_mutex_lock(&c->mu);
 	/* The handler is done with the call: its cancel callback's argument
 	 * may be freed from here on. */
 	c->on_cancel = NULL;
-	if (!c->finished) {
+	first = !c->finished;
+	if (first) {
 		c->finished = true;
 		c->status = code;
 		c->status_msg = grpc_slice_from_copied_string(msg != NULL ? msg : "");
 		rpc_call_pump(c);
 	}
 	pthread_mutex_unlock(&c->mu);
+	if (first && c->observe != NULL)
+		c->observe(c->observe_ctx, c->path, code);
 }
 
 void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
@@ -418,6 +429,9 @@ static struct rpc_call *rpc_call_new(struct rpc_slot *slot)
 		return NULL;
 	c->loop = slot->srv->loop;
 	c->call = slot->call;
+	c->path = slot->method >= 0 ? slot->srv->methods[slot->method].path : NULL;
+	c->observe = slot->srv->observe;
+	c->observe_ctx = slot->srv->observe_ctx;
 	c->md = slot->md;
 	c->deadline = slot->deadline;
 	c->status_msg = grpc_empty_slice();
@@ -759,6 +773,12 @@ int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn
 const char *rpc_server_service(const struct rpc_server *srv, size_t i)
 {
 	return i < srv->nservices ? srv->services[i] : NULL;
+}
+
+void rpc_server_observe(struct rpc_server *srv, rpc_observe_fn fn, void *ctx)
+{
+	srv->observe = fn;
+	srv->observe_ctx = ctx;
 }
 
 int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn, void *ctx,

@@ -67,6 +67,14 @@ int rpc_server_add_bidi(struct rpc_server *srv, const char *path, rpc_handler_fn
  * after; before rpc_server_start(). One gate per server. */
 int rpc_server_set_gate(struct rpc_server *srv, const char *service, rpc_gate_fn fn, void *ctx,
 			struct tsr_err *err);
+/*
+ * Called once per call as it ends, with its status, on the thread that
+ * ends it: path is its method's ("/package.Service/Method"), NULL for a
+ * method nobody registered. Metrics: it must be quick and thread-safe.
+ */
+typedef void (*rpc_observe_fn)(void *ctx, const char *path, grpc_status_code code);
+/* Has every call's end reported to fn; before rpc_server_start(). One per server. */
+void rpc_server_observe(struct rpc_server *srv, rpc_observe_fn fn, void *ctx);
 /* The services of the methods added so far ("package.Service"), each
  * once, in the order of their first method; NULL past the last. */
 const char *rpc_server_service(const struct rpc_server *srv, size_t i);

@@ -20,6 +20,7 @@ static const char *const sign_domains[] = {
 	[SIGN_DOMAIN_COMMAND] = "tessera.v1 command",
 	[SIGN_DOMAIN_REPLY] = "tessera.v1 reply",
 	[SIGN_DOMAIN_EVENT] = "tessera.v1 event",
+	[SIGN_DOMAIN_OUTPUT] = "tessera.v1 output",
 };
 
 int sign_init(struct tsr_err *err)

@@ -24,7 +24,8 @@
 enum sign_domain {
 	SIGN_DOMAIN_COMMAND,
 	SIGN_DOMAIN_REPLY,
-	SIGN_DOMAIN_EVENT
+	SIGN_DOMAIN_EVENT,
+	SIGN_DOMAIN_OUTPUT
 };
 
 struct sign_pubkey {

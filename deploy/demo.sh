@@ -134,7 +134,9 @@ echo
 echo
 echo "demo: spawning a sample agent on spoke-1"
 id=$("$cli" --json spawn sample "summarise the README" --spoke spoke-1 | jq -r .id)
-echo "demo: agent $id; its lifecycle as the hub streams it:"
+echo "demo: agent $id; its output as it writes it (tessera logs -f):"
+"$cli" logs -f "$id"
+echo "demo: its lifecycle as the hub streams it:"
 "$cli" watch --from-start --agent "$id" --count 3 2>/dev/null
 echo
 "$cli" get "$id"
@@ -148,6 +150,7 @@ Tessera is running. In another terminal:
   export TESSERA_HUB=127.0.0.1:$hub_port
   export TESSERA_TOKEN_FILE=$state/token
   $cli spawn sleep            # then: $cli kill <id>
+  $cli logs -f <id>           # an agent's output, live
   $cli list
   $cli watch                  # follows every spoke's events
 Press Ctrl-C to stop everything.

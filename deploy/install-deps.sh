@@ -18,8 +18,8 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
 	build-essential meson ninja-build pkg-config
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
-	libprotobuf-dev libhiredis-dev libsodium-dev check
-	ca-certificates procps iproute2 python3 jq gcovr
+	libprotobuf-dev libhiredis-dev libsodium-dev libmicrohttpd-dev check
+	ca-certificates procps iproute2 python3 jq gcovr curl
 	clang libclang-rt-14-dev clang-format
 	hyperfine python3-grpcio python3-protobuf python3-grpc-tools
 	systemd # systemd-analyze, which checks the unit files (no running systemd needed)

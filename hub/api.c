@@ -15,6 +15,7 @@
 #include "ids.h"
 #include "list.h"
 #include "load.h"
+#include "output_relay.h"
 #include "pb.h"
 #include "placement.h"
 #include "relay.h"
@@ -564,6 +565,7 @@ int api_register(struct hub *h, struct rpc_server *srv, struct tsr_err *err)
 		{ TSR_METHOD_DRAIN_SPOKE, api_drain_spoke },
 		{ TSR_METHOD_UNDRAIN_SPOKE, api_undrain_spoke },
 		{ TSR_METHOD_WATCH_EVENTS, api_watch },
+		{ TSR_METHOD_READ_AGENT_OUTPUT, output_relay_handle },
 	};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)

@@ -73,11 +73,13 @@ extern const struct option cli_spawn_options[];
 extern const struct option cli_kill_options[];
 extern const struct option cli_list_options[];
 extern const struct option cli_watch_options[];
+extern const struct option cli_logs_options[];
 extern const struct option cli_health_options[];
 extern const struct option cli_drain_options[];
 /* getopt's short options, after the ':' that makes a missing value ':'. */
 #define CLI_NO_SHORTS ":"
-#define CLI_LIST_SHORTS ":o:" /* -o: --output */
+#define CLI_LIST_SHORTS ":o:"  /* -o: --output */
+#define CLI_LOGS_SHORTS ":fn:" /* -f: --follow, -n: --tail */
 
 /* One entry of the command table: tessera NAME ... runs fn. */
 struct cli_command {
@@ -106,7 +108,7 @@ void cli_sleep_ms(int64_t ms);
 int cli_spawn(struct cli *c, int argc, char **argv);
 int cli_get(struct cli *c, int argc, char **argv);
 int cli_kill(struct cli *c, int argc, char **argv);
-/* Prints an agent's output tail as it is, even with --json. */
+/* Prints an agent's output as it is, even with --json; -f follows it to the agent's end. */
 int cli_logs(struct cli *c, int argc, char **argv);
 int cli_list(struct cli *c, int argc, char **argv);
 int cli_watch(struct cli *c, int argc, char **argv);

@@ -422,25 +422,6 @@ int cli_get(struct cli *c, int argc, char **argv)
 	return rc;
 }
 
-int cli_logs(struct cli *c, int argc, char **argv)
-{
-	Tessera__V1__Agent *a = NULL;
-	struct tsr_err err;
-	size_t len;
-	int rc;
-
-	if (cli_fetch_agent(c, argc, argv, "logs", &a, &rc) != 0)
-		return rc;
-	len = strlen(a->output);
-	rc = CLI_EXIT_OK;
-	if (fwrite(a->output, 1, len, stdout) != len || fflush(stdout) != 0) {
-		tsr_err_set(&err, GRPC_STATUS_UNKNOWN, "writing the output: %s", strerror(errno));
-		rc = cli_fail(&err);
-	}
-	tessera__v1__agent__free_unpacked(a, NULL);
-	return rc;
-}
-
 int cli_kill(struct cli *c, int argc, char **argv)
 {
 	Tessera__V1__KillAgentRequest req = TESSERA__V1__KILL_AGENT_REQUEST__INIT;

@@ -16,6 +16,8 @@
 #include "sign.h"
 #include "spokes.h"
 
+struct hub_metrics;
+struct output_relays;
 struct relays;
 struct watches;
 
@@ -25,6 +27,8 @@ struct hub { /* every pointer borrowed from main */
 	struct spokes *spokes;
 	struct relays *relays;
 	struct watches *watches;
+	struct output_relays *outputs;
+	struct hub_metrics *metrics; /* NULL: none */
 	int64_t relay_timeout_ms;
 	bool stopping; /* no new work once shutdown began */
 };

@@ -263,6 +263,8 @@ static int hub_config_line(void *arg, int argc, char **argv, struct tsr_err *err
 		return hub_config_auth(cfg, argc, argv, err);
 	if (strcmp(argv[0], "log-format") == 0)
 		return daemon_log_format_line(&cfg->log_format, argc, argv, err);
+	if (strcmp(argv[0], METRICS_LISTEN_KEYWORD) == 0)
+		return metrics_listen_line(cfg->metrics_listen, argc, argv, err);
 
 	if (strcmp(argv[0], "listen") == 0)
 		return hub_config_listen(cfg, argc, argv, err);

@@ -16,6 +16,7 @@
  *	token NAME blake2b256:HEX	a bearer token's hash (hub/token.h)
  *	auth none		serve tessera.v1.Hub without tokens, on purpose
  *	log-format text|json	how it logs (default text; common/log.h)
+ *	metrics-listen ADDR	Prometheus metrics over HTTP (common/metrics_http.h)
  *
  * Every line is validated here; errors name file and line.
  */
@@ -31,6 +32,7 @@
 #include "hub_limits.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sign.h"
 #include "tls_conf.h"
 #include "token.h"
@@ -76,6 +78,7 @@ struct hub_config {
 	size_t ntokens;
 	bool auth_none;
 	enum log_format log_format;
+	char metrics_listen[METRICS_LISTEN_MAX]; /* "": no metrics server */
 	bool seen_listen, seen_key, seen_timeout;
 };
 

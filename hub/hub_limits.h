@@ -30,10 +30,18 @@
  * token (one user) never takes all of them. "auth none" has no tokens to
  * count: there only HUB_WATCHERS_MAX holds.
  */
-#define HUB_WATCHERS_MAX 256
+#define HUB_WATCHERS_MAX 192
 #define HUB_WATCHERS_PER_TOKEN_MAX 32
-_Static_assert(HUB_WATCHERS_MAX <= TSR_SPOKE_STREAMS_MAX,
-	       "a spoke must serve a stream to every watcher of a hub");
+/*
+ * ReadAgentOutput: each reader holds one stream on its agent's spoke, from
+ * the same TSR_SPOKE_STREAMS_MAX as the watchers'. A reader whose client
+ * has this many chunks waiting reads no more from its spoke until they
+ * are down to the half.
+ */
+#define HUB_OUTPUT_READERS_MAX 64
+#define HUB_OUTPUT_QUEUE_HIGH 8
+_Static_assert(HUB_WATCHERS_MAX + HUB_OUTPUT_READERS_MAX <= TSR_SPOKE_STREAMS_MAX,
+	       "a spoke must serve a stream to every watcher and reader of a hub");
 _Static_assert(HUB_WATCHERS_PER_TOKEN_MAX < HUB_WATCHERS_MAX,
 	       "one token must leave watch slots to the others");
 #define HUB_REQUEST_MAX (256 * 1024) /* a user's request message */

@@ -6,7 +6,8 @@
  * stop it, after which every user call and spoke call is cancelled and
  * drained before memory is freed. SIGHUP re-reads the bearer tokens and the
  * spokes' public keys (nothing else) on that same thread, and ends the
- * watches of tokens no longer configured.
+ * watches of tokens no longer configured. With a metrics-listen line,
+ * metrics are served from a thread of their own (hub_metrics.h).
  */
 #include <grpc/grpc.h>
 #include <stdio.h>
@@ -20,8 +21,10 @@
 #include "hub.h"
 #include "hub_config.h"
 #include "hub_limits.h"
+#include "hub_metrics.h"
 #include "load.h"
 #include "log.h"
+#include "output_relay.h"
 #include "reflection.h"
 #include "relay.h"
 #include "rpc_loop.h"
@@ -90,6 +93,9 @@ static void main_reload_config(struct main_ctx *m)
 		ended = watches_reauth(m->h->watches);
 		if (ended > 0)
 			log_info("SIGHUP: ended %zu watches whose token is gone", ended);
+		ended = output_relays_reauth(m->h->outputs);
+		if (ended > 0)
+			log_info("SIGHUP: ended %zu output streams whose token is gone", ended);
 		main_reload_spoke_keys(m->cfg, fresh, m->h->spokes);
 		if (fresh->auth_none)
 			log_warn("SIGHUP: %s says \"auth none\": the API is open",
@@ -135,6 +141,8 @@ static void main_tick(void *arg)
 	main_tick_health(m);
 	load_tick(m->h);
 	watches_tick(m->h->watches);
+	output_relays_tick(m->h->outputs);
+	hub_metrics_tick(m->h->metrics, m->h);
 }
 
 /* "host:0" is logged with the port the kernel chose. */
@@ -155,9 +163,11 @@ static void main_log_listening(const struct hub_config *cfg, int port)
 
 /* Serves until a signal, then shuts down and drains. */
 static int main_serve(struct hub_config *cfg, const struct config_sources *config,
-		      const struct sign_key *key, struct tsr_err *err)
+		      const struct sign_key *key, struct hub_metrics *metrics, struct tsr_err *err)
 {
-	struct hub h = { .key = key, .relay_timeout_ms = cfg->relay_timeout_ms };
+	struct hub h = { .key = key,
+			 .relay_timeout_ms = cfg->relay_timeout_ms,
+			 .metrics = metrics };
 	struct rpc_server_opts sopts = { .listen = cfg->listen, .max_message = HUB_REQUEST_MAX };
 	struct auth auth;
 	struct main_ctx m = { .h = &h, .auth = &auth, .cfg = cfg, .config = config };
@@ -171,10 +181,15 @@ static int main_serve(struct hub_config *cfg, const struct config_sources *confi
 	auth_set(&auth, cfg);
 	if (rpc_loop_new(&h.loop, err) != 0)
 		goto out;
-	if (spokes_new(cfg, &h.spokes, err) != 0 || relays_new(h.loop, key, &h.relays, err) != 0 ||
-	    watches_new(&h, &auth, &h.watches, err) != 0 || health_new(&health, err) != 0)
+	if (spokes_new(cfg, &h.spokes, err) != 0 ||
+	    relays_new(h.loop, key, metrics, &h.relays, err) != 0 ||
+	    watches_new(&h, &auth, &h.watches, err) != 0 ||
+	    output_relays_new(&h, &auth, &h.outputs, err) != 0 || health_new(&health, err) != 0)
 		goto out;
-	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0 || api_register(&h, srv, err) != 0 ||
+	if (rpc_server_new(h.loop, &sopts, &srv, err) != 0)
+		goto out;
+	rpc_server_observe(srv, hub_metrics_api_call, metrics);
+	if (api_register(&h, srv, err) != 0 ||
 	    rpc_server_set_gate(srv, TSR_HUB_SERVICE, auth_gate, &auth, err) != 0 ||
 	    health_register(health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
 	    daemon_signals(h.loop, err) != 0 || rpc_server_start(srv, &port, err) != 0)
@@ -197,6 +212,7 @@ out:
 		rpc_server_shutdown(srv);
 		relays_cancel_all(h.relays);
 		watches_shutdown(h.watches);
+		output_relays_shutdown(h.outputs);
 		rpc_loop_drain(h.loop, MAIN_DRAIN_MS);
 	}
 	health_free(health);
@@ -205,6 +221,7 @@ out:
 	/* Late completions still reach the watches and relays: free them after. */
 	rpc_loop_free(h.loop);
 	watches_free(h.watches);
+	output_relays_free(h.outputs);
 	relays_free(h.relays);
 	spokes_free(h.spokes);
 	return rc;
@@ -217,6 +234,7 @@ int main(int argc, char **argv)
 	struct tsr_err err;
 	struct daemon_args args;
 	struct config_sources src = { 0 };
+	struct hub_metrics *metrics = NULL;
 	int rc;
 
 	memset(&cfg, 0, sizeof(cfg));
@@ -229,12 +247,15 @@ int main(int argc, char **argv)
 	if (sign_init(&err) != 0 || hub_config_load_sources(&src, &cfg, &err) != 0)
 		goto out;
 	daemon_log_configured(&args, cfg.log_format, NULL);
-	if (sign_key_load(cfg.key_path, &key, &err) != 0 || main_serve(&cfg, &src, &key, &err) != 0)
+	if (sign_key_load(cfg.key_path, &key, &err) != 0 ||
+	    hub_metrics_start(&cfg, &metrics, &err) != 0 ||
+	    main_serve(&cfg, &src, &key, metrics, &err) != 0)
 		goto out;
 	rc = 0;
 out:
 	if (rc != 0)
 		log_error("%s", err.msg);
+	hub_metrics_stop(metrics);
 	sign_key_wipe(&key);
 	hub_config_free(&cfg);
 	grpc_shutdown_blocking();

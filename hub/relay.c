@@ -4,9 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "command.h"
 #include "envelope.h"
 #include "hub_limits.h"
+#include "hub_metrics.h"
 #include "load.h"
 #include "log.h"
 #include "protocol.h"
@@ -19,6 +21,7 @@ struct relay {
 	Tessera__V1__CommandType type;
 	char command_id[COMMAND_ID_LEN + 1];
 	int64_t timeout_ms;
+	int64_t began_ns;	      /* clock_mono_ns when sent */
 	struct rpc_client_call *call; /* valid until relay_unary_done */
 	relay_done_fn done;
 	void *arg;
@@ -27,12 +30,13 @@ struct relay {
 struct relays {
 	struct rpc_loop *loop;
 	const struct sign_key *key;
+	struct hub_metrics *metrics;
 	struct relay *head; /* owned: each freed when its call ends */
 	size_t n;
 };
 
-int relays_new(struct rpc_loop *loop, const struct sign_key *key, struct relays **out,
-	       struct tsr_err *err)
+int relays_new(struct rpc_loop *loop, const struct sign_key *key, struct hub_metrics *metrics,
+	       struct relays **out, struct tsr_err *err)
 {
 	struct relays *rs;
 
@@ -41,6 +45,7 @@ int relays_new(struct rpc_loop *loop, const struct sign_key *key, struct relays 
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 	rs->loop = loop;
 	rs->key = key;
+	rs->metrics = metrics;
 	*out = rs;
 	return 0;
 }
@@ -147,6 +152,8 @@ static void relay_unary_done(void *arg, grpc_status_code code, const char *detai
 	}
 	log_debug("%s %s on spoke %s: %s", protocol_command_name(r->type), r->command_id,
 		  r->sp->conf->id, reply != NULL ? "ok" : err.msg);
+	hub_metrics_relay(r->rs->metrics, r->type, reply != NULL ? GRPC_STATUS_OK : err.code,
+			  r->began_ns);
 	if (reply != NULL)
 		r->done(r->arg, NULL, RELAY_ANSWERED, reply->payload.data, reply->payload.len);
 	else
@@ -187,6 +194,7 @@ int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType ty
 		goto out;
 	memset(&opts, 0, sizeof(opts));
 	opts.timeout_ms = timeout_ms;
+	r->began_ns = clock_mono_ns();
 	if (rpc_client_unary(rs->loop, sp->ch, TSR_METHOD_EXECUTE, cmd, cmd_len, &opts,
 			     relay_unary_done, r, &r->call, err) != 0)
 		goto out;
@@ -214,4 +222,9 @@ void relays_cancel_all(struct relays *rs)
 {
 	for (struct relay *r = rs->head; r != NULL; r = r->next)
 		rpc_client_cancel(r->call);
+}
+
+size_t relays_count(const struct relays *rs)
+{
+	return rs->n;
 }

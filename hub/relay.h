@@ -21,6 +21,7 @@
 
 struct relays; /* every relay in flight */
 struct relay;  /* one of them */
+struct hub_metrics;
 
 /* How a relayed command ended, besides its status. */
 enum relay_end {
@@ -43,9 +44,12 @@ enum relay_end {
 typedef void (*relay_done_fn)(void *arg, const struct tsr_err *err, enum relay_end end,
 			      const uint8_t *payload, size_t len);
 
-/* loop and key are borrowed and must outlive the set. */
-int relays_new(struct rpc_loop *loop, const struct sign_key *key, struct relays **out,
-	       struct tsr_err *err);
+/*
+ * loop, key and metrics (where each relay's end is counted; NULL: nowhere)
+ * are borrowed and must outlive the set.
+ */
+int relays_new(struct rpc_loop *loop, const struct sign_key *key, struct hub_metrics *metrics,
+	       struct relays **out, struct tsr_err *err);
 /* Only once every relay has ended (after a drain). */
 void relays_free(struct relays *rs);
 /*
@@ -59,5 +63,7 @@ int relay_start(struct relays *rs, struct spoke *sp, Tessera__V1__CommandType ty
 /* Asks the call to stop; done still runs (with CANCELLED unless it raced). */
 void relay_cancel(struct relay *r);
 void relays_cancel_all(struct relays *rs);
+/* How many are in flight. */
+size_t relays_count(const struct relays *rs);
 
 #endif

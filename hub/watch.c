@@ -29,6 +29,7 @@
 #include "cursor.h"
 #include "envelope.h"
 #include "hub_limits.h"
+#include "hub_metrics.h"
 #include "ids.h"
 #include "log.h"
 #include "pb.h"
@@ -293,6 +294,7 @@ static int watch_deliver(struct watcher *w, Tessera__V1__Event *ev, struct tsr_e
 				    "watcher too slow; resume from your cursor");
 		goto out;
 	}
+	hub_metrics_delivered(w->ws->hub->metrics);
 	rc = 0;
 out:
 	free(buf);
@@ -688,4 +690,9 @@ void watches_shutdown(struct watches *ws)
 		watch_end(w, GRPC_STATUS_UNAVAILABLE,
 			  "hub is shutting down; resume from your cursor");
 	}
+}
+
+size_t watches_count(const struct watches *ws)
+{
+	return ws->n;
 }

@@ -46,5 +46,7 @@ size_t watches_reauth(struct watches *ws);
 void watches_tick(struct watches *ws);
 /* Ends every watch with UNAVAILABLE; their spoke streams are cancelled. */
 void watches_shutdown(struct watches *ws);
+/* How many watches are open. */
+size_t watches_count(const struct watches *ws);
 
 #endif

@@ -18,6 +18,7 @@
 #include "pb.h"
 #include "spawn_check.h"
 #include "spoke.h"
+#include "spoke_metrics.h"
 #include "tessera/v1/spoke.pb-c.h"
 #include "utf8.h"
 
@@ -35,7 +36,7 @@ static int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **
 }
 
 /* An agent id of this spoke; anything else is refused before any lookup. */
-static int agent_check_id(struct spoke *sp, const char *agent_id, struct tsr_err *err)
+int agent_check_id(struct spoke *sp, const char *agent_id, struct tsr_err *err)
 {
 	char spoke_id[TSR_NAME_MAX + 1];
 
@@ -230,7 +231,8 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_proc proc;
 	struct tsr_err serr;
-	int64_t started;
+	int64_t started, began = clock_mono_ns();
+	const char *result = SPOKE_SPAWN_REFUSED;
 	int rc = -1;
 
 	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
@@ -242,12 +244,14 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		rc = agent_spawn_refused(sp, nonce, err);
 		goto out;
 	}
+	result = SPOKE_SPAWN_ERROR;
 	if (agent_record_new(sp, req, nonce, id, existing, err) != 0) {
 		if (nonce != NULL && agent_nonce_failure(err))
 			rc = AGENT_CMD_REFUSED;
 		goto out;
 	}
 	if (existing[0] != '\0') {
+		result = SPOKE_SPAWN_EXISTING;
 		rc = agent_pack_current(sp, existing, out, outlen, err);
 		goto out;
 	}
@@ -257,6 +261,7 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &proc,
 			     &started, &serr) != 0) {
 		log_agent_warn(id, "spawn failed: %s", serr.msg);
+		result = SPOKE_SPAWN_FAILED;
 		agent_fail_spawn(sp, id, serr.msg);
 		rc = agent_pack_current(sp, id, out, outlen, err);
 		goto out;
@@ -264,8 +269,11 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	fault_point("spawn-after-start");
 	if (agent_record_running(sp, id, type, &proc, started, &limit, err) != 0)
 		goto out;
+	result = SPOKE_SPAWN_OK;
+	spoke_metrics_running(sp->metrics, id, type->name, started, began);
 	rc = agent_pack_current(sp, id, out, outlen, err);
 out:
+	spoke_metrics_spawn(sp->metrics, type != NULL ? type->name : NULL, result);
 	tessera__v1__spawn_command__free_unpacked(req, NULL);
 	return rc;
 }
@@ -387,6 +395,7 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t
 		goto out;
 	rc = agent_pack_current(sp, a->id, out, outlen, err);
 out:
+	spoke_metrics_kill(sp->metrics, rc == 0 ? GRPC_STATUS_OK : err->code);
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__kill_command__free_unpacked(req, NULL);

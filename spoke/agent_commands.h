@@ -34,6 +34,8 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t
 		   size_t *outlen, struct tsr_err *err);
 /* The SIGTERM-to-SIGKILL grace of an agent of type type_name (may be unknown now). */
 int agent_grace_ms(const struct spoke *sp, const char *type_name);
+/* A well-formed id of an agent of this spoke: INVALID_ARGUMENT, NOT_FOUND otherwise. */
+int agent_check_id(struct spoke *sp, const char *agent_id, struct tsr_err *err);
 int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		   size_t *outlen, struct tsr_err *err);
 

@@ -12,6 +12,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "protocol.h"
 
 #define AGENT_FILES_BLOCK 4096	    /* punched ranges are whole blocks */
 #define AGENT_FILES_EXIT_MAX 64	    /* bytes of an exit record; "signal 255\n" is 11 */
@@ -147,7 +148,8 @@ int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct 
 	return af_open_regular(path, O_RDWR, path, rd, &sb, err);
 }
 
-int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err)
+int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, int64_t *end,
+			 struct tsr_err *err)
 {
 	struct stat sb;
 	off_t start;
@@ -182,19 +184,122 @@ int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct ts
 	s[got] = '\0';
 	*out = s;
 	*len = got;
+	if (end != NULL)
+		*end = (int64_t)start + (int64_t)got;
 	return 0;
 }
 
 int agent_files_out_read_tail(const char *dir, const char *agent_id, size_t tail, char **out,
-			      size_t *len, struct tsr_err *err)
+			      size_t *len, int64_t *end, struct tsr_err *err)
 {
 	int rd = -1, rc;
 
 	if (agent_files_out_open(dir, agent_id, &rd, err) != 0)
 		return -1;
-	rc = agent_files_out_tail(rd, tail, out, len, err);
+	rc = agent_files_out_tail(rd, tail, out, len, end, err);
 	close(rd);
 	return rc;
+}
+
+/*
+ * The first byte at or after pos that holds data; pos itself when none
+ * does yet (the supervisor never punches the output's end, so that means
+ * pos is at its end, and what the agent writes next lands there).
+ */
+static int af_data_at(int rd, int64_t pos, int64_t *data, struct tsr_err *err)
+{
+	off_t d = lseek(rd, (off_t)pos, SEEK_DATA);
+
+	if (d < 0 && errno != ENXIO)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: %s", strerror(errno));
+	*data = d < 0 ? pos : (int64_t)d;
+	return 0;
+}
+
+int agent_files_out_read(int rd, int64_t *pos, char *buf, size_t cap, size_t *n, int64_t *skipped,
+			 struct tsr_err *err)
+{
+	int64_t data = 0, after = 0;
+	ssize_t got;
+
+	for (;;) {
+		if (af_data_at(rd, *pos, &data, err) != 0)
+			return -1;
+		*skipped += data - *pos;
+		*pos = data;
+		do
+			got = pread(rd, buf, cap, (off_t)*pos);
+		while (got < 0 && errno == EINTR);
+		if (got < 0)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: %s",
+					   strerror(errno));
+		if (got == 0)
+			break;
+		/* A punch landing during the read left zeros: read again past it. */
+		if (af_data_at(rd, *pos, &after, err) != 0)
+			return -1;
+		if (after == *pos)
+			break;
+	}
+	*n = (size_t)got;
+	return 0;
+}
+
+/* Where in buf[0, len) the *lines-th newline back ends; -1, less *lines, if before it. */
+static ssize_t af_lines_back(const char *buf, size_t len, unsigned *lines)
+{
+	for (size_t i = len; i > 0; i--)
+		if (buf[i - 1] == '\n' && --*lines == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+size_t agent_files_tail_lines_start(const char *tail, size_t len, unsigned lines)
+{
+	ssize_t k;
+
+	if (lines == 0 || len == 0)
+		return len;
+	k = af_lines_back(tail, len - (tail[len - 1] == '\n'), &lines);
+	return k < 0 ? 0 : (size_t)k;
+}
+
+int agent_files_out_lines_start(int rd, unsigned lines, int64_t *pos, struct tsr_err *err)
+{
+	char buf[AGENT_FILES_BLOCK];
+	int64_t end, floor, at, first = 0;
+	struct stat sb;
+	size_t len;
+	ssize_t got, k;
+	unsigned left = lines;
+
+	if (fstat(rd, &sb) != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: %s", strerror(errno));
+	if (af_data_at(rd, 0, &first, err) != 0)
+		return -1;
+	end = sb.st_size;
+	floor = end - TSR_OUTPUT_MAX > first ? end - TSR_OUTPUT_MAX : first;
+	*pos = floor;
+	if (lines == 0) {
+		*pos = end;
+		return 0;
+	}
+	for (at = end; at > floor; at -= (int64_t)len) {
+		len = at - floor > (int64_t)sizeof(buf) ? sizeof(buf) : (size_t)(at - floor);
+		got = pread(rd, buf, len, (off_t)(at - (int64_t)len));
+		if (got != (ssize_t)len)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "output: short read");
+		/*
+		 * The lines start after the lines-th newline back, not counting
+		 * the one that ends the output (a last line without one counts).
+		 */
+		k = af_lines_back(buf, at == end ? len - (buf[len - 1] == '\n') : len, &left);
+		if (k >= 0) {
+			*pos = at - (int64_t)len + k;
+			return 0;
+		}
+	}
+	return 0;
 }
 
 void agent_files_out_punch(int rd, size_t tail, int64_t *punched, const char *agent_id)

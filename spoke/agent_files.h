@@ -54,12 +54,14 @@ int agent_files_out_open(const char *dir, const char *agent_id, int *rd, struct 
 /*
  * A malloc'd, NUL-ended copy of the last tail bytes of the output file
  * open as rd, NUL bytes of the output as '?' (the tail travels as a
- * protobuf string); its length in *len.
+ * protobuf string); its length in *len, and in *end (if not NULL) the
+ * offset where the output, and so the tail, ends.
  */
-int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, struct tsr_err *err);
+int agent_files_out_tail(int rd, size_t tail, char **out, size_t *len, int64_t *end,
+			 struct tsr_err *err);
 /* agent_files_out_open, agent_files_out_tail and close in one. */
 int agent_files_out_read_tail(const char *dir, const char *agent_id, size_t tail, char **out,
-			      size_t *len, struct tsr_err *err);
+			      size_t *len, int64_t *end, struct tsr_err *err);
 /*
  * Frees the disk blocks of rd's output before its last tail bytes once
  * they exceed AGENT_FILES_SLACK; *punched is how far it has freed, kept
@@ -84,6 +86,22 @@ struct agent_end {
  */
 int agent_files_exit_read(const char *dir, const char *agent_id, struct agent_end *end,
 			  struct tsr_err *err);
+/*
+ * Reads at most cap bytes of rd's output from *pos on into buf. Output
+ * the supervisor has punched (agent_files_out_punch) is not there to
+ * read: *pos moves past it and *skipped grows by its length. *n is 0 at
+ * the end of what has been written.
+ */
+int agent_files_out_read(int rd, int64_t *pos, char *buf, size_t cap, size_t *n, int64_t *skipped,
+			 struct tsr_err *err);
+/*
+ * Where the last lines of rd's output begin (a last line without its
+ * newline counts), looking back over at most TSR_OUTPUT_MAX bytes; with
+ * fewer lines than that, where the output still held begins.
+ */
+int agent_files_out_lines_start(int rd, unsigned lines, int64_t *pos, struct tsr_err *err);
+/* The same within a tail of len bytes in memory: where in it they begin. */
+size_t agent_files_tail_lines_start(const char *tail, size_t len, unsigned lines);
 /* Removes both files of agent_id; missing ones are fine. */
 void agent_files_remove(const char *dir, const char *agent_id);
 /* Calls fn for each agent id that has a file in dir (once per id or more). */

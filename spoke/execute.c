@@ -21,6 +21,7 @@
 #include "read_nonces.h"
 #include "spoke.h"
 #include "spoke_info.h"
+#include "spoke_metrics.h"
 #include "supervisor.h"
 
 /* Every nonce an envelope can carry is recordable for as long as it must be. */
@@ -153,6 +154,7 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	reply.draining = sp->draining;
 	if (err.code != GRPC_STATUS_OK)
 		execute_log_failure(cmd, &err);
+	spoke_metrics_command(sp->metrics, cmd->type, err.code);
 	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)
 		rpc_call_fail(call, &err);
 	else
@@ -160,6 +162,10 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	goto out;
 refused:
 	log_warn("refused a command: %s", err.msg);
+	spoke_metrics_command(sp->metrics,
+			      cmd != NULL ? cmd->type
+					  : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_UNSPECIFIED,
+			      err.code);
 	rpc_call_fail(call, &err);
 out:
 	free(sealed);

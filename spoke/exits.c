@@ -125,6 +125,7 @@ void exits_on_supervisor_exit(void *arg, const struct supervisor_exit *ex)
 	/* A lost tail must not cost the exit: it is recorded without one. */
 	if (ex->output != NULL && (rec.output = strdup(ex->output)) == NULL)
 		log_agent_error(ex->agent_id, "out of memory copying its output");
+	rec.output_end = ex->output_end;
 	if (exits_push(q, &rec) != 0) {
 		log_agent_error(ex->agent_id, "out of memory queueing its exit");
 		free(rec.output);

@@ -24,8 +24,9 @@ struct exit_record {
 	bool timed_out; /* then timeout_ms ended it */
 	uint32_t timeout_ms;
 	int64_t completed_at_ms;
-	char *output;	  /* owned, NUL-ended output tail, or NULL */
-	char detail[160]; /* why, when not started or the status is unknown */
+	char *output;	    /* owned, NUL-ended output tail, or NULL */
+	int64_t output_end; /* where the output and the tail end */
+	char detail[160];   /* why, when not started or the status is unknown */
 };
 
 struct exits {

@@ -1,7 +1,7 @@
 /*
  * tessera-spoke: runs agents on this machine for trusted hubs. Owns the
- * start-up order (config, key, Valkey, supervisor, recovery, then the
- * gRPC server), the orderly shutdown on SIGINT/SIGTERM, and re-reading
+ * start-up order (config, metrics, key, Valkey, supervisor, recovery,
+ * then the gRPC server), the orderly shutdown on SIGINT/SIGTERM, and re-reading
  * the trusted hub keys on SIGHUP. Agents keep
  * running across a spoke stop; the next start settles their records.
  */
@@ -22,6 +22,7 @@
 #include "health.h"
 #include "log.h"
 #include "outcomes.h"
+#include "output_stream.h"
 #include "proc_identity.h"
 #include "recovery.h"
 #include "reflection.h"
@@ -29,6 +30,8 @@
 #include "rpc_server.h"
 #include "spoke.h"
 #include "spoke_info.h"
+#include "spoke_metrics.h"
+#include "stream_threads.h"
 
 #define SPOKE_VALKEY_WAIT_MS 30000 /* at start-up, for Valkey to come up */
 #define SPOKE_TICK_MS 20
@@ -52,9 +55,9 @@ static void spoke_reload_trust(struct spoke *sp)
 	}
 	log_info("SIGHUP: %zu trusted hub keys from %s; other settings need a restart",
 		 sp->cfg.trusted.n, config_sources_name(&sp->config));
-	ended = event_streams_revoke(sp->streams, &sp->cfg.trusted);
+	ended = stream_threads_revoke(sp->streams, &sp->cfg.trusted);
 	if (ended > 0)
-		log_info("SIGHUP: ending %zu event streams of hub keys no longer trusted", ended);
+		log_info("SIGHUP: ending %zu streams of hub keys no longer trusted", ended);
 }
 
 /* The spoke serves only while it can reach its Valkey. */
@@ -88,6 +91,7 @@ static void spoke_tick(void *arg)
 		log_info("serving again: Valkey at %s answers", sp->cfg.valkey);
 	sp->valkey_ok = ok;
 	spoke_health(sp, ok ? HEALTH_SERVING : HEALTH_NOT_SERVING);
+	spoke_metrics_tick(sp->metrics, ok, sp->draining);
 }
 
 /* An exits wake function: the reaper queued an exit. */
@@ -186,6 +190,8 @@ static int spoke_serve(struct spoke *sp, struct tsr_err *err)
 	    rpc_server_add_method(srv, TSR_METHOD_EXECUTE, execute_handle, sp, err) != 0 ||
 	    rpc_server_add_method(srv, TSR_METHOD_STREAM_EVENTS, event_stream_handle, sp->streams,
 				  err) != 0 ||
+	    rpc_server_add_method(srv, TSR_METHOD_STREAM_OUTPUT, output_stream_handle, sp->streams,
+				  err) != 0 ||
 	    health_register(sp->health, srv, err) != 0 || reflection_register(srv, err) != 0 ||
 	    rpc_server_start(srv, &port, err) != 0)
 		goto out;
@@ -206,7 +212,7 @@ out:
 		spoke_health(sp, HEALTH_NOT_SERVING);
 		rpc_server_shutdown(srv);
 	}
-	event_streams_free(sp->streams);
+	stream_threads_free(sp->streams);
 	sp->streams = NULL;
 	rpc_loop_drain(loop, SPOKE_DRAIN_MS);
 	outcomes_record(sp);
@@ -239,23 +245,25 @@ int main(int argc, char **argv)
 		goto out;
 	daemon_log_configured(&args, sp.cfg.log_format, sp.cfg.id);
 	fault_init(); /* its warning in the configured format */
-	if (agent_account_check(&sp.cfg.types, &err) != 0 ||
+	if (spoke_metrics_start(&sp.cfg, &sp.metrics, &err) != 0 ||
+	    agent_account_check(&sp.cfg.types, &err) != 0 ||
 	    sign_key_load(sp.cfg.key_path, &sp.key, &err) != 0 ||
 	    spoke_open_store(&sp, &err) != 0 || read_nonces_new(&sp.read_nonces, &err) != 0 ||
 	    spoke_start_supervisor(&sp, &err) != 0 || recovery_run(&sp, &err) != 0 ||
-	    event_streams_new(&sp, &sp.streams, &err) != 0 || spoke_serve(&sp, &err) != 0)
+	    stream_threads_new(&sp, &sp.streams, &err) != 0 || spoke_serve(&sp, &err) != 0)
 		goto out;
 	rc = 0;
 out:
 	if (rc != 0)
 		log_error("%s", err.msg);
-	event_streams_free(sp.streams);
+	stream_threads_free(sp.streams);
 	if (sp.sv != NULL)
 		supervisor_stop(sp.sv);
 	agent_cgroup_close(&sp.cgroup);
 	if (sp.store != NULL)
 		store_close(sp.store);
 	read_nonces_free(sp.read_nonces);
+	spoke_metrics_stop(sp.metrics);
 	grpc_shutdown();
 	sign_key_wipe(&sp.key);
 	spoke_config_free(&sp.cfg);

@@ -11,6 +11,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "spoke.h"
+#include "spoke_metrics.h"
 
 /* 0 when recorded or moot; -1 when it must be tried again later. */
 static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
@@ -25,6 +26,7 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 	if (r->output != NULL) {
 		upd.has_output = true;
 		upd.output = r->output;
+		upd.output_bytes = r->output_end;
 	}
 	if (r->signaled) {
 		upd.has_signal = true;
@@ -69,7 +71,9 @@ static int outcomes_record_one(struct spoke *sp, const struct exit_record *r)
 	} else {
 		/* Already terminal (a kill recorded first) or gone: nothing to add. */
 		log_agent_info(r->agent_id, "exit not recorded: %s", err.msg);
+		to = TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED;
 	}
+	spoke_metrics_ended(sp->metrics, r->agent_id, to, r->completed_at_ms);
 	agent_files_remove(sp->cfg.state_dir, r->agent_id);
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "spoke.h"
+#include "spoke_metrics.h"
 
 /* Why an agent whose gate never opened ended: "none" in its exit record, or SPAWNING. */
 #define RECOVERY_NOT_STARTED "the spoke stopped before starting the agent; no agent code ran"
@@ -71,7 +72,7 @@ static int recovery_ended(struct spoke *sp, const Tessera__V1__Agent *a, const c
 	else if (!end.found && rec.detail[0] == '\0')
 		snprintf(rec.detail, sizeof(rec.detail), "%s", why);
 	if (agent_files_out_read_tail(sp->cfg.state_dir, a->id, (size_t)sp->cfg.output_tail_bytes,
-				      &rec.output, &len, &ferr) != 0 &&
+				      &rec.output, &len, &rec.output_end, &ferr) != 0 &&
 	    ferr.code != GRPC_STATUS_NOT_FOUND)
 		log_agent_warn(a->id, "%s", ferr.msg);
 	if (exits_push(&sp->exits, &rec) != 0) {
@@ -135,6 +136,8 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 
 	if (a->state == TESSERA__V1__AGENT_STATE__AGENT_STATE_SPAWNING)
 		return recovery_fail_spawning(sp, a, err);
+	/* Adopted or not, its end goes through outcomes, which counts it. */
+	spoke_metrics_running(sp->metrics, a->id, a->type, a->started_at_ms, 0);
 	if (a->pid <= 0 || a->pid_start_ticks == 0)
 		return recovery_ended(sp, a, "no process was recorded for it", err);
 	if (strcmp(a->boot_id, sp->boot_id) != 0)

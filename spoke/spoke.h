@@ -17,8 +17,9 @@
 #include "store.h"
 #include "supervisor.h"
 
-struct event_streams;
+struct stream_threads;
 struct health;
+struct spoke_metrics;
 
 struct spoke {
 	struct config_sources config;	    /* read again on SIGHUP */
@@ -31,10 +32,12 @@ struct spoke {
 	struct store *store;		    /* loop thread only */
 	struct read_nonces *read_nonces;    /* loop thread only; NULL: all in Valkey */
 	struct supervisor *sv;
-	struct agent_cgroup cgroup; /* read-only once opened: the supervisor's */
-	struct exits exits;	    /* reaper thread in, loop thread out */
-	struct event_streams *streams;
-	struct health *health;	   /* loop thread only */
+	struct agent_cgroup cgroup;	/* read-only once opened: the supervisor's */
+	struct exits exits;		/* reaper thread in, loop thread out */
+	struct stream_threads *streams; /* hub streams: events, output */
+	struct health *health;		/* loop thread only */
+	/* Each of its hooks says which threads may call it; NULL: no metrics. */
+	struct spoke_metrics *metrics;
 	int64_t next_health_ms;	   /* monotonic: next Valkey check */
 	int64_t next_retention_ms; /* monotonic: next look for agents to delete */
 	bool valkey_ok;		   /* loop thread only: its last check passed */

@@ -207,6 +207,8 @@ static int spoke_config_line(void *arg, int argc, char **argv, struct tsr_err *e
 		return tls_conf_line(&cfg->tls, argc, argv, err);
 	if (strcmp(argv[0], "log-format") == 0)
 		return daemon_log_format_line(&cfg->log_format, argc, argv, err);
+	if (strcmp(argv[0], METRICS_LISTEN_KEYWORD) == 0)
+		return metrics_listen_line(cfg->metrics_listen, argc, argv, err);
 	if (argc != 2)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "\"%s\" takes exactly one value", argv[0]);

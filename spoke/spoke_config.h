@@ -27,6 +27,8 @@
  *   tls-cert PATH / tls-key PATH / tls-client-ca PATH, or plaintext yes
  *                                   (common/tls_conf.h)
  *   log-format text|json            (default text; common/log.h)
+ *   metrics-listen ADDR             (optional: Prometheus metrics over HTTP;
+ *                                   common/metrics_http.h)
  */
 #ifndef TSR_SPOKE_CONFIG_H
 #define TSR_SPOKE_CONFIG_H
@@ -36,6 +38,7 @@
 #include "error.h"
 #include "ids.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "sign.h"
 #include "store.h"
 #include "supervisor.h"
@@ -69,6 +72,7 @@ struct spoke_config {
 	struct tls_conf tls;
 	bool agent_cgroups_off; /* "agent-cgroups off": no cgroup per agent */
 	enum log_format log_format;
+	char metrics_listen[METRICS_LISTEN_MAX]; /* "": no metrics server */
 };
 
 /* From src: the file, then $TESSERA_SPOKE_CONFIG, then --set lines (config.h). */

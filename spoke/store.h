@@ -62,6 +62,16 @@
 #define STORE_PASSWORD_MAX 512			/* bytes of a Valkey password */
 
 struct store;
+struct metric_family;
+
+/*
+ * Where every store of this process reports each command it sends: its
+ * seconds (a histogram) and its failures, a lost connection or an error
+ * reply (a counter), both by the label "command", the command's first
+ * word; a failed connect counts as command "connect". NULL, NULL: none
+ * (the default). Set it while no other thread uses a store.
+ */
+void store_observe(struct metric_family *seconds, struct metric_family *errors);
 
 /*
  * How a store authenticates each connection: password "" sends no AUTH,
@@ -99,7 +109,8 @@ struct store_update {
 	bool has_kill_requested;
 	bool kill_requested;
 	bool has_output;
-	const char *output; /* borrowed; at most TSR_OUTPUT_MAX bytes */
+	const char *output;   /* borrowed; at most TSR_OUTPUT_MAX bytes */
+	int64_t output_bytes; /* with output: where it ends in all the agent wrote */
 };
 
 /* Called per agent by store_agents_nonterminal; a is the store's, valid during the call. */

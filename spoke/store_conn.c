@@ -3,7 +3,8 @@
  * store_close. Owns parsing the address, the spoke's key names, connecting
  * with timeouts, authenticating, and its recovery (reconnect, script load
  * and NOSCRIPT reload), building commands' argument lists, sending them,
- * and mapping error replies to statuses.
+ * mapping error replies to statuses, and timing each command for the
+ * metrics (store_observe).
  */
 #include "store.h"
 
@@ -13,16 +14,45 @@
 #include <hiredis/hiredis.h>
 #include <poll.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <sys/un.h>
 
+#include "clock.h"
 #include "ids.h"
 #include "lifecycle.h"
+#include "metrics.h"
 #include "store_internal.h"
 #include "store_script.h"
+
+#define STORE_COMMAND_NAME_MAX 32 /* bytes of a command's name as a metric label */
+
+/* store_observe's families: set before other threads use stores, then only read. */
+static _Atomic(struct metric_family *) store_seconds, store_errors;
+
+void store_observe(struct metric_family *seconds, struct metric_family *errors)
+{
+	atomic_store(&store_seconds, seconds);
+	atomic_store(&store_errors, errors);
+}
+
+/* A command sent at began_ns (clock_mono_ns) has come back, failed or not. */
+static void store_report(const struct store_args *a, int64_t began_ns, bool failed)
+{
+	char name[STORE_COMMAND_NAME_MAX];
+	struct metric_family *seconds = atomic_load(&store_seconds);
+	struct metric_family *errors = atomic_load(&store_errors);
+
+	if (seconds == NULL && errors == NULL)
+		return;
+	snprintf(name, sizeof(name), "%.*s", (int)a->len[0], a->argv[0]);
+	metric_observe(metrics_series1(seconds, name), (double)(clock_mono_ns() - began_ns) / 1e9);
+	if (failed)
+		metric_inc(metrics_series1(errors, name));
+}
 
 static void store_args_mem(struct store_args *a, const char *p, size_t len)
 {
@@ -160,12 +190,15 @@ static int store_exec(struct store *st, struct store_args *a, int timeout_ms, re
 {
 	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
 	redisReply *r;
+	int64_t began;
 
 	if (a->overflow)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
 	if (own_timeout && store_set_timeout(st, timeout_ms, err) != 0)
 		return -1;
+	began = clock_mono_ns();
 	r = redisCommandArgv(st->ctx, a->argc, a->argv, a->len);
+	store_report(a, began, r == NULL || r->type == REDIS_REPLY_ERROR);
 	if (r == NULL) {
 		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
 			    st->ctx->errstr[0] != '\0' ? st->ctx->errstr : "connection lost");
@@ -292,8 +325,10 @@ static int store_connect(struct store *st, struct tsr_err *err)
 	st->indexes_ok = false;
 	rc = 0;
 out:
-	if (rc != 0)
+	if (rc != 0) {
+		metric_inc(metrics_series1(atomic_load(&store_errors), "connect"));
 		store_drop(st);
+	}
 	return rc;
 }
 
@@ -342,6 +377,67 @@ int store_request(struct store *st, struct store_args *a, int timeout_ms, store_
 	int sent = store_command(st, a, timeout_ms, &r, err);
 
 	return store_use(sent, r, fn, arg, err);
+}
+
+/*
+ * Both replies of the pair store_request_after sent, args[i]'s into r[i];
+ * each command timed from when the one before it answered.
+ */
+static int store_pair_replies(struct store *st, struct store_args *const args[2], redisReply *r[2],
+			      struct tsr_err *err)
+{
+	int64_t began = clock_mono_ns();
+
+	for (int i = 0; i < 2; i++) {
+		if (redisGetReply(st->ctx, (void **)&r[i]) != REDIS_OK)
+			r[i] = NULL;
+		store_report(args[i], began, r[i] == NULL || r[i]->type == REDIS_REPLY_ERROR);
+		if (r[i] == NULL) {
+			tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
+				    st->ctx->errstr[0] != '\0' ? st->ctx->errstr
+							       : "connection lost");
+			store_drop(st);
+			return -1;
+		}
+		began = clock_mono_ns();
+	}
+	return 0;
+}
+
+int store_request_after(struct store *st, struct store_args *first, struct store_args *a,
+			int timeout_ms, store_reply_fn fn, void *arg, struct tsr_err *err)
+{
+	redisReply *r[2] = { NULL, NULL };
+	int rc = -1;
+
+	if (first->overflow || a->overflow)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
+		return -1;
+	if (store_set_timeout(st, timeout_ms, err) != 0)
+		return -1;
+	if (redisAppendCommandArgv(st->ctx, first->argc, first->argv, first->len) != REDIS_OK ||
+	    redisAppendCommandArgv(st->ctx, a->argc, a->argv, a->len) != REDIS_OK) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
+		store_drop(st);
+		return -1;
+	}
+	if (store_pair_replies(st, (struct store_args *const[2]){ first, a }, r, err) != 0 ||
+	    store_set_timeout(st, STORE_TIMEOUT_MS, err) != 0)
+		goto out;
+	if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR) {
+		if (r[0]->type == REDIS_REPLY_ERROR)
+			store_reply_error(r[0], first->argv[0], err);
+		else
+			store_reply_error(r[1], a->argv[0], err);
+		goto out;
+	}
+	rc = fn(r[1], arg, err);
+out:
+	for (int i = 0; i < 2; i++)
+		if (r[i] != NULL)
+			freeReplyObject(r[i]);
+	return rc;
 }
 
 int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,

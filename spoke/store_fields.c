@@ -70,6 +70,8 @@ const struct store_field store_agent_fields[AF_COUNT] = {
 	[AF_KILL] = { INT("kill_requested", SK_BOOL, 1),
 		      UPDATE(kill_requested, has_kill_requested) },
 	[AF_OUTPUT] = { TAIL("output", TSR_OUTPUT_MAX), UPDATE(output, has_output) },
+	[AF_OUTPUT_BYTES] = { INT("output_bytes", SK_I64, INT64_MAX),
+			      UPDATE(output_bytes, has_output) },
 };
 
 /*

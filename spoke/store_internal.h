@@ -81,6 +81,7 @@ enum {
 	AF_ERROR,
 	AF_KILL,
 	AF_OUTPUT,
+	AF_OUTPUT_BYTES,
 	AF_COUNT
 };
 
@@ -137,6 +138,15 @@ typedef int (*store_reply_fn)(const redisReply *r, void *arg, struct tsr_err *er
  */
 int store_request(struct store *st, struct store_args *a, int timeout_ms, store_reply_fn fn,
 		  void *arg, struct tsr_err *err);
+/*
+ * store_request of a, sent right behind first without waiting for its
+ * reply: Valkey runs a as soon as first has answered, even a first that
+ * blocks (XREAD BLOCK), so the pair costs one round trip. timeout_ms holds
+ * for the pair; first's reply is let go unless it is an error, which
+ * fails the call as a's would.
+ */
+int store_request_after(struct store *st, struct store_args *first, struct store_args *a,
+			int timeout_ms, store_reply_fn fn, void *arg, struct tsr_err *err);
 /*
  * Runs the script, then fn on its reply, an array whose first element is
  * a string, which is freed after it. A NOSCRIPT answer (cache flushed

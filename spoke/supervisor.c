@@ -433,8 +433,9 @@ static void sv_report(struct supervisor *sv, struct sv_done *d)
 	sv_read_end(sv, d);
 	d->output = NULL;
 	d->ex.output_len = 0;
+	d->ex.output_end = 0;
 	if (agent_files_out_read_tail(sv->state_dir, d->agent_id, sv->tail_max, &d->output,
-				      &d->ex.output_len, &err) != 0)
+				      &d->ex.output_len, &d->ex.output_end, &err) != 0)
 		log_agent_warn(d->agent_id, "no output: %s", err.msg);
 	d->ex.output = d->output;
 	sv->on_exit(sv->arg, &d->ex);
@@ -1320,7 +1321,8 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 		return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not running here",
 				   agent_id);
 	/* Gone meanwhile with its agent, whose record then has the tail. */
-	return agent_files_out_read_tail(sv->state_dir, agent_id, sv->tail_max, out, len, err);
+	return agent_files_out_read_tail(sv->state_dir, agent_id, sv->tail_max, out, len, NULL,
+					 err);
 }
 
 bool supervisor_has(struct supervisor *sv, const char *agent_id)

@@ -83,6 +83,7 @@ struct supervisor_exit {
 	int64_t completed_at_ms; /* wall clock when the leader's exit was seen */
 	const char *output;	 /* NUL-ended tail (NUL bytes as '?'), or NULL */
 	size_t output_len;
+	int64_t output_end; /* the offset where the output and its tail end */
 	const char *detail;
 };
 

@@ -18,6 +18,7 @@ static const ProtobufCMessageDescriptor *const fuzz_requests[] = {
 	&tessera__v1__watch_events_request__descriptor,
 	&tessera__v1__drain_spoke_request__descriptor,
 	&tessera__v1__undrain_spoke_request__descriptor,
+	&tessera__v1__read_agent_output_request__descriptor,
 	&tessera__v1__spawn_command__descriptor,
 	&tessera__v1__status_command__descriptor,
 	&tessera__v1__kill_command__descriptor,
@@ -25,6 +26,7 @@ static const ProtobufCMessageDescriptor *const fuzz_requests[] = {
 	&tessera__v1__stream_events_request__descriptor,
 	&tessera__v1__spoke_status_request__descriptor,
 	&tessera__v1__spoke_drain_request__descriptor,
+	&tessera__v1__output_stream_request__descriptor,
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -102,6 +102,25 @@ out:
 	return rc;
 }
 
+/* A chunk of an output stream; *buf is the caller's to free. */
+static int corpus_output(const struct sign_key *spoke, const char *dir, uint8_t **buf, size_t *len,
+			 struct tsr_err *err)
+{
+	Tessera__V1__OutputMessage m = TESSERA__V1__OUTPUT_MESSAGE__INIT;
+	Tessera__V1__OutputChunk c = TESSERA__V1__OUTPUT_CHUNK__INIT;
+
+	m.command_id = FUZZ_COMMAND_ID;
+	m.spoke_id = FUZZ_SPOKE_ID;
+	m.chunk = &c;
+	c.offset = 4096;
+	c.data.data = (uint8_t *)"working (2/3)\n";
+	c.data.len = 14;
+	c.skipped = 10;
+	if (envelope_output_seal(spoke, &m, buf, len, err) != 0)
+		return -1;
+	return corpus_write(dir, "output_open", "chunk", *buf, *len, err);
+}
+
 static int corpus_replies(const char *dir, const struct sign_key *spoke, struct tsr_err *err)
 {
 	Tessera__V1__Reply reply = TESSERA__V1__REPLY__INIT;
@@ -129,6 +148,10 @@ static int corpus_replies(const char *dir, const struct sign_key *spoke, struct 
 	ev.time_ms = FUZZ_NOW_MS;
 	if (envelope_event_seal(spoke, &ev, &buf, &len, err) != 0 ||
 	    corpus_write(dir, "event_open", "event", buf, len, err) != 0)
+		goto out;
+	free(buf);
+	buf = NULL;
+	if (corpus_output(spoke, dir, &buf, &len, err) != 0)
 		goto out;
 	rc = 0;
 out:

@@ -3,7 +3,8 @@
 # blocks (under "Configuration") and the CLI's defaults file (under "Using
 # it"), copied verbatim from README.md, trailing comments and all, run a
 # spoke, a hub and the CLI that talk to each other over TLS, with tokens,
-# and run the README's agent types.
+# serve metrics where the README's metrics-listen lines say, and run the
+# README's agent types.
 #
 # The examples name addresses and files as a machine would have them:
 # everything runs in a network namespace of its own, where the README's
@@ -191,6 +192,14 @@ spoke_connected() {
 }
 check "the CLI, on the README's file, sees spoke-1 connected through the hub (TLS, token, mTLS)" \
 	wait_for 15 spoke_connected
+# The README's metrics-listen lines, scraped as its Metrics section does.
+readme_metrics() {
+	ip netns exec "$NS" curl -s "127.0.0.1:$1/metrics" | grep -qx "$2"
+}
+check "the spoke's metrics-listen 9464 serves its metrics" \
+	readme_metrics 9464 'tessera_spoke_max_agents 64'
+check "the hub's metrics-listen 9465 serves its metrics" \
+	wait_for 5 readme_metrics 9465 'tessera_hub_spoke_up{spoke="spoke-1"} 1'
 
 id=$(readme_cli --json spawn coder "fix issue 7" --wait | jq -r .id)
 # Its last line: in a coverage build the shim's child, already the agent's

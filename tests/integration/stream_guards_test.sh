@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The guards on event streams, against real daemons: a token removed from
-# the hub's config (SIGHUP) ends the watches opened with it and no other;
+# the hub's config (SIGHUP) ends the watches and output streams opened with
+# it and no other;
 # a hub key removed from a spoke's trust-hub (SIGHUP) ends the StreamEvents
 # opened with it (tessera-forge holding one, and the hub's own) while the
 # streams of keys still trusted go on; an event a spoke signs about another
@@ -60,6 +61,13 @@ start_watch alice "$ALICE"
 ALICE_PID=$WATCH_PID
 start_watch bob "$BOB"
 BOB_PID=$WATCH_PID
+# And alice follows an agent's output (tessera logs -f).
+sleeper=$(cli --token "$CAROL" --json spawn sleep --spoke spoke-2 | jq -r .id)
+"$TESSERA_CLI" --hub "$HUB_ADDR" --token "$ALICE" logs -f "$sleeper" >/dev/null \
+	2>"$WORK/alice-logs.err" &
+LOGS_PID=$!
+track "$LOGS_PID" -
+sleep 1
 sed -i '/^token alice /d' "$WORK/hub.conf"
 kill -HUP "$HUB_PID"
 check "the watch of a token removed on SIGHUP ends within 2 s" wait_for 2 ended "$ALICE_PID"
@@ -68,6 +76,12 @@ check "... and the CLI exits 1" [ $? -eq 1 ]
 check "... saying UNAUTHENTICATED" grep -q "UNAUTHENTICATED.*no longer accepted" "$WORK/alice.err"
 check "the hub logs the watches it ended" \
 	grep -q "SIGHUP: ended 1 watches whose token is gone" "$WORK/hub.log"
+check "the token's output stream (logs -f) ends too" wait_for 2 ended "$LOGS_PID"
+wait "$LOGS_PID"
+check "... exit 1, UNAUTHENTICATED" [ $? -eq 1 ] &&
+	grep -q "UNAUTHENTICATED.*no longer accepted" "$WORK/alice-logs.err"
+check "the hub logs the output streams it ended" \
+	grep -q "SIGHUP: ended 1 output streams whose token is gone" "$WORK/hub.log"
 id=$(spawn "$BOB" --spoke spoke-2)
 check "another token's watch goes on: it sees a new agent complete" \
 	wait_for 10 seen "$WORK/bob.out" "$id" agent.completed
@@ -114,7 +128,7 @@ check "a stream of a key removed from trust-hub ends within 2 s" wait_for 2 ende
 check "... PERMISSION_DENIED" last_line_is "$WORK/forge1.out" PERMISSION_DENIED
 check "... because its key is no longer trusted" grep -q "no longer trusted" "$WORK/forge1.err"
 check "the spoke logs the streams it ended" \
-	grep -q "SIGHUP: ending 1 event streams" "$WORK/spoke-1.log"
+	grep -q "SIGHUP: ending 1 streams of hub keys" "$WORK/spoke-1.log"
 id=$(spawn "$BOB" --spoke spoke-1)
 check "the hub's stream (its key still trusted) goes on" \
 	wait_for 10 seen "$WORK/bob.out" "$id" agent.completed

@@ -19,7 +19,7 @@ spoke_sources() {
 check "no spoke source includes hub.pb-c.h" \
 	no_match 'hub\.pb-c\.h' $(spoke_sources)
 check "tessera-spoke links no message of hub.proto" \
-	sh -c "! nm '$build/spoke/tessera-spoke' | grep -qiE 'tessera__v1__(spawn_agent_request|get_agent_request|kill_agent_request|list_agents|list_spokes|spoke_info|drain_spoke_request|undrain_spoke_request|watch_events|hub__)'"
+	sh -c "! nm '$build/spoke/tessera-spoke' | grep -qiE 'tessera__v1__(spawn_agent_request|get_agent_request|kill_agent_request|list_agents|list_spokes|spoke_info|drain_spoke_request|undrain_spoke_request|watch_events|read_agent_output|hub__)'"
 check "tessera-spoke's reflection does not describe hub.proto" \
 	sh -c "! grep -q 'tessera/v1/hub.proto' '$build/spoke/tessera-spoke'"
 check "the hub's reflection describes hub.proto" \
@@ -36,6 +36,6 @@ check "each protocol limit and name is defined once, in common/protocol.h${dups:
 check "no method path is spelled out beside common/protocol.h" \
 	no_match '"/tessera\.v1\.(Hub|Spoke)/' $(find "$src/common" "$src/hub" "$src/spoke" "$src/tests" -name '*.[ch]' ! -name protocol.h)
 check "no command type is a string" \
-	no_match '"(agent\.(spawn|status|kill|list)|events\.stream|spoke\.info)"' $(find "$src/common" "$src/hub" "$src/spoke" "$src/tests" -name '*.[ch]')
+	no_match '"(agent\.(spawn|status|kill|list)|events\.stream|output\.stream|spoke\.info)"' $(find "$src/common" "$src/hub" "$src/spoke" "$src/tests" -name '*.[ch]')
 
 tap_end

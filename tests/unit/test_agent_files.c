@@ -148,16 +148,16 @@ START_TEST(test_output_tail)
 
 	ck_assert_msg(agent_files_out_create(dir, id, &wr, &err) == 0, "%s", err.msg);
 	ck_assert_msg(agent_files_out_open(dir, id, &rd, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, NULL, &err), 0);
 	ck_assert_uint_eq(len, 0);
 	ck_assert_str_eq(tail, "");
 	free(tail);
 	ck_assert_int_eq(write(wr, "first line\nsec\0nd\n", 18), 18);
-	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 100, &tail, &len, NULL, &err), 0);
 	ck_assert_uint_eq(len, 18);
 	ck_assert_str_eq(tail, "first line\nsec?nd\n");
 	free(tail);
-	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, NULL, &err), 0);
 	ck_assert_uint_eq(len, 4);
 	ck_assert_str_eq(tail, "?nd\n");
 	free(tail);
@@ -165,22 +165,22 @@ START_TEST(test_output_tail)
 	ck_assert_int_eq(lseek(wr, 0, SEEK_SET), 0);
 	ck_assert_int_eq(write(wr, "more", 4), 4);
 	ck_assert_msg(agent_files_out_open(dir, id, &rd2, &err) == 0, "%s", err.msg);
-	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, NULL, &err), 0);
 	ck_assert_str_eq(tail, "d\nmore");
 	free(tail);
 	/* A new file for the same agent starts empty; the old one's descriptor reads the old. */
 	close(wr);
 	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), 0);
-	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 100, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 100, &tail, &len, NULL, &err), 0);
 	ck_assert_uint_eq(len, 0);
 	free(tail);
-	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 4, &tail, &len, NULL, &err), 0);
 	ck_assert_str_eq(tail, "more");
 	free(tail);
 	close(wr);
 	close(rd);
 	close(rd2);
-	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, &err), -1);
+	ck_assert_int_eq(agent_files_out_tail(rd2, 6, &tail, &len, NULL, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INTERNAL);
 }
 END_TEST
@@ -194,7 +194,7 @@ START_TEST(test_output_refusals)
 
 	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
-	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 10, &tail, &len, &err), -1);
+	ck_assert_int_eq(agent_files_out_read_tail(dir, id, 10, &tail, &len, NULL, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_ptr_null(tail);
 	ck_assert_int_eq(agent_files_out_open(dir, "bad", &rd, &err), -1);
@@ -266,7 +266,7 @@ START_TEST(test_output_trim)
 	ck_assert_int_eq(fstat(rd, &after), 0);
 	ck_assert_int_eq(after.st_size, (off_t)total);
 	ck_assert_int_lt(after.st_blocks, before.st_blocks);
-	ck_assert_int_eq(agent_files_out_tail(rd, 7, &out, &len, &err), 0);
+	ck_assert_int_eq(agent_files_out_tail(rd, 7, &out, &len, NULL, &err), 0);
 	ck_assert_str_eq(out, "the end");
 	free(out);
 	/* Nothing new beyond the slack: nothing more to punch. */
@@ -284,6 +284,91 @@ START_TEST(test_output_trim)
 	ck_assert_int_ge(rd, 0);
 	agent_files_out_punch(rd, 1, &ro, id);
 	ck_assert_int_eq(ro, -1);
+	close(rd);
+	close(wr);
+	free(buf);
+}
+END_TEST
+
+/* Where the last n lines of text begin, read from a fresh output file. */
+static int64_t lines_start(const char *text, unsigned n)
+{
+	struct tsr_err err;
+	int64_t pos = -1;
+	int wr, rd;
+
+	agent_files_remove(dir, id);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), 0);
+	ck_assert_int_eq(write(wr, text, strlen(text)), (ssize_t)strlen(text));
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), 0);
+	ck_assert_int_eq(agent_files_out_lines_start(rd, n, &pos, &err), 0);
+	close(rd);
+	close(wr);
+	return pos;
+}
+
+/* tail -n's lines: a last line without its newline counts. */
+START_TEST(test_output_lines_start)
+{
+	ck_assert_int_eq(lines_start("a\nb\nc\n", 1), 4);
+	ck_assert_int_eq(lines_start("a\nb\nc\n", 2), 2);
+	ck_assert_int_eq(lines_start("a\nb\nc\n", 3), 0);
+	ck_assert_int_eq(lines_start("a\nb\nc\n", 9), 0);
+	ck_assert_int_eq(lines_start("a\nb\nc", 1), 4);
+	ck_assert_int_eq(lines_start("a\nb\nc", 2), 2);
+	ck_assert_int_eq(lines_start("a\nb\nc\n", 0), 6);
+	ck_assert_int_eq(lines_start("", 3), 0);
+	ck_assert_int_eq(lines_start("\n\n", 1), 1);
+}
+END_TEST
+
+/*
+ * Reading by offset: what was punched is skipped and counted, never read
+ * as zeros, and the bytes after it come at their own offsets.
+ */
+START_TEST(test_output_read_offsets)
+{
+	const size_t chunk = 64 * 1024, tail = 100;
+	char *buf = malloc(chunk), got[256];
+	int64_t pos = 0, skipped = 0, punched = 0, start;
+	size_t n, total = 0;
+	struct tsr_err err;
+	int wr, rd;
+
+	ck_assert_ptr_nonnull(buf);
+	memset(buf, 'o', chunk);
+	ck_assert_int_eq(agent_files_out_create(dir, id, &wr, &err), 0);
+	ck_assert_int_eq(agent_files_out_open(dir, id, &rd, &err), 0);
+	ck_assert_int_eq(agent_files_out_read(rd, &pos, got, sizeof(got), &n, &skipped, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	while (total <= AGENT_FILES_SLACK + chunk) {
+		ck_assert_int_eq(write(wr, buf, chunk), (ssize_t)chunk);
+		total += chunk;
+	}
+	ck_assert_int_eq(write(wr, "\nthe end\n", 9), 9);
+	total += 9;
+	agent_files_out_punch(rd, tail, &punched, id);
+	ck_assert_int_gt(punched, 0);
+	ck_assert_int_eq(agent_files_out_read(rd, &pos, got, sizeof(got), &n, &skipped, &err), 0);
+	ck_assert_int_eq(skipped, punched);
+	ck_assert_int_eq(pos, punched);
+	ck_assert_uint_eq(n, sizeof(got));
+	ck_assert_int_eq(got[0], 'o');
+	/* Up to the end, at its offset; then nothing more. */
+	pos = (int64_t)total - 8;
+	skipped = 0;
+	ck_assert_int_eq(agent_files_out_read(rd, &pos, got, sizeof(got), &n, &skipped, &err), 0);
+	ck_assert_uint_eq(n, 8);
+	ck_assert_int_eq(memcmp(got, "the end\n", 8), 0);
+	ck_assert_int_eq(skipped, 0);
+	pos = (int64_t)total;
+	ck_assert_int_eq(agent_files_out_read(rd, &pos, got, sizeof(got), &n, &skipped, &err), 0);
+	ck_assert_uint_eq(n, 0);
+	/* The last lines start within what is held. */
+	ck_assert_int_eq(agent_files_out_lines_start(rd, 1, &start, &err), 0);
+	ck_assert_int_eq(start, (int64_t)total - 8);
+	ck_assert_int_eq(agent_files_out_lines_start(rd, 2, &start, &err), 0);
+	ck_assert_int_ge(start, punched);
 	close(rd);
 	close(wr);
 	free(buf);
@@ -479,8 +564,10 @@ int test_suite(SRunner *sr)
 
 	tc = check_suite(sr, "agent_files",
 			 CHECK_TESTS(test_dir_prepare, test_path, test_output_tail,
-				     test_output_refusals, test_output_trim, test_exit_records,
-				     test_exit_record_not_a_file, test_remove, test_each));
+				     test_output_refusals, test_output_trim,
+				     test_output_lines_start, test_output_read_offsets,
+				     test_exit_records, test_exit_record_not_a_file, test_remove,
+				     test_each));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

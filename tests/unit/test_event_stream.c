@@ -23,13 +23,14 @@
 #include "event_stream.h"
 #include "ids.h"
 #include "spoke_fixture.h"
+#include "stream_threads.h"
 #include "tessera/v1/spoke.pb-c.h"
 
 #define SEEN_MAX 200
 
 static struct fx fx;
 static struct fx_server server;
-static struct event_streams *streams;
+static struct stream_threads *streams;
 static struct store *writer;  /* the test thread's own connection */
 static struct sign_key other; /* a second hub the spoke trusts */
 
@@ -52,14 +53,14 @@ static void setup(void)
 	fx_up(&fx, NULL);
 	ck_assert_int_eq(sign_keygen(&other, &err), 0);
 	ck_assert_int_eq(sign_keyring_add(&fx.sp.cfg.trusted, &other.pub, &err), 0);
-	ck_assert_int_eq(event_streams_new(&fx.sp, &streams, &err), 0);
+	ck_assert_int_eq(stream_threads_new(&fx.sp, &streams, &err), 0);
 	fx_serve(&server, TSR_METHOD_STREAM_EVENTS, event_stream_handle, streams);
 	ck_assert_int_eq(store_open(fx.valkey.addr, FX_SPOKE, NULL, &writer, &err), 0);
 }
 
 static void teardown(void)
 {
-	event_streams_free(streams);
+	stream_threads_free(streams);
 	streams = NULL;
 	fx_serve_stop(&server);
 	store_close(writer);
@@ -363,7 +364,7 @@ START_TEST(test_spoke_stops)
 	ck_assert_ptr_nonnull(w);
 	open_stream(w, "", false);
 	fx_client_run(&server, subscribed, w);
-	event_streams_free(streams);
+	stream_threads_free(streams);
 	streams = NULL;
 	fx_client_run(&server, ended, w);
 	ck_assert_int_eq(w->code, GRPC_STATUS_UNAVAILABLE);
@@ -487,8 +488,8 @@ START_TEST(test_revoked)
 	/* The reloaded keys: other's alone. */
 	ck_assert_int_eq(sign_keyring_add(&ring, &other.pub, &err), 0);
 	t0 = clock_mono_ms();
-	ck_assert_uint_eq(event_streams_revoke(streams, &ring), 1);
-	ck_assert_uint_eq(event_streams_revoke(streams, &ring), 0);
+	ck_assert_uint_eq(stream_threads_revoke(streams, &ring), 1);
+	ck_assert_uint_eq(stream_threads_revoke(streams, &ring), 0);
 	fx_client_run(&server, ended, gone);
 	ck_assert_int_eq(gone->code, GRPC_STATUS_PERMISSION_DENIED);
 	ck_assert_ptr_nonnull(strstr(gone->details, "no longer trusted"));

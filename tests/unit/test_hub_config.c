@@ -34,7 +34,8 @@ START_TEST(test_config_ok)
 					 "plaintext yes\n"
 					 "spoke-plaintext yes\n"
 					 "auth none\n"
-					 "log-format json\n",
+					 "log-format json\n"
+					 "metrics-listen 0.0.0.0:9465\n",
 					 &cfg, &err, path, sizeof(path)),
 			 0);
 	ck_assert_str_eq(cfg.listen, "0.0.0.0:7100");
@@ -54,6 +55,7 @@ START_TEST(test_config_ok)
 
 	ck_assert(cfg.tls.plaintext && cfg.spoke_tls.plaintext && cfg.auth_none);
 	ck_assert_int_eq(cfg.log_format, LOG_FORMAT_JSON);
+	ck_assert_str_eq(cfg.metrics_listen, "0.0.0.0:9465");
 	hub_config_free(&cfg);
 
 	ck_assert_int_eq(hfx_config_load("key k\nspoke a h:1 @K\n" HFX_PLAIN, &cfg, &err, path,
@@ -62,6 +64,7 @@ START_TEST(test_config_ok)
 	ck_assert_str_eq(cfg.listen, HUB_LISTEN_DEFAULT);
 	ck_assert_int_eq(cfg.relay_timeout_ms, HUB_RELAY_TIMEOUT_DEFAULT_MS);
 	ck_assert_int_eq(cfg.log_format, LOG_FORMAT_TEXT);
+	ck_assert_str_eq(cfg.metrics_listen, ""); /* off */
 	hub_config_free(&cfg);
 }
 END_TEST
@@ -104,6 +107,10 @@ START_TEST(test_config_rejects)
 	config_fails("key k\nspokes a h:1 @K\n", 2, "unknown keyword");
 	config_fails("key k\nspoke a h:1 @K\nlog-format yaml\n", 3,
 		     "log-format must be text or json, not \"yaml\"");
+	config_fails("key k\nspoke a h:1 @K\nmetrics-listen 10.0.0.1\n", 3,
+		     "metrics-listen \"10.0.0.1\": want IPV4:PORT, [IPV6]:PORT or PORT");
+	config_fails("key k\nspoke a h:1 @K\nmetrics-listen 1 2\n", 3,
+		     "metrics-listen takes one address");
 	config_fails("spoke a h:1 @K\n", 0, "no \"key PATH\" line");
 	config_fails("key k\n", 0, "no \"spoke");
 }

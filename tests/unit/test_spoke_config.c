@@ -134,7 +134,8 @@ START_TEST(test_full)
 		 "max-agents 16384\nkill-grace-ms 0\noutput-tail-bytes 1048576\n"
 		 "event-retention 100\nagent echo stdin /bin/cat -u\nagent-grace echo 7\n"
 		 "agent-user echo nobody\nagent-rlimit echo core 0 0\nagent-cgroups off\n"
-		 "log-format text\nlog-format json\n# a comment\n\n",
+		 "log-format text\nlog-format json\nmetrics-listen 9464\n"
+		 "metrics-listen [::1]:9100\n# a comment\n\n",
 		 hub2);
 	ck_assert_msg(load(extra, cfg, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(cfg->id, "spoke-7");
@@ -156,7 +157,8 @@ START_TEST(test_full)
 	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_user);
 	ck_assert(agent_types_find(&cfg->types, "echo")->spec.set_limit[SHIM_LIMIT_CORE]);
 	ck_assert(cfg->agent_cgroups_off);
-	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON); /* the last line counts */
+	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_JSON);  /* the last line counts */
+	ck_assert_str_eq(cfg->metrics_listen, "[::1]:9100"); /* so here too */
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -186,6 +188,7 @@ START_TEST(test_defaults)
 	ck_assert_uint_eq(cfg->types.n, 0);
 	ck_assert(!cfg->agent_cgroups_off);
 	ck_assert_int_eq(cfg->log_format, LOG_FORMAT_TEXT);
+	ck_assert_str_eq(cfg->metrics_listen, ""); /* off */
 	spoke_config_free(cfg);
 	free(cfg);
 }
@@ -221,6 +224,9 @@ START_TEST(test_refusals)
 	refused("agent-cgroups on\n", "agent-cgroups must be auto or off");
 	refused("log-format yaml\n", "log-format must be text or json, not \"yaml\"");
 	refused("log-format\n", "\"log-format\" takes one value");
+	refused("metrics-listen\n", "metrics-listen takes one address");
+	refused("metrics-listen 127.0.0.1\n", "metrics-listen \"127.0.0.1\": want IPV4:PORT");
+	refused("metrics-listen localhost:9464\n", "want IPV4:PORT, [IPV6]:PORT or PORT");
 	memset(longv, 'l', sizeof(longv) - 1);
 	longv[sizeof(longv) - 1] = '\0';
 	snprintf(line, sizeof(line), "listen %s\n", longv);
