@@ -132,17 +132,28 @@ static bool agent_nonce_failure(const struct tsr_err *err)
 }
 
 /*
- * Records nonce (if any) for a spawn refused before it wrote anything, so
- * that its replay is refused too; err keeps why it was refused unless the
- * nonce cannot be recorded. -1, or AGENT_CMD_REFUSED.
+ * Records nonce (if any) on its own, for a command that writes nothing
+ * else, so that its replay is refused too: 0, or AGENT_CMD_REFUSED with
+ * err saying why it could not be recorded.
  */
-static int agent_spawn_refused(struct spoke *sp, const struct store_nonce *nonce,
-			       struct tsr_err *err)
+static int agent_nonce_alone(struct spoke *sp, const struct store_nonce *nonce, struct tsr_err *err)
+{
+	if (nonce == NULL ||
+	    store_nonce_claim(sp->store, nonce->bytes, nonce->len, nonce->ttl_ms, err) == 0)
+		return 0;
+	return AGENT_CMD_REFUSED;
+}
+
+/*
+ * A command refused before it wrote anything: its nonce recorded alone,
+ * err keeping why it was refused unless the nonce cannot be recorded.
+ * -1, or AGENT_CMD_REFUSED.
+ */
+static int agent_refused(struct spoke *sp, const struct store_nonce *nonce, struct tsr_err *err)
 {
 	struct tsr_err nerr;
 
-	if (nonce == NULL ||
-	    store_nonce_claim(sp->store, nonce->bytes, nonce->len, nonce->ttl_ms, &nerr) == 0)
+	if (agent_nonce_alone(sp, nonce, &nerr) == 0)
 		return -1;
 	*err = nerr;
 	return AGENT_CMD_REFUSED;
@@ -238,10 +249,10 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
 	if (req == NULL) {
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
-		return agent_spawn_refused(sp, nonce, err);
+		return agent_refused(sp, nonce, err);
 	}
 	if (agent_validate_spawn(sp, req, &type, err) != 0) {
-		rc = agent_spawn_refused(sp, nonce, err);
+		rc = agent_refused(sp, nonce, err);
 		goto out;
 	}
 	result = SPOKE_SPAWN_ERROR;
@@ -338,30 +349,36 @@ static int agent_kill_unsupervised(struct spoke *sp, const char *agent_id, struc
 /*
  * The kill wins only over an agent still running when it comes: the
  * supervisor claims it first (its exit, whenever it comes, is KILLED), the
- * claim is made durable, and only then do signals go. An agent that has
- * ended already, its exit not yet recorded, keeps its true end.
+ * claim is made durable with the command's nonce, and only then do signals
+ * go. An agent that has ended already, its exit not yet recorded, keeps
+ * its true end. The caller found the nonce new, so a replay claims
+ * nothing. *changed: the record changed beyond its kill mark.
  */
-static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct tsr_err *err)
+static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a,
+			  const struct store_nonce *nonce, bool *changed, struct tsr_err *err)
 {
 	struct tsr_err serr;
 
 	if (supervisor_kill_claim(sp->sv, a->id, &serr) != 0) {
 		/* The supervisor keeps an agent until its exit is queued: no gap between. */
-		if (serr.code == GRPC_STATUS_FAILED_PRECONDITION ||
-		    (serr.code == GRPC_STATUS_NOT_FOUND && exits_pending(&sp->exits, a->id)))
-			return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
-					   "agent %s has already ended; its end is being recorded",
-					   a->id);
-		if (serr.code != GRPC_STATUS_NOT_FOUND) {
-			*err = serr;
-			return -1;
+		if (serr.code == GRPC_STATUS_NOT_FOUND && !exits_pending(&sp->exits, a->id)) {
+			if (agent_nonce_alone(sp, nonce, err) != 0)
+				return AGENT_CMD_REFUSED;
+			*changed = true;
+			return agent_kill_unsupervised(sp, a->id, err);
 		}
-		return agent_kill_unsupervised(sp, a->id, err);
+		if (serr.code == GRPC_STATUS_FAILED_PRECONDITION ||
+		    serr.code == GRPC_STATUS_NOT_FOUND)
+			tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
+				    "agent %s has already ended; its end is being recorded", a->id);
+		else
+			*err = serr;
+		return agent_refused(sp, nonce, err);
 	}
-	if (store_agent_mark_kill(sp->store, a->id, err) != 0) {
+	if (store_agent_mark_kill_once(sp->store, a->id, nonce, err) != 0) {
 		/* Not acknowledged: it must not end as KILLED for a kill that failed. */
 		supervisor_kill_unclaim(sp->sv, a->id);
-		return -1;
+		return nonce != NULL && agent_nonce_failure(err) ? AGENT_CMD_REFUSED : -1;
 	}
 	/* NOT_FOUND: it ended since the claim, and its exit says killed. */
 	if (supervisor_kill(sp->sv, a->id, agent_grace_ms(sp, a->type), &serr) != 0 &&
@@ -373,33 +390,68 @@ static int agent_kill_now(struct spoke *sp, const Tessera__V1__Agent *a, struct 
 	return 0;
 }
 
-int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
-		   size_t *outlen, struct tsr_err *err)
+/*
+ * The agent a kill names, read in the step that finds its nonce new (the
+ * kill records the nonce with its mark); if it cannot be read, the nonce
+ * is recorded alone.
+ */
+static int agent_kill_target(struct spoke *sp, const char *agent_id,
+			     const struct store_nonce *nonce, Tessera__V1__Agent **a,
+			     struct tsr_err *err)
+{
+	if (nonce == NULL)
+		return store_agent_get(sp->store, agent_id, a, err);
+	if (store_agent_get_fresh(sp->store, agent_id, nonce, a, err) == 0)
+		return 0;
+	return agent_nonce_failure(err) ? AGENT_CMD_REFUSED : agent_refused(sp, nonce, err);
+}
+
+int agent_cmd_kill_once(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
+			size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
 	Tessera__V1__KillCommand *req;
 	Tessera__V1__Agent *a = NULL;
+	bool changed = false;
 	int rc = -1;
 
 	req = tessera__v1__kill_command__unpack(NULL, len, payload);
-	if (req == NULL)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed kill request");
-	if (agent_check_id(sp, req->agent_id, err) != 0 ||
-	    store_agent_get(sp->store, req->agent_id, &a, err) != 0)
+	if (req == NULL) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed kill request");
+		return agent_refused(sp, nonce, err);
+	}
+	if (agent_check_id(sp, req->agent_id, err) != 0) {
+		rc = agent_refused(sp, nonce, err);
+		goto out;
+	}
+	rc = agent_kill_target(sp, req->agent_id, nonce, &a, err);
+	if (rc != 0)
 		goto out;
 	if (lifecycle_terminal(a->state)) {
 		tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION, "agent %s is already %s", a->id,
 			    lifecycle_state_name(a->state));
+		rc = agent_refused(sp, nonce, err);
 		goto out;
 	}
-	if (!a->kill_requested && agent_kill_now(sp, a, err) != 0)
+	rc = a->kill_requested ? agent_nonce_alone(sp, nonce, err)
+			       : agent_kill_now(sp, a, nonce, &changed, err);
+	if (rc != 0)
 		goto out;
-	rc = agent_pack_current(sp, a->id, out, outlen, err);
+	/* Unless it changed, the record is a as read, with the mark just made. */
+	a->kill_requested = true;
+	rc = changed ? agent_pack_current(sp, a->id, out, outlen, err)
+		     : pb_pack(&a->base, out, outlen, err);
 out:
 	spoke_metrics_kill(sp->metrics, rc == 0 ? GRPC_STATUS_OK : err->code);
 	if (a != NULL)
 		tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__kill_command__free_unpacked(req, NULL);
 	return rc;
+}
+
+int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		   size_t *outlen, struct tsr_err *err)
+{
+	return agent_cmd_kill_once(sp, NULL, payload, len, out, outlen, err);
 }
 
 int agent_cmd_list(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,

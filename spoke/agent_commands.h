@@ -16,7 +16,10 @@
 struct spoke;
 struct store_nonce;
 
-/* agent_cmd_spawn could not record its command's nonce: refuse the command, sign nothing. */
+/*
+ * agent_cmd_spawn or agent_cmd_kill_once could not record its command's
+ * nonce: refuse the command, sign nothing.
+ */
 #define AGENT_CMD_REFUSED (-2)
 
 /*
@@ -32,6 +35,16 @@ int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8
 		     size_t *outlen, struct tsr_err *err);
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		   size_t *outlen, struct tsr_err *err);
+/*
+ * agent_cmd_kill that records nonce (unless NULL: the caller has) with
+ * its kill mark, in the same atomic step, or on its own when the kill
+ * writes nothing else: a kill pays one fsync fewer before its signal. The
+ * nonce is found new before the supervisor claims the agent, so a replay
+ * changes nothing. A replay, or Valkey out of reach, is AGENT_CMD_REFUSED
+ * with err set, as for agent_cmd_spawn.
+ */
+int agent_cmd_kill_once(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
+			size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err);
 /* The SIGTERM-to-SIGKILL grace of an agent of type type_name (may be unknown now). */
 int agent_grace_ms(const struct spoke *sp, const char *type_name);
 /* A well-formed id of an agent of this spoke: INVALID_ARGUMENT, NOT_FOUND otherwise. */

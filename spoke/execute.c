@@ -2,8 +2,8 @@
  * execute: the command router. A refused envelope is a gRPC error (the
  * caller is not trusted with an answer), and so is a replayed one: the
  * nonce is recorded in Valkey before the payload is looked at (AGENT_SPAWN
- * records it in its first write instead, saving an fsync: see
- * agent_commands.h), and a command whose nonce cannot be recorded is
+ * and AGENT_KILL record it in their first write instead, saving an fsync:
+ * see agent_commands.h), and a command whose nonce cannot be recorded is
  * refused. A failed command is a signed reply carrying the status, so the
  * hub can prove which spoke said no.
  */
@@ -31,27 +31,47 @@ _Static_assert(ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS <= STORE_NONCE_TTL_
 
 typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 			  size_t *outlen, struct tsr_err *err);
+/* A handler that records its command's nonce itself (agent_commands.h). */
+typedef int (*command_once_fn)(struct spoke *sp, const struct store_nonce *nonce,
+			       const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen,
+			       struct tsr_err *err);
 
 static const struct {
 	Tessera__V1__CommandType type;
 	command_fn fn;
 } execute_routes[] = {
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_STATUS, agent_cmd_status },
-	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_LIST, agent_cmd_list },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_INFO, spoke_cmd_info },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN, spoke_cmd_drain },
 };
 
+static const struct {
+	Tessera__V1__CommandType type;
+	command_once_fn fn;
+} execute_once_routes[] = {
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, agent_cmd_spawn },
+	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill_once },
+};
+
 /*
- * NULL for AGENT_SPAWN (execute_handle calls it), EVENTS_STREAM
- * (StreamEvents takes it) and for types it does not know.
+ * NULL for those execute_route_once finds, EVENTS_STREAM (StreamEvents
+ * takes it) and for types it does not know.
  */
 static command_fn execute_route(Tessera__V1__CommandType type)
 {
 	for (size_t i = 0; i < sizeof(execute_routes) / sizeof(execute_routes[0]); i++)
 		if (execute_routes[i].type == type)
 			return execute_routes[i].fn;
+	return NULL;
+}
+
+/* The handler of a command that records its own nonce, or NULL. */
+static command_once_fn execute_route_once(Tessera__V1__CommandType type)
+{
+	for (size_t i = 0; i < sizeof(execute_once_routes) / sizeof(execute_once_routes[0]); i++)
+		if (execute_once_routes[i].type == type)
+			return execute_once_routes[i].fn;
 	return NULL;
 }
 
@@ -119,21 +139,21 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	size_t payload_len = 0, sealed_len = 0;
 	int64_t now = clock_wall_ms();
 	struct store_nonce nonce;
+	command_once_fn once;
 	command_fn fn;
-	bool spawn;
 
 	tsr_err_clear(&err);
 	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0)
 		goto refused;
-	spawn = cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN;
-	if (!spawn && execute_claim(sp, cmd, now, &err) != 0)
+	once = execute_route_once(cmd->type);
+	if (once == NULL && execute_claim(sp, cmd, now, &err) != 0)
 		goto refused;
 	fn = execute_route(cmd->type);
-	if (spawn) {
+	if (once != NULL) {
 		nonce = (struct store_nonce){ cmd->nonce.data, cmd->nonce.len,
 					      envelope_command_replay_ms(cmd, now) };
-		if (agent_cmd_spawn(sp, &nonce, cmd->payload.data, cmd->payload.len, &payload,
-				    &payload_len, &err) == AGENT_CMD_REFUSED)
+		if (once(sp, &nonce, cmd->payload.data, cmd->payload.len, &payload, &payload_len,
+			 &err) == AGENT_CMD_REFUSED)
 			goto refused;
 	} else if (fn == NULL) {
 		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED,

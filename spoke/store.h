@@ -162,9 +162,24 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 			   struct tsr_err *err);
 /* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
+/*
+ * store_agent_mark_kill that first records nonce, in the same atomic step:
+ * a kill pays one write (one fsync) before its signal instead of two.
+ * Fails as store_nonce_claim would, with nothing written, if it cannot;
+ * on NOT_FOUND or FAILED_PRECONDITION the nonce is recorded.
+ */
+int store_agent_mark_kill_once(struct store *st, const char *agent_id,
+			       const struct store_nonce *nonce, struct tsr_err *err);
 /* *out is malloc'd: free with tessera__v1__agent__free_unpacked(*out, NULL). */
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,
 		    struct tsr_err *err);
+/*
+ * store_agent_get for a command whose nonce a later step records: first
+ * PERMISSION_DENIED "replayed command", with nothing read, if nonce is
+ * recorded already. It only reads, so it costs no fsync.
+ */
+int store_agent_get_fresh(struct store *st, const char *agent_id, const struct store_nonce *nonce,
+			  Tessera__V1__Agent **out, struct tsr_err *err);
 /*
  * One page of agents, newest first. state_filter UNSPECIFIED and
  * type_filter "" match any; an agent matches the nlabels labels (a

@@ -314,6 +314,8 @@ static int step_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 
 	if (strcmp(what, "notfound") == 0)
 		return tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s not found", s->agent_id);
+	if (strcmp(what, "replayed") == 0)
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
 	if (strcmp(what, "illegal") == 0)
 		return tsr_err_set(err, GRPC_STATUS_FAILED_PRECONDITION,
 				   "agent %s: illegal transition %.32s -> %s", s->agent_id,
@@ -396,17 +398,19 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 	return store_eval(st, &args, step_outcome, &step, err);
 }
 
-int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err)
+int store_agent_mark_kill_once(struct store *st, const char *agent_id,
+			       const struct store_nonce *nonce, struct tsr_err *err)
 {
 	struct agent_step step = { agent_id, "kill requested", NULL, 0 };
-	char key[STORE_KEY_MAX];
+	char key[STORE_KEY_MAX], nonce_key[STORE_KEY_MAX];
 	struct store_args args = { 0 };
 	const char *name;
 	int slot;
 
-	if (store_agent_key(st, agent_id, key, err) != 0)
+	if (store_agent_key(st, agent_id, key, err) != 0 ||
+	    (nonce != NULL && store_nonce_key(st, nonce, nonce_key, err) != 0))
 		return -1;
-	store_args_eval(&args, st, "mark", key);
+	store_args_eval_nonce(&args, st, "mark", key, nonce != NULL ? nonce_key : NULL);
 	slot = store_args_list(&args);
 	for (int s = 1; (name = lifecycle_state_name((Tessera__V1__AgentState)s)) != NULL; s++)
 		if (!lifecycle_terminal((Tessera__V1__AgentState)s))
@@ -416,7 +420,14 @@ int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err
 	store_args_str(&args, store_agent_fields[AF_KILL].name);
 	store_args_int(&args, 1);
 	store_args_list_end(&args, slot);
+	if (nonce != NULL)
+		store_args_int(&args, nonce->ttl_ms);
 	return store_eval(st, &args, step_outcome, &step, err);
+}
+
+int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err)
+{
+	return store_agent_mark_kill_once(st, agent_id, NULL, err);
 }
 
 static int agent_own_strings(Tessera__V1__Agent *a, struct tsr_err *err)
@@ -528,6 +539,32 @@ static int agent_hash_decode(const redisReply *r, void *arg, struct tsr_err *err
 	const struct agent_ask *q = arg;
 
 	return agent_decode(r, q->agent_id, q->out, err);
+}
+
+/* The "get" step's reply: replayed, or ok and the agent's hash pairs. */
+static int agent_fresh_decode(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	const struct agent_ask *q = arg;
+
+	if (reply_is(r->element[0], "replayed"))
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
+	if (!reply_is(r->element[0], "ok") || r->elements != 2)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey script: malformed get reply");
+	return agent_decode(r->element[1], q->agent_id, q->out, err);
+}
+
+int store_agent_get_fresh(struct store *st, const char *agent_id, const struct store_nonce *nonce,
+			  Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	struct agent_ask q = { agent_id, out };
+	char key[STORE_KEY_MAX], nonce_key[STORE_KEY_MAX];
+	struct store_args args = { 0 };
+
+	if (store_agent_key(st, agent_id, key, err) != 0 ||
+	    store_nonce_key(st, nonce, nonce_key, err) != 0)
+		return -1;
+	store_args_eval_nonce(&args, st, "get", key, nonce_key);
+	return store_eval(st, &args, agent_fresh_decode, &q, err);
 }
 
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,

@@ -258,56 +258,54 @@ static int events_decode_all(const redisReply *r, void *arg, struct tsr_err *err
 	return 0;
 }
 
+/* The read script's arguments, for g: entries after g->after, checked. */
+static void args_fetch(struct store_args *args, const struct store *st, const struct events_got *g)
+{
+	store_args_str(args, "EVAL_RO");
+	store_args_str(args, events_read_script);
+	store_args_str(args, "1");
+	store_args_str(args, st->k_events);
+	store_args_str(args, g->after);
+	store_args_int(args, (long long)g->max_count);
+}
+
 /* Reads without waiting, into g, which holds no events yet. */
 static int events_fetch(struct store *st, struct events_got *g, struct tsr_err *err)
 {
 	struct store_args args = { 0 };
 
-	store_args_str(&args, "EVAL_RO");
-	store_args_str(&args, events_read_script);
-	store_args_str(&args, "1");
-	store_args_str(&args, st->k_events);
-	store_args_str(&args, g->after);
-	store_args_int(&args, (long long)g->max_count);
+	args_fetch(&args, st, g);
 	return store_request(st, &args, STORE_TIMEOUT_MS, events_decode_all, g, err);
 }
 
-/* XREAD BLOCK's reply: nil when nothing came, else what came, which *woke says. */
-static int events_woke(const redisReply *r, void *arg, struct tsr_err *err)
-{
-	bool *woke = arg;
-
-	if (r->type != REDIS_REPLY_NIL && r->type != REDIS_REPLY_ARRAY)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey XREAD: unexpected reply");
-	*woke = r->type == REDIS_REPLY_ARRAY;
-	return 0;
-}
-
 /*
- * Waits up to block_ms for an entry after after; *woke says whether one
- * came. What it brings is not used: events_fetch reads it again, checked.
+ * Waits up to block_ms for an entry after g->after, then reads into g as
+ * events_fetch does. The wait's own entries are not used (the read
+ * checks that none before them was trimmed); the read goes right behind
+ * the wait, so the entries come one round trip after they are written.
  */
-static int events_wait(struct store *st, const char *after, int block_ms, bool *woke,
-		       struct tsr_err *err)
+static int events_wait_fetch(struct store *st, struct events_got *g, int block_ms,
+			     struct tsr_err *err)
 {
-	struct store_args args = { 0 };
+	struct store_args wait = { 0 }, fetch = { 0 };
 
-	store_args_str(&args, "XREAD");
-	store_args_str(&args, "COUNT");
-	store_args_str(&args, "1");
-	store_args_str(&args, "BLOCK");
-	store_args_int(&args, block_ms);
-	store_args_str(&args, "STREAMS");
-	store_args_str(&args, st->k_events);
-	store_args_str(&args, after);
-	return store_request(st, &args, block_ms + STORE_TIMEOUT_MS, events_woke, woke, err);
+	store_args_str(&wait, "XREAD");
+	store_args_str(&wait, "COUNT");
+	store_args_str(&wait, "1");
+	store_args_str(&wait, "BLOCK");
+	store_args_int(&wait, block_ms);
+	store_args_str(&wait, "STREAMS");
+	store_args_str(&wait, st->k_events);
+	store_args_str(&wait, g->after);
+	args_fetch(&fetch, st, g);
+	return store_request_after(st, &wait, &fetch, block_ms + STORE_TIMEOUT_MS,
+				   events_decode_all, g, err);
 }
 
 int store_events_read(struct store *st, const char *after, int block_ms, size_t max_count,
 		      Tessera__V1__Event ***events, size_t *n, struct tsr_err *err)
 {
 	struct events_got g = { st, after, max_count, NULL, 0 };
-	bool woke = false;
 	int rc = -1;
 
 	*events = NULL;
@@ -328,13 +326,7 @@ int store_events_read(struct store *st, const char *after, int block_ms, size_t 
 	if (g.n == 0 && block_ms > 0) {
 		store_events_free(g.evs, 0);
 		g.evs = NULL;
-		if (events_wait(st, after, block_ms, &woke, err) != 0)
-			goto out;
-		if (!woke) {
-			rc = 0;
-			goto out;
-		}
-		if (events_fetch(st, &g, err) != 0)
+		if (events_wait_fetch(st, &g, block_ms, err) != 0)
 			goto out;
 	}
 	*events = g.evs;

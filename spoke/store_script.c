@@ -6,11 +6,11 @@
  *
  * KEYS: [1] index, [2] request map, [3] event stream, [4] agent hash
  * (no [4] for "list", "reindex" and "prune"), [5] a command nonce
- * ("create" only, optional). ARGV: [1] operation, [2] PUBLISH
- * channel, [3] stream length cap, then the operation's own. A "counted
- * list" is a count n followed by n strings. Replies are arrays whose first
- * string says how the step ended: ok, existing, exists, notfound, illegal,
- * badcursor, replayed.
+ * ("create", "mark" and "get" only, optional). ARGV: [1] operation, [2]
+ * PUBLISH channel, [3] stream length cap, then the operation's own. A
+ * "counted list" is a count n followed by n strings. Replies are arrays
+ * whose first string says how the step ended: ok, existing, exists,
+ * notfound, illegal, badcursor, replayed.
  *
  * Secondary indexes, named after KEYS[1] (same hash slot): one sorted set
  * per state and per type, scored like the main index by creation time, so
@@ -124,16 +124,28 @@ const char store_script[] =
 "  return {'ok', emit(event)}\n"
 "end\n"
 "\n"
-"-- Counted lists from ARGV[4]: states in which the pairs may be set, pairs.\n"
-"-- No state changes, so no event.\n"
+"-- Counted lists from ARGV[4]: states in which the pairs may be set, pairs;\n"
+"-- with KEYS[5], the command's nonce, recorded first for ARGV after them\n"
+"-- ms, or 'replayed' with nothing written. No state changes, so no event.\n"
 "if op == 'mark' then\n"
 "  local allowed, i = take(4)\n"
-"  local set = take(i)\n"
+"  local set, j = take(i)\n"
+"  if KEYS[5] and not redis.call('SET', KEYS[5], '1', 'NX', 'PX', ARGV[j]) then\n"
+"    return {'replayed'}\n"
+"  end\n"
 "  local cur = redis.call('HGET', KEYS[4], 'state')\n"
 "  if not cur then return {'notfound'} end\n"
 "  if not member(allowed, cur) then return {'illegal', cur} end\n"
 "  redis.call('HSET', KEYS[4], unpack(set))\n"
 "  return {'ok'}\n"
+"end\n"
+"\n"
+"-- Reads only, so Valkey writes and syncs nothing: with KEYS[5], a\n"
+"-- command's nonce, 'replayed' if it is recorded; else ok and the agent's\n"
+"-- hash pairs (none: no such agent).\n"
+"if op == 'get' then\n"
+"  if KEYS[5] and redis.call('EXISTS', KEYS[5]) == 1 then return {'replayed'} end\n"
+"  return {'ok', redis.call('HGETALL', KEYS[4])}\n"
 "end\n"
 "\n"
 "-- ARGV[4] agent key prefix, [5] id the page starts after or '', [6] page\n"

@@ -239,7 +239,6 @@ static void sv_leader_exited(struct supervisor *sv, struct sv_child *c, int64_t 
 	c->gatefd = -1;
 	c->state = SV_DRAINING;
 	c->drain_until_mono = now + SUPERVISOR_DRAIN_MS;
-	sv_due(sv, now);
 }
 
 /*
@@ -339,9 +338,10 @@ static size_t sv_step_slot(struct supervisor *sv, struct sv_child *c, int64_t no
 }
 
 /*
- * One pass after poll(), with mu held: the shims that ended, then the
- * table, if some deadline is due; returns how many exits went to
- * sv->done, each slot SV_REPORTING.
+ * One pass after poll(), with mu held: the shims that ended, each
+ * reported at once if its group has gone with it (no walk of the table
+ * for it), then the table, if some deadline is due; returns how many
+ * exits went to sv->done, each slot SV_REPORTING.
  */
 static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t now)
 {
@@ -351,15 +351,17 @@ static size_t sv_step(struct supervisor *sv, size_t nready, bool trim, int64_t n
 		struct sv_child *c = &sv->slots[(uint32_t)sv->ready[k]];
 
 		/* An event of a slot's earlier watch is no news of its shim. */
-		if (c->state == SV_RUNNING && c->watch == (uint32_t)(sv->ready[k] >> 32))
-			sv_leader_exited(sv, c, now);
+		if (c->state != SV_RUNNING || c->watch != (uint32_t)(sv->ready[k] >> 32))
+			continue;
+		sv_leader_exited(sv, c, now);
+		ndone += sv_step_slot(sv, c, now, &sv->done[ndone]);
 	}
 	sv->nrunning = 0;
 	for (size_t i = 0; i < sv->max && trim; i++)
 		if (sv->slots[i].state == SV_RUNNING)
 			sv->running[sv->nrunning++] = i;
 	if (now < sv->next_due_mono)
-		return 0;
+		return ndone;
 	sv->next_due_mono = INT64_MAX;
 	for (size_t i = 0; i < sv->max; i++)
 		ndone += sv_step_slot(sv, &sv->slots[i], now, &sv->done[ndone]);

@@ -5,7 +5,8 @@
  * the replies, what Valkey holds and the processes; and every refusal:
  * malformed payloads, bad ids and fields, the max-agents cap, a spawn
  * on a draining spoke (but for a retry of one it carried out), a spawn
- * that cannot start, Valkey down.
+ * that cannot start, Valkey down; and the nonces a spawn and a kill
+ * record themselves, and the replays refused.
  */
 #include <check.h>
 #include <errno.h>
@@ -157,6 +158,23 @@ static int kill_agent(const char *id, Tessera__V1__Agent **out, struct tsr_err *
 
 	req.agent_id = (char *)id;
 	return call_agent(agent_cmd_kill, &req.base, out, err);
+}
+
+/* The nonce a kill records itself (agent_cmd_kill_once). */
+static const struct store_nonce *kill_nonce;
+
+static int kill_cmd(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
+		    size_t *outlen, struct tsr_err *err)
+{
+	return agent_cmd_kill_once(sp, kill_nonce, payload, len, out, outlen, err);
+}
+
+static int kill_once(const char *id, Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	Tessera__V1__KillCommand req = TESSERA__V1__KILL_COMMAND__INIT;
+
+	req.agent_id = (char *)id;
+	return call_agent(kill_cmd, &req.base, out, err);
 }
 
 /* A raw payload (not packed from a message) through fn: what fn returned, err its error. */
@@ -594,6 +612,65 @@ START_TEST(test_kill_refusals)
 }
 END_TEST
 
+/*
+ * A kill records its nonce with its kill mark, or alone when it marks
+ * nothing. A replay is refused as AGENT_CMD_REFUSED before the agent is
+ * claimed: the agent it names keeps its own end.
+ */
+START_TEST(test_kill_nonce)
+{
+	uint8_t bytes[16] = { 0xd4 }, gone[16] = { 0xe5 }, bad[16] = { 0xf6 };
+	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
+	Tessera__V1__Agent *a = spawn_ok("sh", "sleep 30"), *c = spawn_ok("sh", "sleep 1; exit 3");
+	Tessera__V1__Agent *b = NULL;
+	int64_t deadline = clock_mono_ms() + FX_WAIT_MS;
+	char buf[64];
+	struct tsr_err err;
+
+	kill_nonce = &nonce;
+	ck_assert_msg(kill_once(a->id, &b, &err) == 0, "%s", err.msg);
+	ck_assert(b->kill_requested);
+	ck_assert_int_eq(b->state, RUNNING);
+	tessera__v1__agent__free_unpacked(b, NULL);
+	ck_assert_int_eq(nonce_recorded(bytes), 1);
+	/* The same nonce again, aimed at another agent: refused, and that agent untouched. */
+	ck_assert_int_eq(kill_once(c->id, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_str_eq(err.msg, "replayed command");
+	ck_assert_str_eq(fx_field(&fx, c->id, "kill_requested", buf, sizeof(buf)), "0");
+	ck_assert_int_eq(fx_settle(&fx, c->id), FAILED);
+	ck_assert_int_eq(fx_settle(&fx, a->id), KILLED);
+	/* Refused after its nonce: a signed refusal, the nonce recorded all the same. */
+	nonce.bytes = gone;
+	ck_assert_int_eq(kill_once(a->id, &b, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_int_eq(nonce_recorded(gone), 1);
+	ck_assert_int_eq(kill_once(a->id, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	nonce.bytes = bad;
+	ck_assert_int_eq(raw_call(kill_cmd, garbage, sizeof(garbage), &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(nonce_recorded(bad), 1);
+	ck_assert_int_eq(raw_call(kill_cmd, garbage, sizeof(garbage), &err), AGENT_CMD_REFUSED);
+	/* Valkey away: refused, as execute refuses a nonce it cannot record; no signal sent. */
+	while (supervisor_count(fx.sp.sv) > 0) {
+		ck_assert_msg(clock_mono_ms() < deadline, "the ended agents are still supervised");
+		usleep(10000);
+	}
+	tessera__v1__agent__free_unpacked(c, NULL);
+	c = spawn_ok("sh", "sleep 30");
+	bytes[0] = 0x17;
+	nonce.bytes = bytes;
+	fx_valkey_stop(&fx.valkey);
+	ck_assert_int_eq(kill_once(c->id, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(kill(c->pid, 0), 0);
+	kill_nonce = NULL;
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(c, NULL);
+}
+END_TEST
+
 struct list_args {
 	Tessera__V1__AgentState state;
 	const char *type, *token;
@@ -754,8 +831,8 @@ int test_suite(SRunner *sr)
 				     test_spawn_nonce, test_spawn_refusals, test_spawn_cap,
 				     test_spawn_draining, test_spawn_cannot_start,
 				     test_spawn_timeout, test_grace, test_status, test_kill,
-				     test_kill_unsupervised, test_kill_refusals, test_list,
-				     test_list_refusals, test_valkey_down));
+				     test_kill_unsupervised, test_kill_refusals, test_kill_nonce,
+				     test_list, test_list_refusals, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

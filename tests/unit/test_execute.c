@@ -6,7 +6,8 @@
  * unknown command type is UNIMPLEMENTED there. SPOKE_DRAIN keeps its nonce
  * in Valkey, and every reply says whether the spoke drains. Refused before any handler,
  * as gRPC errors: bytes that are no command, an untrusted signer, another
- * spoke's command, a replayed nonce, and any command while Valkey is down.
+ * spoke's command, a replayed nonce, and any command while Valkey is down;
+ * a spawn's and a kill's replays, whose nonces their handlers record.
  */
 #include <check.h>
 #include <stdio.h>
@@ -232,6 +233,55 @@ START_TEST(test_refused)
 }
 END_TEST
 
+/*
+ * A kill records its nonce in the step that marks its agent: its replay
+ * is refused as a gRPC error, nothing signed, whether the first one
+ * killed the agent or found it ended; with Valkey away it is refused too.
+ */
+START_TEST(test_kill_replay)
+{
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__KillCommand kill = TESSERA__V1__KILL_COMMAND__INIT;
+	Tessera__V1__Reply *r;
+	Tessera__V1__Agent *a;
+	uint8_t *cmd = NULL;
+	size_t len = 0;
+	struct unary u;
+
+	spawn.type = "cat";
+	spawn.task = "";
+	spawn.request_id = "";
+	execute(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, &spawn.base, FX_SPOKE,
+		&u);
+	r = reply(&u);
+	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(a);
+	fx_track(&fx, a->pid);
+	tessera__v1__reply__free_unpacked(r, NULL);
+	kill.agent_id = a->id;
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, &kill.base,
+		   FX_SPOKE, &cmd, &len);
+	/* Its cat may have ended already: killed, or a signed FAILED_PRECONDITION. */
+	call(cmd, len, &u);
+	r = reply(&u);
+	ck_assert(r->status == GRPC_STATUS_OK || r->status == GRPC_STATUS_FAILED_PRECONDITION);
+	tessera__v1__reply__free_unpacked(r, NULL);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_nonnull(strstr(u.details, "replayed"));
+	ck_assert_uint_eq(u.len, 0);
+	free(cmd);
+	fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, &kill.base,
+		   FX_SPOKE, &cmd, &len);
+	fx_valkey_stop(&fx.valkey);
+	call(cmd, len, &u);
+	ck_assert_int_eq(u.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_uint_eq(u.len, 0);
+	free(cmd);
+	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
 /* Valkey's count of keys naming a nonce. */
 static long long nonce_keys(void)
 {
@@ -356,7 +406,8 @@ int test_suite(SRunner *sr)
 		return rc;
 	tc = check_suite(sr, "execute",
 			 CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
-				     test_read_replay, test_drain_routed, test_valkey_down));
+				     test_kill_replay, test_read_replay, test_drain_routed,
+				     test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

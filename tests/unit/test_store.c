@@ -376,6 +376,59 @@ START_TEST(test_signal_and_mark_kill)
 }
 END_TEST
 
+/*
+ * A kill's nonce: store_agent_get_fresh reads the agent only while the
+ * nonce is new, writing nothing; store_agent_mark_kill_once records it with
+ * the mark, refuses it once recorded with nothing written, and records it
+ * when the mark itself is refused.
+ */
+START_TEST(test_mark_kill_nonce)
+{
+	char id[TSR_AGENT_ID_MAX + 1], other[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 0), b = agent_new(other, "echo", "", 0);
+	uint8_t bytes[16] = { 0x42 };
+	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
+	Tessera__V1__Agent *got = NULL;
+	struct tsr_err err;
+	redisReply *r;
+
+	create_ok(&a);
+	create_ok(&b);
+	transition_ok(id, RUNNING, NULL, NULL);
+	transition_ok(other, RUNNING, NULL, NULL);
+	ck_assert_int_eq(store_agent_get_fresh(st, id, &nonce, &got, &err), 0);
+	ck_assert_str_eq(got->id, id);
+	tessera__v1__agent__free_unpacked(got, NULL);
+	r = rawcmd("EXISTS tessera:{s1}:nonce:42000000000000000000000000000000");
+	ck_assert_int_eq(r->integer, 0);
+	freeReplyObject(r);
+	ck_assert_int_eq(store_agent_mark_kill_once(st, id, &nonce, &err), 0);
+	r = rawcmd("PTTL tessera:{s1}:nonce:42000000000000000000000000000000");
+	ck_assert_int_gt(r->integer, 0);
+	ck_assert_int_le(r->integer, 60000);
+	freeReplyObject(r);
+	ck_assert_int_eq(store_agent_get_fresh(st, other, &nonce, &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_str_eq(err.msg, "replayed command");
+	ck_assert_int_eq(store_agent_mark_kill_once(st, other, &nonce, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_int_eq(store_agent_get(st, other, &got, NULL), 0);
+	ck_assert(!got->kill_requested);
+	tessera__v1__agent__free_unpacked(got, NULL);
+	/* Refused by the agent's state: the nonce is recorded all the same. */
+	transition_ok(other, COMPLETED, NULL, NULL);
+	bytes[0] = 0x43;
+	ck_assert_int_eq(store_agent_mark_kill_once(st, other, &nonce, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_int_eq(store_agent_mark_kill_once(st, other, &nonce, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
+	bytes[0] = 0x44;
+	ck_assert_int_eq(ids_new_agent_id(SPOKE, id, sizeof(id)), 0);
+	ck_assert_int_eq(store_agent_get_fresh(st, id, &nonce, &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+}
+END_TEST
+
 /* Field/value pairs of the agent's hash, as one string, to compare before and after. */
 static char *hash_dump(const char *id)
 {
@@ -1581,14 +1634,15 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(
-		sr, "store",
-		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-			    test_signal_and_mark_kill, test_illegal_transition, test_not_found,
-			    test_list, test_list_bounded, test_list_bytes, test_prune, test_labels,
-			    test_list_indexes, test_reindex, test_events, test_events_retention,
-			    test_script_flush, test_valkey_restart, test_open_errors, test_auth_acl,
-			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
+	tc = check_suite(sr, "store",
+			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+				     test_signal_and_mark_kill, test_mark_kill_nonce,
+				     test_illegal_transition, test_not_found, test_list,
+				     test_list_bounded, test_list_bytes, test_prune, test_labels,
+				     test_list_indexes, test_reindex, test_events,
+				     test_events_retention, test_script_flush, test_valkey_restart,
+				     test_open_errors, test_auth_acl, test_auth_requirepass,
+				     test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
