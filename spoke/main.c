@@ -69,6 +69,22 @@ static void spoke_health(struct spoke *sp, enum health_status status)
 		log_error("health: %s", err.msg);
 }
 
+/* With metrics on, the agents recorded by state, each health check. */
+static void spoke_tick_recorded(struct spoke *sp, bool valkey_ok)
+{
+	int64_t counts[TESSERA__V1__AGENT_STATE__AGENT_STATE_KILLED + 1];
+	struct tsr_err err;
+
+	if (sp->metrics == NULL || !valkey_ok)
+		return;
+	if (store_agents_by_state(sp->store, counts, sizeof(counts) / sizeof(counts[0]), &err) !=
+	    0) {
+		log_warn("agents by state for the metrics: %s", err.msg);
+		return;
+	}
+	spoke_metrics_recorded(sp->metrics, counts, sizeof(counts) / sizeof(counts[0]));
+}
+
 static void spoke_tick(void *arg)
 {
 	struct spoke *sp = arg;
@@ -92,6 +108,7 @@ static void spoke_tick(void *arg)
 	sp->valkey_ok = ok;
 	spoke_health(sp, ok ? HEALTH_SERVING : HEALTH_NOT_SERVING);
 	spoke_metrics_tick(sp->metrics, ok, sp->draining);
+	spoke_tick_recorded(sp, ok);
 }
 
 /* An exits wake function: the reaper queued an exit. */

@@ -32,6 +32,7 @@ enum {
 	SM_VALKEY_UP,
 	SM_DRAINING,
 	SM_MAX_AGENTS,
+	SM_RECORDED,
 	SM_COUNT
 };
 
@@ -94,6 +95,11 @@ static const struct metric_desc spoke_metrics_desc[SM_COUNT] = {
 	[SM_MAX_AGENTS] = { .name = "tessera_spoke_max_agents",
 			    .help = "The spoke's max-agents.",
 			    .type = METRIC_GAUGE },
+	[SM_RECORDED] = { .name = "tessera_spoke_agents_recorded",
+			  .help = "Agents in the spoke's Valkey by state, ended ones until "
+				  "retention deletes them; read every second.",
+			  .type = METRIC_GAUGE,
+			  .labels = { "state" } },
 };
 
 /* An agent recorded RUNNING whose end is not recorded yet. */
@@ -281,6 +287,17 @@ void spoke_metrics_tick(struct spoke_metrics *sm, bool valkey_ok, bool draining)
 		return;
 	metric_set(sm->valkey_up, valkey_ok ? 1 : 0);
 	metric_set(sm->draining, draining ? 1 : 0);
+}
+
+void spoke_metrics_recorded(struct spoke_metrics *sm, const int64_t *counts, size_t n)
+{
+	const char *name;
+
+	if (sm == NULL)
+		return;
+	for (size_t s = 1;
+	     s < n && (name = lifecycle_state_name((Tessera__V1__AgentState)s)) != NULL; s++)
+		metric_set(metrics_series1(sm->f[SM_RECORDED], name), (double)counts[s]);
 }
 
 void spoke_metrics_stream(struct spoke_metrics *sm, int delta)

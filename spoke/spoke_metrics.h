@@ -14,6 +14,7 @@
  *   tessera_spoke_events_streamed_total, tessera_spoke_event_streams
  *                                             events sent to hubs, streams open
  *   tessera_spoke_commands_total{type,status} Execute's commands by type and status
+ *   tessera_spoke_agents_recorded{state}      agents in its Valkey by state, every second
  *   tessera_spoke_valkey_up, tessera_spoke_draining, tessera_spoke_max_agents
  *   and process_* (common/metrics_process.h).
  *
@@ -76,6 +77,8 @@ void spoke_metrics_command(struct spoke_metrics *sm, Tessera__V1__CommandType ty
 /* What the loop tick knows: whether Valkey answers and the spoke drains. */
 void spoke_metrics_tick(struct spoke_metrics *sm, bool valkey_ok, bool draining);
 
+/* Loop thread: counts[s] agents recorded in state s (an AgentState), for s in 1..n-1. */
+void spoke_metrics_recorded(struct spoke_metrics *sm, const int64_t *counts, size_t n);
 /* Any thread: an event stream opened (+1) or ended (-1); events sent on one. */
 void spoke_metrics_stream(struct spoke_metrics *sm, int delta);
 void spoke_metrics_streamed(struct spoke_metrics *sm, size_t events);

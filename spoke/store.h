@@ -207,6 +207,11 @@ int store_agent_list(struct store *st, Tessera__V1__AgentState state_filter,
  */
 int store_indexes_ensure(struct store *st, struct tsr_err *err);
 /*
+ * counts[s]: the agents recorded in state s (an AgentState) for s in
+ * 1..n-1, from the state indexes, in one read-only script; [0] is 0.
+ */
+int store_agents_by_state(struct store *st, int64_t *counts, size_t n, struct tsr_err *err);
+/*
  * Calls fn for every agent not in a terminal state, one state after the
  * other, newest first within each, for recovery at start-up; stops at fn's
  * first error. fn may use st, and may move the agent to another state.

@@ -604,6 +604,52 @@ static int reindex_stepped(const redisReply *r, void *arg, struct tsr_err *err)
 	return 0;
 }
 
+/* The size of each state's index, for the states named in ARGV. */
+static const char store_by_state_script[] =
+	"local r = {}\n"
+	"for i, s in ipairs(ARGV) do r[i] = redis.call('ZCARD', KEYS[1] .. ':state:' .. s) end\n"
+	"return r\n";
+
+struct by_state {
+	int64_t *counts;
+	size_t n;
+};
+
+static int by_state_counted(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	const struct by_state *b = arg;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != b->n - 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: malformed state counts");
+	for (size_t i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_INTEGER)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+					   "valkey: malformed state counts");
+		b->counts[i + 1] = r->element[i]->integer;
+	}
+	return 0;
+}
+
+int store_agents_by_state(struct store *st, int64_t *counts, size_t n, struct tsr_err *err)
+{
+	struct by_state b = { counts, n };
+	struct store_args args = { 0 };
+	const char *name;
+
+	assert(n >= 2);
+	memset(counts, 0, n * sizeof(*counts));
+	store_args_str(&args, "EVAL_RO");
+	store_args_str(&args, store_by_state_script);
+	store_args_str(&args, "1");
+	store_args_str(&args, st->k_index);
+	for (size_t s = 1; s < n; s++) {
+		name = lifecycle_state_name((Tessera__V1__AgentState)s);
+		assert(name != NULL);
+		store_args_str(&args, name);
+	}
+	return store_request(st, &args, STORE_TIMEOUT_MS, by_state_counted, &b, err);
+}
+
 int store_indexes_ensure(struct store *st, struct tsr_err *err)
 {
 	char key[STORE_KEY_MAX];
