@@ -51,7 +51,9 @@ static int cli_logs_chunk(struct cli_logs *l, Tessera__V1__OutputChunk *c)
 	if (c->skipped > 0)
 		fprintf(stderr, "tessera: skipped %lld bytes of output the spoke no longer holds\n",
 			(long long)c->skipped);
-	if (fwrite(c->data.data, 1, c->data.len, stdout) != c->data.len || fflush(stdout) != 0)
+	/* An empty chunk (the end) may carry no buffer at all. */
+	if ((c->data.len > 0 && fwrite(c->data.data, 1, c->data.len, stdout) != c->data.len) ||
+	    fflush(stdout) != 0)
 		return tsr_err_set(&l->err, GRPC_STATUS_UNKNOWN, "writing the output: %s",
 				   strerror(errno));
 	l->next = c->offset + (int64_t)c->data.len;

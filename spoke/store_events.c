@@ -329,9 +329,12 @@ int store_events_read(struct store *st, const char *after, int block_ms, size_t 
 		if (events_wait_fetch(st, &g, block_ms, err) != 0)
 			goto out;
 	}
-	*events = g.evs;
-	*n = g.n;
-	g.evs = NULL;
+	/* Nothing read is NULL, as the header says, whichever read came last. */
+	if (g.n > 0) {
+		*events = g.evs;
+		*n = g.n;
+		g.evs = NULL;
+	}
 	rc = 0;
 out:
 	store_events_free(g.evs, g.n);
