@@ -203,7 +203,10 @@ static void rpc_call_pump(struct rpc_call *c)
 		ops[n].op = GRPC_OP_SEND_MESSAGE;
 		ops[n].data.send_message.send_message = c->in_flight;
 		n++;
-	} else if (c->finished) {
+	}
+	/* The last message and the status leave in one batch: one write, and
+	 * the status does not wait a loop turn for the message's completion. */
+	if (c->head == NULL && c->finished) {
 		ops[n].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
 		ops[n].data.send_status_from_server.status = c->status;
 		ops[n].data.send_status_from_server.status_details = &c->status_msg;
@@ -257,7 +260,8 @@ static void rpc_call_close_done(struct rpc_tag *tag, bool ok)
 	rpc_call_unref(c);
 }
 
-int rpc_call_send(struct rpc_call *c, const uint8_t *msg, size_t len)
+/* Queues a copy of msg; starts sending it at once if pump is set. */
+static int rpc_call_queue(struct rpc_call *c, const uint8_t *msg, size_t len, bool pump)
 {
 	struct rpc_send *s;
 	grpc_slice slice;
@@ -280,7 +284,8 @@ int rpc_call_send(struct rpc_call *c, const uint8_t *msg, size_t len)
 	c->tail = s;
 	c->queued++;
 	s = NULL;
-	rpc_call_pump(c);
+	if (pump)
+		rpc_call_pump(c);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&c->mu);
@@ -289,6 +294,11 @@ out:
 		free(s);
 	}
 	return rc;
+}
+
+int rpc_call_send(struct rpc_call *c, const uint8_t *msg, size_t len)
+{
+	return rpc_call_queue(c, msg, len, true);
 }
 
 void rpc_call_send_headers(struct rpc_call *c, const char *key, const char *value)
@@ -333,7 +343,8 @@ void rpc_call_finish(struct rpc_call *c, grpc_status_code code, const char *msg)
 
 void rpc_call_reply(struct rpc_call *c, const uint8_t *msg, size_t len)
 {
-	if (rpc_call_send(c, msg, len) != 0) {
+	/* Sent with the status that follows, in one batch (rpc_call_pump). */
+	if (rpc_call_queue(c, msg, len, false) != 0) {
 		rpc_call_finish(c, GRPC_STATUS_CANCELLED, "call no longer active");
 		return;
 	}
