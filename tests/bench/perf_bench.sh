@@ -9,9 +9,11 @@
 #
 # Figures (sample sizes from the environment):
 #   CLI wall time p50 of `tessera spokes` and `tessera get ID`, by hyperfine
-#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floors: /bin/true, and
-#     `tessera --version` and `tessera health` (the CLI's start, and a gRPC
-#     client's start, connection and one call)
+#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floors: /bin/true,
+#     `tessera --version` and `tessera health` (the CLI's start, and its
+#     start, connection and one call), and grpc-floor (grpc_floor.c, the
+#     third argument): the same call from a bare gRPC core client linked
+#     as the CLI is
 #   kill latency as a watcher sees it (perf_client.py): SpawnAgent(sleep),
 #     agent.running on the watch, KillAgent right away or after
 #     PERF_KILL_PAUSE_MS (200), until agent.killed arrives; p50 and p90 of
@@ -48,8 +50,10 @@
 # GetAgent and SpawnAgent.
 . "$(dirname "$0")/../integration/lib.sh"
 
-SPAWN_FLOOR=${1:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM SIGN_FLOOR_PROGRAM}
-SIGN_FLOOR=${2:?usage: perf_bench.sh SPAWN_FLOOR_PROGRAM SIGN_FLOOR_PROGRAM}
+usage="usage: perf_bench.sh SPAWN_FLOOR_PROGRAM SIGN_FLOOR_PROGRAM GRPC_FLOOR_PROGRAM"
+SPAWN_FLOOR=${1:?$usage}
+SIGN_FLOOR=${2:?$usage}
+GRPC_FLOOR=${3:?$usage}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
 CLI_WARMUP=${PERF_CLI_WARMUP:-3}
 CLI_RUNS=${PERF_CLI_RUNS:-30}
@@ -189,13 +193,13 @@ wait_for 10 agent_terminal "$target" || bail "agent $target did not end"
 say "daemons: valkey $VALKEY_PID, spoke $SPOKE_PID (max-agents $max_agents), hub $HUB_PID;" \
 	"set-up $(($(date +%s) - t_start)) s"
 
-# 1. CLI wall time: hyperfine without a shell, /bin/true alongside, and
-# two floors of the CLI's own: `tessera --version` (the program's start,
-# no gRPC) and `tessera health` (start, gRPC, a connection and the
-# cheapest call the hub answers).
+# 1. CLI wall time: hyperfine without a shell, /bin/true alongside, two
+# floors of the CLI's own: `tessera --version` (the program's start, no
+# gRPC) and `tessera health` (start, gRPC, a connection and the cheapest
+# call the hub answers), and grpc-floor, that call with nothing of the CLI.
 hyperfine -N --warmup "$CLI_WARMUP" --runs "$CLI_RUNS" --export-json "$WORK/cli.json" \
 	/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" "$TESSERA_CLI --version" \
-	"$TESSERA_CLI health" \
+	"$TESSERA_CLI health" "$GRPC_FLOOR $HUB_ADDR" \
 	>"$WORK/hyperfine.log" 2>&1 || bail "hyperfine failed: $(tail -n 5 "$WORK/hyperfine.log")"
 cli_ms() { jq -r ".results[$1].median * 1000" "$WORK/cli.json"; }
 true_ms=$(cli_ms 0)
@@ -203,6 +207,7 @@ spokes_ms=$(cli_ms 1)
 get_ms=$(cli_ms 2)
 version_ms=$(cli_ms 3)
 health_cli_ms=$(cli_ms 4)
+grpc_floor_ms=$(cli_ms 5)
 say "CLI timed: $(($(date +%s) - t_start)) s"
 
 # The floors.
@@ -252,8 +257,10 @@ row "CLI \`tessera spokes\` wall p50" ms "$spokes_ms" "$true_ms" time "/bin/true
 row "CLI \`tessera get ID\` wall p50" ms "$get_ms" "$true_ms" time "/bin/true (hyperfine -N)"
 row "CLI \`tessera --version\` wall p50" ms "$version_ms" "$true_ms" time "/bin/true (hyperfine -N)"
 row "CLI \`tessera health\` wall p50" ms "$health_cli_ms" "$true_ms" time "/bin/true (hyperfine -N)"
-row "CLI \`tessera spokes\`, beside \`tessera health\`" ms "$spokes_ms" "$health_cli_ms" time \
-	"a gRPC client's start, connection and call"
+row "a bare gRPC client's Health/Check wall p50" ms "$grpc_floor_ms" "$true_ms" time \
+	"/bin/true (hyperfine -N)"
+row "CLI \`tessera spokes\`, beside a bare client" ms "$spokes_ms" "$grpc_floor_ms" time \
+	"grpc-floor: gRPC core's start, connection and call"
 for v in now pause; do
 	[ "$v" = now ] && what="kill at running" || what="kill ${KILL_PAUSE_MS} ms after running"
 	row "$what, to agent.killed p50" ms "$(c ".kill_$v.p50_ms")" "$fl_p50" time "posix_spawn+wait p50"
