@@ -195,10 +195,13 @@ static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *r
 /*
  * Records RUNNING for the process just started, which waits at its gate
  * until Valkey has it, so that a restart can find it; then lets it go.
+ * *a: the record as that step left it, or NULL (as
+ * store_agent_transition_get leaves it).
  */
 static int agent_record_running(struct spoke *sp, const char *id, const struct agent_type *type,
 				const struct supervisor_proc *proc, int64_t started,
-				const struct supervisor_timeout *limit, struct tsr_err *err)
+				const struct supervisor_timeout *limit, Tessera__V1__Agent **a,
+				struct tsr_err *err)
 {
 	struct store_update upd = { 0 };
 	char pos[STORE_POSITION_MAX];
@@ -215,8 +218,8 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 	upd.started_at_ms = started;
 	upd.has_timeout_at_ms = limit->ms != 0;
 	upd.timeout_at_ms = started + limit->ms;
-	if (store_agent_transition(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
-				   &upd, pos, sizeof(pos), err) != 0) {
+	if (store_agent_transition_get(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
+				       &upd, pos, sizeof(pos), a, err) != 0) {
 		/* Not acknowledged: no agent may run for a command that failed. */
 		log_agent_error(id, "cannot record RUNNING: %s", err->msg);
 		if (supervisor_abort(sp->sv, id, &serr) != 0)
@@ -241,6 +244,7 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	struct supervisor_timeout limit;
 	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_proc proc;
+	Tessera__V1__Agent *a = NULL;
 	struct tsr_err serr;
 	int64_t started, began = clock_mono_ns();
 	const char *result = SPOKE_SPAWN_REFUSED;
@@ -278,13 +282,16 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		goto out;
 	}
 	fault_point("spawn-after-start");
-	if (agent_record_running(sp, id, type, &proc, started, &limit, err) != 0)
+	if (agent_record_running(sp, id, type, &proc, started, &limit, &a, err) != 0)
 		goto out;
 	result = SPOKE_SPAWN_OK;
 	spoke_metrics_running(sp->metrics, id, type->name, started, began);
-	rc = agent_pack_current(sp, id, out, outlen, err);
+	rc = a != NULL ? pb_pack(&a->base, out, outlen, err)
+		       : agent_pack_current(sp, id, out, outlen, err);
 out:
 	spoke_metrics_spawn(sp->metrics, type != NULL ? type->name : NULL, result);
+	if (a != NULL)
+		tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__spawn_command__free_unpacked(req, NULL);
 	return rc;
 }

@@ -160,6 +160,16 @@ int store_agent_create_once(struct store *st, const Tessera__V1__Agent *a,
 int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			   const struct store_update *upd, char *position, size_t poslen,
 			   struct tsr_err *err);
+/*
+ * store_agent_transition that also reads the record as the step left it
+ * into *out (free with tessera__v1__agent__free_unpacked), in the same
+ * step: a spawn answers with its agent without a second round trip. *out
+ * is NULL if the transition failed, or succeeded with a record that does
+ * not decode (store_agent_get then says why).
+ */
+int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
+			       const struct store_update *upd, char *position, size_t poslen,
+			       Tessera__V1__Agent **out, struct tsr_err *err);
 /* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
 /*

@@ -332,11 +332,13 @@ static int step_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 
 /*
  * The arguments of "transition" of agent_id, whose hash is key, into to:
- * the states it may leave, what it sets and clears, its event.
+ * the states it may leave, what it sets and clears, its event; with
+ * record, the agent's hash comes back too.
  */
 static void args_transition(struct store_args *args, const struct store *st, const char *key,
 			    const char *agent_id, Tessera__V1__AgentState to,
-			    const struct store_update *upd, char etype[STORE_EVENT_TYPE_MAX])
+			    const struct store_update *upd, bool record,
+			    char etype[STORE_EVENT_TYPE_MAX])
 {
 	Tessera__V1__AgentState from[LIFECYCLE_STATES_MAX];
 	size_t nfrom = lifecycle_predecessors(to, from, LIFECYCLE_STATES_MAX);
@@ -369,6 +371,41 @@ static void args_transition(struct store_args *args, const struct store *st, con
 	if (lifecycle_terminal(to))
 		store_args_int(args, upd->completed_at_ms);
 	store_args_list_end(args, slot);
+	if (record)
+		store_args_str(args, "record");
+}
+
+/* What a transition's arguments borrow: it must outlive their store_eval. */
+struct transition_bufs {
+	char key[STORE_KEY_MAX];
+	char etype[STORE_EVENT_TYPE_MAX];
+	struct store_update u;
+};
+
+/* The checked arguments of store_agent_transition into args, borrowing b; 0 or -1. */
+static int transition_prepare(struct store_args *args, struct transition_bufs *b, struct store *st,
+			      const char *agent_id, Tessera__V1__AgentState to,
+			      const struct store_update *upd, size_t poslen, bool record,
+			      struct tsr_err *err)
+{
+	memset(&b->u, 0, sizeof(b->u));
+	if (upd != NULL)
+		b->u = *upd;
+	/* Every ended record says when: the ended index (retention) is scored by it. */
+	if (lifecycle_terminal(to) && !b->u.has_completed_at_ms) {
+		b->u.has_completed_at_ms = true;
+		b->u.completed_at_ms = clock_wall_ms();
+	}
+	if (lifecycle_state_name(to) == NULL ||
+	    to == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
+		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid target state %d",
+				   (int)to);
+	if (poslen < STORE_POSITION_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
+	if (store_agent_key(st, agent_id, b->key, err) != 0 || store_check_update(&b->u, err) != 0)
+		return -1;
+	args_transition(args, st, b->key, agent_id, to, &b->u, record, b->etype);
+	return 0;
 }
 
 int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
@@ -376,25 +413,11 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 			   struct tsr_err *err)
 {
 	struct agent_step step = { agent_id, lifecycle_state_name(to), position, poslen };
-	char key[STORE_KEY_MAX], etype[STORE_EVENT_TYPE_MAX];
 	struct store_args args = { 0 };
-	struct store_update u = { 0 };
+	struct transition_bufs b;
 
-	if (upd != NULL)
-		u = *upd;
-	/* Every ended record says when: the ended index (retention) is scored by it. */
-	if (lifecycle_terminal(to) && !u.has_completed_at_ms) {
-		u.has_completed_at_ms = true;
-		u.completed_at_ms = clock_wall_ms();
-	}
-	if (step.to == NULL || to == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
-		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid target state %d",
-				   (int)to);
-	if (poslen < STORE_POSITION_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
-	if (store_agent_key(st, agent_id, key, err) != 0 || store_check_update(&u, err) != 0)
+	if (transition_prepare(&args, &b, st, agent_id, to, upd, poslen, false, err) != 0)
 		return -1;
-	args_transition(&args, st, key, agent_id, to, &u, etype);
 	return store_eval(st, &args, step_outcome, &step, err);
 }
 
@@ -565,6 +588,44 @@ int store_agent_get_fresh(struct store *st, const char *agent_id, const struct s
 		return -1;
 	store_args_eval_nonce(&args, st, "get", key, nonce_key);
 	return store_eval(st, &args, agent_fresh_decode, &q, err);
+}
+
+/* A transition's step, and where the record it returns goes. */
+struct transition_ask {
+	struct agent_step step;
+	struct agent_ask ask;
+};
+
+/*
+ * "transition" with 'record': its outcome, then the agent's hash pairs.
+ * The step has happened once its outcome is ok, so a record that does not
+ * decode leaves *out NULL rather than failing it.
+ */
+static int transition_record_decode(const redisReply *r, void *arg, struct tsr_err *err)
+{
+	struct transition_ask *t = arg;
+	struct tsr_err derr;
+
+	*t->ask.out = NULL;
+	if (step_outcome(r, &t->step, err) != 0)
+		return -1;
+	if (r->elements == 3)
+		(void)agent_decode(r->element[2], t->ask.agent_id, t->ask.out, &derr);
+	return 0;
+}
+
+int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
+			       const struct store_update *upd, char *position, size_t poslen,
+			       Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	struct transition_ask t = { { agent_id, lifecycle_state_name(to), position, poslen },
+				    { agent_id, out } };
+	struct store_args args = { 0 };
+	struct transition_bufs b;
+
+	if (transition_prepare(&args, &b, st, agent_id, to, upd, poslen, true, err) != 0)
+		return -1;
+	return store_eval(st, &args, transition_record_decode, &t, err);
 }
 
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,

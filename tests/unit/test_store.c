@@ -488,6 +488,65 @@ START_TEST(test_illegal_transition)
 }
 END_TEST
 
+/*
+ * A transition that returns its record: the record as a read after it
+ * finds it, packed alike, with the event written; refused, it returns
+ * nothing and changes nothing.
+ */
+START_TEST(test_transition_record)
+{
+	char id[TSR_AGENT_ID_MAX + 1], pos[STORE_POSITION_MAX] = "";
+	const char *ghost = "s1.0123456789abcdef01234567";
+	Tessera__V1__Agent a = agent_new(id, "echo", "", 1700000000000);
+	Tessera__V1__Agent *got = NULL, *read = NULL;
+	struct store_update u = { 0 };
+	uint8_t *p1 = NULL, *p2 = NULL;
+	size_t n1, n2;
+	struct tsr_err err;
+	long long n0;
+
+	create_ok(&a);
+	n0 = xlen();
+	u.has_pid = true;
+	u.pid = 4343;
+	u.has_started_at_ms = true;
+	u.started_at_ms = 1700000000200;
+	ck_assert_msg(
+		store_agent_transition_get(st, id, RUNNING, &u, pos, sizeof(pos), &got, &err) == 0,
+		"%s", err.msg);
+	ck_assert_ptr_nonnull(got);
+	ck_assert_int_eq(xlen(), n0 + 1);
+	ck_assert_str_ne(pos, "");
+	ck_assert_str_eq(got->id, id);
+	ck_assert_int_eq(got->state, RUNNING);
+	ck_assert_int_eq(got->pid, 4343);
+	ck_assert_int_eq(got->started_at_ms, 1700000000200);
+	ck_assert_str_eq(got->task, "do the thing");
+	ck_assert_int_eq(store_agent_get(st, id, &read, NULL), 0);
+	ck_assert_int_eq(pb_pack(&got->base, &p1, &n1, &err), 0);
+	ck_assert_int_eq(pb_pack(&read->base, &p2, &n2, &err), 0);
+	ck_assert_uint_eq(n1, n2);
+	ck_assert_mem_eq(p1, p2, n1);
+	free(p1);
+	free(p2);
+	tessera__v1__agent__free_unpacked(got, NULL);
+	tessera__v1__agent__free_unpacked(read, NULL);
+
+	got = (Tessera__V1__Agent *)&a; /* must come back NULL */
+	ck_assert_int_eq(
+		store_agent_transition_get(st, id, RUNNING, NULL, pos, sizeof(pos), &got, &err),
+		-1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_null(got);
+	ck_assert_int_eq(xlen(), n0 + 1);
+	ck_assert_int_eq(
+		store_agent_transition_get(st, ghost, RUNNING, NULL, pos, sizeof(pos), &got, &err),
+		-1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_ptr_null(got);
+}
+END_TEST
+
 START_TEST(test_not_found)
 {
 	const char *ghost = "s1.0123456789abcdef01234567";
@@ -1634,15 +1693,15 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(sr, "store",
-			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-				     test_signal_and_mark_kill, test_mark_kill_nonce,
-				     test_illegal_transition, test_not_found, test_list,
-				     test_list_bounded, test_list_bytes, test_prune, test_labels,
-				     test_list_indexes, test_reindex, test_events,
-				     test_events_retention, test_script_flush, test_valkey_restart,
-				     test_open_errors, test_auth_acl, test_auth_requirepass,
-				     test_nonce, test_drain, test_request_agent));
+	tc = check_suite(
+		sr, "store",
+		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+			    test_signal_and_mark_kill, test_mark_kill_nonce,
+			    test_illegal_transition, test_transition_record, test_not_found,
+			    test_list, test_list_bounded, test_list_bytes, test_prune, test_labels,
+			    test_list_indexes, test_reindex, test_events, test_events_retention,
+			    test_script_flush, test_valkey_restart, test_open_errors, test_auth_acl,
+			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
