@@ -623,6 +623,7 @@ int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__
 	struct store_args args = { 0 };
 	struct transition_bufs b;
 
+	*out = NULL;
 	if (transition_prepare(&args, &b, st, agent_id, to, upd, poslen, true, err) != 0)
 		return -1;
 	return store_eval(st, &args, transition_record_decode, &t, err);

@@ -544,6 +544,13 @@ START_TEST(test_transition_record)
 		-1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
 	ck_assert_ptr_null(got);
+	got = (Tessera__V1__Agent *)&a; /* refused before Valkey is asked */
+	ck_assert_int_eq(store_agent_transition_get(
+				 st, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED, NULL,
+				 pos, sizeof(pos), &got, &err),
+			 -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_ptr_null(got);
 }
 END_TEST
 
