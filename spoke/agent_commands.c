@@ -159,37 +159,68 @@ static int agent_refused(struct spoke *sp, const struct store_nonce *nonce, stru
 	return AGENT_CMD_REFUSED;
 }
 
-/*
- * Records the agent a spawn asks for, under a new id (TSR_AGENT_ID_MAX + 1
- * bytes), and nonce with it; existing gets the id of the agent its request
- * id already names, else "".
- */
-static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
-			    const struct store_nonce *nonce, char id[TSR_AGENT_ID_MAX + 1],
-			    char existing[TSR_AGENT_ID_MAX + 1], struct tsr_err *err)
-{
-	Tessera__V1__Agent a = TESSERA__V1__AGENT__INIT;
-	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
+/* A spawn's new record, on its way to Valkey: what the sent create borrows. */
+struct agent_new_record {
+	char id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a;
+	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX];
+	Tessera__V1__Agent__LabelsEntry *labelp[TSR_LABELS_MAX];
+	struct store_create *create; /* owned until agent_record_finish */
+};
 
-	if (ids_new_agent_id(sp->cfg.id, id, TSR_AGENT_ID_MAX + 1) != 0)
+/*
+ * Sends the record of the agent a spawn asks for, under a new id, and
+ * nonce with it, without waiting for Valkey: agent_record_finish takes
+ * the answer. req outlives it.
+ */
+static int agent_record_send(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
+			     const struct store_nonce *nonce, struct agent_new_record *r,
+			     struct tsr_err *err)
+{
+	Tessera__V1__Agent *a = &r->a;
+
+	if (ids_new_agent_id(sp->cfg.id, r->id, sizeof(r->id)) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "cannot make an agent id");
-	a.id = id;
-	a.spoke_id = sp->cfg.id;
-	a.type = req->type;
-	a.task = req->task;
-	a.request_id = req->request_id;
-	a.created_at_ms = clock_wall_ms();
+	tessera__v1__agent__init(a);
+	a->id = r->id;
+	a->spoke_id = sp->cfg.id;
+	a->type = req->type;
+	a->task = req->task;
+	a->request_id = req->request_id;
+	a->created_at_ms = clock_wall_ms();
 	/* agent_validate_spawn has bounded n_labels by TSR_LABELS_MAX. */
 	for (size_t i = 0; i < req->n_labels; i++) {
-		tessera__v1__agent__labels_entry__init(&labels[i]);
-		labels[i].key = req->labels[i]->key;
-		labels[i].value = req->labels[i]->value;
-		labelp[i] = &labels[i];
+		tessera__v1__agent__labels_entry__init(&r->labels[i]);
+		r->labels[i].key = req->labels[i]->key;
+		r->labels[i].value = req->labels[i]->value;
+		r->labelp[i] = &r->labels[i];
 	}
-	a.labels = labelp;
-	a.n_labels = req->n_labels;
+	a->labels = r->labelp;
+	a->n_labels = req->n_labels;
 	fault_point("spawn-before-create");
-	return store_agent_create_once(sp->store, &a, nonce, existing, TSR_AGENT_ID_MAX + 1, err);
+	return store_agent_create_send(sp->store, a, nonce, &r->create, err);
+}
+
+/*
+ * Valkey's answer to agent_record_send: existing gets the id of the agent
+ * the request id already names, else "".
+ */
+static int agent_record_finish(struct spoke *sp, struct agent_new_record *r,
+			       char existing[TSR_AGENT_ID_MAX + 1], struct tsr_err *err)
+{
+	struct store_create *c = r->create;
+
+	r->create = NULL;
+	return store_agent_create_finish(sp->store, c, existing, TSR_AGENT_ID_MAX + 1, err);
+}
+
+/* Ends the shim started for a record Valkey did not take; nothing of it ran. */
+static void agent_spawn_abandon(struct spoke *sp, const char *id)
+{
+	struct tsr_err serr;
+
+	if (supervisor_abort(sp->sv, id, &serr) != 0)
+		log_agent_error(id, "%s", serr.msg);
 }
 
 /*
@@ -242,12 +273,14 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	Tessera__V1__SpawnCommand *req;
 	const struct agent_type *type = NULL;
 	struct supervisor_timeout limit;
-	char id[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	struct agent_new_record rec = { .create = NULL };
+	char existing[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_proc proc;
 	Tessera__V1__Agent *a = NULL;
 	struct tsr_err serr;
-	int64_t started, began = clock_mono_ns();
+	int64_t started = 0, began = clock_mono_ns();
 	const char *result = SPOKE_SPAWN_REFUSED;
+	bool early, spawned = false;
 	int rc = -1;
 
 	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
@@ -260,34 +293,52 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		goto out;
 	}
 	result = SPOKE_SPAWN_ERROR;
-	if (agent_record_new(sp, req, nonce, id, existing, err) != 0) {
+	if (agent_record_send(sp, req, nonce, &rec, err) != 0) {
 		if (nonce != NULL && agent_nonce_failure(err))
 			rc = AGENT_CMD_REFUSED;
 		goto out;
 	}
-	if (existing[0] != '\0') {
-		result = SPOKE_SPAWN_EXISTING;
-		rc = agent_pack_current(sp, existing, out, outlen, err);
+	/*
+	 * The shim starts while Valkey writes the record: held at its gate, it
+	 * runs nothing of the agent's before RUNNING is recorded, and a record
+	 * Valkey refuses ends it. A draining spoke takes only retries, which
+	 * start nothing: it waits for Valkey's answer first.
+	 */
+	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
+	limit.grace_ms = agent_grace_ms(sp, type->name);
+	early = !sp->draining;
+	if (early)
+		spawned = supervisor_spawn(sp->sv, rec.id, type, req->task, strlen(req->task),
+					   &limit, &proc, &started, &serr) == 0;
+	fault_point("spawn-after-start");
+	if (agent_record_finish(sp, &rec, existing, err) != 0 || existing[0] != '\0') {
+		if (early && spawned)
+			agent_spawn_abandon(sp, rec.id);
+		if (existing[0] != '\0') {
+			result = SPOKE_SPAWN_EXISTING;
+			rc = agent_pack_current(sp, existing, out, outlen, err);
+		} else if (nonce != NULL && agent_nonce_failure(err)) {
+			rc = AGENT_CMD_REFUSED;
+		}
 		goto out;
 	}
 	fault_point("spawn-after-create");
-	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
-	limit.grace_ms = agent_grace_ms(sp, type->name);
-	if (supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), &limit, &proc,
-			     &started, &serr) != 0) {
-		log_agent_warn(id, "spawn failed: %s", serr.msg);
+	if (!early)
+		spawned = supervisor_spawn(sp->sv, rec.id, type, req->task, strlen(req->task),
+					   &limit, &proc, &started, &serr) == 0;
+	if (!spawned) {
+		log_agent_warn(rec.id, "spawn failed: %s", serr.msg);
 		result = SPOKE_SPAWN_FAILED;
-		agent_fail_spawn(sp, id, serr.msg);
-		rc = agent_pack_current(sp, id, out, outlen, err);
+		agent_fail_spawn(sp, rec.id, serr.msg);
+		rc = agent_pack_current(sp, rec.id, out, outlen, err);
 		goto out;
 	}
-	fault_point("spawn-after-start");
-	if (agent_record_running(sp, id, type, &proc, started, &limit, &a, err) != 0)
+	if (agent_record_running(sp, rec.id, type, &proc, started, &limit, &a, err) != 0)
 		goto out;
 	result = SPOKE_SPAWN_OK;
-	spoke_metrics_running(sp->metrics, id, type->name, started, began);
+	spoke_metrics_running(sp->metrics, rec.id, type->name, started, began);
 	rc = a != NULL ? pb_pack(&a->base, out, outlen, err)
-		       : agent_pack_current(sp, id, out, outlen, err);
+		       : agent_pack_current(sp, rec.id, out, outlen, err);
 out:
 	spoke_metrics_spawn(sp->metrics, type != NULL ? type->name : NULL, result);
 	if (a != NULL)

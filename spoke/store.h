@@ -142,14 +142,23 @@ struct store_nonce {
 	size_t len;
 	int64_t ttl_ms;
 };
+/* A create sent and not yet answered (store_agent_create_send). */
+struct store_create;
 /*
- * store_agent_create that first records nonce, in the same atomic step:
- * a spawn pays one write (one fsync) instead of two. Fails as
- * store_nonce_claim would, with nothing written, if it cannot.
+ * store_agent_create in two halves, the first also recording nonce (may
+ * be NULL) in the same atomic step: a spawn pays one write (one fsync)
+ * instead of two, and can start its process while Valkey makes that write.
+ * store_agent_create_send writes the call out; *out is owned by the
+ * caller until store_agent_create_finish, which must be the next use of
+ * st, takes the answer and frees it. a stays unchanged in between. Fails
+ * as store_nonce_claim would, with nothing written, if the nonce cannot
+ * be recorded.
  */
-int store_agent_create_once(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, char *existing_id, size_t existing_len,
+int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
+			    const struct store_nonce *nonce, struct store_create **out,
 			    struct tsr_err *err);
+int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
+			      size_t existing_len, struct tsr_err *err);
 /*
  * Moves agent_id to state to if lifecycle allows it from the current state,
  * writing upd (may be NULL; an end without completed_at_ms gets now) and

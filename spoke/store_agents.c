@@ -204,31 +204,68 @@ static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 	return 0;
 }
 
-int store_agent_create_once(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, char *existing_id, size_t existing_len,
+/*
+ * A create on its way: its arguments and what they borrow, but for the
+ * agent, which the caller keeps unchanged until it is finished.
+ */
+struct store_create {
+	struct store_args args;
+	struct agent_new n;
+	char nonce_key[STORE_KEY_MAX];
+	const Tessera__V1__Agent *a; /* borrowed */
+	int64_t began;		     /* when it was sent */
+};
+
+int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
+			    const struct store_nonce *nonce, struct store_create **out,
 			    struct tsr_err *err)
 {
-	struct create_ask c = { a, existing_id, existing_len };
-	struct agent_new n;
-	struct store_args args = { 0 };
-	char nonce_key[STORE_KEY_MAX];
+	struct store_create *c = calloc(1, sizeof(*c));
+	int rc = -1;
 
-	if (existing_len < TSR_AGENT_ID_MAX + 1)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
-				   "store: existing id buffer too small");
-	existing_id[0] = '\0';
-	if ((nonce != NULL && store_nonce_key(st, nonce, nonce_key, err) != 0) ||
-	    create_prepare(st, a, &n, err) != 0)
-		return -1;
-	args_create(&args, st, a, &n, nonce != NULL ? nonce_key : NULL,
+	if (c == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	c->a = a;
+	if ((nonce != NULL && store_nonce_key(st, nonce, c->nonce_key, err) != 0) ||
+	    create_prepare(st, a, &c->n, err) != 0)
+		goto out;
+	args_create(&c->args, st, a, &c->n, nonce != NULL ? c->nonce_key : NULL,
 		    nonce != NULL ? nonce->ttl_ms : 0);
-	return store_eval(st, &args, create_outcome, &c, err);
+	if (store_eval_send(st, &c->args, &c->began, err) != 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	free(c);
+	return rc;
+}
+
+int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
+			      size_t existing_len, struct tsr_err *err)
+{
+	struct create_ask ask = { c->a, existing_id, existing_len };
+	int rc;
+
+	assert(existing_len >= TSR_AGENT_ID_MAX + 1);
+	existing_id[0] = '\0';
+	rc = store_eval_finish(st, &c->args, c->began, create_outcome, &ask, err);
+	free(c);
+	return rc;
 }
 
 int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
 		       size_t existing_len, struct tsr_err *err)
 {
-	return store_agent_create_once(st, a, NULL, existing_id, existing_len, err);
+	struct store_create *c;
+
+	if (existing_len < TSR_AGENT_ID_MAX + 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "store: existing id buffer too small");
+	existing_id[0] = '\0';
+	if (store_agent_create_send(st, a, NULL, &c, err) != 0)
+		return -1;
+	return store_agent_create_finish(st, c, existing_id, existing_len, err);
 }
 
 /* Where store_request_agent copies the agent id a request maps to. */

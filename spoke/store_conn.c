@@ -143,6 +143,7 @@ static void store_drop(struct store *st)
 	if (st->ctx != NULL)
 		redisFree(st->ctx);
 	st->ctx = NULL;
+	st->pending = false;
 }
 
 /*
@@ -182,22 +183,47 @@ static int store_set_timeout(struct store *st, int ms, struct tsr_err *err)
 }
 
 /*
- * Sends one command on the current connection; a reply of any type is 0.
- * A timeout other than STORE_TIMEOUT_MS holds for this command only.
+ * Writes one command out on the current connection without waiting for
+ * its reply, which store_receive takes; *began is when, for store_report.
  */
-static int store_exec(struct store *st, struct store_args *a, int timeout_ms, redisReply **out,
-		      struct tsr_err *err)
+static int store_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err)
 {
-	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
-	redisReply *r;
-	int64_t began;
+	int done = 0;
 
+	assert(!st->pending);
 	if (a->overflow)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
-	if (own_timeout && store_set_timeout(st, timeout_ms, err) != 0)
+	*began = clock_mono_ns();
+	if (redisAppendCommandArgv(st->ctx, a->argc, a->argv, a->len) != REDIS_OK) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
+		store_drop(st);
 		return -1;
-	began = clock_mono_ns();
-	r = redisCommandArgv(st->ctx, a->argc, a->argv, a->len);
+	}
+	/* A blocking socket with a send timeout: each write takes all it can, or fails. */
+	while (!done) {
+		if (redisBufferWrite(st->ctx, &done) != REDIS_OK) {
+			store_report(a, *began, true);
+			tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
+				    st->ctx->errstr[0] != '\0' ? st->ctx->errstr
+							       : "connection lost");
+			store_drop(st);
+			return -1;
+		}
+	}
+	st->pending = true;
+	return 0;
+}
+
+/* The reply to the command store_send sent at began; a reply of any type is 0. */
+static int store_receive(struct store *st, const struct store_args *a, int64_t began,
+			 redisReply **out, struct tsr_err *err)
+{
+	redisReply *r = NULL;
+
+	assert(st->pending);
+	st->pending = false;
+	if (redisGetReply(st->ctx, (void **)&r) != REDIS_OK)
+		r = NULL;
 	store_report(a, began, r == NULL || r->type == REDIS_REPLY_ERROR);
 	if (r == NULL) {
 		tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
@@ -205,6 +231,27 @@ static int store_exec(struct store *st, struct store_args *a, int timeout_ms, re
 		store_drop(st);
 		return -1;
 	}
+	*out = r;
+	return 0;
+}
+
+/*
+ * Sends one command on the current connection; a reply of any type is 0.
+ * A timeout other than STORE_TIMEOUT_MS holds for this command only.
+ */
+static int store_exec(struct store *st, struct store_args *a, int timeout_ms, redisReply **out,
+		      struct tsr_err *err)
+{
+	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
+	redisReply *r = NULL;
+	int64_t began;
+
+	if (a->overflow)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	if (own_timeout && store_set_timeout(st, timeout_ms, err) != 0)
+		return -1;
+	if (store_send(st, a, &began, err) != 0 || store_receive(st, a, began, &r, err) != 0)
+		return -1;
 	if (own_timeout && store_set_timeout(st, STORE_TIMEOUT_MS, err) != 0) {
 		freeReplyObject(r);
 		return -1;
@@ -440,13 +487,20 @@ out:
 	return rc;
 }
 
-int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
-	       struct tsr_err *err)
+int store_eval_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err)
+{
+	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
+		return -1;
+	return store_send(st, a, began, err);
+}
+
+int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
+		      void *arg, struct tsr_err *err)
 {
 	redisReply *r = NULL;
 	int rc = -1;
 
-	if (store_call(st, a, STORE_TIMEOUT_MS, &r, err) != 0)
+	if (store_receive(st, a, began, &r, err) != 0)
 		goto out;
 	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
 		freeReplyObject(r);
@@ -469,6 +523,16 @@ out:
 	if (r != NULL)
 		freeReplyObject(r);
 	return rc;
+}
+
+int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
+	       struct tsr_err *err)
+{
+	int64_t began;
+
+	if (store_eval_send(st, a, &began, err) != 0)
+		return -1;
+	return store_eval_finish(st, a, began, fn, arg, err);
 }
 
 static int store_parse_addr(struct store *st, const char *addr, struct tsr_err *err)

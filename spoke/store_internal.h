@@ -41,6 +41,7 @@ struct store {
 	char k_draining[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
 	bool indexes_ok; /* the index version key was seen (store_indexes_ensure) */
+	bool pending;	 /* a command was sent whose reply is not yet taken */
 };
 
 /*
@@ -155,6 +156,15 @@ int store_request_after(struct store *st, struct store_args *first, struct store
  */
 int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
 	       struct tsr_err *err);
+/*
+ * store_eval in two halves, so that the caller can work while Valkey runs
+ * the script: store_eval_send writes the call out and sets *began;
+ * store_eval_finish, which must come next on st, takes the reply as
+ * store_eval does. a, and all it borrows, stays unchanged in between.
+ */
+int store_eval_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err);
+int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
+		      void *arg, struct tsr_err *err);
 /* Writes prefix then name into buf (STORE_KEY_MAX); INTERNAL if too long. */
 int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *err);
 
