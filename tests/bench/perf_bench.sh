@@ -21,7 +21,10 @@
 #   GetAgent p50, sequential (PERF_GETS 500); floor: the hub's
 #     grpc.health.v1.Health/Check from the same client
 #   SpawnAgent(true) p50, sequential (PERF_SPAWNS 200); floor:
-#     posix_spawn+waitpid
+#     posix_spawn+waitpid. Twice: back to back, where each call meets the
+#     last agent's start, end and events on the same cores; and each call
+#     made once the last agent's end reached the watch, as posix_spawn+wait
+#     meets no earlier child
 #   short agents end to end: PERF_SHORT (1000) `true` agents, PERF_IN_FLIGHT
 #     (16) at a time, each until its terminal event; rate, and the CPU of
 #     hub, spoke, Valkey and the whole machine per agent; floor: spawn-floor
@@ -274,6 +277,10 @@ row "SpawnAgent(true) p50 (sequential)" ms "$(c .spawn.p50_ms)" "$fl_p50" time "
 spawn_floor=$(awk -v r="$relay_floor" -v w="$fl_write" -v p="$fl_p50" 'BEGIN { print r + 2 * w + p }')
 row "SpawnAgent p50, beside a relayed spawn's floor" ms "$(c .spawn.p50_ms)" "$spawn_floor" time \
 	"the above + 2 durable writes + posix_spawn+wait"
+row "SpawnAgent(true) p50, after the last ended" ms "$(c .spawn_alone.p50_ms)" "$fl_p50" time \
+	"posix_spawn+wait p50"
+row "SpawnAgent p50 alone, beside that floor" ms "$(c .spawn_alone.p50_ms)" "$spawn_floor" \
+	time "the above + 2 durable writes + posix_spawn+wait"
 row "short agents, $IN_FLIGHT in flight, to end" "/s" "$(c .short.rate_per_s)" "$fl_rate" rate \
 	"posix_spawn+wait, $IN_FLIGHT in flight"
 for p in hub spoke valkey; do
@@ -341,7 +348,8 @@ say "kill p50, at running / after the pause: the KillAgent call returns in" \
 	"after the call was made (wall clock)"
 say "GetAgent p90 $(c '.get.p90_ms * 1000 | round / 1000') ms, Health p90" \
 	"$(c '.health.p90_ms * 1000 | round / 1000') ms; SpawnAgent p90" \
-	"$(c '.spawn.p90_ms * 1000 | round / 1000') ms"
+	"$(c '.spawn.p90_ms * 1000 | round / 1000') ms, each after the last ended" \
+	"$(c '.spawn_alone.p90_ms * 1000 | round / 1000') ms"
 say "short agents: $(c .short.n) in $(c '.short.seconds * 100 | round / 100') s; the client's" \
 	"own CPU $(c '.short.client_cpu_ms_per * 1000 | round / 1000') ms per agent (in the machine's)"
 say "machine CPU is /proc/stat busy time: anything else running on the machine counts too"

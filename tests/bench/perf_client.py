@@ -13,7 +13,9 @@ Phases, in this order (sample sizes from the command line):
             KillAgent at once, or after a pause; time from the KillAgent call
             to agent.killed on the stream
   get       GetAgent of one agent, sequentially, and grpc.health.v1 Check
-  spawn     SpawnAgent(true), sequentially: the call's own latency
+  spawn     SpawnAgent(true), sequentially: the call's own latency; then
+            again, each call made once the last agent's end has reached
+            the watch (spawn_alone)
   short     SpawnAgent(true) at IN_FLIGHT, each waiting for its agent's
             terminal event; rate, and CPU of the daemons and the machine
   sleep     SpawnAgent(sleep) at IN_FLIGHT, then KillAgent of them all at
@@ -289,6 +291,17 @@ def main():
         watch.wait(i, TERMINAL)
         watch.forget(i)
     out["spawn"] = {"n": a.spawns, "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90)}
+
+    # 3b. The same, each after the last agent's end has reached the watch:
+    # no agent of an earlier call still starts, ends or reports meanwhile.
+    lat = []
+    for i in range(a.spawns):
+        t0 = time.perf_counter()
+        ag = spawn("true", "perf spawn alone %d" % i)
+        lat.append((time.perf_counter() - t0) * 1e3)
+        watch.wait(ag.id, TERMINAL)
+        watch.forget(ag.id)
+    out["spawn_alone"] = {"n": a.spawns, "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90)}
 
     pool = ThreadPoolExecutor(max_workers=a.in_flight)
 
