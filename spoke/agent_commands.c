@@ -49,7 +49,7 @@ int agent_check_id(struct spoke *sp, const char *agent_id, struct tsr_err *err)
 	return 0;
 }
 
-/* SPAWNING -> FAILED after the process could not be started. */
+/* SPAWNING or RUNNING -> FAILED: its process could not be started, or contained. */
 static void agent_fail_spawn(struct spoke *sp, const char *agent_id, const char *why)
 {
 	struct store_update upd = { 0 };
@@ -223,11 +223,17 @@ static void agent_spawn_abandon(struct spoke *sp, const char *id)
 		log_agent_error(id, "%s", serr.msg);
 }
 
+/* agent_record_running's outcome when the shim could not be contained. */
+#define AGENT_NOT_CONTAINED 1
+
 /*
  * Records RUNNING for the process just started, which waits at its gate
- * until Valkey has it, so that a restart can find it; then lets it go.
- * *a: the record as that step left it, or NULL (as
- * store_agent_transition_get leaves it).
+ * until Valkey has it, so that a restart can find it; meanwhile puts it
+ * into its cgroup and under the reaper's watch (supervisor_contain); then
+ * lets it go. One that could not be contained ran nothing and is
+ * recorded FAILED, saying why: AGENT_NOT_CONTAINED. *a: the record as the
+ * RUNNING step left it, or NULL (as store_agent_transition_get_finish
+ * leaves it).
  */
 static int agent_record_running(struct spoke *sp, const char *id, const struct agent_type *type,
 				const struct supervisor_proc *proc, int64_t started,
@@ -235,8 +241,11 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 				struct tsr_err *err)
 {
 	struct store_update upd = { 0 };
+	struct store_transition *t = NULL;
 	char pos[STORE_POSITION_MAX];
-	struct tsr_err serr;
+	struct tsr_err serr, cerr = { 0 };
+	bool contained = false;
+	int sent;
 
 	upd.has_pid = true;
 	upd.pid = (int32_t)proc->pid;
@@ -249,15 +258,24 @@ static int agent_record_running(struct spoke *sp, const char *id, const struct a
 	upd.started_at_ms = started;
 	upd.has_timeout_at_ms = limit->ms != 0;
 	upd.timeout_at_ms = started + limit->ms;
-	if (store_agent_transition_get(sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING,
-				       &upd, pos, sizeof(pos), a, err) != 0) {
+	sent = store_agent_transition_get_send(
+		sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING, &upd, &t, err);
+	if (sent == 0)
+		contained = supervisor_contain(sp->sv, id, &cerr) == 0;
+	if (sent != 0 ||
+	    store_agent_transition_get_finish(sp->store, t, pos, sizeof(pos), a, err) != 0) {
 		/* Not acknowledged: no agent may run for a command that failed. */
 		log_agent_error(id, "cannot record RUNNING: %s", err->msg);
-		if (supervisor_abort(sp->sv, id, &serr) != 0)
+		if ((sent != 0 || contained) && supervisor_abort(sp->sv, id, &serr) != 0)
 			log_agent_error(id, "%s", serr.msg);
 		return -1;
 	}
 	fault_point("spawn-after-running");
+	if (!contained) {
+		log_agent_warn(id, "spawn failed: %s", cerr.msg);
+		agent_fail_spawn(sp, id, cerr.msg);
+		return AGENT_NOT_CONTAINED;
+	}
 	if (supervisor_release(sp->sv, id, &serr) != 0)
 		log_agent_error(id, "%s", serr.msg); /* its exit report follows */
 	else
@@ -333,8 +351,16 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		rc = agent_pack_current(sp, rec.id, out, outlen, err);
 		goto out;
 	}
-	if (agent_record_running(sp, rec.id, type, &proc, started, &limit, &a, err) != 0)
+	switch (agent_record_running(sp, rec.id, type, &proc, started, &limit, &a, err)) {
+	case 0:
+		break;
+	case AGENT_NOT_CONTAINED:
+		result = SPOKE_SPAWN_FAILED;
+		rc = agent_pack_current(sp, rec.id, out, outlen, err);
 		goto out;
+	default:
+		goto out;
+	}
 	result = SPOKE_SPAWN_OK;
 	spoke_metrics_running(sp->metrics, rec.id, type->name, started, began);
 	rc = a != NULL ? pb_pack(&a->base, out, outlen, err)

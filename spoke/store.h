@@ -179,6 +179,20 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			       const struct store_update *upd, char *position, size_t poslen,
 			       Tessera__V1__Agent **out, struct tsr_err *err);
+/* A transition sent and not yet answered (store_agent_transition_get_send). */
+struct store_transition;
+/*
+ * store_agent_transition_get in two halves, so that the caller can work
+ * while Valkey makes the write: the first writes the call out; *out is
+ * owned by the caller until the second, which must be the next use of st,
+ * takes the answer and frees it. What upd points to stays unchanged in
+ * between.
+ */
+int store_agent_transition_get_send(struct store *st, const char *agent_id,
+				    Tessera__V1__AgentState to, const struct store_update *upd,
+				    struct store_transition **out, struct tsr_err *err);
+int store_agent_transition_get_finish(struct store *st, struct store_transition *t, char *position,
+				      size_t poslen, Tessera__V1__Agent **out, struct tsr_err *err);
 /* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
 /*

@@ -651,19 +651,72 @@ static int transition_record_decode(const redisReply *r, void *arg, struct tsr_e
 	return 0;
 }
 
+/*
+ * A transition on its way, its record to follow: its arguments and what
+ * they borrow, but for what the caller's update points to.
+ */
+struct store_transition {
+	struct store_args args;
+	struct transition_bufs b;
+	char agent_id[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__AgentState to;
+	int64_t began; /* when it was sent */
+};
+
+int store_agent_transition_get_send(struct store *st, const char *agent_id,
+				    Tessera__V1__AgentState to, const struct store_update *upd,
+				    struct store_transition **out, struct tsr_err *err)
+{
+	struct store_transition *t = calloc(1, sizeof(*t));
+	int rc = -1;
+
+	if (t == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	if ((size_t)snprintf(t->agent_id, sizeof(t->agent_id), "%s", agent_id) >=
+	    sizeof(t->agent_id)) {
+		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
+		goto out;
+	}
+	t->to = to;
+	if (transition_prepare(&t->args, &t->b, st, t->agent_id, to, upd, STORE_POSITION_MAX, true,
+			       err) != 0 ||
+	    store_eval_send(st, &t->args, &t->began, err) != 0)
+		goto out;
+	*out = t;
+	t = NULL;
+	rc = 0;
+out:
+	free(t);
+	return rc;
+}
+
+int store_agent_transition_get_finish(struct store *st, struct store_transition *t, char *position,
+				      size_t poslen, Tessera__V1__Agent **out, struct tsr_err *err)
+{
+	struct transition_ask ask = {
+		{ t->agent_id, lifecycle_state_name(t->to), position, poslen }, { t->agent_id, out }
+	};
+	int rc;
+
+	assert(poslen >= STORE_POSITION_MAX);
+	*out = NULL;
+	rc = store_eval_finish(st, &t->args, t->began, transition_record_decode, &ask, err);
+	free(t);
+	return rc;
+}
+
 int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			       const struct store_update *upd, char *position, size_t poslen,
 			       Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	struct transition_ask t = { { agent_id, lifecycle_state_name(to), position, poslen },
-				    { agent_id, out } };
-	struct store_args args = { 0 };
-	struct transition_bufs b;
+	struct store_transition *t;
 
 	*out = NULL;
-	if (transition_prepare(&args, &b, st, agent_id, to, upd, poslen, true, err) != 0)
+	if (poslen < STORE_POSITION_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
+	if (store_agent_transition_get_send(st, agent_id, to, upd, &t, err) != 0)
 		return -1;
-	return store_eval(st, &args, transition_record_decode, &t, err);
+	return store_agent_transition_get_finish(st, t, position, poslen, out, err);
 }
 
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,

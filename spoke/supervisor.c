@@ -55,7 +55,7 @@ _Static_assert(SUPERVISOR_TAIL_MAX <= TSR_OUTPUT_MAX, "the output tail must fit 
 
 enum sv_slot_state {
 	SV_FREE,
-	SV_SPAWNING,  /* reserved while posix_spawn runs; not yet polled */
+	SV_SPAWNING,  /* reserved, or its shim started and not yet contained; not polled */
 	SV_RUNNING,   /* shim alive or unreaped; pidfd polled */
 	SV_DRAINING,  /* shim ended; waiting for the rest of its group */
 	SV_REPORTING, /* its exit goes to on_exit: still found until it has */
@@ -65,7 +65,7 @@ struct sv_child {
 	enum sv_slot_state state;
 	char agent_id[TSR_AGENT_ID_MAX + 1];
 	pid_t pid;	 /* the shim's, also the process group id */
-	int pidfd;	 /* owned while SV_RUNNING */
+	int pidfd;	 /* owned once started (SV_SPAWNING with a pid, SV_RUNNING) */
 	int gatefd;	 /* owned while held: write end of the shim's gate */
 	int64_t punched; /* output freed up to here; -1: cannot */
 	bool released;	 /* the gate opened: the agent was let run */
@@ -1064,26 +1064,6 @@ out:
 	return rc;
 }
 
-/*
- * Puts the shim just spawned, still at its gate, into the agent's own
- * cgroup, when agents get one: whatever the agent forks is inside. A
- * shim that cannot be is ended rather than let run uncontained.
- */
-static int sv_spawn_contain(const struct supervisor *sv, const char *agent_id,
-			    const struct sv_spawn *sp, struct tsr_err *err)
-{
-	struct tsr_err ignored;
-
-	if (sv->cgroup == NULL)
-		return 0;
-	if (agent_cgroup_create(sv->cgroup, agent_id, err) == 0 &&
-	    agent_cgroup_enter(sv->cgroup, agent_id, sp->pid, err) == 0)
-		return 0;
-	sv_discard(sp->pid);
-	agent_cgroup_remove(sv->cgroup, agent_id, &ignored);
-	return -1;
-}
-
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err)
@@ -1109,20 +1089,18 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	    sv_posix_spawn(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
-	if (sv_spawn_watch(&sp, &ticks, err) != 0 ||
-	    sv_spawn_contain(sv, agent_id, &sp, err) != 0 ||
-	    sv_epoll_add(sv, c, sp.pidfd, sp.pid, err) != 0)
+	if (sv_spawn_watch(&sp, &ticks, err) != 0)
 		goto out;
 	rc = 0;
 out:
 	pthread_mutex_lock(&sv->mu);
 	if (rc == 0) {
+		/* Still SV_SPAWNING: nothing reaps the shim before supervisor_contain. */
 		c->pid = sp.pid;
 		c->pidfd = sp.pidfd;
 		c->gatefd = sp.gate_wr;
 		c->punched = 0;
 		c->limit = *limit;
-		c->state = SV_RUNNING;
 		proc->pid = sp.pid;
 		proc->start_ticks = ticks;
 		sp.pidfd = sp.gate_wr = -1;
@@ -1130,12 +1108,78 @@ out:
 		sv_slot_free(sv, c);
 	}
 	pthread_mutex_unlock(&sv->mu);
-	if (rc == 0)
-		sv_wake(sv);
-	else
+	if (rc != 0)
 		agent_files_remove(sv->state_dir, agent_id);
 	sv_spawn_free(&sp);
 	return rc;
+}
+
+/* The slot of a shim supervisor_spawn started and nothing contained yet, with mu held. */
+static struct sv_child *sv_find_started(struct supervisor *sv, const char *agent_id,
+					struct tsr_err *err)
+{
+	struct sv_child *c = sv_find(sv, agent_id);
+
+	if (c == NULL || c->state != SV_SPAWNING || c->pidfd < 0) {
+		tsr_err_set(err, GRPC_STATUS_NOT_FOUND, "agent %s is not waiting to be contained",
+			    agent_id);
+		return NULL;
+	}
+	return c;
+}
+
+/*
+ * Ends the shim of slot c, started and not contained, at once, with all
+ * it had: nothing of the agent's ran, and no exit is reported.
+ */
+static void sv_drop_started(struct supervisor *sv, struct sv_child *c)
+{
+	char agent_id[TSR_AGENT_ID_MAX + 1];
+	struct tsr_err ignored;
+
+	memcpy(agent_id, c->agent_id, sizeof(agent_id));
+	sv_discard(c->pid);
+	sv_close(&c->pidfd);
+	sv_close(&c->gatefd);
+	if (sv->cgroup != NULL)
+		agent_cgroup_remove(sv->cgroup, agent_id, &ignored);
+	pthread_mutex_lock(&sv->mu);
+	sv_slot_free(sv, c);
+	pthread_mutex_unlock(&sv->mu);
+	agent_files_remove(sv->state_dir, agent_id);
+}
+
+int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_err *err)
+{
+	struct sv_child *c;
+	int rc = -1;
+
+	pthread_mutex_lock(&sv->mu);
+	c = sv_find_started(sv, agent_id, err);
+	pthread_mutex_unlock(&sv->mu);
+	if (c == NULL)
+		return -1;
+	/*
+	 * The shim is our child and unreaped (sv_reap_inherited skips a pass
+	 * while a slot is SV_SPAWNING), so its pid is still its own. One that
+	 * cannot be contained is ended rather than let run uncontained.
+	 */
+	if (sv->cgroup != NULL && (agent_cgroup_create(sv->cgroup, agent_id, err) != 0 ||
+				   agent_cgroup_enter(sv->cgroup, agent_id, c->pid, err) != 0))
+		goto out;
+	if (sv_epoll_add(sv, c, c->pidfd, -1, err) != 0)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0) {
+		sv_drop_started(sv, c);
+		return -1;
+	}
+	pthread_mutex_lock(&sv->mu);
+	c->state = SV_RUNNING;
+	pthread_mutex_unlock(&sv->mu);
+	sv_wake(sv);
+	return 0;
 }
 
 /* The slot of a shim held at its gate, with mu held; NOT_FOUND otherwise. */
@@ -1190,6 +1234,12 @@ int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err
 	int rc = -1;
 
 	pthread_mutex_lock(&sv->mu);
+	c = sv_find(sv, agent_id);
+	if (c != NULL && c->state == SV_SPAWNING && c->pidfd >= 0) {
+		pthread_mutex_unlock(&sv->mu);
+		sv_drop_started(sv, c);
+		return 0;
+	}
 	c = sv_find_held(sv, agent_id, err);
 	if (c != NULL) {
 		close(c->gatefd);

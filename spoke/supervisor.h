@@ -131,17 +131,28 @@ struct supervisor_timeout {
 
 /*
  * Starts agent_id's shim for type, handing it task (task_len bytes; for
- * env delivery it may hold no NUL), held at its gate: record *proc, then
- * supervisor_release, or supervisor_abort. RESOURCE_EXHAUSTED at the cap,
- * ALREADY_EXISTS if agent_id is supervised. The caller has checked the
- * id, the task and limit (spawn_check): outside those bounds it asserts.
+ * env delivery it may hold no NUL), held at its gate, then
+ * supervisor_contain, or supervisor_abort; record *proc meanwhile, then
+ * supervisor_release. RESOURCE_EXHAUSTED at the cap, ALREADY_EXISTS if
+ * agent_id is supervised. The caller has checked the id, the task and
+ * limit (spawn_check): outside those bounds it asserts.
  */
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err);
+/*
+ * Puts the shim supervisor_spawn started into the agent's cgroup (when
+ * agents get one) and under the reaper's watch: from then on its end is
+ * reported. One that cannot be is ended, with nothing reported, and the
+ * call fails. Until then supervisor_release refuses it.
+ */
+int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
 /* Lets the agent run; its timeout counts from now. NOT_FOUND if not held. */
 int supervisor_release(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
-/* Ends a held shim with nothing started; its exit report says !started. */
+/*
+ * Ends a held shim with nothing started; its exit report says !started.
+ * One not yet contained ends at once, and nothing is reported.
+ */
 int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
 /*
  * Supervises again an agent that an earlier spoke process started, if

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,8 +28,10 @@
 #include <unistd.h>
 
 #include "agent_cgroup.h"
+#include "agent_types.h"
 #include "check_main.h"
 #include "ids.h"
+#include "supervisor.h"
 
 #define LINE_MAX_ 8192	  /* a line of /proc/self/mountinfo or /proc/PID/cgroup */
 #define POLL_ROUNDS 200	  /* of POLL_NS each: 2 s */
@@ -463,13 +466,92 @@ START_TEST(test_empty_and_missing)
 }
 END_TEST
 
+static atomic_int sv_exits; /* exits reported to sv_counted */
+
+static void sv_counted(void *arg, const struct supervisor_exit *ex)
+{
+	(void)arg, (void)ex;
+	atomic_fetch_add(&sv_exits, 1);
+}
+
+/*
+ * A supervisor that gives agents cgroups under BASE: a shim that cannot
+ * be put into its cgroup is ended at once by supervisor_contain, nothing
+ * reported; one that can is in it once contained, and leaves it with the
+ * cgroup removed after an abort.
+ */
+START_TEST(test_supervisor_contain)
+{
+	char *sleeper[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60" };
+	char why[AGENT_CGROUP_WHY_MAX], id[TSR_AGENT_ID_MAX + 1], tail[AGENT_CGROUP_PATH_MAX];
+	char gone[AGENT_CGROUP_PATH_MAX + 128], dir[] = "/tmp/tsr-cg-XXXXXX", cmd[64];
+	const struct supervisor_timeout limit = { 0, 0 };
+	struct supervisor_config cfg = { .max_agents = 2, .tail_bytes = 100 };
+	struct agent_types types = { 0 };
+	struct supervisor_proc proc;
+	struct supervisor *sv = NULL;
+	struct agent_cgroup cg;
+	struct tsr_err err;
+	int64_t started;
+
+	if (!have_base())
+		return;
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	ck_assert_msg(agent_types_add(&types, 5, sleeper, &err) == 0, "%s", err.msg);
+	cfg.state_dir = dir;
+	cfg.shim_path = getenv("TESSERA_SHIM");
+	ck_assert_ptr_nonnull(cfg.shim_path);
+	cfg.cgroup = &cg;
+	ck_assert_msg(supervisor_start(&cfg, sv_counted, NULL, &sv, &err) == 0, "%s", err.msg);
+
+	/* No cgroup can be made below BASE now. */
+	ck_assert_int_eq(put(base, "cgroup.max.descendants", "0"), 0);
+	new_id(id);
+	ck_assert_msg(supervisor_spawn(sv, id, agent_types_find(&types, "sleeper"), "", 0, &limit,
+				       &proc, &started, &err) == 0,
+		      "%s", err.msg);
+	ck_assert_int_eq(supervisor_contain(sv, id, &err), -1);
+	ck_assert_uint_eq(supervisor_count(sv), 0);
+	ck_assert_int_eq(kill(proc.pid, 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(supervisor_release(sv, id, &err), -1);
+
+	ck_assert_int_eq(put(base, "cgroup.max.descendants", "max"), 0);
+	new_id(id);
+	ck_assert_msg(supervisor_spawn(sv, id, agent_types_find(&types, "sleeper"), "", 0, &limit,
+				       &proc, &started, &err) == 0,
+		      "%s", err.msg);
+	ck_assert_msg(supervisor_contain(sv, id, &err) == 0, "%s", err.msg);
+	snprintf(tail, sizeof(tail), "%s/agent-%s", strrchr(base, '/') + 1, id);
+	ck_assert(in_cgroup(proc.pid, tail));
+	ck_assert_int_eq(supervisor_abort(sv, id, &err), 0);
+	for (int i = 0; i < POLL_ROUNDS && atomic_load(&sv_exits) == 0; i++)
+		nap();
+	ck_assert_int_eq(atomic_load(&sv_exits), 1);
+	for (int i = 0; i < POLL_ROUNDS && supervisor_count(sv) != 0; i++)
+		nap();
+	ck_assert_uint_eq(supervisor_count(sv), 0);
+	snprintf(gone, sizeof(gone), "%s/agent-%s", base, id);
+	ck_assert_int_eq(access(gone, F_OK), -1);
+
+	supervisor_stop(sv);
+	agent_types_free(&types);
+	agent_cgroup_close(&cg);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
 	TCase *tc;
 
 	tc = check_suite(sr, "agent_cgroup",
 			 CHECK_TESTS(test_open_host, test_open_refused, test_open_at,
-				     test_kill_descendants, test_empty_and_missing));
+				     test_kill_descendants, test_empty_and_missing,
+				     test_supervisor_contain));
 	tcase_add_unchecked_fixture(tc, cg_setup, cg_teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

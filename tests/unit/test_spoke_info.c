@@ -66,6 +66,7 @@ START_TEST(test_counts)
 				       &err) == 0,
 		      "%s", err.msg);
 	fx_track(&fx, proc.pid);
+	ck_assert_int_eq(supervisor_contain(fx.sp.sv, id, &err), 0);
 	ck_assert_int_eq(supervisor_release(fx.sp.sv, id, &err), 0);
 	st = info();
 	ck_assert_int_eq(st->running_agents, 1);

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent_files.h"
 #include "agent_types.h"
 #include "check_main.h"
 #include "clock.h"
@@ -185,6 +186,10 @@ static pid_t spawn_limited(const struct agent_type *t, const char *task, size_t 
 	ck_assert_int_gt(started, 0);
 	if (nspawned < SPAWNED_MAX)
 		spawned[nspawned++] = proc.pid;
+	/* Not let go before it is contained. */
+	ck_assert_int_eq(supervisor_release(sv, id, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_msg(supervisor_contain(sv, id, &err) == 0, "%s", err.msg);
 	ck_assert_msg(supervisor_release(sv, id, &err) == 0, "%s", err.msg);
 	return proc.pid;
 }
@@ -648,6 +653,41 @@ START_TEST(test_cap_and_errors)
 }
 END_TEST
 
+/*
+ * A shim started and not yet contained (its record refused, say) ends at
+ * once on supervisor_abort: its slot is free on return, its group gone,
+ * and no exit is reported, since nothing of the agent's ran.
+ */
+START_TEST(test_abort_before_contain)
+{
+	const char *t_sleep[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60", NULL };
+	char a[TSR_AGENT_ID_MAX + 1], path[512];
+	struct supervisor_proc proc = { 0 };
+	struct tsr_err err;
+	int64_t started;
+
+	start(2);
+	ck_assert_int_eq(ids_new_agent_id("s1", a, sizeof(a)), 0);
+	ck_assert_int_eq(supervisor_contain(sv, a, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_msg(supervisor_spawn(sv, a, type_add(t_sleep), "", 0, &no_timeout, &proc,
+				       &started, &err) == 0,
+		      "%s", err.msg);
+	ck_assert_uint_eq(supervisor_count(sv), 1);
+	ck_assert_int_eq(supervisor_abort(sv, a, &err), 0);
+	ck_assert_uint_eq(supervisor_count(sv), 0);
+	ck_assert_int_eq(kill(proc.pid, 0), -1);
+	ck_assert_int_eq(errno, ESRCH);
+	ck_assert_int_eq(supervisor_contain(sv, a, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	/* Its output file went with it. */
+	ck_assert_int_eq(agent_files_path(dir, a, AGENT_FILE_OUT, path, sizeof(path), &err), 0);
+	ck_assert_int_eq(access(path, F_OK), -1);
+	usleep(100000);
+	ck_assert_uint_eq(exits_count(), 0);
+}
+END_TEST
+
 #ifndef NDEBUG
 /*
  * Arguments outside what supervisor.h allows are a bug of the caller (the
@@ -1000,9 +1040,10 @@ int test_suite(SRunner *sr)
 				     test_task_env_and_environment, test_child_inherits_nothing,
 				     test_agent_nofile, test_output_tail, test_output_running,
 				     test_timeout, test_timeout_after_kill_or_end,
-				     test_cap_and_errors, test_kill_claim, test_start_errors,
-				     test_exit_record_fifo, test_exit_tmp_fifo,
-				     test_adopt_only_own_shim, test_agent_types));
+				     test_cap_and_errors, test_abort_before_contain,
+				     test_kill_claim, test_start_errors, test_exit_record_fifo,
+				     test_exit_tmp_fifo, test_adopt_only_own_shim,
+				     test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
 #ifndef NDEBUG
