@@ -459,8 +459,9 @@ static int sv_pid_cmp(const void *a, const void *b)
 
 /*
  * Into sv->shims, sorted, the pids of our shims still to be reaped by
- * their slot's path; how many, or -1 while one is being spawned (its pid
- * is not in its slot yet). With mu held.
+ * their slot's path (or by supervisor_abort, for one not yet contained);
+ * how many, or -1 while one is being spawned (its pid is not in its slot
+ * yet). With mu held.
  */
 static long sv_shims_sorted(struct supervisor *sv)
 {
@@ -469,9 +470,9 @@ static long sv_shims_sorted(struct supervisor *sv)
 	for (size_t i = 0; i < sv->max; i++) {
 		const struct sv_child *c = &sv->slots[i];
 
-		if (c->state == SV_SPAWNING)
+		if (c->state == SV_SPAWNING && c->pidfd < 0)
 			return -1;
-		if (c->state == SV_RUNNING && !c->adopted)
+		if ((c->state == SV_SPAWNING || c->state == SV_RUNNING) && !c->adopted)
 			sv->shims[n++] = c->pid;
 	}
 	qsort(sv->shims, n, sizeof(*sv->shims), sv_pid_cmp);
@@ -1160,9 +1161,9 @@ int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_e
 	if (c == NULL)
 		return -1;
 	/*
-	 * The shim is our child and unreaped (sv_reap_inherited skips a pass
-	 * while a slot is SV_SPAWNING), so its pid is still its own. One that
-	 * cannot be contained is ended rather than let run uncontained.
+	 * The shim is our child and unreaped (sv_reap_inherited leaves the
+	 * shims in slots alone), so its pid is still its own. One that cannot
+	 * be contained is ended rather than let run uncontained.
 	 */
 	if (sv->cgroup != NULL && (agent_cgroup_create(sv->cgroup, agent_id, err) != 0 ||
 				   agent_cgroup_enter(sv->cgroup, agent_id, c->pid, err) != 0))
@@ -1171,15 +1172,15 @@ int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_e
 		goto out;
 	rc = 0;
 out:
-	if (rc != 0) {
+	if (rc == 0) {
+		pthread_mutex_lock(&sv->mu);
+		c->state = SV_RUNNING;
+		pthread_mutex_unlock(&sv->mu);
+		sv_wake(sv);
+	} else {
 		sv_drop_started(sv, c);
-		return -1;
 	}
-	pthread_mutex_lock(&sv->mu);
-	c->state = SV_RUNNING;
-	pthread_mutex_unlock(&sv->mu);
-	sv_wake(sv);
-	return 0;
+	return rc;
 }
 
 /* The slot of a shim held at its gate, with mu held; NOT_FOUND otherwise. */
