@@ -214,6 +214,16 @@ static int agent_record_finish(struct spoke *sp, struct agent_new_record *r,
 	return store_agent_create_finish(sp->store, c, existing, TSR_AGENT_ID_MAX + 1, err);
 }
 
+/* Starts id's shim, held at its gate (supervisor_spawn); false with serr set if it cannot. */
+static bool agent_spawn_start(struct spoke *sp, const char *id, const struct agent_type *type,
+			      const Tessera__V1__SpawnCommand *req,
+			      const struct supervisor_timeout *limit, struct supervisor_proc *proc,
+			      int64_t *started, struct tsr_err *serr)
+{
+	return supervisor_spawn(sp->sv, id, type, req->task, strlen(req->task), limit, proc,
+				started, serr) == 0;
+}
+
 /* Ends the shim started for a record Valkey did not take; nothing of it ran. */
 static void agent_spawn_abandon(struct spoke *sp, const char *id)
 {
@@ -326,8 +336,7 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	limit.grace_ms = agent_grace_ms(sp, type->name);
 	early = !sp->draining;
 	if (early)
-		spawned = supervisor_spawn(sp->sv, rec.id, type, req->task, strlen(req->task),
-					   &limit, &proc, &started, &serr) == 0;
+		spawned = agent_spawn_start(sp, rec.id, type, req, &limit, &proc, &started, &serr);
 	fault_point("spawn-after-start");
 	if (agent_record_finish(sp, &rec, existing, err) != 0 || existing[0] != '\0') {
 		if (early && spawned)
@@ -342,8 +351,7 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	}
 	fault_point("spawn-after-create");
 	if (!early)
-		spawned = supervisor_spawn(sp->sv, rec.id, type, req->task, strlen(req->task),
-					   &limit, &proc, &started, &serr) == 0;
+		spawned = agent_spawn_start(sp, rec.id, type, req, &limit, &proc, &started, &serr);
 	if (!spawned) {
 		log_agent_warn(rec.id, "spawn failed: %s", serr.msg);
 		result = SPOKE_SPAWN_FAILED;

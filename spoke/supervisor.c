@@ -1235,8 +1235,8 @@ int supervisor_abort(struct supervisor *sv, const char *agent_id, struct tsr_err
 	int rc = -1;
 
 	pthread_mutex_lock(&sv->mu);
-	c = sv_find(sv, agent_id);
-	if (c != NULL && c->state == SV_SPAWNING && c->pidfd >= 0) {
+	c = sv_find_started(sv, agent_id, err);
+	if (c != NULL) {
 		pthread_mutex_unlock(&sv->mu);
 		sv_drop_started(sv, c);
 		return 0;
