@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent_commands.h"
@@ -18,11 +19,15 @@
 #define RECOVERY_NOT_STARTED "the spoke stopped before starting the agent; no agent code ran"
 /* Each of two reasons joined in an exit's detail gets up to half of it. */
 #define RECOVERY_DETAIL_HALF ((int)sizeof(((struct exit_record *)0)->detail) / 2 - 2)
+/* How long start-up waits, in all, for what it killed in leftover cgroups to end. */
+#define RECOVERY_CGROUP_WAIT_MS 2000
+#define RECOVERY_CGROUP_POLL_MS 10
 
-/* One start-up's walk over the records. */
+/* One start-up's walk over the records, then over the leftovers. */
 struct recovery_walk {
 	struct spoke *sp;
-	bool ns_told; /* the PID namespace change was logged */
+	bool ns_told;	  /* the PID namespace change was logged */
+	int cg_wait_left; /* ms of RECOVERY_CGROUP_WAIT_MS not yet waited */
 };
 
 static int recovery_fail_spawning(struct spoke *sp, const Tessera__V1__Agent *a,
@@ -169,21 +174,57 @@ static int recovery_one(void *arg, const Tessera__V1__Agent *a, struct tsr_err *
 	return recovery_adopt(sp, a, err);
 }
 
+/*
+ * The cgroup of an agent not supervised now goes too. Whatever is still in
+ * it outlived the agent's shim (one SIGKILLed while the spoke was down) and
+ * is killed first: nothing of an agent outlives it.
+ */
+static void recovery_sweep_cgroup(struct recovery_walk *w, const char *agent_id)
+{
+	const struct agent_cgroup *cg = &w->sp->cgroup;
+	struct tsr_err err;
+	bool populated = true;
+	int rc;
+
+	rc = agent_cgroup_remove(cg, agent_id, &err);
+	/* UNAVAILABLE is EBUSY: processes are left in it. */
+	if (rc != 0 && err.code == GRPC_STATUS_UNAVAILABLE) {
+		log_agent_warn(agent_id, "killing what is left in its cgroup: its shim is gone");
+		rc = agent_cgroup_kill(cg, agent_id, &err);
+		while (rc == 0 &&
+		       (rc = agent_cgroup_populated(cg, agent_id, &populated, &err)) == 0 &&
+		       populated && w->cg_wait_left > 0) {
+			nanosleep(
+				&(struct timespec){ .tv_nsec = RECOVERY_CGROUP_POLL_MS * 1000000L },
+				NULL);
+			w->cg_wait_left -= RECOVERY_CGROUP_POLL_MS;
+		}
+		if (rc == 0)
+			rc = agent_cgroup_remove(cg, agent_id, &err);
+	}
+	if (rc != 0)
+		log_agent_warn(agent_id, "%s", err.msg);
+}
+
 /* Files of agents not supervised now are leftovers: their records are final or gone. */
 static void recovery_sweep_one(void *arg, const char *agent_id)
 {
-	struct spoke *sp = arg;
+	struct recovery_walk *w = arg;
+	struct spoke *sp = w->sp;
 
+	if (supervisor_has(sp->sv, agent_id))
+		return;
+	recovery_sweep_cgroup(w, agent_id);
 	/* Queued exits still need theirs: outcomes removes them once recorded. */
-	if (!supervisor_has(sp->sv, agent_id) && !exits_pending(&sp->exits, agent_id))
+	if (!exits_pending(&sp->exits, agent_id))
 		agent_files_remove(sp->cfg.state_dir, agent_id);
 }
 
 int recovery_run(struct spoke *sp, struct tsr_err *err)
 {
-	struct recovery_walk w = { .sp = sp };
+	struct recovery_walk w = { .sp = sp, .cg_wait_left = RECOVERY_CGROUP_WAIT_MS };
 
 	if (store_agents_nonterminal(sp->store, recovery_one, &w, err) != 0)
 		return -1;
-	return agent_files_each(sp->cfg.state_dir, recovery_sweep_one, sp, err);
+	return agent_files_each(sp->cfg.state_dir, recovery_sweep_one, &w, err);
 }

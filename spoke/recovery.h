@@ -20,7 +20,8 @@
  *             else FAILED saying why. A pid that now belongs to another
  *             process is never signalled.
  *
- * Then the state directory loses the files of agents no longer supervised.
+ * Then the state directory loses the files of agents no longer supervised,
+ * and each such agent loses its cgroup, with whatever is still in it.
  */
 #ifndef TSR_RECOVERY_H
 #define TSR_RECOVERY_H

@@ -77,11 +77,6 @@ gone() {
 	! pgrep -f -x "sleep $1" >/dev/null
 }
 
-spoke_pid() {
-	local v=SPOKE_PID_$1
-	echo "${!v}"
-}
-
 state_is() {
 	[ "$(agent_state "$1")" = "$2" ]
 }
@@ -105,24 +100,6 @@ spawn() {
 
 said_up() {
 	grep -qx "up $2" <<<"$(agent_field "$1" .output)"
-}
-
-# cgroup_of PID: its cgroup v2 path ("0::" line of /proc/PID/cgroup).
-cgroup_of() {
-	sed -n 's/^0:://p' "/proc/$1/cgroup"
-}
-
-# cgroup2_mount: where the cgroup v2 hierarchy is mounted.
-cgroup2_mount() {
-	awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo
-}
-
-# agent_cgroup_dir SPOKE ID: where the agent's cgroup is to be, agent-ID
-# under its spoke's cgroup.
-agent_cgroup_dir() {
-	local base
-	base=$(cgroup_of "$(spoke_pid "$1")")
-	echo "$(cgroup2_mount)${base%/}/agent-$2"
 }
 
 # in_agent_cgroup SPOKE ID N: "sleep N" is in the agent's cgroup,

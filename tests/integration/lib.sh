@@ -471,6 +471,30 @@ agent_processes() {
 			tr '\0' '\n' | sed 's/^TESSERA_AGENT_ID=//' | LC_ALL=C sort -u)
 }
 
+# spoke_pid ID: the pid of spoke ID (as start_spoke and restart_spoke set it).
+spoke_pid() {
+	local v=SPOKE_PID_${1//-/_}
+	echo "${!v}"
+}
+
+# cgroup_of PID: its cgroup v2 path ("0::" line of /proc/PID/cgroup).
+cgroup_of() {
+	sed -n 's/^0:://p' "/proc/$1/cgroup"
+}
+
+# cgroup2_mount: where the cgroup v2 hierarchy is mounted.
+cgroup2_mount() {
+	awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo
+}
+
+# agent_cgroup_dir SPOKE ID: where the agent's cgroup is to be, agent-ID
+# under its spoke's cgroup.
+agent_cgroup_dir() {
+	local base
+	base=$(cgroup_of "$(spoke_pid "$1")")
+	echo "$(cgroup2_mount)${base%/}/agent-$2"
+}
+
 # python_grpc_stubs: PY, a python3 with Debian's grpcio, protobuf and
 # grpc_tools (under /usr/bin/python3, which may not be the first on
 # PATH), and PY_STUBS, a folder of this run's Python stubs of proto/

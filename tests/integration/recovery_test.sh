@@ -3,10 +3,12 @@
 # that are provably the same (pid, start time, boot id), true final states
 # for those that ended meanwhile (with the exit status their shim
 # recorded), a recorded pid that now belongs to an unrelated process left
-# alone, a SIGKILL at each point of a spawn (TESSERA_SPOKE_CRASH_AT) with
-# its retry never starting a second process, and a loop of SIGKILLs and
-# restarts with agents running, after which nothing is stuck, nothing is
-# orphaned and every agent has exactly one terminal event.
+# alone, what outlived a shim SIGKILLed while the spoke was down killed
+# with its agent's cgroup, a SIGKILL at each point of a spawn
+# (TESSERA_SPOKE_CRASH_AT) with its retry never starting a second process,
+# and a loop of SIGKILLs and restarts with agents running, after which
+# nothing is stuck, nothing is orphaned, no agent's cgroup is left and
+# every agent has exactly one terminal event.
 . "$(dirname "$0")/lib.sh"
 
 start_valkey vk1
@@ -49,6 +51,16 @@ terminal_events() {
 
 group_alive() {
 	kill -0 -- "-$1" 2>/dev/null
+}
+
+# cgroups_left ID...: those of the agents that still have a cgroup under
+# s1's, none where the spoke runs without agent cgroups.
+cgroups_left() {
+	local id
+	grep -q "agent cgroups: on" "$WORK/s1.log" || return 0
+	for id in "$@"; do
+		[ ! -d "$(agent_cgroup_dir s1 "$id")" ] || echo "$id"
+	done
 }
 
 # --- adoption after a SIGKILL of the spoke --------------------------------
@@ -107,6 +119,26 @@ grep -q "now belongs to another process" "$WORK/s1.log"
 check "the spoke logs why it did not adopt it" [ $? -eq 0 ]
 kill "$other"
 
+# --- what outlived a shim SIGKILLed while the spoke was down ----------------
+if grep -q "agent cgroups: on" "$WORK/s1.log"; then
+	mark=317.$$
+	f=$(spawn sh "setsid sleep $mark & exec sleep $mark" --spoke s1)
+	wait_for 10 eval '[ "$(pgrep -c -f -x "sleep $mark")" = 2 ]' ||
+		bail "the agent and its setsid child do not run"
+	pf=$(agent_field "$f" .pid)
+	spoke_down
+	kill -KILL "$pf"
+	spoke_up
+	check "an agent whose shim was SIGKILLed while the spoke was down is FAILED" \
+		wait_for 10 eval '[ "$(agent_state '"$f"')" = failed ]'
+	check "what outlived its shim, its own session too, is killed" \
+		wait_for 10 eval '! pgrep -f -x "sleep $mark" >/dev/null'
+	check "its cgroup is gone" wait_for 10 eval '[ -z "$(cgroups_left "$f")" ]'
+	pkill -KILL -f -x "sleep $mark"
+else
+	echo "# skipped: what outlived a killed shim (the spoke has no agent cgroups)"
+fi
+
 # --- SIGKILL at each point of a spawn ----------------------------------------
 for point in spawn-before-create spawn-after-create spawn-after-start spawn-after-running \
 	spawn-after-release; do
@@ -138,6 +170,7 @@ for point in spawn-before-create spawn-after-create spawn-after-start spawn-afte
 		check "$point: it COMPLETED" [ "$(agent_state "$id")" = completed ]
 	fi
 	check "$point: no shim is left" wait_for 10 eval '[ -z "$(shims)" ]'
+	check "$point: no cgroup of it is left" wait_for 10 eval '[ -z "$(cgroups_left "$id")" ]'
 	check "$point: one terminal event" [ "$(terminal_events "$id")" = 1 ]
 done
 
@@ -166,6 +199,7 @@ check "after 12 crashes all ${#ids[@]} agents reach a terminal state" wait_for 6
 check "none is stuck non-terminal in Valkey" \
 	[ "$(cli --json list --state running | jq '.agents | length')$(cli --json list --state spawning | jq '.agents | length')" = 00 ]
 check "no agent process is orphaned" wait_for 10 eval '[ -z "$(shims)" ]'
+check "no agent's cgroup is left" wait_for 10 eval '[ -z "$(cgroups_left "${ids[@]}")" ]'
 check "each agent has exactly one terminal event" \
 	[ "$(for id in "${ids[@]}"; do terminal_events "$id"; done | sort -u)" = 1 ]
 bad=0
