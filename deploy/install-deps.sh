@@ -16,7 +16,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(
-	build-essential meson ninja-build pkg-config
+	build-essential meson ninja-build pkg-config musl-tools
 	libgrpc-dev protobuf-compiler protobuf-c-compiler libprotobuf-c-dev
 	libprotobuf-dev libhiredis-dev libsodium-dev libmicrohttpd-dev check
 	ca-certificates procps iproute2 python3 jq gcovr curl
