@@ -3,9 +3,10 @@
 # programs is the meson project's; `tessera list` is newest first across
 # two spokes, although the hub lists one spoke after the other (its JSON
 # keeps the hub's order); `-o wide` adds CREATED, PID and LABELS, aligned
-# with the rest; and deploy/completion/tessera.bash, sourced in bash and
-# driven as bash drives it (COMP_LINE, COMP_WORDS), completes commands,
-# flags and --state / -o values.
+# with the rest; output that cannot be written fails the command; and
+# deploy/completion/tessera.bash, sourced in bash and driven as bash
+# drives it (COMP_LINE, COMP_WORDS), completes commands, flags and
+# --state / -o values.
 . "$(dirname "$0")/lib.sh"
 
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
@@ -101,6 +102,12 @@ cli list -o tall >/dev/null 2>"$WORK/tall.err"
 rc=$?
 check "any other --output is a usage error (exit 2)" [ "$rc" -eq 2 ]
 check "... naming the one value" grep -q -- "--output takes wide" "$WORK/tall.err"
+
+# Output that cannot be written fails the command: the CLI ends by _exit.
+cli list >/dev/full 2>"$WORK/full.err"
+rc=$?
+check "list into a full disk exits 1" [ "$rc" -eq 1 ]
+check "... saying why" grep -q "cannot write the output: No space left on device" "$WORK/full.err"
 
 # complete LINE: what the completion script offers at the end of LINE,
 # with COMP_WORDS split as plain words (bash would also split at = and :).
