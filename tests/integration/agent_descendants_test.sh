@@ -50,10 +50,7 @@ descendants_cleanup() {
 		agent-dcg.* | agent-doff.*) ;;
 		*) continue ;;
 		esac
-		[ -d "$d" ] || continue
-		echo 1 >"$d/cgroup.kill" 2>/dev/null
-		sleep 0.2
-		rmdir "$d" 2>/dev/null || echo "# could not remove cgroup $d"
+		cgroup_remove "$d"
 	done
 }
 trap 'cleanup; descendants_cleanup' EXIT

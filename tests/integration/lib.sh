@@ -63,11 +63,19 @@ stop_all() {
 
 # stop_agents: agents outlive their spoke (each under its tessera-shim, which
 # leads its process group); end those of this test's spokes, found by the
-# exit file their shim was given under $WORK, group by group.
+# exit file their shim was given under $WORK, group by group, and remove
+# the agent-ID cgroups they were in, which no spoke is left to remove.
 stop_agents() {
-	local pid
+	local pid cg dirs=()
 	for pid in $(pgrep -f -- "tessera-shim $WORK/" 2>/dev/null); do
+		cg=$(cgroup_of "$pid" 2>/dev/null)
+		case "${cg##*/}" in
+		agent-*) dirs+=("$(cgroup2_mount)$cg") ;;
+		esac
 		kill -KILL -- "-$pid" 2>/dev/null
+	done
+	for cg in "${dirs[@]}"; do
+		cgroup_remove "$cg"
 	done
 }
 
@@ -485,6 +493,14 @@ cgroup_of() {
 # cgroup2_mount: where the cgroup v2 hierarchy is mounted.
 cgroup2_mount() {
 	awk '$0 ~ / - cgroup2 / { print $5; exit }' /proc/self/mountinfo
+}
+
+# cgroup_remove DIR: an agent's cgroup that no spoke will remove, with
+# whatever is still in it (cgroup.kill), waited for up to 2 s.
+cgroup_remove() {
+	[ -d "$1" ] || return 0
+	echo 1 >"$1/cgroup.kill" 2>/dev/null
+	wait_for 2 rmdir "$1" || echo "# could not remove cgroup $1"
 }
 
 # agent_cgroup_dir SPOKE ID: where the agent's cgroup is to be, agent-ID

@@ -120,9 +120,23 @@ check "the spoke logs why it did not adopt it" [ $? -eq 0 ]
 kill "$other"
 
 # --- what outlived a shim SIGKILLed while the spoke was down ----------------
+mark=317.$$
+LEFT_CG= # that agent's cgroup
+
+# recovery_cleanup: what that agent left, should the spoke not have ended
+# it, once lib.sh's cleanup has stopped the daemons and shims.
+recovery_cleanup() {
+	local pid
+	for pid in $(pgrep -f -x "sleep $mark" 2>/dev/null); do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	[ -z "$LEFT_CG" ] || cgroup_remove "$LEFT_CG"
+}
+trap 'cleanup; recovery_cleanup' EXIT
+
 if grep -q "agent cgroups: on" "$WORK/s1.log"; then
-	mark=317.$$
 	f=$(spawn sh "setsid sleep $mark & exec sleep $mark" --spoke s1)
+	LEFT_CG=$(agent_cgroup_dir s1 "$f")
 	wait_for 10 eval '[ "$(pgrep -c -f -x "sleep $mark")" = 2 ]' ||
 		bail "the agent and its setsid child do not run"
 	pf=$(agent_field "$f" .pid)
@@ -134,7 +148,6 @@ if grep -q "agent cgroups: on" "$WORK/s1.log"; then
 	check "what outlived its shim, its own session too, is killed" \
 		wait_for 10 eval '! pgrep -f -x "sleep $mark" >/dev/null'
 	check "its cgroup is gone" wait_for 10 eval '[ -z "$(cgroups_left "$f")" ]'
-	pkill -KILL -f -x "sleep $mark"
 else
 	echo "# skipped: what outlived a killed shim (the spoke has no agent cgroups)"
 fi
