@@ -75,18 +75,19 @@ int agent_grace_ms(const struct spoke *sp, const char *type_name)
 
 /*
  * A draining spoke takes no new agent, but still answers a retry of a
- * spawn it carried out (its request id maps to an agent): the retry
- * starts nothing, and a refusal would tell its caller, wrongly, that
- * nothing was started, and let a hub start the agent elsewhere too.
+ * spawn it carried out (its request id maps to an agent, whose id goes to
+ * existing; else existing[0] is '\0'): the retry starts nothing, and a
+ * refusal would tell its caller, wrongly, that nothing was started, and
+ * let a hub start the agent elsewhere too.
  */
-static int agent_check_draining(struct spoke *sp, const char *request_id, struct tsr_err *err)
+static int agent_check_draining(struct spoke *sp, const char *request_id,
+				char existing[TSR_AGENT_ID_MAX + 1], struct tsr_err *err)
 {
-	char existing[TSR_AGENT_ID_MAX + 1] = "";
-
+	existing[0] = '\0';
 	if (!sp->draining)
 		return 0;
 	if (request_id[0] != '\0' &&
-	    store_request_agent(sp->store, request_id, existing, sizeof(existing), err) != 0)
+	    store_request_agent(sp->store, request_id, existing, TSR_AGENT_ID_MAX + 1, err) != 0)
 		return -1;
 	if (existing[0] != '\0')
 		return 0;
@@ -95,8 +96,10 @@ static int agent_check_draining(struct spoke *sp, const char *request_id, struct
 			   sp->cfg.id);
 }
 
+/* Checks a spawn; existing as agent_check_draining leaves it. */
 static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
-				const struct agent_type **type, struct tsr_err *err)
+				const struct agent_type **type, char existing[TSR_AGENT_ID_MAX + 1],
+				struct tsr_err *err)
 {
 	struct tsr_label labels[TSR_LABELS_MAX];
 
@@ -116,7 +119,7 @@ static int agent_validate_spawn(struct spoke *sp, const Tessera__V1__SpawnComman
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT,
 				   "agent type %s allows a timeout of at most %u ms", req->type,
 				   (unsigned)(*type)->timeout_max_ms);
-	if (agent_check_draining(sp, req->request_id, err) != 0)
+	if (agent_check_draining(sp, req->request_id, existing, err) != 0)
 		return -1;
 	if (supervisor_count(sp->sv) >= (size_t)sp->cfg.max_agents)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -165,17 +168,13 @@ struct agent_new_record {
 	Tessera__V1__Agent a;
 	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX];
 	Tessera__V1__Agent__LabelsEntry *labelp[TSR_LABELS_MAX];
+	struct store_update running; /* its process, once started */
 	struct store_create *create; /* owned until agent_record_finish */
 };
 
-/*
- * Sends the record of the agent a spawn asks for, under a new id, and
- * nonce with it, without waiting for Valkey: agent_record_finish takes
- * the answer. req outlives it.
- */
-static int agent_record_send(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
-			     const struct store_nonce *nonce, struct agent_new_record *r,
-			     struct tsr_err *err)
+/* The record of the agent a spawn asks for, under a new id, created now. req outlives it. */
+static int agent_record_new(struct spoke *sp, const Tessera__V1__SpawnCommand *req,
+			    struct agent_new_record *r, struct tsr_err *err)
 {
 	Tessera__V1__Agent *a = &r->a;
 
@@ -197,21 +196,54 @@ static int agent_record_send(struct spoke *sp, const Tessera__V1__SpawnCommand *
 	}
 	a->labels = r->labelp;
 	a->n_labels = req->n_labels;
+	return 0;
+}
+
+/*
+ * Sends the record, and nonce with it, without waiting for Valkey:
+ * agent_record_finish takes the answer. With proc, its process started
+ * (at started, wall clock) and held at its gate, the record goes on to
+ * RUNNING with that process's identity in the same write, so that a
+ * restart can find it before any of its code runs.
+ */
+static int agent_record_send(struct spoke *sp, const struct store_nonce *nonce,
+			     const struct supervisor_proc *proc, int64_t started,
+			     const struct supervisor_timeout *limit, struct agent_new_record *r,
+			     struct tsr_err *err)
+{
+	struct store_update *u = &r->running;
+
+	if (proc != NULL) {
+		u->has_pid = true;
+		u->pid = (int32_t)proc->pid;
+		u->has_process = true;
+		u->pid_start_ticks = proc->start_ticks;
+		u->boot_id = sp->boot_id;
+		u->pid_ns = sp->pid_ns.ino;
+		u->pid_ns_init_ticks = sp->pid_ns.init_ticks;
+		u->has_started_at_ms = true;
+		u->started_at_ms = started;
+		u->has_timeout_at_ms = limit->ms != 0;
+		u->timeout_at_ms = started + limit->ms;
+	}
 	fault_point("spawn-before-create");
-	return store_agent_create_send(sp->store, a, nonce, &r->create, err);
+	return store_agent_create_send(sp->store, &r->a, nonce, proc != NULL ? u : NULL, &r->create,
+				       err);
 }
 
 /*
  * Valkey's answer to agent_record_send: existing gets the id of the agent
- * the request id already names, else "".
+ * the request id already names, else ""; *a the record as a RUNNING step
+ * left it, or NULL (as store_agent_create_finish leaves it).
  */
 static int agent_record_finish(struct spoke *sp, struct agent_new_record *r,
-			       char existing[TSR_AGENT_ID_MAX + 1], struct tsr_err *err)
+			       char existing[TSR_AGENT_ID_MAX + 1], Tessera__V1__Agent **a,
+			       struct tsr_err *err)
 {
 	struct store_create *c = r->create;
 
 	r->create = NULL;
-	return store_agent_create_finish(sp->store, c, existing, TSR_AGENT_ID_MAX + 1, err);
+	return store_agent_create_finish(sp->store, c, existing, TSR_AGENT_ID_MAX + 1, a, err);
 }
 
 /* Starts id's shim, held at its gate (supervisor_spawn); false with serr set if it cannot. */
@@ -233,68 +265,28 @@ static void agent_spawn_abandon(struct spoke *sp, const char *id)
 		log_agent_error(id, "%s", serr.msg);
 }
 
-/* agent_record_running's outcome when the shim could not be contained. */
-#define AGENT_NOT_CONTAINED 1
-
 /*
- * Records RUNNING for the process just started, which waits at its gate
- * until Valkey has it, so that a restart can find it; meanwhile puts it
- * into its cgroup and under the reaper's watch (supervisor_contain); then
- * lets it go. One that could not be contained ran nothing and is
- * recorded FAILED, saying why: AGENT_NOT_CONTAINED. *a: the record as the
- * RUNNING step left it, or NULL (as store_agent_transition_get_finish
- * leaves it).
+ * A retry of a spawn this draining spoke carried out: its nonce recorded,
+ * the agent its request id names, and nothing started.
  */
-static int agent_record_running(struct spoke *sp, const char *id, const struct agent_type *type,
-				const struct supervisor_proc *proc, int64_t started,
-				const struct supervisor_timeout *limit, Tessera__V1__Agent **a,
-				struct tsr_err *err)
+static int agent_spawn_retried(struct spoke *sp, const struct store_nonce *nonce,
+			       const char *existing, uint8_t **out, size_t *outlen,
+			       struct tsr_err *err)
 {
-	struct store_update upd = { 0 };
-	struct store_transition *t = NULL;
-	char pos[STORE_POSITION_MAX];
-	struct tsr_err serr, cerr = { 0 };
-	bool contained = false;
-	int sent;
-
-	upd.has_pid = true;
-	upd.pid = (int32_t)proc->pid;
-	upd.has_process = true;
-	upd.pid_start_ticks = proc->start_ticks;
-	upd.boot_id = sp->boot_id;
-	upd.pid_ns = sp->pid_ns.ino;
-	upd.pid_ns_init_ticks = sp->pid_ns.init_ticks;
-	upd.has_started_at_ms = true;
-	upd.started_at_ms = started;
-	upd.has_timeout_at_ms = limit->ms != 0;
-	upd.timeout_at_ms = started + limit->ms;
-	sent = store_agent_transition_get_send(
-		sp->store, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING, &upd, &t, err);
-	if (sent == 0)
-		contained = supervisor_contain(sp->sv, id, &cerr) == 0;
-	if (sent != 0 ||
-	    store_agent_transition_get_finish(sp->store, t, pos, sizeof(pos), a, err) != 0) {
-		/* Not acknowledged: no agent may run for a command that failed. */
-		log_agent_error(id, "cannot record RUNNING: %s", err->msg);
-		if ((sent != 0 || contained) && supervisor_abort(sp->sv, id, &serr) != 0)
-			log_agent_error(id, "%s", serr.msg);
-		return -1;
-	}
-	fault_point("spawn-after-running");
-	if (!contained) {
-		log_agent_warn(id, "spawn failed: %s", cerr.msg);
-		agent_fail_spawn(sp, id, cerr.msg);
-		return AGENT_NOT_CONTAINED;
-	}
-	if (supervisor_release(sp->sv, id, &serr) != 0)
-		log_agent_error(id, "%s", serr.msg); /* its exit report follows */
-	else
-		log_agent_tag(LOG_LEVEL_INFO, id, "agent %s (%s) running as pid %d", id, type->name,
-			      (int)proc->pid);
-	fault_point("spawn-after-release");
-	return 0;
+	if (agent_nonce_alone(sp, nonce, err) != 0)
+		return AGENT_CMD_REFUSED;
+	return agent_pack_current(sp, existing, out, outlen, err);
 }
 
+/*
+ * The shim starts first, held at its gate; then one write records the
+ * agent RUNNING with the shim's identity, while the shim goes into its
+ * cgroup and under the reaper's watch; only once Valkey has that does the
+ * gate open and agent code run. A record Valkey refuses (a replay, a
+ * retry, Valkey away) ends the shim, which ran nothing. A shim that could
+ * not be started is recorded FAILED, saying why, as is one that could not
+ * be contained (the supervisor ended it).
+ */
 int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
 		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
@@ -305,10 +297,10 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 	char existing[TSR_AGENT_ID_MAX + 1];
 	struct supervisor_proc proc;
 	Tessera__V1__Agent *a = NULL;
-	struct tsr_err serr;
+	struct tsr_err serr, cerr = { 0 };
 	int64_t started = 0, began = clock_mono_ns();
 	const char *result = SPOKE_SPAWN_REFUSED;
-	bool early, spawned = false;
+	bool spawned, contained = false;
 	int rc = -1;
 
 	req = tessera__v1__spawn_command__unpack(NULL, len, payload);
@@ -316,30 +308,34 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "malformed spawn request");
 		return agent_refused(sp, nonce, err);
 	}
-	if (agent_validate_spawn(sp, req, &type, err) != 0) {
+	if (agent_validate_spawn(sp, req, &type, existing, err) != 0) {
 		rc = agent_refused(sp, nonce, err);
 		goto out;
 	}
+	if (existing[0] != '\0') {
+		rc = agent_spawn_retried(sp, nonce, existing, out, outlen, err);
+		result = rc == AGENT_CMD_REFUSED ? SPOKE_SPAWN_ERROR : SPOKE_SPAWN_EXISTING;
+		goto out;
+	}
 	result = SPOKE_SPAWN_ERROR;
-	if (agent_record_send(sp, req, nonce, &rec, err) != 0) {
+	if (agent_record_new(sp, req, &rec, err) != 0)
+		goto out;
+	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
+	limit.grace_ms = agent_grace_ms(sp, type->name);
+	spawned = agent_spawn_start(sp, rec.id, type, req, &limit, &proc, &started, &serr);
+	if (agent_record_send(sp, nonce, spawned ? &proc : NULL, started, &limit, &rec, err) != 0) {
+		if (spawned)
+			agent_spawn_abandon(sp, rec.id);
 		if (nonce != NULL && agent_nonce_failure(err))
 			rc = AGENT_CMD_REFUSED;
 		goto out;
 	}
-	/*
-	 * The shim starts while Valkey writes the record: held at its gate, it
-	 * runs nothing of the agent's before RUNNING is recorded, and a record
-	 * Valkey refuses ends it. A draining spoke takes only retries, which
-	 * start nothing: it waits for Valkey's answer first.
-	 */
-	limit.ms = req->timeout_ms != 0 ? req->timeout_ms : type->timeout_default_ms;
-	limit.grace_ms = agent_grace_ms(sp, type->name);
-	early = !sp->draining;
-	if (early)
-		spawned = agent_spawn_start(sp, rec.id, type, req, &limit, &proc, &started, &serr);
+	if (spawned)
+		contained = supervisor_contain(sp->sv, rec.id, &cerr) == 0;
 	fault_point("spawn-after-start");
-	if (agent_record_finish(sp, &rec, existing, err) != 0 || existing[0] != '\0') {
-		if (early && spawned)
+	if (agent_record_finish(sp, &rec, existing, &a, err) != 0 || existing[0] != '\0') {
+		/* Not recorded: no agent may run for a command that failed. */
+		if (contained)
 			agent_spawn_abandon(sp, rec.id);
 		if (existing[0] != '\0') {
 			result = SPOKE_SPAWN_EXISTING;
@@ -350,25 +346,22 @@ int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uin
 		goto out;
 	}
 	fault_point("spawn-after-create");
-	if (!early)
-		spawned = agent_spawn_start(sp, rec.id, type, req, &limit, &proc, &started, &serr);
-	if (!spawned) {
-		log_agent_warn(rec.id, "spawn failed: %s", serr.msg);
+	if (!spawned || !contained) {
+		const char *why = spawned ? cerr.msg : serr.msg;
+
+		log_agent_warn(rec.id, "spawn failed: %s", why);
 		result = SPOKE_SPAWN_FAILED;
-		agent_fail_spawn(sp, rec.id, serr.msg);
+		agent_fail_spawn(sp, rec.id, why);
 		rc = agent_pack_current(sp, rec.id, out, outlen, err);
 		goto out;
 	}
-	switch (agent_record_running(sp, rec.id, type, &proc, started, &limit, &a, err)) {
-	case 0:
-		break;
-	case AGENT_NOT_CONTAINED:
-		result = SPOKE_SPAWN_FAILED;
-		rc = agent_pack_current(sp, rec.id, out, outlen, err);
-		goto out;
-	default:
-		goto out;
-	}
+	fault_point("spawn-after-running");
+	if (supervisor_release(sp->sv, rec.id, &serr) != 0)
+		log_agent_error(rec.id, "%s", serr.msg); /* its exit report follows */
+	else
+		log_agent_tag(LOG_LEVEL_INFO, rec.id, "agent %s (%s) running as pid %d", rec.id,
+			      type->name, (int)proc.pid);
+	fault_point("spawn-after-release");
 	result = SPOKE_SPAWN_OK;
 	spoke_metrics_running(sp->metrics, rec.id, type->name, started, began);
 	rc = a != NULL ? pb_pack(&a->base, out, outlen, err)

@@ -147,18 +147,24 @@ struct store_create;
 /*
  * store_agent_create in two halves, the first also recording nonce (may
  * be NULL) in the same atomic step: a spawn pays one write (one fsync)
- * instead of two, and can start its process while Valkey makes that write.
- * store_agent_create_send writes the call out; *out is owned by the
- * caller until store_agent_create_finish, which must be the next use of
- * st, takes the answer and frees it. a stays unchanged in between. Fails
- * as store_nonce_claim would, with nothing written, if the nonce cannot
- * be recorded.
+ * instead of two. With running not NULL, the new agent goes on to RUNNING
+ * with that update in the same step too (its "agent.running" event right
+ * after "agent.spawning"), so that a spawn whose process is started and
+ * held records both in one durable write. store_agent_create_send writes
+ * the call out; *out is owned by the caller until
+ * store_agent_create_finish, which must be the next use of st, takes the
+ * answer and frees it. a and *running stay unchanged in between. Fails as
+ * store_nonce_claim would, with nothing written, if the nonce cannot be
+ * recorded. With running, *out (if out is not NULL) gets the record as the
+ * step left it (free with tessera__v1__agent__free_unpacked), or NULL if
+ * nothing was created or the record does not decode (store_agent_get then
+ * says why); without, *out is NULL.
  */
 int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, struct store_create **out,
-			    struct tsr_err *err);
+			    const struct store_nonce *nonce, const struct store_update *running,
+			    struct store_create **out, struct tsr_err *err);
 int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
-			      size_t existing_len, struct tsr_err *err);
+			      size_t existing_len, Tessera__V1__Agent **out, struct tsr_err *err);
 /*
  * Moves agent_id to state to if lifecycle allows it from the current state,
  * writing upd (may be NULL; an end without completed_at_ms gets now) and
@@ -169,30 +175,6 @@ int store_agent_create_finish(struct store *st, struct store_create *c, char *ex
 int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			   const struct store_update *upd, char *position, size_t poslen,
 			   struct tsr_err *err);
-/*
- * store_agent_transition that also reads the record as the step left it
- * into *out (free with tessera__v1__agent__free_unpacked), in the same
- * step: a spawn answers with its agent without a second round trip. *out
- * is NULL if the transition failed, or succeeded with a record that does
- * not decode (store_agent_get then says why).
- */
-int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
-			       const struct store_update *upd, char *position, size_t poslen,
-			       Tessera__V1__Agent **out, struct tsr_err *err);
-/* A transition sent and not yet answered (store_agent_transition_get_send). */
-struct store_transition;
-/*
- * store_agent_transition_get in two halves, so that the caller can work
- * while Valkey makes the write: the first writes the call out; *out is
- * owned by the caller until the second, which must be the next use of st,
- * takes the answer and frees it. What upd points to stays unchanged in
- * between.
- */
-int store_agent_transition_get_send(struct store *st, const char *agent_id,
-				    Tessera__V1__AgentState to, const struct store_update *upd,
-				    struct store_transition **out, struct tsr_err *err);
-int store_agent_transition_get_finish(struct store *st, struct store_transition *t, char *position,
-				      size_t poslen, Tessera__V1__Agent **out, struct tsr_err *err);
 /* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
 /*

@@ -120,7 +120,7 @@ static int create_prepare(const struct store *st, const Tessera__V1__Agent *a, s
 
 /*
  * The arguments of "create": the new agent's keys, hash pairs and event
- * pairs, and the nonce's lifetime when nonce_key is not NULL.
+ * pairs, and the nonce's lifetime (0 when nonce_key is NULL).
  */
 static void args_create(struct store_args *args, const struct store *st,
 			const Tessera__V1__Agent *a, struct agent_new *n, const char *nonce_key,
@@ -167,105 +167,7 @@ static void args_create(struct store_args *args, const struct store *st,
 	}
 	store_args_list_end(args, slot);
 	args_event(args, st, a->id, &none, spawning, n->created, n->etype);
-	if (nonce_key != NULL)
-		store_args_int(args, nonce_ttl_ms);
-}
-
-/* The agent create asked for, and where the id of one made before goes. */
-struct create_ask {
-	const Tessera__V1__Agent *a;
-	char *existing_id;
-	size_t existing_len;
-};
-
-/* Maps the script's answer to create: "existing" names the agent of the request id. */
-static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
-{
-	const struct create_ask *c = arg;
-	const Tessera__V1__Agent *a = c->a;
-	const char *what = r->element[0]->str, *prev;
-
-	if (strcmp(what, "ok") == 0)
-		return 0;
-	if (strcmp(what, "replayed") == 0)
-		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
-	if (strcmp(what, "exists") == 0)
-		return tsr_err_set(err, GRPC_STATUS_ALREADY_EXISTS, "agent %s already exists",
-				   a->id);
-	if (strcmp(what, "existing") != 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
-				   "valkey script: create answered %.32s", what);
-	prev = reply_str(r, 1);
-	if (prev == NULL || !ids_valid_agent_id(prev))
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
-				   "valkey: request %s maps to a malformed agent id",
-				   a->request_id);
-	snprintf(c->existing_id, c->existing_len, "%s", prev);
-	return 0;
-}
-
-/*
- * A create on its way: its arguments and what they borrow, but for the
- * agent, which the caller keeps unchanged until it is finished.
- */
-struct store_create {
-	struct store_args args;
-	struct agent_new n;
-	char nonce_key[STORE_KEY_MAX];
-	const Tessera__V1__Agent *a; /* borrowed */
-	int64_t began;		     /* when it was sent */
-};
-
-int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, struct store_create **out,
-			    struct tsr_err *err)
-{
-	struct store_create *c = calloc(1, sizeof(*c));
-	int rc = -1;
-
-	if (c == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	c->a = a;
-	if ((nonce != NULL && store_nonce_key(st, nonce, c->nonce_key, err) != 0) ||
-	    create_prepare(st, a, &c->n, err) != 0)
-		goto out;
-	args_create(&c->args, st, a, &c->n, nonce != NULL ? c->nonce_key : NULL,
-		    nonce != NULL ? nonce->ttl_ms : 0);
-	if (store_eval_send(st, &c->args, &c->began, err) != 0)
-		goto out;
-	*out = c;
-	c = NULL;
-	rc = 0;
-out:
-	free(c);
-	return rc;
-}
-
-int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
-			      size_t existing_len, struct tsr_err *err)
-{
-	struct create_ask ask = { c->a, existing_id, existing_len };
-	int rc;
-
-	assert(existing_len >= TSR_AGENT_ID_MAX + 1);
-	existing_id[0] = '\0';
-	rc = store_eval_finish(st, &c->args, c->began, create_outcome, &ask, err);
-	free(c);
-	return rc;
-}
-
-int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
-		       size_t existing_len, struct tsr_err *err)
-{
-	struct store_create *c;
-
-	if (existing_len < TSR_AGENT_ID_MAX + 1)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
-				   "store: existing id buffer too small");
-	existing_id[0] = '\0';
-	if (store_agent_create_send(st, a, NULL, &c, err) != 0)
-		return -1;
-	return store_agent_create_finish(st, c, existing_id, existing_len, err);
+	store_args_int(args, nonce_key != NULL ? nonce_ttl_ms : 0);
 }
 
 /* Where store_request_agent copies the agent id a request maps to. */
@@ -368,20 +270,18 @@ static int step_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 }
 
 /*
- * The arguments of "transition" of agent_id, whose hash is key, into to:
- * the states it may leave, what it sets and clears, its event; with
- * record, the agent's hash comes back too.
+ * The appended arguments of a transition of agent_id into to: the states
+ * it may leave, what it sets and clears, its event; with record, the
+ * agent's hash comes back too.
  */
-static void args_transition(struct store_args *args, const struct store *st, const char *key,
-			    const char *agent_id, Tessera__V1__AgentState to,
-			    const struct store_update *upd, bool record,
+static void args_transition(struct store_args *args, const struct store *st, const char *agent_id,
+			    Tessera__V1__AgentState to, const struct store_update *upd, bool record,
 			    char etype[STORE_EVENT_TYPE_MAX])
 {
 	Tessera__V1__AgentState from[LIFECYCLE_STATES_MAX];
 	size_t nfrom = lifecycle_predecessors(to, from, LIFECYCLE_STATES_MAX);
 	int slot;
 
-	store_args_eval(args, st, "transition", key);
 	slot = store_args_list(args);
 	for (size_t i = 0; i < nfrom; i++)
 		store_args_state(args, from[i]);
@@ -419,11 +319,10 @@ struct transition_bufs {
 	struct store_update u;
 };
 
-/* The checked arguments of store_agent_transition into args, borrowing b; 0 or -1. */
-static int transition_prepare(struct store_args *args, struct transition_bufs *b, struct store *st,
-			      const char *agent_id, Tessera__V1__AgentState to,
-			      const struct store_update *upd, size_t poslen, bool record,
-			      struct tsr_err *err)
+/* Checks a transition of agent_id into to with upd, kept in b with its key; 0 or -1. */
+static int transition_check(struct transition_bufs *b, struct store *st, const char *agent_id,
+			    Tessera__V1__AgentState to, const struct store_update *upd,
+			    struct tsr_err *err)
 {
 	memset(&b->u, 0, sizeof(b->u));
 	if (upd != NULL)
@@ -437,11 +336,8 @@ static int transition_prepare(struct store_args *args, struct transition_bufs *b
 	    to == TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid target state %d",
 				   (int)to);
-	if (poslen < STORE_POSITION_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
 	if (store_agent_key(st, agent_id, b->key, err) != 0 || store_check_update(&b->u, err) != 0)
 		return -1;
-	args_transition(args, st, b->key, agent_id, to, &b->u, record, b->etype);
 	return 0;
 }
 
@@ -453,8 +349,12 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 	struct store_args args = { 0 };
 	struct transition_bufs b;
 
-	if (transition_prepare(&args, &b, st, agent_id, to, upd, poslen, false, err) != 0)
+	if (poslen < STORE_POSITION_MAX)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
+	if (transition_check(&b, st, agent_id, to, upd, err) != 0)
 		return -1;
+	store_args_eval(&args, st, "transition", b.key);
+	args_transition(&args, st, agent_id, to, &b.u, false, b.etype);
 	return store_eval(st, &args, step_outcome, &step, err);
 }
 
@@ -627,96 +527,131 @@ int store_agent_get_fresh(struct store *st, const char *agent_id, const struct s
 	return store_eval(st, &args, agent_fresh_decode, &q, err);
 }
 
-/* A transition's step, and where the record it returns goes. */
-struct transition_ask {
-	struct agent_step step;
-	struct agent_ask ask;
+/*
+ * A create on its way: its arguments and what they borrow, but for the
+ * agent and the RUNNING update, which the caller keeps unchanged until it
+ * is finished.
+ */
+struct store_create {
+	struct store_args args;
+	struct agent_new n;
+	char nonce_key[STORE_KEY_MAX];
+	bool running;		     /* then RUNNING, in the same step */
+	struct transition_bufs tb;   /* with running */
+	const Tessera__V1__Agent *a; /* borrowed */
+	int64_t began;		     /* when it was sent */
+};
+
+int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
+			    const struct store_nonce *nonce, const struct store_update *running,
+			    struct store_create **out, struct tsr_err *err)
+{
+	const Tessera__V1__AgentState to = TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING;
+	struct store_create *c = calloc(1, sizeof(*c));
+	int rc = -1;
+
+	if (c == NULL)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	c->a = a;
+	c->running = running != NULL;
+	if ((nonce != NULL && store_nonce_key(st, nonce, c->nonce_key, err) != 0) ||
+	    create_prepare(st, a, &c->n, err) != 0 ||
+	    (running != NULL && transition_check(&c->tb, st, a->id, to, running, err) != 0))
+		goto out;
+	args_create(&c->args, st, a, &c->n, nonce != NULL ? c->nonce_key : NULL,
+		    nonce != NULL ? nonce->ttl_ms : 0);
+	if (running != NULL) {
+		store_args_str(&c->args, "then");
+		args_transition(&c->args, st, a->id, to, &c->tb.u, true, c->tb.etype);
+	}
+	if (store_eval_send(st, &c->args, &c->began, err) != 0)
+		goto out;
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	free(c);
+	return rc;
+}
+
+/* The agent create asked for, where the id of one made before goes, and its record. */
+struct create_ask {
+	const Tessera__V1__Agent *a;
+	char *existing_id;
+	size_t existing_len;
+	bool running;
+	Tessera__V1__Agent **out; /* with running, or NULL */
 };
 
 /*
- * "transition" with 'record': its outcome, then the agent's hash pairs.
- * The step has happened once its outcome is ok, so a record that does not
- * decode leaves *out NULL rather than failing it.
+ * Maps the script's answer to create: "existing" names the agent of the
+ * request id. A create that went on to RUNNING answers as a transition
+ * does, with the record after the event's position; the step has happened
+ * once its outcome is ok, so a record that does not decode leaves *out
+ * NULL rather than failing it.
  */
-static int transition_record_decode(const redisReply *r, void *arg, struct tsr_err *err)
+static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 {
-	struct transition_ask *t = arg;
+	const struct create_ask *c = arg;
+	const Tessera__V1__Agent *a = c->a;
+	const char *what = r->element[0]->str, *prev;
+	char pos[STORE_POSITION_MAX];
 	struct tsr_err derr;
 
-	*t->ask.out = NULL;
-	if (step_outcome(r, &t->step, err) != 0)
-		return -1;
-	if (r->elements == 3)
-		(void)agent_decode(r->element[2], t->ask.agent_id, t->ask.out, &derr);
+	if (strcmp(what, "ok") == 0) {
+		if (!c->running)
+			return 0;
+		if (step_outcome(r, &(struct agent_step){ a->id, "running", pos, sizeof(pos) },
+				 err) != 0)
+			return -1;
+		if (c->out != NULL && r->elements == 3)
+			(void)agent_decode(r->element[2], a->id, c->out, &derr);
+		return 0;
+	}
+	if (strcmp(what, "replayed") == 0)
+		return tsr_err_set(err, GRPC_STATUS_PERMISSION_DENIED, STORE_REPLAYED);
+	if (strcmp(what, "exists") == 0)
+		return tsr_err_set(err, GRPC_STATUS_ALREADY_EXISTS, "agent %s already exists",
+				   a->id);
+	if (strcmp(what, "existing") != 0)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey script: create answered %.32s", what);
+	prev = reply_str(r, 1);
+	if (prev == NULL || !ids_valid_agent_id(prev))
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "valkey: request %s maps to a malformed agent id",
+				   a->request_id);
+	snprintf(c->existing_id, c->existing_len, "%s", prev);
 	return 0;
 }
 
-/*
- * A transition on its way, its record to follow: its arguments and what
- * they borrow, but for what the caller's update points to.
- */
-struct store_transition {
-	struct store_args args;
-	struct transition_bufs b;
-	char agent_id[TSR_AGENT_ID_MAX + 1];
-	Tessera__V1__AgentState to;
-	int64_t began; /* when it was sent */
-};
-
-int store_agent_transition_get_send(struct store *st, const char *agent_id,
-				    Tessera__V1__AgentState to, const struct store_update *upd,
-				    struct store_transition **out, struct tsr_err *err)
+int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
+			      size_t existing_len, Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	struct store_transition *t = calloc(1, sizeof(*t));
-	int rc = -1;
-
-	if (t == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	if ((size_t)snprintf(t->agent_id, sizeof(t->agent_id), "%s", agent_id) >=
-	    sizeof(t->agent_id)) {
-		tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "invalid agent id");
-		goto out;
-	}
-	t->to = to;
-	if (transition_prepare(&t->args, &t->b, st, t->agent_id, to, upd, STORE_POSITION_MAX, true,
-			       err) != 0 ||
-	    store_eval_send(st, &t->args, &t->began, err) != 0)
-		goto out;
-	*out = t;
-	t = NULL;
-	rc = 0;
-out:
-	free(t);
-	return rc;
-}
-
-int store_agent_transition_get_finish(struct store *st, struct store_transition *t, char *position,
-				      size_t poslen, Tessera__V1__Agent **out, struct tsr_err *err)
-{
-	struct transition_ask ask = {
-		{ t->agent_id, lifecycle_state_name(t->to), position, poslen }, { t->agent_id, out }
-	};
+	struct create_ask ask = { c->a, existing_id, existing_len, c->running, out };
 	int rc;
 
-	assert(poslen >= STORE_POSITION_MAX);
-	*out = NULL;
-	rc = store_eval_finish(st, &t->args, t->began, transition_record_decode, &ask, err);
-	free(t);
+	assert(existing_len >= TSR_AGENT_ID_MAX + 1);
+	existing_id[0] = '\0';
+	if (out != NULL)
+		*out = NULL;
+	rc = store_eval_finish(st, &c->args, c->began, create_outcome, &ask, err);
+	free(c);
 	return rc;
 }
 
-int store_agent_transition_get(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
-			       const struct store_update *upd, char *position, size_t poslen,
-			       Tessera__V1__Agent **out, struct tsr_err *err)
+int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
+		       size_t existing_len, struct tsr_err *err)
 {
-	struct store_transition *t;
+	struct store_create *c;
 
-	*out = NULL;
-	if (poslen < STORE_POSITION_MAX)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "store: position buffer too small");
-	if (store_agent_transition_get_send(st, agent_id, to, upd, &t, err) != 0)
+	if (existing_len < TSR_AGENT_ID_MAX + 1)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
+				   "store: existing id buffer too small");
+	existing_id[0] = '\0';
+	if (store_agent_create_send(st, a, NULL, NULL, &c, err) != 0)
 		return -1;
-	return store_agent_transition_get_finish(st, t, position, poslen, out, err);
+	return store_agent_create_finish(st, c, existing_id, existing_len, NULL, err);
 }
 
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,

@@ -19,7 +19,7 @@
 #include "tessera/v1/agent.pb-c.h"
 
 #define STORE_KEY_MAX 192
-#define STORE_ARGS_MAX 128
+#define STORE_ARGS_MAX 192 /* a create that goes on to RUNNING, with 16 labels: 127 */
 #define STORE_NUM_LEN 24
 #define STORE_SHA_LEN 40
 #define STORE_EVENT_TYPE_MAX 32

@@ -419,12 +419,14 @@ END_TEST
 /*
  * A draining spoke refuses a new spawn FAILED_PRECONDITION, with or
  * without a request id, recording nothing but its nonce; a retry of a
- * spawn it carried out gets that agent; its agents run on.
+ * spawn it carried out gets that agent, its nonce recorded; its agents
+ * run on.
  */
 START_TEST(test_spawn_draining)
 {
-	uint8_t bytes[16] = { 0xd1 };
+	uint8_t bytes[16] = { 0xd1 }, retry_bytes[16] = { 0xd2 };
 	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
+	struct store_nonce retry = { retry_bytes, sizeof(retry_bytes), 60000 };
 	struct spawn_args s = { .type = "sh", .task = "sleep 30", .request_id = "req-d" };
 	Tessera__V1__Agent *a = NULL, *b = NULL;
 	struct tsr_err err;
@@ -432,9 +434,14 @@ START_TEST(test_spawn_draining)
 
 	ck_assert_msg(spawn(&s, &a, &err) == 0, "%s", err.msg);
 	fx.sp.draining = true;
+	spawn_nonce = &retry;
 	ck_assert_msg(spawn(&s, &b, &err) == 0, "%s", err.msg);
 	ck_assert_str_eq(b->id, a->id);
 	tessera__v1__agent__free_unpacked(b, NULL);
+	/* The retry's nonce is recorded: its replay is refused. */
+	ck_assert_int_eq(nonce_recorded(retry_bytes), 1);
+	ck_assert_int_eq(spawn(&s, &b, &err), AGENT_CMD_REFUSED);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
 	s.request_id = "req-e";
 	spawn_nonce = &nonce;
 	ck_assert_int_eq(spawn(&s, &b, &err), -1);

@@ -488,39 +488,82 @@ START_TEST(test_illegal_transition)
 }
 END_TEST
 
-/*
- * A transition that returns its record: the record as a read after it
- * finds it, packed alike, with the event written; refused, it returns
- * nothing and changes nothing.
- */
-START_TEST(test_transition_record)
+/* The create of a, then RUNNING with u, in one step: 0 or -1, with *existing and *got. */
+static int create_running(Tessera__V1__Agent *a, const struct store_nonce *nonce,
+			  const struct store_update *u, char existing[TSR_AGENT_ID_MAX + 1],
+			  Tessera__V1__Agent **got, struct tsr_err *err)
 {
-	char id[TSR_AGENT_ID_MAX + 1], pos[STORE_POSITION_MAX] = "";
-	const char *ghost = "s1.0123456789abcdef01234567";
-	Tessera__V1__Agent a = agent_new(id, "echo", "", 1700000000000);
+	struct store_create *c;
+
+	*got = (Tessera__V1__Agent *)a; /* must be replaced */
+	if (store_agent_create_send(st, a, nonce, u, &c, err) != 0) {
+		*got = NULL;
+		return -1;
+	}
+	return store_agent_create_finish(st, c, existing, TSR_AGENT_ID_MAX + 1, got, err);
+}
+
+static bool key_exists(const char *fmt, const char *arg)
+{
+	redisReply *r = rawcmd(fmt, arg);
+	bool found = r->type == REDIS_REPLY_INTEGER ? r->integer == 1 : r->type != REDIS_REPLY_NIL;
+
+	freeReplyObject(r);
+	return found;
+}
+
+/*
+ * A create that goes on to RUNNING in the same step: the record it
+ * returns is the one a read finds, packed alike, in the running index
+ * only, after both events in order; with the most labels its arguments
+ * still fit. A replay, or a retry of its request, writes nothing and
+ * returns no record; a bad update is refused before Valkey is asked.
+ */
+START_TEST(test_create_running)
+{
+	char id[TSR_AGENT_ID_MAX + 1], id2[TSR_AGENT_ID_MAX + 1], existing[TSR_AGENT_ID_MAX + 1];
+	char keys[TSR_LABELS_MAX][16];
+	Tessera__V1__Agent a = agent_new(id, "echo", "req-run", 1700000000000);
+	Tessera__V1__Agent b = agent_new(id2, "echo", "", 1700000000001);
+	Tessera__V1__Agent__LabelsEntry labels[TSR_LABELS_MAX], *labelp[TSR_LABELS_MAX];
+	const uint8_t bytes[16] = { 0x77 };
+	struct store_nonce nonce = { bytes, sizeof(bytes), 60000 };
 	Tessera__V1__Agent *got = NULL, *read = NULL;
-	struct store_update u = { 0 };
+	struct store_update u = { 0 }, bad = { 0 };
 	uint8_t *p1 = NULL, *p2 = NULL;
 	size_t n1, n2;
 	struct tsr_err err;
-	long long n0;
+	redisReply *r;
 
-	create_ok(&a);
-	n0 = xlen();
+	for (int i = 0; i < TSR_LABELS_MAX; i++) {
+		tessera__v1__agent__labels_entry__init(&labels[i]);
+		snprintf(keys[i], sizeof(keys[i]), "k%02d", i);
+		labels[i].key = keys[i];
+		labels[i].value = "v";
+		labelp[i] = &labels[i];
+	}
+	a.labels = labelp;
+	a.n_labels = TSR_LABELS_MAX;
 	u.has_pid = true;
 	u.pid = 4343;
+	u.has_process = true;
+	u.pid_start_ticks = 123456;
+	u.boot_id = "0123456789abcdef0123456789abcdef";
+	u.pid_ns = 4026531836;
+	u.pid_ns_init_ticks = 1;
 	u.has_started_at_ms = true;
 	u.started_at_ms = 1700000000200;
-	ck_assert_msg(
-		store_agent_transition_get(st, id, RUNNING, &u, pos, sizeof(pos), &got, &err) == 0,
-		"%s", err.msg);
+	u.has_timeout_at_ms = true;
+	u.timeout_at_ms = 1700000060200;
+	ck_assert_msg(create_running(&a, &nonce, &u, existing, &got, &err) == 0, "%s", err.msg);
+	ck_assert_str_eq(existing, "");
 	ck_assert_ptr_nonnull(got);
-	ck_assert_int_eq(xlen(), n0 + 1);
-	ck_assert_str_ne(pos, "");
 	ck_assert_str_eq(got->id, id);
 	ck_assert_int_eq(got->state, RUNNING);
 	ck_assert_int_eq(got->pid, 4343);
 	ck_assert_int_eq(got->started_at_ms, 1700000000200);
+	ck_assert_int_eq(got->created_at_ms, 1700000000000);
+	ck_assert_uint_eq(got->n_labels, TSR_LABELS_MAX);
 	ck_assert_str_eq(got->task, "do the thing");
 	ck_assert_int_eq(store_agent_get(st, id, &read, NULL), 0);
 	ck_assert_int_eq(pb_pack(&got->base, &p1, &n1, &err), 0);
@@ -531,26 +574,39 @@ START_TEST(test_transition_record)
 	free(p2);
 	tessera__v1__agent__free_unpacked(got, NULL);
 	tessera__v1__agent__free_unpacked(read, NULL);
+	ck_assert(key_exists("ZSCORE tessera:{s1}:agents:state:running %s", id));
+	ck_assert(!key_exists("ZSCORE tessera:{s1}:agents:state:spawning %s", id));
+	ck_assert(key_exists("HGET tessera:{s1}:requests %s", "req-run"));
+	r = rawcmd("XRANGE %s - +", EVENTS_KEY);
+	ck_assert_uint_eq(r->elements, 2);
+	ck_assert_str_eq(entry_field(r->element[0]->element[1], "type"), "agent.spawning");
+	ck_assert_str_eq(entry_field(r->element[1]->element[1], "type"), "agent.running");
+	ck_assert_str_eq(entry_field(r->element[1]->element[1], "old"), "spawning");
+	ck_assert_str_eq(entry_field(r->element[1]->element[1], "started_at_ms"), "1700000000200");
+	freeReplyObject(r);
 
-	got = (Tessera__V1__Agent *)&a; /* must come back NULL */
-	ck_assert_int_eq(
-		store_agent_transition_get(st, id, RUNNING, NULL, pos, sizeof(pos), &got, &err),
-		-1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	/* The same nonce again: refused, nothing written. */
+	ck_assert_int_eq(create_running(&b, &nonce, &u, existing, &got, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_PERMISSION_DENIED);
 	ck_assert_ptr_null(got);
-	ck_assert_int_eq(xlen(), n0 + 1);
-	ck_assert_int_eq(
-		store_agent_transition_get(st, ghost, RUNNING, NULL, pos, sizeof(pos), &got, &err),
-		-1);
-	ck_assert_int_eq(err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(xlen(), 2);
+	ck_assert(!key_exists("EXISTS tessera:{s1}:agent:%s", id2));
+
+	/* A retry of the request: the first agent, nothing written. */
+	b.request_id = "req-run";
+	ck_assert_int_eq(create_running(&b, NULL, &u, existing, &got, &err), 0);
+	ck_assert_str_eq(existing, id);
 	ck_assert_ptr_null(got);
-	got = (Tessera__V1__Agent *)&a; /* refused before Valkey is asked */
-	ck_assert_int_eq(store_agent_transition_get(
-				 st, id, TESSERA__V1__AGENT_STATE__AGENT_STATE_UNSPECIFIED, NULL,
-				 pos, sizeof(pos), &got, &err),
-			 -1);
+	ck_assert_int_eq(xlen(), 2);
+	ck_assert(!key_exists("EXISTS tessera:{s1}:agent:%s", id2));
+
+	bad.has_pid = true;
+	bad.pid = -1;
+	b.request_id = "";
+	ck_assert_int_eq(create_running(&b, NULL, &bad, existing, &got, &err), -1);
 	ck_assert_int_eq(err.code, GRPC_STATUS_INVALID_ARGUMENT);
 	ck_assert_ptr_null(got);
+	ck_assert_int_eq(xlen(), 2);
 }
 END_TEST
 
@@ -1700,15 +1756,15 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(
-		sr, "store",
-		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-			    test_signal_and_mark_kill, test_mark_kill_nonce,
-			    test_illegal_transition, test_transition_record, test_not_found,
-			    test_list, test_list_bounded, test_list_bytes, test_prune, test_labels,
-			    test_list_indexes, test_reindex, test_events, test_events_retention,
-			    test_script_flush, test_valkey_restart, test_open_errors, test_auth_acl,
-			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
+	tc = check_suite(sr, "store",
+			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+				     test_signal_and_mark_kill, test_mark_kill_nonce,
+				     test_illegal_transition, test_create_running, test_not_found,
+				     test_list, test_list_bounded, test_list_bytes, test_prune,
+				     test_labels, test_list_indexes, test_reindex, test_events,
+				     test_events_retention, test_script_flush, test_valkey_restart,
+				     test_open_errors, test_auth_acl, test_auth_requirepass,
+				     test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
