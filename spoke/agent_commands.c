@@ -233,8 +233,8 @@ static int agent_record_send(struct spoke *sp, const struct store_nonce *nonce,
 
 /*
  * Valkey's answer to agent_record_send: existing gets the id of the agent
- * the request id already names, else ""; *a the record as a RUNNING step
- * left it, or NULL (as store_agent_create_finish leaves it).
+ * the request id already names, else ""; *a the record as the step left it
+ * once RUNNING, or NULL (as store_agent_create_finish leaves it).
  */
 static int agent_record_finish(struct spoke *sp, struct agent_new_record *r,
 			       char existing[TSR_AGENT_ID_MAX + 1], Tessera__V1__Agent **a,
