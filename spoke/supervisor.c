@@ -16,7 +16,6 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +35,7 @@
 #include "log.h"
 #include "proc_identity.h"
 #include "proc_tree.h"
+#include "shim_launch.h"
 
 #define SV_DRAIN_POLL_MS 10	 /* re-check of a group that is still dying */
 #define SV_REAP_PER_PASS 256	 /* orphans of one group reaped per pass */
@@ -45,8 +45,13 @@
 #define SV_ENV_MAX (AGENT_ENV_MAX + 5)
 #define SV_HOME_MAX 4096
 #define SV_PATH "/usr/local/bin:/usr/bin:/bin"
-#define SV_GATE_FD 3	      /* where tessera-shim reads its go-ahead */
+#define SV_GATE_FD SHIM_LAUNCH_GATE_FD
 #define SV_TRIM_EVERY_MS 1000 /* how often output files are trimmed */
+/*
+ * Pidfds live at or above this fd, when the limit allows: the low ones stay
+ * for the few a spawn opens, so that a shim's launch copies only those.
+ */
+#define SV_PIDFD_FLOOR 1024
 /* Why supervisor_adopt refuses a live process that is not the agent's shim. */
 #define SV_NOT_SHIM "not this agent's tessera-shim, left alone: "
 
@@ -120,9 +125,10 @@ struct supervisor {
 	struct id_index ids;  /* under mu: the used slots by agent id */
 	uint32_t *free_slots; /* owned, [max], under mu: a stack of the free slots */
 	size_t nfree;
-	pid_t *children;  /* owned, [max + SV_ORPHANS_PER_PASS], reaper only */
-	pid_t *shims;	  /* owned, [max], reaper only: our shims' pids, sorted */
-	uint32_t watches; /* epoll tags handed out, under mu */
+	pid_t *children;	       /* owned, [max + SV_ORPHANS_PER_PASS], reaper only */
+	pid_t *shims;		       /* owned, [max], reaper only: our shims' pids, sorted */
+	uint32_t watches;	       /* epoll tags handed out, under mu */
+	struct shim_launcher launcher; /* used by supervisor_spawn, one at a time */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
@@ -587,6 +593,7 @@ static void sv_free(struct supervisor *sv, bool mu_ready)
 	free(sv->children);
 	free(sv->shims);
 	id_index_free(&sv->ids);
+	shim_launcher_free(&sv->launcher);
 	free(sv);
 }
 
@@ -650,8 +657,10 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 	if (access(cfg->shim_path, X_OK) != 0)
 		return tsr_err_set(err, GRPC_STATUS_INVALID_ARGUMENT, "shim %s: %s", cfg->shim_path,
 				   strerror(errno));
-	if (sv_new(cfg, on_exit, arg, &sv, err) != 0)
+	if (shim_launch_check(err) != 0 || sv_new(cfg, on_exit, arg, &sv, err) != 0)
 		return -1;
+	if (shim_launcher_init(&sv->launcher, err) != 0)
+		goto out;
 	sv->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	sv->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (sv->wakefd < 0 || sv->epfd < 0 ||
@@ -844,70 +853,30 @@ static void sv_env_free(char **envp)
 		free(envp[i]);
 }
 
-/* posix_spawn of the shim with the attributes and fds the header promises. */
-static int sv_posix_spawn(const struct supervisor *sv, const struct agent_type *type,
-			  struct sv_spawn *sp, struct tsr_err *err)
+/* The shim, started with the attributes and fds the header promises. */
+static int sv_launch(struct supervisor *sv, const struct agent_type *type, struct sv_spawn *sp,
+		     struct tsr_err *err)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	sigset_t none, all;
-	int rc = -1, e;
+	const struct shim_launch l = {
+		.path = sv->shim_path,
+		.argv = sp->argv,
+		.envp = sp->envp,
+		.stdin_fd = sp->task_fd,
+		.out_fd = sp->out_wr,
+		.gate_fd = sp->gate_rd,
+		.workdir = type->workdir,
+	};
+	struct tsr_err lerr;
 
-	sigemptyset(&none);
-	sigfillset(&all);
-	sigdelset(&all, SIGKILL);
-	sigdelset(&all, SIGSTOP);
-	if (posix_spawn_file_actions_init(&fa) != 0)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	if (posix_spawnattr_init(&attr) != 0) {
-		posix_spawn_file_actions_destroy(&fa);
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	/*
-	 * stdin first: the memfd may itself sit at 1 to 3 if this process
-	 * closed some of them. The output and the gate are above 3.
-	 */
-	e = sp->task_fd >= 0 ? posix_spawn_file_actions_adddup2(&fa, sp->task_fd, 0)
-			     : posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	/* One file for both keeps their lines in the order the agent wrote them. */
-	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, sp->out_wr, 1);
-	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	if (e == 0)
-		e = posix_spawn_file_actions_adddup2(&fa, sp->gate_rd, SV_GATE_FD);
-	/* Libraries may leak fds without O_CLOEXEC: close them all regardless. */
-	if (e == 0)
-		e = posix_spawn_file_actions_addclosefrom_np(&fa, SV_GATE_FD + 1);
-	if (e == 0 && type->workdir != NULL)
-		e = posix_spawn_file_actions_addchdir_np(&fa, type->workdir);
-	if (e == 0)
-		e = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-							    POSIX_SPAWN_SETSIGDEF);
-	if (e == 0)
-		e = posix_spawnattr_setsigmask(&attr, &none);
-	if (e == 0)
-		e = posix_spawnattr_setsigdefault(&attr, &all);
-	if (e != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "posix_spawn setup: %s", strerror(e));
-		goto out;
-	}
-	e = posix_spawn(&sp->pid, sv->shim_path, &fa, &attr, sp->argv, sp->envp);
-	if (e != 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "spawn %s for %s: %s", sv->shim_path,
-			    type->argv[0], strerror(e));
-		goto out;
-	}
-	rc = 0;
-out:
-	posix_spawnattr_destroy(&attr);
-	posix_spawn_file_actions_destroy(&fa);
-	return rc;
+	if (shim_launch(&sv->launcher, &l, &sp->pid, &lerr) != 0)
+		return tsr_err_set(err, lerr.code, "spawn %s for %s: %s", sv->shim_path,
+				   type->argv[0], lerr.msg);
+	return 0;
 }
 
 /*
  * Takes a free slot for agent_id, marked SV_SPAWNING so that the cap holds
- * while the lock is dropped for posix_spawn.
+ * while the lock is dropped for the launch.
  */
 static int sv_reserve(struct supervisor *sv, const char *agent_id, struct sv_child **out,
 		      struct tsr_err *err)
@@ -1043,6 +1012,20 @@ static int sv_spawn_prepare(const struct supervisor *sv, const char *agent_id,
 }
 
 /*
+ * Moves pidfd *fd to SV_PIDFD_FLOOR or above (O_CLOEXEC, as pidfds are);
+ * where the open-files limit leaves no room there, it stays.
+ */
+static void sv_pidfd_raise(int *fd)
+{
+	int f = fcntl(*fd, F_DUPFD_CLOEXEC, SV_PIDFD_FLOOR);
+
+	if (f < 0)
+		return;
+	close(*fd);
+	*fd = f;
+}
+
+/*
  * A pidfd for the shim just spawned, and its start time. A shim that
  * cannot be watched is ended rather than left unreported.
  */
@@ -1055,6 +1038,7 @@ static int sv_spawn_watch(struct sv_spawn *sp, uint64_t *ticks, struct tsr_err *
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pidfd_open: %s", strerror(errno));
 		goto out;
 	}
+	sv_pidfd_raise(&sp->pidfd);
 	/* Held at its gate, the shim cannot have ended: it is there to be read. */
 	if (proc_start_ticks(sp->pid, ticks, err) != 0)
 		goto out;
@@ -1087,7 +1071,7 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 	    sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;
 	if (sv_spawn_prepare(sv, agent_id, type, task, task_len, &sp, err) != 0 ||
-	    sv_posix_spawn(sv, type, &sp, err) != 0)
+	    sv_launch(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
 	if (sv_spawn_watch(&sp, &ticks, err) != 0)
@@ -1300,6 +1284,7 @@ static int sv_adopt_open(const struct supervisor *sv, const char *agent_id,
 			*err = ierr;
 		goto out;
 	}
+	sv_pidfd_raise(&pidfd);
 	*pidfd_out = pidfd;
 	pidfd = -1;
 	rc = 0;

@@ -1,7 +1,7 @@
 /*
  * supervisor: agents as real processes that outlive the spoke. Each agent
- * runs under its own tessera-shim (spoke/shim.c), started with
- * posix_spawn (never a shell, never fork: glibc's posix_spawn runs no
+ * runs under its own tessera-shim (spoke/shim.c), started by
+ * shim_launch (never a shell, never fork: a vfork-like clone runs no
  * atfork handlers, which gRPC relies on) as the leader of a new session
  * and process group that the agent shares, with signal mask and
  * dispositions reset, stdin the task (a memfd) or /dev/null, stdout and

@@ -1,0 +1,56 @@
+/*
+ * shim_launch: starting a tessera-shim process as posix_spawn would (a
+ * new session, an empty signal mask, every disposition default, fds 0-3
+ * placed and no other fd, a working directory), but in a child that
+ * shares this process's descriptor table until it takes a private copy
+ * of only the lowest few: the descriptors above those of the shim's are
+ * never copied, where posix_spawn copies the whole table into its child,
+ * which then closes them one by one. With one pidfd per running agent in
+ * the spoke, that kept a spawn's cost growing with the agents running.
+ * The child is a clone sharing this process's memory (CLONE_VM) with the
+ * calling thread suspended until it has exec'd (CLONE_VFORK), as glibc's
+ * posix_spawn does: no fork, so no atfork handler runs (gRPC relies on
+ * that), and nothing of this process is copied.
+ *
+ * Needs close_range's CLOSE_RANGE_UNSHARE (Linux 5.9): shim_launch_check
+ * tells, once, at start-up.
+ */
+#ifndef TSR_SHIM_LAUNCH_H
+#define TSR_SHIM_LAUNCH_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "error.h"
+
+#define SHIM_LAUNCH_GATE_FD 3 /* where the shim reads its go-ahead */
+
+struct shim_launch {
+	const char *path;
+	char *const *argv;
+	char *const *envp;
+	int stdin_fd;	     /* to fd 0; -1: /dev/null */
+	int out_fd;	     /* to fds 1 and 2; above SHIM_LAUNCH_GATE_FD */
+	int gate_fd;	     /* to fd 3; above SHIM_LAUNCH_GATE_FD */
+	const char *workdir; /* or NULL: this process's */
+};
+
+/* The child's stack: one launch at a time uses it. */
+struct shim_launcher {
+	void *stack; /* owned mapping */
+	size_t len;
+};
+
+/* Whether this kernel has what shim_launch needs; err says what is missing. */
+int shim_launch_check(struct tsr_err *err);
+int shim_launcher_init(struct shim_launcher *ln, struct tsr_err *err);
+void shim_launcher_free(struct shim_launcher *ln);
+/*
+ * Starts l's program; *pid gets its pid once it has exec'd. -1 with err
+ * if it could not be started: then no child is left. Not thread-safe for
+ * one launcher.
+ */
+int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pid,
+		struct tsr_err *err);
+
+#endif
