@@ -36,22 +36,32 @@ int shim_launch_check(struct tsr_err *err)
 
 int shim_launcher_init(struct shim_launcher *ln, struct tsr_err *err)
 {
+	int e = pthread_mutex_init(&ln->mu, NULL);
+
+	ln->stack = NULL;
+	if (e != 0)
+		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "shim launch: %s",
+				   strerror(e));
 	ln->len = SHIM_LAUNCH_STACK;
 	ln->stack = mmap(NULL, ln->len, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
 	if (ln->stack == MAP_FAILED) {
+		e = errno;
 		ln->stack = NULL;
+		pthread_mutex_destroy(&ln->mu);
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "shim launch stack: %s",
-				   strerror(errno));
+				   strerror(e));
 	}
 	return 0;
 }
 
 void shim_launcher_free(struct shim_launcher *ln)
 {
-	if (ln->stack != NULL)
-		munmap(ln->stack, ln->len);
+	if (ln->stack == NULL)
+		return;
+	munmap(ln->stack, ln->len);
 	ln->stack = NULL;
+	pthread_mutex_destroy(&ln->mu);
 }
 
 /* from at to in the child, kept across exec even if it is already there. */
@@ -131,11 +141,13 @@ int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pi
 	 * signals blocked, and unblocks them only once they are default.
 	 */
 	sigfillset(&all);
+	pthread_mutex_lock(&ln->mu);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	p = clone(launch_child_main, (char *)ln->stack + ln->len,
 		  CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &c);
 	e = errno;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_mutex_unlock(&ln->mu);
 	if (p < 0)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "clone: %s", strerror(e));
 	if (c.err != 0) {

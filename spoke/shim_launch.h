@@ -18,6 +18,7 @@
 #ifndef TSR_SHIM_LAUNCH_H
 #define TSR_SHIM_LAUNCH_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,9 +36,10 @@ struct shim_launch {
 	const char *workdir; /* or NULL: this process's */
 };
 
-/* The child's stack: one launch at a time uses it. */
+/* The child's stack, which one launch at a time uses (mu). */
 struct shim_launcher {
-	void *stack; /* owned mapping */
+	pthread_mutex_t mu;
+	void *stack; /* owned mapping; NULL before init */
 	size_t len;
 };
 
@@ -47,8 +49,7 @@ int shim_launcher_init(struct shim_launcher *ln, struct tsr_err *err);
 void shim_launcher_free(struct shim_launcher *ln);
 /*
  * Starts l's program; *pid gets its pid once it has exec'd. -1 with err
- * if it could not be started: then no child is left. Not thread-safe for
- * one launcher.
+ * if it could not be started: then no child is left. Thread-safe.
  */
 int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pid,
 		struct tsr_err *err);

@@ -128,7 +128,7 @@ struct supervisor {
 	pid_t *children;	       /* owned, [max + SV_ORPHANS_PER_PASS], reaper only */
 	pid_t *shims;		       /* owned, [max], reaper only: our shims' pids, sorted */
 	uint32_t watches;	       /* epoll tags handed out, under mu */
-	struct shim_launcher launcher; /* used by supervisor_spawn, one at a time */
+	struct shim_launcher launcher; /* starts the shims */
 	supervisor_exit_fn on_exit;
 	void *arg;
 };
