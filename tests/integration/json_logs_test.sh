@@ -118,7 +118,7 @@ check "spoke lines name only agents spawned" \
 	every <(cat "$WORK/spoke-1.log" "$WORK/spoke-2.log") \
 	'(has("agent") | not) or (.agent | IN($ids[]))' --argjson ids "$ids_json"
 check "every agent spawned is named by some line" \
-	jq -se --argjson ids "$ids_json" '[.[].agent] as $named | $ids | all(IN($named[]))' \
+	quiet jq -se --argjson ids "$ids_json" '[.[].agent] as $named | $ids | all(IN($named[]))' \
 	"$WORK/spoke-1.log" "$WORK/spoke-2.log"
 check "every spoke line that mentions an agent carries it" \
 	every <(cat "$WORK/spoke-1.log" "$WORK/spoke-2.log") \
@@ -155,7 +155,7 @@ check "... naming file and line" \
 	grep -qF "$WORK/hub-bad.conf:$(grep -n '^log-format' "$WORK/hub-bad.conf" | cut -d: -f1): log-format must be text or json, not \"yaml\"" <<<"$out"
 out=$(timeout 20 "$TESSERA_HUB" --log-format json --config "$WORK/hub-bad.conf" 2>&1)
 check "with --log-format json the refusal is a JSON line" \
-	jq -e 'select(.level == "error" and .daemon == "tessera-hub" and
+	quiet jq -e 'select(.level == "error" and .daemon == "tessera-hub" and
 		(.msg | endswith("log-format must be text or json, not \"yaml\"")))' <<<"$out"
 out=$(timeout 20 "$TESSERA_HUB" --log-format yaml --config "$WORK/hub.conf" 2>&1)
 rc=$?

@@ -199,7 +199,15 @@ for i in $(seq 1 "$PER_PEER"); do
 	track $! -
 	hpids+=("$!")
 done
-wait_for 10 grep -q SERVING "$WORK/health$PER_PEER.out" || bail "the health watches did not start"
+# all_health_serving: every one of those watches has its first answer, so the
+# hub counts all of them before the next one asks.
+all_health_serving() {
+	local i
+	for i in $(seq 1 "$PER_PEER"); do
+		grep -q SERVING "$WORK/health$i.out" || return 1
+	done
+}
+wait_for 10 all_health_serving || bail "the health watches did not start"
 out=$(health_watch 5)
 check "health watch $((PER_PEER + 1)) from one host: ResourceExhausted" \
 	grep -q "Code: ResourceExhausted" <<<"$out"
