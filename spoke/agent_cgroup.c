@@ -346,15 +346,21 @@ void agent_cgroup_close(struct agent_cgroup *cg)
 	cg->enabled = false;
 }
 
-int agent_cgroup_create(const struct agent_cgroup *cg, const char *agent_id, struct tsr_err *err)
+int agent_cgroup_create(const struct agent_cgroup *cg, const char *agent_id, int *dirfd,
+			struct tsr_err *err)
 {
 	char name[CG_NAME_MAX];
 
+	*dirfd = -1;
 	if (!cg->enabled)
 		return 0;
 	if (cg_name(name, sizeof(name), agent_id, "", err) != 0)
 		return -1;
 	if (mkdirat(cg->dirfd, name, 0755) != 0 && errno != EEXIST)
+		return cg_fail(cg, name, errno, err);
+	/* Not O_PATH: clone3 takes only a descriptor opened for reading. */
+	*dirfd = openat(cg->dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (*dirfd < 0)
 		return cg_fail(cg, name, errno, err);
 	return 0;
 }

@@ -61,12 +61,18 @@ int agent_cgroup_open_at(struct agent_cgroup *cg, const char *base, char *why, s
 			 struct tsr_err *err);
 void agent_cgroup_close(struct agent_cgroup *cg);
 
-/* Makes BASE/agent-ID (0755); an existing one (an adopted agent's) is fine. */
-int agent_cgroup_create(const struct agent_cgroup *cg, const char *agent_id, struct tsr_err *err);
+/*
+ * Makes BASE/agent-ID (0755), an existing one being fine, and opens it
+ * into *dirfd (owned by the caller; -1 when disabled), the directory a
+ * process can be started in (clone3's CLONE_INTO_CGROUP).
+ */
+int agent_cgroup_create(const struct agent_cgroup *cg, const char *agent_id, int *dirfd,
+			struct tsr_err *err);
 /*
  * Moves pid into the agent's cgroup (its cgroup.procs): pid and whatever
  * it forks from then on are inside. NOT_FOUND if the cgroup or the
- * process is missing.
+ * process is missing. A move waits for an RCU grace period in the kernel,
+ * milliseconds where starting a process in the cgroup takes none.
  */
 int agent_cgroup_enter(const struct agent_cgroup *cg, const char *agent_id, pid_t pid,
 		       struct tsr_err *err);

@@ -279,12 +279,13 @@ static int agent_spawn_retried(struct spoke *sp, const struct store_nonce *nonce
 }
 
 /*
- * The shim starts first, held at its gate; then one write records the
- * agent RUNNING with the shim's identity, while the shim goes into its
- * cgroup and under the reaper's watch; only once Valkey has that does the
- * gate open and agent code run. A record Valkey refuses (a replay, a
- * retry, Valkey away) ends the shim, which ran nothing. A shim that could
- * not be started is recorded FAILED, saying why, as is one that could not
+ * The shim starts first, in its cgroup, held at its gate; then one write
+ * records the agent RUNNING with the shim's identity, while the shim goes
+ * under the reaper's watch (and into its cgroup, where it could not start
+ * there); only once Valkey has that does the gate open and agent code
+ * run. A record Valkey refuses (a replay, a retry, Valkey away) ends the
+ * shim, which ran nothing. A shim that could not be started (its cgroup
+ * not made, say) is recorded FAILED, saying why, as is one that could not
  * be contained (the supervisor ended it).
  */
 int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,

@@ -162,11 +162,18 @@ static int spoke_start_supervisor(struct spoke *sp, struct tsr_err *err)
 	    agent_files_dir_prepare(sp->cfg.state_dir, err) != 0 ||
 	    agent_cgroup_open(&sp->cgroup, sp->cfg.agent_cgroups_off, why, sizeof(why), err) != 0)
 		return -1;
-	if (sp->cgroup.enabled)
+	if (supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, err) != 0)
+		return -1;
+	if (!sp->cgroup.enabled)
+		log_info("agent cgroups: off (%s)", why);
+	else if (supervisor_starts_in_cgroups(sp->sv))
 		log_info("agent cgroups: on, under %s", sp->cgroup.base);
 	else
-		log_info("agent cgroups: off (%s)", why);
-	return supervisor_start(&cfg, exits_on_supervisor_exit, &sp->exits, &sp->sv, err);
+		log_info("agent cgroups: on, under %s; clone3 is refused here (a seccomp "
+			 "filter, or not x86_64), so each shim is moved into its cgroup after "
+			 "it starts, which costs a spawn milliseconds",
+			 sp->cgroup.base);
+	return 0;
 }
 
 static int spoke_open_store(struct spoke *sp, struct tsr_err *err)

@@ -1,11 +1,13 @@
 /*
  * shim_launch: a vfork-like clone that copies only the descriptors the
- * shim keeps. See shim_launch.h for what the child gets, and why.
+ * shim keeps, started in the agent's cgroup where clone3 can be used. See
+ * shim_launch.h for what the child gets, and why.
  */
 #include "shim_launch.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -16,6 +18,51 @@
 #include <unistd.h>
 
 #define SHIM_LAUNCH_STACK (64 * 1024) /* the child calls a few syscalls, then exec */
+
+#if defined(__x86_64__)
+#define LAUNCH_HAVE_CLONE3 1
+#define LAUNCH_STR_(x) #x
+#define LAUNCH_STR(x) LAUNCH_STR_(x)
+/*
+ * clone3 with CLONE_VM resumes the child at the instruction after the
+ * system call on a stack of its own, where it cannot return through C
+ * frames, and glibc 2.36 exports no clone3: this calls fn(arg) there and
+ * exits with its value. Returns the child's pid, or -errno, in the
+ * parent. The kernel keeps every register but rax, rcx and r11, so fn and
+ * arg cross the call in r9 and r8.
+ */
+long tsr_launch_clone3(struct clone_args *args, size_t size, int (*fn)(void *), void *arg)
+	__attribute__((visibility("hidden")));
+/* clang-format off */
+__asm__(".pushsection .text\n"
+	".globl tsr_launch_clone3\n"
+	".hidden tsr_launch_clone3\n"
+	".type tsr_launch_clone3, @function\n"
+	"tsr_launch_clone3:\n"
+	"	.cfi_startproc\n"
+	"	movq %rdx, %r9\n"
+	"	movq %rcx, %r8\n"
+	"	movl $" LAUNCH_STR(SYS_clone3) ", %eax\n"
+	"	syscall\n"
+	"	testq %rax, %rax\n"
+	"	jz 1f\n"
+	"	ret\n"
+	"1:\n"
+	"	.cfi_undefined rip\n"
+	"	xorl %ebp, %ebp\n"
+	"	movq %r8, %rdi\n"
+	"	call *%r9\n"
+	"	movl %eax, %edi\n"
+	"	movl $" LAUNCH_STR(SYS_exit) ", %eax\n"
+	"	syscall\n"
+	"	hlt\n"
+	"	.cfi_endproc\n"
+	".size tsr_launch_clone3, .-tsr_launch_clone3\n"
+	".popsection\n");
+/* clang-format on */
+#else
+#define LAUNCH_HAVE_CLONE3 0
+#endif
 
 /* What the child needs, and what it leaves for the parent (shared memory). */
 struct launch_child {
@@ -35,11 +82,22 @@ int shim_launch_check(struct tsr_err *err)
 	return 0;
 }
 
+/*
+ * Whether clone3 can start children here: with no arguments it fails
+ * EINVAL where it exists, ENOSYS where the kernel or a seccomp filter
+ * (Docker's default profile) has none, or whatever a filter chose.
+ */
+static bool launch_clone3_works(void)
+{
+	return LAUNCH_HAVE_CLONE3 && syscall(SYS_clone3, NULL, 0) < 0 && errno == EINVAL;
+}
+
 int shim_launcher_init(struct shim_launcher *ln, struct tsr_err *err)
 {
 	int e = pthread_mutex_init(&ln->mu, NULL);
 
 	ln->stack = NULL;
+	ln->clone3 = launch_clone3_works();
 	if (e != 0)
 		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "shim launch: %s",
 				   strerror(e));
@@ -129,18 +187,65 @@ fail:
 	_exit(127);
 }
 
-int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pid,
+/*
+ * The child by clone3, in l's cgroup and with a pidfd, the calling
+ * thread suspended until it has exec'd. -errno if none was made.
+ */
+static pid_t launch_by_clone3(struct shim_launcher *ln, struct launch_child *c,
+			      struct shim_child *child)
+{
+#if LAUNCH_HAVE_CLONE3
+	struct clone_args args = {
+		.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD,
+		.pidfd = (uintptr_t)&child->pidfd,
+		.exit_signal = SIGCHLD,
+		.stack = (uintptr_t)ln->stack,
+		.stack_size = ln->len,
+	};
+	long p;
+
+	if (c->l->cgroup_fd >= 0) {
+		args.flags |= CLONE_INTO_CGROUP;
+		args.cgroup = (uint64_t)c->l->cgroup_fd;
+	}
+	p = tsr_launch_clone3(&args, sizeof(args), launch_child_main, c);
+	child->in_cgroup = p > 0 && c->l->cgroup_fd >= 0;
+	return (pid_t)p;
+#else
+	(void)ln, (void)c, (void)child;
+	return -ENOSYS;
+#endif
+}
+
+/* The child by glibc's clone, and then a pidfd for it. -errno if none was made. */
+static pid_t launch_by_clone(struct shim_launcher *ln, struct launch_child *c,
+			     struct shim_child *child)
+{
+	pid_t p = clone(launch_child_main, (char *)ln->stack + ln->len,
+			CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, c);
+
+	if (p < 0)
+		return -errno;
+	child->in_cgroup = false;
+	/* Unreaped, the child keeps its pid: the pidfd is its. */
+	child->pidfd = (int)syscall(SYS_pidfd_open, p, 0);
+	if (child->pidfd < 0 && c->err == 0)
+		c->err = errno, c->step = "pidfd_open";
+	return p;
+}
+
+int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, struct shim_child *child,
 		struct tsr_err *err)
 {
 	struct launch_child c = { .l = l, .err = 0 };
 	sigset_t all, old;
 	int fd_max = l->stdin_fd > l->out_fd ? l->stdin_fd : l->out_fd;
 	pid_t p;
-	int e;
 
 	if (l->gate_fd > fd_max)
 		fd_max = l->gate_fd;
 	c.cut = (unsigned)fd_max + 1;
+	child->pidfd = -1;
 	/*
 	 * No handler of this process may run in the child, on its stack and
 	 * in this memory, before it has reset them: it starts with all
@@ -149,18 +254,21 @@ int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pi
 	sigfillset(&all);
 	pthread_mutex_lock(&ln->mu);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
-	p = clone(launch_child_main, (char *)ln->stack + ln->len,
-		  CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &c);
-	e = errno;
+	p = ln->clone3 ? launch_by_clone3(ln, &c, child) : launch_by_clone(ln, &c, child);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_mutex_unlock(&ln->mu);
 	if (p < 0)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "clone: %s", strerror(e));
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s",
+				   ln->clone3 ? "clone3" : "clone", strerror(-p));
 	if (c.err != 0) {
+		if (child->pidfd >= 0)
+			close(child->pidfd);
+		child->pidfd = -1;
+		kill(p, SIGKILL); /* one whose pidfd failed has exec'd */
 		while (waitpid(p, NULL, 0) < 0 && errno == EINTR)
 			;
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "%s: %s", c.step, strerror(c.err));
 	}
-	*pid = p;
+	child->pid = p;
 	return 0;
 }

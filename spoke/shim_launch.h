@@ -12,6 +12,15 @@
  * posix_spawn does: no fork, so no atfork handler runs (gRPC relies on
  * that), and nothing of this process is copied.
  *
+ * Where clone3 can be used (x86_64, and no seccomp filter refusing it, as
+ * Docker's default profile does), the child starts inside the agent's
+ * cgroup (CLONE_INTO_CGROUP) and with a pidfd (CLONE_PIDFD). Moving a
+ * process into a cgroup after it started takes the kernel's cgroup
+ * threadgroup lock for writing, which waits out an RCU grace period:
+ * milliseconds, up to tens of them, every time spawns are not back to
+ * back. Elsewhere the child starts by glibc's clone and the caller moves
+ * it.
+ *
  * Needs close_range's CLOSE_RANGE_UNSHARE (Linux 5.9): shim_launch_check
  * tells, once, at start-up.
  */
@@ -19,6 +28,7 @@
 #define TSR_SHIM_LAUNCH_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -34,6 +44,14 @@ struct shim_launch {
 	int out_fd;	     /* to fds 1 and 2; above SHIM_LAUNCH_GATE_FD */
 	int gate_fd;	     /* to fd 3; above SHIM_LAUNCH_GATE_FD */
 	const char *workdir; /* or NULL: this process's */
+	int cgroup_fd;	     /* a cgroup v2 directory to start in, or -1 */
+};
+
+/* What shim_launch started. */
+struct shim_child {
+	pid_t pid;
+	int pidfd;	/* owned by the caller, O_CLOEXEC */
+	bool in_cgroup; /* started in cgroup_fd's cgroup; false: the caller moves it */
 };
 
 /* The child's stack, which one launch at a time uses (mu). */
@@ -41,6 +59,7 @@ struct shim_launcher {
 	pthread_mutex_t mu;
 	void *stack; /* owned mapping; NULL before init */
 	size_t len;
+	bool clone3; /* clone3 works here; set by init, cleared only by tests */
 };
 
 /* Whether this kernel has what shim_launch needs; err says what is missing. */
@@ -48,10 +67,10 @@ int shim_launch_check(struct tsr_err *err);
 int shim_launcher_init(struct shim_launcher *ln, struct tsr_err *err);
 void shim_launcher_free(struct shim_launcher *ln);
 /*
- * Starts l's program; *pid gets its pid once it has exec'd. -1 with err
- * if it could not be started: then no child is left. Thread-safe.
+ * Starts l's program; *child is set once it has exec'd. -1 with err if it
+ * could not be started: then no child is left. Thread-safe.
  */
-int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, pid_t *pid,
+int shim_launch(struct shim_launcher *ln, const struct shim_launch *l, struct shim_child *child,
 		struct tsr_err *err);
 
 #endif

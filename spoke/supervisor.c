@@ -23,6 +23,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -72,6 +73,7 @@ struct sv_child {
 	pid_t pid;	 /* the shim's, also the process group id */
 	int pidfd;	 /* owned once started (SV_SPAWNING with a pid, SV_RUNNING) */
 	int gatefd;	 /* owned while held: write end of the shim's gate */
+	bool in_cgroup;	 /* started in its agent cgroup: contain need not move it */
 	int64_t punched; /* output freed up to here; -1: cannot */
 	bool released;	 /* the gate opened: the agent was let run */
 	bool adopted;	 /* started by an earlier spoke: not our child */
@@ -641,6 +643,28 @@ static int sv_new(const struct supervisor_config *cfg, supervisor_exit_fn on_exi
 	return 0;
 }
 
+/*
+ * Grows this process's descriptor table now to hold every pidfd of a full
+ * cap (SV_PIDFD_FLOOR up), as far as the open-files limit lets it. A
+ * table shared by threads waits out an RCU grace period each time it
+ * grows, milliseconds that would otherwise fall on the spawn that first
+ * needs the room. Tables never shrink, so this lasts.
+ */
+static void sv_fd_table_grow(const struct supervisor *sv)
+{
+	rlim_t top = SV_PIDFD_FLOOR + sv->max - 1;
+	struct rlimit lim;
+	int f;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur <= top)
+		top = lim.rlim_cur - 1;
+	if (top < SV_PIDFD_FLOOR)
+		return;
+	f = fcntl(sv->epfd, F_DUPFD_CLOEXEC, (int)top);
+	if (f >= 0)
+		close(f);
+}
+
 int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_exit, void *arg,
 		     struct supervisor **out, struct tsr_err *err)
 {
@@ -669,6 +693,7 @@ int supervisor_start(const struct supervisor_config *cfg, supervisor_exit_fn on_
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "eventfd or epoll: %s", strerror(errno));
 		goto out;
 	}
+	sv_fd_table_grow(sv);
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) {
 		tsr_err_set(err, GRPC_STATUS_INTERNAL, "PR_SET_CHILD_SUBREAPER: %s",
 			    strerror(errno));
@@ -725,8 +750,8 @@ struct sv_spawn {
 	int task_fd;			/* the memfd for stdin, or -1: /dev/null */
 	int out_wr;			/* the output file, the shim's end */
 	int gate_rd, gate_wr;		/* the gate: the shim's end, ours */
-	pid_t pid;			/* the shim, once spawned */
-	int pidfd;			/* the shim's, once spawned */
+	int cgroup_fd;			/* the agent's cgroup directory, or -1 */
+	struct shim_child shim;		/* once spawned: pidfd owned */
 };
 
 /* A memfd at offset 0 holding the task: unlike a pipe, nothing can block on it. */
@@ -865,10 +890,11 @@ static int sv_launch(struct supervisor *sv, const struct agent_type *type, struc
 		.out_fd = sp->out_wr,
 		.gate_fd = sp->gate_rd,
 		.workdir = type->workdir,
+		.cgroup_fd = sp->cgroup_fd,
 	};
 	struct tsr_err lerr;
 
-	if (shim_launch(&sv->launcher, &l, &sp->pid, &lerr) != 0)
+	if (shim_launch(&sv->launcher, &l, &sp->shim, &lerr) != 0)
 		return tsr_err_set(err, lerr.code, "spawn %s for %s: %s", sv->shim_path,
 				   type->argv[0], lerr.msg);
 	return 0;
@@ -964,7 +990,8 @@ static void sv_close(int *fd)
 /* Releases what sp still owns. */
 static void sv_spawn_free(struct sv_spawn *sp)
 {
-	sv_close(&sp->pidfd);
+	sv_close(&sp->shim.pidfd);
+	sv_close(&sp->cgroup_fd);
 	sv_close(&sp->task_fd);
 	/* Only the shim holds the read end of its gate and the write end of the output now. */
 	sv_close(&sp->gate_rd);
@@ -1026,27 +1053,19 @@ static void sv_pidfd_raise(int *fd)
 }
 
 /*
- * A pidfd for the shim just spawned, and its start time. A shim that
- * cannot be watched is ended rather than left unreported.
+ * The start time of the shim just spawned, its pidfd moved out of the
+ * way. A shim that cannot be told from a later process of its pid is
+ * ended rather than left unreported.
  */
 static int sv_spawn_watch(struct sv_spawn *sp, uint64_t *ticks, struct tsr_err *err)
 {
-	int rc = -1;
-
-	sp->pidfd = (int)syscall(SYS_pidfd_open, sp->pid, 0);
-	if (sp->pidfd < 0) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "pidfd_open: %s", strerror(errno));
-		goto out;
-	}
-	sv_pidfd_raise(&sp->pidfd);
+	sv_pidfd_raise(&sp->shim.pidfd);
 	/* Held at its gate, the shim cannot have ended: it is there to be read. */
-	if (proc_start_ticks(sp->pid, ticks, err) != 0)
-		goto out;
-	rc = 0;
-out:
-	if (rc != 0)
-		sv_discard(sp->pid);
-	return rc;
+	if (proc_start_ticks(sp->shim.pid, ticks, err) != 0) {
+		sv_discard(sp->shim.pid);
+		return -1;
+	}
+	return 0;
 }
 
 int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct agent_type *type,
@@ -1058,8 +1077,8 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 		.out_wr = -1,
 		.gate_rd = -1,
 		.gate_wr = -1,
-		.pid = -1,
-		.pidfd = -1,
+		.cgroup_fd = -1,
+		.shim = { .pid = -1, .pidfd = -1 },
 	};
 	struct sv_child *c = NULL;
 	uint64_t ticks = 0;
@@ -1070,7 +1089,10 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 			     sizeof(sp.exit_path), err) != 0 ||
 	    sv_reserve(sv, agent_id, &c, err) != 0)
 		return -1;
+	/* The cgroup after the files: a spoke that stops between leaves files, and they lead to it. */
 	if (sv_spawn_prepare(sv, agent_id, type, task, task_len, &sp, err) != 0 ||
+	    (sv->cgroup != NULL &&
+	     agent_cgroup_create(sv->cgroup, agent_id, &sp.cgroup_fd, err) != 0) ||
 	    sv_launch(sv, type, &sp, err) != 0)
 		goto out;
 	*started_at_ms = clock_wall_ms();
@@ -1081,20 +1103,27 @@ out:
 	pthread_mutex_lock(&sv->mu);
 	if (rc == 0) {
 		/* Still SV_SPAWNING: nothing reaps the shim before supervisor_contain. */
-		c->pid = sp.pid;
-		c->pidfd = sp.pidfd;
+		c->pid = sp.shim.pid;
+		c->pidfd = sp.shim.pidfd;
 		c->gatefd = sp.gate_wr;
+		c->in_cgroup = sv->cgroup == NULL || sp.shim.in_cgroup;
 		c->punched = 0;
 		c->limit = *limit;
-		proc->pid = sp.pid;
+		proc->pid = sp.shim.pid;
 		proc->start_ticks = ticks;
-		sp.pidfd = sp.gate_wr = -1;
+		sp.shim.pidfd = sp.gate_wr = -1;
 	} else {
 		sv_slot_free(sv, c);
 	}
 	pthread_mutex_unlock(&sv->mu);
-	if (rc != 0)
+	if (rc != 0) {
+		struct tsr_err ignored;
+
+		/* No shim is left: the cgroup, if made, is empty. */
+		if (sp.cgroup_fd >= 0)
+			agent_cgroup_remove(sv->cgroup, agent_id, &ignored);
 		agent_files_remove(sv->state_dir, agent_id);
+	}
 	sv_spawn_free(&sp);
 	return rc;
 }
@@ -1145,12 +1174,12 @@ int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_e
 	if (c == NULL)
 		return -1;
 	/*
-	 * The shim is our child and unreaped (sv_reap_inherited leaves the
-	 * shims in slots alone), so its pid is still its own. One that cannot
-	 * be contained is ended rather than let run uncontained.
+	 * Where the shim could not start in its cgroup, it moves there now.
+	 * It is our child and unreaped (sv_reap_inherited leaves the shims in
+	 * slots alone), so its pid is still its own. One that cannot be
+	 * contained is ended rather than let run uncontained.
 	 */
-	if (sv->cgroup != NULL && (agent_cgroup_create(sv->cgroup, agent_id, err) != 0 ||
-				   agent_cgroup_enter(sv->cgroup, agent_id, c->pid, err) != 0))
+	if (!c->in_cgroup && agent_cgroup_enter(sv->cgroup, agent_id, c->pid, err) != 0)
 		goto out;
 	if (sv_epoll_add(sv, c, c->pidfd, -1, err) != 0)
 		goto out;
@@ -1371,6 +1400,11 @@ bool supervisor_has(struct supervisor *sv, const char *agent_id)
 	has = sv_find(sv, agent_id) != NULL;
 	pthread_mutex_unlock(&sv->mu);
 	return has;
+}
+
+bool supervisor_starts_in_cgroups(const struct supervisor *sv)
+{
+	return sv->cgroup != NULL && sv->launcher.clone3;
 }
 
 size_t supervisor_count(struct supervisor *sv)

@@ -34,8 +34,9 @@
  * its group (setsid) is still below the shim, itself a subreaper, which
  * kills it when the agent ends; the SIGKILL after a kill's grace first
  * kills the tree below the shim (proc_tree.h); and with a cgroup per
- * agent (agent_cgroup.h), which the shim enters before its gate opens,
- * that SIGKILL and the end of the shim also kill the whole cgroup.
+ * agent (agent_cgroup.h), which the shim starts in (or enters before its
+ * gate opens), that SIGKILL and the end of the shim also kill the whole
+ * cgroup.
  *
  * The output file is the agent's own (it survives the spoke); the tail so
  * far is there for the asking while the agent runs, and goes with its
@@ -141,10 +142,11 @@ int supervisor_spawn(struct supervisor *sv, const char *agent_id, const struct a
 		     const char *task, size_t task_len, const struct supervisor_timeout *limit,
 		     struct supervisor_proc *proc, int64_t *started_at_ms, struct tsr_err *err);
 /*
- * Puts the shim supervisor_spawn started into the agent's cgroup (when
- * agents get one) and under the reaper's watch: from then on its end is
- * reported. One that cannot be is ended, with nothing reported, and the
- * call fails. Until then supervisor_release refuses it.
+ * Puts the shim supervisor_spawn started under the reaper's watch, and
+ * into the agent's cgroup (when agents get one) where it could not start
+ * there: from then on its end is reported. One that cannot be is ended,
+ * with nothing reported, and the call fails. Until then
+ * supervisor_release refuses it.
  */
 int supervisor_contain(struct supervisor *sv, const char *agent_id, struct tsr_err *err);
 /* Lets the agent run; its timeout counts from now. NOT_FOUND if not held. */
@@ -199,6 +201,11 @@ int supervisor_output(struct supervisor *sv, const char *agent_id, char **out, s
 bool supervisor_has(struct supervisor *sv, const char *agent_id);
 /* Agents supervised now: running, or ended and not yet reported. */
 size_t supervisor_count(struct supervisor *sv);
+/*
+ * Whether shims start inside their agents' cgroups (clone3); false
+ * without cgroups, or where they are moved in once started.
+ */
+bool supervisor_starts_in_cgroups(const struct supervisor *sv);
 /* Joins the reaper and frees everything. Agents still running are left alone. */
 void supervisor_stop(struct supervisor *sv);
 

@@ -8,21 +8,28 @@
  * made twice, a child and its double-forked grandchild in a session of
  * its own both inside and both SIGKILLed by one kill, populated before
  * and after, removal refused while populated, and each call on a missing
- * cgroup. Where no cgroup2 mount can be written here, or the kernel has
+ * cgroup; a shim launched into an agent's cgroup, by clone3 and by clone;
+ * a supervisor whose agents' cgroups cannot be made, and one whose shims
+ * start in theirs, or are moved there under a seccomp filter refusing
+ * clone3. Where no cgroup2 mount can be written here, or the kernel has
  * no cgroup.kill, those last are skipped with a note.
  */
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +38,7 @@
 #include "agent_types.h"
 #include "check_main.h"
 #include "ids.h"
+#include "shim_launch.h"
 #include "supervisor.h"
 
 #define LINE_MAX_ 8192	  /* a line of /proc/self/mountinfo or /proc/PID/cgroup */
@@ -204,6 +212,24 @@ static bool in_cgroup(pid_t pid, const char *tail)
 	return n > t + 1 && end[-(long)t - 1] == '/' && strcmp(end - t, tail) == 0;
 }
 
+/* Makes the agent's cgroup; the directory it opens is that cgroup's. */
+static void made(const struct agent_cgroup *cg, const char *id)
+{
+	char path[AGENT_CGROUP_PATH_MAX + 64];
+	struct stat a, b;
+	struct tsr_err err;
+	int dirfd = -1;
+
+	ck_assert_msg(agent_cgroup_create(cg, id, &dirfd, &err) == 0, "%s", err.msg);
+	ck_assert_int_ge(dirfd, 0);
+	ck_assert_int_ne(fcntl(dirfd, F_GETFD) & FD_CLOEXEC, 0);
+	snprintf(path, sizeof(path), "%s/agent-%s", cg->base, id);
+	ck_assert_int_eq(fstat(dirfd, &a), 0);
+	ck_assert_int_eq(stat(path, &b), 0);
+	ck_assert(S_ISDIR(a.st_mode) && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+	close(dirfd);
+}
+
 /* Reaps pid, which must end by SIGKILL within POLL_ROUNDS. */
 static void reaped_killed(pid_t pid)
 {
@@ -256,12 +282,14 @@ static void off(struct agent_cgroup *cg, const char *why)
 	char id[TSR_AGENT_ID_MAX + 1];
 	bool populated = true;
 	struct tsr_err err;
+	int dirfd = 0;
 
 	ck_assert(!cg->enabled);
 	ck_assert_int_eq(cg->dirfd, -1);
 	ck_assert_str_ne(why, "");
 	new_id(id);
-	ck_assert_int_eq(agent_cgroup_create(cg, id, &err), 0);
+	ck_assert_int_eq(agent_cgroup_create(cg, id, &dirfd, &err), 0);
+	ck_assert_int_eq(dirfd, -1);
 	ck_assert_int_eq(agent_cgroup_enter(cg, id, getpid(), &err), 0);
 	ck_assert_int_eq(agent_cgroup_kill(cg, id, &err), 0);
 	ck_assert_int_eq(agent_cgroup_populated(cg, id, &populated, &err), 0);
@@ -382,8 +410,8 @@ START_TEST(test_kill_descendants)
 	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
 	ck_assert_msg(cg.enabled, "%s", why);
 	new_id(id);
-	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
-	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
+	made(&cg, id);
+	made(&cg, id);
 	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
 	ck_assert(!populated);
 
@@ -454,7 +482,7 @@ START_TEST(test_empty_and_missing)
 	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
 	ck_assert(!populated);
 	/* Made, with nothing in it: a kill is fine, and so is removal. */
-	ck_assert_msg(agent_cgroup_create(&cg, id, &err) == 0, "%s", err.msg);
+	made(&cg, id);
 	ck_assert_msg(agent_cgroup_kill(&cg, id, &err) == 0, "%s", err.msg);
 	ck_assert_msg(agent_cgroup_populated(&cg, id, &populated, &err) == 0, "%s", err.msg);
 	ck_assert(!populated);
@@ -466,6 +494,25 @@ START_TEST(test_empty_and_missing)
 }
 END_TEST
 
+/*
+ * From now on clone3 fails ENOSYS in this process and what it starts, as
+ * under Docker's default seccomp profile. The filter checks no
+ * architecture: it only ever refuses, and only this one call.
+ */
+static void refuse_clone3(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_clone3, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
 static atomic_int sv_exits; /* exits reported to sv_counted */
 
 static void sv_counted(void *arg, const struct supervisor_exit *ex)
@@ -475,16 +522,83 @@ static void sv_counted(void *arg, const struct supervisor_exit *ex)
 }
 
 /*
- * A supervisor that gives agents cgroups under BASE: a shim that cannot
- * be put into its cgroup is ended at once by supervisor_contain, nothing
- * reported; one that can is in it once contained, and leaves it with the
- * cgroup removed after an abort.
+ * shim_launch with an agent's cgroup: by clone3 (where this host lets the
+ * launcher use it) the child starts inside, and says so; by clone it
+ * starts where this process is, and says it is not inside.
  */
-START_TEST(test_supervisor_contain)
+START_TEST(test_launch_in_cgroup)
+{
+	char *argv[] = { "/bin/sleep", "60", NULL };
+	char *envp[] = { NULL };
+	char why[AGENT_CGROUP_WHY_MAX], id[TSR_AGENT_ID_MAX + 1], tail[AGENT_CGROUP_PATH_MAX];
+	struct shim_launch l = { "/bin/sleep", argv, envp, -1, -1, -1, NULL, -1 };
+	struct shim_launcher ln;
+	struct shim_child child;
+	struct agent_cgroup cg;
+	struct tsr_err err;
+	int p[2], status;
+
+	if (!have_base())
+		return;
+	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
+	ck_assert_msg(cg.enabled, "%s", why);
+	ck_assert_msg(shim_launcher_init(&ln, &err) == 0, "%s", err.msg);
+	if (!ln.clone3)
+		fprintf(stderr,
+			"# clone3 cannot be used here: only the start by clone is tested\n");
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	l.out_fd = fcntl(p[1], F_DUPFD_CLOEXEC, 4);
+	l.gate_fd = fcntl(p[0], F_DUPFD_CLOEXEC, 4);
+	for (int way = 0; way < 2; way++) {
+		ln.clone3 = ln.clone3 && way == 0;
+		new_id(id);
+		ck_assert_msg(agent_cgroup_create(&cg, id, &l.cgroup_fd, &err) == 0, "%s", err.msg);
+		ck_assert_msg(shim_launch(&ln, &l, &child, &err) == 0, "%s", err.msg);
+		close(l.cgroup_fd);
+		snprintf(tail, sizeof(tail), "%s/agent-%s", strrchr(base, '/') + 1, id);
+		ck_assert_int_eq(child.in_cgroup, ln.clone3);
+		ck_assert_int_eq(in_cgroup(child.pid, tail), ln.clone3);
+		ck_assert_int_eq(kill(child.pid, SIGKILL), 0);
+		ck_assert_int_eq(waitpid(child.pid, &status, 0), child.pid);
+		close(child.pidfd);
+		ck_assert_msg(agent_cgroup_remove(&cg, id, &err) == 0, "%s", err.msg);
+	}
+	close(p[0]);
+	close(p[1]);
+	close(l.out_fd);
+	close(l.gate_fd);
+	shim_launcher_free(&ln);
+	agent_cgroup_close(&cg);
+}
+END_TEST
+
+/* Whether a launcher here starts children by clone3 (in their cgroups). */
+static bool clone3_usable(void)
+{
+	struct shim_launcher ln;
+	struct tsr_err err;
+	bool usable;
+
+	ck_assert_msg(shim_launcher_init(&ln, &err) == 0, "%s", err.msg);
+	usable = ln.clone3;
+	shim_launcher_free(&ln);
+	return usable;
+}
+
+/*
+ * A supervisor that gives agents cgroups under BASE: a shim whose cgroup
+ * cannot be made is not started, nothing left of it; one whose can is in
+ * it once contained, and leaves it with the cgroup removed after an
+ * abort; it starts there where clone3 can be used. With refuse, clone3
+ * fails ENOSYS in this process, as Docker's default seccomp profile has
+ * it: the shim then starts outside its cgroup, and contain moves it in.
+ */
+static void supervise_in_cgroups(bool refuse)
 {
 	char *sleeper[] = { "agent", "sleeper", "stdin", "/bin/sleep", "60" };
 	char why[AGENT_CGROUP_WHY_MAX], id[TSR_AGENT_ID_MAX + 1], tail[AGENT_CGROUP_PATH_MAX];
 	char gone[AGENT_CGROUP_PATH_MAX + 128], dir[] = "/tmp/tsr-cg-XXXXXX", cmd[64];
+	char out[sizeof(dir) + TSR_AGENT_ID_MAX + 8];
 	const struct supervisor_timeout limit = { 0, 0 };
 	struct supervisor_config cfg = { .max_agents = 2, .tail_bytes = 100 };
 	struct agent_types types = { 0 };
@@ -494,8 +608,6 @@ START_TEST(test_supervisor_contain)
 	struct tsr_err err;
 	int64_t started;
 
-	if (!have_base())
-		return;
 	ck_assert_msg(agent_cgroup_open_at(&cg, base, why, sizeof(why), &err) == 0, "%s", err.msg);
 	ck_assert_msg(cg.enabled, "%s", why);
 	ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -504,27 +616,32 @@ START_TEST(test_supervisor_contain)
 	cfg.shim_path = getenv("TESSERA_SHIM");
 	ck_assert_ptr_nonnull(cfg.shim_path);
 	cfg.cgroup = &cg;
+	if (refuse)
+		refuse_clone3();
 	ck_assert_msg(supervisor_start(&cfg, sv_counted, NULL, &sv, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(supervisor_starts_in_cgroups(sv), !refuse && clone3_usable());
 
 	/* No cgroup can be made below BASE now. */
 	ck_assert_int_eq(put(base, "cgroup.max.descendants", "0"), 0);
 	new_id(id);
-	ck_assert_msg(supervisor_spawn(sv, id, agent_types_find(&types, "sleeper"), "", 0, &limit,
-				       &proc, &started, &err) == 0,
-		      "%s", err.msg);
-	ck_assert_int_eq(supervisor_contain(sv, id, &err), -1);
+	ck_assert_int_eq(supervisor_spawn(sv, id, agent_types_find(&types, "sleeper"), "", 0,
+					  &limit, &proc, &started, &err),
+			 -1);
+	ck_assert_msg(strstr(err.msg, "agent-") != NULL, "%s", err.msg);
 	ck_assert_uint_eq(supervisor_count(sv), 0);
-	ck_assert_int_eq(kill(proc.pid, 0), -1);
-	ck_assert_int_eq(errno, ESRCH);
-	ck_assert_int_eq(supervisor_release(sv, id, &err), -1);
+	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+	snprintf(out, sizeof(out), "%s/%s.out", dir, id);
+	ck_assert_int_eq(access(out, F_OK), -1);
+	ck_assert_int_eq(supervisor_contain(sv, id, &err), -1);
 
 	ck_assert_int_eq(put(base, "cgroup.max.descendants", "max"), 0);
 	new_id(id);
 	ck_assert_msg(supervisor_spawn(sv, id, agent_types_find(&types, "sleeper"), "", 0, &limit,
 				       &proc, &started, &err) == 0,
 		      "%s", err.msg);
-	ck_assert_msg(supervisor_contain(sv, id, &err) == 0, "%s", err.msg);
 	snprintf(tail, sizeof(tail), "%s/agent-%s", strrchr(base, '/') + 1, id);
+	ck_assert_int_eq(in_cgroup(proc.pid, tail), !refuse && clone3_usable());
+	ck_assert_msg(supervisor_contain(sv, id, &err) == 0, "%s", err.msg);
 	ck_assert(in_cgroup(proc.pid, tail));
 	ck_assert_int_eq(supervisor_abort(sv, id, &err), 0);
 	for (int i = 0; i < POLL_ROUNDS && atomic_load(&sv_exits) == 0; i++)
@@ -542,6 +659,26 @@ START_TEST(test_supervisor_contain)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	ck_assert_int_eq(system(cmd), 0);
 }
+
+START_TEST(test_supervisor_contain)
+{
+	if (have_base())
+		supervise_in_cgroups(false);
+}
+END_TEST
+
+/* Check runs each test in a process of its own (CK_FORK): the filter stays there. */
+START_TEST(test_supervisor_moves)
+{
+	const char *fork_mode = getenv("CK_FORK");
+
+	if (fork_mode != NULL && strcmp(fork_mode, "no") == 0) {
+		fprintf(stderr, "# CK_FORK=no: the test under a seccomp filter is skipped\n");
+		return;
+	}
+	if (have_base())
+		supervise_in_cgroups(true);
+}
 END_TEST
 
 int test_suite(SRunner *sr)
@@ -551,7 +688,8 @@ int test_suite(SRunner *sr)
 	tc = check_suite(sr, "agent_cgroup",
 			 CHECK_TESTS(test_open_host, test_open_refused, test_open_at,
 				     test_kill_descendants, test_empty_and_missing,
-				     test_supervisor_contain));
+				     test_launch_in_cgroup, test_supervisor_contain,
+				     test_supervisor_moves));
 	tcase_add_unchecked_fixture(tc, cg_setup, cg_teardown);
 	tcase_set_timeout(tc, 20);
 	return 0;

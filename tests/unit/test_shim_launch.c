@@ -1,18 +1,22 @@
 /*
- * test_shim_launch: real children of shim_launch. What a child gets: fds
- * 0-3 as asked (stdin /dev/null or a given fd, even one already at 0),
- * no other fd whether it sits below or far above the ones it keeps, its
- * own session, the working directory, the environment; and failures
- * (no such program, no such directory) that say which step failed and
- * leave no child.
+ * test_shim_launch: real children of shim_launch, each test run by clone3
+ * (where this host lets the launcher use it) and by glibc's clone. What a
+ * child gets: fds 0-3 as asked (stdin /dev/null or a given fd, even one
+ * already at 0), no other fd whether it sits below or far above the ones
+ * it keeps, its own session, the working directory, the environment, a
+ * pidfd that is its own; and failures (no such program, no such
+ * directory) that say which step failed and leave no child and no pidfd.
+ * Starting in a cgroup is tested in test_agent_cgroup.
  */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,8 +29,16 @@
 	"set -- $(cut -d' ' -f6 /proc/self/stat); echo \"sid=$1 pid=$$\"; " \
 	"pwd; echo \"T=$T\"; cat <&0"
 
+#define BY_CLONE3 0 /* the loop index of a test run by clone3; 1: by clone */
+
 static struct shim_launcher ln;
 static char dir[64];
+
+/* In each test: the launcher made to start children by way (BY_CLONE3 or not). */
+static void launch_by(int way)
+{
+	ln.clone3 = ln.clone3 && way == BY_CLONE3;
+}
 
 static void setup(void)
 {
@@ -35,6 +47,19 @@ static void setup(void)
 	snprintf(dir, sizeof(dir), "/tmp/tessera-launch.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	ck_assert_msg(shim_launcher_init(&ln, &err) == 0, "%s", err.msg);
+}
+
+/* The child's pidfd is its own: a signal through it ends that process. */
+static void pidfd_is(const struct shim_child *child)
+{
+	int status;
+
+	ck_assert_int_ge(child->pidfd, 0);
+	ck_assert_int_ne(fcntl(child->pidfd, F_GETFD) & FD_CLOEXEC, 0);
+	ck_assert_int_eq(syscall(SYS_pidfd_send_signal, child->pidfd, SIGKILL, NULL, 0), 0);
+	ck_assert_int_eq(waitpid(child->pid, &status, 0), child->pid);
+	ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	close(child->pidfd);
 }
 
 static void teardown(void)
@@ -64,7 +89,8 @@ static void probe(int stdin_fd, const char *workdir, char *buf, size_t len)
 {
 	char *argv[] = { "/bin/sh", "-c", PROBE, NULL };
 	char *envp[] = { "T=42", "PATH=/usr/bin:/bin", NULL };
-	struct shim_launch l = { "/bin/sh", argv, envp, stdin_fd, -1, -1, workdir };
+	struct shim_launch l = { "/bin/sh", argv, envp, stdin_fd, -1, -1, workdir, -1 };
+	struct shim_child child;
 	int rep[2], status;
 	struct tsr_err err;
 	size_t got = 0;
@@ -81,7 +107,10 @@ static void probe(int stdin_fd, const char *workdir, char *buf, size_t len)
 		close(l.out_fd);
 		l.out_fd = f;
 	}
-	ck_assert_msg(shim_launch(&ln, &l, &pid, &err) == 0, "%s", err.msg);
+	ck_assert_msg(shim_launch(&ln, &l, &child, &err) == 0, "%s", err.msg);
+	ck_assert(!child.in_cgroup);
+	pid = child.pid;
+	close(child.pidfd);
 	close(rep[1]);
 	close(l.out_fd);
 	while (got + 1 < len && (n = read(rep[0], buf + got, len - 1 - got)) > 0)
@@ -104,6 +133,7 @@ START_TEST(test_fds_session_cwd_env)
 	int low = open("/dev/null", O_RDONLY), high, in;
 	char buf[512], want[128];
 
+	launch_by(_i);
 	/* Leaked without O_CLOEXEC, one low and one far above the kept ones. */
 	ck_assert_int_ge(low, 0);
 	high = fcntl(low, F_DUPFD, 900);
@@ -131,6 +161,7 @@ START_TEST(test_stdin_at_zero)
 	int saved = fcntl(0, F_DUPFD_CLOEXEC, 10), in;
 	char buf[512];
 
+	launch_by(_i);
 	ck_assert_int_ge(saved, 0);
 	close(0);
 	in = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -149,28 +180,57 @@ START_TEST(test_failures)
 	char *argv[] = { "/nonexistent/prog", NULL };
 	char *envp[] = { NULL };
 	char missing[96];
-	struct shim_launch l = { "/nonexistent/prog", argv, envp, -1, -1, -1, NULL };
+	struct shim_launch l = { "/nonexistent/prog", argv, envp, -1, -1, -1, NULL, -1 };
+	struct shim_child child;
 	struct tsr_err err;
-	pid_t pid = -1;
-	int p[2];
+	int p[2], fd;
 
+	launch_by(_i);
 	pipe_at(p, 4);
 	l.out_fd = p[1];
 	l.gate_fd = p[0];
-	ck_assert_int_eq(shim_launch(&ln, &l, &pid, &err), -1);
+	ck_assert_int_eq(shim_launch(&ln, &l, &child, &err), -1);
 	ck_assert_str_eq(err.msg, "exec: No such file or directory");
 	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
 	ck_assert_int_eq(errno, ECHILD);
+	ck_assert_int_eq(child.pidfd, -1);
+	/* No pidfd left open either: the lowest free fd is where it was. */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ck_assert_int_lt(fd, p[0]);
+	close(fd);
 
 	snprintf(missing, sizeof(missing), "%s/gone", dir);
 	argv[0] = "/bin/true";
 	l.path = "/bin/true";
 	l.workdir = missing;
-	ck_assert_int_eq(shim_launch(&ln, &l, &pid, &err), -1);
+	ck_assert_int_eq(shim_launch(&ln, &l, &child, &err), -1);
 	ck_assert_str_eq(err.msg, "chdir: No such file or directory");
 	ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
 	close(p[0]);
 	close(p[1]);
+}
+END_TEST
+
+/* A child that runs: its pid, and a pidfd that reaches it. */
+START_TEST(test_pidfd)
+{
+	char *argv[] = { "/bin/sleep", "60", NULL };
+	char *envp[] = { NULL };
+	struct shim_launch l = { "/bin/sleep", argv, envp, -1, -1, -1, NULL, -1 };
+	struct shim_child child;
+	struct tsr_err err;
+	int p[2];
+
+	launch_by(_i);
+	pipe_at(p, 4);
+	l.out_fd = p[1];
+	l.gate_fd = p[0];
+	ck_assert_msg(shim_launch(&ln, &l, &child, &err) == 0, "%s", err.msg);
+	close(p[0]);
+	close(p[1]);
+	ck_assert(!child.in_cgroup);
+	ck_assert_int_gt(child.pid, 0);
+	pidfd_is(&child);
 }
 END_TEST
 
@@ -183,8 +243,12 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "%s: skipped\n", err.msg);
 		return 77;
 	}
-	tc = check_suite(sr, "shim_launch",
-			 CHECK_TESTS(test_fds_session_cwd_env, test_stdin_at_zero, test_failures));
+	tc = check_suite(sr, "shim_launch", NULL, 0);
+	/* Loop index BY_CLONE3, then by clone. */
+	tcase_add_loop_test(tc, test_fds_session_cwd_env, 0, 2);
+	tcase_add_loop_test(tc, test_stdin_at_zero, 0, 2);
+	tcase_add_loop_test(tc, test_failures, 0, 2);
+	tcase_add_loop_test(tc, test_pidfd, 0, 2);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
 }

@@ -488,6 +488,45 @@ START_TEST(test_agent_nofile)
 }
 END_TEST
 
+/* This process's descriptor table size (FDSize in /proc/self/status). */
+static long fd_table_size(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/self/status", "re");
+
+	ck_assert_ptr_nonnull(f);
+	while (n < 0 && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "FDSize: %ld", &n) != 1)
+			n = -1;
+	fclose(f);
+	ck_assert_int_gt(n, 0);
+	return n;
+}
+
+/*
+ * Started, the supervisor has grown the descriptor table to hold the
+ * pidfds of a full cap (from fd 1024), so that no spawn waits for it to
+ * grow; as far as the open-files limit goes.
+ */
+START_TEST(test_fd_table_grown)
+{
+	struct rlimit lim;
+	long want = 1024 + 3000;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &lim), 0);
+	if (lim.rlim_cur < (rlim_t)want) {
+		lim.rlim_cur = lim.rlim_max < (rlim_t)want ? lim.rlim_max : (rlim_t)want;
+		ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	}
+	if ((rlim_t)want > lim.rlim_cur)
+		want = (long)lim.rlim_cur;
+	ck_assert_int_lt(fd_table_size(), want);
+	start(3000);
+	ck_assert_int_ge(fd_table_size(), want);
+}
+END_TEST
+
 /* More than the tail on stdout, then stderr: the last TAIL_TEST bytes, in order. */
 START_TEST(test_output_tail)
 {
@@ -1042,9 +1081,9 @@ int test_suite(SRunner *sr)
 				     test_agent_nofile, test_output_tail, test_output_running,
 				     test_timeout, test_timeout_after_kill_or_end,
 				     test_cap_and_errors, test_abort_before_contain,
-				     test_kill_claim, test_start_errors, test_exit_record_fifo,
-				     test_exit_tmp_fifo, test_adopt_only_own_shim,
-				     test_agent_types));
+				     test_fd_table_grown, test_kill_claim, test_start_errors,
+				     test_exit_record_fifo, test_exit_tmp_fifo,
+				     test_adopt_only_own_shim, test_agent_types));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 15);
 #ifndef NDEBUG
