@@ -24,7 +24,9 @@
 #     posix_spawn+waitpid. Twice: back to back, where each call meets the
 #     last agent's start, end and events on the same cores; and each call
 #     made once the last agent's end reached the watch, as posix_spawn+wait
-#     meets no earlier child
+#     meets no earlier child. Then PERF_SPACED (50) calls, each
+#     PERF_SPACE_MS (100) after the last agent ended, as a person or a
+#     scheduler spawns; floor: PERF_SPACED posix_spawn+waitpid as far apart
 #   short agents end to end: PERF_SHORT (1000) `true` agents, PERF_IN_FLIGHT
 #     (16) at a time, each until its terminal event; rate, and the CPU of
 #     hub, spoke, Valkey and the whole machine per agent; floor: spawn-floor
@@ -64,6 +66,8 @@ KILLS=${PERF_KILLS:-50}
 KILL_PAUSE_MS=${PERF_KILL_PAUSE_MS:-200}
 GETS=${PERF_GETS:-500}
 SPAWNS=${PERF_SPAWNS:-200}
+SPACED=${PERF_SPACED:-50}
+SPACE_MS=${PERF_SPACE_MS:-100}
 SHORT=${PERF_SHORT:-1000}
 SLEEPS=${PERF_SLEEPS:-1000}
 IN_FLIGHT=${PERF_IN_FLIGHT:-16}
@@ -218,6 +222,8 @@ say "CLI timed: $(($(date +%s) - t_start)) s"
 "$SPAWN_FLOOR" par "$FLOOR_PAR" "$IN_FLIGHT" >"$WORK/floor-par" || bail "spawn-floor par failed"
 fl_p50=$(awk -v us="$(kv "$WORK/floor-seq" p50_us)" 'BEGIN { print us / 1000 }')
 fl_p90=$(awk -v us="$(kv "$WORK/floor-seq" p90_us)" 'BEGIN { print us / 1000 }')
+"$SPAWN_FLOOR" seq "$SPACED" "$SPACE_MS" >"$WORK/floor-spaced" || bail "spawn-floor seq (spaced) failed"
+fl_spaced=$(awk -v us="$(kv "$WORK/floor-spaced" p50_us)" 'BEGIN { print us / 1000 }')
 fl_rate=$(kv "$WORK/floor-par" rate_per_s)
 fl_cpu=$(awk -v us="$(kv "$WORK/floor-par" cpu_us_per)" 'BEGIN { print us / 1000 }')
 "$SIGN_FLOOR" "$SIGNS" >"$WORK/floor-sign" || bail "sign-floor failed"
@@ -234,6 +240,7 @@ say "floors measured: $(($(date +%s) - t_start)) s"
 # 2-7. Everything else through the gRPC API.
 "$PY" "$SRC/tests/bench/perf_client.py" --addr "$HUB_ADDR" --stubs "$STUBS" \
 	--kills "$KILLS" --kill-pause-ms "$KILL_PAUSE_MS" --gets "$GETS" --spawns "$SPAWNS" \
+	--spaced "$SPACED" --space-ms "$SPACE_MS" \
 	--short "$SHORT" --sleeps "$SLEEPS" --in-flight "$IN_FLIGHT" \
 	--pids "hub=$HUB_PID,spoke=$SPOKE_PID,valkey=$VALKEY_PID" \
 	--live "$LIVE" --live-type idle --shim "$TESSERA_BUILD/spoke/tessera-shim" \
@@ -281,6 +288,8 @@ row "SpawnAgent(true) p50, after the last ended" ms "$(c .spawn_alone.p50_ms)" "
 	"posix_spawn+wait p50"
 row "SpawnAgent p50 alone, beside that floor" ms "$(c .spawn_alone.p50_ms)" "$spawn_floor" \
 	time "the above + a durable write + posix_spawn+wait"
+row "SpawnAgent(true) p50, ${SPACE_MS} ms apart" ms "$(c .spawn_spaced.p50_ms)" "$fl_spaced" time \
+	"posix_spawn+wait p50, as far apart"
 row "short agents, $IN_FLIGHT in flight, to end" "/s" "$(c .short.rate_per_s)" "$fl_rate" rate \
 	"posix_spawn+wait, $IN_FLIGHT in flight"
 for p in hub spoke valkey; do
@@ -335,9 +344,9 @@ if [ "$LIVE" -gt 0 ]; then
 	echo "#"
 fi
 say "samples: CLI $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per variant; GetAgent and" \
-	"Health $GETS; SpawnAgent $SPAWNS; short agents $SHORT; sleep agents $SLEEPS; live agents" \
+	"Health $GETS; SpawnAgent $SPAWNS ($SPACED spaced); short agents $SHORT; sleep agents $SLEEPS; live agents" \
 	"$LIVE; floor" \
-	"$FLOOR_SEQ sequential, $FLOOR_PAR at $IN_FLIGHT in flight; sign+verify $SIGNS;" \
+	"$FLOOR_SEQ sequential, $SPACED spaced, $FLOOR_PAR at $IN_FLIGHT in flight; sign+verify $SIGNS;" \
 	"durable writes $WRITES"
 say "SpawnAgent has no wait field: it returns once the agent is RUNNING (docs/DESIGN.md);" \
 	"kill latency runs from the KillAgent call to agent.killed on one WatchEvents stream"
@@ -349,7 +358,8 @@ say "kill p50, at running / after the pause: the KillAgent call returns in" \
 say "GetAgent p90 $(c '.get.p90_ms * 1000 | round / 1000') ms, Health p90" \
 	"$(c '.health.p90_ms * 1000 | round / 1000') ms; SpawnAgent p90" \
 	"$(c '.spawn.p90_ms * 1000 | round / 1000') ms, each after the last ended" \
-	"$(c '.spawn_alone.p90_ms * 1000 | round / 1000') ms"
+	"$(c '.spawn_alone.p90_ms * 1000 | round / 1000') ms, ${SPACE_MS} ms apart" \
+	"$(c '.spawn_spaced.p90_ms * 1000 | round / 1000') ms"
 say "short agents: $(c .short.n) in $(c '.short.seconds * 100 | round / 100') s; the client's" \
 	"own CPU $(c '.short.client_cpu_ms_per * 1000 | round / 1000') ms per agent (in the machine's)"
 say "machine CPU is /proc/stat busy time: anything else running on the machine counts too"

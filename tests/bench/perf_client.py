@@ -15,7 +15,9 @@ Phases, in this order (sample sizes from the command line):
   get       GetAgent of one agent, sequentially, and grpc.health.v1 Check
   spawn     SpawnAgent(true), sequentially: the call's own latency; then
             again, each call made once the last agent's end has reached
-            the watch (spawn_alone)
+            the watch (spawn_alone); then --spaced calls, each made
+            --space-ms after that (spawn_spaced), as a person or a
+            scheduler spawns
   short     SpawnAgent(true) at IN_FLIGHT, each waiting for its agent's
             terminal event; rate, and CPU of the daemons and the machine
   sleep     SpawnAgent(sleep) at IN_FLIGHT, then KillAgent of them all at
@@ -205,6 +207,8 @@ def main():
     ap.add_argument("--kill-pause-ms", type=int, default=200)
     ap.add_argument("--gets", type=int, default=500)
     ap.add_argument("--spawns", type=int, default=200)
+    ap.add_argument("--spaced", type=int, default=50)
+    ap.add_argument("--space-ms", type=int, default=100)
     ap.add_argument("--short", type=int, default=1000)
     ap.add_argument("--sleeps", type=int, default=1000)
     ap.add_argument("--in-flight", type=int, default=16)
@@ -292,16 +296,24 @@ def main():
         watch.forget(i)
     out["spawn"] = {"n": a.spawns, "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90)}
 
+    # spawns_alone(N, NAME, PAUSE_S): N calls, each made PAUSE_S after the
+    # last agent's end has reached the watch.
+    def spawns_alone(n, name, pause_s):
+        lat = []
+        for i in range(n):
+            time.sleep(pause_s)
+            t0 = time.perf_counter()
+            ag = spawn("true", "perf %s %d" % (name, i))
+            lat.append((time.perf_counter() - t0) * 1e3)
+            watch.wait(ag.id, TERMINAL)
+            watch.forget(ag.id)
+        out[name] = {"n": n, "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90)}
+
     # 3b. The same, each after the last agent's end has reached the watch:
     # no agent of an earlier call still starts, ends or reports meanwhile.
-    lat = []
-    for i in range(a.spawns):
-        t0 = time.perf_counter()
-        ag = spawn("true", "perf spawn alone %d" % i)
-        lat.append((time.perf_counter() - t0) * 1e3)
-        watch.wait(ag.id, TERMINAL)
-        watch.forget(ag.id)
-    out["spawn_alone"] = {"n": a.spawns, "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90)}
+    spawns_alone(a.spawns, "spawn_alone", 0)
+    # 3c. Spaced out: the daemons and the kernel idle between calls.
+    spawns_alone(a.spaced, "spawn_spaced", a.space_ms / 1000.0)
 
     pool = ThreadPoolExecutor(max_workers=a.in_flight)
 

@@ -2,8 +2,9 @@
  * The floor of the perf benchmark (perf_bench.sh): what starting and
  * reaping a process costs on this machine, with nothing else around it.
  *
- *   spawn-floor seq N       posix_spawn /bin/true and waitpid, N times one
- *                           after the other; prints p50 and p90 in µs
+ *   spawn-floor seq N [MS]  posix_spawn /bin/true and waitpid, N times one
+ *                           after the other, each MS ms (0) after the
+ *                           last; prints p50 and p90 in µs
  *   spawn-floor par N K     the same N times with K in flight; prints the
  *                           rate per second
  *
@@ -88,9 +89,10 @@ static double pct(const double *sorted, long n, double p)
 	return sorted[i];
 }
 
-static int run_seq(long n)
+static int run_seq(long n, long pause_ms)
 {
 	double *lat = calloc((size_t)n, sizeof(*lat));
+	struct timespec pause = { pause_ms / 1000, pause_ms % 1000 * 1000000L };
 	double c0, c1, t;
 	long i;
 
@@ -99,6 +101,8 @@ static int run_seq(long n)
 	reap(start_true()); /* warm the page cache and the binary */
 	c0 = cpu_us();
 	for (i = 0; i < n; i++) {
+		if (pause_ms > 0)
+			nanosleep(&pause, NULL);
 		t = now_us();
 		reap(start_true());
 		lat[i] = now_us() - t;
@@ -150,13 +154,14 @@ static int run_par(long n, long k)
 
 int main(int argc, char **argv)
 {
-	long n, k;
+	long n, k, ms = 0;
 
-	if (argc == 3 && strcmp(argv[1], "seq") == 0 && (n = atol(argv[2])) > 0)
-		return run_seq(n);
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "seq") == 0 && (n = atol(argv[2])) > 0 &&
+	    (argc == 3 || (ms = atol(argv[3])) > 0))
+		return run_seq(n, ms);
 	if (argc == 4 && strcmp(argv[1], "par") == 0 && (n = atol(argv[2])) > 0 &&
 	    (k = atol(argv[3])) > 0)
 		return run_par(n, k);
-	fprintf(stderr, "usage: spawn-floor seq N | spawn-floor par N IN_FLIGHT\n");
+	fprintf(stderr, "usage: spawn-floor seq N [PAUSE_MS] | spawn-floor par N IN_FLIGHT\n");
 	return 2;
 }
