@@ -175,6 +175,24 @@ int store_agent_create_finish(struct store *st, struct store_create *c, char *ex
 int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__AgentState to,
 			   const struct store_update *upd, char *position, size_t poslen,
 			   struct tsr_err *err);
+/* One transition of a batch: store_agent_transition's arguments, borrowed. */
+struct store_transition {
+	const char *agent_id;
+	Tessera__V1__AgentState to;
+	const struct store_update *upd;
+};
+#define STORE_TRANSITIONS_MAX 16 /* in one batch */
+/*
+ * store_agent_transition for n (1..STORE_TRANSITIONS_MAX) agents, sent
+ * at once: Valkey runs them back to back and syncs them together, one
+ * fsync where each used to pay its own. errs[i] gets the outcome of t[i]:
+ * code 0 when it was made, else what store_agent_transition fails with.
+ * -1 when some could not be sent or were not answered (err: UNAVAILABLE,
+ * or RESOURCE_EXHAUSTED when out of memory): their errs[i] is err, and
+ * they may or may not have been made.
+ */
+int store_agent_transitions(struct store *st, const struct store_transition *t, size_t n,
+			    struct tsr_err *errs, struct tsr_err *err);
 /* Sets kill_requested on a non-terminal agent; FAILED_PRECONDITION once terminal. */
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err);
 /*

@@ -358,6 +358,56 @@ int store_agent_transition(struct store *st, const char *agent_id, Tessera__V1__
 	return store_eval(st, &args, step_outcome, &step, err);
 }
 
+/* A transition of a batch: its call and what the call borrows. */
+struct transition_call {
+	struct store_args args;
+	struct transition_bufs b;
+};
+
+int store_agent_transitions(struct store *st, const struct store_transition *t, size_t n,
+			    struct tsr_err *errs, struct tsr_err *err)
+{
+	struct store_args *calls[STORE_TRANSITIONS_MAX];
+	redisReply *r[STORE_TRANSITIONS_MAX];
+	size_t at[STORE_TRANSITIONS_MAX], m = 0;
+	struct transition_call *c;
+	int rc;
+
+	assert(n >= 1 && n <= STORE_TRANSITIONS_MAX);
+	tsr_err_clear(err);
+	c = calloc(n, sizeof(*c));
+	if (c == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			errs[i] = *err;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		tsr_err_clear(&errs[i]);
+		if (transition_check(&c[i].b, st, t[i].agent_id, t[i].to, t[i].upd, &errs[i]) != 0)
+			continue;
+		store_args_eval(&c[i].args, st, "transition", c[i].b.key);
+		args_transition(&c[i].args, st, t[i].agent_id, t[i].to, &c[i].b.u, false,
+				c[i].b.etype);
+		calls[m] = &c[i].args;
+		at[m++] = i;
+	}
+	rc = m > 0 ? store_eval_many(st, calls, m, r, err) : 0;
+	for (size_t k = 0; k < m; k++) {
+		size_t i = at[k];
+		struct agent_step step = { t[i].agent_id, lifecycle_state_name(t[i].to), NULL, 0 };
+
+		if (r[k] == NULL) {
+			errs[i] = *err;
+			continue;
+		}
+		(void)store_eval_use(r[k], step_outcome, &step, &errs[i]);
+		freeReplyObject(r[k]);
+	}
+	free(c);
+	return rc;
+}
+
 int store_agent_mark_kill_once(struct store *st, const char *agent_id,
 			       const struct store_nonce *nonce, struct tsr_err *err)
 {

@@ -427,15 +427,16 @@ int store_request(struct store *st, struct store_args *a, int timeout_ms, store_
 }
 
 /*
- * Both replies of the pair store_request_after sent, args[i]'s into r[i];
- * each command timed from when the one before it answered.
+ * The replies of the n commands appended on st, args[i]'s into r[i]; each
+ * command timed from when the one before it answered. Once the connection
+ * fails, -1, and the replies still to come stay NULL.
  */
-static int store_pair_replies(struct store *st, struct store_args *const args[2], redisReply *r[2],
-			      struct tsr_err *err)
+static int store_replies(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
+			 struct tsr_err *err)
 {
 	int64_t began = clock_mono_ns();
 
-	for (int i = 0; i < 2; i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (redisGetReply(st->ctx, (void **)&r[i]) != REDIS_OK)
 			r[i] = NULL;
 		store_report(args[i], began, r[i] == NULL || r[i]->type == REDIS_REPLY_ERROR);
@@ -469,7 +470,7 @@ int store_request_after(struct store *st, struct store_args *first, struct store
 		store_drop(st);
 		return -1;
 	}
-	if (store_pair_replies(st, (struct store_args *const[2]){ first, a }, r, err) != 0 ||
+	if (store_replies(st, (struct store_args *const[2]){ first, a }, 2, r, err) != 0 ||
 	    store_set_timeout(st, STORE_TIMEOUT_MS, err) != 0)
 		goto out;
 	if (r[0]->type == REDIS_REPLY_ERROR || r[1]->type == REDIS_REPLY_ERROR) {
@@ -494,6 +495,22 @@ int store_eval_send(struct store *st, struct store_args *a, int64_t *began, stru
 	return store_send(st, a, began, err);
 }
 
+/* A flushed script cache answers NOSCRIPT: the call did not run. */
+static bool store_noscript(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0;
+}
+
+int store_eval_use(const redisReply *r, store_reply_fn fn, void *arg, struct tsr_err *err)
+{
+	if (r->type == REDIS_REPLY_ERROR)
+		return store_reply_error(r, "script", err);
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+	    r->element[0]->type != REDIS_REPLY_STRING)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey script: unexpected reply");
+	return fn(r, arg, err);
+}
+
 int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
 		      void *arg, struct tsr_err *err)
 {
@@ -502,26 +519,53 @@ int store_eval_finish(struct store *st, struct store_args *a, int64_t began, sto
 
 	if (store_receive(st, a, began, &r, err) != 0)
 		goto out;
-	if (r->type == REDIS_REPLY_ERROR && strncmp(r->str, "NOSCRIPT", 8) == 0) {
+	if (store_noscript(r)) {
 		freeReplyObject(r);
 		r = NULL;
 		if (store_load_script(st, err) != 0 ||
 		    store_call(st, a, STORE_TIMEOUT_MS, &r, err) != 0)
 			goto out;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		store_reply_error(r, "script", err);
-		goto out;
-	}
-	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-	    r->element[0]->type != REDIS_REPLY_STRING) {
-		tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey script: unexpected reply");
-		goto out;
-	}
-	rc = fn(r, arg, err);
+	rc = store_eval_use(r, fn, arg, err);
 out:
 	if (r != NULL)
 		freeReplyObject(r);
+	return rc;
+}
+
+int store_eval_many(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
+		    struct tsr_err *err)
+{
+	bool loaded = false;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		r[i] = NULL;
+	for (size_t i = 0; i < n; i++)
+		if (args[i]->overflow)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (redisAppendCommandArgv(st->ctx, args[i]->argc, args[i]->argv, args[i]->len) !=
+		    REDIS_OK) {
+			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
+			store_drop(st);
+			return -1;
+		}
+	}
+	/* Replies of NOSCRIPT are made unknown too when they cannot be made again. */
+	rc = store_replies(st, args, n, r, err);
+	for (size_t i = 0; i < n; i++) {
+		if (r[i] == NULL || !store_noscript(r[i]))
+			continue;
+		freeReplyObject(r[i]);
+		r[i] = NULL;
+		if (rc == 0 && ((!loaded && store_load_script(st, err) != 0) ||
+				store_call(st, args[i], STORE_TIMEOUT_MS, &r[i], err) != 0))
+			rc = -1; /* this call and every NOSCRIPT one after it: unknown */
+		loaded = true;
+	}
 	return rc;
 }
 

@@ -165,6 +165,18 @@ int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *
 int store_eval_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err);
 int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
 		      void *arg, struct tsr_err *err);
+/*
+ * Sends the n script calls args[0..n) at once and takes their replies in
+ * order into r[i] (any reply; owned by the caller, free each), so that
+ * Valkey runs them back to back and, under appendfsync always, syncs
+ * them together. Calls answered NOSCRIPT, which ran nothing, are made
+ * again once the script is loaded. -1 when the connection fails: each
+ * r[i] still NULL is a call whose outcome is unknown.
+ */
+int store_eval_many(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
+		    struct tsr_err *err);
+/* fn on a script's reply r, as store_eval does; an error reply fails with its status. */
+int store_eval_use(const redisReply *r, store_reply_fn fn, void *arg, struct tsr_err *err);
 /* Writes prefix then name into buf (STORE_KEY_MAX); INTERNAL if too long. */
 int store_key(char *buf, const char *prefix, const char *name, struct tsr_err *err);
 

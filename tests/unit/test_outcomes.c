@@ -2,9 +2,9 @@
  * test_outcomes: queued exits turned into final states by outcomes_record
  * on a hand-built spoke (spoke_fixture.h): each kind of end and the state,
  * error, exit code or signal and output it records; the agent's files
- * removed once recorded; an exit of an agent already final; and exits
- * kept queued, in order, while Valkey is down, then recorded once it is
- * back.
+ * removed once recorded; an exit of an agent already final; exits kept
+ * queued, in order, while Valkey is down, then recorded once it is back;
+ * and a burst of more exits than one batch writes.
  */
 #include <check.h>
 #include <stdio.h>
@@ -261,6 +261,68 @@ START_TEST(test_valkey_down)
 }
 END_TEST
 
+#define BURST (2 * STORE_TRANSITIONS_MAX + 3) /* exits queued at once: more than two batches */
+
+/*
+ * A burst of exits, more than a batch, one of them of an agent already
+ * final: queued while Valkey is down, they stay queued whole and in
+ * order; once it is back, one call records them all, each with its own
+ * end, their events in the order queued, and their files gone.
+ */
+START_TEST(test_burst)
+{
+	static struct exit_record rec[BURST];
+	char buf[64], pos[STORE_POSITION_MAX];
+	struct exit_record *q;
+	struct tsr_err err;
+	redisReply *r;
+	size_t n = 0;
+
+	for (int i = 0; i < BURST; i++) {
+		rec[i] = (struct exit_record){ .started = true, .status = i % 3 };
+		running(rec[i].agent_id);
+	}
+	ck_assert_msg(store_agent_transition(fx.sp.store, rec[5].agent_id, KILLED, NULL, pos,
+					     sizeof(pos), &err) == 0,
+		      "%s", err.msg);
+	r = fx_raw(&fx, "SAVE");
+	freeReplyObject(r);
+	fx_valkey_stop(&fx.valkey);
+	for (int i = 0; i < BURST; i++)
+		push(&rec[i]);
+	outcomes_record(&fx.sp);
+	q = exits_take(&fx.sp.exits);
+	for (struct exit_record *e = q; e != NULL; e = e->next)
+		ck_assert_str_eq(e->agent_id, rec[n++].agent_id);
+	ck_assert_uint_eq(n, BURST);
+	exits_requeue(&fx.sp.exits, q);
+
+	fx_valkey_respawn(&fx.valkey);
+	redisFree(fx.raw); /* its connection went with the old server */
+	fx.raw = redisConnectUnix(fx.valkey.sock);
+	ck_assert(fx.raw != NULL && fx.raw->err == 0);
+	outcomes_record(&fx.sp);
+	ck_assert_ptr_null(exits_take(&fx.sp.exits));
+	for (int i = 0; i < BURST; i++) {
+		const char *want = i == 5 ? "killed" : i % 3 == 0 ? "completed" : "failed";
+
+		ck_assert_str_eq(fx_field(&fx, rec[i].agent_id, "state", buf, sizeof(buf)), want);
+		ck_assert(files_gone(rec[i].agent_id));
+	}
+	/* The stream ends with their events, in the order queued (the final one has none). */
+	r = fx_raw(&fx, "XREVRANGE tessera:{%s}:events + - COUNT %d", FX_SPOKE, BURST - 1);
+	ck_assert_uint_eq(r->elements, BURST - 1);
+	n = BURST - 1;
+	for (int i = 0; i < BURST; i++) {
+		if (i == 5)
+			continue;
+		n--;
+		ck_assert_str_eq(r->element[n]->element[1]->element[3]->str, rec[i].agent_id);
+	}
+	freeReplyObject(r);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
 	int rc = fx_check_env();
@@ -272,7 +334,7 @@ int test_suite(SRunner *sr)
 			 CHECK_TESTS(test_completed, test_failed_exit_code, test_failed_signal,
 				     test_unknown_status, test_not_started,
 				     test_timed_out_and_killed, test_already_final_or_gone,
-				     test_valkey_down));
+				     test_valkey_down, test_burst));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -1499,6 +1499,113 @@ START_TEST(test_script_flush)
 }
 END_TEST
 
+/* Agent id's state in Valkey. */
+static Tessera__V1__AgentState state_of(const char *id)
+{
+	Tessera__V1__Agent *got = NULL;
+	Tessera__V1__AgentState state;
+	struct tsr_err err;
+
+	ck_assert_msg(store_agent_get(st, id, &got, &err) == 0, "%s", err.msg);
+	state = got->state;
+	tessera__v1__agent__free_unpacked(got, NULL);
+	return state;
+}
+
+/*
+ * Transitions sent together: each gets its own outcome, in order (made,
+ * illegal from a terminal state, no such agent, a bad update refused
+ * before Valkey); a flushed script cache is loaded again and every call
+ * made; and the most a batch takes, each with its event, in order. With
+ * Valkey down, every one is UNAVAILABLE.
+ */
+START_TEST(test_transitions_batch)
+{
+	char ids[STORE_TRANSITIONS_MAX][TSR_AGENT_ID_MAX + 1], gone[TSR_AGENT_ID_MAX + 1];
+	struct store_update done = { .has_exit_code = true, .exit_code = 0 };
+	struct store_update bad = { .has_exit_code = true, .exit_code = 0, .has_signal = true };
+	struct store_transition t[STORE_TRANSITIONS_MAX];
+	struct tsr_err errs[STORE_TRANSITIONS_MAX], err;
+	redisReply *r;
+	Tessera__V1__Agent a;
+
+	for (int i = 0; i < STORE_TRANSITIONS_MAX; i++) {
+		a = agent_new(ids[i], "echo", "", 0);
+		create_ok(&a);
+		transition_ok(ids[i], RUNNING, NULL, NULL);
+	}
+	transition_ok(ids[1], KILLED, NULL, NULL);
+	a = agent_new(gone, "echo", "", 0);
+	t[0] = (struct store_transition){ ids[0], COMPLETED, &done };
+	t[1] = (struct store_transition){ ids[1], COMPLETED, &done };
+	t[2] = (struct store_transition){ gone, FAILED, NULL };
+	t[3] = (struct store_transition){ ids[3], COMPLETED, &bad };
+	t[4] = (struct store_transition){ ids[4], FAILED, NULL };
+	ck_assert_msg(store_agent_transitions(st, t, 5, errs, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(errs[0].code, GRPC_STATUS_OK);
+	ck_assert_int_eq(errs[1].code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_ptr_nonnull(strstr(errs[1].msg, "killed -> completed"));
+	ck_assert_int_eq(errs[2].code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(errs[3].code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(errs[4].code, GRPC_STATUS_OK);
+	ck_assert_int_eq(state_of(ids[0]), COMPLETED);
+	ck_assert_int_eq(state_of(ids[1]), KILLED);
+	ck_assert_int_eq(state_of(ids[3]), RUNNING);
+	ck_assert_int_eq(state_of(ids[4]), FAILED);
+
+	/* A full batch after SCRIPT FLUSH: each NOSCRIPT call is made again. */
+	r = rawcmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	for (int i = 0; i < STORE_TRANSITIONS_MAX; i++) {
+		a = agent_new(ids[i], "echo", "", 0);
+		create_ok(&a);
+		transition_ok(ids[i], RUNNING, NULL, NULL);
+		t[i] = (struct store_transition){ ids[i], COMPLETED, &done };
+	}
+	r = rawcmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	ck_assert_msg(store_agent_transitions(st, t, STORE_TRANSITIONS_MAX, errs, &err) == 0, "%s",
+		      err.msg);
+	for (int i = 0; i < STORE_TRANSITIONS_MAX; i++) {
+		ck_assert_msg(errs[i].code == GRPC_STATUS_OK, "%d: %s", i, errs[i].msg);
+		ck_assert_int_eq(state_of(ids[i]), COMPLETED);
+	}
+	/* Their events are in the stream in the batch's order. */
+	r = rawcmd("XREVRANGE " EVENTS_KEY " + - COUNT %d", STORE_TRANSITIONS_MAX);
+	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(r->elements, STORE_TRANSITIONS_MAX);
+	for (int i = 0; i < STORE_TRANSITIONS_MAX; i++)
+		ck_assert_str_eq(
+			entry_field(r->element[STORE_TRANSITIONS_MAX - 1 - i]->element[1], "agent"),
+			ids[i]);
+	freeReplyObject(r);
+}
+END_TEST
+
+/* A batch while Valkey is down: -1, and every transition UNAVAILABLE. */
+START_TEST(test_transitions_down)
+{
+	struct fx_valkey own = { 0 };
+	char id[TSR_AGENT_ID_MAX + 1];
+	struct store_transition t[2];
+	struct tsr_err errs[2], err;
+	struct store *s2;
+
+	fx_valkey_start(&own);
+	ck_assert_int_eq(store_open(own.addr, SPOKE, NULL, &s2, &err), 0);
+	fx_valkey_stop(&own);
+	ck_assert_int_eq(ids_new_agent_id(SPOKE, id, sizeof(id)), 0);
+	t[0] = (struct store_transition){ id, COMPLETED, NULL };
+	t[1] = t[0];
+	ck_assert_int_eq(store_agent_transitions(s2, t, 2, errs, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(errs[0].code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(errs[1].code, GRPC_STATUS_UNAVAILABLE);
+	store_close(s2);
+	fx_valkey_cleanup(&own);
+}
+END_TEST
+
 START_TEST(test_valkey_restart)
 {
 	struct fx_valkey own = { 0 };
@@ -1756,15 +1863,16 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(sr, "store",
-			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-				     test_signal_and_mark_kill, test_mark_kill_nonce,
-				     test_illegal_transition, test_create_running, test_not_found,
-				     test_list, test_list_bounded, test_list_bytes, test_prune,
-				     test_labels, test_list_indexes, test_reindex, test_events,
-				     test_events_retention, test_script_flush, test_valkey_restart,
-				     test_open_errors, test_auth_acl, test_auth_requirepass,
-				     test_nonce, test_drain, test_request_agent));
+	tc = check_suite(
+		sr, "store",
+		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+			    test_signal_and_mark_kill, test_mark_kill_nonce,
+			    test_illegal_transition, test_create_running, test_not_found, test_list,
+			    test_list_bounded, test_list_bytes, test_prune, test_labels,
+			    test_list_indexes, test_reindex, test_events, test_events_retention,
+			    test_script_flush, test_transitions_batch, test_transitions_down,
+			    test_valkey_restart, test_open_errors, test_auth_acl,
+			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
