@@ -1119,8 +1119,8 @@ out:
 	if (rc != 0) {
 		struct tsr_err ignored;
 
-		/* No shim is left: the cgroup, if made, is empty. */
-		if (sp.cgroup_fd >= 0)
+		/* No shim is left: the cgroup, if made, is empty (a missing one is 0). */
+		if (sv->cgroup != NULL)
 			agent_cgroup_remove(sv->cgroup, agent_id, &ignored);
 		agent_files_remove(sv->state_dir, agent_id);
 	}
