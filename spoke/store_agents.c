@@ -389,6 +389,11 @@ int store_agent_transitions(struct store *st, const struct store_transition *t, 
 		store_args_eval(&c[i].args, st, "transition", c[i].b.key);
 		args_transition(&c[i].args, st, t[i].agent_id, t[i].to, &c[i].b.u, false,
 				c[i].b.etype);
+		/* One that cannot be sent fails alone, not the batch. */
+		if (c[i].args.overflow) {
+			tsr_err_set(&errs[i], GRPC_STATUS_INTERNAL, "valkey: command too long");
+			continue;
+		}
 		calls[m] = &c[i].args;
 		at[m++] = i;
 	}
