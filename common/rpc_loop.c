@@ -34,6 +34,9 @@ struct rpc_loop {
 	grpc_channel *doorbell;
 	atomic_bool ringing; /* bell_tag is on the queue */
 	struct rpc_tag bell_tag;
+	rpc_tick_fn idle; /* rpc_loop_when_idle's, until it runs; or NULL */
+	void *idle_arg;
+	int idle_events; /* handled since it was set */
 };
 
 gpr_timespec rpc_deadline_in(int64_t ms)
@@ -105,6 +108,27 @@ void rpc_loop_tick_soon(struct rpc_loop *loop)
 					      &loop->bell_tag);
 }
 
+int rpc_loop_when_idle(struct rpc_loop *loop, rpc_tick_fn fn, void *arg)
+{
+	if (loop->idle != NULL)
+		return -1;
+	loop->idle = fn;
+	loop->idle_arg = arg;
+	loop->idle_events = 0;
+	return 0;
+}
+
+/* Runs the idle function, if one is set; it may set another. */
+static void rpc_loop_idle_now(struct rpc_loop *loop)
+{
+	rpc_tick_fn fn = loop->idle;
+
+	if (fn == NULL)
+		return;
+	loop->idle = NULL;
+	fn(loop->idle_arg);
+}
+
 void rpc_loop_op_started(struct rpc_loop *loop)
 {
 	loop->in_flight++;
@@ -120,24 +144,34 @@ bool rpc_loop_stopping(struct rpc_loop *loop)
 	return loop->stop != 0;
 }
 
-/* One wait on the queue; returns false once the queue is shut down. */
+/*
+ * One wait on the queue, none while an idle function waits for the queue
+ * to have nothing ready; returns false once the queue is shut down.
+ */
 static bool rpc_loop_step(struct rpc_loop *loop, int wait_ms)
 {
+	bool idle_set = loop->idle != NULL;
 	grpc_event ev;
 	int64_t now;
 
-	ev = grpc_completion_queue_next(loop->cq, rpc_deadline_in(wait_ms), NULL);
+	ev = grpc_completion_queue_next(
+		loop->cq, idle_set ? gpr_inf_past(GPR_CLOCK_MONOTONIC) : rpc_deadline_in(wait_ms),
+		NULL);
 	switch (ev.type) {
 	case GRPC_OP_COMPLETE: {
 		struct rpc_tag *tag = ev.tag;
 
 		loop->in_flight--;
 		tag->done(tag, ev.success != 0);
+		if (idle_set && ++loop->idle_events >= RPC_LOOP_IDLE_EVENTS_MAX)
+			rpc_loop_idle_now(loop);
 		break;
 	}
 	case GRPC_QUEUE_SHUTDOWN:
 		return false;
 	case GRPC_QUEUE_TIMEOUT:
+		if (idle_set)
+			rpc_loop_idle_now(loop);
 		break;
 	}
 	if (loop->tick != NULL) {
@@ -155,6 +189,7 @@ void rpc_loop_run(struct rpc_loop *loop, const volatile bool *done)
 	while (!loop->stop && (done == NULL || !*done))
 		if (!rpc_loop_step(loop, RPC_LOOP_WAKE_MS))
 			break;
+	rpc_loop_idle_now(loop);
 }
 
 void rpc_loop_drain(struct rpc_loop *loop, int timeout_ms)
@@ -172,6 +207,8 @@ void rpc_loop_free(struct rpc_loop *loop)
 
 	if (loop == NULL)
 		return;
+	/* Its work holds calls that only it answers. */
+	rpc_loop_idle_now(loop);
 	/* A ring still pending completes now, and is drained below. */
 	if (loop->doorbell != NULL)
 		grpc_channel_destroy(loop->doorbell);

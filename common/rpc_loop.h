@@ -41,6 +41,16 @@ int rpc_loop_doorbell(struct rpc_loop *loop, struct tsr_err *err);
  */
 void rpc_loop_tick_soon(struct rpc_loop *loop);
 
+/*
+ * fn(arg) runs once on the loop thread when nothing else is ready on the
+ * queue, so that work which arrived together is done together (spawns
+ * recorded in one durable write), but after RPC_LOOP_IDLE_EVENTS_MAX
+ * events at most, and before rpc_loop_run returns or the loop is freed.
+ * One at a time: a second fn before the first has run is refused (-1).
+ */
+#define RPC_LOOP_IDLE_EVENTS_MAX 64
+int rpc_loop_when_idle(struct rpc_loop *loop, rpc_tick_fn fn, void *arg);
+
 /* Before and after each grpc_call_start_batch() of the loop's queue. */
 void rpc_loop_op_started(struct rpc_loop *loop);
 

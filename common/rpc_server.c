@@ -370,6 +370,11 @@ size_t rpc_call_queued(struct rpc_call *c)
 	return n;
 }
 
+struct rpc_loop *rpc_call_loop(struct rpc_call *c)
+{
+	return c->loop;
+}
+
 bool rpc_call_cancelled(struct rpc_call *c)
 {
 	return atomic_load(&c->cancelled);

@@ -102,6 +102,8 @@ void rpc_call_reply(struct rpc_call *call, const uint8_t *msg, size_t len);
 void rpc_call_fail(struct rpc_call *call, const struct tsr_err *err);
 
 size_t rpc_call_queued(struct rpc_call *call);
+/* The loop the call's server runs on: a handler's way to defer its answer. */
+struct rpc_loop *rpc_call_loop(struct rpc_call *call);
 bool rpc_call_cancelled(struct rpc_call *call);
 /* fn runs once on the loop thread if the client goes away first (at once
  * if it has gone already); fn NULL takes back the one set before. */

@@ -3,7 +3,8 @@
  * runs the tick at once, long before its interval (an hour here: a loop
  * that missed the ring would keep the test waiting until Check's timeout);
  * rings while one is pending are one; a loop freed with a ring pending
- * drains it.
+ * drains it. An idle function runs once the queue has nothing ready, one
+ * at a time, and before the loop returns or is freed.
  */
 #include <check.h>
 #include <grpc/grpc.h>
@@ -84,11 +85,48 @@ START_TEST(test_free_with_ring_pending)
 }
 END_TEST
 
+struct idle {
+	struct rpc_loop *loop;
+	int runs;
+	volatile bool done;
+};
+
+static void idle_run(void *arg)
+{
+	struct idle *d = arg;
+
+	d->runs++;
+	d->done = true;
+}
+
+START_TEST(test_when_idle)
+{
+	struct idle d = { .runs = 0, .done = false };
+	struct tsr_err err;
+
+	ck_assert_int_eq(rpc_loop_new(&d.loop, &err), 0);
+	/* Nothing is ready: it runs at the first look, with no wait (no tick set). */
+	ck_assert_int_eq(rpc_loop_when_idle(d.loop, idle_run, &d), 0);
+	ck_assert_int_eq(rpc_loop_when_idle(d.loop, idle_run, &d), -1);
+	rpc_loop_run(d.loop, &d.done);
+	ck_assert_int_eq(d.runs, 1);
+	/* Set again once it has run; a loop that stops runs it before it returns. */
+	ck_assert_int_eq(rpc_loop_when_idle(d.loop, idle_run, &d), 0);
+	rpc_loop_stop(d.loop);
+	rpc_loop_run(d.loop, NULL);
+	ck_assert_int_eq(d.runs, 2);
+	/* And a loop freed with one waiting runs it. */
+	ck_assert_int_eq(rpc_loop_when_idle(d.loop, idle_run, &d), 0);
+	rpc_loop_free(d.loop);
+	ck_assert_int_eq(d.runs, 3);
+}
+END_TEST
+
 int test_suite(SRunner *sr)
 {
-	TCase *tc = check_suite(
-		sr, "rpc_loop",
-		CHECK_TESTS(test_ring_from_another_thread, test_free_with_ring_pending));
+	TCase *tc = check_suite(sr, "rpc_loop",
+				CHECK_TESTS(test_ring_from_another_thread,
+					    test_free_with_ring_pending, test_when_idle));
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	return 0;
