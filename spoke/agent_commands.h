@@ -12,9 +12,9 @@
 #include <stdint.h>
 
 #include "error.h"
+#include "store.h"
 
 struct spoke;
-struct store_nonce;
 
 /*
  * agent_cmd_spawn or agent_cmd_kill_once could not record its command's
@@ -31,6 +31,23 @@ struct store_nonce;
  */
 int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
 		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err);
+/* One command of agent_cmd_spawn_many: its arguments, and what agent_cmd_spawn returns. */
+struct agent_spawn_cmd {
+	const struct store_nonce *nonce; /* borrowed, as payload */
+	const uint8_t *payload;
+	size_t len;
+	int rc;	      /* 0, -1 or AGENT_CMD_REFUSED */
+	uint8_t *out; /* the reply payload, the caller's to free */
+	size_t outlen;
+	struct tsr_err err;
+};
+#define AGENT_SPAWNS_MAX STORE_CREATES_MAX /* in one batch */
+/*
+ * agent_cmd_spawn for n (1..AGENT_SPAWNS_MAX) commands at once: their
+ * agents are recorded in one write, so that Valkey syncs them together.
+ * Each command's outcome is its own, as if it had come alone.
+ */
+void agent_cmd_spawn_many(struct spoke *sp, struct agent_spawn_cmd *cmds, size_t n);
 int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		     size_t *outlen, struct tsr_err *err);
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,

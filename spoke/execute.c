@@ -5,7 +5,8 @@
  * and AGENT_KILL record it in their first write instead, saving an fsync:
  * see agent_commands.h), and a command whose nonce cannot be recorded is
  * refused. A failed command is a signed reply carrying the status, so the
- * hub can prove which spoke said no.
+ * hub can prove which spoke said no. AGENT_SPAWN goes to spawn_queue,
+ * which carries out the spawns that arrive together in one write.
  */
 #include "execute.h"
 
@@ -19,6 +20,7 @@
 #include "log.h"
 #include "protocol.h"
 #include "read_nonces.h"
+#include "spawn_queue.h"
 #include "spoke.h"
 #include "spoke_info.h"
 #include "spoke_metrics.h"
@@ -50,13 +52,13 @@ static const struct {
 	Tessera__V1__CommandType type;
 	command_once_fn fn;
 } execute_once_routes[] = {
-	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN, agent_cmd_spawn },
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill_once },
 };
 
 /*
- * NULL for those execute_route_once finds, EVENTS_STREAM (StreamEvents
- * takes it) and for types it does not know.
+ * NULL for AGENT_SPAWN (spawn_queue takes it), those execute_route_once
+ * finds, EVENTS_STREAM (StreamEvents takes it) and for types it does not
+ * know.
  */
 static command_fn execute_route(Tessera__V1__CommandType type)
 {
@@ -129,22 +131,65 @@ static void execute_log_failure(const Tessera__V1__Command *cmd, const struct ts
 		tessera__v1__kill_command__free_unpacked(kill_cmd, NULL);
 }
 
+void execute_answer(struct spoke *sp, struct rpc_call *call, const Tessera__V1__Command *cmd,
+		    const uint8_t *payload, size_t payload_len, struct tsr_err *err)
+{
+	Tessera__V1__Reply reply = TESSERA__V1__REPLY__INIT;
+	uint8_t *sealed = NULL;
+	size_t sealed_len = 0;
+
+	reply.command_id = cmd->command_id;
+	reply.spoke_id = sp->cfg.id;
+	reply.status = err->code;
+	reply.message = err->msg;
+	reply.payload.data = (uint8_t *)payload;
+	reply.payload.len = payload_len;
+	reply.issued_at_ms = clock_wall_ms();
+	reply.running_agents = (int32_t)supervisor_count(sp->sv);
+	reply.max_agents = sp->cfg.max_agents;
+	reply.draining = sp->draining;
+	if (err->code != GRPC_STATUS_OK)
+		execute_log_failure(cmd, err);
+	spoke_metrics_command(sp->metrics, cmd->type, err->code);
+	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, err) != 0)
+		rpc_call_fail(call, err);
+	else
+		rpc_call_reply(call, sealed, sealed_len);
+	free(sealed);
+}
+
+void execute_refuse(struct spoke *sp, struct rpc_call *call, const Tessera__V1__Command *cmd,
+		    const struct tsr_err *err)
+{
+	log_warn("refused a command: %s", err->msg);
+	spoke_metrics_command(sp->metrics,
+			      cmd != NULL ? cmd->type
+					  : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_UNSPECIFIED,
+			      err->code);
+	rpc_call_fail(call, err);
+}
+
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len)
 {
 	struct spoke *sp = ctx;
 	Tessera__V1__Command *cmd = NULL;
-	Tessera__V1__Reply reply = TESSERA__V1__REPLY__INIT;
 	struct tsr_err err;
-	uint8_t *payload = NULL, *sealed = NULL;
-	size_t payload_len = 0, sealed_len = 0;
+	uint8_t *payload = NULL;
+	size_t payload_len = 0;
 	int64_t now = clock_wall_ms();
 	struct store_nonce nonce;
 	command_once_fn once;
 	command_fn fn;
 
 	tsr_err_clear(&err);
-	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0)
-		goto refused;
+	if (envelope_command_open(req, len, &sp->cfg.trusted, sp->cfg.id, now, &cmd, &err) != 0) {
+		execute_refuse(sp, call, NULL, &err);
+		return;
+	}
+	if (cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN) {
+		spawn_queue_add(sp, call, cmd, now);
+		return;
+	}
 	once = execute_route_once(cmd->type);
 	if (once == NULL && execute_claim(sp, cmd, now, &err) != 0)
 		goto refused;
@@ -161,35 +206,11 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	} else {
 		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
 	}
-
-	reply.command_id = cmd->command_id;
-	reply.spoke_id = sp->cfg.id;
-	reply.status = err.code;
-	reply.message = err.msg;
-	reply.payload.data = payload;
-	reply.payload.len = payload_len;
-	reply.issued_at_ms = clock_wall_ms();
-	reply.running_agents = (int32_t)supervisor_count(sp->sv);
-	reply.max_agents = sp->cfg.max_agents;
-	reply.draining = sp->draining;
-	if (err.code != GRPC_STATUS_OK)
-		execute_log_failure(cmd, &err);
-	spoke_metrics_command(sp->metrics, cmd->type, err.code);
-	if (envelope_reply_seal(&sp->key, &reply, &sealed, &sealed_len, &err) != 0)
-		rpc_call_fail(call, &err);
-	else
-		rpc_call_reply(call, sealed, sealed_len);
+	execute_answer(sp, call, cmd, payload, payload_len, &err);
 	goto out;
 refused:
-	log_warn("refused a command: %s", err.msg);
-	spoke_metrics_command(sp->metrics,
-			      cmd != NULL ? cmd->type
-					  : TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_UNSPECIFIED,
-			      err.code);
-	rpc_call_fail(call, &err);
+	execute_refuse(sp, call, cmd, &err);
 out:
-	free(sealed);
 	free(payload);
-	if (cmd != NULL)
-		tessera__v1__command__free_unpacked(cmd, NULL);
+	tessera__v1__command__free_unpacked(cmd, NULL);
 }

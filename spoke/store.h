@@ -142,29 +142,47 @@ struct store_nonce {
 	size_t len;
 	int64_t ttl_ms;
 };
-/* A create sent and not yet answered (store_agent_create_send). */
+/*
+ * One agent of a batch of creates: store_agent_create for a, also
+ * recording nonce (unless NULL) in the same atomic step, so that a spawn
+ * pays one write (one fsync) instead of two; with running not NULL, the
+ * new agent goes on to RUNNING with that update in the same step too (its
+ * "agent.running" event right after "agent.spawning"), so that a spawn
+ * whose process is started and held records both in one durable write.
+ * a, nonce and running are borrowed, unchanged, until the finish.
+ */
+struct store_create_item {
+	const Tessera__V1__Agent *a;
+	const struct store_nonce *nonce;
+	const struct store_update *running;
+	/* Its outcome, once finished: code 0 when made or when its request id
+	 * names an agent already (existing, else ""), or what store_agent_create
+	 * fails with; a nonce that cannot be recorded fails as
+	 * store_nonce_claim would, with nothing written. */
+	struct tsr_err err;
+	char existing[TSR_AGENT_ID_MAX + 1];
+	/* With running: the record as the step left it (the caller's, free
+	 * with tessera__v1__agent__free_unpacked), or NULL if nothing was
+	 * created or it does not decode (store_agent_get then says why). */
+	Tessera__V1__Agent *rec;
+};
+#define STORE_CREATES_MAX 16 /* in one batch */
+/* Creates sent and not yet answered (store_agent_create_send). */
 struct store_create;
 /*
- * store_agent_create in two halves, the first also recording nonce (may
- * be NULL) in the same atomic step: a spawn pays one write (one fsync)
- * instead of two. With running not NULL, the new agent goes on to RUNNING
- * with that update in the same step too (its "agent.running" event right
- * after "agent.spawning"), so that a spawn whose process is started and
- * held records both in one durable write. store_agent_create_send writes
- * the call out; *out is owned by the caller until
- * store_agent_create_finish, which must be the next use of st, takes the
- * answer and frees it. a and *running stay unchanged in between. Fails as
- * store_nonce_claim would, with nothing written, if the nonce cannot be
- * recorded. With running, *out (if out is not NULL) gets the record as the
- * step left it (free with tessera__v1__agent__free_unpacked), or NULL if
- * nothing was created or the record does not decode (store_agent_get then
- * says why); without, *out is NULL.
+ * Writes out the creates of items[0..n) (1..STORE_CREATES_MAX) at once:
+ * Valkey runs them back to back and syncs them together. One that cannot
+ * be sent (too long, say) fails alone, its err set. *out, the caller's
+ * until store_agent_create_finish, which must be the next use of st,
+ * takes the answers into each item's outcome and frees it; it is NULL
+ * when nothing was sent. -1 when they could not be written out (err:
+ * UNAVAILABLE, or RESOURCE_EXHAUSTED when out of memory): each item's err
+ * is err, and each may or may not have been made.
  */
-int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, const struct store_update *running,
+int store_agent_create_send(struct store *st, struct store_create_item *items, size_t n,
 			    struct store_create **out, struct tsr_err *err);
-int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
-			      size_t existing_len, Tessera__V1__Agent **out, struct tsr_err *err);
+/* -1 when some were not answered: their err is err, and they may or may not have been made. */
+int store_agent_create_finish(struct store *st, struct store_create *c, struct tsr_err *err);
 /*
  * Moves agent_id to state to if lifecycle allows it from the current state,
  * writing upd (may be NULL; an end without completed_at_ms gets now) and

@@ -582,51 +582,88 @@ int store_agent_get_fresh(struct store *st, const char *agent_id, const struct s
 	return store_eval(st, &args, agent_fresh_decode, &q, err);
 }
 
-/*
- * A create on its way: its arguments and what they borrow, but for the
- * agent and the RUNNING update, which the caller keeps unchanged until it
- * is finished.
- */
-struct store_create {
+/* One create of a batch on its way: its arguments and what they borrow. */
+struct create_call {
 	struct store_args args;
 	struct agent_new n;
 	char nonce_key[STORE_KEY_MAX];
-	bool running;		     /* then RUNNING, in the same step */
-	struct transition_bufs tb;   /* with running */
-	const Tessera__V1__Agent *a; /* borrowed */
-	int64_t began;		     /* when it was sent */
+	struct transition_bufs tb; /* with running */
 };
 
-int store_agent_create_send(struct store *st, const Tessera__V1__Agent *a,
-			    const struct store_nonce *nonce, const struct store_update *running,
-			    struct store_create **out, struct tsr_err *err)
+/* Creates sent and not yet answered; items borrowed until the finish. */
+struct store_create {
+	struct store_create_item *items;
+	size_t n, m;				    /* items; calls sent */
+	size_t at[STORE_CREATES_MAX];		    /* the item of each call sent */
+	struct store_args *sent[STORE_CREATES_MAX]; /* into calls */
+	struct create_call calls[STORE_CREATES_MAX];
+};
+
+/* The call that records item it: 0, or -1 with its err set and nothing to send. */
+static int create_build(struct store *st, struct store_create_item *it, struct create_call *c)
 {
 	const Tessera__V1__AgentState to = TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING;
-	struct store_create *c = calloc(1, sizeof(*c));
-	int rc = -1;
+	const struct store_nonce *nonce = it->nonce;
 
-	if (c == NULL)
-		return tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-	c->a = a;
-	c->running = running != NULL;
-	if ((nonce != NULL && store_nonce_key(st, nonce, c->nonce_key, err) != 0) ||
-	    create_prepare(st, a, &c->n, err) != 0 ||
-	    (running != NULL && transition_check(&c->tb, st, a->id, to, running, err) != 0))
-		goto out;
-	args_create(&c->args, st, a, &c->n, nonce != NULL ? c->nonce_key : NULL,
+	if ((nonce != NULL && store_nonce_key(st, nonce, c->nonce_key, &it->err) != 0) ||
+	    create_prepare(st, it->a, &c->n, &it->err) != 0 ||
+	    (it->running != NULL &&
+	     transition_check(&c->tb, st, it->a->id, to, it->running, &it->err) != 0))
+		return -1;
+	args_create(&c->args, st, it->a, &c->n, nonce != NULL ? c->nonce_key : NULL,
 		    nonce != NULL ? nonce->ttl_ms : 0);
-	if (running != NULL) {
+	if (it->running != NULL) {
 		store_args_str(&c->args, "then");
-		args_transition(&c->args, st, a->id, to, &c->tb.u, true, c->tb.etype);
+		args_transition(&c->args, st, it->a->id, to, &c->tb.u, true, c->tb.etype);
 	}
-	if (store_eval_send(st, &c->args, &c->began, err) != 0)
-		goto out;
+	if (c->args.overflow)
+		return tsr_err_set(&it->err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	return 0;
+}
+
+int store_agent_create_send(struct store *st, struct store_create_item *items, size_t n,
+			    struct store_create **out, struct tsr_err *err)
+{
+	struct store_create *c;
+
+	assert(n >= 1 && n <= STORE_CREATES_MAX);
+	*out = NULL;
+	tsr_err_clear(err);
+	for (size_t i = 0; i < n; i++) {
+		tsr_err_clear(&items[i].err);
+		items[i].existing[0] = '\0';
+		items[i].rec = NULL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		goto failed;
+	}
+	c->items = items;
+	c->n = n;
+	/* One that cannot be built fails alone, not the batch. */
+	for (size_t i = 0; i < n; i++) {
+		if (create_build(st, &items[i], &c->calls[c->m]) != 0)
+			continue;
+		c->sent[c->m] = &c->calls[c->m].args;
+		c->at[c->m++] = i;
+	}
+	if (c->m == 0) {
+		free(c);
+		return 0;
+	}
+	if (store_eval_many_send(st, c->sent, c->m, err) != 0)
+		goto failed;
 	*out = c;
-	c = NULL;
-	rc = 0;
-out:
+	return 0;
+failed:
+	for (size_t k = 0; c != NULL && k < c->m; k++)
+		items[c->at[k]].err = *err;
+	if (c == NULL)
+		for (size_t i = 0; i < n; i++)
+			items[i].err = *err;
 	free(c);
-	return rc;
+	return -1;
 }
 
 /* The agent create asked for, where the id of one made before goes, and its record. */
@@ -680,17 +717,26 @@ static int create_outcome(const redisReply *r, void *arg, struct tsr_err *err)
 	return 0;
 }
 
-int store_agent_create_finish(struct store *st, struct store_create *c, char *existing_id,
-			      size_t existing_len, Tessera__V1__Agent **out, struct tsr_err *err)
+int store_agent_create_finish(struct store *st, struct store_create *c, struct tsr_err *err)
 {
-	struct create_ask ask = { c->a, existing_id, existing_len, c->running, out };
+	redisReply *r[STORE_CREATES_MAX];
 	int rc;
 
-	assert(existing_len >= TSR_AGENT_ID_MAX + 1);
-	existing_id[0] = '\0';
-	if (out != NULL)
-		*out = NULL;
-	rc = store_eval_finish(st, &c->args, c->began, create_outcome, &ask, err);
+	if (c == NULL)
+		return 0;
+	rc = store_eval_many_receive(st, c->sent, c->m, r, err);
+	for (size_t k = 0; k < c->m; k++) {
+		struct store_create_item *it = &c->items[c->at[k]];
+		struct create_ask ask = { it->a, it->existing, sizeof(it->existing),
+					  it->running != NULL, &it->rec };
+
+		if (r[k] == NULL) {
+			it->err = *err;
+			continue;
+		}
+		(void)store_eval_use(r[k], create_outcome, &ask, &it->err);
+		freeReplyObject(r[k]);
+	}
 	free(c);
 	return rc;
 }
@@ -698,15 +744,22 @@ int store_agent_create_finish(struct store *st, struct store_create *c, char *ex
 int store_agent_create(struct store *st, const Tessera__V1__Agent *a, char *existing_id,
 		       size_t existing_len, struct tsr_err *err)
 {
+	struct store_create_item it = { .a = a };
 	struct store_create *c;
 
 	if (existing_len < TSR_AGENT_ID_MAX + 1)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL,
 				   "store: existing id buffer too small");
 	existing_id[0] = '\0';
-	if (store_agent_create_send(st, a, NULL, NULL, &c, err) != 0)
+	if (store_agent_create_send(st, &it, 1, &c, err) != 0 ||
+	    store_agent_create_finish(st, c, err) != 0)
 		return -1;
-	return store_agent_create_finish(st, c, existing_id, existing_len, NULL, err);
+	if (it.err.code != GRPC_STATUS_OK) {
+		*err = it.err;
+		return -1;
+	}
+	snprintf(existing_id, existing_len, "%s", it.existing);
+	return 0;
 }
 
 int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent **out,

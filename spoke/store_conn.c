@@ -144,6 +144,7 @@ static void store_drop(struct store *st)
 		redisFree(st->ctx);
 	st->ctx = NULL;
 	st->pending = false;
+	st->sent_many = 0;
 }
 
 /*
@@ -182,27 +183,16 @@ static int store_set_timeout(struct store *st, int ms, struct tsr_err *err)
 	return -1;
 }
 
-/*
- * Writes one command out on the current connection without waiting for
- * its reply, which store_receive takes; *began is when, for store_report.
- */
-static int store_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err)
+/* Writes out all that is appended on st, for a sent at began; drops the connection if it cannot. */
+static int store_flush(struct store *st, const struct store_args *a, int64_t began,
+		       struct tsr_err *err)
 {
 	int done = 0;
 
-	assert(!st->pending);
-	if (a->overflow)
-		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
-	*began = clock_mono_ns();
-	if (redisAppendCommandArgv(st->ctx, a->argc, a->argv, a->len) != REDIS_OK) {
-		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
-		store_drop(st);
-		return -1;
-	}
 	/* A blocking socket with a send timeout: each write takes all it can, or fails. */
 	while (!done) {
 		if (redisBufferWrite(st->ctx, &done) != REDIS_OK) {
-			store_report(a, *began, true);
+			store_report(a, began, true);
 			tsr_err_set(err, GRPC_STATUS_UNAVAILABLE, "valkey at %s: %s", st->addr,
 				    st->ctx->errstr[0] != '\0' ? st->ctx->errstr
 							       : "connection lost");
@@ -210,6 +200,31 @@ static int store_send(struct store *st, struct store_args *a, int64_t *began, st
 			return -1;
 		}
 	}
+	return 0;
+}
+
+/* Appends a to what goes out next on st; drops the connection if out of memory. */
+static int store_append(struct store *st, struct store_args *a, struct tsr_err *err)
+{
+	if (redisAppendCommandArgv(st->ctx, a->argc, a->argv, a->len) == REDIS_OK)
+		return 0;
+	tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
+	store_drop(st);
+	return -1;
+}
+
+/*
+ * Writes one command out on the current connection without waiting for
+ * its reply, which store_receive takes; *began is when, for store_report.
+ */
+static int store_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err)
+{
+	assert(!st->pending && st->sent_many == 0);
+	if (a->overflow)
+		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	*began = clock_mono_ns();
+	if (store_append(st, a, err) != 0 || store_flush(st, a, *began, err) != 0)
+		return -1;
 	st->pending = true;
 	return 0;
 }
@@ -244,7 +259,7 @@ static int store_exec(struct store *st, struct store_args *a, int timeout_ms, re
 {
 	bool own_timeout = timeout_ms != STORE_TIMEOUT_MS;
 	redisReply *r = NULL;
-	int64_t began;
+	int64_t began = 0;
 
 	if (a->overflow)
 		return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
@@ -488,13 +503,6 @@ out:
 	return rc;
 }
 
-int store_eval_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err)
-{
-	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
-		return -1;
-	return store_send(st, a, began, err);
-}
-
 /* A flushed script cache answers NOSCRIPT: the call did not run. */
 static bool store_noscript(const redisReply *r)
 {
@@ -511,49 +519,34 @@ int store_eval_use(const redisReply *r, store_reply_fn fn, void *arg, struct tsr
 	return fn(r, arg, err);
 }
 
-int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
-		      void *arg, struct tsr_err *err)
+int store_eval_many_send(struct store *st, struct store_args *const *args, size_t n,
+			 struct tsr_err *err)
 {
-	redisReply *r = NULL;
-	int rc = -1;
-
-	if (store_receive(st, a, began, &r, err) != 0)
-		goto out;
-	if (store_noscript(r)) {
-		freeReplyObject(r);
-		r = NULL;
-		if (store_load_script(st, err) != 0 ||
-		    store_call(st, a, STORE_TIMEOUT_MS, &r, err) != 0)
-			goto out;
-	}
-	rc = store_eval_use(r, fn, arg, err);
-out:
-	if (r != NULL)
-		freeReplyObject(r);
-	return rc;
+	assert(n >= 1 && !st->pending && st->sent_many == 0);
+	for (size_t i = 0; i < n; i++)
+		if (args[i]->overflow)
+			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (store_append(st, args[i], err) != 0)
+			return -1;
+	if (store_flush(st, args[0], clock_mono_ns(), err) != 0)
+		return -1;
+	st->sent_many = n;
+	return 0;
 }
 
-int store_eval_many(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
-		    struct tsr_err *err)
+int store_eval_many_receive(struct store *st, struct store_args *const *args, size_t n,
+			    redisReply **r, struct tsr_err *err)
 {
 	bool loaded = false;
 	int rc;
 
 	for (size_t i = 0; i < n; i++)
 		r[i] = NULL;
-	for (size_t i = 0; i < n; i++)
-		if (args[i]->overflow)
-			return tsr_err_set(err, GRPC_STATUS_INTERNAL, "valkey: command too long");
-	if ((st->ctx == NULL || !store_conn_usable(st)) && store_connect(st, err) != 0)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		if (redisAppendCommandArgv(st->ctx, args[i]->argc, args[i]->argv, args[i]->len) !=
-		    REDIS_OK) {
-			tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "valkey: out of memory");
-			store_drop(st);
-			return -1;
-		}
-	}
+	assert(st->ctx != NULL && st->sent_many == n);
+	st->sent_many = 0;
 	/* Replies of NOSCRIPT are made unknown too when they cannot be made again. */
 	rc = store_replies(st, args, n, r, err);
 	for (size_t i = 0; i < n; i++) {
@@ -569,14 +562,27 @@ int store_eval_many(struct store *st, struct store_args *const *args, size_t n, 
 	return rc;
 }
 
+int store_eval_many(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
+		    struct tsr_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		r[i] = NULL;
+	if (store_eval_many_send(st, args, n, err) != 0)
+		return -1;
+	return store_eval_many_receive(st, args, n, r, err);
+}
+
 int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
 	       struct tsr_err *err)
 {
-	int64_t began;
+	redisReply *r = NULL;
+	int rc = -1;
 
-	if (store_eval_send(st, a, &began, err) != 0)
-		return -1;
-	return store_eval_finish(st, a, began, fn, arg, err);
+	if (store_eval_many(st, &a, 1, &r, err) == 0)
+		rc = store_eval_use(r, fn, arg, err);
+	if (r != NULL)
+		freeReplyObject(r);
+	return rc;
 }
 
 static int store_parse_addr(struct store *st, const char *addr, struct tsr_err *err)

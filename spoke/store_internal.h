@@ -40,8 +40,9 @@ struct store {
 	char nonce_prefix[STORE_KEY_MAX];
 	char k_draining[STORE_KEY_MAX];
 	char sha[STORE_SHA_LEN + 1];
-	bool indexes_ok; /* the index version key was seen (store_indexes_ensure) */
-	bool pending;	 /* a command was sent whose reply is not yet taken */
+	bool indexes_ok;  /* the index version key was seen (store_indexes_ensure) */
+	bool pending;	  /* a command was sent whose reply is not yet taken */
+	size_t sent_many; /* calls store_eval_many_send sent, their replies not yet taken */
 };
 
 /*
@@ -157,15 +158,6 @@ int store_request_after(struct store *st, struct store_args *first, struct store
 int store_eval(struct store *st, struct store_args *a, store_reply_fn fn, void *arg,
 	       struct tsr_err *err);
 /*
- * store_eval in two halves, so that the caller can work while Valkey runs
- * the script: store_eval_send writes the call out and sets *began;
- * store_eval_finish, which must come next on st, takes the reply as
- * store_eval does. a, and all it borrows, stays unchanged in between.
- */
-int store_eval_send(struct store *st, struct store_args *a, int64_t *began, struct tsr_err *err);
-int store_eval_finish(struct store *st, struct store_args *a, int64_t began, store_reply_fn fn,
-		      void *arg, struct tsr_err *err);
-/*
  * Sends the n script calls args[0..n) at once and takes their replies in
  * order into r[i] (any reply; owned by the caller, free each), so that
  * Valkey runs them back to back and, under appendfsync always, syncs
@@ -175,6 +167,18 @@ int store_eval_finish(struct store *st, struct store_args *a, int64_t began, sto
  */
 int store_eval_many(struct store *st, struct store_args *const *args, size_t n, redisReply **r,
 		    struct tsr_err *err);
+/*
+ * store_eval_many in two halves, so that the caller can work while Valkey
+ * runs the calls: store_eval_many_send writes them out (-1: none was
+ * sent, or the connection failed and each may or may not run);
+ * store_eval_many_receive, which must come next on st, takes their
+ * replies as store_eval_many does. args, and all they borrow, stay
+ * unchanged in between.
+ */
+int store_eval_many_send(struct store *st, struct store_args *const *args, size_t n,
+			 struct tsr_err *err);
+int store_eval_many_receive(struct store *st, struct store_args *const *args, size_t n,
+			    redisReply **r, struct tsr_err *err);
 /* fn on a script's reply r, as store_eval does; an error reply fails with its status. */
 int store_eval_use(const redisReply *r, store_reply_fn fn, void *arg, struct tsr_err *err);
 /* Writes prefix then name into buf (STORE_KEY_MAX); INTERNAL if too long. */

@@ -6,7 +6,8 @@
  * malformed payloads, bad ids and fields, the max-agents cap, a spawn
  * on a draining spoke (but for a retry of one it carried out), a spawn
  * that cannot start, Valkey down; and the nonces a spawn and a kill
- * record themselves, and the replays refused.
+ * record themselves, and the replays refused; and spawns carried out
+ * together, each with the outcome it would have had alone.
  */
 #include <check.h>
 #include <errno.h>
@@ -350,6 +351,64 @@ START_TEST(test_spawn_nonce)
 	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
 	spawn_nonce = NULL;
 	tessera__v1__agent__free_unpacked(a, NULL);
+}
+END_TEST
+
+/*
+ * Spawns carried out together (agent_cmd_spawn_many) each get the outcome
+ * they would have had alone: an agent, a malformed one refused with its
+ * nonce recorded, a replay of the first refused as AGENT_CMD_REFUSED, one
+ * past max-agents refused; the replay's shim ran nothing and is gone.
+ */
+START_TEST(test_spawn_many)
+{
+	uint8_t bytes[3][16] = { { 0xd1 }, { 0xd2 }, { 0xd3 } };
+	struct store_nonce nonces[3];
+	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
+	struct agent_spawn_cmd cmds[4];
+	Tessera__V1__Agent *a;
+	uint8_t *payload = NULL;
+	size_t len = 0;
+	struct tsr_err err;
+	redisReply *r;
+
+	for (int i = 0; i < 3; i++)
+		nonces[i] = (struct store_nonce){ bytes[i], sizeof(bytes[i]), 60000 };
+	req.type = "sh";
+	req.task = "sleep 30";
+	req.request_id = "";
+	ck_assert_int_eq(pb_pack(&req.base, &payload, &len, &err), 0);
+	cmds[0] = (struct agent_spawn_cmd){ .nonce = &nonces[0], .payload = payload, .len = len };
+	cmds[1] = (struct agent_spawn_cmd){ .nonce = &nonces[1],
+					    .payload = garbage,
+					    .len = sizeof(garbage) };
+	cmds[2] = cmds[0];
+	cmds[3] = (struct agent_spawn_cmd){ .nonce = &nonces[2], .payload = payload, .len = len };
+	agent_cmd_spawn_many(&fx.sp, cmds, 4);
+
+	ck_assert_msg(cmds[0].rc == 0, "%s", cmds[0].err.msg);
+	a = tessera__v1__agent__unpack(NULL, cmds[0].outlen, cmds[0].out);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_int_eq(a->state, RUNNING);
+	fx_track(&fx, a->pid);
+	ck_assert_int_eq(cmds[1].rc, -1);
+	ck_assert_int_eq(cmds[1].err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(nonce_recorded(bytes[1]), 1);
+	ck_assert_int_eq(cmds[2].rc, AGENT_CMD_REFUSED);
+	ck_assert_int_eq(cmds[2].err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_int_eq(cmds[3].rc, -1);
+	ck_assert_int_eq(cmds[3].err.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+	ck_assert_int_eq(nonce_recorded(bytes[2]), 1);
+	for (int i = 1; i < 4; i++)
+		ck_assert_ptr_null(cmds[i].out);
+	assert_supervised(1);
+	r = fx_raw(&fx, "ZCARD tessera:{s1}:agents");
+	ck_assert_int_eq(r->integer, 1);
+	freeReplyObject(r);
+	ck_assert_int_eq(kill(a->pid, 0), 0);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	free(cmds[0].out);
+	free(payload);
 }
 END_TEST
 
@@ -851,8 +910,8 @@ int test_suite(SRunner *sr)
 		return rc;
 	tc = check_suite(sr, "agent_commands",
 			 CHECK_TESTS(test_spawn_runs_and_completes, test_spawn_idempotent,
-				     test_spawn_nonce, test_spawn_refusals, test_spawn_cap,
-				     test_spawn_draining, test_spawn_cannot_start,
+				     test_spawn_nonce, test_spawn_many, test_spawn_refusals,
+				     test_spawn_cap, test_spawn_draining, test_spawn_cannot_start,
 				     test_spawn_timeout, test_grace, test_status, test_kill,
 				     test_kill_unsupervised, test_kill_refusals, test_kill_nonce,
 				     test_list, test_list_refusals, test_valkey_down));

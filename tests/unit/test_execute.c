@@ -7,7 +7,8 @@
  * in Valkey, and every reply says whether the spoke drains. Refused before any handler,
  * as gRPC errors: bytes that are no command, an untrusted signer, another
  * spoke's command, a replayed nonce, and any command while Valkey is down;
- * a spawn's and a kill's replays, whose nonces their handlers record.
+ * a spawn's and a kill's replays, whose nonces their handlers record. A
+ * burst of spawns, a replay among them, each answered alone.
  */
 #include <check.h>
 #include <stdio.h>
@@ -136,6 +137,69 @@ START_TEST(test_routed)
 	fx_track(&fx, a->pid);
 	tessera__v1__agent__free_unpacked(a, NULL);
 	tessera__v1__reply__free_unpacked(r, NULL);
+}
+END_TEST
+
+static bool all_ended(void *arg)
+{
+	const struct unary *u = arg;
+
+	for (int i = 0; i < 5; i++)
+		if (!u[i].done)
+			return false;
+	return true;
+}
+
+/*
+ * Spawns sent at once, as a hub relays a burst, and the same signed bytes
+ * of one again: each is answered alone, with its own agent, and the replay
+ * refused, whether the spoke carried them out together or not.
+ */
+START_TEST(test_spawn_burst)
+{
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	struct rpc_client_opts opts = { .timeout_ms = FX_WAIT_MS };
+	static struct unary u[5];
+	uint8_t *cmd[4] = { NULL };
+	char ids[4][TSR_AGENT_ID_MAX + 1];
+	size_t len[4];
+	struct tsr_err err;
+
+	spawn.type = "cat";
+	spawn.task = "burst";
+	memset(u, 0, sizeof(u));
+	for (int i = 0; i < 4; i++)
+		fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN,
+			   &spawn.base, FX_SPOKE, &cmd[i], &len[i]);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(rpc_client_unary(server.cli, server.channel, TSR_METHOD_EXECUTE,
+						  cmd[i % 4], len[i % 4], &opts, unary_done, &u[i],
+						  NULL, &err),
+				 0);
+	fx_client_run(&server, all_ended, u);
+	/* The first and its replay: one answered, one refused, in either order. */
+	ck_assert_msg((u[0].code == GRPC_STATUS_OK) != (u[4].code == GRPC_STATUS_OK), "%d %d",
+		      u[0].code, u[4].code);
+	if (u[0].code != GRPC_STATUS_OK)
+		u[0] = u[4];
+	else
+		ck_assert_int_eq(u[4].code, GRPC_STATUS_PERMISSION_DENIED);
+	for (int i = 0; i < 4; i++) {
+		Tessera__V1__Reply *r = reply(&u[i]);
+		Tessera__V1__Agent *a;
+
+		ck_assert_msg(r->status == GRPC_STATUS_OK, "%d: %s", i, r->message);
+		a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_int_eq(a->state, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING);
+		fx_track(&fx, a->pid);
+		snprintf(ids[i], sizeof(ids[i]), "%s", a->id);
+		for (int j = 0; j < i; j++)
+			ck_assert_str_ne(ids[i], ids[j]);
+		tessera__v1__agent__free_unpacked(a, NULL);
+		tessera__v1__reply__free_unpacked(r, NULL);
+		free(cmd[i]);
+	}
 }
 END_TEST
 
@@ -405,9 +469,9 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "execute",
-			 CHECK_TESTS(test_routed, test_failed_command_signed, test_refused,
-				     test_kill_replay, test_read_replay, test_drain_routed,
-				     test_valkey_down));
+			 CHECK_TESTS(test_routed, test_spawn_burst, test_failed_command_signed,
+				     test_refused, test_kill_replay, test_read_replay,
+				     test_drain_routed, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -493,14 +493,18 @@ static int create_running(Tessera__V1__Agent *a, const struct store_nonce *nonce
 			  const struct store_update *u, char existing[TSR_AGENT_ID_MAX + 1],
 			  Tessera__V1__Agent **got, struct tsr_err *err)
 {
+	struct store_create_item it = { .a = a, .nonce = nonce, .running = u };
 	struct store_create *c;
 
-	*got = (Tessera__V1__Agent *)a; /* must be replaced */
-	if (store_agent_create_send(st, a, nonce, u, &c, err) != 0) {
-		*got = NULL;
+	it.rec = (Tessera__V1__Agent *)a; /* must be replaced */
+	*got = NULL;
+	if (store_agent_create_send(st, &it, 1, &c, err) != 0 ||
+	    store_agent_create_finish(st, c, err) != 0)
 		return -1;
-	}
-	return store_agent_create_finish(st, c, existing, TSR_AGENT_ID_MAX + 1, got, err);
+	*got = it.rec;
+	snprintf(existing, TSR_AGENT_ID_MAX + 1, "%s", it.existing);
+	*err = it.err;
+	return it.err.code == GRPC_STATUS_OK ? 0 : -1;
 }
 
 static bool key_exists(const char *fmt, const char *arg)
@@ -1606,6 +1610,118 @@ START_TEST(test_transitions_down)
 }
 END_TEST
 
+/*
+ * Creates sent together: each has its own outcome, as if alone (a replayed
+ * nonce refused, a retried request answered with its agent, a bad update
+ * refused before Valkey is asked, the rest made RUNNING with their
+ * records); a full batch after SCRIPT FLUSH is made again; their events
+ * are in the batch's order. Valkey down: every one UNAVAILABLE.
+ */
+START_TEST(test_creates_batch)
+{
+	char ids[STORE_CREATES_MAX][TSR_AGENT_ID_MAX + 1], first[TSR_AGENT_ID_MAX + 1];
+	char existing[TSR_AGENT_ID_MAX + 1];
+	struct store_create_item it[STORE_CREATES_MAX];
+	Tessera__V1__Agent a[STORE_CREATES_MAX], once;
+	uint8_t bytes[STORE_CREATES_MAX][16];
+	struct store_nonce nonces[STORE_CREATES_MAX];
+	struct store_update u = { .has_pid = true,
+				  .pid = 4343,
+				  .has_started_at_ms = true,
+				  .started_at_ms = 1700000000200 };
+	struct store_update bad = { .has_pid = true, .pid = -1 };
+	struct fx_valkey own = { 0 };
+	struct store_create *c;
+	struct store *s2;
+	struct tsr_err err;
+	redisReply *r;
+
+	for (int i = 0; i < STORE_CREATES_MAX; i++) {
+		memset(bytes[i], 0x40 + i, sizeof(bytes[i]));
+		nonces[i] = (struct store_nonce){ bytes[i], sizeof(bytes[i]), 60000 };
+	}
+	once = agent_new(first, "echo", "req-once", 0);
+	ck_assert_int_eq(store_agent_create(st, &once, existing, sizeof(existing), &err), 0);
+	ck_assert_int_eq(store_nonce_claim(st, bytes[0], sizeof(bytes[0]), 60000, &err), 0);
+	for (int i = 0; i < 4; i++) {
+		a[i] = agent_new(ids[i], "echo", "", 0);
+		it[i] = (struct store_create_item){ .a = &a[i],
+						    .nonce = &nonces[i],
+						    .running = &u };
+	}
+	a[1].request_id = "req-once";
+	it[2].running = &bad;
+	ck_assert_msg(store_agent_create_send(st, it, 4, &c, &err) == 0, "%s", err.msg);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(store_agent_create_finish(st, c, &err) == 0, "%s", err.msg);
+	ck_assert_int_eq(it[0].err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_null(it[0].rec);
+	ck_assert_int_eq(it[1].err.code, GRPC_STATUS_OK);
+	ck_assert_str_eq(it[1].existing, first);
+	ck_assert_ptr_null(it[1].rec);
+	ck_assert_int_eq(it[2].err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_msg(it[3].err.code == GRPC_STATUS_OK, "%s", it[3].err.msg);
+	ck_assert_str_eq(it[3].existing, "");
+	ck_assert_ptr_nonnull(it[3].rec);
+	ck_assert_int_eq(it[3].rec->state, RUNNING);
+	tessera__v1__agent__free_unpacked(it[3].rec, NULL);
+	ck_assert(!key_exists("EXISTS tessera:{s1}:agent:%s", ids[0]));
+	ck_assert(!key_exists("EXISTS tessera:{s1}:agent:%s", ids[1]));
+	ck_assert(!key_exists("EXISTS tessera:{s1}:agent:%s", ids[2]));
+	ck_assert_int_eq(state_of(ids[3]), RUNNING);
+
+	/* A full batch after SCRIPT FLUSH: each NOSCRIPT call is made again. */
+	r = rawcmd("SCRIPT FLUSH");
+	freeReplyObject(r);
+	for (int i = 0; i < STORE_CREATES_MAX; i++) {
+		memset(bytes[i], 0x80 + i, sizeof(bytes[i]));
+		a[i] = agent_new(ids[i], "echo", "", 0);
+		it[i] = (struct store_create_item){ .a = &a[i],
+						    .nonce = &nonces[i],
+						    .running = &u };
+	}
+	ck_assert_msg(store_agent_create_send(st, it, STORE_CREATES_MAX, &c, &err) == 0, "%s",
+		      err.msg);
+	ck_assert_msg(store_agent_create_finish(st, c, &err) == 0, "%s", err.msg);
+	for (int i = 0; i < STORE_CREATES_MAX; i++) {
+		ck_assert_msg(it[i].err.code == GRPC_STATUS_OK, "%d: %s", i, it[i].err.msg);
+		ck_assert_ptr_nonnull(it[i].rec);
+		tessera__v1__agent__free_unpacked(it[i].rec, NULL);
+		ck_assert_int_eq(state_of(ids[i]), RUNNING);
+	}
+	/* spawning then running of each, in the batch's order */
+	r = rawcmd("XREVRANGE " EVENTS_KEY " + - COUNT %d", 2 * STORE_CREATES_MAX);
+	ck_assert_uint_eq(r->elements, 2 * STORE_CREATES_MAX);
+	for (int i = 0; i < STORE_CREATES_MAX; i++) {
+		size_t at = 2 * STORE_CREATES_MAX - 1 - 2 * (size_t)i;
+
+		ck_assert_str_eq(entry_field(r->element[at]->element[1], "agent"), ids[i]);
+		ck_assert_str_eq(entry_field(r->element[at]->element[1], "type"), "agent.spawning");
+		ck_assert_str_eq(entry_field(r->element[at - 1]->element[1], "type"),
+				 "agent.running");
+	}
+	freeReplyObject(r);
+
+	/* Valkey down: nothing sent, every one UNAVAILABLE. */
+	fx_valkey_start(&own);
+	ck_assert_int_eq(store_open(own.addr, SPOKE, NULL, &s2, &err), 0);
+	fx_valkey_stop(&own);
+	for (int i = 0; i < 2; i++) {
+		a[i] = agent_new(ids[i], "echo", "", 0);
+		it[i] = (struct store_create_item){ .a = &a[i],
+						    .nonce = &nonces[i],
+						    .running = &u };
+	}
+	ck_assert_int_eq(store_agent_create_send(s2, it, 2, &c, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_ptr_null(c);
+	ck_assert_int_eq(it[0].err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(it[1].err.code, GRPC_STATUS_UNAVAILABLE);
+	store_close(s2);
+	fx_valkey_cleanup(&own);
+}
+END_TEST
+
 START_TEST(test_valkey_restart)
 {
 	struct fx_valkey own = { 0 };
@@ -1863,16 +1979,17 @@ int test_suite(SRunner *sr)
 		fprintf(stderr, "VALKEY_SERVER not set to a valkey-server: skipped\n");
 		return 77;
 	}
-	tc = check_suite(
-		sr, "store",
-		CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
-			    test_signal_and_mark_kill, test_mark_kill_nonce,
-			    test_illegal_transition, test_create_running, test_not_found, test_list,
-			    test_list_bounded, test_list_bytes, test_prune, test_labels,
-			    test_list_indexes, test_reindex, test_events, test_events_retention,
-			    test_script_flush, test_transitions_batch, test_transitions_down,
-			    test_valkey_restart, test_open_errors, test_auth_acl,
-			    test_auth_requirepass, test_nonce, test_drain, test_request_agent));
+	tc = check_suite(sr, "store",
+			 CHECK_TESTS(test_create_get, test_create_idempotent, test_transition_event,
+				     test_signal_and_mark_kill, test_mark_kill_nonce,
+				     test_illegal_transition, test_create_running, test_not_found,
+				     test_list, test_list_bounded, test_list_bytes, test_prune,
+				     test_labels, test_list_indexes, test_reindex, test_events,
+				     test_events_retention, test_script_flush,
+				     test_transitions_batch, test_transitions_down,
+				     test_creates_batch, test_valkey_restart, test_open_errors,
+				     test_auth_acl, test_auth_requirepass, test_nonce, test_drain,
+				     test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
