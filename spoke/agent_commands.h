@@ -8,6 +8,7 @@
 #ifndef TSR_AGENT_COMMANDS_H
 #define TSR_AGENT_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +32,11 @@ struct spoke;
  */
 int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
 		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err);
-/* One command of agent_cmd_spawn_many: its arguments, and what agent_cmd_spawn returns. */
-struct agent_spawn_cmd {
+/*
+ * One command of a batch (agent_cmd_spawn_many, agent_cmd_kill_many): its
+ * arguments, and what agent_cmd_spawn or agent_cmd_kill_once returns.
+ */
+struct agent_batch_cmd {
 	const struct store_nonce *nonce; /* borrowed, as payload */
 	const uint8_t *payload;
 	size_t len;
@@ -47,7 +51,7 @@ struct agent_spawn_cmd {
  * agents are recorded in one write, so that Valkey syncs them together.
  * Each command's outcome is its own, as if it had come alone.
  */
-void agent_cmd_spawn_many(struct spoke *sp, struct agent_spawn_cmd *cmds, size_t n);
+void agent_cmd_spawn_many(struct spoke *sp, struct agent_batch_cmd *cmds, size_t n);
 int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		     size_t *outlen, struct tsr_err *err);
 int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
@@ -62,6 +66,33 @@ int agent_cmd_kill(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t
  */
 int agent_cmd_kill_once(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
 			size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err);
+#define AGENT_KILLS_MAX STORE_KILLS_MAX /* in one batch */
+/*
+ * agent_cmd_kill_once for n (1..AGENT_KILLS_MAX) commands at once: their
+ * agents are read in one round trip and their kill marks recorded in one
+ * write, so that Valkey syncs them together. Each command's outcome is
+ * its own, as if it had come alone; a kill of an agent that an earlier
+ * one of the batch names comes after it.
+ */
+void agent_cmd_kill_many(struct spoke *sp, struct agent_batch_cmd *cmds, size_t n);
+/* Shared by the handlers (agent_commands.c, agent_spawn.c, agent_kill.c). */
+/* The agent's record as Valkey has it now, packed into *out (malloc'd). */
+int agent_pack_current(struct spoke *sp, const char *agent_id, uint8_t **out, size_t *outlen,
+		       struct tsr_err *err);
+/* A failure to record a command's nonce: what store_nonce_claim fails with. */
+bool agent_nonce_failure(const struct tsr_err *err);
+/*
+ * Records nonce (if any) on its own, for a command that writes nothing
+ * else, so that its replay is refused too: 0, or AGENT_CMD_REFUSED with
+ * err saying why it could not be recorded.
+ */
+int agent_nonce_alone(struct spoke *sp, const struct store_nonce *nonce, struct tsr_err *err);
+/*
+ * A command refused before it wrote anything: its nonce recorded alone,
+ * err keeping why it was refused unless the nonce cannot be recorded.
+ * -1, or AGENT_CMD_REFUSED.
+ */
+int agent_refused(struct spoke *sp, const struct store_nonce *nonce, struct tsr_err *err);
 /* The SIGTERM-to-SIGKILL grace of an agent of type type_name (may be unknown now). */
 int agent_grace_ms(const struct spoke *sp, const char *type_name);
 /* A well-formed id of an agent of this spoke: INVALID_ARGUMENT, NOT_FOUND otherwise. */

@@ -5,8 +5,8 @@
  * and AGENT_KILL record it in their first write instead, saving an fsync:
  * see agent_commands.h), and a command whose nonce cannot be recorded is
  * refused. A failed command is a signed reply carrying the status, so the
- * hub can prove which spoke said no. AGENT_SPAWN goes to spawn_queue,
- * which carries out the spawns that arrive together in one write.
+ * hub can prove which spoke said no. AGENT_SPAWN and AGENT_KILL go to
+ * agent_batches, which carries out those that arrive together at once.
  */
 #include "execute.h"
 
@@ -14,13 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent_batches.h"
 #include "agent_commands.h"
 #include "clock.h"
 #include "envelope.h"
 #include "log.h"
 #include "protocol.h"
 #include "read_nonces.h"
-#include "spawn_queue.h"
 #include "spoke.h"
 #include "spoke_info.h"
 #include "spoke_metrics.h"
@@ -33,10 +33,6 @@ _Static_assert(ENVELOPE_WINDOW_MAX_MS + 2 * ENVELOPE_SKEW_MS <= STORE_NONCE_TTL_
 
 typedef int (*command_fn)(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 			  size_t *outlen, struct tsr_err *err);
-/* A handler that records its command's nonce itself (agent_commands.h). */
-typedef int (*command_once_fn)(struct spoke *sp, const struct store_nonce *nonce,
-			       const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen,
-			       struct tsr_err *err);
 
 static const struct {
 	Tessera__V1__CommandType type;
@@ -48,32 +44,15 @@ static const struct {
 	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_SPOKE_DRAIN, spoke_cmd_drain },
 };
 
-static const struct {
-	Tessera__V1__CommandType type;
-	command_once_fn fn;
-} execute_once_routes[] = {
-	{ TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, agent_cmd_kill_once },
-};
-
 /*
- * NULL for AGENT_SPAWN (spawn_queue takes it), those execute_route_once
- * finds, EVENTS_STREAM (StreamEvents takes it) and for types it does not
- * know.
+ * NULL for AGENT_SPAWN and AGENT_KILL (agent_batches takes them),
+ * EVENTS_STREAM (StreamEvents takes it) and for types it does not know.
  */
 static command_fn execute_route(Tessera__V1__CommandType type)
 {
 	for (size_t i = 0; i < sizeof(execute_routes) / sizeof(execute_routes[0]); i++)
 		if (execute_routes[i].type == type)
 			return execute_routes[i].fn;
-	return NULL;
-}
-
-/* The handler of a command that records its own nonce, or NULL. */
-static command_once_fn execute_route_once(Tessera__V1__CommandType type)
-{
-	for (size_t i = 0; i < sizeof(execute_once_routes) / sizeof(execute_once_routes[0]); i++)
-		if (execute_once_routes[i].type == type)
-			return execute_once_routes[i].fn;
 	return NULL;
 }
 
@@ -177,8 +156,6 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 	uint8_t *payload = NULL;
 	size_t payload_len = 0;
 	int64_t now = clock_wall_ms();
-	struct store_nonce nonce;
-	command_once_fn once;
 	command_fn fn;
 
 	tsr_err_clear(&err);
@@ -186,30 +163,22 @@ void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t
 		execute_refuse(sp, call, NULL, &err);
 		return;
 	}
-	if (cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN) {
-		spawn_queue_add(sp, call, cmd, now);
+	if (cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN ||
+	    cmd->type == TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL) {
+		agent_batches_add(sp, call, cmd, now);
 		return;
 	}
-	once = execute_route_once(cmd->type);
-	if (once == NULL && execute_claim(sp, cmd, now, &err) != 0)
-		goto refused;
+	if (execute_claim(sp, cmd, now, &err) != 0) {
+		execute_refuse(sp, call, cmd, &err);
+		goto out;
+	}
 	fn = execute_route(cmd->type);
-	if (once != NULL) {
-		nonce = (struct store_nonce){ cmd->nonce.data, cmd->nonce.len,
-					      envelope_command_replay_ms(cmd, now) };
-		if (once(sp, &nonce, cmd->payload.data, cmd->payload.len, &payload, &payload_len,
-			 &err) == AGENT_CMD_REFUSED)
-			goto refused;
-	} else if (fn == NULL) {
+	if (fn == NULL)
 		tsr_err_set(&err, GRPC_STATUS_UNIMPLEMENTED,
 			    "Execute does not take command type %d", (int)cmd->type);
-	} else {
+	else
 		fn(sp, cmd->payload.data, cmd->payload.len, &payload, &payload_len, &err);
-	}
 	execute_answer(sp, call, cmd, payload, payload_len, &err);
-	goto out;
-refused:
-	execute_refuse(sp, call, cmd, &err);
 out:
 	free(payload);
 	tessera__v1__command__free_unpacked(cmd, NULL);

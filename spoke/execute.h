@@ -18,8 +18,8 @@
 struct spoke;
 
 /*
- * An rpc_handler_fn; ctx is the struct spoke. A spawn goes to spawn_queue,
- * which answers it with execute_answer or execute_refuse.
+ * An rpc_handler_fn; ctx is the struct spoke. A spawn or a kill goes to
+ * agent_batches, which answers it with execute_answer or execute_refuse.
  */
 void execute_handle(void *ctx, struct rpc_call *call, const uint8_t *req, size_t len);
 /* Answers call with cmd's signed reply: err's status, and payload when OK. */

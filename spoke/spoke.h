@@ -9,11 +9,11 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "agent_batches.h"
 #include "exits.h"
 #include "proc_identity.h"
 #include "read_nonces.h"
 #include "sign.h"
-#include "spawn_queue.h"
 #include "spoke_config.h"
 #include "store.h"
 #include "supervisor.h"
@@ -37,7 +37,7 @@ struct spoke {
 	struct exits exits;		/* reaper thread in, loop thread out */
 	struct stream_threads *streams; /* hub streams: events, output */
 	struct health *health;		/* loop thread only */
-	struct spawn_queue spawns;	/* loop thread only */
+	struct agent_batches batches;	/* loop thread only */
 	/* Each of its hooks says which threads may call it; NULL: no metrics. */
 	struct spoke_metrics *metrics;
 	int64_t next_health_ms;	   /* monotonic: next Valkey check */

@@ -231,6 +231,26 @@ int store_agent_get(struct store *st, const char *agent_id, Tessera__V1__Agent *
  */
 int store_agent_get_fresh(struct store *st, const char *agent_id, const struct store_nonce *nonce,
 			  Tessera__V1__Agent **out, struct tsr_err *err);
+/* One kill of a batch: its agent and nonce, borrowed, and its outcome. */
+struct store_kill_item {
+	const char *agent_id;
+	const struct store_nonce *nonce;
+	struct tsr_err err;	 /* code 0, or what the one-agent call fails with */
+	Tessera__V1__Agent *rec; /* store_agent_get_fresh_many's: the caller's, or NULL */
+};
+#define STORE_KILLS_MAX 16 /* in one batch */
+/*
+ * store_agent_get_fresh and store_agent_mark_kill_once for n
+ * (1..STORE_KILLS_MAX) kills, sent at once: Valkey runs them back to back
+ * and syncs the marks together. Each item gets its own outcome; one that
+ * cannot be sent fails alone. -1 when some could not be sent or were not
+ * answered (err: UNAVAILABLE, or RESOURCE_EXHAUSTED when out of memory):
+ * their err is err, and marks among them may or may not have been made.
+ */
+int store_agent_get_fresh_many(struct store *st, struct store_kill_item *k, size_t n,
+			       struct tsr_err *err);
+int store_agent_mark_kill_many(struct store *st, struct store_kill_item *k, size_t n,
+			       struct tsr_err *err);
 /*
  * One page of agents, newest first. state_filter UNSPECIFIED and
  * type_filter "" match any; an agent matches the nlabels labels (a

@@ -413,33 +413,6 @@ int store_agent_transitions(struct store *st, const struct store_transition *t, 
 	return rc;
 }
 
-int store_agent_mark_kill_once(struct store *st, const char *agent_id,
-			       const struct store_nonce *nonce, struct tsr_err *err)
-{
-	struct agent_step step = { agent_id, "kill requested", NULL, 0 };
-	char key[STORE_KEY_MAX], nonce_key[STORE_KEY_MAX];
-	struct store_args args = { 0 };
-	const char *name;
-	int slot;
-
-	if (store_agent_key(st, agent_id, key, err) != 0 ||
-	    (nonce != NULL && store_nonce_key(st, nonce, nonce_key, err) != 0))
-		return -1;
-	store_args_eval_nonce(&args, st, "mark", key, nonce != NULL ? nonce_key : NULL);
-	slot = store_args_list(&args);
-	for (int s = 1; (name = lifecycle_state_name((Tessera__V1__AgentState)s)) != NULL; s++)
-		if (!lifecycle_terminal((Tessera__V1__AgentState)s))
-			store_args_str(&args, name);
-	store_args_list_end(&args, slot);
-	slot = store_args_list(&args);
-	store_args_str(&args, store_agent_fields[AF_KILL].name);
-	store_args_int(&args, 1);
-	store_args_list_end(&args, slot);
-	if (nonce != NULL)
-		store_args_int(&args, nonce->ttl_ms);
-	return store_eval(st, &args, step_outcome, &step, err);
-}
-
 int store_agent_mark_kill(struct store *st, const char *agent_id, struct tsr_err *err)
 {
 	return store_agent_mark_kill_once(st, agent_id, NULL, err);
@@ -571,15 +544,131 @@ static int agent_fresh_decode(const redisReply *r, void *arg, struct tsr_err *er
 int store_agent_get_fresh(struct store *st, const char *agent_id, const struct store_nonce *nonce,
 			  Tessera__V1__Agent **out, struct tsr_err *err)
 {
-	struct agent_ask q = { agent_id, out };
-	char key[STORE_KEY_MAX], nonce_key[STORE_KEY_MAX];
-	struct store_args args = { 0 };
+	struct store_kill_item k = { .agent_id = agent_id, .nonce = nonce };
 
-	if (store_agent_key(st, agent_id, key, err) != 0 ||
-	    store_nonce_key(st, nonce, nonce_key, err) != 0)
+	if (store_agent_get_fresh_many(st, &k, 1, err) != 0)
 		return -1;
-	store_args_eval_nonce(&args, st, "get", key, nonce_key);
-	return store_eval(st, &args, agent_fresh_decode, &q, err);
+	*err = k.err;
+	*out = k.rec;
+	return k.err.code == GRPC_STATUS_OK ? 0 : -1;
+}
+
+/* The "mark" step of k: kill_requested on a non-terminal agent, with k's nonce. */
+static int kill_mark_args(struct store *st, struct store_kill_item *k, struct store_args *args,
+			  char key[STORE_KEY_MAX], char nonce_key[STORE_KEY_MAX])
+{
+	const char *name;
+	int slot;
+
+	if (store_agent_key(st, k->agent_id, key, &k->err) != 0 ||
+	    (k->nonce != NULL && store_nonce_key(st, k->nonce, nonce_key, &k->err) != 0))
+		return -1;
+	store_args_eval_nonce(args, st, "mark", key, k->nonce != NULL ? nonce_key : NULL);
+	slot = store_args_list(args);
+	for (int s = 1; (name = lifecycle_state_name((Tessera__V1__AgentState)s)) != NULL; s++)
+		if (!lifecycle_terminal((Tessera__V1__AgentState)s))
+			store_args_str(args, name);
+	store_args_list_end(args, slot);
+	slot = store_args_list(args);
+	store_args_str(args, store_agent_fields[AF_KILL].name);
+	store_args_int(args, 1);
+	store_args_list_end(args, slot);
+	if (k->nonce != NULL)
+		store_args_int(args, k->nonce->ttl_ms);
+	if (args->overflow)
+		return tsr_err_set(&k->err, GRPC_STATUS_INTERNAL, "valkey: command too long");
+	return 0;
+}
+
+/* The "get" step of k: its agent, unless its nonce (if any) is recorded already. */
+static int kill_get_args(struct store *st, struct store_kill_item *k, struct store_args *args,
+			 char key[STORE_KEY_MAX], char nonce_key[STORE_KEY_MAX])
+{
+	if (store_agent_key(st, k->agent_id, key, &k->err) != 0 ||
+	    (k->nonce != NULL && store_nonce_key(st, k->nonce, nonce_key, &k->err) != 0))
+		return -1;
+	store_args_eval_nonce(args, st, "get", key, k->nonce != NULL ? nonce_key : NULL);
+	return 0;
+}
+
+/* One step of a batch of kills, and the keys its arguments borrow. */
+struct kill_call {
+	struct store_args args;
+	char key[STORE_KEY_MAX], nonce_key[STORE_KEY_MAX];
+};
+
+/*
+ * Sends the step build makes for each of k[0..n) at once and decodes each
+ * answer into its item: one that cannot be built fails alone.
+ */
+static int kill_steps(struct store *st, struct store_kill_item *k, size_t n, bool get,
+		      struct tsr_err *err)
+{
+	struct store_args *calls[STORE_KILLS_MAX];
+	redisReply *r[STORE_KILLS_MAX];
+	size_t at[STORE_KILLS_MAX], m = 0;
+	struct kill_call *c;
+	int rc;
+
+	assert(n >= 1 && n <= STORE_KILLS_MAX);
+	tsr_err_clear(err);
+	for (size_t i = 0; i < n; i++) {
+		tsr_err_clear(&k[i].err);
+		k[i].rec = NULL;
+	}
+	c = calloc(n, sizeof(*c));
+	if (c == NULL) {
+		tsr_err_set(err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+		for (size_t i = 0; i < n; i++)
+			k[i].err = *err;
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if ((get ? kill_get_args : kill_mark_args)(st, &k[i], &c[i].args, c[i].key,
+							   c[i].nonce_key) != 0)
+			continue;
+		calls[m] = &c[i].args;
+		at[m++] = i;
+	}
+	rc = m > 0 ? store_eval_many(st, calls, m, r, err) : 0;
+	for (size_t j = 0; j < m; j++) {
+		struct store_kill_item *ki = &k[at[j]];
+		struct agent_step step = { ki->agent_id, "kill requested", NULL, 0 };
+		struct agent_ask q = { ki->agent_id, &ki->rec };
+
+		if (r[j] == NULL) {
+			ki->err = *err;
+			continue;
+		}
+		(void)store_eval_use(r[j], get ? agent_fresh_decode : step_outcome,
+				     get ? (void *)&q : (void *)&step, &ki->err);
+		freeReplyObject(r[j]);
+	}
+	free(c);
+	return rc;
+}
+
+int store_agent_get_fresh_many(struct store *st, struct store_kill_item *k, size_t n,
+			       struct tsr_err *err)
+{
+	return kill_steps(st, k, n, true, err);
+}
+
+int store_agent_mark_kill_many(struct store *st, struct store_kill_item *k, size_t n,
+			       struct tsr_err *err)
+{
+	return kill_steps(st, k, n, false, err);
+}
+
+int store_agent_mark_kill_once(struct store *st, const char *agent_id,
+			       const struct store_nonce *nonce, struct tsr_err *err)
+{
+	struct store_kill_item k = { .agent_id = agent_id, .nonce = nonce };
+
+	if (store_agent_mark_kill_many(st, &k, 1, err) != 0)
+		return -1;
+	*err = k.err;
+	return k.err.code == GRPC_STATUS_OK ? 0 : -1;
 }
 
 /* One create of a batch on its way: its arguments and what they borrow. */

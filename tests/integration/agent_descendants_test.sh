@@ -31,7 +31,9 @@ SPOKE_CONF_EXTRA="agent-cgroups auto"
 start_spoke dcg vk1 hub
 SPOKE_CONF_EXTRA="agent-cgroups off"
 start_spoke doff vk1 hub
-SPOKE_MAX_AGENTS=$((MANY + 8)) start_spoke dmany vk1 hub
+# Its agents outlive however long MANY spawns take on a loaded machine.
+SPOKE_CONF_EXTRA=$'agent-cgroups off\nagent long stdin /bin/sleep 3600' \
+	SPOKE_MAX_AGENTS=$((MANY + 8)) start_spoke dmany vk1 hub
 SPOKE_CONF_EXTRA=
 start_hub hub hub dcg doff dmany
 
@@ -257,7 +259,7 @@ run_cases doff 2 subreaper no
 # ends: the agent kills its own shim, so nothing but the spoke is left to
 # wait for its setsid child (cgroups are off).
 for i in $(seq "$MANY"); do
-	cli spawn sleep --spoke dmany >/dev/null || break
+	cli spawn long --spoke dmany >/dev/null || break
 done
 check "$MANY sleep agents run under dmany" \
 	[ "$(pgrep -c -P "$(spoke_pid dmany)" -x tessera-shim)" -eq "$MANY" ]

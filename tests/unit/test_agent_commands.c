@@ -6,8 +6,8 @@
  * malformed payloads, bad ids and fields, the max-agents cap, a spawn
  * on a draining spoke (but for a retry of one it carried out), a spawn
  * that cannot start, Valkey down; and the nonces a spawn and a kill
- * record themselves, and the replays refused; and spawns carried out
- * together, each with the outcome it would have had alone.
+ * record themselves, and the replays refused; and spawns, and kills,
+ * carried out together, each with the outcome it would have had alone.
  */
 #include <check.h>
 #include <errno.h>
@@ -365,7 +365,7 @@ START_TEST(test_spawn_many)
 	uint8_t bytes[3][16] = { { 0xd1 }, { 0xd2 }, { 0xd3 } };
 	struct store_nonce nonces[3];
 	Tessera__V1__SpawnCommand req = TESSERA__V1__SPAWN_COMMAND__INIT;
-	struct agent_spawn_cmd cmds[4];
+	struct agent_batch_cmd cmds[4];
 	Tessera__V1__Agent *a;
 	uint8_t *payload = NULL;
 	size_t len = 0;
@@ -378,12 +378,12 @@ START_TEST(test_spawn_many)
 	req.task = "sleep 30";
 	req.request_id = "";
 	ck_assert_int_eq(pb_pack(&req.base, &payload, &len, &err), 0);
-	cmds[0] = (struct agent_spawn_cmd){ .nonce = &nonces[0], .payload = payload, .len = len };
-	cmds[1] = (struct agent_spawn_cmd){ .nonce = &nonces[1],
+	cmds[0] = (struct agent_batch_cmd){ .nonce = &nonces[0], .payload = payload, .len = len };
+	cmds[1] = (struct agent_batch_cmd){ .nonce = &nonces[1],
 					    .payload = garbage,
 					    .len = sizeof(garbage) };
 	cmds[2] = cmds[0];
-	cmds[3] = (struct agent_spawn_cmd){ .nonce = &nonces[2], .payload = payload, .len = len };
+	cmds[3] = (struct agent_batch_cmd){ .nonce = &nonces[2], .payload = payload, .len = len };
 	agent_cmd_spawn_many(&fx.sp, cmds, 4);
 
 	ck_assert_msg(cmds[0].rc == 0, "%s", cmds[0].err.msg);
@@ -803,6 +803,78 @@ static grpc_status_code list_refused(const struct list_args *l)
 	return err.code;
 }
 
+/* cmds[i] as the payload of a kill of agent_id, with nonce. */
+static void kill_payload(struct agent_batch_cmd *cmd, const char *agent_id,
+			 const struct store_nonce *nonce, uint8_t **payload)
+{
+	Tessera__V1__KillCommand req = TESSERA__V1__KILL_COMMAND__INIT;
+	struct tsr_err err;
+	size_t len = 0;
+
+	req.agent_id = (char *)agent_id;
+	ck_assert_int_eq(pb_pack(&req.base, payload, &len, &err), 0);
+	*cmd = (struct agent_batch_cmd){ .nonce = nonce, .payload = *payload, .len = len };
+}
+
+/*
+ * Kills carried out together (agent_cmd_kill_many) each get the outcome
+ * they would have had alone: two agents marked and ended KILLED, a second
+ * kill of the first answered after the first (no second mark), a replay
+ * of the first refused, a malformed one and one of an unknown agent
+ * refused with their nonces recorded.
+ */
+START_TEST(test_kill_many)
+{
+	Tessera__V1__Agent *a = spawn_ok("sh", "sleep 30"), *b = spawn_ok("sh", "sleep 30"), *r;
+	uint8_t bytes[5][16] = { { 0x31 }, { 0x32 }, { 0x33 }, { 0x34 }, { 0x35 } };
+	struct store_nonce nonces[5];
+	struct agent_batch_cmd cmds[6];
+	uint8_t *payloads[6] = { NULL };
+	char ghost[TSR_AGENT_ID_MAX + 1];
+
+	for (int i = 0; i < 5; i++)
+		nonces[i] = (struct store_nonce){ bytes[i], sizeof(bytes[i]), 60000 };
+	ck_assert_int_eq(ids_new_agent_id(fx.sp.cfg.id, ghost, sizeof(ghost)), 0);
+	kill_payload(&cmds[0], a->id, &nonces[0], &payloads[0]);
+	kill_payload(&cmds[1], a->id, &nonces[1], &payloads[1]);
+	kill_payload(&cmds[2], a->id, &nonces[0], &payloads[2]);
+	kill_payload(&cmds[3], b->id, &nonces[2], &payloads[3]);
+	cmds[4] = (struct agent_batch_cmd){ .nonce = &nonces[3],
+					    .payload = garbage,
+					    .len = sizeof(garbage) };
+	kill_payload(&cmds[5], ghost, &nonces[4], &payloads[5]);
+	agent_cmd_kill_many(&fx.sp, cmds, 6);
+
+	for (int i = 0; i < 4; i++) {
+		if (i == 2)
+			continue;
+		ck_assert_msg(cmds[i].rc == 0, "%d: %s", i, cmds[i].err.msg);
+		r = tessera__v1__agent__unpack(NULL, cmds[i].outlen, cmds[i].out);
+		ck_assert_ptr_nonnull(r);
+		ck_assert(r->kill_requested);
+		ck_assert_str_eq(r->id, i == 3 ? b->id : a->id);
+		tessera__v1__agent__free_unpacked(r, NULL);
+		free(cmds[i].out);
+	}
+	ck_assert_int_eq(cmds[2].rc, AGENT_CMD_REFUSED);
+	ck_assert_int_eq(cmds[2].err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_int_eq(cmds[4].rc, -1);
+	ck_assert_int_eq(cmds[4].err.code, GRPC_STATUS_INVALID_ARGUMENT);
+	ck_assert_int_eq(cmds[5].rc, -1);
+	ck_assert_int_eq(cmds[5].err.code, GRPC_STATUS_NOT_FOUND);
+	for (int i = 0; i < 5; i++)
+		ck_assert_int_eq(nonce_recorded(bytes[i]), 1);
+	ck_assert_int_eq(fx_settle(&fx, a->id), KILLED);
+	ck_assert_int_eq(fx_settle(&fx, b->id), KILLED);
+	assert_group_gone(a->pid);
+	assert_group_gone(b->pid);
+	for (int i = 0; i < 6; i++)
+		free(payloads[i]);
+	tessera__v1__agent__free_unpacked(a, NULL);
+	tessera__v1__agent__free_unpacked(b, NULL);
+}
+END_TEST
+
 START_TEST(test_list)
 {
 	static const char *const blue[] = { "team", "blue" };
@@ -914,7 +986,8 @@ int test_suite(SRunner *sr)
 				     test_spawn_cap, test_spawn_draining, test_spawn_cannot_start,
 				     test_spawn_timeout, test_grace, test_status, test_kill,
 				     test_kill_unsupervised, test_kill_refusals, test_kill_nonce,
-				     test_list, test_list_refusals, test_valkey_down));
+				     test_kill_many, test_list, test_list_refusals,
+				     test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return 0;

@@ -8,7 +8,7 @@
  * as gRPC errors: bytes that are no command, an untrusted signer, another
  * spoke's command, a replayed nonce, and any command while Valkey is down;
  * a spawn's and a kill's replays, whose nonces their handlers record. A
- * burst of spawns, a replay among them, each answered alone.
+ * burst of spawns, then of kills, a replay among each, each answered alone.
  */
 #include <check.h>
 #include <stdio.h>
@@ -37,7 +37,7 @@ struct unary {
 
 static void setup(void)
 {
-	fx_up(&fx, "max-agents 5\nagent cat stdin /bin/cat\n");
+	fx_up(&fx, "max-agents 5\nagent cat stdin /bin/cat\nagent sleep stdin /bin/sleep 30\n");
 	fx_serve(&server, TSR_METHOD_EXECUTE, execute_handle, &fx.sp);
 }
 
@@ -150,27 +150,13 @@ static bool all_ended(void *arg)
 	return true;
 }
 
-/*
- * Spawns sent at once, as a hub relays a burst, and the same signed bytes
- * of one again: each is answered alone, with its own agent, and the replay
- * refused, whether the spoke carried them out together or not.
- */
-START_TEST(test_spawn_burst)
+/* Sends cmd[i % 4] as u[i], five at once, and waits for all five answers. */
+static void burst(uint8_t *const cmd[4], const size_t len[4], struct unary u[5])
 {
-	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
 	struct rpc_client_opts opts = { .timeout_ms = FX_WAIT_MS };
-	static struct unary u[5];
-	uint8_t *cmd[4] = { NULL };
-	char ids[4][TSR_AGENT_ID_MAX + 1];
-	size_t len[4];
 	struct tsr_err err;
 
-	spawn.type = "cat";
-	spawn.task = "burst";
-	memset(u, 0, sizeof(u));
-	for (int i = 0; i < 4; i++)
-		fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN,
-			   &spawn.base, FX_SPOKE, &cmd[i], &len[i]);
+	memset(u, 0, 5 * sizeof(*u));
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(rpc_client_unary(server.cli, server.channel, TSR_METHOD_EXECUTE,
 						  cmd[i % 4], len[i % 4], &opts, unary_done, &u[i],
@@ -184,6 +170,29 @@ START_TEST(test_spawn_burst)
 		u[0] = u[4];
 	else
 		ck_assert_int_eq(u[4].code, GRPC_STATUS_PERMISSION_DENIED);
+}
+
+/*
+ * Spawns sent at once, as a hub relays a burst, and the same signed bytes
+ * of one again: each is answered alone, with its own agent, and the replay
+ * refused, whether the spoke carried them out together or not; then kills
+ * of the four likewise, each answered with its agent marked.
+ */
+START_TEST(test_burst)
+{
+	Tessera__V1__SpawnCommand spawn = TESSERA__V1__SPAWN_COMMAND__INIT;
+	Tessera__V1__KillCommand kill = TESSERA__V1__KILL_COMMAND__INIT;
+	static struct unary u[5];
+	uint8_t *cmd[4] = { NULL };
+	char ids[4][TSR_AGENT_ID_MAX + 1];
+	size_t len[4];
+
+	spawn.type = "sleep";
+	spawn.task = "burst";
+	for (int i = 0; i < 4; i++)
+		fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_SPAWN,
+			   &spawn.base, FX_SPOKE, &cmd[i], &len[i]);
+	burst(cmd, len, u);
 	for (int i = 0; i < 4; i++) {
 		Tessera__V1__Reply *r = reply(&u[i]);
 		Tessera__V1__Agent *a;
@@ -196,6 +205,25 @@ START_TEST(test_spawn_burst)
 		snprintf(ids[i], sizeof(ids[i]), "%s", a->id);
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(ids[i], ids[j]);
+		tessera__v1__agent__free_unpacked(a, NULL);
+		tessera__v1__reply__free_unpacked(r, NULL);
+		free(cmd[i]);
+	}
+	for (int i = 0; i < 4; i++) {
+		kill.agent_id = ids[i];
+		fx_command(&fx.hub, TESSERA__V1__COMMAND_TYPE__COMMAND_TYPE_AGENT_KILL, &kill.base,
+			   FX_SPOKE, &cmd[i], &len[i]);
+	}
+	burst(cmd, len, u);
+	for (int i = 0; i < 4; i++) {
+		Tessera__V1__Reply *r = reply(&u[i]);
+		Tessera__V1__Agent *a;
+
+		ck_assert_msg(r->status == GRPC_STATUS_OK, "%d: %s", i, r->message);
+		a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+		ck_assert_ptr_nonnull(a);
+		ck_assert_str_eq(a->id, ids[i]);
+		ck_assert(a->kill_requested);
 		tessera__v1__agent__free_unpacked(a, NULL);
 		tessera__v1__reply__free_unpacked(r, NULL);
 		free(cmd[i]);
@@ -469,7 +497,7 @@ int test_suite(SRunner *sr)
 	if (rc != 0)
 		return rc;
 	tc = check_suite(sr, "execute",
-			 CHECK_TESTS(test_routed, test_spawn_burst, test_failed_command_signed,
+			 CHECK_TESTS(test_routed, test_burst, test_failed_command_signed,
 				     test_refused, test_kill_replay, test_read_replay,
 				     test_drain_routed, test_valkey_down));
 	tcase_add_checked_fixture(tc, setup, teardown);

@@ -1722,6 +1722,79 @@ START_TEST(test_creates_batch)
 }
 END_TEST
 
+/*
+ * Kills' reads and marks sent together: each has its own outcome, as if
+ * alone (a replayed nonce refused before anything is read, an unknown
+ * agent NOT_FOUND, an ended one read, and too late to mark), every mark's
+ * nonce recorded. Valkey down: every one UNAVAILABLE.
+ */
+START_TEST(test_kills_batch)
+{
+	char x[TSR_AGENT_ID_MAX + 1], y[TSR_AGENT_ID_MAX + 1], ghost[TSR_AGENT_ID_MAX + 1];
+	Tessera__V1__Agent a = agent_new(x, "echo", "", 0), b = agent_new(y, "echo", "", 0);
+	uint8_t bytes[4][16] = { { 0x61 }, { 0x62 }, { 0x63 }, { 0x64 } };
+	struct store_nonce n[4];
+	struct store_kill_item k[4];
+	struct fx_valkey own = { 0 };
+	Tessera__V1__Agent *got = NULL;
+	struct store *s2;
+	struct tsr_err err;
+
+	for (int i = 0; i < 4; i++)
+		n[i] = (struct store_nonce){ bytes[i], sizeof(bytes[i]), 60000 };
+	ck_assert_int_eq(ids_new_agent_id(SPOKE, ghost, sizeof(ghost)), 0);
+	create_ok(&a);
+	transition_ok(x, RUNNING, NULL, NULL);
+	create_ok(&b);
+	transition_ok(y, RUNNING, NULL, NULL);
+	transition_ok(y, COMPLETED, NULL, NULL);
+	ck_assert_int_eq(store_nonce_claim(st, bytes[0], sizeof(bytes[0]), 60000, &err), 0);
+
+	k[0] = (struct store_kill_item){ .agent_id = x, .nonce = &n[1] };
+	k[1] = (struct store_kill_item){ .agent_id = x, .nonce = &n[0] };
+	k[2] = (struct store_kill_item){ .agent_id = ghost, .nonce = &n[2] };
+	k[3] = (struct store_kill_item){ .agent_id = y, .nonce = &n[3] };
+	ck_assert_msg(store_agent_get_fresh_many(st, k, 4, &err) == 0, "%s", err.msg);
+	ck_assert_msg(k[0].err.code == GRPC_STATUS_OK, "%s", k[0].err.msg);
+	ck_assert_int_eq(k[0].rec->state, RUNNING);
+	ck_assert(!k[0].rec->kill_requested);
+	tessera__v1__agent__free_unpacked(k[0].rec, NULL);
+	ck_assert_int_eq(k[1].err.code, GRPC_STATUS_PERMISSION_DENIED);
+	ck_assert_ptr_null(k[1].rec);
+	ck_assert_int_eq(k[2].err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(k[3].err.code, GRPC_STATUS_OK);
+	ck_assert_int_eq(k[3].rec->state, COMPLETED);
+	tessera__v1__agent__free_unpacked(k[3].rec, NULL);
+	/* A read records no nonce. */
+	ck_assert_int_eq(store_nonce_claim(st, bytes[1], sizeof(bytes[1]), 1000, &err), 0);
+	ck_assert_int_eq(store_nonce_claim(st, bytes[1], sizeof(bytes[1]), 1000, &err), -1);
+	bytes[1][0] = 0x65;
+
+	k[1] = k[2];
+	k[2] = k[3];
+	ck_assert_msg(store_agent_mark_kill_many(st, k, 3, &err) == 0, "%s", err.msg);
+	ck_assert_msg(k[0].err.code == GRPC_STATUS_OK, "%s", k[0].err.msg);
+	ck_assert_int_eq(k[1].err.code, GRPC_STATUS_NOT_FOUND);
+	ck_assert_int_eq(k[2].err.code, GRPC_STATUS_FAILED_PRECONDITION);
+	ck_assert_int_eq(store_agent_get(st, x, &got, NULL), 0);
+	ck_assert(got->kill_requested);
+	tessera__v1__agent__free_unpacked(got, NULL);
+	for (int i = 1; i < 4; i++)
+		ck_assert_int_eq(store_nonce_claim(st, bytes[i], sizeof(bytes[i]), 60000, &err),
+				 -1);
+
+	fx_valkey_start(&own);
+	ck_assert_int_eq(store_open(own.addr, SPOKE, NULL, &s2, &err), 0);
+	fx_valkey_stop(&own);
+	ck_assert_int_eq(store_agent_mark_kill_many(s2, k, 2, &err), -1);
+	ck_assert_int_eq(err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(k[0].err.code, GRPC_STATUS_UNAVAILABLE);
+	ck_assert_int_eq(k[1].err.code, GRPC_STATUS_UNAVAILABLE);
+	store_close(s2);
+	fx_valkey_cleanup(&own);
+}
+END_TEST
+
 START_TEST(test_valkey_restart)
 {
 	struct fx_valkey own = { 0 };
@@ -1987,9 +2060,9 @@ int test_suite(SRunner *sr)
 				     test_labels, test_list_indexes, test_reindex, test_events,
 				     test_events_retention, test_script_flush,
 				     test_transitions_batch, test_transitions_down,
-				     test_creates_batch, test_valkey_restart, test_open_errors,
-				     test_auth_acl, test_auth_requirepass, test_nonce, test_drain,
-				     test_request_agent));
+				     test_creates_batch, test_kills_batch, test_valkey_restart,
+				     test_open_errors, test_auth_acl, test_auth_requirepass,
+				     test_nonce, test_drain, test_request_agent));
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 20);
 #ifndef NDEBUG
