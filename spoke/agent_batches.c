@@ -14,8 +14,6 @@
 #include "rpc_loop.h"
 #include "spoke.h"
 
-typedef void (*agent_many_fn)(struct spoke *sp, struct agent_batch_cmd *cmds, size_t n);
-
 /* Carries out every command of b with run, and answers each. */
 static void agent_batch_run(struct spoke *sp, struct agent_batch *b, agent_many_fn run)
 {

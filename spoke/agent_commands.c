@@ -86,6 +86,34 @@ int agent_refused(struct spoke *sp, const struct store_nonce *nonce, struct tsr_
 	return AGENT_CMD_REFUSED;
 }
 
+void *agent_batch_start(struct agent_batch_cmd *cmds, size_t n, size_t size)
+{
+	void *items = calloc(n, size);
+
+	for (size_t i = 0; i < n; i++) {
+		cmds[i].rc = -1;
+		cmds[i].out = NULL;
+		cmds[i].outlen = 0;
+		tsr_err_clear(&cmds[i].err);
+		if (items == NULL)
+			tsr_err_set(&cmds[i].err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	}
+	return items;
+}
+
+int agent_batch_one(agent_many_fn many, struct spoke *sp, const struct store_nonce *nonce,
+		    const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen,
+		    struct tsr_err *err)
+{
+	struct agent_batch_cmd cmd = { .nonce = nonce, .payload = payload, .len = len };
+
+	many(sp, &cmd, 1);
+	*out = cmd.out;
+	*outlen = cmd.outlen;
+	*err = cmd.err;
+	return cmd.rc;
+}
+
 int agent_cmd_status(struct spoke *sp, const uint8_t *payload, size_t len, uint8_t **out,
 		     size_t *outlen, struct tsr_err *err)
 {

@@ -45,6 +45,18 @@ struct agent_batch_cmd {
 	size_t outlen;
 	struct tsr_err err;
 };
+/* agent_cmd_spawn_many or agent_cmd_kill_many. */
+typedef void (*agent_many_fn)(struct spoke *sp, struct agent_batch_cmd *cmds, size_t n);
+/*
+ * The start of a batch of n commands: every outcome -1 until set, and a
+ * zeroed array of n items of size bytes (free it), or NULL with every
+ * outcome RESOURCE_EXHAUSTED.
+ */
+void *agent_batch_start(struct agent_batch_cmd *cmds, size_t n, size_t size);
+/* many for one command alone: its outcome as agent_cmd_spawn returns it. */
+int agent_batch_one(agent_many_fn many, struct spoke *sp, const struct store_nonce *nonce,
+		    const uint8_t *payload, size_t len, uint8_t **out, size_t *outlen,
+		    struct tsr_err *err);
 #define AGENT_SPAWNS_MAX STORE_CREATES_MAX /* in one batch */
 /*
  * agent_cmd_spawn for n (1..AGENT_SPAWNS_MAX) commands at once: their

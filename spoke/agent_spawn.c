@@ -388,18 +388,9 @@ void agent_cmd_spawn_many(struct spoke *sp, struct agent_batch_cmd *cmds, size_t
 	struct agent_spawn *s;
 
 	assert(n >= 1 && n <= AGENT_SPAWNS_MAX);
-	for (size_t i = 0; i < n; i++) {
-		cmds[i].rc = -1;
-		cmds[i].out = NULL;
-		cmds[i].outlen = 0;
-		tsr_err_clear(&cmds[i].err);
-	}
-	s = calloc(n, sizeof(*s));
-	if (s == NULL) {
-		for (size_t i = 0; i < n; i++)
-			tsr_err_set(&cmds[i].err, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+	s = agent_batch_start(cmds, n, sizeof(*s));
+	if (s == NULL)
 		return;
-	}
 	for (size_t i = 0; i < n; i++)
 		s[i].cmd = &cmds[i];
 	while (agent_spawn_round(sp, s, n) > 0)
@@ -417,11 +408,5 @@ void agent_cmd_spawn_many(struct spoke *sp, struct agent_batch_cmd *cmds, size_t
 int agent_cmd_spawn(struct spoke *sp, const struct store_nonce *nonce, const uint8_t *payload,
 		    size_t len, uint8_t **out, size_t *outlen, struct tsr_err *err)
 {
-	struct agent_batch_cmd cmd = { .nonce = nonce, .payload = payload, .len = len };
-
-	agent_cmd_spawn_many(sp, &cmd, 1);
-	*out = cmd.out;
-	*outlen = cmd.outlen;
-	*err = cmd.err;
-	return cmd.rc;
+	return agent_batch_one(agent_cmd_spawn_many, sp, nonce, payload, len, out, outlen, err);
 }

@@ -150,6 +150,19 @@ static bool all_ended(void *arg)
 	return true;
 }
 
+/* The agent of a signed OK reply in u: free with tessera__v1__agent__free_unpacked. */
+static Tessera__V1__Agent *reply_agent(const struct unary *u)
+{
+	Tessera__V1__Reply *r = reply(u);
+	Tessera__V1__Agent *a;
+
+	ck_assert_msg(r->status == GRPC_STATUS_OK, "%s", r->message);
+	a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
+	ck_assert_ptr_nonnull(a);
+	tessera__v1__reply__free_unpacked(r, NULL);
+	return a;
+}
+
 /* Sends cmd[i % 4] as u[i], five at once, and waits for all five answers. */
 static void burst(uint8_t *const cmd[4], const size_t len[4], struct unary u[5])
 {
@@ -194,19 +207,14 @@ START_TEST(test_burst)
 			   &spawn.base, FX_SPOKE, &cmd[i], &len[i]);
 	burst(cmd, len, u);
 	for (int i = 0; i < 4; i++) {
-		Tessera__V1__Reply *r = reply(&u[i]);
-		Tessera__V1__Agent *a;
+		Tessera__V1__Agent *a = reply_agent(&u[i]);
 
-		ck_assert_msg(r->status == GRPC_STATUS_OK, "%d: %s", i, r->message);
-		a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
-		ck_assert_ptr_nonnull(a);
 		ck_assert_int_eq(a->state, TESSERA__V1__AGENT_STATE__AGENT_STATE_RUNNING);
 		fx_track(&fx, a->pid);
 		snprintf(ids[i], sizeof(ids[i]), "%s", a->id);
 		for (int j = 0; j < i; j++)
 			ck_assert_str_ne(ids[i], ids[j]);
 		tessera__v1__agent__free_unpacked(a, NULL);
-		tessera__v1__reply__free_unpacked(r, NULL);
 		free(cmd[i]);
 	}
 	for (int i = 0; i < 4; i++) {
@@ -216,16 +224,11 @@ START_TEST(test_burst)
 	}
 	burst(cmd, len, u);
 	for (int i = 0; i < 4; i++) {
-		Tessera__V1__Reply *r = reply(&u[i]);
-		Tessera__V1__Agent *a;
+		Tessera__V1__Agent *a = reply_agent(&u[i]);
 
-		ck_assert_msg(r->status == GRPC_STATUS_OK, "%d: %s", i, r->message);
-		a = tessera__v1__agent__unpack(NULL, r->payload.len, r->payload.data);
-		ck_assert_ptr_nonnull(a);
 		ck_assert_str_eq(a->id, ids[i]);
 		ck_assert(a->kill_requested);
 		tessera__v1__agent__free_unpacked(a, NULL);
-		tessera__v1__reply__free_unpacked(r, NULL);
 		free(cmd[i]);
 	}
 }
