@@ -360,6 +360,8 @@ say "GetAgent p90 $(c '.get.p90_ms * 1000 | round / 1000') ms, Health p90" \
 	"$(c '.spawn.p90_ms * 1000 | round / 1000') ms, each after the last ended" \
 	"$(c '.spawn_alone.p90_ms * 1000 | round / 1000') ms, ${SPACE_MS} ms apart" \
 	"$(c '.spawn_spaced.p90_ms * 1000 | round / 1000') ms"
+say "the floors' parts, p50: one Ed25519 signature made and checked $fl_sign ms; one durable" \
+	"write (valkey-benchmark SET) $fl_write ms"
 say "short agents: $(c .short.n) in $(c '.short.seconds * 100 | round / 100') s; the client's" \
 	"own CPU $(c '.short.client_cpu_ms_per * 1000 | round / 1000') ms per agent (in the machine's)"
 say "machine CPU is /proc/stat busy time: anything else running on the machine counts too"

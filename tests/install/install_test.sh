@@ -47,6 +47,7 @@ expected=(
 	"$SHARE/bash-completion/completions/tessera"
 	"$SHARE/doc/tessera/README.md"
 	"$SHARE/doc/tessera/DESIGN.md"
+	"$SHARE/doc/tessera/PERFORMANCE.md"
 )
 for f in "${expected[@]}"; do
 	check "installed: ${f#"$DEST"}" [ -f "$f" ]
