@@ -9,7 +9,10 @@
 #
 # Figures (sample sizes from the environment):
 #   CLI wall time p50 of `tessera spokes` and `tessera get ID`, by hyperfine
-#     (no shell, PERF_CLI_WARMUP 3, PERF_CLI_RUNS 30); floors: /bin/true,
+#     (no shell; PERF_CLI_ROUNDS (4) rounds of every command, each
+#     PERF_CLI_RUNS (50) runs after PERF_CLI_WARMUP (5), so that a slow
+#     moment of the VM does not fall on one command alone; the median of
+#     all its runs); floors: /bin/true,
 #     `tessera --version` and `tessera health` (the CLI's start, and its
 #     start, connection and one call), and grpc-floor (grpc_floor.c, the
 #     third argument): the same call from a bare gRPC core client linked
@@ -19,7 +22,8 @@
 #     PERF_KILL_PAUSE_MS (200), until agent.killed arrives; p50 and p90 of
 #     PERF_KILLS (50) each; floor: posix_spawn+waitpid of /bin/true
 #   GetAgent p50, sequential (PERF_GETS 500); floor: the hub's
-#     grpc.health.v1.Health/Check from the same client
+#     grpc.health.v1.Health/Check from the same client, the two in turns
+#     of 50 calls
 #   SpawnAgent(true) p50, sequential (PERF_SPAWNS 200); floor:
 #     posix_spawn+waitpid. Twice: back to back, where each call meets the
 #     last agent's start, end and events on the same cores; and each call
@@ -60,8 +64,9 @@ SPAWN_FLOOR=${1:?$usage}
 SIGN_FLOOR=${2:?$usage}
 GRPC_FLOOR=${3:?$usage}
 SRC=$(cd "$(dirname "$0")/../.." && pwd)
-CLI_WARMUP=${PERF_CLI_WARMUP:-3}
-CLI_RUNS=${PERF_CLI_RUNS:-30}
+CLI_WARMUP=${PERF_CLI_WARMUP:-5}
+CLI_RUNS=${PERF_CLI_RUNS:-50}
+CLI_ROUNDS=${PERF_CLI_ROUNDS:-4}
 KILLS=${PERF_KILLS:-50}
 KILL_PAUSE_MS=${PERF_KILL_PAUSE_MS:-200}
 GETS=${PERF_GETS:-500}
@@ -204,11 +209,17 @@ say "daemons: valkey $VALKEY_PID, spoke $SPOKE_PID (max-agents $max_agents), hub
 # floors of the CLI's own: `tessera --version` (the program's start, no
 # gRPC) and `tessera health` (start, gRPC, a connection and the cheapest
 # call the hub answers), and grpc-floor, that call with nothing of the CLI.
-hyperfine -N --warmup "$CLI_WARMUP" --runs "$CLI_RUNS" --export-json "$WORK/cli.json" \
-	/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" "$TESSERA_CLI --version" \
-	"$TESSERA_CLI health" "$GRPC_FLOOR $HUB_ADDR" \
-	>"$WORK/hyperfine.log" 2>&1 || bail "hyperfine failed: $(tail -n 5 "$WORK/hyperfine.log")"
-cli_ms() { jq -r ".results[$1].median * 1000" "$WORK/cli.json"; }
+for r in $(seq 1 "$CLI_ROUNDS"); do
+	hyperfine -N --warmup "$CLI_WARMUP" --runs "$CLI_RUNS" --export-json "$WORK/cli-$r.json" \
+		/bin/true "$TESSERA_CLI spokes" "$TESSERA_CLI get $target" "$TESSERA_CLI --version" \
+		"$TESSERA_CLI health" "$GRPC_FLOOR $HUB_ADDR" >"$WORK/hyperfine.log" 2>&1 ||
+		bail "hyperfine failed: $(tail -n 5 "$WORK/hyperfine.log")"
+done
+# The median of one command's runs in every round.
+cli_ms() {
+	jq -s -r --argjson i "$1" '[.[].results[$i].times[]] | sort | .[length / 2 | floor] * 1000' \
+		"$WORK"/cli-*.json
+}
 true_ms=$(cli_ms 0)
 spokes_ms=$(cli_ms 1)
 get_ms=$(cli_ms 2)
@@ -343,11 +354,10 @@ if [ "$LIVE" -gt 0 ]; then
 	mrow "agents live at once (tessera-shim count)" - "$(c .live.shim.n)" - agents ">= 10,000 live"
 	echo "#"
 fi
-say "samples: CLI $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per variant; GetAgent and" \
-	"Health $GETS; SpawnAgent $SPAWNS ($SPACED spaced); short agents $SHORT; sleep agents $SLEEPS; live agents" \
-	"$LIVE; floor" \
-	"$FLOOR_SEQ sequential, $SPACED spaced, $FLOOR_PAR at $IN_FLIGHT in flight; sign+verify $SIGNS;" \
-	"durable writes $WRITES"
+say "samples: CLI $CLI_ROUNDS rounds of $CLI_RUNS runs (warmup $CLI_WARMUP); kills $KILLS per" \
+	"variant; GetAgent and Health $GETS; SpawnAgent $SPAWNS ($SPACED spaced); short agents" \
+	"$SHORT; sleep agents $SLEEPS; live agents $LIVE; floor $FLOOR_SEQ sequential, $SPACED" \
+	"spaced, $FLOOR_PAR at $IN_FLIGHT in flight; sign+verify $SIGNS; durable writes $WRITES"
 say "SpawnAgent has no wait field: it returns once the agent is RUNNING (docs/DESIGN.md);" \
 	"kill latency runs from the KillAgent call to agent.killed on one WatchEvents stream"
 say "kill p50, at running / after the pause: the KillAgent call returns in" \
