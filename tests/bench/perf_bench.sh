@@ -84,6 +84,10 @@ LIVE=${PERF_LIVE:-10000}
 
 say() { echo "# $*"; }
 
+case $CLI_ROUNDS in
+"" | *[!0-9]* | 0) bail "PERF_CLI_ROUNDS must be a whole number above 0" ;;
+esac
+
 for tool in hyperfine jq valkey-server valkey-benchmark; do
 	command -v "$tool" >/dev/null || bail "$tool is not installed (deploy/install-deps.sh)"
 done
